@@ -1,0 +1,12 @@
+// Package chain owns Quarry's consensus: the block and transaction types and their
+// byte encoding, hashing (block hash, txid, whole-transaction hash, merkle root,
+// signature hash), addresses, the parameters of each network with its genesis
+// block, and the rules every block and transaction must follow.
+//
+// The rules come in two layers, as in btcd and dcrd. Context-free ("sanity") rules
+// need nothing but the block or transaction itself and live in sanity.go; they are
+// cheap enough to run on anything a peer sends before it is stored. Rules that need
+// the chain (the parent's difficulty and median time, the spent outputs) are applied
+// when a block is connected. Every rule failure is a *RuleError whose Kind identifies
+// the rule, so callers test it with errors.Is(err, chain.ErrBadMerkleRoot).
+package chain

@@ -1,0 +1,148 @@
+package chain
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/quarrychain/quarry/pow"
+)
+
+// Timestamp rules shared by every network.
+const (
+	// MedianTimeBlocks is how many blocks the median time past is taken over.
+	MedianTimeBlocks = 11
+	// MaxFutureBlockTime is how far ahead of the node's clock a block time may be.
+	MaxFutureBlockTime = 2 * 60 * 60
+	// MaxTimeWarp is how far the first block of a difficulty window may be dated
+	// before its parent. Without a bound an attacker could date window ends late
+	// and window starts early to shrink the measured timespan and the difficulty
+	// with it (the time-warp attack); BIP94 uses the same grace.
+	MaxTimeWarp = 2 * 60 * 60
+)
+
+// Params are the consensus and network parameters of one Quarry network.
+type Params struct {
+	Name string
+
+	GenesisBlock *Block
+	GenesisHash  Hash
+
+	// PowLimit is the easiest target a block may have; PowLimitBits encodes it.
+	PowLimit     *big.Int
+	PowLimitBits uint32
+	// TargetSpacing is the intended time between blocks, in seconds.
+	TargetSpacing int64
+	// RetargetInterval is the number of blocks between difficulty changes; zero
+	// means the difficulty never changes (regtest).
+	RetargetInterval int32
+
+	SubsidyHalvingInterval int32
+	CoinbaseMaturity       int32
+
+	AddressHRP     string
+	DefaultRPCPort int
+	DefaultP2PPort int
+}
+
+// TargetTimespan is the intended duration of one difficulty window, in seconds.
+func (p *Params) TargetTimespan() int64 { return p.TargetSpacing * int64(p.RetargetInterval) }
+
+// IsRetargetHeight reports whether a block at height opens a new difficulty window.
+func (p *Params) IsRetargetHeight(height int32) bool {
+	return p.RetargetInterval > 0 && height > 0 && height%p.RetargetInterval == 0
+}
+
+// genesisMessage goes in every genesis coinbase, after the network's name.
+const genesisMessage = "Quarry genesis, 24 Nov 2026"
+
+// genesis time: 2026-11-24T00:00:00Z.
+const genesisTime = 1795478400
+
+func newParams(p Params, nonce uint32, wantHash string) *Params {
+	p.PowLimit = mustTarget(p.PowLimitBits)
+	coinbase := NewCoinbase(0, 0, []byte(p.Name+": "+genesisMessage), p.Subsidy(0), [PubKeyHashSize]byte{})
+	p.GenesisBlock = &Block{
+		Header: Header{
+			Version: 1,
+			Time:    genesisTime,
+			Bits:    p.PowLimitBits,
+			Nonce:   nonce,
+		},
+		Txs: []*Tx{coinbase},
+	}
+	p.GenesisBlock.Header.MerkleRoot = MerkleRoot(p.GenesisBlock.WitnessHashes())
+	p.GenesisHash = p.GenesisBlock.Hash()
+	if wantHash != "" && p.GenesisHash.String() != wantHash {
+		panic(fmt.Sprintf("%s genesis hash is %s, hard-coded %s", p.Name, p.GenesisHash, wantHash))
+	}
+	return &p
+}
+
+func mustTarget(bits uint32) *big.Int {
+	t, err := pow.Target(bits, nil)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// The three networks. Their genesis blocks are mined once; the hashes are
+// hard-coded so a change to any encoding or hashing rule shows at start.
+var (
+	MainParams = newParams(Params{
+		Name:                   "main",
+		PowLimitBits:           0x1d00ffff,
+		TargetSpacing:          600,
+		RetargetInterval:       2016,
+		SubsidyHalvingInterval: 210_000,
+		CoinbaseMaturity:       100,
+		AddressHRP:             "qry",
+		DefaultRPCPort:         8432,
+		DefaultP2PPort:         8433,
+	}, mainGenesisNonce, mainGenesisHash)
+
+	// TestnetParams start at about 2^22 hashes a block, well under a second on
+	// one core, and retarget every 30 blocks towards 10 seconds.
+	TestnetParams = newParams(Params{
+		Name:                   "testnet",
+		PowLimitBits:           0x1e03ffff,
+		TargetSpacing:          10,
+		RetargetInterval:       30,
+		SubsidyHalvingInterval: 210_000,
+		CoinbaseMaturity:       10,
+		AddressHRP:             "tqry",
+		DefaultRPCPort:         18432,
+		DefaultP2PPort:         18433,
+	}, testnetGenesisNonce, testnetGenesisHash)
+
+	RegtestParams = newParams(Params{
+		Name:                   "regtest",
+		PowLimitBits:           0x207fffff,
+		TargetSpacing:          600,
+		SubsidyHalvingInterval: 150,
+		CoinbaseMaturity:       100,
+		AddressHRP:             "rqry",
+		DefaultRPCPort:         18543,
+		DefaultP2PPort:         18544,
+	}, regtestGenesisNonce, regtestGenesisHash)
+)
+
+// Mined genesis nonces and the hashes they give.
+const (
+	mainGenesisNonce    = 0
+	mainGenesisHash     = ""
+	testnetGenesisNonce = 5769752
+	testnetGenesisHash  = "000002aa511f0d55f86ef481901bd957a2c7b5943608c8ea9012d9cee798e3cb"
+	regtestGenesisNonce = 1
+	regtestGenesisHash  = "585a7c9b7b20aa1e3c1230fb286cd64d4360e66f8f7b65e7e51e0c7b938e11ab"
+)
+
+// ParamsByName returns the parameters of the network called name.
+func ParamsByName(name string) (*Params, error) {
+	for _, p := range []*Params{MainParams, TestnetParams, RegtestParams} {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown network %q: want main, testnet or regtest", name)
+}

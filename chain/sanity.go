@@ -1,0 +1,151 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/quarrychain/quarry/pow"
+)
+
+// Witness shapes.
+const (
+	// CompressedPubKeySize is the size of the key in a spending witness.
+	CompressedPubKeySize = 33
+	// MaxSignatureSize is the longest strict DER signature over secp256k1.
+	MaxSignatureSize = 72
+)
+
+// CheckBlockSanity applies the rules a block must follow whatever chain it
+// extends, cheapest first so that junk costs little: proof of work against its
+// own bits, shape and size, every transaction's sanity, the merkle root, and
+// unique txids.
+func CheckBlockSanity(b *Block, params *Params) error {
+	if err := CheckProofOfWork(&b.Header, params); err != nil {
+		return err
+	}
+	if len(b.Txs) == 0 {
+		return ruleError(ErrNoTransactions, "block has no transactions")
+	}
+	if size := b.SerializeSize(); size > MaxBlockSize {
+		return ruleError(ErrBlockTooBig, fmt.Sprintf("block of %d bytes is over the %d-byte limit", size, MaxBlockSize))
+	}
+	if !b.Txs[0].IsCoinbase() {
+		return ruleError(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
+	}
+	for i, tx := range b.Txs[1:] {
+		if tx.IsCoinbase() {
+			return ruleError(ErrMultipleCoinbases, fmt.Sprintf("transaction %d is a second coinbase", i+1))
+		}
+	}
+	for i, tx := range b.Txs {
+		if err := CheckTxSanity(tx); err != nil {
+			return fmt.Errorf("transaction %d: %w", i, err)
+		}
+	}
+	if root := MerkleRoot(b.WitnessHashes()); root != b.Header.MerkleRoot {
+		return ruleError(ErrBadMerkleRoot, fmt.Sprintf("merkle root is %s, header says %s", root, b.Header.MerkleRoot))
+	}
+	seen := make(map[Hash]struct{}, len(b.Txs))
+	for _, tx := range b.Txs {
+		id := tx.TxID()
+		if _, dup := seen[id]; dup {
+			return ruleError(ErrDuplicateTx, fmt.Sprintf("transaction %s appears twice", id))
+		}
+		seen[id] = struct{}{}
+	}
+	return nil
+}
+
+// CheckProofOfWork checks that the header's bits are a valid target within the
+// network's limit and that its hash meets that target.
+func CheckProofOfWork(h *Header, params *Params) error {
+	hash := h.Hash()
+	err := pow.CheckProofOfWork((*[32]byte)(&hash), h.Bits, params.PowLimit)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pow.ErrHashAboveTarget):
+		return ruleError(ErrHighHash, fmt.Sprintf("block hash %s is above the target of bits %#08x", hash, h.Bits))
+	default:
+		return ruleError(ErrBadBits, err.Error())
+	}
+}
+
+// CheckTxSanity applies the rules a transaction must follow wherever it appears.
+func CheckTxSanity(tx *Tx) error {
+	if len(tx.Inputs) == 0 {
+		return ruleError(ErrNoTxInputs, "transaction has no inputs")
+	}
+	if len(tx.Outputs) == 0 {
+		return ruleError(ErrNoTxOutputs, "transaction has no outputs")
+	}
+	if size := tx.SerializeSize(); size > MaxTxSize {
+		return ruleError(ErrTxTooBig, fmt.Sprintf("transaction of %d bytes is over the %d-byte limit", size, MaxTxSize))
+	}
+	var total uint64
+	for i, out := range tx.Outputs {
+		if out.Value > MaxMoney {
+			return ruleError(ErrBadTxOutValue, fmt.Sprintf("output %d value %d is over the %d maximum", i, out.Value, uint64(MaxMoney)))
+		}
+		// Both terms are at most MaxMoney, so the sum cannot wrap before this check.
+		total += out.Value
+		if total > MaxMoney {
+			return ruleError(ErrBadTxOutValue, fmt.Sprintf("outputs total %d, over the %d maximum", total, uint64(MaxMoney)))
+		}
+	}
+	seen := make(map[OutPoint]struct{}, len(tx.Inputs))
+	for _, in := range tx.Inputs {
+		if _, dup := seen[in.PrevOut]; dup {
+			return ruleError(ErrDuplicateTxInputs, fmt.Sprintf("outpoint %s is spent twice", in.PrevOut))
+		}
+		seen[in.PrevOut] = struct{}{}
+	}
+	if tx.IsCoinbase() {
+		return checkCoinbaseWitness(tx.Inputs[0].Witness)
+	}
+	for i := range tx.Inputs {
+		if tx.Inputs[i].PrevOut == NullOutPoint {
+			return ruleError(ErrNullPrevOut, fmt.Sprintf("input %d spends the null outpoint", i))
+		}
+		if err := CheckSpendWitness(tx.Inputs[i].Witness); err != nil {
+			return fmt.Errorf("input %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func checkCoinbaseWitness(w [][]byte) error {
+	if len(w) != 1 {
+		return ruleError(ErrBadCoinbaseWitness, fmt.Sprintf("coinbase witness has %d items, want 1", len(w)))
+	}
+	if n := len(w[0]); n < MinCoinbaseDataLen || n > MaxCoinbaseDataLen {
+		return ruleError(ErrBadCoinbaseDataLen, fmt.Sprintf("coinbase data is %d bytes, want %d to %d", n, MinCoinbaseDataLen, MaxCoinbaseDataLen))
+	}
+	return nil
+}
+
+// CheckSpendWitness checks the shape of a spending witness: a compressed public
+// key and a strict DER signature with a low S, so that nobody but the signer can
+// produce a second valid encoding of the same spend.
+func CheckSpendWitness(w [][]byte) error {
+	if len(w) != 2 {
+		return ruleError(ErrBadWitness, fmt.Sprintf("witness has %d items, want a public key and a signature", len(w)))
+	}
+	pub, sig := w[0], w[1]
+	if len(pub) != CompressedPubKeySize || (pub[0] != secp256k1.PubKeyFormatCompressedEven && pub[0] != secp256k1.PubKeyFormatCompressedOdd) {
+		return ruleError(ErrBadPubKey, fmt.Sprintf("public key is not a %d-byte compressed key", CompressedPubKeySize))
+	}
+	if len(sig) > MaxSignatureSize {
+		return ruleError(ErrBadSignatureEncode, fmt.Sprintf("signature of %d bytes is over %d", len(sig), MaxSignatureSize))
+	}
+	parsed, err := ecdsa.ParseDERSignature(sig)
+	if err != nil {
+		return ruleError(ErrBadSignatureEncode, fmt.Sprintf("signature: %v", err))
+	}
+	if s := parsed.S(); s.IsOverHalfOrder() {
+		return ruleError(ErrHighS, "signature S is above half the group order")
+	}
+	return nil
+}
