@@ -35,9 +35,18 @@ func NewCoinbase(height int32, extraNonce uint64, free []byte, value uint64, pkh
 			PrevOut: NullOutPoint,
 			Witness: [][]byte{CoinbaseData(height, extraNonce, free)},
 		}},
-		Outputs: []TxOut{{Value: value, PubKeyHash: pkh}},
+		Outputs:  []TxOut{{Value: value, PubKeyHash: pkh}},
+		LockTime: CoinbaseLockTime(height),
 	}
 }
+
+// CoinbaseLockTime is the lock time a coinbase at height must carry: height-1,
+// as BIP54 proposes for Bitcoin. The coinbase data, which also holds the height,
+// is a witness and so not part of the txid; without this rule two coinbases
+// paying the same amount to the same key would share a txid and one would
+// overwrite the other in the UTXO set (Bitcoin's BIP30 problem). height-1 is
+// always below the height, so the coinbase is final by the usual rule.
+func CoinbaseLockTime(height int32) uint32 { return uint32(max(height-1, 0)) }
 
 // CoinbaseHeight reads the height a coinbase commits to.
 func CoinbaseHeight(coinbase *Tx) (int32, error) {

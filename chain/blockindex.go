@@ -1,0 +1,105 @@
+package chain
+
+import (
+	"math/big"
+	"slices"
+
+	"github.com/quarrychain/quarry/pow"
+)
+
+// blockStatus records what is known of a block in the index.
+type blockStatus uint8
+
+const (
+	// statusHaveData: the block's body is stored.
+	statusHaveData blockStatus = 1 << iota
+	// statusValid: the block was connected once, so every rule held.
+	statusValid
+	// statusFailed: the block broke a rule.
+	statusFailed
+	// statusFailedParent: an ancestor broke a rule.
+	statusFailedParent
+)
+
+func (s blockStatus) invalid() bool { return s&(statusFailed|statusFailedParent) != 0 }
+
+// blockNode is one header in the in-memory index of every header the node knows.
+type blockNode struct {
+	hash      Hash
+	parent    *blockNode
+	children  []*blockNode
+	header    Header
+	height    int32
+	chainWork *big.Int // total work of the chain up to and including this block
+	status    blockStatus
+	// seq orders nodes by when they were first seen, to break ties in work.
+	seq uint64
+	// dataChain: this block and every ancestor have their bodies stored, so the
+	// chain ending here could be connected.
+	dataChain bool
+}
+
+func newBlockNode(h *Header, parent *blockNode) *blockNode {
+	n := &blockNode{hash: h.Hash(), header: *h, parent: parent, chainWork: pow.WorkFromBits(h.Bits)}
+	if parent != nil {
+		n.height = parent.height + 1
+		n.chainWork.Add(n.chainWork, parent.chainWork)
+		parent.children = append(parent.children, n)
+	}
+	return n
+}
+
+// ancestor returns the node's ancestor at height, or nil.
+func (n *blockNode) ancestor(height int32) *blockNode {
+	if height < 0 || height > n.height {
+		return nil
+	}
+	for n != nil && n.height > height {
+		n = n.parent
+	}
+	return n
+}
+
+// medianTimePast is the median of the times of this block and up to ten ancestors.
+func (n *blockNode) medianTimePast() int64 {
+	times := make([]int64, 0, MedianTimeBlocks)
+	for it := n; it != nil && len(times) < MedianTimeBlocks; it = it.parent {
+		times = append(times, int64(it.header.Time))
+	}
+	slices.Sort(times)
+	return times[len(times)/2]
+}
+
+// nextBits is the difficulty a child of n must carry. At a retarget height the
+// window runs from the last block of the previous window to n, covering the full
+// interval (Bitcoin starts one block late); the first window starts at genesis.
+func (n *blockNode) nextBits(params *Params) uint32 {
+	height := n.height + 1
+	if !params.IsRetargetHeight(height) {
+		return n.header.Bits
+	}
+	first := n.ancestor(max(height-params.RetargetInterval-1, 0))
+	return pow.NextBits(n.header.Bits, int64(first.header.Time), int64(n.header.Time), params.TargetTimespan(), params.PowLimit)
+}
+
+// moreWork reports whether a has strictly more cumulative work than b; on a tie
+// the chain seen first stays, as in Bitcoin Core.
+func moreWork(a, b *blockNode) bool { return a.chainWork.Cmp(b.chainWork) > 0 }
+
+// forkPoint returns the last common ancestor of a and b.
+func forkPoint(a, b *blockNode) *blockNode {
+	for a != nil && b != nil && a != b {
+		switch {
+		case a.height > b.height:
+			a = a.parent
+		case b.height > a.height:
+			b = b.parent
+		default:
+			a, b = a.parent, b.parent
+		}
+	}
+	if a == b {
+		return a
+	}
+	return nil
+}

@@ -1,0 +1,358 @@
+package chain
+
+import (
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Config says where and how to open a chain.
+type Config struct {
+	Params *Params
+	// Dir is the Badger directory, <datadir>/<network>/chain.
+	Dir    string
+	Logger *slog.Logger
+	// SigCache is shared with the mempool; nil gives the chain its own.
+	SigCache *SigCache
+	// Now is the clock blocks' times are checked against; nil means time.Now.
+	Now func() time.Time
+	// MaxOrphans and MaxOrphanBytes bound the blocks held while their parent is
+	// unknown; zero gives defaults.
+	MaxOrphans     int
+	MaxOrphanBytes int
+}
+
+// Default bounds.
+const (
+	DefaultSigCacheSize   = 100_000
+	DefaultMaxOrphans     = 100
+	DefaultMaxOrphanBytes = 32 << 20
+)
+
+// EventKind says whether a block joined or left the main chain.
+type EventKind int
+
+// Event kinds.
+const (
+	BlockConnected EventKind = iota
+	BlockDisconnected
+)
+
+// Event tells subscribers of a change of the main chain. Events arrive in the
+// order the changes were made: in a reorganisation, every disconnect (tip first)
+// before the connects of the new branch.
+type Event struct {
+	Kind   EventKind
+	Block  *Block
+	Hash   Hash
+	Height int32
+}
+
+// BestState describes the tip of the main chain.
+type BestState struct {
+	Hash       Hash
+	Height     int32
+	Bits       uint32
+	Time       int64
+	MedianTime int64
+	ChainWork  *big.Int
+	// NextBits is the difficulty a block on top of the tip must carry.
+	NextBits uint32
+}
+
+// ProcessResult says what became of a block handed to ProcessBlock.
+type ProcessResult struct {
+	Hash Hash
+	// Orphan: the parent is unknown; the block waits in the orphan pool.
+	Orphan bool
+	// MainChain: the block is part of the main chain after processing.
+	MainChain bool
+}
+
+// Chain is the node's view of the block chain: the index of every known header,
+// the main chain, and the UTXO set and indexes in Badger. Methods are safe for
+// concurrent use; blocks are processed one at a time.
+type Chain struct {
+	params   *Params
+	db       *badger.DB
+	log      *slog.Logger
+	sigCache *SigCache
+	now      func() time.Time
+
+	// processMu serialises writers, and the delivery of their events, so
+	// subscribers see changes in order.
+	processMu sync.Mutex
+
+	mu         sync.RWMutex // guards the fields below
+	index      map[Hash]*blockNode
+	mainChain  []*blockNode // by height
+	bestHeader *blockNode
+	candidates map[*blockNode]struct{}
+	nextSeq    uint64
+	orphans    *orphanPool
+
+	subMu sync.Mutex
+	subs  []func(Event)
+}
+
+// Open opens or creates the chain in cfg.Dir, checks the last connected blocks
+// and resumes any reorganisation a crash interrupted.
+func Open(cfg Config) (*Chain, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SigCache == nil {
+		cfg.SigCache = NewSigCache(DefaultSigCacheSize)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Chain{
+		params:     cfg.Params,
+		db:         db,
+		log:        cfg.Logger,
+		sigCache:   cfg.SigCache,
+		now:        cfg.Now,
+		index:      make(map[Hash]*blockNode),
+		candidates: make(map[*blockNode]struct{}),
+		orphans:    newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+	}
+	if err := c.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := c.verifyRecent(6); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
+	}
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	events, err := c.activateBestChain(nil)
+	c.deliver(events)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func cmp(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Close closes the database. The chain must not be used afterwards.
+func (c *Chain) Close() error {
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	return c.db.Close()
+}
+
+// Params returns the network parameters.
+func (c *Chain) Params() *Params { return c.params }
+
+// SigCache returns the signature cache the chain checks blocks with.
+func (c *Chain) SigCache() *SigCache { return c.sigCache }
+
+// Subscribe registers fn to be called with every main-chain change, in order,
+// after the change is stored. fn runs on the processing goroutine: it may call
+// Chain's read methods but must not process blocks itself.
+func (c *Chain) Subscribe(fn func(Event)) {
+	c.subMu.Lock()
+	c.subs = append(c.subs, fn)
+	c.subMu.Unlock()
+}
+
+func (c *Chain) deliver(events []Event) {
+	c.subMu.Lock()
+	subs := slices.Clone(c.subs)
+	c.subMu.Unlock()
+	for _, e := range events {
+		for _, fn := range subs {
+			fn(e)
+		}
+	}
+}
+
+// load rebuilds the in-memory index from the header records, or writes the
+// genesis block into an empty store.
+func (c *Chain) load() error {
+	var tipHash Hash
+	err := c.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, key(prefixMeta, []byte(metaTip)))
+		if err != nil || raw == nil {
+			return err
+		}
+		copy(tipHash[:], raw)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read tip: %w", err)
+	}
+	if tipHash.IsZero() {
+		return c.initGenesis()
+	}
+
+	var records []headerRecord
+	err = c.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixHeader}, PrefetchValues: true, PrefetchSize: 256})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			raw, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			rec, err := decodeHeaderRecord(raw)
+			if err != nil {
+				return fmt.Errorf("header %x: %w", it.Item().Key()[1:], err)
+			}
+			records = append(records, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read block index: %w", err)
+	}
+	slices.SortFunc(records, func(a, b headerRecord) int { return int(a.height - b.height) })
+	for _, rec := range records {
+		var parent *blockNode
+		if rec.height > 0 {
+			if parent = c.index[rec.header.PrevBlock]; parent == nil {
+				return fmt.Errorf("block index is damaged: header %s at height %d has no parent", rec.header.Hash(), rec.height)
+			}
+		} else if rec.header.Hash() != c.params.GenesisHash {
+			return fmt.Errorf("database holds another network's chain (genesis %s, want %s for %s)", rec.header.Hash(), c.params.GenesisHash, c.params.Name)
+		}
+		n := c.addNode(&rec.header, parent)
+		n.status = rec.status
+		if n.status&statusHaveData != 0 {
+			c.markDataChain(n)
+		}
+	}
+	tip := c.index[tipHash]
+	if tip == nil {
+		return fmt.Errorf("block index is damaged: tip %s is not in it", tipHash)
+	}
+	c.mainChain = make([]*blockNode, tip.height+1)
+	for n := tip; n != nil; n = n.parent {
+		c.mainChain[n.height] = n
+	}
+	c.pruneCandidates()
+	c.log.Info("chain loaded", "height", tip.height, "tip", tip.hash, "headers", c.bestHeader.height)
+	return nil
+}
+
+func (c *Chain) initGenesis() error {
+	g := c.params.GenesisBlock
+	n := c.addNode(&g.Header, nil)
+	n.status = statusHaveData | statusValid
+	c.markDataChain(n)
+	c.mainChain = []*blockNode{n}
+	err := c.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
+			return err
+		}
+		if err := txn.Set(key(prefixBlock, n.hash[:]), g.Encode()); err != nil {
+			return err
+		}
+		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
+			return err
+		}
+		return c.writeTip(txn, n, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("write genesis block: %w", err)
+	}
+	c.log.Info("new chain", "network", c.params.Name, "genesis", n.hash)
+	return nil
+}
+
+// addNode puts a header into the in-memory index.
+func (c *Chain) addNode(h *Header, parent *blockNode) *blockNode {
+	n := newBlockNode(h, parent)
+	c.nextSeq++
+	n.seq = c.nextSeq
+	c.index[n.hash] = n
+	if c.bestHeader == nil || (!n.status.invalid() && moreWork(n, c.bestHeader)) {
+		c.bestHeader = n
+	}
+	return n
+}
+
+// markDataChain records that n and all its ancestors have bodies, and carries
+// that on to descendants whose bodies arrived before n's; each such block is a
+// candidate tip.
+func (c *Chain) markDataChain(n *blockNode) {
+	if n.parent != nil && !n.parent.dataChain {
+		return
+	}
+	queue := []*blockNode{n}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		it.dataChain = true
+		if !it.status.invalid() {
+			c.candidates[it] = struct{}{}
+		}
+		for _, child := range it.children {
+			if child.status&statusHaveData != 0 && !child.dataChain {
+				queue = append(queue, child)
+			}
+		}
+	}
+}
+
+func (c *Chain) tip() *blockNode { return c.mainChain[len(c.mainChain)-1] }
+
+func (c *Chain) isMain(n *blockNode) bool {
+	return int(n.height) < len(c.mainChain) && c.mainChain[n.height] == n
+}
+
+// bestCandidate is the valid candidate with the most work; among equals, the
+// current tip or else the one seen first.
+func (c *Chain) bestCandidate() *blockNode {
+	best := c.tip()
+	for n := range c.candidates {
+		if n.status.invalid() {
+			delete(c.candidates, n)
+			continue
+		}
+		if moreWork(n, best) || (n.chainWork.Cmp(best.chainWork) == 0 && best != c.tip() && n.seq < best.seq) {
+			best = n
+		}
+	}
+	return best
+}
+
+// pruneCandidates drops candidates with less work than the tip: they can only
+// matter again if the tip's branch turns out invalid, and then the candidates are
+// rebuilt from the index.
+func (c *Chain) pruneCandidates() {
+	tip := c.tip()
+	for n := range c.candidates {
+		if n.status.invalid() || n.chainWork.Cmp(tip.chainWork) < 0 {
+			delete(c.candidates, n)
+		}
+	}
+	c.candidates[tip] = struct{}{}
+}
+
+func (c *Chain) rebuildCandidates() {
+	clear(c.candidates)
+	for _, n := range c.index {
+		if n.dataChain && !n.status.invalid() {
+			c.candidates[n] = struct{}{}
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package chain_test
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func openChain(t testing.TB, dir string) *chain.Chain {
+	t.Helper()
+	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func mustProcess(t testing.TB, c *chain.Chain, blocks ...*chain.Block) {
+	t.Helper()
+	for _, b := range blocks {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatalf("block %s at height %d: %v", b.Hash(), blockHeight(b), err)
+		}
+	}
+}
+
+func blockHeight(b *chain.Block) int32 {
+	h, _ := chain.CoinbaseHeight(b.Txs[0])
+	return h
+}
+
+func requireTip(t testing.TB, c *chain.Chain, want *chain.Block) {
+	t.Helper()
+	if got := c.Best().Hash; got != want.Hash() {
+		t.Fatalf("tip %s at %d, want %s at %d", got, c.Best().Height, want.Hash(), blockHeight(want))
+	}
+}
+
+// matureBase builds 101 blocks on genesis, so the first coinbases are spendable
+// at the next height, and processes them.
+func matureBase(t testing.TB, c *chain.Chain, g *chaintest.Generator) []*chain.Block {
+	t.Helper()
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, 101)
+	mustProcess(t, c, blocks...)
+	return blocks
+}
+
+// One case per contextual rule, each on top of the same mature base: the block
+// must be rejected with the rule's error kind and the tip must not move.
+func TestProcessBlockRules(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	tip := base[len(base)-1]
+	tipHash := tip.Hash()
+	cb1, cb2 := g.Coinbase(base[0].Hash()), g.Coinbase(base[1].Hash())
+	subsidy := chain.RegtestParams.Subsidy(1)
+
+	// A block that spends cb2 goes first, for the cross-block double spend.
+	spender := g.NextBlock(tipHash, g.SpendAll(cb2, 1000))
+	mustProcess(t, c, spender)
+	tipHash = spender.Hash()
+
+	cases := []struct {
+		name  string
+		build func() *chain.Block
+		want  chain.ErrorKind
+	}{
+		{"double spend in block", func() *chain.Block {
+			return g.NextBlock(tipHash, g.SpendAll(cb1, 1000), g.Spend([]chain.OutPoint{cb1}, subsidy-2000))
+		}, chain.ErrMissingTxOut},
+		{"double spend across blocks", func() *chain.Block {
+			return g.NextBlock(tipHash, g.SpendAll(cb2, 2000))
+		}, chain.ErrMissingTxOut},
+		{"missing input", func() *chain.Block {
+			tx := g.SpendAll(cb1, 1000)
+			tx.Inputs[0].PrevOut = chain.OutPoint{TxID: chaintest.TxIDFromSeed(1)}
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrMissingTxOut},
+		{"immature coinbase spend", func() *chain.Block {
+			return g.NextBlock(tipHash, g.SpendAll(g.Coinbase(base[10].Hash()), 1000))
+		}, chain.ErrImmatureSpend},
+		{"outputs above inputs", func() *chain.Block {
+			return g.NextBlock(tipHash, g.Spend([]chain.OutPoint{cb1}, subsidy+1))
+		}, chain.ErrSpendTooHigh},
+		{"coinbase overpays", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) { b.Txs[0].Outputs[0].Value++ })
+		}, chain.ErrBadCoinbaseValue},
+		{"coinbase wrong height", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) {
+				b.Txs[0].Inputs[0].Witness[0] = chain.CoinbaseData(7, 0, nil)
+			})
+		}, chain.ErrBadCoinbaseHeight},
+		{"bad signature", func() *chain.Block {
+			tx := g.SpendAll(cb1, 1000)
+			tx.Outputs[0].Value-- // signed before: the signature no longer matches
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrBadSignature},
+		{"signature for another amount", func() *chain.Block {
+			tx := g.SpendAll(cb1, 1000)
+			hasher := chain.NewSigHasher(tx)
+			chain.SignInput(tx, hasher, 0, subsidy-1, g.Key)
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrBadSignature},
+		{"signature for another input", func() *chain.Block {
+			tx := g.Spend([]chain.OutPoint{cb1, g.Coinbase(base[2].Hash())}, 2*subsidy-1000)
+			tx.Inputs[0].Witness, tx.Inputs[1].Witness = tx.Inputs[1].Witness, tx.Inputs[0].Witness
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrBadSignature},
+		{"key of another owner", func() *chain.Block {
+			tx := g.SpendAll(cb1, 1000)
+			chain.SignInput(tx, chain.NewSigHasher(tx), 0, subsidy, otherKey())
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrPubKeyHashMismatch},
+		{"bad merkle root", func() *chain.Block {
+			b := g.NextBlock(tipHash)
+			b.Header.MerkleRoot[0] ^= 1
+			resolve(g, b)
+			return b
+		}, chain.ErrBadMerkleRoot},
+		{"coinbase lock time not height-1", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) { b.Txs[0].LockTime = 0 })
+		}, chain.ErrBadCoinbaseLockTime},
+		{"time not after median", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) { b.Header.Time = base[95].Header.Time })
+		}, chain.ErrTimeTooOld},
+		{"time too far ahead", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) {
+				b.Header.Time = uint32(time.Now().Unix() + chain.MaxFutureBlockTime + 60)
+			})
+		}, chain.ErrTimeTooNew},
+		{"wrong bits", func() *chain.Block {
+			return g.BuildBlock(tipHash, func(b *chain.Block) { b.Header.Bits = 0x207ffffe })
+		}, chain.ErrBadDifficulty},
+		{"lock time in the future", func() *chain.Block {
+			tx := g.SpendAll(cb1, 1000)
+			tx.LockTime = 5000
+			g.Sign(tx)
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrUnfinalizedTx},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.build()
+			_, err := c.ProcessBlock(b)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if c.Best().Hash != tipHash {
+				t.Fatal("tip moved")
+			}
+		})
+	}
+	// The chain still takes a valid block on the same tip.
+	mustProcess(t, c, g.NextBlock(tipHash, g.SpendAll(cb1, 1000)))
+	if err := c.VerifyUtxoSet(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// otherKey is a key that is not the generator's.
+func otherKey() *secp256k1.PrivateKey {
+	var seed [32]byte
+	seed[0], seed[31] = 0x22, 0x33
+	return secp256k1.PrivKeyFromBytes(seed[:])
+}
+
+// resolve searches the proof of work again without touching the merkle root.
+func resolve(g *chaintest.Generator, b *chain.Block) {
+	for b.Header.Nonce = 0; chain.CheckProofOfWork(&b.Header, g.Params) != nil; b.Header.Nonce++ {
+	}
+}
+
+func TestInvalidBlockRemembered(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	tip := base[len(base)-1].Hash()
+	bad := g.BuildBlock(tip, func(b *chain.Block) { b.Txs[0].Outputs[0].Value++ })
+	if _, err := c.ProcessBlock(bad); !errors.Is(err, chain.ErrBadCoinbaseValue) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := c.ProcessBlock(bad); !errors.Is(err, chain.ErrKnownInvalid) {
+		t.Fatalf("second time: err = %v, want ErrKnownInvalid", err)
+	}
+	child := g.NextBlock(bad.Hash())
+	if _, err := c.ProcessBlock(child); !errors.Is(err, chain.ErrInvalidAncestor) {
+		t.Fatalf("child: err = %v, want ErrInvalidAncestor", err)
+	}
+	if !c.IsKnownInvalid(child.Hash()) {
+		t.Fatal("child of an invalid block must be invalid")
+	}
+}

@@ -1,0 +1,257 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// blockView is the UTXO set as a block being connected sees it: the stored set,
+// minus what earlier transactions of the block spent, plus what they created.
+type blockView struct {
+	txn     *badger.Txn
+	created map[OutPoint]*UtxoEntry
+	spent   map[OutPoint]struct{}
+	err     error // first storage error; rule checks cannot see it, so it is checked after
+}
+
+func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
+	if _, gone := v.spent[op]; gone {
+		return nil
+	}
+	if e, ok := v.created[op]; ok {
+		return e
+	}
+	raw, err := getValue(v.txn, utxoKey(op))
+	if err != nil {
+		v.err = errors.Join(v.err, err)
+		return nil
+	}
+	if raw == nil {
+		return nil
+	}
+	e, err := decodeUtxo(raw)
+	if err != nil {
+		v.err = errors.Join(v.err, fmt.Errorf("utxo %s: %w", op, err))
+		return nil
+	}
+	return &e
+}
+
+// connectBlock checks the block against the UTXO set at its parent, which must
+// be the tip, and writes every change (spent and created outputs, undo data, the
+// transaction and address indexes, the height index and the new tip) in one
+// Badger transaction. A rule failure is returned as a *RuleError and writes nothing.
+func (c *Chain) connectBlock(n *blockNode, b *Block) error {
+	return c.db.Update(func(txn *badger.Txn) error {
+		view := &blockView{txn: txn, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
+		spent := make([][]UtxoEntry, len(b.Txs))
+		txids := b.TxIDs()
+		var fees uint64
+		for i, tx := range b.Txs {
+			if i > 0 {
+				fee, prev, err := CheckTxInputs(tx, view, n.height, c.params)
+				if view.err != nil {
+					return view.err
+				}
+				if err != nil {
+					return fmt.Errorf("transaction %s: %w", txids[i], err)
+				}
+				if fees += fee; fees > MaxMoney {
+					return ruleError(ErrBadFees, "block fees exceed the money supply")
+				}
+				spent[i] = prev
+				for _, in := range tx.Inputs {
+					view.spent[in.PrevOut] = struct{}{}
+					delete(view.created, in.PrevOut)
+				}
+			}
+			for idx, out := range tx.Outputs {
+				view.created[OutPoint{TxID: txids[i], Index: uint32(idx)}] = &UtxoEntry{
+					Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0,
+				}
+			}
+		}
+		claimed, _ := b.Txs[0].TotalOut() // sanity checked: no overflow
+		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
+			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
+		}
+		if err := c.verifyBlockSignatures(b, spent); err != nil {
+			return err
+		}
+		return c.writeConnect(txn, n, b, txids, spent)
+	})
+}
+
+// verifyBlockSignatures checks the signatures of every transaction but the
+// coinbase on all cores. Transactions are handed out one at a time from a shared
+// counter, so a block of few large transactions still spreads evenly.
+func (c *Chain) verifyBlockSignatures(b *Block, spent [][]UtxoEntry) error {
+	workers := min(runtime.GOMAXPROCS(0), len(b.Txs)-1)
+	if workers <= 0 {
+		return nil
+	}
+	var next atomic.Int64
+	next.Store(1)
+	var failed atomic.Bool
+	errs := make([]error, len(b.Txs))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(b.Txs) {
+					return
+				}
+				if err := VerifyTxSignatures(b.Txs[i], spent[i], c.sigCache); err != nil {
+					errs[i] = err
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("transaction %s: %w", b.Txs[i].TxID(), err)
+		}
+	}
+	return nil
+}
+
+func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Hash, spent [][]UtxoEntry) error {
+	height := be32(uint32(n.height))
+	var undo []UtxoEntry
+	for i, tx := range b.Txs {
+		pos := binary.LittleEndian.AppendUint32(append(make([]byte, 0, HashSize+4), n.hash[:]...), uint32(i))
+		if err := txn.Set(key(prefixTx, txids[i][:]), pos); err != nil {
+			return err
+		}
+		for j, in := range tx.Inputs {
+			if i == 0 {
+				break
+			}
+			prev := &spent[i][j]
+			undo = append(undo, *prev)
+			op := outpointBytes(in.PrevOut)
+			for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, prev.PubKeyHash[:], op)} {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			if err := txn.Set(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
+				return err
+			}
+		}
+		for idx := range tx.Outputs {
+			out := &tx.Outputs[idx]
+			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
+			entry := UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0}
+			if err := txn.Set(key(prefixUtxo, op), encodeUtxo(&entry)); err != nil {
+				return err
+			}
+			addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, out.Value), uint32(n.height))
+			if err := txn.Set(key(prefixAddrUtxo, out.PubKeyHash[:], op), addrVal); err != nil {
+				return err
+			}
+			if err := txn.Set(key(prefixAddrTx, out.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
+				return err
+			}
+		}
+	}
+	// An output created and spent within the block is set by its creator and
+	// deleted by its spender, which comes later in the same transaction.
+	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
+		return err
+	}
+	return c.writeTip(txn, n, statusValid)
+}
+
+// writeTip records n as the tip and as main chain at its height, with status
+// bits added to its header record.
+func (c *Chain) writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
+	rec := *n
+	rec.status |= add
+	if err := txn.Set(key(prefixHeader, n.hash[:]), encodeHeaderRecord(&rec)); err != nil {
+		return err
+	}
+	if err := txn.Set(heightKey(n.height), n.hash[:]); err != nil {
+		return err
+	}
+	return txn.Set(key(prefixMeta, []byte(metaTip)), n.hash[:])
+}
+
+// disconnectBlock undoes the tip block n in one Badger transaction: its outputs
+// leave the UTXO set, the outputs it spent return, and the indexes and tip
+// follow. Transactions are undone last to first, so an output created and spent
+// within the block is removed by its creator's undo after its spender's undo
+// restored it.
+func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
+	return c.db.Update(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, key(prefixUndo, n.hash[:]))
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			return fmt.Errorf("undo data of block %s is missing", n.hash)
+		}
+		undo, err := decodeUndo(raw)
+		if err != nil {
+			return fmt.Errorf("block %s: %w", n.hash, err)
+		}
+		height := be32(uint32(n.height))
+		txids := b.TxIDs()
+		for i := len(b.Txs) - 1; i >= 0; i-- {
+			tx := b.Txs[i]
+			if err := txn.Delete(key(prefixTx, txids[i][:])); err != nil {
+				return err
+			}
+			for idx := range tx.Outputs {
+				op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
+				pkh := tx.Outputs[idx].PubKeyHash[:]
+				for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, height, txids[i][:])} {
+					if err := txn.Delete(k); err != nil {
+						return err
+					}
+				}
+			}
+			if i == 0 {
+				break
+			}
+			if len(undo) < len(tx.Inputs) {
+				return fmt.Errorf("undo data of block %s is short", n.hash)
+			}
+			first := len(undo) - len(tx.Inputs)
+			for j, in := range tx.Inputs {
+				prev := &undo[first+j]
+				op := outpointBytes(in.PrevOut)
+				if err := txn.Set(key(prefixUtxo, op), encodeUtxo(prev)); err != nil {
+					return err
+				}
+				addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, prev.Value), uint32(prev.Height))
+				if err := txn.Set(key(prefixAddrUtxo, prev.PubKeyHash[:], op), addrVal); err != nil {
+					return err
+				}
+				if err := txn.Delete(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:])); err != nil {
+					return err
+				}
+			}
+			undo = undo[:first]
+		}
+		if len(undo) != 0 {
+			return fmt.Errorf("undo data of block %s has %d extra entries", n.hash, len(undo))
+		}
+		if err := txn.Delete(key(prefixUndo, n.hash[:])); err != nil {
+			return err
+		}
+		if err := txn.Delete(heightKey(n.height)); err != nil {
+			return err
+		}
+		return txn.Set(key(prefixMeta, []byte(metaTip)), n.parent.hash[:])
+	})
+}

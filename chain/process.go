@@ -1,0 +1,349 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ProcessBlock takes a block from anywhere (a peer, the miner, RPC): it checks
+// the block's sanity and its place in the chain, stores it, and makes the chain
+// with the most work the main chain, connecting and disconnecting blocks as
+// needed. A block whose parent is unknown waits in the orphan pool. Rule failures
+// are *RuleErrors; a block that breaks a rule is remembered as invalid with all
+// its descendants and is never checked again.
+func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	res, events, err := c.processBlock(b)
+	c.deliver(events)
+	return res, err
+}
+
+func (c *Chain) processBlock(b *Block) (ProcessResult, []Event, error) {
+	hash := b.Hash()
+	res := ProcessResult{Hash: hash}
+	c.mu.RLock()
+	n := c.index[hash]
+	orphan := c.orphans.has(hash)
+	c.mu.RUnlock()
+	switch {
+	case n != nil && n.status.invalid():
+		return res, nil, ruleError(ErrKnownInvalid, fmt.Sprintf("block %s is known to be invalid", hash))
+	case n != nil && n.status&statusHaveData != 0, orphan:
+		return res, nil, ruleError(ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
+	}
+	if err := CheckBlockSanity(b, c.params); err != nil {
+		// Not remembered as invalid: a body mutated in transit (say, a bad
+		// merkle root) can come with an honest header.
+		return res, nil, err
+	}
+
+	c.mu.Lock()
+	parent := c.index[b.Header.PrevBlock]
+	if parent == nil {
+		c.orphans.add(b, hash)
+		c.mu.Unlock()
+		res.Orphan = true
+		c.log.Debug("orphan block", "hash", hash, "parent", b.Header.PrevBlock)
+		return res, nil, nil
+	}
+	c.mu.Unlock()
+
+	events, err := c.acceptBlock(b, hash, parent)
+	if err != nil {
+		return res, events, err
+	}
+	// Orphans waiting for this block (and for their own children) can go now.
+	for queue := []Hash{hash}; len(queue) > 0; queue = queue[1:] {
+		c.mu.Lock()
+		children := c.orphans.takeChildren(queue[0])
+		c.mu.Unlock()
+		for _, child := range children {
+			childHash := child.Hash()
+			more, err := c.acceptBlock(child, childHash, c.node(queue[0]))
+			events = append(events, more...)
+			if err != nil {
+				c.log.Info("orphan block rejected", "hash", childHash, "err", err)
+				continue
+			}
+			queue = append(queue, childHash)
+		}
+	}
+	c.mu.RLock()
+	res.MainChain = c.isMain(c.index[hash])
+	c.mu.RUnlock()
+	return res, events, nil
+}
+
+func (c *Chain) node(h Hash) *blockNode {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.index[h]
+}
+
+// acceptBlock checks a sane block against its known parent, stores it and
+// activates the best chain.
+func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, error) {
+	if parent.status.invalid() {
+		c.mu.Lock()
+		n := c.index[hash]
+		if n == nil {
+			n = c.addNode(&b.Header, parent)
+		}
+		n.status |= statusFailedParent
+		c.mu.Unlock()
+		return nil, errors.Join(ruleError(ErrInvalidAncestor, fmt.Sprintf("block %s extends invalid block %s", hash, parent.hash)), c.persistStatus(n))
+	}
+	c.mu.Lock()
+	n := c.index[hash]
+	c.mu.Unlock()
+	if n == nil {
+		if err := c.checkHeaderContext(&b.Header, parent); err != nil {
+			if !errors.Is(err, ErrTimeTooNew) {
+				// A header from the future may become valid; any other failure is final.
+				c.mu.Lock()
+				c.addNode(&b.Header, parent).status |= statusFailed
+				n = c.index[hash]
+				c.mu.Unlock()
+				return nil, errors.Join(err, c.persistStatus(n))
+			}
+			return nil, err
+		}
+	}
+	if err := checkBlockContext(b, parent.height+1, parent.medianTimePast()); err != nil {
+		c.mu.Lock()
+		if n == nil {
+			n = c.addNode(&b.Header, parent)
+		}
+		n.status |= statusFailed
+		c.mu.Unlock()
+		return nil, errors.Join(err, c.persistStatus(n))
+	}
+
+	c.mu.Lock()
+	if n == nil {
+		n = c.addNode(&b.Header, parent)
+	}
+	c.mu.Unlock()
+	err := c.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(key(prefixBlock, hash[:]), b.Encode()); err != nil {
+			return err
+		}
+		rec := *n
+		rec.status |= statusHaveData
+		return txn.Set(key(prefixHeader, hash[:]), encodeHeaderRecord(&rec))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store block %s: %w", hash, err)
+	}
+	c.mu.Lock()
+	n.status |= statusHaveData
+	c.markDataChain(n)
+	c.mu.Unlock()
+	return c.activateBestChain(n)
+}
+
+// checkHeaderContext applies the rules a header must follow given its parent:
+// the difficulty the retarget rule sets, a time after the median of the last
+// eleven blocks and not too far in the future, and the time-warp guard.
+func (c *Chain) checkHeaderContext(h *Header, parent *blockNode) error {
+	if want := parent.nextBits(c.params); h.Bits != want {
+		return ruleError(ErrBadDifficulty, fmt.Sprintf("bits %#08x, want %#08x", h.Bits, want))
+	}
+	if mtp := parent.medianTimePast(); int64(h.Time) <= mtp {
+		return ruleError(ErrTimeTooOld, fmt.Sprintf("time %d is not after the median time past %d", h.Time, mtp))
+	}
+	if limit := c.now().Unix() + MaxFutureBlockTime; int64(h.Time) > limit {
+		return ruleError(ErrTimeTooNew, fmt.Sprintf("time %d is more than two hours ahead of the clock (%d)", h.Time, c.now().Unix()))
+	}
+	if c.params.IsRetargetHeight(parent.height+1) && int64(h.Time) < int64(parent.header.Time)-MaxTimeWarp {
+		return ruleError(ErrTimeWarp, fmt.Sprintf("time %d opens a difficulty window more than two hours before its parent's %d", h.Time, parent.header.Time))
+	}
+	return nil
+}
+
+// checkBlockContext applies the rules that need the block's height but not the
+// UTXO set: the coinbase commits to the height in its data and lock time, and
+// every transaction is final.
+func checkBlockContext(b *Block, height int32, mtp int64) error {
+	got, err := CoinbaseHeight(b.Txs[0])
+	if err != nil {
+		return err
+	}
+	if got != height {
+		return ruleError(ErrBadCoinbaseHeight, fmt.Sprintf("coinbase says height %d, block is at %d", got, height))
+	}
+	if lt, want := b.Txs[0].LockTime, CoinbaseLockTime(height); lt != want {
+		return ruleError(ErrBadCoinbaseLockTime, fmt.Sprintf("coinbase lock time %d, want %d", lt, want))
+	}
+	for _, tx := range b.Txs {
+		if !IsFinalTx(tx, height, mtp) {
+			return ruleError(ErrUnfinalizedTx, fmt.Sprintf("transaction %s is locked until %d", tx.TxID(), tx.LockTime))
+		}
+	}
+	return nil
+}
+
+// AcceptHeaders adds headers to the index ahead of their bodies, for
+// headers-first sync. Each must extend a known header and follow the header
+// rules; the first failure stops and is returned.
+func (c *Chain) AcceptHeaders(headers []Header) error {
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	for i := range headers {
+		h := &headers[i]
+		hash := h.Hash()
+		if c.node(hash) != nil {
+			continue
+		}
+		parent := c.node(h.PrevBlock)
+		if parent == nil {
+			return ruleError(ErrBadPrevBlock, fmt.Sprintf("header %s extends unknown block %s", hash, h.PrevBlock))
+		}
+		if parent.status.invalid() {
+			return ruleError(ErrInvalidAncestor, fmt.Sprintf("header %s extends invalid block %s", hash, parent.hash))
+		}
+		if err := CheckProofOfWork(h, c.params); err != nil {
+			return err
+		}
+		if err := c.checkHeaderContext(h, parent); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		n := c.addNode(h, parent)
+		c.mu.Unlock()
+		if err := c.persistStatus(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// persistStatus writes n's header record.
+func (c *Chain) persistStatus(nodes ...*blockNode) error {
+	return c.db.Update(func(txn *badger.Txn) error {
+		for _, n := range nodes {
+			c.mu.RLock()
+			rec := encodeHeaderRecord(n)
+			c.mu.RUnlock()
+			if err := txn.Set(key(prefixHeader, n.hash[:]), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// activateBestChain reorganises to the valid candidate with the most work. A
+// block of the new branch that breaks a rule is marked invalid with its
+// descendants, and the search starts over, which brings the chain back to the
+// best valid branch (often the one it left). If the block the caller is
+// processing, report, turns out invalid, that is the error returned.
+func (c *Chain) activateBestChain(report *blockNode) ([]Event, error) {
+	var events []Event
+	var reported error
+	for {
+		c.mu.RLock()
+		best, tip := c.bestCandidate(), c.tip()
+		c.mu.RUnlock()
+		if best == tip {
+			c.mu.Lock()
+			c.pruneCandidates()
+			c.mu.Unlock()
+			if report != nil && reported == nil && report.status.invalid() {
+				reported = ruleError(ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", report.hash))
+			}
+			return events, reported
+		}
+		fork := forkPoint(tip, best)
+		for n := tip; n != fork; n = n.parent {
+			b, err := c.loadBlock(n.hash)
+			if err != nil {
+				return events, err
+			}
+			if err := c.disconnectBlock(n, b); err != nil {
+				return events, fmt.Errorf("disconnect block %s: %w", n.hash, err)
+			}
+			c.mu.Lock()
+			c.mainChain = c.mainChain[:n.height]
+			c.mu.Unlock()
+			events = append(events, Event{Kind: BlockDisconnected, Block: b, Hash: n.hash, Height: n.height})
+		}
+		path := make([]*blockNode, 0, best.height-fork.height)
+		for n := best; n != fork; n = n.parent {
+			path = append(path, n)
+		}
+		for i := len(path) - 1; i >= 0; i-- {
+			n := path[i]
+			b, err := c.loadBlock(n.hash)
+			if err != nil {
+				return events, err
+			}
+			if err := c.connectBlock(n, b); err != nil {
+				var re *RuleError
+				if !errors.As(err, &re) {
+					return events, fmt.Errorf("connect block %s: %w", n.hash, err)
+				}
+				c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
+				if perr := c.markInvalid(n); perr != nil {
+					return events, perr
+				}
+				if n == report {
+					reported = err
+				}
+				break
+			}
+			c.mu.Lock()
+			n.status |= statusValid
+			c.mainChain = append(c.mainChain, n)
+			c.mu.Unlock()
+			events = append(events, Event{Kind: BlockConnected, Block: b, Hash: n.hash, Height: n.height})
+		}
+	}
+}
+
+// markInvalid marks n as failed and its descendants as failed by ancestry, in
+// memory and in the store, and rebuilds the candidate tips.
+func (c *Chain) markInvalid(n *blockNode) error {
+	c.mu.Lock()
+	n.status |= statusFailed
+	marked := []*blockNode{n}
+	for queue := slices.Clone(n.children); len(queue) > 0; queue = queue[1:] {
+		d := queue[0]
+		d.status |= statusFailedParent
+		marked = append(marked, d)
+		queue = append(queue, d.children...)
+	}
+	c.rebuildCandidates()
+	c.bestHeader = c.tip()
+	for _, it := range c.index {
+		if !it.status.invalid() && moreWork(it, c.bestHeader) {
+			c.bestHeader = it
+		}
+	}
+	c.mu.Unlock()
+	return c.persistStatus(marked...)
+}
+
+// loadBlock reads a stored block.
+func (c *Chain) loadBlock(hash Hash) (*Block, error) {
+	var b *Block
+	err := c.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, key(prefixBlock, hash[:]))
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			return fmt.Errorf("block %s is not stored", hash)
+		}
+		b, err = DecodeBlock(raw)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load block %s: %w", hash, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,197 @@
+package chain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Key prefixes of the Badger store. Each record kind has one byte, so a prefix
+// scan reads exactly one kind.
+const (
+	prefixBlock     = 'b' // block hash -> encoded block
+	prefixHeader    = 'h' // block hash -> header index record
+	prefixHeight    = 'n' // main-chain height (big-endian) -> block hash
+	prefixUtxo      = 'u' // outpoint -> utxo record
+	prefixUndo      = 'r' // block hash -> spent outputs, in input order
+	prefixTx        = 't' // txid -> block hash, position in block
+	prefixAddrUtxo  = 'a' // key hash, outpoint -> value, height
+	prefixAddrTx    = 'x' // key hash, height (big-endian), txid -> nothing
+	prefixMeta      = 'm' // named values
+	metaTip         = "tip"
+	metaVersion     = "version"
+	storeVersion    = 1
+	utxoRecordSize  = 8 + PubKeyHashSize + 4 + 1
+	headerRecordLen = HeaderSize + 4 + 1 + 32
+)
+
+func key(prefix byte, parts ...[]byte) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 1, n)
+	k[0] = prefix
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+func outpointBytes(op OutPoint) []byte {
+	return binary.BigEndian.AppendUint32(append(make([]byte, 0, HashSize+4), op.TxID[:]...), op.Index)
+}
+
+func utxoKey(op OutPoint) []byte { return key(prefixUtxo, outpointBytes(op)) }
+
+func heightKey(h int32) []byte { return key(prefixHeight, be32(uint32(h))) }
+
+func encodeUtxo(e *UtxoEntry) []byte {
+	b := make([]byte, 0, utxoRecordSize)
+	b = binary.LittleEndian.AppendUint64(b, e.Value)
+	b = append(b, e.PubKeyHash[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(e.Height))
+	var flags byte
+	if e.Coinbase {
+		flags = 1
+	}
+	return append(b, flags)
+}
+
+func decodeUtxo(b []byte) (UtxoEntry, error) {
+	var e UtxoEntry
+	if len(b) != utxoRecordSize || b[utxoRecordSize-1] > 1 {
+		return e, fmt.Errorf("utxo record of %d bytes is damaged", len(b))
+	}
+	e.Value = binary.LittleEndian.Uint64(b)
+	copy(e.PubKeyHash[:], b[8:])
+	e.Height = int32(binary.LittleEndian.Uint32(b[8+PubKeyHashSize:]))
+	e.Coinbase = b[utxoRecordSize-1] == 1
+	return e, nil
+}
+
+// The header record keeps what the in-memory index needs to be rebuilt at start.
+func encodeHeaderRecord(n *blockNode) []byte {
+	b := make([]byte, 0, headerRecordLen)
+	h := n.header.Encode()
+	b = append(b, h[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n.height))
+	b = append(b, byte(n.status))
+	var work [32]byte
+	n.chainWork.FillBytes(work[:])
+	return append(b, work[:]...)
+}
+
+type headerRecord struct {
+	header    Header
+	height    int32
+	status    blockStatus
+	chainWork *big.Int
+}
+
+func decodeHeaderRecord(b []byte) (headerRecord, error) {
+	if len(b) != headerRecordLen {
+		return headerRecord{}, fmt.Errorf("header record of %d bytes is damaged", len(b))
+	}
+	h, err := DecodeHeader(b[:HeaderSize])
+	if err != nil {
+		return headerRecord{}, err
+	}
+	return headerRecord{
+		header:    h,
+		height:    int32(binary.LittleEndian.Uint32(b[HeaderSize:])),
+		status:    blockStatus(b[HeaderSize+4]),
+		chainWork: new(big.Int).SetBytes(b[HeaderSize+5:]),
+	}, nil
+}
+
+func encodeUndo(spent []UtxoEntry) []byte {
+	b := AppendCompactSize(make([]byte, 0, 9+len(spent)*utxoRecordSize), uint64(len(spent)))
+	for i := range spent {
+		b = append(b, encodeUtxo(&spent[i])...)
+	}
+	return b
+}
+
+func decodeUndo(b []byte) ([]UtxoEntry, error) {
+	r := reader{buf: b}
+	n := r.count("spent output count", utxoRecordSize)
+	spent := make([]UtxoEntry, n)
+	for i := range spent {
+		rec := r.next(utxoRecordSize, "spent output")
+		if r.err != nil {
+			break
+		}
+		e, err := decodeUtxo(rec)
+		if err != nil {
+			return nil, err
+		}
+		spent[i] = e
+	}
+	if err := r.finish("undo data"); err != nil {
+		return nil, fmt.Errorf("undo data is damaged: %w", err)
+	}
+	return spent, nil
+}
+
+// openBadger opens the store with options sized for a node: memory bounded by a
+// small number of modest memtables and explicit block and index caches; values
+// above 4 KiB (block bodies, undo data) in the value log so the LSM tree holds
+// only small records (UTXOs, indexes) and compacts cheaply; conflict detection
+// off because one goroutine writes.
+func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
+	opts := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{log}).
+		WithMemTableSize(64 << 20).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithValueThreshold(4 << 10).
+		WithValueLogFileSize(256 << 20).
+		WithNumCompactors(2).
+		WithDetectConflicts(false).
+		WithCompactL0OnClose(true)
+	db, err := badger.Open(opts)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, fmt.Errorf("chain database %s is in use by another process (is another node running on this data directory?)", dir)
+		}
+		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// badgerLogger routes Badger's messages to slog; its info chatter goes to debug.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (l badgerLogger) Infof(f string, a ...any) { l.log.Debug(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (l badgerLogger) Debugf(f string, a ...any) {
+	l.log.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+// getValue reads a key's value, returning nil and no error when it is absent.
+func getValue(txn *badger.Txn, k []byte) ([]byte, error) {
+	item, err := txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}

@@ -1,0 +1,115 @@
+package chain
+
+import (
+	"fmt"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+)
+
+// UtxoEntry is an unspent output and what the rules need to know of it.
+type UtxoEntry struct {
+	Value      uint64
+	PubKeyHash [PubKeyHashSize]byte
+	// Height is the height of the block that created the output.
+	Height   int32
+	Coinbase bool
+}
+
+// UtxoView finds unspent outputs; nil means the output does not exist or is spent.
+type UtxoView interface {
+	LookupUtxo(op OutPoint) *UtxoEntry
+}
+
+// lockTimeThreshold separates lock times read as heights from unix times, as in Bitcoin.
+const lockTimeThreshold = 500_000_000
+
+// IsFinalTx reports whether tx may be included in a block at height whose median
+// time past is mtp: a lock time of zero always is, otherwise it must be below the
+// height or the time it names.
+func IsFinalTx(tx *Tx, height int32, mtp int64) bool {
+	switch {
+	case tx.LockTime == 0:
+		return true
+	case tx.LockTime < lockTimeThreshold:
+		return int64(tx.LockTime) < int64(height)
+	default:
+		return int64(tx.LockTime) < mtp
+	}
+}
+
+// CheckTxInputs checks a non-coinbase transaction against the outputs it spends
+// for a block at spendHeight: every input exists and is unspent, coinbase outputs
+// have matured, the input sum neither overflows nor falls short of the outputs.
+// It returns the fee and the spent outputs in input order.
+func CheckTxInputs(tx *Tx, view UtxoView, spendHeight int32, params *Params) (uint64, []UtxoEntry, error) {
+	prev := make([]UtxoEntry, len(tx.Inputs))
+	var in uint64
+	for i := range tx.Inputs {
+		op := tx.Inputs[i].PrevOut
+		entry := view.LookupUtxo(op)
+		if entry == nil {
+			return 0, nil, ruleError(ErrMissingTxOut, fmt.Sprintf("input %d spends %s, which is missing or spent", i, op))
+		}
+		if entry.Coinbase && spendHeight-entry.Height < params.CoinbaseMaturity {
+			return 0, nil, ruleError(ErrImmatureSpend, fmt.Sprintf(
+				"input %d spends coinbase output %s of height %d at height %d; coinbase outputs mature after %d blocks",
+				i, op, entry.Height, spendHeight, params.CoinbaseMaturity))
+		}
+		if entry.Value > MaxMoney || in+entry.Value > MaxMoney {
+			return 0, nil, ruleError(ErrBadTxOutValue, fmt.Sprintf("input values exceed %d", uint64(MaxMoney)))
+		}
+		in += entry.Value
+		prev[i] = *entry
+	}
+	out, ok := tx.TotalOut()
+	if !ok || out > MaxMoney {
+		return 0, nil, ruleError(ErrBadTxOutValue, "output values exceed the money supply")
+	}
+	if in < out {
+		return 0, nil, ruleError(ErrSpendTooHigh, fmt.Sprintf("inputs total %d, less than the %d the outputs pay", in, out))
+	}
+	return in - out, prev, nil
+}
+
+// VerifyTxSignatures checks that every input's key hashes to the key hash of the
+// output it spends and that its signature over the input's sighash verifies.
+// Signatures found in cache are not verified again; verified ones are added.
+func VerifyTxSignatures(tx *Tx, prev []UtxoEntry, cache *SigCache) error {
+	hasher := NewSigHasher(tx)
+	for i := range tx.Inputs {
+		w := tx.Inputs[i].Witness
+		if len(w) != 2 {
+			return ruleError(ErrBadWitness, fmt.Sprintf("input %d witness has %d items", i, len(w)))
+		}
+		pub, sig := w[0], w[1]
+		if PubKeyHash(pub) != prev[i].PubKeyHash {
+			return ruleError(ErrPubKeyHashMismatch, fmt.Sprintf("input %d key does not hash to the spent output's key hash", i))
+		}
+		msg := hasher.SigHash(i, prev[i].Value, prev[i].PubKeyHash)
+		key := sigCacheKey(&msg, pub, sig)
+		if cache.contains(key) {
+			continue
+		}
+		if err := verifySignature(&msg, pub, sig); err != nil {
+			return ruleError(ErrBadSignature, fmt.Sprintf("input %d: %v", i, err))
+		}
+		cache.add(key)
+	}
+	return nil
+}
+
+func verifySignature(msg *Hash, pub, sig []byte) error {
+	key, err := secp256k1.ParsePubKey(pub)
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	parsed, err := ecdsa.ParseDERSignature(sig)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	if !parsed.Verify(msg[:], key) {
+		return fmt.Errorf("signature does not verify")
+	}
+	return nil
+}
