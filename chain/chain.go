@@ -25,6 +25,8 @@ type Config struct {
 	// unknown; zero gives defaults.
 	MaxOrphans     int
 	MaxOrphanBytes int
+	// Reindex rebuilds the chain state from the stored blocks before opening.
+	Reindex bool
 }
 
 // Default bounds.
@@ -115,6 +117,13 @@ func Open(cfg Config) (*Chain, error) {
 	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Reindex {
+		cfg.Logger.Info("reindexing: rebuilding the chain state from stored blocks")
+		if err := resetChainState(db, cfg.Params); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	c := &Chain{
 		params:     cfg.Params,
@@ -269,7 +278,7 @@ func (c *Chain) initGenesis() error {
 		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
 			return err
 		}
-		return c.writeTip(txn, n, 0)
+		return writeTip(txn, n, 0)
 	})
 	if err != nil {
 		return fmt.Errorf("write genesis block: %w", err)

@@ -169,12 +169,12 @@ func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Ha
 	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
 		return err
 	}
-	return c.writeTip(txn, n, statusValid)
+	return writeTip(txn, n, statusValid)
 }
 
 // writeTip records n as the tip and as main chain at its height, with status
 // bits added to its header record.
-func (c *Chain) writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
+func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 	rec := *n
 	rec.status |= add
 	if err := txn.Set(key(prefixHeader, n.hash[:]), encodeHeaderRecord(&rec)); err != nil {

@@ -200,3 +200,30 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatal("a second open of the same directory must fail")
 	}
 }
+
+func TestReindex(t *testing.T) {
+	dir := t.TempDir()
+	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	last := g.NextBlock(base[100].Hash(), g.SpendAll(g.Coinbase(base[0].Hash()), 1000))
+	mustProcess(t, c, last)
+	before := utxoHash(t, c)
+	c.Close()
+
+	c, err = chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Reindex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	requireTip(t, c, last)
+	if utxoHash(t, c) != before {
+		t.Fatal("reindexed UTXO set differs")
+	}
+	if err := c.VerifyUtxoSet(); err != nil {
+		t.Fatal(err)
+	}
+}
