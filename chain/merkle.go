@@ -13,19 +13,48 @@ func MerkleRoot(leaves []Hash) Hash {
 	if len(leaves) == 0 {
 		return Hash{}
 	}
-	level := make([]Hash, len(leaves))
-	copy(level, leaves)
-	var pair [2 * HashSize]byte
+	level := append([]Hash(nil), leaves...)
 	for len(level) > 1 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			j := min(i+1, len(level)-1)
-			copy(pair[:HashSize], level[i][:])
-			copy(pair[HashSize:], level[j][:])
-			first := sha256.Sum256(pair[:])
-			next = append(next, sha256.Sum256(first[:]))
-		}
-		level = next
+		level = nextLevel(level)
 	}
 	return level[0]
+}
+
+// MerkleBranch returns the hashes that, folded with the first leaf, give the
+// merkle root: what a miner needs to recompute the root after changing only the
+// coinbase (its extra nonce) without rebuilding the tree.
+func MerkleBranch(leaves []Hash) []Hash {
+	level := append([]Hash(nil), leaves...)
+	var branch []Hash
+	for len(level) > 1 {
+		branch = append(branch, level[1])
+		level = nextLevel(level)
+	}
+	return branch
+}
+
+// MerkleRootFromBranch folds the first leaf with its branch into the root.
+func MerkleRootFromBranch(first Hash, branch []Hash) Hash {
+	for _, sibling := range branch {
+		first = hashPair(&first, &sibling)
+	}
+	return first
+}
+
+// nextLevel hashes a level of two or more hashes into the next, in place.
+func nextLevel(level []Hash) []Hash {
+	next := level[:0]
+	for i := 0; i < len(level); i += 2 {
+		j := min(i+1, len(level)-1)
+		next = append(next, hashPair(&level[i], &level[j]))
+	}
+	return next
+}
+
+func hashPair(a, b *Hash) Hash {
+	var pair [2 * HashSize]byte
+	copy(pair[:HashSize], a[:])
+	copy(pair[HashSize:], b[:])
+	first := sha256.Sum256(pair[:])
+	return sha256.Sum256(first[:])
 }

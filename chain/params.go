@@ -55,16 +55,17 @@ func (p *Params) IsRetargetHeight(height int32) bool {
 // genesisMessage goes in every genesis coinbase, after the network's name.
 const genesisMessage = "Quarry genesis, 24 Nov 2026"
 
-// genesis time: 2026-11-24T00:00:00Z.
+// genesis time: 2026-11-24T00:00:00Z. Main's genesis is a second later: no
+// nonce met its target at this time.
 const genesisTime = 1795478400
 
-func newParams(p Params, nonce uint32, wantHash string) *Params {
+func newParams(p Params, time, nonce uint32, wantHash string) *Params {
 	p.PowLimit = mustTarget(p.PowLimitBits)
 	coinbase := NewCoinbase(0, 0, []byte(p.Name+": "+genesisMessage), p.Subsidy(0), [PubKeyHashSize]byte{})
 	p.GenesisBlock = &Block{
 		Header: Header{
 			Version: 1,
-			Time:    genesisTime,
+			Time:    time,
 			Bits:    p.PowLimitBits,
 			Nonce:   nonce,
 		},
@@ -72,7 +73,7 @@ func newParams(p Params, nonce uint32, wantHash string) *Params {
 	}
 	p.GenesisBlock.Header.MerkleRoot = MerkleRoot(p.GenesisBlock.WitnessHashes())
 	p.GenesisHash = p.GenesisBlock.Hash()
-	if wantHash != "" && p.GenesisHash.String() != wantHash {
+	if p.GenesisHash.String() != wantHash {
 		panic(fmt.Sprintf("%s genesis hash is %s, hard-coded %s", p.Name, p.GenesisHash, wantHash))
 	}
 	return &p
@@ -99,7 +100,7 @@ var (
 		AddressHRP:             "qry",
 		DefaultRPCPort:         8432,
 		DefaultP2PPort:         8433,
-	}, mainGenesisNonce, mainGenesisHash)
+	}, genesisTime+1, mainGenesisNonce, mainGenesisHash)
 
 	// TestnetParams start at about 2^22 hashes a block, well under a second on
 	// one core, and retarget every 30 blocks towards 10 seconds.
@@ -113,7 +114,7 @@ var (
 		AddressHRP:             "tqry",
 		DefaultRPCPort:         18432,
 		DefaultP2PPort:         18433,
-	}, testnetGenesisNonce, testnetGenesisHash)
+	}, genesisTime, testnetGenesisNonce, testnetGenesisHash)
 
 	RegtestParams = newParams(Params{
 		Name:                   "regtest",
@@ -124,13 +125,13 @@ var (
 		AddressHRP:             "rqry",
 		DefaultRPCPort:         18543,
 		DefaultP2PPort:         18544,
-	}, regtestGenesisNonce, regtestGenesisHash)
+	}, genesisTime, regtestGenesisNonce, regtestGenesisHash)
 )
 
 // Mined genesis nonces and the hashes they give.
 const (
-	mainGenesisNonce    = 0
-	mainGenesisHash     = ""
+	mainGenesisNonce    = 272535341
+	mainGenesisHash     = "00000000924694675b92412e77be5792021ba398f65c860e119c43847cba6d37"
 	testnetGenesisNonce = 5769752
 	testnetGenesisHash  = "000002aa511f0d55f86ef481901bd957a2c7b5943608c8ea9012d9cee798e3cb"
 	regtestGenesisNonce = 1

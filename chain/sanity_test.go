@@ -143,3 +143,21 @@ func TestMerkleRoot(t *testing.T) {
 		t.Error("MerkleRoot modified its input")
 	}
 }
+
+func TestMerkleBranch(t *testing.T) {
+	for n := 1; n <= 9; n++ {
+		leaves := make([]Hash, n)
+		for i := range leaves {
+			leaves[i][0], leaves[i][1] = byte(i), byte(n)
+		}
+		branch := MerkleBranch(leaves)
+		if got := MerkleRootFromBranch(leaves[0], branch); got != MerkleRoot(leaves) {
+			t.Fatalf("%d leaves: root from branch %s, want %s", n, got, MerkleRoot(leaves))
+		}
+		// A new first leaf (a rolled coinbase) gives the root of the changed list.
+		leaves[0][5] = 0xaa
+		if got := MerkleRootFromBranch(leaves[0], branch); got != MerkleRoot(leaves) {
+			t.Fatalf("%d leaves: root after changing the first leaf is wrong", n)
+		}
+	}
+}
