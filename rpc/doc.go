@@ -6,9 +6,11 @@
 // help method and the Markdown reference generated from it), Prometheus counters of
 // calls, and the client the wallet and the testnet harness use to call a node.
 //
-// The package knows nothing about blocks or transactions: the methods that read the
-// chain, the mempool or the peers are registered by the code that wires those parts
-// together, with [Registry.Register].
+// The framework (server, registry, params, client) knows nothing about blocks or
+// transactions. The Bitcoin Core-compatible methods are in the files named after
+// their backend: RegisterChainMethods (chainmethods*.go) and RegisterMiningMethods
+// (miningmethods.go) take the parts of the node they read, so the node wires them
+// and tests drive them against a real chain without a node.
 //
 // A method is declared once, with its parameters, and the declaration drives binding,
 // validation, help text and docs/rpc.md alike:

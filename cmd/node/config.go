@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// config is the node's settings after flags and the config file are merged.
+type config struct {
+	Network       string
+	DataDir       string
+	RPCListen     string
+	RPCUser       string
+	RPCPassword   string
+	P2PListen     []string
+	Connect       []string
+	Bootstrap     []string
+	MDNS          bool
+	DHT           bool
+	Mine          bool
+	MineAddress   string
+	MineThreads   int
+	LogLevel      string
+	MetricsListen string
+	Reindex       bool
+	MinRelayFee   uint64
+	MaxMempoolMB  int
+
+	params *chain.Params
+}
+
+// listFlag is a repeatable string flag.
+type listFlag struct{ values *[]string }
+
+func (l listFlag) String() string {
+	if l.values == nil {
+		return ""
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	*l.values = append(*l.values, v)
+	return nil
+}
+
+func defaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".quarry"
+	}
+	return filepath.Join(home, ".quarry")
+}
+
+func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&cfg.Network, "network", "main", "network: main, testnet or regtest")
+	fs.StringVar(&cfg.DataDir, "datadir", defaultDataDir(), "data directory; the network's files go in <datadir>/<network>/")
+	fs.StringVar(&cfg.RPCListen, "rpc-listen", "", "JSON-RPC address HOST:PORT (default 127.0.0.1 and the network's RPC port)")
+	fs.StringVar(&cfg.RPCUser, "rpc-user", "", "JSON-RPC user name (the cookie file works without it)")
+	fs.StringVar(&cfg.RPCPassword, "rpc-password", "", "JSON-RPC password")
+	fs.Var(listFlag{&cfg.P2PListen}, "p2p-listen", "P2P listen multiaddr (repeatable; default TCP and QUIC on all interfaces at the network's P2P port)")
+	fs.Var(listFlag{&cfg.Connect}, "connect", "peer multiaddr ending in /p2p/<id> to dial and keep (repeatable)")
+	fs.Var(listFlag{&cfg.Bootstrap}, "bootstrap", "DHT bootstrap peer multiaddr (repeatable)")
+	fs.BoolVar(&cfg.MDNS, "mdns", false, "discover peers on the local network with mDNS (multicasts beyond loopback)")
+	fs.BoolVar(&cfg.DHT, "dht", false, "discover peers through the Kademlia DHT (the public network)")
+	fs.BoolVar(&cfg.Mine, "mine", false, "mine blocks")
+	fs.StringVar(&cfg.MineAddress, "mine-address", "", "address the mined coins are paid to (required with --mine)")
+	fs.IntVar(&cfg.MineThreads, "mine-threads", runtime.NumCPU(), "nonce-search workers")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics address HOST:PORT (off unless set)")
+	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
+	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
+	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
+	return fs
+}
+
+// loadConfig parses args, then fills every flag not given on the command line
+// from <datadir>/quarry.conf (key=value lines, # comments), so flags win.
+func loadConfig(args []string, out io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := newFlagSet(cfg, out)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	confPath := filepath.Join(cfg.DataDir, "quarry.conf")
+	if err := applyConfFile(fs, confPath, set); err != nil {
+		return nil, err
+	}
+	params, err := chain.ParamsByName(cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	cfg.params = params
+	if cfg.RPCListen == "" {
+		cfg.RPCListen = fmt.Sprintf("127.0.0.1:%d", params.DefaultRPCPort)
+	}
+	if len(cfg.P2PListen) == 0 {
+		cfg.P2PListen = []string{
+			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", params.DefaultP2PPort),
+			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", params.DefaultP2PPort),
+		}
+	}
+	if cfg.Mine && cfg.MineAddress == "" {
+		return nil, errors.New("--mine needs --mine-address")
+	}
+	if cfg.MineAddress != "" {
+		if _, err := params.DecodeAddress(cfg.MineAddress); err != nil {
+			return nil, fmt.Errorf("--mine-address: %w", err)
+		}
+	}
+	if cfg.MineThreads < 1 {
+		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)
+	}
+	if (cfg.RPCUser == "") != (cfg.RPCPassword == "") {
+		return nil, errors.New("--rpc-user and --rpc-password go together")
+	}
+	if _, err := parseLogLevel(cfg.LogLevel); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func applyConfFile(fs *flag.FlagSet, path string, set map[string]bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(text, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok {
+			return fmt.Errorf("%s:%d: want key=value, got %q", path, line, text)
+		}
+		if fs.Lookup(k) == nil {
+			return fmt.Errorf("%s:%d: unknown setting %q", path, line, k)
+		}
+		if k == "datadir" {
+			return fmt.Errorf("%s:%d: datadir cannot be set from inside the data directory", path, line)
+		}
+		if set[k] {
+			continue
+		}
+		if err := fs.Set(k, v); err != nil {
+			return fmt.Errorf("%s:%d: %s: %w", path, line, k, err)
+		}
+	}
+	return sc.Err()
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// networkDir is <datadir>/<network>, where the chain, cookie, key and log live.
+func (c *config) networkDir() string { return filepath.Join(c.DataDir, c.Network) }

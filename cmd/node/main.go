@@ -1,0 +1,63 @@
+// Command node is the Quarry full node: it keeps and validates the chain,
+// relays blocks and transactions to its peers, mines when asked and answers
+// JSON-RPC. `node testnet` starts a local testnet of several nodes instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	cfg, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 2
+	}
+	if err := os.MkdirAll(cfg.networkDir(), 0o700); err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	logFile, err := os.OpenFile(filepath.Join(cfg.networkDir(), "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	defer logFile.Close()
+	level, _ := parseLogLevel(cfg.LogLevel)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logFile), &slog.HandlerOptions{Level: level}))
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	n, err := startNode(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, shutting down")
+	case <-n.stopRequested:
+		log.Info("stop requested over RPC, shutting down")
+	}
+	if err := n.shutdown(); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,777 @@
+package rpc
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/big"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// ChainBackend is what the chain methods read and call. Only Chain is required;
+// the hooks let the node add what the chain alone does not know (peers, the
+// mempool, its own lifetime). Mempool, mining and network methods are registered
+// by their own Register functions, with their own backends.
+type ChainBackend struct {
+	Chain *chain.Chain
+
+	// ChainDir is the chain's Badger directory (<datadir>/<network>/chain);
+	// getblockchaininfo's size_on_disk is the disk space its files take. Empty
+	// gives 0.
+	ChainDir string
+
+	// StartTime is when the node started, for uptime. Zero means the time
+	// RegisterChainMethods was called.
+	StartTime time.Time
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// Sync reports how far the node is with catching up (headers, initial block
+	// download, verification progress), which the p2p sync knows better than the
+	// chain. Nil means DefaultSyncState.
+	Sync func() SyncState
+
+	// SubmitBlock hands a block from submitblock to the chain. The node wraps
+	// Chain.ProcessBlock (the default when nil) to also relay accepted blocks to
+	// its peers.
+	SubmitBlock func(*chain.Block) (chain.ProcessResult, error)
+
+	// Stop asks the node to shut down and returns at once; the node's main loop
+	// then stops the RPC server, which a handler cannot do itself. Nil makes
+	// stop fail.
+	Stop func()
+
+	// MempoolTx returns a transaction waiting in the mempool, or nil, and
+	// MempoolSpent reports whether a mempool transaction spends an outpoint.
+	// getrawtransaction and gettxout (with include_mempool) consult them; nil
+	// means an empty mempool.
+	MempoolTx    func(txid chain.Hash) *chain.Tx
+	MempoolSpent func(op chain.OutPoint) bool
+}
+
+// SyncState says how far the node is with catching up with the network.
+type SyncState struct {
+	// Headers is the height of the best valid header known.
+	Headers int32
+	// InitialBlockDownload is true while the node is catching up.
+	InitialBlockDownload bool
+	// VerificationProgress estimates the share of the chain verified, 0 to 1.
+	VerificationProgress float64
+}
+
+// MaxTipAge is how old the tip may be before DefaultSyncState says the node is
+// in initial block download; Core's default.
+const MaxTipAge = 24 * time.Hour
+
+// DefaultSyncState derives the sync state from the chain alone: catching up
+// while headers run ahead of blocks or the tip is older than MaxTipAge, with
+// progress measured in blocks over headers.
+func DefaultSyncState(c *chain.Chain, now time.Time) SyncState {
+	best := c.Best()
+	st := SyncState{Headers: max(c.BestHeaderHeight(), best.Height), VerificationProgress: 1}
+	if st.Headers > 0 {
+		st.VerificationProgress = float64(best.Height) / float64(st.Headers)
+	}
+	st.InitialBlockDownload = st.Headers > best.Height || time.Unix(best.Time, 0).Before(now.Add(-MaxTipAge))
+	return st
+}
+
+// chainMethods holds the backend the handlers share.
+type chainMethods struct {
+	ChainBackend
+	params *chain.Params
+}
+
+// RegisterChainMethods registers the methods that read the block chain and the
+// UTXO set, decode transactions and addresses, query the address index, accept
+// blocks (submitblock), and report or end the node's run (uptime, stop). It
+// panics without b.Chain, a wiring bug that the first test finds.
+func RegisterChainMethods(reg *Registry, b ChainBackend) {
+	if b.Chain == nil {
+		panic("rpc: RegisterChainMethods needs a chain")
+	}
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	if b.StartTime.IsZero() {
+		b.StartTime = b.Now()
+	}
+	if b.Sync == nil {
+		c, now := b.Chain, b.Now
+		b.Sync = func() SyncState { return DefaultSyncState(c, now()) }
+	}
+	if b.SubmitBlock == nil {
+		b.SubmitBlock = b.Chain.ProcessBlock
+	}
+	m := &chainMethods{ChainBackend: b, params: b.Chain.Params()}
+	reg.Register(
+		m.getblockchaininfo(), m.getblockcount(), m.getbestblockhash(), m.getblockhash(),
+		m.getblock(), m.getblockheader(), m.getchaintips(), m.getdifficulty(),
+		m.gettxout(), m.gettxoutsetinfo(),
+		m.getrawtransaction(), m.decoderawtransaction(), m.submitblock(), m.getnetworkhashps(),
+		m.validateaddress(), m.getaddressbalance(), m.getaddressutxos(), m.getaddresstxids(),
+		m.uptime(), m.stop(),
+	)
+}
+
+// hashParam reads a hash parameter as Core's ParseHashV does, with its messages.
+func hashParam(p *Params, name string) chain.Hash {
+	if !p.Has(name) {
+		return chain.Hash{}
+	}
+	s := p.String(name)
+	if jsonKind(p.Raw(name)) != "string" {
+		return chain.Hash{} // String has recorded the type error
+	}
+	h, err := chain.ParseHash(s)
+	switch {
+	case err == nil:
+	case len(s) != 2*chain.HashSize:
+		p.fail(Errorf(CodeInvalidParameter, "%s must be of length %d (not %d, for '%s')", name, 2*chain.HashSize, len(s), clip(s)))
+	default:
+		p.fail(Errorf(CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", name, clip(s)))
+	}
+	return h
+}
+
+// verbosityParam reads a verbosity from 0 to most. Like Core, it also takes
+// false and true for 0 and 1, as older clients send them.
+func verbosityParam(p *Params, name string, most int64) int {
+	if jsonKind(p.Raw(name)) == "bool" {
+		if p.Bool(name) {
+			return 1
+		}
+		return 0
+	}
+	v := p.Int(name)
+	if v < 0 || v > most {
+		p.fail(Errorf(CodeInvalidParameter, "Invalid %s %d: must be 0 to %d", name, v, most))
+		return 0
+	}
+	return int(v)
+}
+
+// blockInfo looks a block up in the index, answering -5 for one it does not know.
+func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
+	info, err := m.Chain.BlockInfo(hash)
+	if errors.Is(err, chain.ErrNotFound) {
+		return info, Errorf(CodeInvalidAddressOrKey, "Block not found")
+	}
+	return info, err
+}
+
+// block loads a block's body, answering as Core does for a block known only by
+// its header.
+func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
+	if !info.HaveData {
+		return nil, Errorf(CodeMisc, "Block not available")
+	}
+	b, err := m.Chain.BlockByHash(info.Hash)
+	if err != nil {
+		return nil, fmt.Errorf("read block %s: %w", info.Hash, err)
+	}
+	return b, nil
+}
+
+// headerResult is the verbose header of the block info describes; best is read
+// after info, so a main-chain block is at or below its height.
+func (m *chainMethods) headerResult(info chain.BlockInfo, best chain.BestState, nTx int) BlockHeaderResult {
+	h := &info.Header
+	res := BlockHeaderResult{
+		Hash:          info.Hash,
+		Confirmations: -1,
+		Height:        info.Height,
+		Version:       h.Version,
+		VersionHex:    fmt.Sprintf("%08x", h.Version),
+		MerkleRoot:    h.MerkleRoot,
+		Time:          int64(h.Time),
+		MedianTime:    info.MedianTime,
+		Nonce:         h.Nonce,
+		Bits:          fmt.Sprintf("%08x", h.Bits),
+		Difficulty:    difficulty(h.Bits, m.params),
+		ChainWork:     workHex(info.ChainWork),
+		NTx:           nTx,
+	}
+	if info.MainChain {
+		res.Confirmations = int64(best.Height) - int64(info.Height) + 1
+	}
+	if info.Height > 0 {
+		prev := h.PrevBlock
+		res.PreviousBlockHash = &prev
+	}
+	if !info.Next.IsZero() {
+		next := info.Next
+		res.NextBlockHash = &next
+	}
+	return res
+}
+
+func (m *chainMethods) getblockchaininfo() Method {
+	return Method{
+		Name:     "getblockchaininfo",
+		Category: "blockchain",
+		Summary:  "Returns an object containing various state info regarding blockchain processing.",
+		Result: `{
+  "chain" : "str",                 (string) the network name: main, testnet or regtest
+  "blocks" : n,                    (numeric) the height of the most-work fully-validated chain
+  "headers" : n,                   (numeric) the height of the best valid header known
+  "bestblockhash" : "hex",         (string) the hash of the tip
+  "difficulty" : n,                (numeric) the tip's difficulty (see getdifficulty)
+  "time" : xxx,                    (numeric) the tip's block time, in seconds since the epoch
+  "mediantime" : xxx,              (numeric) the median time past of the tip
+  "verificationprogress" : n,      (numeric) an estimate of the share of the chain verified, 0 to 1
+  "initialblockdownload" : true|false, (boolean) whether the node is still catching up
+  "chainwork" : "hex",             (string) the total work of the main chain, 64 hex digits
+  "size_on_disk" : n,              (numeric) the size of the chain database, in bytes
+  "pruned" : false,                (boolean) always false: Quarry keeps every block
+  "warnings" : "str"               (string) warnings for the operator, empty when none
+}`,
+		Handler: func(context.Context, *Params) (any, error) {
+			best := m.Chain.Best()
+			sync := m.Sync()
+			size, err := dirSize(m.ChainDir)
+			if err != nil {
+				return nil, err
+			}
+			return BlockchainInfoResult{
+				Chain:                m.params.Name,
+				Blocks:               best.Height,
+				Headers:              sync.Headers,
+				BestBlockHash:        best.Hash,
+				Difficulty:           difficulty(best.Bits, m.params),
+				Time:                 best.Time,
+				MedianTime:           best.MedianTime,
+				VerificationProgress: sync.VerificationProgress,
+				InitialBlockDownload: sync.InitialBlockDownload,
+				ChainWork:            workHex(best.ChainWork),
+				SizeOnDisk:           size,
+			}, nil
+		},
+	}
+}
+
+// dirSize adds up the disk space the files under dir take. Badger replaces files
+// as it compacts, so a file that vanishes during the walk is skipped, not an error.
+func dirSize(dir string) (int64, error) {
+	if dir == "" {
+		return 0, nil
+	}
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		total += diskUsage(info)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("size of chain directory: %w", err)
+	}
+	return total, nil
+}
+
+func (m *chainMethods) getblockcount() Method {
+	return Method{
+		Name:     "getblockcount",
+		Category: "blockchain",
+		Summary:  "Returns the height of the most-work fully-validated chain.",
+		Result:   `n    (numeric) The current block count; the genesis block has height 0`,
+		Handler: func(context.Context, *Params) (any, error) {
+			return m.Chain.Best().Height, nil
+		},
+	}
+}
+
+func (m *chainMethods) getbestblockhash() Method {
+	return Method{
+		Name:     "getbestblockhash",
+		Category: "blockchain",
+		Summary:  "Returns the hash of the best (tip) block in the most-work fully-validated chain.",
+		Result:   `"hex"    (string) the block hash, hex-encoded`,
+		Handler: func(context.Context, *Params) (any, error) {
+			return m.Chain.Best().Hash, nil
+		},
+	}
+}
+
+func (m *chainMethods) getblockhash() Method {
+	return Method{
+		Name:     "getblockhash",
+		Category: "blockchain",
+		Summary:  "Returns hash of block in best-block-chain at height provided.",
+		Params: []Param{
+			{Name: "height", Type: TypeNumber, Required: true, Description: "The height index"},
+		},
+		Result: `"hex"    (string) The block hash`,
+		Handler: func(_ context.Context, p *Params) (any, error) {
+			height := p.Int("height")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if height < 0 || height > int64(m.Chain.Best().Height) {
+				return nil, Errorf(CodeInvalidParameter, "Block height out of range")
+			}
+			hash, err := m.Chain.BlockHashByHeight(int32(height))
+			if err != nil {
+				// The chain got shorter since Best: a reorganisation to fewer blocks.
+				return nil, Errorf(CodeInvalidParameter, "Block height out of range")
+			}
+			return hash, nil
+		},
+	}
+}
+
+const blockHeaderResultHelp = `  "hash" : "hex",              (string) the block hash (same as provided)
+  "confirmations" : n,         (numeric) the number of confirmations, or -1 if the block is not on the main chain
+  "height" : n,                (numeric) the block height or index
+  "version" : n,               (numeric) the block version
+  "versionHex" : "hex",        (string) the block version formatted in hexadecimal
+  "merkleroot" : "hex",        (string) the merkle root (over whole-transaction hashes)
+  "time" : xxx,                (numeric) the block time, in seconds since the epoch
+  "mediantime" : xxx,          (numeric) the median block time of the last 11 blocks
+  "nonce" : n,                 (numeric) the nonce
+  "bits" : "hex",              (string) the compact target, 8 hex digits
+  "difficulty" : n,            (numeric) the difficulty: the network's pow limit over the block's target
+  "chainwork" : "hex",         (string) expected number of hashes to produce the chain up to this block, 64 hex digits
+  "nTx" : n,                   (numeric) the number of transactions in the block, 0 if only its header is known
+  "previousblockhash" : "hex", (string, optional) the hash of the previous block (absent for the genesis block)
+  "nextblockhash" : "hex"      (string, optional) the hash of the next block on the main chain (absent at the tip)`
+
+func (m *chainMethods) getblock() Method {
+	return Method{
+		Name:     "getblock",
+		Category: "blockchain",
+		Summary:  "Returns the block with the given hash: hex, or an object with its header fields and transactions.",
+		Params: []Param{
+			{Name: "blockhash", Type: TypeHex, Required: true, Description: "The block hash"},
+			{Name: "verbosity", Type: TypeNumber, Default: "1",
+				Description: "0 for hex-encoded data, 1 for a JSON object, 2 for JSON object with transaction data,\nand 3 for JSON object with transaction data including prevout information for inputs"},
+		},
+		Result: `For verbosity = 0:
+"hex"    (string) A string that is serialized, hex-encoded data for block 'hash'
+
+For verbosity = 1:
+{
+  "size" : n,                  (numeric) the block size in bytes
+  "strippedsize" : n,          (numeric) the block size without witness data
+  "weight" : n,                (numeric) 4 × size: Quarry weighs every byte alike (no witness discount)
+  "tx" : [                     (json array of string) the transaction ids
+    "hex",
+    ...
+  ],
+` + blockHeaderResultHelp + `
+}
+
+For verbosity = 2:
+{
+  ...,                         same output as verbosity = 1
+  "tx" : [                     (json array of object)
+    {
+      ...,                     the transactions' fields, as getrawtransaction verbose shows them, without the block fields
+      "fee" : n                (numeric, optional) the fee in QRY, when the values of all spent outputs are known
+    },
+    ...
+  ]
+}
+
+For verbosity = 3:
+{
+  ...,                         same output as verbosity = 2, and each non-coinbase input has
+  "prevout" : {                (json object, optional) the output it spends, when known
+    "generated" : true|false,  (boolean) whether it is a coinbase output
+    "height" : n,              (numeric) the height of the block that created it
+    "value" : n,               (numeric) its value in QRY
+    "scriptPubKey" : {...}     (json object) as in vout
+  }
+}`,
+		Handler: func(ctx context.Context, p *Params) (any, error) {
+			hash := hashParam(p, "blockhash")
+			verbosity := verbosityParam(p, "verbosity", 3)
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			info, err := m.blockInfo(hash)
+			if err != nil {
+				return nil, err
+			}
+			b, err := m.block(info)
+			if err != nil {
+				return nil, err
+			}
+			if verbosity == 0 {
+				return hex.EncodeToString(b.Encode()), nil
+			}
+			size := b.SerializeSize()
+			res := BlockResult{
+				BlockHeaderResult: m.headerResult(info, m.Chain.Best(), len(b.Txs)),
+				Size:              size,
+				StrippedSize:      strippedSize(b),
+				Weight:            4 * size,
+			}
+			if verbosity == 1 {
+				res.Tx = b.TxIDs()
+				return res, nil
+			}
+			prev := newPrevouts(m.Chain)
+			prev.addBlock(b, info.Height)
+			verbose := BlockVerboseResult{BlockResult: res, Tx: make([]TxResult, len(b.Txs))}
+			for i, tx := range b.Txs {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				verbose.Tx[i] = txResult(tx, m.params)
+				if err := prev.fill(&verbose.Tx[i], tx, verbosity == 3, m.params); err != nil {
+					return nil, err
+				}
+			}
+			return verbose, nil
+		},
+	}
+}
+
+func (m *chainMethods) getblockheader() Method {
+	return Method{
+		Name:     "getblockheader",
+		Category: "blockchain",
+		Summary:  "If verbose is false, returns a string that is serialized, hex-encoded data for blockheader 'hash'; if true, an object with information about it.",
+		Params: []Param{
+			{Name: "blockhash", Type: TypeHex, Required: true, Description: "The block hash"},
+			{Name: "verbose", Type: TypeBool, Default: "true", Description: "true for a json object, false for the hex-encoded data"},
+		},
+		Result: `For verbose = true:
+{
+` + blockHeaderResultHelp + `
+}
+
+For verbose = false:
+"hex"    (string) the 80-byte header, hex-encoded`,
+		Handler: func(_ context.Context, p *Params) (any, error) {
+			hash := hashParam(p, "blockhash")
+			verbose := p.Bool("verbose")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			info, err := m.blockInfo(hash)
+			if err != nil {
+				return nil, err
+			}
+			if !verbose {
+				raw := info.Header.Encode()
+				return hex.EncodeToString(raw[:]), nil
+			}
+			nTx := 0
+			if info.HaveData {
+				raw, err := m.Chain.RawBlock(hash)
+				if err != nil {
+					return nil, fmt.Errorf("read block %s: %w", hash, err)
+				}
+				if nTx, err = txCount(raw); err != nil {
+					return nil, fmt.Errorf("stored block %s: %w", hash, err)
+				}
+			}
+			return m.headerResult(info, m.Chain.Best(), nTx), nil
+		},
+	}
+}
+
+// txCount reads the transaction count (a CompactSize) that follows the header
+// of an encoded block, sparing getblockheader the decoding of the whole block.
+func txCount(raw []byte) (int, error) {
+	if len(raw) <= chain.HeaderSize {
+		return 0, errors.New("too short for a transaction count")
+	}
+	b := raw[chain.HeaderSize:]
+	width := 0
+	switch b[0] {
+	case 0xfd:
+		width = 2
+	case 0xfe:
+		width = 4
+	case 0xff:
+		width = 8
+	default:
+		return int(b[0]), nil
+	}
+	if len(b) <= width {
+		return 0, errors.New("transaction count cut short")
+	}
+	var n uint64
+	for i := width; i >= 1; i-- { // little-endian
+		n = n<<8 | uint64(b[i])
+	}
+	if n > math.MaxInt32 {
+		return 0, fmt.Errorf("transaction count %d is impossible", n)
+	}
+	return int(n), nil
+}
+
+func (m *chainMethods) getchaintips() Method {
+	return Method{
+		Name:     "getchaintips",
+		Category: "blockchain",
+		Summary:  "Return information about all known tips in the block tree, including the main chain as well as orphaned branches.",
+		Result: `[
+  {
+    "height" : n,         (numeric) height of the chain tip
+    "hash" : "hex",       (string) block hash of the tip
+    "branchlen" : n,      (numeric) zero for main chain, otherwise length of branch connecting the tip to the main chain
+    "status" : "str"      (string) status of the chain, "active" for the main chain. Possible values for tips:
+                          1.  "invalid"               This branch contains at least one invalid block
+                          2.  "headers-only"          Not all blocks for this branch are available, but the headers are valid
+                          3.  "valid-headers"         All blocks are available for this branch, but they were never fully validated
+                          4.  "valid-fork"            This branch is not part of the active chain, but is fully validated
+                          5.  "active"                This is the tip of the active main chain, which is certainly valid
+  },
+  ...
+]`,
+		Handler: func(context.Context, *Params) (any, error) {
+			tips := m.Chain.ChainTips()
+			out := make([]ChainTipResult, len(tips))
+			for i, t := range tips {
+				out[i] = ChainTipResult{Height: t.Height, Hash: t.Hash, BranchLen: t.BranchLen, Status: t.Status}
+			}
+			// Highest first, as Core lists them; the hash makes the order stable.
+			slices.SortFunc(out, func(a, b ChainTipResult) int {
+				return cmp.Or(cmp.Compare(b.Height, a.Height), cmp.Compare(a.Hash.String(), b.Hash.String()))
+			})
+			return out, nil
+		},
+	}
+}
+
+func (m *chainMethods) getdifficulty() Method {
+	return Method{
+		Name:     "getdifficulty",
+		Category: "blockchain",
+		Summary:  "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.",
+		Result: `n    (numeric) the difficulty of the tip: the network's pow limit target divided by the tip's target,
+     so the easiest block of each network has difficulty 1 (main's limit is Bitcoin's, 0x1d00ffff)`,
+		Handler: func(context.Context, *Params) (any, error) {
+			return difficulty(m.Chain.Best().Bits, m.params), nil
+		},
+	}
+}
+
+func (m *chainMethods) gettxout() Method {
+	return Method{
+		Name:     "gettxout",
+		Category: "blockchain",
+		Summary:  "Returns details about an unspent transaction output.",
+		Params: []Param{
+			{Name: "txid", Type: TypeHex, Required: true, Description: "The transaction id"},
+			{Name: "n", Type: TypeNumber, Required: true, Description: "vout number"},
+			{Name: "include_mempool", Type: TypeBool, Default: "true",
+				Description: "Whether to include the mempool. Note that an unspent output that is spent in the mempool won't appear."},
+		},
+		Result: `null    (json null) if the output is spent, or never existed
+
+Otherwise:
+{
+  "bestblock" : "hex",       (string) The hash of the block at the tip of the chain
+  "confirmations" : n,       (numeric) The number of confirmations; 0 for an output of a mempool transaction
+  "value" : n,               (numeric) The transaction value in QRY
+  "scriptPubKey" : {         (json object)
+    "asm" : "str",           (string) "0 <key hash>"
+    "hex" : "hex",           (string) "0014" and the 20-byte key hash
+    "address" : "str",       (string) The address the output pays to
+    "type" : "str"           (string) Always "witness_v0_keyhash"
+  },
+  "coinbase" : true|false    (boolean) Coinbase or not
+}`,
+		Handler: func(_ context.Context, p *Params) (any, error) {
+			txid := hashParam(p, "txid")
+			n := p.Int("n")
+			includeMempool := p.Bool("include_mempool")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if n < 0 || n > math.MaxUint32 {
+				return nil, Errorf(CodeInvalidParameter, "Invalid parameter 'n': %d is not an output index", n)
+			}
+			op := chain.OutPoint{TxID: txid, Index: uint32(n)}
+			if includeMempool && m.MempoolSpent != nil && m.MempoolSpent(op) {
+				return nil, nil
+			}
+			entry, err := m.Chain.FetchUtxo(op)
+			if err != nil && !errors.Is(err, chain.ErrNotFound) {
+				return nil, fmt.Errorf("read output %s: %w", op, err)
+			}
+			best := m.Chain.Best()
+			if entry != nil {
+				return GetTxOutResult{
+					BestBlock:     best.Hash,
+					Confirmations: int64(best.Height) - int64(entry.Height) + 1,
+					Value:         Amount(entry.Value),
+					ScriptPubKey:  scriptPubKey(entry.PubKeyHash, m.params),
+					Coinbase:      entry.Coinbase,
+				}, nil
+			}
+			if includeMempool && m.MempoolTx != nil {
+				if tx := m.MempoolTx(txid); tx != nil && int(op.Index) < len(tx.Outputs) {
+					out := tx.Outputs[op.Index]
+					return GetTxOutResult{BestBlock: best.Hash, Value: Amount(out.Value), ScriptPubKey: scriptPubKey(out.PubKeyHash, m.params)}, nil
+				}
+			}
+			return nil, nil
+		},
+	}
+}
+
+func (m *chainMethods) gettxoutsetinfo() Method {
+	return Method{
+		Name:     "gettxoutsetinfo",
+		Category: "blockchain",
+		Summary:  "Returns statistics about the unspent transaction output set.",
+		Params: []Param{
+			{Name: "hash_type", Type: TypeString, Default: `"hash_serialized_3"`,
+				Description: "Which UTXO set hash should be calculated. Options: 'hash_serialized_3' (the SHA-256 of every\noutpoint and entry in key order, equal on every node at the same tip), 'none'."},
+		},
+		Result: `{
+  "height" : n,                 (numeric) The block height (index) of the returned statistics
+  "bestblock" : "hex",          (string) The hash of the block at which these statistics are calculated
+  "txouts" : n,                 (numeric) The number of unspent transaction outputs
+  "hash_serialized_3" : "hex",  (string, optional) The serialized hash (only present if 'hash_serialized_3' hash_type is chosen)
+  "total_amount" : n            (numeric) The total amount of coins in the UTXO set, in QRY
+}`,
+		Handler: func(_ context.Context, p *Params) (any, error) {
+			hashType := p.String("hash_type")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if hashType != "hash_serialized_3" && hashType != "none" {
+				return nil, Errorf(CodeInvalidParameter, "'%s' is not a valid hash_type", clip(hashType))
+			}
+			st, err := m.Chain.UtxoStats()
+			if err != nil {
+				return nil, fmt.Errorf("walk the UTXO set: %w", err)
+			}
+			res := TxOutSetInfoResult{Height: st.Height, BestBlock: st.Best, TxOuts: st.TxOuts, TotalAmount: Amount(st.Total)}
+			if hashType == "hash_serialized_3" {
+				res.HashSerialized = &st.SetHash
+			}
+			return res, nil
+		},
+	}
+}
+
+func (m *chainMethods) getnetworkhashps() Method {
+	return Method{
+		Name:     "getnetworkhashps",
+		Category: "mining",
+		Summary:  "Returns the estimated network hashes per second based on the last n blocks.",
+		Params: []Param{
+			{Name: "nblocks", Type: TypeNumber, Default: "120",
+				Description: "The number of previous blocks to calculate estimate from, or -1 for blocks since last difficulty change."},
+			{Name: "height", Type: TypeNumber, Default: "-1",
+				Description: "To estimate at the time of the given height, or -1 for the tip."},
+		},
+		Result: `n    (numeric) Hashes per second estimated: the work of the blocks over the time between the earliest and latest of them`,
+		Handler: func(ctx context.Context, p *Params) (any, error) {
+			lookup := p.Int("nblocks")
+			height := p.Int("height")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if lookup < -1 || lookup == 0 {
+				return nil, Errorf(CodeInvalidParameter, "Invalid nblocks. Must be a positive number or -1.")
+			}
+			if height < -1 || height > int64(m.Chain.Best().Height) {
+				return nil, Errorf(CodeInvalidParameter, "Block does not exist at specified height")
+			}
+			return m.networkHashPS(ctx, lookup, height)
+		},
+	}
+}
+
+// networkHashPS is Core's GetNetworkHashPS: the work done between the block at
+// height (the tip for -1) and the one lookup blocks before it, over the spread of
+// their times.
+func (m *chainMethods) networkHashPS(ctx context.Context, lookup, height int64) (float64, error) {
+	if height == -1 {
+		height = int64(m.Chain.Best().Height)
+	}
+	if height == 0 {
+		return 0, nil
+	}
+	if lookup == -1 {
+		lookup = height // regtest never retargets: the whole chain
+		if interval := int64(m.params.RetargetInterval); interval > 0 {
+			lookup = height%interval + 1
+		}
+	}
+	lookup = min(lookup, height)
+	at := func(h int64) (chain.BlockInfo, error) {
+		hash, err := m.Chain.BlockHashByHeight(int32(h))
+		if err != nil {
+			return chain.BlockInfo{}, fmt.Errorf("block at height %d: %w", h, err)
+		}
+		return m.Chain.BlockInfo(hash)
+	}
+	last, err := at(height)
+	if err != nil {
+		return 0, err
+	}
+	minTime, maxTime := int64(last.Header.Time), int64(last.Header.Time)
+	first := last
+	for h := height - 1; h >= height-lookup; h-- {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if first, err = at(h); err != nil {
+			return 0, err
+		}
+		minTime, maxTime = min(minTime, int64(first.Header.Time)), max(maxTime, int64(first.Header.Time))
+	}
+	if minTime == maxTime {
+		return 0, nil
+	}
+	work, _ := new(big.Float).SetInt(new(big.Int).Sub(last.ChainWork, first.ChainWork)).Float64()
+	return work / float64(maxTime-minTime), nil
+}
+
+func (m *chainMethods) uptime() Method {
+	return Method{
+		Name:     "uptime",
+		Category: "control",
+		Summary:  "Returns the total uptime of the server.",
+		Result:   `n    (numeric) The number of seconds that the server has been running`,
+		Handler: func(context.Context, *Params) (any, error) {
+			return int64(m.Now().Sub(m.StartTime) / time.Second), nil
+		},
+	}
+}
+
+func (m *chainMethods) stop() Method {
+	return Method{
+		Name:     "stop",
+		Category: "control",
+		Summary:  "Request a graceful shutdown of the node.",
+		Result:   `"str"    (string) A string with the content 'Quarry server stopping'`,
+		Handler: func(context.Context, *Params) (any, error) {
+			if m.Stop == nil {
+				return nil, Errorf(CodeMisc, "This process cannot be stopped over RPC")
+			}
+			m.Stop()
+			return "Quarry server stopping", nil
+		},
+	}
+}
