@@ -58,10 +58,8 @@ func newHeaderState(header *[80]byte) *headerState {
 
 // round runs one SHA-256 round on s with kw = K[i] + W[i].
 func round(s *[8]uint32, kw uint32) {
-	a, b, c, d, e, f, g, h := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
-	t1 := h + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) + (e&f ^ ^e&g) + kw
-	t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) + (a&b ^ a&c ^ b&c)
-	*s = [8]uint32{t1 + t2, a, b, c, d + t1, e, f, g}
+	d, h := step(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], kw)
+	*s = [8]uint32{h, s[0], s[1], s[2], d, s[4], s[5], s[6]}
 }
 
 // expand fills w[16:] from the message block in w[:16].
@@ -74,14 +72,38 @@ func expand(w *[64]uint32) {
 	}
 }
 
-// rounds runs rounds from..to-1 on s with the expanded schedule w. It is written out
-// rather than calling round so that the state stays in registers.
+// step is one SHA-256 round, with the state passed in rotated order by the
+// caller instead of moved between variables: it returns the new d and h.
+func step(a, b, c, d, e, f, g, h, kw uint32) (uint32, uint32) {
+	t1 := h + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) + (e&f ^ ^e&g) + kw
+	t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) + (a&b ^ a&c ^ b&c)
+	return d + t1, t1 + t2
+}
+
+// rounds runs rounds from..to-1 on s with the expanded schedule w. The rounds in
+// whole groups of eight are unrolled, with the variables' roles rotating, so that
+// the state stays in registers without being shuffled every round.
 func rounds(s *[8]uint32, w *[64]uint32, from, to int) {
 	a, b, c, d, e, f, g, h := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
-	for i := from; i < to; i++ {
-		t1 := h + (bits.RotateLeft32(e, -6) ^ bits.RotateLeft32(e, -11) ^ bits.RotateLeft32(e, -25)) + (e&f ^ ^e&g) + sha256K[i&63] + w[i&63]
-		t2 := (bits.RotateLeft32(a, -2) ^ bits.RotateLeft32(a, -13) ^ bits.RotateLeft32(a, -22)) + (a&b ^ a&c ^ b&c)
-		h, g, f, e, d, c, b, a = g, f, e, d+t1, c, b, a, t1+t2
+	i := from
+	for ; i < to && i%8 != 0; i++ {
+		d, h = step(a, b, c, d, e, f, g, h, sha256K[i&63]+w[i&63])
+		a, b, c, d, e, f, g, h = h, a, b, c, d, e, f, g
+	}
+	for ; i+8 <= to; i += 8 {
+		k, w := (*[8]uint32)(sha256K[i&56:]), (*[8]uint32)(w[i&56:])
+		d, h = step(a, b, c, d, e, f, g, h, k[0]+w[0])
+		c, g = step(h, a, b, c, d, e, f, g, k[1]+w[1])
+		b, f = step(g, h, a, b, c, d, e, f, k[2]+w[2])
+		a, e = step(f, g, h, a, b, c, d, e, k[3]+w[3])
+		h, d = step(e, f, g, h, a, b, c, d, k[4]+w[4])
+		g, c = step(d, e, f, g, h, a, b, c, k[5]+w[5])
+		f, b = step(c, d, e, f, g, h, a, b, k[6]+w[6])
+		e, a = step(b, c, d, e, f, g, h, a, k[7]+w[7])
+	}
+	for ; i < to; i++ {
+		d, h = step(a, b, c, d, e, f, g, h, sha256K[i&63]+w[i&63])
+		a, b, c, d, e, f, g, h = h, a, b, c, d, e, f, g
 	}
 	*s = [8]uint32{a, b, c, d, e, f, g, h}
 }
@@ -100,7 +122,8 @@ func compress(s *[8]uint32, w *[64]uint32) {
 // inner returns the state after hashing the whole header with nonce: the first
 // SHA-256 of the header, as state words.
 func (h *headerState) inner(nonce uint32, w *[64]uint32) [8]uint32 {
-	*w = [64]uint32{0: h.tail[0], 1: h.tail[1], 2: h.tail[2], 3: bits.ReverseBytes32(nonce), 4: padBit, 15: headerBits}
+	// Only w[:16] needs setting: expand overwrites the rest.
+	*(*[16]uint32)(w[:16]) = [16]uint32{0: h.tail[0], 1: h.tail[1], 2: h.tail[2], 3: bits.ReverseBytes32(nonce), 4: padBit, 15: headerBits}
 	expand(w)
 	s := h.pre3
 	rounds(&s, w, 3, 64)
@@ -114,8 +137,7 @@ func (h *headerState) inner(nonce uint32, w *[64]uint32) [8]uint32 {
 // digest's big-endian bytes read back as big-endian words are the state words, so
 // no byte conversion is needed) and its padding.
 func outerBlock(w *[64]uint32, s *[8]uint32) {
-	*w = [64]uint32{8: padBit, 15: innerHashLen}
-	copy(w[:8], s[:])
+	*(*[16]uint32)(w[:16]) = [16]uint32{s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], padBit, 15: innerHashLen}
 	expand(w)
 }
 
