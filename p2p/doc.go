@@ -1,0 +1,58 @@
+// Package p2p connects a Quarry node to its peers over libp2p: it gossips
+// blocks and transactions, catches up with peers through a request/response
+// sync protocol, finds and keeps peers, and bans those that misbehave.
+//
+// # Host
+//
+// A libp2p host with a persistent Ed25519 identity (LoadIdentity), TCP and
+// QUIC transports, a connection manager that trims to a low water mark while
+// sparing --connect peers, a resource manager with per-peer stream and memory
+// caps, and a connection gater that refuses banned peers and peers of another
+// network. A node's addresses are full multiaddrs ending in /p2p/<peer id>.
+//
+// # Gossip
+//
+// Gossipsub topics /quarry/<network>/blocks/1 and /quarry/<network>/txs/1
+// carry unsigned, authorless messages whose id is the SHA-256 of the whole
+// message. Topic validators decide: a block is decoded, checked for sanity
+// (proof of work included) and handed to chain.ProcessBlock before it is
+// accepted, so only blocks valid in their chain are relayed; a transaction
+// goes to the TxPool. Invalid data is rejected (gossipsub's scoring punishes
+// the sender) and its sender banned; what is merely not useful (known,
+// orphaned, refused by mempool policy) is ignored without penalty. Blocks and
+// transactions that do not arrive by gossip are published with PublishBlock
+// and PublishTx.
+//
+// # Sync
+//
+// The stream protocol /quarry/<network>/sync/1 carries one request and its
+// answer per stream, in frames of a uvarint length, a type byte and a
+// payload, each type with its own size limit:
+//
+//	status      network, genesis hash, tip hash, height, chain work; both ways
+//	getheaders  block locator and stop hash   -> headers (up to 2,000)
+//	getblocks   up to 16 block hashes         -> one block or notfound each
+//
+// Every new connection starts with a status exchange; a peer on another
+// network or genesis is dropped and refused for a day. Peers are asked for
+// their status again periodically, so a node that missed a block's gossip
+// still learns of it. When a peer has more work, the node fetches headers
+// from the peer with the most work, stores them with chain.AcceptHeaders,
+// and fetches the bodies from every peer that has them, at most 128 blocks
+// past its tip, dropping peers that stall.
+//
+// # Bans
+//
+// A peer that sends a consensus-invalid block, header or transaction, or
+// breaks the sync protocol (malformed, oversized or unsolicited messages) is
+// disconnected and refused for 24 hours; bans are kept in a JSON file.
+//
+// # Wiring
+//
+// The daemon opens the chain, builds a Node with New, calls Start, and
+// Close before closing the chain. It processes blocks it mines or receives
+// over RPC with the chain and then calls PublishBlock; it puts transactions
+// from RPC into the mempool and then calls PublishTx. RPC reads Peers,
+// LocalAddrs, ConnectionCount and SyncProgress, and manages peers with
+// AddNode, DisconnectNode, SetBan, Unban, ListBanned and ClearBanned.
+package p2p

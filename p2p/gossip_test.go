@@ -1,0 +1,157 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// gossipNodes starts n nodes that only learn of blocks by gossip (and the
+// sync an orphan triggers): the periodic status check is too slow to matter.
+func gossipNodes(t *testing.T, n int) []*testNode {
+	nodes := make([]*testNode, n)
+	for i := range nodes {
+		nodes[i] = newTestNode(t, func(c *Config) { c.StatusInterval = time.Minute })
+	}
+	return nodes
+}
+
+// checkPropagation publishes blocks from several nodes and a transaction from
+// the last one and waits until every node has them all.
+func checkPropagation(t *testing.T, nodes []*testNode, neighbours func(i int) []*testNode) {
+	for i, n := range nodes {
+		waitFor(t, 10*time.Second, fmt.Sprintf("node %d handshakes and subscriptions", i), func() bool {
+			return n.ready(neighbours(i)...) && n.gossipReady(neighbours(i)...)
+		})
+	}
+	blocks := mainBlocks(6)
+	// Bursts from one end, then from the middle: relays must keep the order.
+	for i, b := range blocks {
+		from := nodes[0]
+		if i >= 3 {
+			from = nodes[len(nodes)/2]
+		}
+		from.process(b)
+		if err := from.node.PublishBlock(b); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2 {
+			waitTip(t, 20*time.Second, b, nodes...)
+		}
+	}
+	waitTip(t, 20*time.Second, blocks[5], nodes...)
+
+	var tx *chain.Tx
+	withGen(func(g *chaintest.Generator) { tx = g.SpendAll(g.Coinbase(blocks[0].Hash()), 1000) })
+	last := nodes[len(nodes)-1]
+	if err := last.pool.Accept(tx, "rpc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := last.node.PublishTx(tx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "transaction at every node", func() bool {
+		for _, n := range nodes {
+			if !n.pool.has(tx.TxID()) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestGossipLine(t *testing.T) {
+	t.Parallel()
+	nodes := gossipNodes(t, 5)
+	for i := 1; i < len(nodes); i++ {
+		nodes[i].keep(nodes[i-1])
+	}
+	checkPropagation(t, nodes, func(i int) []*testNode {
+		var nb []*testNode
+		if i > 0 {
+			nb = append(nb, nodes[i-1])
+		}
+		if i < len(nodes)-1 {
+			nb = append(nb, nodes[i+1])
+		}
+		return nb
+	})
+}
+
+func TestGossipMesh(t *testing.T) {
+	t.Parallel()
+	nodes := gossipNodes(t, 5)
+	for i := range nodes {
+		for j := 0; j < i; j++ {
+			nodes[i].keep(nodes[j])
+		}
+	}
+	checkPropagation(t, nodes, func(i int) []*testNode {
+		var nb []*testNode
+		for j, n := range nodes {
+			if j != i {
+				nb = append(nb, n)
+			}
+		}
+		return nb
+	})
+}
+
+// TestValidatorVerdicts calls the validators directly: accepted, known,
+// orphaned, local, repeated and invalid messages.
+func TestValidatorVerdicts(t *testing.T) {
+	t.Parallel()
+	a := newTestNode(t, nil)
+	blocks := mainBlocks(3)
+	from := randomPeer(t)
+	msg := func(data []byte, local bool) *pubsub.Message {
+		m := &pubsub.Message{Message: &pb.Message{Data: data}, ReceivedFrom: from}
+		if local {
+			m.ValidatorData = localPublish{}
+		}
+		return m
+	}
+	ctx := context.Background()
+	check := func(name string, got, want pubsub.ValidationResult) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: verdict %v, want %v", name, got, want)
+		}
+	}
+	check("new block", a.node.validateBlock(ctx, from, msg(blocks[0].Encode(), false)), pubsub.ValidationAccept)
+	check("same message again", a.node.validateBlock(ctx, from, msg(blocks[0].Encode(), false)), pubsub.ValidationIgnore)
+	check("orphan", a.node.validateBlock(ctx, from, msg(blocks[2].Encode(), false)), pubsub.ValidationIgnore)
+	check("known block", a.node.validateBlock(ctx, from, msg(blocks[2].Encode(), false)), pubsub.ValidationIgnore)
+	check("local publish", a.node.validateBlock(ctx, a.node.ID(), msg(blocks[1].Encode(), true)), pubsub.ValidationAccept)
+	if a.node.IsBanned(from) {
+		t.Fatal("peer banned for useful or harmless blocks")
+	}
+	junk := []byte("junk")
+	check("junk", a.node.validateBlock(ctx, from, msg(junk, false)), pubsub.ValidationReject)
+	check("junk again", a.node.validateBlock(ctx, from, msg(junk, false)), pubsub.ValidationReject)
+	if !a.node.IsBanned(from) {
+		t.Error("junk went unpunished")
+	}
+
+	var tx *chain.Tx
+	withGen(func(g *chaintest.Generator) { tx = g.SpendAll(g.Coinbase(blocks[0].Hash()), 700) })
+	check("new transaction", a.node.validateTx(ctx, from, msg(tx.Encode(), false)), pubsub.ValidationAccept)
+	check("transaction again", a.node.validateTx(ctx, from, msg(tx.Encode(), false)), pubsub.ValidationIgnore)
+}
+
+func TestPublishTooLarge(t *testing.T) {
+	t.Parallel()
+	a := newTestNode(t, nil)
+	tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{Witness: [][]byte{make([]byte, chain.MaxBlockSize)}}}}
+	if err := a.node.PublishTx(tx); !errors.Is(err, errMessageTooLarge) {
+		t.Errorf("publishing a %d-byte transaction: %v", tx.SerializeSize(), err)
+	}
+}

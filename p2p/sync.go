@@ -1,0 +1,624 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// Sync timing and window.
+const (
+	// readRequestTimeout bounds how long a server waits for the request,
+	// writeTimeout how long it waits to write each message of the answer.
+	readRequestTimeout = 10 * time.Second
+	writeTimeout       = 30 * time.Second
+	// downloadWindow is how far past the tip block bodies are fetched; each
+	// peer gets at most maxBlockRequestsPerPeer requests of
+	// MaxBlocksPerRequest blocks at a time.
+	downloadWindow          = 128
+	maxBlockRequestsPerPeer = 2
+	// maxHeadersAhead pauses header sync while the best header is that far
+	// past the tip, which bounds the download queue.
+	maxHeadersAhead  = 50_000
+	progressInterval = 5 * time.Second
+	// failurePause is how long a peer whose request failed is left alone.
+	failurePause = time.Second
+)
+
+// errInvalidData marks a peer that served a block or header breaking a
+// consensus rule.
+var errInvalidData = errors.New("peer sent invalid data")
+
+// isMisbehaviour reports whether err is the peer's fault and earns a ban.
+func isMisbehaviour(err error) bool {
+	return errors.Is(err, errProtocol) || errors.Is(err, errInvalidData)
+}
+
+// isNotSupported reports whether a stream failed because the peer does not
+// speak our sync protocol: it is on another network, or no Quarry node.
+func isNotSupported(err error) bool {
+	return errors.Is(err, msmux.ErrNotSupported[protocol.ID]{})
+}
+
+// handleStream serves one sync request: read it, answer it, close.
+func (n *Node) handleStream(s network.Stream) {
+	if !n.enter() {
+		_ = s.Reset()
+		return
+	}
+	defer n.wg.Done()
+	p := s.Conn().RemotePeer()
+	if err := n.serve(s, p); err != nil {
+		_ = s.Reset()
+		if isMisbehaviour(err) {
+			n.misbehaved(p, err.Error())
+		} else {
+			n.log.Debug("sync request failed", "peer", p, "err", err)
+		}
+		return
+	}
+	_ = s.Close()
+}
+
+func (n *Node) serve(s network.Stream, p peer.ID) error {
+	_ = s.SetDeadline(time.Now().Add(readRequestTimeout))
+	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return protocolErrorf("stream closed without a request")
+		}
+		return err
+	}
+	// Decode first: what a request costs the limiter depends on what it asks.
+	var (
+		st     statusMsg
+		gh     getHeadersMsg
+		hashes []chain.Hash
+		cost   = 1
+	)
+	switch t {
+	case msgStatus:
+		st, err = decodeStatus(payload)
+	case msgGetHeaders:
+		gh, err = decodeGetHeaders(payload)
+		cost = headersRequestCost
+	case msgGetBlocks:
+		hashes, err = decodeGetBlocks(payload)
+		cost = len(hashes)
+	}
+	if err != nil {
+		return err
+	}
+	if n.host.Network().Connectedness(p) != network.Connected {
+		return errors.New("peer disconnected")
+	}
+	n.mu.Lock()
+	limiter := n.peerLocked(p).limiter
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, requestWait)
+	err = limiter.WaitN(ctx, cost)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("peer is over its request rate: %w", err)
+	}
+	_ = s.SetDeadline(time.Now().Add(writeTimeout))
+	w := bufio.NewWriter(s)
+	switch t {
+	case msgStatus:
+		ours := n.ourStatus()
+		if err := writeFrame(w, msgStatus, ours.encode()); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if !n.compatible(st) {
+			// Let the peer read the answer before the connection goes, so
+			// it learns we are on another network and stays away too.
+			_ = s.CloseWrite()
+			_ = s.SetReadDeadline(time.Now().Add(foreignLinger))
+			_, _ = io.Copy(io.Discard, io.LimitReader(s, 1))
+		}
+		n.gotStatus(p, st)
+		return nil
+	case msgGetHeaders:
+		hs := n.chain.HeadersAfter(gh.Locator, gh.Stop, MaxHeadersPerMsg)
+		if err := writeFrame(w, msgHeaders, encodeHeaders(hs)); err != nil {
+			return err
+		}
+	case msgGetBlocks:
+		for _, h := range hashes {
+			_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+			raw, err := n.chain.RawBlock(h)
+			// A block stored and later found invalid is never served: the
+			// peer would rightly ban us for it.
+			if err != nil || n.chain.IsKnownInvalid(h) {
+				err = writeFrame(w, msgNotFound, h[:])
+			} else {
+				err = writeFrame(w, msgBlock, raw)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return w.Flush()
+}
+
+// request sends one request to p on a new sync stream and reads the answer
+// with read, within timeout unless read moves the stream's deadline. The
+// answer must end the stream: anything after it is unsolicited.
+func (n *Node) request(p peer.ID, t msgType, payload []byte, timeout time.Duration, read func(network.Stream, *bufio.Reader) error) error {
+	ctx, cancel := context.WithTimeout(n.ctx, timeout)
+	defer cancel()
+	s, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.proto)
+	if err != nil {
+		return fmt.Errorf("open sync stream: %w", err)
+	}
+	_ = s.SetDeadline(time.Now().Add(timeout))
+	err = writeFrame(s, t, payload)
+	if err == nil {
+		err = s.CloseWrite()
+	}
+	r := bufio.NewReader(s)
+	if err == nil {
+		err = read(s, r)
+		if errors.Is(err, io.EOF) {
+			// Our server resets a stream it will not answer; a clean close
+			// before the answer is a broken peer.
+			err = protocolErrorf("stream closed before the %s answer", t)
+		}
+	}
+	if err == nil {
+		if _, perr := r.ReadByte(); perr == nil {
+			err = protocolErrorf("unsolicited data after the %s answer", t)
+		} else if !errors.Is(perr, io.EOF) {
+			err = perr
+		}
+	}
+	if err != nil {
+		_ = s.Reset()
+		if isTimeout(err) {
+			return fmt.Errorf("%w: %s request timed out: %w", errStalled, t, err)
+		}
+		return err
+	}
+	return s.Close()
+}
+
+// isTimeout reports whether err is a missed deadline; the stream muxers
+// each have their own error for it, all with a Timeout method.
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
+}
+
+// errStalled marks a peer that did not answer in time.
+var errStalled = errors.New("peer stalled")
+
+func (n *Node) getStatus(p peer.ID) (statusMsg, error) {
+	ours := n.ourStatus()
+	var st statusMsg
+	err := n.request(p, msgStatus, ours.encode(), n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader) error {
+		_, payload, err := readFrame(r, msgStatus)
+		if err != nil {
+			return err
+		}
+		st, err = decodeStatus(payload)
+		return err
+	})
+	return st, err
+}
+
+// wantItem is a block whose header is known and whose body is to be fetched.
+type wantItem struct {
+	hash   chain.Hash
+	height int32
+	peer   peer.ID // the peer it is asked of, "" if none
+	// skip holds peers that said they do not have it (or sent it too early
+	// to accept), with their tip at the time: they are asked again once
+	// their tip moves.
+	skip map[peer.ID]chain.Hash
+}
+
+// syncState is the download queue; it is guarded by Node.mu.
+type syncState struct {
+	want        map[chain.Hash]*wantItem
+	order       []*wantItem // by height
+	headersBusy bool
+}
+
+func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
+
+func (s *syncState) add(hash chain.Hash, height int32) {
+	if _, ok := s.want[hash]; ok {
+		return
+	}
+	it := &wantItem{hash: hash, height: height}
+	s.want[hash] = it
+	i, _ := slices.BinarySearchFunc(s.order, height, func(w *wantItem, h int32) int { return int(w.height - h) })
+	for i < len(s.order) && s.order[i].height == height {
+		i++
+	}
+	s.order = slices.Insert(s.order, i, it)
+}
+
+// syncLoop schedules header and block requests whenever something changes
+// (a status, a finished request, a peer gone) and once a second.
+func (n *Node) syncLoop() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.kickSync:
+		case <-t.C:
+		}
+		n.schedule()
+	}
+}
+
+func (n *Node) schedule() {
+	best := n.chain.Best()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.sync.headersBusy {
+		if p, locator := n.headersPeerLocked(best); p != "" {
+			n.sync.headersBusy = true
+			if !n.goOwned(func() { n.syncHeaders(p, locator) }) {
+				n.sync.headersBusy = false
+			}
+		}
+	}
+
+	// Drop what arrived (by gossip too) from the part of the queue in the
+	// window; the rest waits its turn.
+	limit := best.Height + downloadWindow
+	end, _ := slices.BinarySearchFunc(n.sync.order, limit+1, func(w *wantItem, h int32) int { return int(w.height - h) })
+	rest := n.sync.order[end:]
+	n.sync.order = slices.DeleteFunc(slices.Clone(n.sync.order[:end]), func(it *wantItem) bool {
+		done := it.peer == "" && (n.chain.HaveBlock(it.hash) || n.chain.IsKnownInvalid(it.hash))
+		if done {
+			delete(n.sync.want, it.hash)
+		}
+		return done
+	})
+	n.sync.order = append(n.sync.order, rest...)
+	type cand struct {
+		id peer.ID
+		ps *peerState
+	}
+	var peers []cand
+	now := time.Now()
+	for p, ps := range n.peers {
+		if ps.hasStatus && now.After(ps.pauseUntil) {
+			peers = append(peers, cand{p, ps})
+		}
+	}
+	slices.SortFunc(peers, func(a, b cand) int { return a.ps.blocksInFlight - b.ps.blocksInFlight })
+	for _, c := range peers {
+		for c.ps.blocksInFlight < maxBlockRequestsPerPeer {
+			var batch []*wantItem
+			for _, it := range n.sync.order {
+				if it.height > limit || len(batch) == MaxBlocksPerRequest {
+					break
+				}
+				if tip, skip := it.skip[c.id]; it.peer == "" && c.ps.status.Height >= it.height && (!skip || tip != c.ps.status.Tip) {
+					batch = append(batch, it)
+				}
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for _, it := range batch {
+				it.peer = c.id
+			}
+			c.ps.blocksInFlight++
+			p, ps := c.id, c.ps
+			if !n.goOwned(func() { n.fetchBlocks(p, ps, batch) }) {
+				return
+			}
+		}
+	}
+}
+
+// headersPeerLocked picks the peer to ask for headers: of those whose chain
+// has more work than ours and whose tip is neither on our main chain nor
+// queued, the one with the most work. (Having the tip is not enough: it may
+// be an orphan, or stored while its ancestors' bodies are missing.) It
+// returns the locator to send.
+func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
+	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead {
+		return "", nil
+	}
+	var pick peer.ID
+	var ps *peerState
+	for p, s := range n.peers {
+		st := s.status
+		if !s.hasStatus || st.Work.Cmp(best.ChainWork) <= 0 || s.headersDone == st.Tip {
+			continue
+		}
+		if _, queued := n.sync.want[st.Tip]; queued || n.onMainChain(st.Tip) || n.chain.IsKnownInvalid(st.Tip) {
+			continue
+		}
+		if ps == nil || st.Work.Cmp(ps.status.Work) > 0 {
+			pick, ps = p, s
+		}
+	}
+	if ps == nil {
+		return "", nil
+	}
+	locator := n.chain.BlockLocator()
+	if !ps.lastHeader.IsZero() {
+		locator = append([]chain.Hash{ps.lastHeader}, locator...)
+	}
+	if len(locator) > maxLocatorHashes {
+		locator = append(locator[:maxLocatorHashes-1], n.params.GenesisHash)
+	}
+	return pick, locator
+}
+
+func (n *Node) onMainChain(h chain.Hash) bool {
+	info, err := n.chain.BlockInfo(h)
+	return err == nil && info.MainChain
+}
+
+// syncHeaders fetches one batch of headers from p, stores them in the chain
+// and queues their bodies.
+func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
+	defer kick(n.kickSync)
+	n.mu.Lock()
+	ps := n.peerLocked(p)
+	target := ps.status.Tip
+	n.mu.Unlock()
+	hs, err := n.getHeaders(p, locator)
+	if err == nil {
+		err = n.acceptHeaders(hs)
+		n.mu.Lock()
+		switch {
+		case err == nil && len(hs) == MaxHeadersPerMsg:
+			ps.lastHeader = hs[len(hs)-1].Hash()
+		case !isMisbehaviour(err):
+			// The peer has no more, or sent headers we cannot take yet (from
+			// the future): do not ask again until its tip changes.
+			ps.lastHeader = chain.Hash{}
+			ps.headersDone = target
+		}
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	n.sync.headersBusy = false
+	n.mu.Unlock()
+	if err != nil {
+		n.peerFailed(p, err)
+	}
+}
+
+func (n *Node) getHeaders(p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
+	req := getHeadersMsg{Locator: locator}
+	var hs []chain.Header
+	err := n.request(p, msgGetHeaders, req.encode(), n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader) error {
+		_, payload, err := readFrame(r, msgHeaders)
+		if err != nil {
+			return err
+		}
+		hs, err = decodeHeaders(payload)
+		return err
+	})
+	return hs, err
+}
+
+// acceptHeaders stores a peer's headers and queues the bodies the node lacks.
+func (n *Node) acceptHeaders(hs []chain.Header) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	parent, err := n.chain.BlockInfo(hs[0].PrevBlock)
+	if err != nil {
+		// We sent a locator of our own chain: an honest answer starts on it.
+		return protocolErrorf("headers start at unknown block %s", hs[0].PrevBlock)
+	}
+	if err := n.chain.AcceptHeaders(hs); err != nil {
+		var rerr *chain.RuleError
+		if errors.As(err, &rerr) && !errors.Is(err, chain.ErrTimeTooNew) {
+			return fmt.Errorf("%w: header: %w", errInvalidData, err)
+		}
+		return fmt.Errorf("accept headers: %w", err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := range hs {
+		h := hs[i].Hash()
+		if !n.chain.HaveBlock(h) {
+			n.sync.add(h, parent.Height+1+int32(i))
+		}
+	}
+	return nil
+}
+
+// fetchBlocks asks p for a batch of blocks and hands each to the chain as it
+// arrives; the chain takes them in any order once their headers are known.
+func (n *Node) fetchBlocks(p peer.ID, ps *peerState, batch []*wantItem) {
+	defer kick(n.kickSync)
+	hashes := make([]chain.Hash, len(batch))
+	for i, it := range batch {
+		hashes[i] = it.hash
+	}
+	var last *chain.Block
+	err := n.request(p, msgGetBlocks, encodeGetBlocks(hashes), n.cfg.StallTimeout, func(s network.Stream, r *bufio.Reader) error {
+		for i, h := range hashes {
+			// Each block has its own deadline, so the time this node spends
+			// processing the ones before is not held against the peer.
+			_ = s.SetReadDeadline(time.Now().Add(n.cfg.StallTimeout))
+			t, payload, err := readFrame(r, msgBlock, msgNotFound)
+			if err != nil {
+				return err
+			}
+			if t == msgNotFound {
+				nh, err := decodeNotFound(payload)
+				if err != nil {
+					return err
+				}
+				if nh != h {
+					return protocolErrorf("notfound for %s, asked for %s", nh, h)
+				}
+				n.skipPeer(batch[i], p, ps)
+				continue
+			}
+			b, err := decodeBlockMsg(payload)
+			if err != nil {
+				return err
+			}
+			if b.Hash() != h {
+				return protocolErrorf("unsolicited block %s, asked for %s", b.Hash(), h)
+			}
+			if err := n.processSynced(b); err != nil {
+				if errors.Is(err, chain.ErrTimeTooNew) {
+					n.skipPeer(batch[i], p, ps)
+					continue
+				}
+				return err
+			}
+			last = b
+		}
+		return nil
+	})
+	n.mu.Lock()
+	ps.blocksInFlight--
+	if err != nil {
+		// Whatever went wrong, do not ask this peer again at once.
+		ps.pauseUntil = time.Now().Add(failurePause)
+	}
+	for _, it := range batch {
+		if it.peer == p {
+			it.peer = ""
+		}
+	}
+	n.mu.Unlock()
+	if err != nil {
+		n.peerFailed(p, err)
+		return
+	}
+	// A node that caught up by sync passes its new tip on, as it would a
+	// block it mined: peers that missed the gossip learn of it.
+	if last != nil && n.chain.Best().Hash == last.Hash() && !n.IsInitialBlockDownload() {
+		if err := n.PublishBlock(last); err != nil {
+			n.log.Debug("announce synced tip", "hash", last.Hash(), "err", err)
+		}
+	}
+}
+
+// skipPeer stops asking p for it until p's tip moves.
+func (n *Node) skipPeer(it *wantItem, p peer.ID, ps *peerState) {
+	n.mu.Lock()
+	if it.skip == nil {
+		it.skip = make(map[peer.ID]chain.Hash)
+	}
+	it.skip[p] = ps.status.Tip
+	n.mu.Unlock()
+}
+
+// processSynced hands a block from sync to the chain. A block that breaks a
+// rule is the serving peer's fault; one dated too far ahead may be fine later.
+func (n *Node) processSynced(b *chain.Block) error {
+	_, err := n.chain.ProcessBlock(b)
+	var rerr *chain.RuleError
+	switch {
+	case err == nil, errors.Is(err, chain.ErrDuplicateBlock):
+		// Gossip may have brought the block meanwhile.
+		return nil
+	case errors.Is(err, chain.ErrTimeTooNew):
+		return err
+	case errors.As(err, &rerr):
+		return fmt.Errorf("%w: block %s: %w", errInvalidData, b.Hash(), err)
+	default:
+		return fmt.Errorf("process block %s: %w", b.Hash(), err)
+	}
+}
+
+// peerFailed deals with a failed request: a peer that broke the protocol or
+// sent invalid data is banned, one that stalled is dropped.
+func (n *Node) peerFailed(p peer.ID, err error) {
+	switch {
+	case isMisbehaviour(err):
+		n.misbehaved(p, err.Error())
+	case errors.Is(err, errStalled):
+		n.log.Info("dropping stalled peer", "peer", p, "err", err)
+		n.closePeer(p)
+	case n.ctx.Err() == nil:
+		n.log.Debug("sync request failed", "peer", p, "err", err)
+	}
+}
+
+// SyncProgress describes how far the node is in catching up with its peers.
+type SyncProgress struct {
+	Height int32
+	// HeaderHeight is the height of the best valid header, which runs ahead
+	// of Height while bodies are fetched.
+	HeaderHeight int32
+	// PeerHeight is the best height peers announce. It is what they say, not
+	// what they proved, so it does not count towards Progress.
+	PeerHeight int32
+	// Progress is Height over HeaderHeight, 1 when the node has caught up.
+	Progress float64
+	// InitialBlockDownload: the node has headers of blocks it has not caught
+	// up to yet.
+	InitialBlockDownload bool
+}
+
+// SyncProgress reports how far the node is in catching up.
+func (n *Node) SyncProgress() SyncProgress {
+	sp := SyncProgress{Height: n.chain.Best().Height, HeaderHeight: n.chain.BestHeaderHeight(), Progress: 1}
+	n.mu.Lock()
+	for _, ps := range n.peers {
+		if ps.hasStatus {
+			sp.PeerHeight = max(sp.PeerHeight, ps.status.Height)
+		}
+	}
+	n.mu.Unlock()
+	if sp.Height < sp.HeaderHeight {
+		sp.Progress = float64(sp.Height) / float64(sp.HeaderHeight)
+		sp.InitialBlockDownload = true
+	}
+	return sp
+}
+
+// IsInitialBlockDownload reports whether the node is still catching up with
+// blocks whose headers it has: it is then no use mining on its tip or
+// relaying transactions.
+func (n *Node) IsInitialBlockDownload() bool { return n.SyncProgress().InitialBlockDownload }
+
+// progressLoop logs sync progress every few seconds while the node catches up.
+func (n *Node) progressLoop() {
+	lastHeight, lastTime := n.chain.Best().Height, time.Now()
+	for n.wait(progressInterval) {
+		sp := n.SyncProgress()
+		now := time.Now()
+		if !sp.InitialBlockDownload {
+			lastHeight, lastTime = sp.Height, now
+			continue
+		}
+		rate := float64(sp.Height-lastHeight) / now.Sub(lastTime).Seconds()
+		attrs := []any{"height", sp.Height, "headers", sp.HeaderHeight,
+			"progress", fmt.Sprintf("%.2f%%", 100*sp.Progress), "blocks_per_sec", fmt.Sprintf("%.1f", rate)}
+		if rate > 0 {
+			left := time.Duration(float64(sp.HeaderHeight-sp.Height) / rate * float64(time.Second))
+			attrs = append(attrs, "time_left", left.Round(time.Second))
+		}
+		n.log.Info("sync progress", attrs...)
+		lastHeight, lastTime = sp.Height, now
+	}
+}
