@@ -3,6 +3,7 @@ package chain
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/big"
 	"slices"
 	"sync"
@@ -98,8 +99,9 @@ type Chain struct {
 	nextSeq    uint64
 	orphans    *orphanPool
 
-	subMu sync.Mutex
-	subs  []func(Event)
+	subMu   sync.Mutex
+	subs    map[int]func(Event)
+	nextSub int
 }
 
 // Open opens or creates the chain in cfg.Dir, checks the last connected blocks
@@ -175,17 +177,35 @@ func (c *Chain) Params() *Params { return c.params }
 func (c *Chain) SigCache() *SigCache { return c.sigCache }
 
 // Subscribe registers fn to be called with every main-chain change, in order,
-// after the change is stored. fn runs on the processing goroutine: it may call
-// Chain's read methods but must not process blocks itself.
-func (c *Chain) Subscribe(fn func(Event)) {
+// after the change is stored, until the returned cancel is called. fn runs on
+// the processing goroutine: it may call Chain's read methods but must not
+// process blocks itself.
+func (c *Chain) Subscribe(fn func(Event)) (cancel func()) {
 	c.subMu.Lock()
-	c.subs = append(c.subs, fn)
-	c.subMu.Unlock()
+	defer c.subMu.Unlock()
+	if c.subs == nil {
+		c.subs = make(map[int]func(Event))
+	}
+	id := c.nextSub
+	c.nextSub++
+	c.subs[id] = fn
+	return func() {
+		c.subMu.Lock()
+		delete(c.subs, id)
+		c.subMu.Unlock()
+	}
 }
 
 func (c *Chain) deliver(events []Event) {
+	if len(events) == 0 {
+		return
+	}
 	c.subMu.Lock()
-	subs := slices.Clone(c.subs)
+	ids := slices.Sorted(maps.Keys(c.subs))
+	subs := make([]func(Event), len(ids))
+	for i, id := range ids {
+		subs[i] = c.subs[id]
+	}
 	c.subMu.Unlock()
 	for _, e := range events {
 		for _, fn := range subs {

@@ -8,8 +8,11 @@ import (
 // Consensus size limits. Decoders check them before allocating anything sized by
 // what the bytes claim.
 const (
-	// MaxBlockSize is the largest encoded block, header included.
-	MaxBlockSize = 2_000_000
+	// MaxBlockSize is the largest encoded block, header included: Bitcoin's
+	// classic limit. Connecting a block writes about three records per output
+	// in one Badger transaction; at this size even a block of nothing but
+	// outputs fits the transaction limit of the store's memtables.
+	MaxBlockSize = 1_000_000
 	// MaxTxSize is the largest encoded transaction a block can carry.
 	MaxTxSize = MaxBlockSize - HeaderSize - 9
 	// HeaderSize is the encoded size of a block header.

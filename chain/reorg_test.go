@@ -227,3 +227,26 @@ func TestReindex(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The largest block the rules allow, all outputs, must connect and disconnect
+// in one store transaction each.
+func TestLargestBlockConnectsAndDisconnects(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	n := (chain.MaxBlockSize - 1000) / (8 + chain.PubKeyHashSize)
+	values := make([]uint64, n)
+	for i := range values {
+		values[i] = 1000
+	}
+	big := g.NextBlock(base[100].Hash(), g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...))
+	if size := big.SerializeSize(); size > chain.MaxBlockSize || size < chain.MaxBlockSize-2000 {
+		t.Fatalf("block of %d bytes, want just under the limit", size)
+	}
+	mustProcess(t, c, big)
+	requireTip(t, c, big)
+	// A longer branch from below makes the big block leave again.
+	fork := g.Chain(base[100].Hash(), 2)
+	mustProcess(t, c, fork...)
+	requireSameState(t, c, append(slices.Clone(base), fork...))
+}

@@ -141,16 +141,18 @@ func decodeUndo(b []byte) ([]UtxoEntry, error) {
 	return spent, nil
 }
 
-// openBadger opens the store with options sized for a node: memory bounded by a
-// small number of modest memtables and explicit block and index caches; values
-// above 4 KiB (block bodies, undo data) in the value log so the LSM tree holds
-// only small records (UTXOs, indexes) and compacts cheaply; conflict detection
-// off because one goroutine writes.
+// openBadger opens the store with options sized for a node: memory bounded by
+// two memtables and explicit block and index caches; values above 4 KiB (block
+// bodies, undo data) in the value log so the LSM tree holds only small records
+// (UTXOs, indexes) and compacts cheaply; conflict detection off because one
+// goroutine writes. A Badger transaction may hold at most 15% of a memtable
+// (about 200,000 records at 128 MiB), which bounds the largest block that can
+// be connected atomically: a MaxBlockSize block of only outputs needs ~110,000.
 func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(64 << 20).
-		WithNumMemtables(3).
+		WithMemTableSize(128 << 20).
+		WithNumMemtables(2).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithBlockCacheSize(64 << 20).
