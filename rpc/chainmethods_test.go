@@ -30,6 +30,7 @@ func newFullRegistry(b ChainBackend) *Registry {
 	reg := NewRegistry()
 	RegisterChainMethods(reg, b)
 	RegisterMiningMethods(reg, MiningBackend{Chain: b.Chain})
+	RegisterMempoolMethods(reg, MempoolBackend{Pool: mustNewPool(b.Chain, nil), Chain: b.Chain})
 	return reg
 }
 

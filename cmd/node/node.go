@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -25,9 +29,16 @@ type node struct {
 	cfg     *config
 	log     *slog.Logger
 	chain   *chain.Chain
+	pool    *mempool.Pool
 	miner   *miner.Miner
+	net     *p2p.Node
 	rpc     *rpc.Server
 	metrics *http.Server
+	stats   *nodeMetrics
+
+	// poolVersion counts mempool changes, so the miner knows when its template
+	// is stale.
+	poolVersion atomic.Uint64
 
 	// stopRequested is closed by the stop RPC.
 	stopRequested chan struct{}
@@ -53,6 +64,8 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The gauges read the parts only when scraped, after they all started.
+	n.stats = newNodeMetrics(reg, n)
 
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
 	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex})
@@ -63,16 +76,63 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	best := c.Best()
 	log.Info("chain open", "height", best.Height, "tip", best.Hash)
 
+	n.pool, err = mempool.New(mempool.Config{
+		Chain:           c,
+		Logger:          log.With("component", "mempool"),
+		MinRelayFeeRate: mempool.FeeRatePerByte(cfg.MinRelayFee),
+		MaxUsage:        int64(cfg.MaxMempoolMB) * 1_000_000,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.pool.Subscribe(func(e mempool.Event) {
+		n.poolVersion.Add(1)
+		if e.Kind == mempool.TxAdded {
+			n.stats.txsAccepted.Inc()
+		}
+	})
+	switch stats, err := n.pool.Load(n.mempoolFile()); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		log.Warn("mempool file not loaded; starting empty", "path", n.mempoolFile(), "err", err)
+	default:
+		log.Info("mempool loaded", "stats", fmt.Sprintf("%+v", stats))
+	}
+
 	n.miner = miner.New(miner.Config{
-		Chain:    c,
-		Template: n.blockTemplate,
-		Submit:   n.submitBlock,
-		Threads:  cfg.MineThreads,
-		Logger:   log.With("component", "miner"),
+		Chain:          c,
+		Template:       n.blockTemplate,
+		Submit:         n.submitBlock,
+		MempoolVersion: n.poolVersion.Load,
+		Threads:        cfg.MineThreads,
+		Logger:         log.With("component", "miner"),
 	})
 	if cfg.Mine {
 		payTo, _ := params.DecodeAddress(cfg.MineAddress) // checked by loadConfig
 		n.wg.Go(func() { n.miner.Run(runCtx, payTo) })
+	}
+
+	n.net, err = p2p.New(ctx, p2p.Config{
+		Chain:       c,
+		TxPool:      peerTxs{n},
+		Logger:      log.With("component", "p2p"),
+		KeyFile:     filepath.Join(cfg.networkDir(), "p2p.key"),
+		BanFile:     filepath.Join(cfg.networkDir(), "banlist.json"),
+		ListenAddrs: cfg.P2PListen,
+		Connect:     cfg.Connect,
+		MDNS:        cfg.MDNS,
+		DHT:         cfg.DHT,
+		Bootstrap:   cfg.Bootstrap,
+		Registerer:  reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start P2P: %w", err)
+	}
+	if err := n.net.Start(); err != nil {
+		return nil, fmt.Errorf("start P2P: %w", err)
+	}
+	for _, addr := range n.net.LocalAddrs() {
+		log.Info("P2P listening", "addr", addr)
 	}
 
 	registry := rpc.NewRegistry()
@@ -82,13 +142,25 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		StartTime:   time.Now(),
 		SubmitBlock: n.processBlock,
 		Stop:        n.requestStop,
+		Sync:        n.syncState,
+		MempoolTx: func(txid chain.Hash) *chain.Tx {
+			tx, _ := n.pool.Get(txid)
+			return tx
+		},
+		MempoolSpent: func(op chain.OutPoint) bool {
+			_, spent := n.pool.HaveSpent(op)
+			return spent
+		},
 	})
+	rpc.RegisterMempoolMethods(registry, rpc.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx, IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
+	rpc.RegisterNetMethods(registry, rpc.NetBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
 	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
 		Chain:           c,
 		Generate:        n.miner.MineBlocks,
 		ErrMaxTries:     miner.ErrMaxTries,
 		HashesPerSecond: n.miner.HashesPerSecond,
 		Mining:          func() bool { return cfg.Mine },
+		PooledTx:        func() int { return n.pool.Info().Count },
 	})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
@@ -134,10 +206,22 @@ func (n *node) startMetrics(reg *prometheus.Registry) error {
 
 func (n *node) requestStop() { n.stopOnce.Do(func() { close(n.stopRequested) }) }
 
-// processBlock is the one path every block from outside takes: the chain, then
-// the peers.
+// processBlock is the one path every block from RPC and the miner takes: the
+// chain, then the peers. Blocks from peers are relayed by gossip itself.
 func (n *node) processBlock(b *chain.Block) (chain.ProcessResult, error) {
-	return n.chain.ProcessBlock(b)
+	res, err := n.chain.ProcessBlock(b)
+	n.countBlock(err)
+	if err == nil && res.MainChain {
+		if perr := n.net.PublishBlock(b); perr != nil {
+			n.log.Warn("publish block", "hash", res.Hash, "err", perr)
+		}
+	}
+	return res, err
+}
+
+func (n *node) syncState() rpc.SyncState {
+	p := n.net.SyncProgress()
+	return rpc.SyncState{Headers: p.HeaderHeight, InitialBlockDownload: p.InitialBlockDownload, VerificationProgress: p.Progress}
 }
 
 func (n *node) submitBlock(b *chain.Block) error {
@@ -145,18 +229,57 @@ func (n *node) submitBlock(b *chain.Block) error {
 	return err
 }
 
-// blockTemplate builds a block on the tip paying to payTo.
+// blockTemplate builds a block on the tip, filled from the mempool, paying to payTo.
 func (n *node) blockTemplate(payTo [chain.PubKeyHashSize]byte) (*chain.Block, error) {
-	best := n.chain.Best()
-	height := best.Height + 1
-	cb := chain.NewCoinbase(height, 0, []byte("quarry"), n.chain.Params().Subsidy(height), payTo)
-	b := &chain.Block{
-		Header: chain.Header{Version: 1, PrevBlock: best.Hash, Bits: best.NextBits,
-			Time: uint32(max(time.Now().Unix(), best.MedianTime+1))},
-		Txs: []*chain.Tx{cb},
+	t, err := n.pool.BlockTemplate(payTo, 0, []byte("quarry"))
+	if err != nil {
+		return nil, err
 	}
-	b.Header.MerkleRoot = chain.MerkleRoot(b.WitnessHashes())
-	return b, nil
+	return t.Block, nil
+}
+
+func (n *node) countBlock(err error) {
+	var re *chain.RuleError
+	switch {
+	case err == nil:
+		n.stats.blocksAccepted.Inc()
+	case errors.As(err, &re) && !errors.Is(err, chain.ErrDuplicateBlock):
+		n.stats.blocksRejected.Inc()
+	}
+}
+
+// relayTx publishes a transaction the mempool accepted from RPC.
+func (n *node) relayTx(tx *chain.Tx) {
+	if err := n.net.PublishTx(tx); err != nil {
+		n.log.Warn("publish transaction", "txid", tx.TxID(), "err", err)
+	}
+}
+
+func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "mempool.dat") }
+
+// peerTxs hands transactions from peers to the mempool. p2p penalises the
+// sender when the error wraps a *chain.RuleError, so only consensus failures
+// may; policy refusals and missing inputs (the sender may know a block this
+// node has not seen yet) are reported without it.
+type peerTxs struct{ n *node }
+
+func (p peerTxs) Accept(tx *chain.Tx, from string) error {
+	res, err := p.n.pool.Accept(tx, mempool.PeerID(from))
+	if err != nil {
+		p.n.stats.txsRejected.Inc()
+		if mempool.IsConsensusFailure(err) {
+			return err
+		}
+		return fmt.Errorf("not accepted: %s", err)
+	}
+	// Gossip relays tx itself once this returns; orphans it released are new
+	// to the network's view from here and are published by the node.
+	for _, txid := range res.Resolved {
+		if child, ok := p.n.pool.Get(txid); ok {
+			p.n.relayTx(child)
+		}
+	}
+	return nil
 }
 
 // shutdown stops everything that started, in reverse order, and reports the
@@ -173,6 +296,15 @@ func (n *node) shutdown() error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	if n.net != nil {
+		errs = append(errs, n.net.Close())
+	}
+	if n.pool != nil {
+		if err := n.pool.Save(n.mempoolFile()); err != nil {
+			errs = append(errs, fmt.Errorf("save mempool: %w", err))
+		}
+		n.pool.Close()
+	}
 	if n.chain != nil {
 		errs = append(errs, n.chain.Close())
 	}

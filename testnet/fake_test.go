@@ -1,0 +1,386 @@
+package testnet
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc"
+)
+
+// The test binary doubles as a fake node and, when run under the name
+// "wallet", a fake wallet CLI, so that the harness's process handling (ports,
+// cookies, signals, restarts, links) is tested on real processes before the
+// node is wired.
+const (
+	fakeEnv = "QUARRY_TESTNET_FAKE"
+	// failPortFile, in a fake node's --datadir, makes its next start fail as
+	// a node does on a taken port, once.
+	failPortFile = "fail-port-once"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(fakeEnv) != "" {
+		if filepath.Base(os.Args[0]) == "wallet" {
+			os.Exit(fakeWallet(os.Args[1:]))
+		}
+		os.Exit(fakeNode(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeOptions runs nodes that are this test binary in fake-node mode.
+func fakeOptions(t *testing.T, opts Options) Options {
+	t.Helper()
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.NodeBin = bin
+	// Under -race a process sleeps a second at exit for late reports; the
+	// fakes stop often and their races are the test binary's, found anyway.
+	opts.Env = append(opts.Env, fakeEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 20 * time.Second
+	}
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = 10 * time.Second
+	}
+	return opts
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// fakeNode answers the RPC methods the harness uses, with a chain whose
+// block hashes depend on the height only (so fake nodes at one height agree),
+// and "P2P" links that are TCP connections exchanging peer ids.
+func fakeNode(args []string) int {
+	fs := flag.NewFlagSet("fakenode", flag.ContinueOnError)
+	network := fs.String("network", "main", "")
+	datadir := fs.String("datadir", "", "")
+	rpcListen := fs.String("rpc-listen", "", "")
+	fs.String("log-level", "info", "")
+	fs.String("mine-address", "", "")
+	fs.Int("mine-threads", 1, "")
+	mine := fs.Bool("mine", false, "")
+	var p2pListen, connect listFlag
+	fs.Var(&p2pListen, "p2p-listen", "")
+	fs.Var(&connect, "connect", "")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := os.Remove(filepath.Join(*datadir, failPortFile)); err == nil {
+		fmt.Fprintf(os.Stderr, "listen tcp %s: bind: address already in use\n", *rpcListen)
+		return 1
+	}
+	netDir := filepath.Join(*datadir, *network)
+	if err := os.MkdirAll(netDir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	logFile, err := os.OpenFile(filepath.Join(netDir, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logFile), nil))
+
+	f := &fake{log: log, peers: map[string]net.Conn{}, added: map[string]bool{}}
+	if err := f.run(*network, netDir, *rpcListen, p2pListen, connect, *mine); err != nil {
+		log.Error("fake node failed", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+type fake struct {
+	log     *slog.Logger
+	id      string
+	p2pPort int
+
+	mu     sync.Mutex
+	height int64
+	peers  map[string]net.Conn
+	added  map[string]bool
+}
+
+func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []string, mine bool) error {
+	idPath := filepath.Join(netDir, "p2p.key")
+	id, err := os.ReadFile(idPath)
+	if errors.Is(err, os.ErrNotExist) {
+		id = []byte("12D3KooWfake" + hex.EncodeToString(randomBytes(8)))
+		err = os.WriteFile(idPath, id, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	f.id = string(id)
+	if len(p2pListen) != 1 {
+		return fmt.Errorf("want one --p2p-listen, got %q", p2pListen)
+	}
+	port, err := strconv.Atoi(strings.TrimPrefix(p2pListen[0], "/ip4/127.0.0.1/tcp/"))
+	if err != nil {
+		return fmt.Errorf("--p2p-listen %q: %w", p2pListen[0], err)
+	}
+	f.p2pPort = port
+	ln, err := net.Listen("tcp", net127(port))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go f.accept(ln)
+	for _, addr := range connect {
+		if err := f.dial(addr); err != nil {
+			return err
+		}
+	}
+
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	reg := rpc.NewRegistry()
+	f.register(reg, network, func() { stopOnce.Do(func() { close(stop) }) })
+	srv, err := rpc.NewServer(reg, rpc.Config{Addr: rpcListen, CookiePath: filepath.Join(netDir, ".cookie"), Logger: f.log})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	f.log.Info("fake node up", "rpc", rpcListen, "id", f.id)
+	var tick <-chan time.Time
+	if mine {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return srv.Stop(context.Background())
+		case <-stop:
+			return srv.Stop(context.Background())
+		case <-tick:
+			f.mu.Lock()
+			f.height++
+			f.mu.Unlock()
+		}
+	}
+}
+
+func fakeHash(height int64) string {
+	sum := sha256.Sum256([]byte("fake block " + strconv.FormatInt(height, 10)))
+	return hex.EncodeToString(sum[:])
+}
+
+func (f *fake) accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			id, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				c.Close()
+				return
+			}
+			fmt.Fprintln(c, f.id)
+			f.keep(strings.TrimSpace(id), c)
+		}()
+	}
+}
+
+func (f *fake) dial(addr string) error {
+	parts := strings.Split(addr, "/")
+	if len(parts) != 7 {
+		return rpc.Errorf(rpc.CodeInvalidParameter, "bad address %q", addr)
+	}
+	c, err := net.Dial("tcp", net127(atoi(parts[4])))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c, f.id)
+	id, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		c.Close()
+		return err
+	}
+	go f.keep(strings.TrimSpace(id), c)
+	return nil
+}
+
+// keep holds a link until either side closes it.
+func (f *fake) keep(id string, c net.Conn) {
+	f.mu.Lock()
+	f.peers[id] = c
+	f.mu.Unlock()
+	io.Copy(io.Discard, c)
+	f.mu.Lock()
+	if f.peers[id] == c {
+		delete(f.peers, id)
+	}
+	f.mu.Unlock()
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
+	method := func(name string, params []rpc.Param, h func(p *rpc.Params) (any, error)) rpc.Method {
+		return rpc.Method{Name: name, Category: "fake", Summary: "Fake " + name + ".", Result: "fake", Params: params,
+			Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+				if err := p.Err(); err != nil {
+					return nil, err
+				}
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				return h(p)
+			}}
+	}
+	str := func(name string, required bool) rpc.Param {
+		return rpc.Param{Name: name, Type: rpc.TypeString, Required: required, Description: name}
+	}
+	reg.Register(
+		method("getbestblockhash", nil, func(*rpc.Params) (any, error) { return fakeHash(f.height), nil }),
+		method("getblockcount", nil, func(*rpc.Params) (any, error) { return f.height, nil }),
+		method("getblockchaininfo", nil, func(*rpc.Params) (any, error) {
+			return map[string]any{"chain": network, "blocks": f.height, "bestblockhash": fakeHash(f.height), "difficulty": 1}, nil
+		}),
+		method("getmininginfo", nil, func(*rpc.Params) (any, error) {
+			return map[string]any{"blocks": f.height, "hashespersec": 1500}, nil
+		}),
+		method("getmempoolinfo", nil, func(*rpc.Params) (any, error) { return map[string]any{"size": 0, "bytes": 0}, nil }),
+		method("getrawmempool", nil, func(*rpc.Params) (any, error) { return []string{}, nil }),
+		method("getblockheader", []rpc.Param{str("blockhash", true), {Name: "verbose", Type: rpc.TypeBool, Default: "true", Description: "v"}},
+			func(p *rpc.Params) (any, error) {
+				for h := f.height; h >= 0; h-- {
+					if fakeHash(h) == p.String("blockhash") {
+						hdr := map[string]any{"hash": fakeHash(h), "height": h, "time": 1_700_000_000 + 7*h}
+						if h > 0 {
+							hdr["previousblockhash"] = fakeHash(h - 1)
+						}
+						return hdr, nil
+					}
+				}
+				return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Block not found")
+			}),
+		method("generatetoaddress", []rpc.Param{{Name: "nblocks", Type: rpc.TypeNumber, Required: true, Description: "n"}, str("address", true)},
+			func(p *rpc.Params) (any, error) {
+				var hashes []string
+				for range p.Int("nblocks") {
+					f.height++
+					hashes = append(hashes, fakeHash(f.height))
+				}
+				return hashes, nil
+			}),
+		method("getnetworkinfo", nil, func(*rpc.Params) (any, error) {
+			// A QUIC address first, so the harness must pick the TCP one.
+			return map[string]any{"connections": len(f.peers), "localaddresses": []map[string]any{
+				{"address": fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1/p2p/%s", f.p2pPort, f.id)},
+				{"address": fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", f.p2pPort, f.id)},
+			}}, nil
+		}),
+		method("getconnectioncount", nil, func(*rpc.Params) (any, error) { return len(f.peers), nil }),
+		method("getpeerinfo", nil, func(*rpc.Params) (any, error) {
+			out := []map[string]any{}
+			for id, c := range f.peers {
+				out = append(out, map[string]any{"id": id, "addr": "/ip4/127.0.0.1/tcp/" +
+					strconv.Itoa(c.RemoteAddr().(*net.TCPAddr).Port) + "/p2p/" + id})
+			}
+			return out, nil
+		}),
+		method("addnode", []rpc.Param{str("node", true), str("command", true)}, func(p *rpc.Params) (any, error) {
+			addr := p.String("node")
+			id := peerID(addr)
+			switch p.String("command") {
+			case "add":
+				if f.added[id] {
+					return nil, rpc.Errorf(rpc.CodeClientNodeAlreadyAdded, "Node already added")
+				}
+				f.added[id] = true
+			case "remove":
+				if !f.added[id] {
+					return nil, rpc.Errorf(rpc.CodeClientNodeNotAdded, "Node has not been added")
+				}
+				delete(f.added, id)
+				return nil, nil
+			}
+			if _, ok := f.peers[id]; ok {
+				return nil, nil
+			}
+			// dial registers the link from its own goroutine, which needs f.mu.
+			go func() {
+				if err := f.dial(addr); err != nil {
+					f.log.Warn("dial failed", "addr", addr, "err", err)
+				}
+			}()
+			return nil, nil
+		}),
+		method("disconnectnode", []rpc.Param{str("address", true)}, func(p *rpc.Params) (any, error) {
+			c, ok := f.peers[peerID(p.String("address"))]
+			if !ok {
+				return nil, rpc.Errorf(rpc.CodeClientNodeNotConnected, "Node not found in connected nodes")
+			}
+			return nil, c.Close()
+		}),
+		method("stop", nil, func(*rpc.Params) (any, error) { stop(); return "Quarry server stopping", nil }),
+	)
+}
+
+// fakeWallet is the wallet CLI's contract as RunLocal uses it: global flags,
+// then create or newaddress, the passphrase from the environment.
+func fakeWallet(args []string) int {
+	fs := flag.NewFlagSet("fakewallet", flag.ContinueOnError)
+	network := fs.String("network", "", "")
+	file := fs.String("wallet", "", "")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 || os.Getenv("QUARRY_WALLET_PASSPHRASE") == "" {
+		fmt.Fprintln(os.Stderr, "usage: wallet --network N --wallet FILE create|newaddress, with QUARRY_WALLET_PASSPHRASE")
+		return 2
+	}
+	params, err := chain.ParamsByName(*network)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	switch fs.Arg(0) {
+	case "create":
+		if err := os.WriteFile(*file, []byte("{}"), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("Write down these words: abandon abandon ...")
+	case "newaddress":
+		var pkh [chain.PubKeyHashSize]byte
+		copy(pkh[:], "fake wallet address")
+		fmt.Printf("New address: %s\n", params.EncodeAddress(pkh))
+	default:
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,521 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/wallet"
+)
+
+const (
+	localNetwork   = "testnet"
+	layoutFile     = "testnet.json"
+	walletFile     = "wallet.json"
+	passphraseFile = "wallet.passphrase"
+	harnessLogFile = "testnet.log"
+	// statusTimeout bounds one refresh's calls, so a hung node shows as down
+	// instead of freezing the table.
+	statusTimeout = 2 * time.Second
+	// walletTimeout bounds one run of the wallet CLI, which stretches the
+	// passphrase (about half a second) and talks to no node.
+	walletTimeout = time.Minute
+)
+
+// LocalOptions configure RunLocal. `node testnet` fills them from its flags.
+type LocalOptions struct {
+	// Nodes is how many nodes run; the default is 3.
+	Nodes int
+	// Miners is how many of the first nodes mine (`node testnet` defaults it
+	// to 2); it is capped at Nodes.
+	Miners int
+	// Dir holds the nodes, the wallet and testnet.json; a run on the same Dir
+	// resumes the same chain. The default is DefaultLocalDir().
+	Dir string
+	// NodeBin is the node binary, normally os.Executable() of the running
+	// node; the default is NodeBinary().
+	NodeBin string
+	// WalletBin is the wallet CLI; the default is $QUARRY_WALLET_BIN, a
+	// `wallet` next to NodeBin, or ./cmd/wallet built from the module.
+	WalletBin string
+	// Topology links the nodes; the default is FullMesh.
+	Topology Topology
+	// MineThreads is each miner's --mine-threads; the default shares the CPUs
+	// among the miners.
+	MineThreads int
+	// Stdout receives the banner and the live table; the default is os.Stdout.
+	// The table is redrawn in place when Stdout is a terminal and appended
+	// otherwise.
+	Stdout io.Writer
+	// Logger receives the harness's log; the default is <Dir>/testnet.log, as
+	// the table owns the terminal.
+	Logger *slog.Logger
+	// Refresh is how often the table is redrawn; the default is a second.
+	Refresh time.Duration
+}
+
+// DefaultLocalDir is where `node testnet` keeps its testnet without --dir.
+func DefaultLocalDir() string { return filepath.Join(os.TempDir(), "quarry-testnet") }
+
+// layout is testnet.json: what must stay the same between runs on one
+// directory for them to continue one chain with the same peers.
+type layout struct {
+	Network     string       `json:"network"`
+	Nodes       []layoutNode `json:"nodes"`
+	MineAddress string       `json:"mine_address,omitempty"`
+}
+
+type layoutNode struct {
+	Dir     string `json:"dir"` // relative to the testnet directory
+	RPCPort int    `json:"rpc_port"`
+	P2PPort int    `json:"p2p_port"`
+}
+
+// payout is the wallet the miners pay to, and how the user reaches it.
+type payout struct {
+	file, passFile string
+	command        string // the wallet CLI to show in examples
+	address        string
+	note           string // set when the CLI could not make the wallet
+}
+
+// RunLocal runs a local testnet of real nodes in o.Dir until ctx is
+// cancelled (Ctrl-C), then stops every node cleanly. It creates a wallet for
+// the miners' payouts on the first run, starts the nodes on the testnet
+// network, links them, mines on the first o.Miners, prints how to reach each
+// node and the wallet, and shows a table of the nodes' state every second.
+func RunLocal(ctx context.Context, o LocalOptions) error {
+	if err := o.setDefaults(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	if o.Logger == nil {
+		f, err := os.OpenFile(filepath.Join(o.Dir, harnessLogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("testnet: %w", err)
+		}
+		defer f.Close()
+		o.Logger = slog.New(slog.NewTextHandler(f, nil))
+	}
+	lay, err := loadLayout(o.Dir)
+	if err != nil {
+		return err
+	}
+	notes, err := lay.ensureNodes(o.Dir, o.Nodes)
+	if err != nil {
+		return err
+	}
+	pay, err := setUpPayout(ctx, o, lay)
+	if err != nil {
+		return err
+	}
+	lay.MineAddress = pay.address
+	if err := lay.save(o.Dir); err != nil {
+		return err
+	}
+
+	threads := o.MineThreads
+	if threads == 0 {
+		threads = max(1, runtime.NumCPU()/max(1, o.Miners))
+	}
+	tn, err := Launch(ctx, Options{
+		Nodes:    o.Nodes,
+		Network:  localNetwork,
+		Topology: o.Topology,
+		Dir:      o.Dir,
+		NodeBin:  o.NodeBin,
+		LogLevel: "info",
+		Logger:   o.Logger,
+		Spec: func(i int) NodeSpec {
+			spec := NodeSpec{Dir: filepath.Join(o.Dir, lay.Nodes[i].Dir), RPCPort: lay.Nodes[i].RPCPort, P2PPort: lay.Nodes[i].P2PPort}
+			if i < o.Miners {
+				spec.Args = []string{"--mine", "--mine-address", pay.address, "--mine-threads", strconv.Itoa(threads)}
+			}
+			return spec
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting; Launch stopped what had started
+		}
+		return err
+	}
+	showLive(ctx, o, tn, localBanner(ctx, o, tn, pay, notes))
+
+	fmt.Fprintln(o.Stdout, "\nStopping the nodes...")
+	stopCtx, cancel := context.WithTimeout(context.Background(), DefaultStopTimeout+killWait)
+	defer cancel()
+	if err := tn.Close(stopCtx); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Stdout, "Stopped. `node testnet --dir %s` resumes this chain.\n", o.Dir)
+	return nil
+}
+
+func (o *LocalOptions) setDefaults() error {
+	if o.Nodes == 0 {
+		o.Nodes = 3
+	}
+	if o.Nodes < 0 || o.Miners < 0 {
+		return fmt.Errorf("testnet: %d nodes and %d miners", o.Nodes, o.Miners)
+	}
+	o.Miners = min(o.Miners, o.Nodes)
+	if o.Dir == "" {
+		o.Dir = DefaultLocalDir()
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	o.Dir = dir // the commands printed for the user must work from anywhere
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Refresh == 0 {
+		o.Refresh = time.Second
+	}
+	return nil
+}
+
+func loadLayout(dir string) (*layout, error) {
+	path := filepath.Join(dir, layoutFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &layout{Network: localNetwork}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("testnet: %w", err)
+	}
+	var l layout
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("testnet: %s: %w", path, err)
+	}
+	if l.Network != localNetwork {
+		return nil, fmt.Errorf("testnet: %s is for network %q, not %s", path, l.Network, localNetwork)
+	}
+	return &l, nil
+}
+
+func (l *layout) save(dir string) error {
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	// Write then rename, so an interrupted save leaves the old layout whole.
+	path := filepath.Join(dir, layoutFile)
+	if err := os.WriteFile(path+".tmp", append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	return nil
+}
+
+// ensureNodes gives the first n nodes a directory and ports, keeping those of
+// earlier runs (peers remember each other by address) unless another program
+// has taken a port since. It returns a note for each node that had to move.
+func (l *layout) ensureNodes(dir string, n int) ([]string, error) {
+	for len(l.Nodes) < n {
+		l.Nodes = append(l.Nodes, layoutNode{Dir: "node" + strconv.Itoa(len(l.Nodes))})
+	}
+	used := map[int]bool{}
+	for _, ln := range l.Nodes {
+		used[ln.RPCPort], used[ln.P2PPort] = true, true
+	}
+	var notes []string
+	for i := range n {
+		ln := &l.Nodes[i]
+		if ln.RPCPort != 0 && ln.P2PPort != 0 && portFree(ln.RPCPort) && portFree(ln.P2PPort) {
+			continue
+		}
+		if ln.RPCPort != 0 {
+			cookie := filepath.Join(dir, ln.Dir, localNetwork, ".cookie")
+			if _, err := os.Stat(cookie); err == nil {
+				return nil, fmt.Errorf("testnet: node%d's port %d or %d is in use and %s exists: is a testnet already running in %s?",
+					i, ln.RPCPort, ln.P2PPort, cookie, dir)
+			}
+		}
+		ports, err := unusedPorts(used)
+		if err != nil {
+			return nil, err
+		}
+		if ln.RPCPort != 0 {
+			notes = append(notes, fmt.Sprintf("node%d: port %d or %d was taken; it moved to RPC %d, P2P %d.",
+				i, ln.RPCPort, ln.P2PPort, ports[0], ports[1]))
+		}
+		ln.RPCPort, ln.P2PPort = ports[0], ports[1]
+		used[ports[0]], used[ports[1]] = true, true
+	}
+	return notes, nil
+}
+
+// unusedPorts picks two free ports that no node of the layout has, as another
+// node's port is free too while the testnet is down.
+func unusedPorts(used map[int]bool) ([]int, error) {
+	for range 100 {
+		ports, err := FreePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		if !used[ports[0]] && !used[ports[1]] {
+			return ports, nil
+		}
+	}
+	return nil, errors.New("testnet: no two free ports outside the layout's")
+}
+
+// setUpPayout finds or makes the wallet the miners pay to. It makes it with
+// the wallet CLI, as a user would, or else with the wallet package, which
+// writes the same keystore, so the CLI can use the wallet either way.
+func setUpPayout(ctx context.Context, o LocalOptions, lay *layout) (payout, error) {
+	p := payout{file: filepath.Join(o.Dir, walletFile), passFile: filepath.Join(o.Dir, passphraseFile)}
+	pass, err := passphrase(p.passFile)
+	if err != nil {
+		return p, err
+	}
+	bin, binErr := walletBin(o)
+	p.command = bin
+	if binErr != nil {
+		p.command = "go run ./cmd/wallet"
+	}
+	if _, err := os.Stat(p.file); err == nil && lay.MineAddress != "" {
+		p.address = lay.MineAddress
+		return p, nil
+	}
+	cliErr := binErr
+	if cliErr == nil {
+		if p.address, cliErr = cliAddress(ctx, bin, p.file, pass); cliErr == nil {
+			return p, nil
+		}
+	}
+	// One line, though build errors come in several.
+	reason := strings.Join(strings.Fields(cliErr.Error()), " ")
+	p.note = fmt.Sprintf("The wallet CLI could not make the payout wallet (%s), so it was made with the wallet package.", reason)
+	p.address, err = packageAddress(p.file, pass)
+	return p, err
+}
+
+// passphrase reads the wallet's passphrase, or makes one: a local testnet's
+// wallet needs no secret a person chose, but the file must be encrypted with
+// something the user can find.
+func passphrase(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("testnet: %w", err)
+	}
+	pass := hex.EncodeToString(randomBytes(16))
+	if err := os.WriteFile(path, []byte(pass+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("testnet: %w", err)
+	}
+	return pass, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails; see crypto/rand.Read
+	return b
+}
+
+func walletBin(o LocalOptions) (string, error) {
+	if o.WalletBin != "" {
+		return o.WalletBin, nil
+	}
+	if env := os.Getenv(WalletBinEnv); env != "" {
+		return env, nil
+	}
+	if o.NodeBin != "" {
+		// `go install ./cmd/...` and release archives put both side by side.
+		sibling := filepath.Join(filepath.Dir(o.NodeBin), "wallet")
+		if fi, err := os.Stat(sibling); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return sibling, nil
+		}
+	}
+	return WalletBinary()
+}
+
+// cliAddress creates the wallet with the CLI unless it exists, and asks it
+// for a new receiving address.
+func cliAddress(ctx context.Context, bin, file, pass string) (string, error) {
+	run := func(command string) (string, error) {
+		ctx, cancel := context.WithTimeout(ctx, walletTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "--network", localNetwork, "--wallet", file, command)
+		cmd.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE="+pass)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr // stdin stays /dev/null: the CLI must not prompt
+		out, err := cmd.Output()
+		if err != nil {
+			if msg := bytes.TrimSpace(stderr.Bytes()); len(msg) > 0 {
+				err = fmt.Errorf("%w: %s", err, msg)
+			}
+			return "", fmt.Errorf("wallet %s: %w", command, err)
+		}
+		return string(out), nil
+	}
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		if _, err := run("create"); err != nil {
+			return "", err
+		}
+	}
+	out, err := run("newaddress")
+	if err != nil {
+		return "", err
+	}
+	if addr := findAddress(out); addr != "" {
+		return addr, nil
+	}
+	return "", fmt.Errorf("wallet newaddress printed no %s address: %q", localNetwork, out)
+}
+
+// findAddress returns the first word of out that is a testnet address, so
+// that the human output of newaddress can change around it.
+func findAddress(out string) string {
+	params, err := chain.ParamsByName(localNetwork)
+	if err != nil {
+		return ""
+	}
+	for _, word := range strings.Fields(out) {
+		word = strings.Trim(word, `"',.:;()[]{}`)
+		if _, err := params.DecodeAddress(word); err == nil {
+			return word
+		}
+	}
+	return ""
+}
+
+func packageAddress(file, pass string) (string, error) {
+	params, err := chain.ParamsByName(localNetwork)
+	if err != nil {
+		return "", fmt.Errorf("testnet: %w", err)
+	}
+	var w *wallet.Wallet
+	if _, err := os.Stat(file); err == nil {
+		w, err = wallet.Open(file, params, []byte(pass))
+		if err != nil {
+			return "", fmt.Errorf("testnet: open %s: %w", file, err)
+		}
+	} else {
+		mnemonic, err := wallet.NewMnemonic()
+		if err != nil {
+			return "", fmt.Errorf("testnet: %w", err)
+		}
+		if w, err = wallet.Create(file, params, []byte(pass), mnemonic, ""); err != nil {
+			return "", fmt.Errorf("testnet: create %s: %w", file, err)
+		}
+	}
+	defer w.Close()
+	key, err := w.NewAddress(wallet.Receive)
+	if err != nil {
+		return "", fmt.Errorf("testnet: %w", err)
+	}
+	return key.Address, nil
+}
+
+// localBanner says how to reach every node and the wallet.
+func localBanner(ctx context.Context, o LocalOptions, tn *Network, pay payout, notes []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Quarry local testnet in %s (nodes: %d, mining: %d)\n", o.Dir, o.Nodes, o.Miners)
+	for _, note := range notes {
+		b.WriteString(note + "\n")
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tRPC\tCOOKIE\tP2P")
+	for _, n := range tn.Nodes() {
+		addrCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+		addr, err := n.Multiaddr(addrCtx)
+		cancel()
+		if err != nil {
+			addr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, n.RPCURL(), n.CookieFile(), addr)
+	}
+	tw.Flush()
+	first := tn.Node(0)
+	fmt.Fprintf(&b, "\nAsk a node (the cookie is the user:password):\n"+
+		"  curl -s --user \"$(cat %s)\" --data-binary '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getblockchaininfo\"}' %s\n",
+		first.CookieFile(), first.RPCURL())
+	fmt.Fprintf(&b, "\nThe miners pay to %s, in the wallet %s.\n", pay.address, pay.file)
+	if pay.note != "" {
+		b.WriteString(pay.note + "\n")
+	}
+	maturity := "some"
+	if params, err := chain.ParamsByName(localNetwork); err == nil {
+		maturity = strconv.Itoa(int(params.CoinbaseMaturity))
+	}
+	// A shell function rather than a variable: zsh does not split $VAR into words.
+	fmt.Fprintf(&b, "Try (mined coins can be spent %s blocks later):\n"+
+		"  export QUARRY_WALLET_PASSPHRASE=\"$(cat %s)\"\n"+
+		"  qwallet() { %s --network %s --wallet %s --rpc-url %s --rpc-cookie %s \"$@\"; }\n"+
+		"  qwallet balance; qwallet newaddress; qwallet send ADDRESS 1.5; qwallet history\n",
+		maturity, pay.passFile, pay.command, localNetwork, pay.file, first.RPCURL(), first.CookieFile())
+	fmt.Fprintf(&b, "\nLogs: %s, all a node printed: %s, the harness: %s\n",
+		filepath.Join(o.Dir, "nodeN", localNetwork, "node.log"), filepath.Join(o.Dir, "nodeN", "stderr.log"),
+		filepath.Join(o.Dir, harnessLogFile))
+	b.WriteString("Ctrl-C stops every node.\n")
+	return b.String()
+}
+
+// showLive draws the table every o.Refresh until ctx ends: in place under the
+// banner on a terminal, appended (banner once) otherwise, so that a log of
+// the output reads top to bottom.
+func showLive(ctx context.Context, o LocalOptions, tn *Network, banner string) {
+	ansi := isTerminal(o.Stdout)
+	if !ansi {
+		io.WriteString(o.Stdout, banner)
+	}
+	mon := newMonitor(tn.Nodes())
+	tick := time.NewTicker(o.Refresh)
+	defer tick.Stop()
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+		rows := mon.collect(callCtx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		var frame bytes.Buffer
+		if ansi {
+			frame.WriteString("\x1b[H\x1b[2J") // cursor home, clear screen
+			frame.WriteString(banner)
+		}
+		fmt.Fprintf(&frame, "\n%s\n", time.Now().Format("15:04:05"))
+		renderTable(&frame, rows)
+		o.Stdout.Write(frame.Bytes()) // one write per frame, so it never shows half drawn
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

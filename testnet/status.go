@@ -1,0 +1,190 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/quarrychain/quarry/rpc"
+)
+
+// nodeStatus is one row of the live table. Negative numbers and an empty tip
+// stand for values the node did not give (a method it lacks, say), shown "-".
+type nodeStatus struct {
+	name         string
+	err          error // the node did not answer at all
+	height       int64
+	tip          string
+	difficulty   float64
+	hashesPerSec float64
+	peers        int
+	mempool      int
+	interval     time.Duration // between the tip and its parent
+	hasInterval  bool
+}
+
+// renderTable writes the table of rows, aligned in columns.
+func renderTable(w io.Writer, rows []nodeStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tHEIGHT\tTIP\tDIFFICULTY\tHASHRATE\tPEERS\tMEMPOOL\tLAST BLOCK")
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(tw, "%s\tdown: %v\n", r.name, r.err)
+			continue
+		}
+		interval := "-"
+		if r.hasInterval {
+			interval = r.interval.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, orDash(r.height), shortHash(r.tip),
+			formatDifficulty(r.difficulty), formatHashRate(r.hashesPerSec), orDash(int64(r.peers)),
+			orDash(int64(r.mempool)), interval)
+	}
+	return tw.Flush()
+}
+
+func orDash(v int64) string {
+	if v < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// shortHash keeps both ends of a hash: the start shows the leading zeros
+// (the work), the end tells blocks apart.
+func shortHash(h string) string {
+	switch {
+	case h == "":
+		return "-"
+	case len(h) <= 18:
+		return h
+	}
+	return h[:8] + ".." + h[len(h)-8:]
+}
+
+func formatDifficulty(d float64) string {
+	if d < 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(d, 'g', 6, 64)
+}
+
+func formatHashRate(h float64) string {
+	if h < 0 {
+		return "-"
+	}
+	units := []string{"H/s", "kH/s", "MH/s", "GH/s", "TH/s"}
+	i := 0
+	for h >= 1000 && i < len(units)-1 {
+		h /= 1000
+		i++
+	}
+	if i == 0 {
+		return strconv.FormatFloat(h, 'f', 0, 64) + " " + units[i]
+	}
+	return strconv.FormatFloat(h, 'f', 2, 64) + " " + units[i]
+}
+
+// monitor collects the live table's rows. It remembers each node's last tip
+// and that tip's interval, so the two getblockheader calls are made once per
+// block rather than once per refresh.
+type monitor struct {
+	nodes []*Node
+
+	mu       sync.Mutex
+	lastTip  map[int]string
+	interval map[int]time.Duration
+}
+
+func newMonitor(nodes []*Node) *monitor {
+	return &monitor{nodes: nodes, lastTip: map[int]string{}, interval: map[int]time.Duration{}}
+}
+
+// collect asks every node at once and returns the rows in node order.
+func (m *monitor) collect(ctx context.Context) []nodeStatus {
+	rows := make([]nodeStatus, len(m.nodes))
+	var wg sync.WaitGroup
+	for i, n := range m.nodes {
+		wg.Go(func() { rows[i] = m.status(ctx, n) })
+	}
+	wg.Wait()
+	return rows
+}
+
+func (m *monitor) status(ctx context.Context, n *Node) nodeStatus {
+	s := nodeStatus{name: n.String(), height: -1, difficulty: -1, hashesPerSec: -1, peers: -1, mempool: -1}
+	if !n.Running() {
+		s.err = fmt.Errorf("not running")
+		return s
+	}
+	var (
+		chainInfo struct {
+			Blocks        int64   `json:"blocks"`
+			BestBlockHash string  `json:"bestblockhash"`
+			Difficulty    float64 `json:"difficulty"`
+		}
+		miningInfo struct {
+			HashesPerSec float64 `json:"hashespersec"`
+		}
+		mempoolInfo struct {
+			Size int `json:"size"`
+		}
+		peers int
+	)
+	// One batch is one round trip, and its answers come from one moment.
+	calls := []rpc.BatchCall{
+		{Method: "getblockchaininfo", Result: &chainInfo},
+		{Method: "getmininginfo", Result: &miningInfo},
+		{Method: "getconnectioncount", Result: &peers},
+		{Method: "getmempoolinfo", Result: &mempoolInfo},
+	}
+	if err := n.RPC().CallBatch(ctx, calls); err != nil {
+		s.err = err
+		return s
+	}
+	if calls[0].Err == nil {
+		s.height, s.tip, s.difficulty = chainInfo.Blocks, chainInfo.BestBlockHash, chainInfo.Difficulty
+		s.interval, s.hasInterval = m.tipInterval(ctx, n, s.tip)
+	}
+	if calls[1].Err == nil {
+		s.hashesPerSec = miningInfo.HashesPerSec
+	}
+	if calls[2].Err == nil {
+		s.peers = peers
+	}
+	if calls[3].Err == nil {
+		s.mempool = mempoolInfo.Size
+	}
+	return s
+}
+
+// tipInterval is the time between tip and its parent, from their headers.
+func (m *monitor) tipInterval(ctx context.Context, n *Node, tip string) (time.Duration, bool) {
+	m.mu.Lock()
+	d, known := m.interval[n.index]
+	same := m.lastTip[n.index] == tip
+	m.mu.Unlock()
+	if same {
+		return d, known
+	}
+	type header struct {
+		Time              int64  `json:"time"`
+		PreviousBlockHash string `json:"previousblockhash"`
+	}
+	var h, parent header
+	if err := n.Call(ctx, "getblockheader", []any{tip, true}, &h); err != nil || h.PreviousBlockHash == "" {
+		return 0, false // the genesis block has no interval; errors are retried at the next refresh
+	}
+	if err := n.Call(ctx, "getblockheader", []any{h.PreviousBlockHash, true}, &parent); err != nil {
+		return 0, false
+	}
+	d = time.Duration(h.Time-parent.Time) * time.Second
+	m.mu.Lock()
+	m.lastTip[n.index], m.interval[n.index] = tip, d
+	m.mu.Unlock()
+	return d, true
+}
