@@ -163,7 +163,7 @@ func TestBans(t *testing.T) {
 		{"bad proof of work", "insane block", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, badPoW.Encode()) }},
 		{"garbage block", "undecodable block", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, []byte("not a block at all")) }},
 		{"garbage transaction", "undecodable transaction", func(t *testing.T, att *Node) { publishRaw(t, att.txTopic, []byte{1, 2, 3}) }},
-		{"invalid transaction", "invalid transaction", func(t *testing.T, att *Node) { publishRaw(t, att.txTopic, badTx.Encode()) }},
+		{"invalid transaction", "invalid transaction", func(t *testing.T, att *Node) { publishRaw(t, att.txTopic, txMessage(badTx)) }},
 		{"unknown message type", "unknown message type", func(t *testing.T, att *Node) { sendRaw(t, att, victim, frame(0x7f, nil)) }},
 		{"oversized message", "over the", func(t *testing.T, att *Node) {
 			sendRaw(t, att, victim, append(binary.AppendUvarint(nil, 10<<20), byte(msgGetHeaders)))
@@ -186,8 +186,8 @@ func TestBans(t *testing.T) {
 	t.Run("policy failure is not punished", func(t *testing.T) {
 		att := newAttacker(t, attackerChain)
 		attach(t, att, victim)
-		publishRaw(t, att.txTopic, knownTx.Encode())
-		publishRaw(t, att.txTopic, goodTx.Encode())
+		publishRaw(t, att.txTopic, txMessage(knownTx))
+		publishRaw(t, att.txTopic, txMessage(goodTx))
 		waitFor(t, 10*time.Second, "good transaction in the pool", func() bool { return victim.pool.has(goodTx.TxID()) })
 		if victim.node.IsBanned(att.ID()) || victim.node.host.Network().Connectedness(att.ID()) != network.Connected {
 			t.Error("peer punished for a transaction the pool already had")

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -207,9 +208,34 @@ func (n *Node) PublishBlock(b *chain.Block) error {
 }
 
 // PublishTx sends a transaction to the network. The transaction must already
-// be in the mempool.
+// be in the mempool. Publishing it again (after a reorganisation brought it
+// back, say) reaches peers that do not have it yet: see txMessage.
 func (n *Node) PublishTx(tx *chain.Tx) error {
-	return n.publish(n.txTopic, tx.Encode(), "transaction", tx.TxID())
+	return n.publish(n.txTopic, txMessage(tx), "transaction", tx.TxID())
+}
+
+// txAnnounceLen is the size of the random announcement prefix of a
+// transaction message.
+const txAnnounceLen = 8
+
+// txMessage is a transaction message: a random 8-byte announcement nonce and
+// the transaction's encoding. Gossipsub drops, for minutes, any message whose
+// id it has seen, the node's own publishes included; with the nonce, a node
+// can announce a transaction again (one back from a disconnected block, for
+// peers that were on the other branch) under a new id. Peers that already have
+// it ignore the repeat without relaying it, so a repeat costs one hop.
+func txMessage(tx *chain.Tx) []byte {
+	msg := make([]byte, txAnnounceLen, txAnnounceLen+tx.SerializeSize())
+	rand.Read(msg)
+	return tx.AppendEncoding(msg, true)
+}
+
+// decodeTxMessage reads a transaction message.
+func decodeTxMessage(data []byte) (*chain.Tx, error) {
+	if len(data) < txAnnounceLen {
+		return nil, fmt.Errorf("message of %d bytes is shorter than its announcement nonce", len(data))
+	}
+	return chain.DecodeTx(data[txAnnounceLen:])
 }
 
 func (n *Node) publish(t *pubsub.Topic, data []byte, what string, id chain.Hash) error {
@@ -347,7 +373,7 @@ func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) 
 	if v, ok := n.seen.get(id); ok {
 		return repeatVerdict(v)
 	}
-	tx, err := chain.DecodeTx(msg.Data)
+	tx, err := decodeTxMessage(msg.Data)
 	if err != nil {
 		return n.rejectGossip(id, from, fmt.Sprintf("undecodable transaction: %v", err))
 	}

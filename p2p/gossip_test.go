@@ -143,8 +143,8 @@ func TestValidatorVerdicts(t *testing.T) {
 
 	var tx *chain.Tx
 	withGen(func(g *chaintest.Generator) { tx = g.SpendAll(g.Coinbase(blocks[0].Hash()), 700) })
-	check("new transaction", a.node.validateTx(ctx, from, msg(tx.Encode(), false)), pubsub.ValidationAccept)
-	check("transaction again", a.node.validateTx(ctx, from, msg(tx.Encode(), false)), pubsub.ValidationIgnore)
+	check("new transaction", a.node.validateTx(ctx, from, msg(txMessage(tx), false)), pubsub.ValidationAccept)
+	check("transaction again", a.node.validateTx(ctx, from, msg(txMessage(tx), false)), pubsub.ValidationIgnore)
 }
 
 func TestPublishTooLarge(t *testing.T) {

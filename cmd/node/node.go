@@ -134,6 +134,13 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	for _, addr := range n.net.LocalAddrs() {
 		log.Info("P2P listening", "addr", addr)
 	}
+	// Transactions back from a disconnected block are announced again: peers
+	// that were on the winning branch may never have seen them.
+	n.pool.Subscribe(func(e mempool.Event) {
+		if e.Kind == mempool.TxAdded && e.Reason == mempool.ReasonReorg {
+			n.relayTx(e.Tx)
+		}
+	})
 
 	registry := rpc.NewRegistry()
 	rpc.RegisterChainMethods(registry, rpc.ChainBackend{
