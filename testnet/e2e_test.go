@@ -114,12 +114,14 @@ func TestE2EWalletAcrossNodes(t *testing.T) {
 	tn := New(t, Options{Nodes: 3})
 	ctx := testCtx(t, 3*time.Minute)
 	dir := t.TempDir()
+	var stdin string
 	wallet := func(node int, file string, args ...string) string {
 		t.Helper()
 		n := tn.Node(node)
 		all := append([]string{"--network", "regtest", "--wallet", filepath.Join(dir, file),
 			"--rpc-url", n.RPCURL(), "--rpc-cookie", n.CookieFile()}, args...)
 		cmd := exec.CommandContext(ctx, walletBin, all...)
+		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE=e2e passphrase")
 		out, err := cmd.Output()
 		if err != nil {
@@ -131,7 +133,12 @@ func TestE2EWalletAcrossNodes(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	wallet(0, "alice.json", "create")
+	var created struct {
+		Mnemonic string `json:"mnemonic"`
+	}
+	if err := jsonUnmarshal(wallet(0, "alice.json", "create", "--json"), &created); err != nil || created.Mnemonic == "" {
+		t.Fatalf("create --json gave no mnemonic: %v", err)
+	}
 	wallet(2, "bob.json", "create")
 	alice := wallet(0, "alice.json", "newaddress")
 	bob := wallet(2, "bob.json", "newaddress")
@@ -164,6 +171,24 @@ func TestE2EWalletAcrossNodes(t *testing.T) {
 	}
 	if balance.Confirmed != 12_5000_0000 {
 		t.Fatalf("bob's confirmed balance %d, want 1250000000", balance.Confirmed)
+	}
+	// Alice restored from her mnemonic, through a third node, has the balance
+	// she has through the first.
+	var aliceBalance, restoredBalance struct {
+		Confirmed rpc.Amount `json:"confirmed"`
+		Immature  rpc.Amount `json:"immature"`
+	}
+	if err := jsonUnmarshal(wallet(0, "alice.json", "balance", "--json"), &aliceBalance); err != nil {
+		t.Fatal(err)
+	}
+	stdin = created.Mnemonic + "\n"
+	wallet(2, "alice-restored.json", "restore")
+	stdin = ""
+	if err := jsonUnmarshal(wallet(2, "alice-restored.json", "balance", "--json"), &restoredBalance); err != nil {
+		t.Fatal(err)
+	}
+	if restoredBalance != aliceBalance || aliceBalance.Confirmed == 0 {
+		t.Fatalf("restored balance %+v, original %+v", restoredBalance, aliceBalance)
 	}
 }
 
