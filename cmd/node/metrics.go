@@ -23,7 +23,7 @@ func newNodeMetrics(reg prometheus.Registerer, n *node) *nodeMetrics {
 	gauge("peers", "Connected peers.", func() float64 { return float64(n.net.ConnectionCount()) })
 	gauge("mempool_transactions", "Transactions in the mempool.", func() float64 { return float64(n.pool.Info().Count) })
 	gauge("mempool_bytes", "Encoded size of the mempool's transactions.", func() float64 { return float64(n.pool.Info().Bytes) })
-	gauge("miner_hashes_per_second", "The node's nonce search rate over the last minute.", n.miner.HashesPerSecond)
+	gauge("miner_hashes_per_second", "The node's nonce search rate over the last minute.", func() float64 { return n.miner.HashesPerSecond() })
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "quarry", Name: name, Help: help})
 		reg.MustRegister(c)

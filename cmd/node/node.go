@@ -26,15 +26,16 @@ import (
 // node owns the running parts. They start in dependency order (chain,
 // mempool, miner, P2P, RPC) and stop in the reverse.
 type node struct {
-	cfg     *config
-	log     *slog.Logger
-	chain   *chain.Chain
-	pool    *mempool.Pool
-	miner   *miner.Miner
-	net     *p2p.Node
-	rpc     *rpc.Server
-	metrics *http.Server
-	stats   *nodeMetrics
+	cfg         *config
+	log         *slog.Logger
+	chain       *chain.Chain
+	pool        *mempool.Pool
+	miner       *miner.Miner
+	net         *p2p.Node
+	rpc         *rpc.Server
+	metrics     *http.Server
+	metricsAddr net.Addr
+	stats       *nodeMetrics
 
 	// poolVersion counts mempool changes, so the miner knows when its template
 	// is stale.
@@ -202,6 +203,7 @@ func (n *node) startMetrics(reg *prometheus.Registry) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	n.metricsAddr = ln.Addr()
 	n.wg.Go(func() {
 		if err := n.metrics.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("metrics server", "err", err)

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quarrychain/quarry/rpc"
+)
+
+func TestConfigFileAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	conf := "# a comment\nnetwork=regtest\nmine-threads=3\nlog-level=debug\n"
+	if err := os.WriteFile(filepath.Join(dir, "quarry.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig([]string{"--datadir", dir, "--mine-threads", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Network != "regtest" || cfg.MineThreads != 1 || cfg.LogLevel != "debug" {
+		t.Fatalf("config %+v: want the file's network and log level, the flag's threads", cfg)
+	}
+	if cfg.RPCListen != "127.0.0.1:18543" {
+		t.Fatalf("default RPC address %q, want regtest's on 127.0.0.1", cfg.RPCListen)
+	}
+	for _, bad := range []string{"nosuch=1\n", "network\n", "datadir=/elsewhere\n"} {
+		os.WriteFile(filepath.Join(dir, "quarry.conf"), []byte(bad), 0o600)
+		if _, err := loadConfig([]string{"--datadir", dir}, io.Discard); err == nil {
+			t.Errorf("config file %q accepted", bad)
+		}
+	}
+	os.Remove(filepath.Join(dir, "quarry.conf"))
+	for _, args := range [][]string{
+		{"--network", "simnet"},
+		{"--network", "regtest", "--mine"},
+		{"--network", "regtest", "--mine-address", "qry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw"},
+		{"--network", "regtest", "--rpc-user", "u"},
+		{"--network", "regtest", "--log-level", "loud"},
+	} {
+		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// A node started in-process answers RPC, serves its metrics and stops cleanly,
+// removing its cookie and saving its mempool.
+func TestNodeStartsServesAndStops(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := loadConfig([]string{"--network", "regtest", "--datadir", dir,
+		"--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
+		"--metrics-listen", "127.0.0.1:0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := startNode(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := filepath.Join(cfg.networkDir(), ".cookie")
+	client := rpc.NewClient("http://"+n.rpc.Addr().String(), rpc.WithCookieFile(cookie))
+	var hashes []string
+	if err := client.Call(context.Background(), "generatetoaddress", []any{3, "rqry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw"}, &hashes); err != nil || len(hashes) != 3 {
+		t.Fatalf("generatetoaddress: %v %v", hashes, err)
+	}
+	resp, err := http.Get("http://" + n.metricsAddr.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"quarry_chain_height 3", "quarry_blocks_accepted_total 3", "quarry_peers 0",
+		"quarry_mempool_transactions 0", "quarry_miner_hashes_per_second", `quarry_rpc_calls_total{method="generatetoaddress"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if err := client.Call(context.Background(), "stop", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	<-n.stopRequested
+	if err := n.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cookie); !os.IsNotExist(err) {
+		t.Errorf("cookie still there after stop: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.networkDir(), "mempool.dat")); err != nil {
+		t.Errorf("mempool not saved: %v", err)
+	}
+}
