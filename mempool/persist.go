@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // The mempool file:
@@ -159,32 +159,8 @@ func (p *Pool) Save(path string) error {
 	p.mu.RUnlock()
 	data := encodeFile(entries)
 
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("save mempool: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("save mempool: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("save mempool: sync %s: %w", dir, err)
-		}
 	}
 	p.log.Info("mempool saved", "path", path, "transactions", len(entries), "bytes", len(data))
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // DefaultBanDuration is how long a misbehaving peer is refused.
@@ -188,7 +189,10 @@ func (g *gater) save() error {
 	if err != nil {
 		return fmt.Errorf("encode ban list: %w", err)
 	}
-	if err := writeFileAtomic(g.path, append(raw, '\n'), 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(g.path), 0o700); err != nil {
+		return fmt.Errorf("save ban list: %w", err)
+	}
+	if err := atomicfile.Write(g.path, append(raw, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save ban list: %w", err)
 	}
 	return nil
@@ -216,41 +220,3 @@ func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnM
 
 // InterceptUpgraded allows every connection that got this far.
 func (g *gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) { return true, 0 }
-
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it over path, then syncs the directory so the rename lasts.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // LoadIdentity reads the node's libp2p private key from path, or creates an
@@ -33,7 +35,10 @@ func LoadIdentity(path string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode identity key: %w", err)
 	}
-	if err := writeFileAtomic(path, raw, 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("write identity key: %w", err)
+	}
+	if err := atomicfile.Write(path, raw, 0o600); err != nil {
 		return nil, fmt.Errorf("write identity key: %w", err)
 	}
 	return key, nil

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // cookieUser is the user name of the cookie credential, as in Core.
@@ -26,31 +28,7 @@ func writeCookie(path string) (password string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("rpc: create cookie directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	if _, err := tmp.WriteString(cookieUser + ":" + password); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("rpc: write cookie: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, []byte(cookieUser+":"+password), 0o600); err != nil {
 		return "", fmt.Errorf("rpc: write cookie: %w", err)
 	}
 	return password, nil

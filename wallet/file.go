@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,42 +35,4 @@ func unlock(f *os.File) error {
 		return fmt.Errorf("releasing wallet lock: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data so that a crash at any moment
-// leaves either the old file or the new one, never a mix: write a temporary
-// file in the same directory (rename is atomic only within a file system),
-// flush it, rename it over path, and flush the directory so the rename itself
-// survives a power cut. os.CreateTemp makes the file readable by its owner
-// only, and rename keeps that mode.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // Errors of the keystore, each wrapped with the file's name.
@@ -567,7 +568,7 @@ func (w *Wallet) write(f *walletFile) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(w.path, data); err != nil {
+	if err := atomicfile.Write(w.path, data, 0o600); err != nil {
 		return fmt.Errorf("saving wallet file %s: %w", w.path, err)
 	}
 	w.file = *f

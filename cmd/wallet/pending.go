@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // The node's address index lists confirmed outputs only, so an output the
@@ -109,7 +109,7 @@ func savePending(path string, txs []*pendingTx) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("saving the pending sends: %w", err)
 	}
 	return nil
@@ -179,42 +179,4 @@ func (a *app) removePending(txid chain.Hash) error {
 		}
 	}
 	return savePending(path, kept)
-}
-
-// writeFileAtomic replaces path with data so that a crash at any moment
-// leaves the old file or the new one, never a mix: a temporary file in the
-// same directory (rename is atomic only within a file system), flushed,
-// renamed over path, then the directory flushed so the rename survives a power
-// cut. os.CreateTemp makes the file readable by its owner only, like the
-// wallet file: it shows what the wallet spent.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
