@@ -146,17 +146,17 @@ func decodeUndo(b []byte) ([]UtxoEntry, error) {
 // bodies, undo data) in the value log so the LSM tree holds only small records
 // (UTXOs, indexes) and compacts cheaply; conflict detection off because one
 // goroutine writes. A Badger transaction may hold at most 15% of a memtable
-// (about 200,000 records at 128 MiB), which bounds the largest block that can
+// (about 150,000 records at 96 MiB), which bounds the largest block that can
 // be connected atomically: a MaxBlockSize block of only outputs needs ~110,000.
 func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
-		WithMemTableSize(128 << 20).
+		WithMemTableSize(96 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(64 << 20).
-		WithIndexCacheSize(32 << 20).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
 		WithValueThreshold(4 << 10).
 		WithValueLogFileSize(256 << 20).
 		WithNumCompactors(2).

@@ -13,8 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 )
+
+// chainMemoryLimit is the soft memory limit the node allows the chain and
+// everything but the mempool.
+const chainMemoryLimit = 384 << 20
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "testnet" {
@@ -45,6 +50,14 @@ func run(args []string, stderr io.Writer) int {
 	level, _ := parseLogLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logFile), &slog.HandlerOptions{Level: level}))
 
+	// Badger's memtables and table builds come and go in large pieces, and
+	// with the default GOGC the heap can grow to twice what is live. A soft
+	// limit (the chain's share, measured by chain's BenchmarkConnect1000Blocks,
+	// plus the mempool's bound) makes the collector work harder before memory
+	// grows past it; GOMEMLIMIT, if set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(chainMemoryLimit + int64(cfg.MaxMempoolMB)*1_000_000)
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	n, err := startNode(ctx, cfg, log)
