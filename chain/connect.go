@@ -47,8 +47,15 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 // be the tip, and writes every change (spent and created outputs, undo data, the
 // transaction and address indexes, the height index and the new tip) in one
 // Badger transaction. A rule failure is returned as a *RuleError and writes nothing.
+//
+// Signatures are checked on all cores while this goroutine goes on with the
+// sequential work: each transaction is handed to the verifiers as soon as its
+// inputs are found, and the writes are staged while the last signatures are
+// checked; the transaction commits only once every signature has verified.
 func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 	return c.db.Update(func(txn *badger.Txn) error {
+		sigs := c.startVerifier(b)
+		defer sigs.stop()
 		view := &blockView{txn: txn, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
 		spent := make([][]UtxoEntry, len(b.Txs))
 		txids := b.TxIDs()
@@ -66,6 +73,7 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 					return ruleError(ErrBadFees, "block fees exceed the money supply")
 				}
 				spent[i] = prev
+				sigs.check(i, prev)
 				for _, in := range tx.Inputs {
 					view.spent[in.PrevOut] = struct{}{}
 					delete(view.created, in.PrevOut)
@@ -81,47 +89,77 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
 			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 		}
-		if err := c.verifyBlockSignatures(b, spent); err != nil {
+		if err := c.writeConnect(txn, n, b, txids, spent); err != nil {
 			return err
 		}
-		return c.writeConnect(txn, n, b, txids, spent)
+		return sigs.wait()
 	})
 }
 
-// verifyBlockSignatures checks the signatures of every transaction but the
-// coinbase on all cores. Transactions are handed out one at a time from a shared
-// counter, so a block of few large transactions still spreads evenly.
-func (c *Chain) verifyBlockSignatures(b *Block, spent [][]UtxoEntry) error {
-	workers := min(runtime.GOMAXPROCS(0), len(b.Txs)-1)
-	if workers <= 0 {
-		return nil
-	}
-	var next atomic.Int64
-	next.Store(1)
-	var failed atomic.Bool
-	errs := make([]error, len(b.Txs))
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for !failed.Load() {
-				i := int(next.Add(1) - 1)
-				if i >= len(b.Txs) {
-					return
+// blockVerifier checks the signatures of a block's transactions on all cores,
+// taking them as the caller finds their spent outputs.
+type blockVerifier struct {
+	block  *Block
+	cache  *SigCache
+	jobs   chan sigJob
+	wg     sync.WaitGroup
+	failed atomic.Bool
+	mu     sync.Mutex
+	errIdx int // index of the first failing transaction, or -1
+	err    error
+	closed bool
+}
+
+type sigJob struct {
+	index int
+	prev  []UtxoEntry
+}
+
+func (c *Chain) startVerifier(b *Block) *blockVerifier {
+	v := &blockVerifier{block: b, cache: c.sigCache, jobs: make(chan sigJob, len(b.Txs)), errIdx: -1}
+	for range min(runtime.GOMAXPROCS(0), max(len(b.Txs)-1, 1)) {
+		v.wg.Go(func() {
+			for job := range v.jobs {
+				if v.failed.Load() {
+					continue
 				}
-				if err := VerifyTxSignatures(b.Txs[i], spent[i], c.sigCache); err != nil {
-					errs[i] = err
-					failed.Store(true)
+				if err := VerifyTxSignatures(v.block.Txs[job.index], job.prev, v.cache); err != nil {
+					v.fail(job.index, err)
 				}
 			}
 		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return fmt.Errorf("transaction %s: %w", b.Txs[i].TxID(), err)
-		}
+	return v
+}
+
+func (v *blockVerifier) check(i int, prev []UtxoEntry) { v.jobs <- sigJob{i, prev} }
+
+func (v *blockVerifier) fail(i int, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.failed.Store(true)
+	if v.errIdx < 0 || i < v.errIdx {
+		v.errIdx, v.err = i, err
+	}
+}
+
+// wait returns once every queued transaction is checked, with the failure of
+// the first transaction (in block order) that failed.
+func (v *blockVerifier) wait() error {
+	v.stop()
+	if v.err != nil {
+		return fmt.Errorf("transaction %s: %w", v.block.Txs[v.errIdx].TxID(), v.err)
 	}
 	return nil
+}
+
+// stop ends the workers; it may be called more than once.
+func (v *blockVerifier) stop() {
+	if !v.closed {
+		v.closed = true
+		close(v.jobs)
+	}
+	v.wg.Wait()
 }
 
 func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Hash, spent [][]UtxoEntry) error {
