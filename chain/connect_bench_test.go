@@ -19,20 +19,31 @@ import (
 )
 
 // BenchmarkVerifySignature is the reference: one secp256k1 ECDSA verification on
-// one core, key parsing included, as the chain does it.
+// one core, key parsing included, as the chain does it. It cycles through 2,000
+// distinct keys and messages, as a block's signatures are: verifying one
+// signature over and over keeps its data in the CPU's caches and reads ~5% fast.
 func BenchmarkVerifySignature(b *testing.B) {
-	key, _ := secp256k1.GeneratePrivateKey()
-	var msg [32]byte
-	rand.Read(msg[:])
-	pub := key.PubKey().SerializeCompressed()
-	sig := ecdsa.Sign(key, msg[:]).Serialize()
+	type sigCase struct {
+		msg      [32]byte
+		pub, sig []byte
+	}
+	cases := make([]sigCase, 2000)
+	for i := range cases {
+		key, _ := secp256k1.GeneratePrivateKey()
+		rand.Read(cases[i].msg[:])
+		cases[i].pub = key.PubKey().SerializeCompressed()
+		cases[i].sig = ecdsa.Sign(key, cases[i].msg[:]).Serialize()
+	}
+	i := 0
 	for b.Loop() {
-		k, err := secp256k1.ParsePubKey(pub)
+		c := &cases[i%len(cases)]
+		i++
+		k, err := secp256k1.ParsePubKey(c.pub)
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := ecdsa.ParseDERSignature(sig)
-		if err != nil || !s.Verify(msg[:], k) {
+		s, err := ecdsa.ParseDERSignature(c.sig)
+		if err != nil || !s.Verify(c.msg[:], k) {
 			b.Fatal("verify failed")
 		}
 	}
