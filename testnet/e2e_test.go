@@ -373,3 +373,16 @@ func headerBits(t *testing.T, ctx context.Context, n *Node, height int) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+func mustDecodeTx(t *testing.T, rawHex string) *chain.Tx {
+	t.Helper()
+	raw, err := hex.DecodeString(rawHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := chain.DecodeTx(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
