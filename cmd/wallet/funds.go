@@ -13,7 +13,7 @@ import (
 // The commands that report the wallet's money: balance, listunspent, history.
 
 // withView opens the wallet, asks the node about it, and runs f.
-func (a *app) withView(ctx context.Context, allCoinbase bool, f func(n *node, v *view) error) error {
+func (a *app) withView(ctx context.Context, allCoinbase bool, f func(w *wallet.Wallet, n *node, v *view) error) error {
 	w, err := a.openWallet()
 	if err != nil {
 		return err
@@ -27,7 +27,7 @@ func (a *app) withView(ctx context.Context, allCoinbase bool, f func(n *node, v 
 	if err != nil {
 		return err
 	}
-	return f(n, v)
+	return f(w, n, v)
 }
 
 // mempoolNote says what a balance leaves out when the mempool was too large to
@@ -41,7 +41,7 @@ func (v *view) mempoolNote() string {
 
 func balanceCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, false, func(_ *node, v *view) error {
+		return a.withView(ctx, false, func(_ *wallet.Wallet, _ *node, v *view) error {
 			b := v.balances()
 			total := b.confirmed + b.unconfirmed + b.immature
 			if a.opts.json {
@@ -80,7 +80,7 @@ type unspentJSON struct {
 
 func listUnspentCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, true, func(_ *node, v *view) error {
+		return a.withView(ctx, true, func(_ *wallet.Wallet, _ *node, v *view) error {
 			list := []unspentJSON{}
 			for _, c := range v.unspent() {
 				list = append(list, unspentJSON{TxID: c.op.TxID, Vout: c.op.Index, Address: c.key.Address,
@@ -133,7 +133,7 @@ type historyJSON struct {
 
 func historyCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, false, func(n *node, v *view) error {
+		return a.withView(ctx, false, func(_ *wallet.Wallet, n *node, v *view) error {
 			list, err := v.history(ctx, n)
 			if err != nil {
 				return err
