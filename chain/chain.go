@@ -147,7 +147,7 @@ func Open(cfg Config) (*Chain, error) {
 	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	events, err := c.activateBestChain(nil)
+	events, err := c.activateBestChain(nil, nil)
 	c.deliver(events)
 	if err != nil {
 		db.Close()

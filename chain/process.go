@@ -143,7 +143,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 	n.status |= statusHaveData
 	c.markDataChain(n)
 	c.mu.Unlock()
-	return c.activateBestChain(n)
+	return c.activateBestChain(n, b)
 }
 
 // checkHeaderContext applies the rules a header must follow given its parent:
@@ -241,8 +241,9 @@ func (c *Chain) persistStatus(nodes ...*blockNode) error {
 // block of the new branch that breaks a rule is marked invalid with its
 // descendants, and the search starts over, which brings the chain back to the
 // best valid branch (often the one it left). If the block the caller is
-// processing, report, turns out invalid, that is the error returned.
-func (c *Chain) activateBestChain(report *blockNode) ([]Event, error) {
+// processing, report, turns out invalid, that is the error returned; its body,
+// reportBlock, is used as it is rather than read back from the store.
+func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Event, error) {
 	var events []Event
 	var reported error
 	for {
@@ -278,9 +279,12 @@ func (c *Chain) activateBestChain(report *blockNode) ([]Event, error) {
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			n := path[i]
-			b, err := c.loadBlock(n.hash)
-			if err != nil {
-				return events, err
+			b := reportBlock
+			if n != report {
+				var err error
+				if b, err = c.loadBlock(n.hash); err != nil {
+					return events, err
+				}
 			}
 			if err := c.connectBlock(n, b); err != nil {
 				var re *RuleError

@@ -160,7 +160,7 @@ func TestBans(t *testing.T) {
 		attack       func(t *testing.T, att *Node)
 	}{
 		{"invalid block", "invalid block", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, badValue.Encode()) }},
-		{"bad proof of work", "insane block", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, badPoW.Encode()) }},
+		{"bad proof of work", "fails its proof of work", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, badPoW.Encode()) }},
 		{"garbage block", "undecodable block", func(t *testing.T, att *Node) { publishRaw(t, att.blockTopic, []byte("not a block at all")) }},
 		{"garbage transaction", "undecodable transaction", func(t *testing.T, att *Node) { publishRaw(t, att.txTopic, []byte{1, 2, 3}) }},
 		{"invalid transaction", "invalid transaction", func(t *testing.T, att *Node) { publishRaw(t, att.txTopic, txMessage(badTx)) }},

@@ -280,8 +280,11 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	if n.chain.HaveBlock(hash) {
 		return pubsub.ValidationIgnore
 	}
-	if err := chain.CheckBlockSanity(b, n.params); err != nil {
-		return n.rejectGossip(id, from, fmt.Sprintf("insane block %s: %v", hash, err))
+	// Only the proof of work before waiting for the parent: it costs one hash
+	// and turns away junk at once. ProcessBlock runs the rest of the sanity
+	// checks, once, and its rule errors are rejected below like any other.
+	if err := chain.CheckProofOfWork(&b.Header, n.params); err != nil {
+		return n.rejectGossip(id, from, fmt.Sprintf("block %s fails its proof of work: %v", hash, err))
 	}
 	done := n.beginValidation(ctx, hash, b.Header.PrevBlock)
 	defer done()
