@@ -74,9 +74,6 @@ func (p *orphanPool) takeChildren(parent Hash) []*Block {
 	return children
 }
 
-// Len is the number of orphans held.
-func (p *orphanPool) Len() int { return len(p.byHash) }
-
 // orphanRoot follows orphan parents back from hash to the first block not in
 // the pool: the block a peer should be asked for.
 func (p *orphanPool) root(hash Hash) Hash {

@@ -24,6 +24,9 @@ func NewSigCache(max int) *SigCache {
 func sigCacheKey(msg *Hash, pub, sig []byte) Hash {
 	h := sha256.New()
 	h.Write(msg[:])
+	// The key's length goes first so that no split of the same bytes into key
+	// and signature gives the same cache key.
+	h.Write([]byte{byte(len(pub))})
 	h.Write(pub)
 	h.Write(sig)
 	var k Hash
