@@ -52,20 +52,7 @@ func generate(t *testing.T, ctx context.Context, n *Node, blocks int) []string {
 // height (mined to e2eKey) back to e2eKey, and returns its hex and txid.
 func spendCoinbase(t *testing.T, ctx context.Context, n *Node, height int, fee uint64) (string, string) {
 	t.Helper()
-	var hash string
-	if err := n.Call(ctx, "getblockhash", []any{height}, &hash); err != nil {
-		t.Fatal(err)
-	}
-	var block struct {
-		Tx []string `json:"tx"`
-	}
-	if err := n.Call(ctx, "getblock", []any{hash, 1}, &block); err != nil {
-		t.Fatal(err)
-	}
-	txid, err := chain.ParseHash(block.Tx[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	txid := coinbaseTxID(t, ctx, n, height)
 	value := chain.RegtestParams.Subsidy(int32(height))
 	pkh := chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())
 	tx := &chain.Tx{Version: 1,

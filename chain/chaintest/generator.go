@@ -22,23 +22,35 @@ type Generator struct {
 	blocks  map[chain.Hash]*chain.Block
 	heights map[chain.Hash]int32
 	outputs map[chain.OutPoint]chain.TxOut
+	keys    map[[chain.PubKeyHashSize]byte]*secp256k1.PrivateKey
 	extra   uint64
 }
 
 // New returns a generator whose coinbases pay to a fixed test key.
 func New(params *chain.Params) *Generator {
-	var seed [32]byte
-	seed[0], seed[31] = 0x51, 0x07
-	key := secp256k1.PrivKeyFromBytes(seed[:])
 	g := &Generator{
 		Params:  params,
-		Key:     key,
-		PKH:     chain.PubKeyHash(key.PubKey().SerializeCompressed()),
 		blocks:  map[chain.Hash]*chain.Block{params.GenesisHash: params.GenesisBlock},
 		heights: map[chain.Hash]int32{params.GenesisHash: 0},
 		outputs: make(map[chain.OutPoint]chain.TxOut),
+		keys:    make(map[[chain.PubKeyHashSize]byte]*secp256k1.PrivateKey),
 	}
+	g.PKH = g.NewKey()
+	g.Key = g.keys[g.PKH]
 	return g
+}
+
+// NewKey makes another key, derived from the number of keys made before it so
+// that runs repeat, and returns its key hash; the generator signs spends of
+// outputs paying to it.
+func (g *Generator) NewKey() [chain.PubKeyHashSize]byte {
+	var seed [32]byte
+	seed[0], seed[31] = 0x51, 0x07
+	binary.BigEndian.PutUint32(seed[1:], uint32(len(g.keys)))
+	key := secp256k1.PrivKeyFromBytes(seed[:])
+	pkh := chain.PubKeyHash(key.PubKey().SerializeCompressed())
+	g.keys[pkh] = key
+	return pkh
 }
 
 // Height returns the height of a block the generator built.
@@ -130,26 +142,58 @@ func (g *Generator) fee(tx *chain.Tx) uint64 {
 	return in - out
 }
 
+// KeyRing makes n keys and returns a function that gives their hashes in
+// turn, round and round, for outputs spread over many keys that each receive
+// more than once.
+func (g *Generator) KeyRing(n int) func() [chain.PubKeyHashSize]byte {
+	ring := make([][chain.PubKeyHashSize]byte, n)
+	for i := range ring {
+		ring[i] = g.NewKey()
+	}
+	next := -1
+	return func() [chain.PubKeyHashSize]byte {
+		next = (next + 1) % n
+		return ring[next]
+	}
+}
+
+// KeyFor returns the key an output paying to pkh is spent with: the key of
+// that hash if the generator made it, else its first key.
+func (g *Generator) KeyFor(pkh [chain.PubKeyHashSize]byte) *secp256k1.PrivateKey {
+	if key, ok := g.keys[pkh]; ok {
+		return key
+	}
+	return g.Key
+}
+
 // Spend builds a transaction spending ops (outputs the generator made, paying
-// to its key) into outputs of the given values paying to its key, signed.
+// to its keys) into outputs of the given values paying to its first key, signed.
 func (g *Generator) Spend(ops []chain.OutPoint, values ...uint64) *chain.Tx {
-	tx := &chain.Tx{Version: 1}
+	outs := make([]chain.TxOut, len(values))
+	for i, v := range values {
+		outs[i] = chain.TxOut{Value: v, PubKeyHash: g.PKH}
+	}
+	return g.SpendTo(ops, outs...)
+}
+
+// SpendTo builds a transaction spending ops (outputs the generator made, paying
+// to its keys) into outs, signed.
+func (g *Generator) SpendTo(ops []chain.OutPoint, outs ...chain.TxOut) *chain.Tx {
+	tx := &chain.Tx{Version: 1, Outputs: outs}
 	for _, op := range ops {
 		tx.Inputs = append(tx.Inputs, chain.TxIn{PrevOut: op})
-	}
-	for _, v := range values {
-		tx.Outputs = append(tx.Outputs, chain.TxOut{Value: v, PubKeyHash: g.PKH})
 	}
 	g.Sign(tx)
 	return tx
 }
 
-// Sign signs every input of tx whose spent output the generator knows.
+// Sign signs every input of tx whose spent output the generator knows, with
+// the key the output pays to (the first key for an output paying elsewhere).
 func (g *Generator) Sign(tx *chain.Tx) {
 	hasher := chain.NewSigHasher(tx)
 	for i, in := range tx.Inputs {
-		value := g.outputs[in.PrevOut].Value
-		chain.SignInput(tx, hasher, i, value, g.Key)
+		out := g.outputs[in.PrevOut]
+		chain.SignInput(tx, hasher, i, out.Value, g.KeyFor(out.PubKeyHash))
 	}
 }
 

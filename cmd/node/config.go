@@ -79,7 +79,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.MineAddress, "mine-address", "", "address the mined coins are paid to (required with --mine)")
 	fs.IntVar(&cfg.MineThreads, "mine-threads", runtime.NumCPU(), "nonce-search workers")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics address HOST:PORT (off unless set)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
 	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")

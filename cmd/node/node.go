@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -108,11 +109,6 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Threads:        cfg.MineThreads,
 		Logger:         log.With("component", "miner"),
 	})
-	if cfg.Mine {
-		payTo, _ := params.DecodeAddress(cfg.MineAddress) // checked by loadConfig
-		n.wg.Go(func() { n.miner.Run(runCtx, payTo) })
-	}
-
 	n.net, err = p2p.New(ctx, p2p.Config{
 		Chain:       c,
 		TxPool:      peerTxs{n},
@@ -142,6 +138,12 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 			n.relayTx(e.Tx)
 		}
 	})
+	// Mining starts only now: a block found at once (testnet's easy first
+	// blocks) is published, so the network must be up.
+	if cfg.Mine {
+		payTo, _ := params.DecodeAddress(cfg.MineAddress) // checked by loadConfig
+		n.wg.Go(func() { n.miner.Run(runCtx, payTo) })
+	}
 
 	registry := rpc.NewRegistry()
 	rpc.RegisterChainMethods(registry, rpc.ChainBackend{
@@ -202,6 +204,12 @@ func (n *node) startMetrics(reg *prometheus.Registry) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Go's profiler beside the metrics, as etcd and Prometheus serve it: what
+	// an operator asks of a node that is slow. Profiles hold stacks and
+	// counts, never keys or wallet data.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	n.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	n.metricsAddr = ln.Addr()
 	n.wg.Go(func() {

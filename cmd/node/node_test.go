@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -82,6 +83,15 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	resp, err = http.Get("http://" + n.metricsAddr.String() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Errorf("profile endpoint answered %d: %.200s", resp.StatusCode, body)
+	}
 	if err := client.Call(context.Background(), "stop", nil, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -94,5 +104,33 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.networkDir(), "mempool.dat")); err != nil {
 		t.Errorf("mempool not saved: %v", err)
+	}
+}
+
+// A mining node finds its first regtest block at once, before start-up could
+// finish if the miner ran early; the block must be published on a network
+// that is already up.
+func TestMiningNodePublishesFromTheStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := loadConfig([]string{"--network", "regtest", "--datadir", dir,
+		"--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
+		"--mine", "--mine-address", "rqry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw", "--mine-threads", "1"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n.chain.Best().Height < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("mined to height %d in 30 s", n.chain.Best().Height)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.requestStop()
+	if err := n.shutdown(); err != nil {
+		t.Fatal(err)
 	}
 }

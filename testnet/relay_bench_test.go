@@ -1,0 +1,185 @@
+//go:build unix
+
+package testnet
+
+import (
+	"context"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// BenchmarkTxRelay offers transactions at a fixed rate for a fixed time to the
+// nodes of a 5-node full mesh (regtest), by sendrawtransaction to each node in
+// turn, and checks that every node's mempool ends up with every one of them.
+// Each node checks each transaction itself, signature included, whether it
+// came by RPC or by gossip.
+//
+// Reported: offered-tx/s, the rate asked for; sent-tx/s, the rate the RPC
+// calls achieved (each answers once its node has accepted the transaction,
+// so a node that falls behind slows the sender down); lost, the transactions
+// missing from the emptiest mempool once no mempool has grown for 30 s;
+// drain-s, how long after the last send every node had them all.
+//
+// Run: go test ./testnet -run '^$' -bench TxRelay -benchtime 1x
+// (QUARRY_RELAY_RATE, default 1000 per second, and QUARRY_RELAY_SECONDS,
+// default 60, set the load.)
+func BenchmarkTxRelay(b *testing.B) {
+	if testing.Short() {
+		b.Skip("runs 5 node processes")
+	}
+	rate, seconds := envInt("QUARRY_RELAY_RATE", 1000), envInt("QUARRY_RELAY_SECONDS", 60)
+	total := rate * seconds
+	tn := New(b, Options{Nodes: 5, LogLevel: "warn"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	raw := fundRelayTxs(b, ctx, tn, total)
+
+	for b.Loop() {
+		sent, elapsed, errs := sendPaced(ctx, tn.Nodes(), raw, rate)
+		if errs.Load() > 0 {
+			b.Errorf("%d of %d sendrawtransaction calls failed", errs.Load(), total)
+		}
+		drain, least := waitMempools(ctx, tn, total)
+		b.ReportMetric(float64(rate), "offered-tx/s")
+		b.ReportMetric(float64(sent)/elapsed.Seconds(), "sent-tx/s")
+		b.ReportMetric(float64(total-least), "lost")
+		b.ReportMetric(drain.Seconds(), "drain-s")
+	}
+}
+
+// fundRelayTxs mines coinbases to the test key on node 0, fans each out into
+// 2,000 outputs and confirms the fans, then signs one transaction per output
+// (one input, one output back to the key) and returns them encoded in hex.
+func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []string {
+	const perFan, fanFee, fee = 2000, 100_000, 1000
+	miner := tn.Node(0)
+	fans := (total + perFan - 1) / perFan
+	mine := func(blocks int) {
+		if err := miner.Call(ctx, "generatetoaddress", []any{blocks, e2eAddress(chain.RegtestParams)}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mine(int(chain.RegtestParams.CoinbaseMaturity) + fans)
+	pkh := chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())
+	var spends []*chain.Tx
+	var values []uint64
+	for h := 1; h <= fans; h++ {
+		value := chain.RegtestParams.Subsidy(int32(h))
+		outs := make([]chain.TxOut, perFan)
+		for i := range outs {
+			outs[i] = chain.TxOut{Value: (value - fanFee) / perFan, PubKeyHash: pkh}
+		}
+		fan := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: chain.OutPoint{TxID: coinbaseTxID(b, ctx, miner, h)}}}, Outputs: outs}
+		chain.SignInput(fan, chain.NewSigHasher(fan), 0, value, e2eKey)
+		if err := miner.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(fan.Encode())}, nil); err != nil {
+			b.Fatalf("fan-out %d: %v", h, err)
+		}
+		for i, out := range outs {
+			spends = append(spends, &chain.Tx{Version: 1,
+				Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}}},
+				Outputs: []chain.TxOut{{Value: out.Value - fee, PubKeyHash: pkh}}})
+			values = append(values, out.Value)
+		}
+	}
+	for {
+		var info struct {
+			Size int `json:"size"`
+		}
+		if err := miner.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
+			b.Fatal(err)
+		}
+		if info.Size == 0 {
+			break
+		}
+		mine(1)
+	}
+	if _, err := tn.WaitForTip(ctx, 0); err != nil {
+		b.Fatal(err)
+	}
+	raw := make([]string, total)
+	for i := range raw {
+		chain.SignInput(spends[i], chain.NewSigHasher(spends[i]), 0, values[i], e2eKey)
+		raw[i] = hex.EncodeToString(spends[i].Encode())
+	}
+	return raw
+}
+
+// sendPaced sends raw[i] to nodes[i%len(nodes)] no sooner than i/rate seconds
+// after the start, from enough goroutines that a slow answer does not hold
+// back the next send, and returns how many it sent and how long it took.
+func sendPaced(ctx context.Context, nodes []*Node, raw []string, rate int) (int, time.Duration, *atomic.Int64) {
+	jobs := make(chan int)
+	errs := new(atomic.Int64)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range jobs {
+				if err := nodes[i%len(nodes)].Call(ctx, "sendrawtransaction", []any{raw[i]}, nil); err != nil {
+					errs.Add(1)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	for i := range raw {
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+			time.Sleep(wait)
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return len(raw), time.Since(start), errs
+}
+
+// waitMempools waits until every node's mempool holds want transactions, or
+// none has grown for 30 s, and returns how long that took and the size of the
+// emptiest mempool.
+func waitMempools(ctx context.Context, tn *Network, want int) (time.Duration, int) {
+	start := time.Now()
+	lastGrowth, lastTotal := start, -1
+	for {
+		least, sum := want, 0
+		for _, n := range tn.Nodes() {
+			var info struct {
+				Size int `json:"size"`
+			}
+			if err := n.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
+				return time.Since(start), 0
+			}
+			least, sum = min(least, info.Size), sum+info.Size
+		}
+		if least >= want || time.Since(lastGrowth) > 30*time.Second || ctx.Err() != nil {
+			return time.Since(start), least
+		}
+		if sum != lastTotal {
+			lastGrowth, lastTotal = time.Now(), sum
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// coinbaseTxID returns the txid of the coinbase of n's main-chain block at height.
+func coinbaseTxID(tb testing.TB, ctx context.Context, n *Node, height int) chain.Hash {
+	tb.Helper()
+	var hash string
+	if err := n.Call(ctx, "getblockhash", []any{height}, &hash); err != nil {
+		tb.Fatal(err)
+	}
+	var block struct {
+		Tx []string `json:"tx"`
+	}
+	if err := n.Call(ctx, "getblock", []any{hash, 1}, &block); err != nil {
+		tb.Fatal(err)
+	}
+	txid, err := chain.ParseHash(block.Tx[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return txid
+}
