@@ -235,6 +235,32 @@ func TestBans(t *testing.T) {
 	if err := att.host.Connect(context.Background(), peer.AddrInfo{ID: victim.node.ID(), Addrs: victim.node.host.Addrs()}); err != nil {
 		t.Errorf("unbanned peer cannot connect: %v", err)
 	}
+
+	// A subnet ban drops and refuses every peer from its addresses, whatever
+	// identity it shows: here all of them, on loopback.
+	if err := victim.node.SetBan("127.0.0.1", time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "peers of the banned subnet dropped", func() bool {
+		return att.host.Network().Connectedness(victim.node.ID()) != network.Connected
+	})
+	fresh := newAttacker(t, attackerChain)
+	_ = fresh.host.Connect(context.Background(), peer.AddrInfo{ID: victim.node.ID(), Addrs: victim.node.host.Addrs()})
+	waitFor(t, 10*time.Second, "new identity from the banned subnet dropped", func() bool {
+		return fresh.host.Network().Connectedness(victim.node.ID()) != network.Connected
+	})
+	if victim.node.hasStatus(fresh.ID()) {
+		t.Error("victim talked to a peer of a banned subnet")
+	}
+	if got := victim.node.ListBanned(); len(got) != 1 || got[0].Target() != "127.0.0.1/32" {
+		t.Errorf("bans %+v, want the subnet 127.0.0.1/32", got)
+	}
+	if err := victim.node.Unban("127.0.0.1/32"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.host.Connect(context.Background(), peer.AddrInfo{ID: victim.node.ID(), Addrs: victim.node.host.Addrs()}); err != nil {
+		t.Errorf("peer of an unbanned subnet cannot connect: %v", err)
+	}
 }
 
 // otherGenesis is regtest with another genesis block.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,18 +18,49 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/quarrychain/quarry/chain/atomicfile"
 )
 
 // DefaultBanDuration is how long a misbehaving peer is refused.
 const DefaultBanDuration = 24 * time.Hour
 
-// Ban is a peer refused until a time, and why.
+// Ban is a peer, or every address of a subnet, refused until a time, and why.
+// Exactly one of Peer and Subnet is set. Misbehaving peers are banned by
+// identity: their address may be shared (every node of a local testnet is on
+// 127.0.0.1), while an operator who knows better bans a subnet with setban,
+// as with Bitcoin Core.
 type Ban struct {
-	Peer    peer.ID   `json:"peer"`
-	Created time.Time `json:"created"`
-	Until   time.Time `json:"until"`
-	Reason  string    `json:"reason"`
+	Peer    peer.ID      `json:"peer,omitempty"`
+	Subnet  netip.Prefix `json:"subnet,omitzero"`
+	Created time.Time    `json:"created"`
+	Until   time.Time    `json:"until"`
+	Reason  string       `json:"reason"`
+}
+
+// Target is what the ban refuses: the peer id or the subnet.
+func (b Ban) Target() string {
+	if b.Subnet.IsValid() {
+		return b.Subnet.String()
+	}
+	return b.Peer.String()
+}
+
+// ParseSubnet reads an IP address (a subnet of that one address) or a subnet
+// in CIDR notation, as Bitcoin Core's setban takes them.
+func ParseSubnet(s string) (netip.Prefix, error) {
+	if addr, err := netip.ParseAddr(s); err == nil {
+		addr = addr.Unmap()
+		return netip.PrefixFrom(addr, addr.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a subnet", s)
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+	}
+	return p.Masked(), nil
 }
 
 // banFile is the JSON form of the ban list on disk.
@@ -48,15 +80,17 @@ type gater struct {
 	// saveMu orders writers so the file ends with the latest list.
 	saveMu sync.Mutex
 
-	mu   sync.Mutex
-	bans map[peer.ID]Ban
+	mu      sync.Mutex
+	bans    map[peer.ID]Ban
+	subnets map[netip.Prefix]Ban
 	// foreign peers are on another network; they are refused like banned ones
 	// but not listed or saved, since they did nothing wrong.
 	foreign map[peer.ID]time.Time
 }
 
 func newGater(path string, log *slog.Logger) (*gater, error) {
-	g := &gater{path: path, log: log, now: time.Now, bans: make(map[peer.ID]Ban), foreign: make(map[peer.ID]time.Time)}
+	g := &gater{path: path, log: log, now: time.Now, bans: make(map[peer.ID]Ban),
+		subnets: make(map[netip.Prefix]Ban), foreign: make(map[peer.ID]time.Time)}
 	if path == "" {
 		return g, nil
 	}
@@ -76,7 +110,11 @@ func newGater(path string, log *slog.Logger) (*gater, error) {
 	}
 	now := g.now()
 	for _, b := range f.Bans {
-		if b.Peer.Validate() == nil && b.Until.After(now) {
+		switch {
+		case !b.Until.After(now):
+		case b.Subnet.IsValid():
+			g.subnets[b.Subnet.Masked()] = b
+		case b.Peer.Validate() == nil:
 			g.bans[b.Peer] = b
 		}
 	}
@@ -92,10 +130,25 @@ func (g *gater) ban(p peer.ID, d time.Duration, reason string) error {
 	return g.save()
 }
 
-func (g *gater) unban(p peer.ID) (bool, error) {
+// banSubnet refuses every address of subnet until now+d and saves the list.
+func (g *gater) banSubnet(subnet netip.Prefix, d time.Duration, reason string) error {
+	now := g.now()
 	g.mu.Lock()
-	_, ok := g.bans[p]
-	delete(g.bans, p)
+	g.subnets[subnet] = Ban{Subnet: subnet, Created: now, Until: now.Add(d), Reason: reason}
+	g.mu.Unlock()
+	return g.save()
+}
+
+func (g *gater) unban(p peer.ID) (bool, error) { return lift(g, g.bans, p) }
+
+func (g *gater) unbanSubnet(subnet netip.Prefix) (bool, error) { return lift(g, g.subnets, subnet) }
+
+// lift removes the ban of k from bans, one of g's maps, and saves the list
+// if there was one.
+func lift[K comparable](g *gater, bans map[K]Ban, k K) (bool, error) {
+	g.mu.Lock()
+	_, ok := bans[k]
+	delete(bans, k)
 	g.mu.Unlock()
 	if !ok {
 		return false, nil
@@ -106,6 +159,7 @@ func (g *gater) unban(p peer.ID) (bool, error) {
 func (g *gater) clear() error {
 	g.mu.Lock()
 	clear(g.bans)
+	clear(g.subnets)
 	g.mu.Unlock()
 	return g.save()
 }
@@ -115,16 +169,24 @@ func (g *gater) list() []Ban {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expireLocked()
-	out := make([]Ban, 0, len(g.bans))
-	for _, b := range g.bans {
-		out = append(out, b)
-	}
+	out := g.allLocked()
 	slices.SortFunc(out, func(a, b Ban) int {
 		if c := a.Until.Compare(b.Until); c != 0 {
 			return c
 		}
-		return strings.Compare(string(a.Peer), string(b.Peer))
+		return strings.Compare(a.Target(), b.Target())
 	})
+	return out
+}
+
+func (g *gater) allLocked() []Ban {
+	out := make([]Ban, 0, len(g.bans)+len(g.subnets))
+	for _, b := range g.bans {
+		out = append(out, b)
+	}
+	for _, b := range g.subnets {
+		out = append(out, b)
+	}
 	return out
 }
 
@@ -133,6 +195,11 @@ func (g *gater) expireLocked() {
 	for p, b := range g.bans {
 		if !b.Until.After(now) {
 			delete(g.bans, p)
+		}
+	}
+	for subnet, b := range g.subnets {
+		if !b.Until.After(now) {
+			delete(g.subnets, subnet)
 		}
 	}
 	for p, until := range g.foreign {
@@ -163,6 +230,32 @@ func (g *gater) refused(p peer.ID) (string, bool) {
 	return "", false
 }
 
+// refusedAddr reports whether addr is in a banned subnet. An address with
+// no IP (a relay, say) is judged by the peer's identity alone.
+func (g *gater) refusedAddr(addr ma.Multiaddr) bool {
+	if addr == nil {
+		return false
+	}
+	ip, err := manet.ToIP(addr)
+	if err != nil {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for subnet, b := range g.subnets {
+		if subnet.Contains(a) && b.Until.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *gater) isBanned(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -179,12 +272,9 @@ func (g *gater) save() error {
 	defer g.saveMu.Unlock()
 	g.mu.Lock()
 	g.expireLocked()
-	f := banFile{Bans: make([]Ban, 0, len(g.bans))}
-	for _, b := range g.bans {
-		f.Bans = append(f.Bans, b)
-	}
+	f := banFile{Bans: g.allLocked()}
 	g.mu.Unlock()
-	slices.SortFunc(f.Bans, func(a, b Ban) int { return strings.Compare(string(a.Peer), string(b.Peer)) })
+	slices.SortFunc(f.Bans, func(a, b Ban) int { return strings.Compare(a.Target(), b.Target()) })
 	raw, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode ban list: %w", err)
@@ -204,18 +294,22 @@ func (g *gater) InterceptPeerDial(p peer.ID) bool {
 	return !refused
 }
 
-// InterceptAddrDial allows every address; peers are judged by identity.
-func (g *gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+// InterceptAddrDial refuses to dial an address in a banned subnet.
+func (g *gater) InterceptAddrDial(_ peer.ID, addr ma.Multiaddr) bool { return !g.refusedAddr(addr) }
 
-// InterceptAccept allows every inbound connection: the peer's identity is not
-// known until the security handshake.
-func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool { return true }
+// InterceptAccept refuses an inbound connection from a banned subnet; a
+// banned peer is known only after the security handshake.
+func (g *gater) InterceptAccept(c network.ConnMultiaddrs) bool {
+	return c == nil || !g.refusedAddr(c.RemoteMultiaddr())
+}
 
 // InterceptSecured refuses a connection once the handshake shows it is from or
-// to a refused peer.
-func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	_, refused := g.refused(p)
-	return !refused
+// to a refused peer, or a subnet banned since it was accepted.
+func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, c network.ConnMultiaddrs) bool {
+	if _, refused := g.refused(p); refused {
+		return false
+	}
+	return c == nil || !g.refusedAddr(c.RemoteMultiaddr())
 }
 
 // InterceptUpgraded allows every connection that got this far.

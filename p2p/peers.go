@@ -452,18 +452,30 @@ func (n *Node) findPeer(target string) (peer.ID, error) {
 	return "", fmt.Errorf("%s: %w", target, ErrNotConnected)
 }
 
-// SetBan bans a peer (by peer id) for d (DefaultBanDuration if d <= 0) and
-// disconnects it.
-func (n *Node) SetBan(id string, d time.Duration, reason string) error {
-	p, err := peer.Decode(id)
-	if err != nil {
-		return fmt.Errorf("peer id %q: %w", id, err)
-	}
+// SetBan refuses target for d (DefaultBanDuration if d is not positive):
+// a peer id, or an IP address or subnet in CIDR notation, every address of
+// which is refused whatever identity it shows. Connected peers it covers are
+// dropped.
+func (n *Node) SetBan(target string, d time.Duration, reason string) error {
 	if d <= 0 {
 		d = DefaultBanDuration
 	}
 	if reason == "" {
 		reason = "manually banned"
+	}
+	if subnet, err := ParseSubnet(target); err == nil {
+		n.log.Warn("banning subnet", "subnet", subnet, "reason", reason, "for", d)
+		err := n.gater.banSubnet(subnet, d, reason)
+		for _, c := range n.host.Network().Conns() {
+			if n.gater.refusedAddr(c.RemoteMultiaddr()) {
+				n.closePeer(c.RemotePeer())
+			}
+		}
+		return err
+	}
+	p, err := peer.Decode(target)
+	if err != nil {
+		return fmt.Errorf("%q is neither a peer id nor an IP address or subnet", target)
 	}
 	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", d)
 	err = n.gater.ban(p, d, reason)
@@ -471,18 +483,22 @@ func (n *Node) SetBan(id string, d time.Duration, reason string) error {
 	return err
 }
 
-// Unban lifts a peer's ban.
-func (n *Node) Unban(id string) error {
-	p, err := peer.Decode(id)
-	if err != nil {
-		return fmt.Errorf("peer id %q: %w", id, err)
+// Unban lifts the ban of a peer id or subnet, given as SetBan took it.
+func (n *Node) Unban(target string) error {
+	var ok bool
+	var err error
+	if subnet, perr := ParseSubnet(target); perr == nil {
+		ok, err = n.gater.unbanSubnet(subnet)
+	} else if p, perr := peer.Decode(target); perr == nil {
+		ok, err = n.gater.unban(p)
+	} else {
+		return fmt.Errorf("%q is neither a peer id nor an IP address or subnet", target)
 	}
-	ok, err := n.gater.unban(p)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%s: %w", id, ErrNotBanned)
+		return fmt.Errorf("%s: %w", target, ErrNotBanned)
 	}
 	return nil
 }

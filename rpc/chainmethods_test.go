@@ -24,13 +24,14 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite ../docs/rpc.md from th
 const docsPath = "../docs/rpc.md"
 
 // newFullRegistry registers every method the node offers, as the node does, for
-// the docs check. The mempool, mining and network Register functions belong here
-// too as they are written.
+// the docs check. The network methods are only described, never called here,
+// so they need no P2P node.
 func newFullRegistry(b ChainBackend) *Registry {
 	reg := NewRegistry()
 	RegisterChainMethods(reg, b)
 	RegisterMiningMethods(reg, MiningBackend{Chain: b.Chain})
 	RegisterMempoolMethods(reg, MempoolBackend{Pool: mustNewPool(b.Chain, nil), Chain: b.Chain})
+	RegisterNetMethods(reg, NetBackend{})
 	return reg
 }
 

@@ -194,9 +194,9 @@ func RegisterNetMethods(reg *Registry, b NetBackend) {
 		Method{
 			Name:     "setban",
 			Category: "network",
-			Summary:  "Attempts to add or remove a peer from the banned list.",
+			Summary:  "Attempts to add or remove an IP/Subnet or a peer from the banned list.",
 			Params: []Param{
-				{Name: "subnet", Type: TypeString, Required: true, Description: "The peer id to ban or unban (Quarry bans peers, not IP subnets)"},
+				{Name: "subnet", Type: TypeString, Required: true, Description: "The IP address or subnet (e.g. 192.168.0.6/24) whose every peer to ban or unban, or one peer by its peer id"},
 				{Name: "command", Type: TypeString, Required: true, Description: "'add' to ban, 'remove' to unban"},
 				{Name: "bantime", Type: TypeNumber, Default: "0", Description: "Seconds the ban lasts (0 means 24 hours), or with absolute, a unix time"},
 				{Name: "absolute", Type: TypeBool, Default: "false", Description: "Whether bantime is an absolute unix time"},
@@ -218,11 +218,11 @@ func RegisterNetMethods(reg *Registry, b NetBackend) {
 						d = p2p.DefaultBanDuration
 					}
 					if err := n.SetBan(id, d, "manually added"); err != nil {
-						return nil, Errorf(CodeClientInvalidIPOrSubnet, "Error: Invalid peer id: %v", err)
+						return nil, Errorf(CodeClientInvalidIPOrSubnet, "Error: Invalid IP/Subnet or peer id: %v", err)
 					}
 				case "remove":
 					if err := n.Unban(id); err != nil {
-						return nil, Errorf(CodeClientInvalidIPOrSubnet, "Error: Unban failed. Requested peer was not previously manually banned.")
+						return nil, Errorf(CodeClientInvalidIPOrSubnet, "Error: Unban failed. Requested address/subnet or peer was not previously banned.")
 					}
 				default:
 					return nil, Errorf(CodeInvalidParameter, "command must be 'add' or 'remove', not %q", command)
@@ -233,10 +233,10 @@ func RegisterNetMethods(reg *Registry, b NetBackend) {
 		Method{
 			Name:     "listbanned",
 			Category: "network",
-			Summary:  "List all manually and automatically banned peers, with the reason.",
+			Summary:  "List all manually and automatically banned subnets and peers, with the reason.",
 			Result: `[
   {
-    "address" : "str",        (string) The banned peer id
+    "address" : "str",        (string) The banned subnet, or peer id
     "ban_created" : n,        (numeric) When the ban began, unix seconds
     "banned_until" : n,       (numeric) When the ban ends, unix seconds
     "ban_duration" : n,       (numeric) The ban's length in seconds
@@ -249,7 +249,7 @@ func RegisterNetMethods(reg *Registry, b NetBackend) {
 				out := []BannedResult{}
 				for _, ban := range n.ListBanned() {
 					out = append(out, BannedResult{
-						Address: ban.Peer.String(), BanCreated: ban.Created.Unix(), BannedUntil: ban.Until.Unix(),
+						Address: ban.Target(), BanCreated: ban.Created.Unix(), BannedUntil: ban.Until.Unix(),
 						BanDuration: int64(ban.Until.Sub(ban.Created).Seconds()), TimeRemaining: int64(ban.Until.Sub(now).Seconds()),
 						BanReason: ban.Reason,
 					})
