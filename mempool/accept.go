@@ -38,7 +38,8 @@ type OrphanRejection struct {
 
 // acceptMode says where a transaction comes from and what may be skipped.
 type acceptMode struct {
-	// test checks everything and changes nothing (testmempoolaccept).
+	// test checks everything and changes nothing but the signature cache
+	// (testmempoolaccept).
 	test bool
 	// reorg: the transaction is back from a disconnected block. Fee and
 	// family limits do not apply, as in Core: it was valid in a block and the
@@ -46,6 +47,9 @@ type acceptMode struct {
 	reorg bool
 	// entryTime is the time to record; zero means now.
 	entryTime time.Time
+	// maxFeeRate, if not zero, refuses a higher fee rate: the submitter's
+	// guard against a fee typed wrong (sendrawtransaction's maxfeerate).
+	maxFeeRate FeeRate
 }
 
 // candidate is a transaction being checked and what the checks found.
@@ -82,8 +86,22 @@ func (p *Pool) Accept(tx *chain.Tx, peer PeerID) (*AcceptResult, error) {
 	return res, err
 }
 
+// AcceptLocal is Accept for a transaction submitted on this node, as by
+// sendrawtransaction: it refuses a fee rate above maxFeeRate (zero: no limit)
+// with ReasonMaxFeeExceeded, before any signature is checked, as Bitcoin
+// Core's maxfeerate does.
+func (p *Pool) AcceptLocal(tx *chain.Tx, maxFeeRate FeeRate) (*AcceptResult, error) {
+	res, err := p.accept(tx, LocalPeer, acceptMode{maxFeeRate: maxFeeRate})
+	if err == nil {
+		p.resolveOrphans(res, res.TxID)
+	}
+	p.notifier.deliver()
+	return res, err
+}
+
 // TestAccept runs every check Accept runs, signatures included, and changes
-// nothing, not even the signature cache: testmempoolaccept.
+// nothing but the signature cache, which keeps the signatures that verified:
+// testmempoolaccept.
 func (p *Pool) TestAccept(tx *chain.Tx) (*AcceptResult, error) {
 	return p.accept(tx, LocalPeer, acceptMode{test: true})
 }
@@ -119,11 +137,10 @@ func (p *Pool) accept(tx *chain.Tx, peer PeerID, mode acceptMode) (*AcceptResult
 		return p.refused(c, peer, mode, err)
 	}
 
-	cache := p.sigCache
-	if mode.test {
-		cache = nil
-	}
-	if err := chain.VerifyTxSignatures(tx, c.prev, cache); err != nil {
+	// A test fills the signature cache too, as Bitcoin Core's does: the cache
+	// holds only signatures that verified, and sendrawtransaction tests before
+	// it accepts, so each signature is checked once.
+	if err := chain.VerifyTxSignatures(tx, c.prev, p.sigCache); err != nil {
 		return nil, ruleReject(err)
 	}
 	if mode.test {
@@ -287,6 +304,9 @@ func (p *Pool) check(c *candidate, mode acceptMode) error {
 		return ruleReject(err)
 	}
 	c.fee = fee
+	if limit := mode.maxFeeRate.Fee(c.size); mode.maxFeeRate > 0 && fee > limit {
+		return reject(ReasonMaxFeeExceeded, "%d > %d", fee, limit)
+	}
 
 	if !mode.reorg {
 		if minFee := p.minFeeRate().Fee(c.size); minFee > 0 && fee < minFee {

@@ -70,7 +70,7 @@ func TestAcceptAndQuery(t *testing.T) {
 	}
 }
 
-func TestTestAcceptChangesNothing(t *testing.T) {
+func TestTestAcceptChangesOnlyTheSigCache(t *testing.T) {
 	h := newHarness(t, Config{})
 	tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 	cached := h.chain.SigCache().Len()
@@ -78,8 +78,13 @@ func TestTestAcceptChangesNothing(t *testing.T) {
 	if err != nil || res.Fee != 1000 {
 		t.Fatalf("TestAccept: %+v, %v", res, err)
 	}
-	if h.pool.Has(tx.TxID()) || h.chain.SigCache().Len() != cached {
-		t.Fatal("TestAccept changed the pool or the signature cache")
+	if h.pool.Has(tx.TxID()) {
+		t.Fatal("TestAccept changed the pool")
+	}
+	// The verified signature is cached, so accepting the transaction after
+	// testing it (as sendrawtransaction does) does not verify it again.
+	if got := h.chain.SigCache().Len(); got != cached+1 {
+		t.Fatalf("signature cache holds %d entries after TestAccept, want %d", got, cached+1)
 	}
 	missing := chain.OutPoint{TxID: chaintest.TxIDFromSeed(9)}
 	h.values[missing] = coinValue
@@ -321,5 +326,28 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("pool without a chain")
+	}
+}
+
+// sendrawtransaction's maxfeerate: a fee rate above it is refused before any
+// signature is checked, and nothing changes; at or below it the transaction goes in.
+func TestAcceptLocalMaxFeeRate(t *testing.T) {
+	h := newHarness(t, Config{})
+	tx := h.spend([]chain.OutPoint{h.coin()}, 50_000, 1)
+	cached := h.chain.SigCache().Len()
+	limit := FeeRate(1000) // one base unit a byte: far below 50,000 for one transaction
+	_, err := h.pool.AcceptLocal(tx, limit)
+	var re *RejectError
+	if !errors.As(err, &re) || re.Reason != ReasonMaxFeeExceeded {
+		t.Fatalf("AcceptLocal over the limit: %v", err)
+	}
+	if h.pool.Has(tx.TxID()) || h.chain.SigCache().Len() != cached {
+		t.Fatal("a refused fee rate changed the pool or the signature cache")
+	}
+	if res, err := h.pool.AcceptLocal(tx, FeeRate(50_000*1000)); err != nil || res.Fee != 50_000 {
+		t.Fatalf("AcceptLocal under the limit: %+v, %v", res, err)
+	}
+	if !h.pool.Has(tx.TxID()) {
+		t.Fatal("accepted transaction is not in the pool")
 	}
 }

@@ -38,6 +38,7 @@ const (
 	ReasonMempoolFull           = "mempool full"
 	ReasonTooLongChain          = "too-long-mempool-chain"
 	ReasonMempoolConflict       = "txn-mempool-conflict"
+	ReasonMaxFeeExceeded        = "max-fee-exceeded"
 	ReasonInsufficientFee       = "insufficient fee"
 	ReasonTooManyReplacements   = "too many potential replacements"
 	ReasonSpendsConflicting     = "bad-txns-spends-conflicting-tx"

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -78,7 +79,7 @@ func (n *Node) startGossip() error {
 		pubsub.WithPeerExchange(false),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.setScores), 5*time.Second),
-		pubsub.WithLogger(n.log.With("component", "pubsub")),
+		pubsub.WithLogger(slog.New(demoteHandler{n.log.Handler(), tagBumpWarning}).With("component", "pubsub")),
 		pubsub.WithRawTracer(meshTracer{n}),
 	)
 	if err != nil {

@@ -165,18 +165,7 @@ announced to the peers again. Errors:
 				m.relay(pooled)
 				return txid, nil
 			}
-			if maxRate > 0 {
-				// Checked before accepting, as Core does: a transaction paying
-				// too much must not enter the pool (and be relayed) at all.
-				res, err := m.Pool.TestAccept(tx)
-				if err != nil {
-					return m.sendError(txid, err)
-				}
-				if feeTooHigh(res.Fee, res.Size, maxRate) {
-					return nil, Errorf(CodeVerify, maxFeeExceeded)
-				}
-			}
-			res, err := m.Pool.Accept(tx, mempool.LocalPeer)
+			res, err := m.Pool.AcceptLocal(tx, maxRate)
 			if err != nil {
 				return m.sendError(txid, err)
 			}
@@ -217,6 +206,8 @@ func (m *mempoolMethods) sendError(txid chain.Hash, err error) (any, error) {
 		return nil, Errorf(re.Code, "%s", re.Reason)
 	case re.Reason == mempool.ReasonAlreadyInChain:
 		return nil, Errorf(CodeVerifyAlreadyInChain, "Transaction already in block chain")
+	case re.Reason == mempool.ReasonMaxFeeExceeded:
+		return nil, Errorf(CodeVerify, maxFeeExceeded)
 	}
 	return nil, Errorf(re.Code, "%s", re.Error())
 }
@@ -325,7 +316,7 @@ func (m *mempoolMethods) testAccept(tx *chain.Tx, maxRate mempool.FeeRate) (Test
 	case err != nil:
 		return out, err
 	case feeTooHigh(res.Fee, res.Size, maxRate):
-		out.RejectReason = "max-fee-exceeded"
+		out.RejectReason = mempool.ReasonMaxFeeExceeded
 	default:
 		out.Allowed = true
 		out.VSize = res.Size

@@ -205,11 +205,18 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.stopped = true
 	var errs []error
-	err := s.http.Shutdown(ctx)
+	// Shutdown stops taking requests and waits for every connection to go
+	// idle, but holds one that has not sent a request yet as busy for five
+	// seconds, and Go's HTTP clients open such spare connections under load.
+	// So Stop waits for the calls themselves, then closes what is left.
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.http.Shutdown(ctx) }()
+	err := s.waitCalls(ctx)
 	s.cancel()
+	s.http.Close()
+	<-shutdown
 	if err != nil {
 		errs = append(errs, fmt.Errorf("rpc: calls still running at stop: %w", err))
-		s.http.Close()
 	}
 	<-s.served
 	if s.cfg.CookiePath != "" {
@@ -219,6 +226,20 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	s.log.Info("RPC server stopped")
 	return errors.Join(errs...)
+}
+
+// waitCalls returns once no call holds a slot, or with ctx's error.
+func (s *Server) waitCalls(ctx context.Context) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for len(s.slots) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {

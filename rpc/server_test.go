@@ -496,6 +496,24 @@ func TestStopWaitsForRunningCalls(t *testing.T) {
 	}
 }
 
+// A connection that never sends a request (Go's HTTP clients open spare ones
+// under load) does not hold up Stop: net/http's Shutdown alone would wait five
+// seconds for it and fail the deadline.
+func TestStopIgnoresConnectionsWithoutCalls(t *testing.T) {
+	ts := startServer(t, testRegistry(nil), Config{})
+	conn, err := net.Dial("tcp", ts.srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond) // the server has accepted it
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := ts.srv.Stop(ctx); err != nil {
+		t.Errorf("stop with an unused connection open: %v", err)
+	}
+}
+
 func TestStopCancelsCallsAfterDeadline(t *testing.T) {
 	entered := make(chan struct{})
 	ts := startServer(t, blockingRegistry(entered, nil), Config{})
