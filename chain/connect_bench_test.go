@@ -2,6 +2,8 @@ package chain_test
 
 import (
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,18 +29,22 @@ type sigCase struct {
 
 // verifySigs verifies cases one after another on the calling goroutine, key and
 // signature parsing included, as the chain does it.
-func verifySigs(b *testing.B, cases []sigCase) {
+func verifySigs(cases []sigCase) error {
 	for i := range cases {
 		c := &cases[i]
 		k, err := secp256k1.ParsePubKey(c.pub)
 		if err != nil {
-			b.Fatal(err)
+			return err
 		}
 		s, err := ecdsa.ParseDERSignature(c.sig)
-		if err != nil || !s.Verify(c.msg[:], k) {
-			b.Fatal("verify failed")
+		if err != nil {
+			return err
+		}
+		if !s.Verify(c.msg[:], k) {
+			return fmt.Errorf("signature %d does not verify", i)
 		}
 	}
+	return nil
 }
 
 // BenchmarkVerifySignature is the reference: one secp256k1 ECDSA verification on
@@ -55,7 +61,9 @@ func BenchmarkVerifySignature(b *testing.B) {
 	}
 	i := 0
 	for b.Loop() {
-		verifySigs(b, cases[i%len(cases):i%len(cases)+1])
+		if err := verifySigs(cases[i%len(cases) : i%len(cases)+1]); err != nil {
+			b.Fatal(err)
+		}
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "verifies/s")
@@ -139,10 +147,14 @@ func benchConnect(b *testing.B, warm bool) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		start := time.Now()
-		verifySigs(b, fx.sigs)
+		if err := verifySigs(fx.sigs); err != nil {
+			b.Fatal(err)
+		}
 		single += time.Since(start)
 		start = time.Now()
-		verifySigsParallel(b, fx.sigs)
+		if err := verifySigsParallel(fx.sigs); err != nil {
+			b.Fatal(err)
+		}
 		parallel += time.Since(start)
 		dir := filepath.Join(b.TempDir(), strconv.Itoa(i))
 		copyDir(b, fx.dir, dir)
@@ -182,18 +194,20 @@ func benchConnect(b *testing.B, warm bool) {
 }
 
 // verifySigsParallel verifies cases on every core, each taking the next
-// signature not yet taken.
-func verifySigsParallel(b *testing.B, cases []sigCase) {
+// signature not yet taken, and returns the first failure.
+func verifySigsParallel(cases []sigCase) error {
 	var next atomic.Int64
+	errs := make([]error, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for w := range errs {
 		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(cases); i = int(next.Add(1)) - 1 {
-				verifySigs(b, cases[i:i+1])
+			for i := int(next.Add(1)) - 1; i < len(cases) && errs[w] == nil; i = int(next.Add(1)) - 1 {
+				errs[w] = verifySigs(cases[i : i+1])
 			}
 		})
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // BenchmarkConnectBlock2000 connects a block of 2,000 one-input, two-output
@@ -283,7 +297,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 			mustProcess(b, c, blk)
 			took := time.Since(start)
 			connecting += took
-			if n >= blocks-blocks/10 {
+			if n >= blocks-max(blocks/10, 1) {
 				lastTenth += took
 			}
 			parent, prevTxs = blk.Hash(), txs

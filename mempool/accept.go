@@ -88,7 +88,7 @@ func (p *Pool) Accept(tx *chain.Tx, peer PeerID) (*AcceptResult, error) {
 
 // AcceptLocal is Accept for a transaction submitted on this node, as by
 // sendrawtransaction: it refuses a fee rate above maxFeeRate (zero: no limit)
-// with ReasonMaxFeeExceeded, before any signature is checked, as Bitcoin
+// with ReasonMaxFeeExceeded once every other check has passed, as Bitcoin
 // Core's maxfeerate does.
 func (p *Pool) AcceptLocal(tx *chain.Tx, maxFeeRate FeeRate) (*AcceptResult, error) {
 	res, err := p.accept(tx, LocalPeer, acceptMode{maxFeeRate: maxFeeRate})
@@ -138,10 +138,15 @@ func (p *Pool) accept(tx *chain.Tx, peer PeerID, mode acceptMode) (*AcceptResult
 	}
 
 	// A test fills the signature cache too, as Bitcoin Core's does: the cache
-	// holds only signatures that verified, and sendrawtransaction tests before
-	// it accepts, so each signature is checked once.
+	// holds only signatures that verified, and a client that tests before it
+	// sends (testmempoolaccept, then sendrawtransaction) has each checked once.
 	if err := chain.VerifyTxSignatures(tx, c.prev, p.sigCache); err != nil {
 		return nil, ruleReject(err)
+	}
+	// Last, as Bitcoin Core reports it: a transaction refused for another
+	// reason says that reason, not that its fee is high.
+	if limit := mode.maxFeeRate.Fee(c.size); mode.maxFeeRate > 0 && c.fee > limit {
+		return nil, reject(ReasonMaxFeeExceeded, "%d > %d", c.fee, limit)
 	}
 	if mode.test {
 		return &AcceptResult{TxID: c.txid, Size: int(c.size), Fee: c.fee}, nil
@@ -304,9 +309,6 @@ func (p *Pool) check(c *candidate, mode acceptMode) error {
 		return ruleReject(err)
 	}
 	c.fee = fee
-	if limit := mode.maxFeeRate.Fee(c.size); mode.maxFeeRate > 0 && fee > limit {
-		return reject(ReasonMaxFeeExceeded, "%d > %d", fee, limit)
-	}
 
 	if !mode.reorg {
 		if minFee := p.minFeeRate().Fee(c.size); minFee > 0 && fee < minFee {

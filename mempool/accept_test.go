@@ -329,20 +329,27 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// sendrawtransaction's maxfeerate: a fee rate above it is refused before any
-// signature is checked, and nothing changes; at or below it the transaction goes in.
+// sendrawtransaction's maxfeerate: a fee rate above it is refused and nothing
+// goes in, but only once every other check passed, so a transaction that
+// fails one says so; at or below it the transaction goes in.
 func TestAcceptLocalMaxFeeRate(t *testing.T) {
 	h := newHarness(t, Config{})
 	tx := h.spend([]chain.OutPoint{h.coin()}, 50_000, 1)
-	cached := h.chain.SigCache().Len()
 	limit := FeeRate(1000) // one base unit a byte: far below 50,000 for one transaction
+
+	forged := *tx
+	forged.Inputs = []chain.TxIn{{PrevOut: tx.Inputs[0].PrevOut, Witness: [][]byte{tx.Inputs[0].Witness[0], bytes.Repeat([]byte{1}, 70)}}}
+	if _, err := h.pool.AcceptLocal(&forged, limit); !errors.Is(err, chain.ErrBadSignatureEncode) {
+		t.Fatalf("AcceptLocal of a forged signature with a high fee: %v, want the signature failure", err)
+	}
+
 	_, err := h.pool.AcceptLocal(tx, limit)
 	var re *RejectError
 	if !errors.As(err, &re) || re.Reason != ReasonMaxFeeExceeded {
 		t.Fatalf("AcceptLocal over the limit: %v", err)
 	}
-	if h.pool.Has(tx.TxID()) || h.chain.SigCache().Len() != cached {
-		t.Fatal("a refused fee rate changed the pool or the signature cache")
+	if h.pool.Has(tx.TxID()) || h.pool.Info().Count != 0 {
+		t.Fatal("a refused fee rate changed the pool")
 	}
 	if res, err := h.pool.AcceptLocal(tx, FeeRate(50_000*1000)); err != nil || res.Fee != 50_000 {
 		t.Fatalf("AcceptLocal under the limit: %+v, %v", res, err)

@@ -271,7 +271,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
+		defer func() {
+			// The reply leaves before the slot is given back: Stop waits for
+			// the slots, then closes every connection.
+			_ = http.NewResponseController(w).Flush()
+			<-s.slots
+		}()
 	default:
 		s.metrics.reject("busy")
 		http.Error(w, "Work queue depth exceeded", http.StatusServiceUnavailable)

@@ -44,7 +44,7 @@ func BenchmarkTxRelay(b *testing.B) {
 		if errs.Load() > 0 {
 			b.Errorf("%d of %d sendrawtransaction calls failed", errs.Load(), total)
 		}
-		drain, least := waitMempools(ctx, tn, total)
+		drain, least := waitMempools(b, ctx, tn, total)
 		b.ReportMetric(float64(rate), "offered-tx/s")
 		b.ReportMetric(float64(sent)/elapsed.Seconds(), "sent-tx/s")
 		b.ReportMetric(float64(total-least), "lost")
@@ -140,7 +140,7 @@ func sendPaced(ctx context.Context, nodes []*Node, raw []string, rate int) (int,
 // waitMempools waits until every node's mempool holds want transactions, or
 // none has grown for 30 s, and returns how long that took and the size of the
 // emptiest mempool.
-func waitMempools(ctx context.Context, tn *Network, want int) (time.Duration, int) {
+func waitMempools(b *testing.B, ctx context.Context, tn *Network, want int) (time.Duration, int) {
 	start := time.Now()
 	lastGrowth, lastTotal := start, -1
 	for {
@@ -150,7 +150,7 @@ func waitMempools(ctx context.Context, tn *Network, want int) (time.Duration, in
 				Size int `json:"size"`
 			}
 			if err := n.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
-				return time.Since(start), 0
+				b.Fatalf("%s getmempoolinfo: %v", n, err)
 			}
 			least, sum = min(least, info.Size), sum+info.Size
 		}
