@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Every sync message decoder must refuse what it cannot read without
@@ -114,6 +116,22 @@ func FuzzDecodeBlockMsg(f *testing.F) {
 		}
 		if enc := b.Encode(); !bytes.Equal(enc, data) {
 			t.Fatalf("block re-encodes to %x, read from %x", enc, data)
+		}
+	})
+}
+
+// The gossip topic's transaction message: an announcement nonce, then the
+// transaction, which must re-encode to exactly what came.
+func FuzzDecodeTxMessage(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(txMessage(&chain.Tx{Version: 1, Inputs: []chain.TxIn{{Witness: [][]byte{{1}, {2}}}}, Outputs: []chain.TxOut{{Value: 5}}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tx, err := decodeTxMessage(data)
+		if err != nil {
+			return
+		}
+		if enc := tx.Encode(); !bytes.Equal(enc, data[txAnnounceLen:]) {
+			t.Fatalf("transaction re-encodes to %x, read from %x", enc, data[txAnnounceLen:])
 		}
 	})
 }
