@@ -36,12 +36,14 @@ const (
 	// ProcessBlock and waiting for its parent's validation to end.
 	blockValidateTimeout = 30 * time.Second
 	txValidateTimeout    = 10 * time.Second
-	// orphanWait is how long a gossiped block whose parent is unknown waits
-	// for the parent to arrive before it is taken for an orphan.
-	orphanWait = time.Second
 	// seenSetSize bounds the node's own record of message ids it judged.
 	seenSetSize = 1 << 14
 )
+
+// orphanWait is how long a gossiped block whose parent is unknown waits for
+// the parent to arrive before it is taken for an orphan. A variable so that a
+// test can tell a wake-up from the timeout.
+var orphanWait = time.Second
 
 // localPublish marks, in pubsub's ValidatorData, a message the node publishes
 // itself: the block or transaction is already processed, so the validator
@@ -357,11 +359,18 @@ func (n *Node) beginValidation(ctx context.Context, hash, parent chain.Hash) fun
 		if n.validating[hash] == ch {
 			delete(n.validating, hash)
 		}
-		close(n.validated)
-		n.validated = make(chan struct{})
 		n.mu.Unlock()
 		close(ch)
+		n.wakeValidators()
 	}
+}
+
+// wakeValidators wakes every validation waiting for a parent to look again.
+func (n *Node) wakeValidators() {
+	n.mu.Lock()
+	close(n.validated)
+	n.validated = make(chan struct{})
+	n.mu.Unlock()
 }
 
 // validateTx is the transaction topic's validator: the mempool decides.

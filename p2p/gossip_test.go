@@ -155,3 +155,31 @@ func TestPublishTooLarge(t *testing.T) {
 		t.Errorf("publishing a %d-byte transaction: %v", tx.SerializeSize(), err)
 	}
 }
+
+// A gossiped block waiting for its parent goes on as soon as the parent joins
+// the chain by another path (sync, RPC), not when the wait runs out: a block
+// relayed while its parent came by sync used to sit out the whole wait.
+func TestWaitingBlockWokenByParentFromSync(t *testing.T) {
+	defer func(w time.Duration) { orphanWait = w }(orphanWait)
+	orphanWait = time.Hour // only a wake-up ends the wait within the test
+	tn := newTestNode(t, nil)
+	blocks := mainBlocks(2)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn.node.beginValidation(ctx, blocks[1].Hash(), blocks[0].Hash())()
+	}()
+	waitFor(t, 10*time.Second, "the child's validation to start", func() bool {
+		tn.node.mu.Lock()
+		defer tn.node.mu.Unlock()
+		return tn.node.validating[blocks[1].Hash()] != nil
+	})
+	tn.process(blocks[0]) // as sync or submitblock would
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child still waits for a parent the chain has connected")
+	}
+}

@@ -151,9 +151,13 @@ type Node struct {
 	scores     map[peer.ID]float64
 	mesh       map[peer.ID]map[string]bool // topics whose mesh each peer is in
 	validating map[chain.Hash]chan struct{}
-	// validated is closed, and replaced, each time a block's validation ends.
+	// validated is closed, and replaced, each time a block's validation ends
+	// and each time a block joins the main chain by any path (sync, RPC), so
+	// a gossiped block waiting for its parent goes on as soon as it can.
 	validated chan struct{}
-	sync      syncState
+	// unsubscribe ends the chain subscription that wakes those waiters.
+	unsubscribe func()
+	sync        syncState
 
 	discovery []func() error // closers of the discovery services
 }
@@ -319,6 +323,7 @@ func (n *Node) Start() error {
 	n.lifeMu.Unlock()
 
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())
+	n.unsubscribe = n.cfg.Chain.Subscribe(func(chain.Event) { n.wakeValidators() })
 	n.goOwned(n.statusLoop)
 	n.goOwned(n.syncLoop)
 	n.goOwned(n.progressLoop)
@@ -340,6 +345,9 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.lifeMu.Unlock()
+	if n.unsubscribe != nil {
+		n.unsubscribe()
+	}
 	n.cancel()
 	var errs []error
 	for _, c := range n.discovery {
