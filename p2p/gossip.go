@@ -323,8 +323,8 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 }
 
 // beginValidation records that the block hash is being validated and waits
-// for its parent: if the parent is being validated, until that ends; if it is
-// unknown, until it turns up or orphanWait passes. Pubsub validates each
+// for its parent: if the parent is being validated, until that ends; if its
+// body is not stored, until it is or orphanWait passes. Pubsub validates each
 // message on its own goroutine, so a burst of blocks from one peer reaches
 // here in any order; without the wait, a child would be found an orphan and
 // not relayed. The returned function ends hash's validation.
@@ -340,7 +340,9 @@ func (n *Node) beginValidation(ctx context.Context, hash, parent chain.Hash) fun
 		parentCh, anyDone := n.validating[parent], n.validated
 		n.mu.Unlock()
 		if parentCh == nil {
-			if _, err := n.chain.BlockInfo(parent); err == nil {
+			// A parent known by its header alone (from headers-first sync)
+			// is still awaited: its body decides whether the child connects.
+			if info, err := n.chain.BlockInfo(parent); err == nil && (info.HaveData || info.Invalid) {
 				break
 			}
 			parentCh = anyDone

@@ -183,3 +183,39 @@ func TestWaitingBlockWokenByParentFromSync(t *testing.T) {
 		t.Fatal("the child still waits for a parent the chain has connected")
 	}
 }
+
+// A parent known only by its header (headers-first sync got there first) is
+// still waited for: going on at once would store the child off the main chain,
+// and a child not on the main chain is not relayed.
+func TestWaitingBlockWaitsForParentBody(t *testing.T) {
+	defer func(w time.Duration) { orphanWait = w }(orphanWait)
+	orphanWait = time.Hour // only a wake-up ends the wait within the test
+	tn := newTestNode(t, nil)
+	blocks := mainBlocks(2)
+	if err := tn.chain.AcceptHeaders([]chain.Header{blocks[0].Header}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan chain.ProcessResult, 1)
+	go func() {
+		end := tn.node.beginValidation(ctx, blocks[1].Hash(), blocks[0].Hash())
+		res, _ := tn.chain.ProcessBlock(blocks[1])
+		end()
+		result <- res
+	}()
+	waitFor(t, 10*time.Second, "the child's validation to start", func() bool {
+		tn.node.mu.Lock()
+		defer tn.node.mu.Unlock()
+		return tn.node.validating[blocks[1].Hash()] != nil
+	})
+	tn.process(blocks[0])
+	select {
+	case res := <-result:
+		if !res.MainChain {
+			t.Fatalf("child went on before its parent's body: %+v", res)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the child still waits for a parent the chain has connected")
+	}
+}

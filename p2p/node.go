@@ -155,7 +155,8 @@ type Node struct {
 	// and each time a block joins the main chain by any path (sync, RPC), so
 	// a gossiped block waiting for its parent goes on as soon as it can.
 	validated chan struct{}
-	// unsubscribe ends the chain subscription that wakes those waiters.
+	// unsubscribe ends the chain subscription that wakes those waiters; set
+	// and read under lifeMu.
 	unsubscribe func()
 	sync        syncState
 
@@ -320,10 +321,10 @@ func (n *Node) Start() error {
 		return errors.New("p2p: node already started or closed")
 	}
 	n.started = true
+	n.unsubscribe = n.cfg.Chain.Subscribe(func(chain.Event) { n.wakeValidators() })
 	n.lifeMu.Unlock()
 
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())
-	n.unsubscribe = n.cfg.Chain.Subscribe(func(chain.Event) { n.wakeValidators() })
 	n.goOwned(n.statusLoop)
 	n.goOwned(n.syncLoop)
 	n.goOwned(n.progressLoop)
@@ -344,9 +345,10 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.closed = true
+	unsubscribe := n.unsubscribe
 	n.lifeMu.Unlock()
-	if n.unsubscribe != nil {
-		n.unsubscribe()
+	if unsubscribe != nil {
+		unsubscribe()
 	}
 	n.cancel()
 	var errs []error
