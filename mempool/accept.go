@@ -78,12 +78,7 @@ type candidate struct {
 // The pool keeps tx: the caller must not modify it afterwards.
 // Every refusal is a *RejectError, except ErrClosed after Close.
 func (p *Pool) Accept(tx *chain.Tx, peer PeerID) (*AcceptResult, error) {
-	res, err := p.accept(tx, peer, acceptMode{})
-	if err == nil && !res.Orphan {
-		p.resolveOrphans(res, res.TxID)
-	}
-	p.notifier.deliver()
-	return res, err
+	return p.acceptAndResolve(tx, peer, acceptMode{})
 }
 
 // AcceptLocal is Accept for a transaction submitted on this node, as by
@@ -91,19 +86,23 @@ func (p *Pool) Accept(tx *chain.Tx, peer PeerID) (*AcceptResult, error) {
 // with ReasonMaxFeeExceeded once every other check has passed, as Bitcoin
 // Core's maxfeerate does.
 func (p *Pool) AcceptLocal(tx *chain.Tx, maxFeeRate FeeRate) (*AcceptResult, error) {
-	res, err := p.accept(tx, LocalPeer, acceptMode{maxFeeRate: maxFeeRate})
-	if err == nil {
+	return p.acceptAndResolve(tx, LocalPeer, acceptMode{maxFeeRate: maxFeeRate})
+}
+
+func (p *Pool) acceptAndResolve(tx *chain.Tx, peer PeerID, mode acceptMode) (*AcceptResult, error) {
+	res, err := p.accept(tx, peer, mode)
+	if err == nil && !res.Orphan {
 		p.resolveOrphans(res, res.TxID)
 	}
 	p.notifier.deliver()
 	return res, err
 }
 
-// TestAccept runs every check Accept runs, signatures included, and changes
-// nothing but the signature cache, which keeps the signatures that verified:
-// testmempoolaccept.
-func (p *Pool) TestAccept(tx *chain.Tx) (*AcceptResult, error) {
-	return p.accept(tx, LocalPeer, acceptMode{test: true})
+// TestAccept runs every check AcceptLocal runs, signatures and maxFeeRate
+// included, and changes nothing but the signature cache, which keeps the
+// signatures that verified: testmempoolaccept.
+func (p *Pool) TestAccept(tx *chain.Tx, maxFeeRate FeeRate) (*AcceptResult, error) {
+	return p.accept(tx, LocalPeer, acceptMode{test: true, maxFeeRate: maxFeeRate})
 }
 
 // accept validates in three steps so that two submitters on two cores verify
@@ -145,8 +144,9 @@ func (p *Pool) accept(tx *chain.Tx, peer PeerID, mode acceptMode) (*AcceptResult
 	}
 	// Last, as Bitcoin Core reports it: a transaction refused for another
 	// reason says that reason, not that its fee is high.
-	if limit := mode.maxFeeRate.Fee(c.size); mode.maxFeeRate > 0 && c.fee > limit {
-		return nil, reject(ReasonMaxFeeExceeded, "%d > %d", c.fee, limit)
+	// No details, as Core gives none: the limit is the caller's own.
+	if mode.maxFeeRate > 0 && c.fee > mode.maxFeeRate.Fee(c.size) {
+		return nil, &RejectError{Code: CodeRejected, Reason: ReasonMaxFeeExceeded}
 	}
 	if mode.test {
 		return &AcceptResult{TxID: c.txid, Size: int(c.size), Fee: c.fee}, nil

@@ -74,7 +74,7 @@ func TestTestAcceptChangesOnlyTheSigCache(t *testing.T) {
 	h := newHarness(t, Config{})
 	tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 	cached := h.chain.SigCache().Len()
-	res, err := h.pool.TestAccept(tx)
+	res, err := h.pool.TestAccept(tx, 0)
 	if err != nil || res.Fee != 1000 {
 		t.Fatalf("TestAccept: %+v, %v", res, err)
 	}
@@ -89,7 +89,7 @@ func TestTestAcceptChangesOnlyTheSigCache(t *testing.T) {
 	missing := chain.OutPoint{TxID: chaintest.TxIDFromSeed(9)}
 	h.values[missing] = coinValue
 	orphan := h.spend([]chain.OutPoint{missing}, 1000, 1)
-	if _, err := h.pool.TestAccept(orphan); !IsMissingInputs(err) {
+	if _, err := h.pool.TestAccept(orphan, 0); !IsMissingInputs(err) {
 		t.Fatalf("TestAccept of an orphan: %v", err)
 	}
 	if h.pool.HaveOrphan(orphan.TxID()) {
@@ -192,7 +192,7 @@ func TestRejections(t *testing.T) {
 			if got := IsConsensusFailure(re); got != tc.consensus {
 				t.Fatalf("IsConsensusFailure = %v, want %v (%v)", got, tc.consensus, re)
 			}
-			if _, err := h.pool.TestAccept(tx); err == nil || err.Error() != re.Error() {
+			if _, err := h.pool.TestAccept(tx, 0); err == nil || err.Error() != re.Error() {
 				t.Fatalf("TestAccept says %v, Accept said %v", err, re)
 			}
 		})
@@ -329,8 +329,8 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// sendrawtransaction's maxfeerate: a fee rate above it is refused and nothing
-// goes in, but only once every other check passed, so a transaction that
+// sendrawtransaction's and testmempoolaccept's maxfeerate: a fee rate above it
+// is refused and nothing goes in, but only once every other check passed, so a transaction that
 // fails one says so; at or below it the transaction goes in.
 func TestAcceptLocalMaxFeeRate(t *testing.T) {
 	h := newHarness(t, Config{})
@@ -343,8 +343,11 @@ func TestAcceptLocalMaxFeeRate(t *testing.T) {
 		t.Fatalf("AcceptLocal of a forged signature with a high fee: %v, want the signature failure", err)
 	}
 
-	_, err := h.pool.AcceptLocal(tx, limit)
 	var re *RejectError
+	if _, err := h.pool.TestAccept(tx, limit); !errors.As(err, &re) || re.Reason != ReasonMaxFeeExceeded {
+		t.Fatalf("TestAccept over the limit: %v", err)
+	}
+	_, err := h.pool.AcceptLocal(tx, limit)
 	if !errors.As(err, &re) || re.Reason != ReasonMaxFeeExceeded {
 		t.Fatalf("AcceptLocal over the limit: %v", err)
 	}

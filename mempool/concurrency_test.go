@@ -34,7 +34,7 @@ func TestConcurrentUse(t *testing.T) {
 						t.Errorf("accept: %v", err)
 					}
 				}
-				h.pool.TestAccept(tx)
+				h.pool.TestAccept(tx, 0)
 				h.pool.Entries()
 				h.pool.Info()
 			}

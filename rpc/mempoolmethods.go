@@ -120,12 +120,6 @@ func maxFeeRateParam(p *Params) mempool.FeeRate {
 	return mempool.FeeRate(units)
 }
 
-// feeTooHigh reports whether fee for size bytes is above the rate limit,
-// which 0 turns off. The bound is rounded up as Core's GetFee rounds.
-func feeTooHigh(fee uint64, size int, limit mempool.FeeRate) bool {
-	return limit > 0 && fee > limit.Fee(int64(size))
-}
-
 // maxFeeExceeded is Core's message for a fee above maxfeerate, which scripts
 // may match.
 const maxFeeExceeded = "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)"
@@ -303,7 +297,7 @@ func (m *mempoolMethods) testmempoolaccept() Method {
 // than refusals (a closed pool) fail the call.
 func (m *mempoolMethods) testAccept(tx *chain.Tx, maxRate mempool.FeeRate) (TestMempoolAcceptResult, error) {
 	out := TestMempoolAcceptResult{TxID: tx.TxID(), WTxID: tx.WitnessHash()}
-	res, err := m.Pool.TestAccept(tx)
+	res, err := m.Pool.TestAccept(tx, maxRate)
 	var re *mempool.RejectError
 	switch {
 	case errors.As(err, &re):
@@ -315,8 +309,6 @@ func (m *mempoolMethods) testAccept(tx *chain.Tx, maxRate mempool.FeeRate) (Test
 		}
 	case err != nil:
 		return out, err
-	case feeTooHigh(res.Fee, res.Size, maxRate):
-		out.RejectReason = mempool.ReasonMaxFeeExceeded
 	default:
 		out.Allowed = true
 		out.VSize = res.Size
