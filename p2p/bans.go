@@ -47,20 +47,38 @@ func (b Ban) Target() string {
 }
 
 // ParseSubnet reads an IP address (a subnet of that one address) or a subnet
-// in CIDR notation, as Bitcoin Core's setban takes them.
+// in CIDR notation, as Bitcoin Core's setban takes them. An IPv4 address
+// written as IPv6 (::ffff:a.b.c.d) is taken as IPv4.
 func ParseSubnet(s string) (netip.Prefix, error) {
+	var p netip.Prefix
 	if addr, err := netip.ParseAddr(s); err == nil {
-		addr = addr.Unmap()
-		return netip.PrefixFrom(addr, addr.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
+		if addr.Zone() != "" {
+			// ParseAddr takes "fe80::1%eth0/64" for a zone named "eth0/64".
+			return netip.Prefix{}, fmt.Errorf("%q: a subnet has no interface zone", s)
+		}
+		p = netip.PrefixFrom(addr, addr.BitLen())
+	} else if p, err = netip.ParsePrefix(s); err != nil {
 		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a subnet", s)
 	}
-	if p.Addr().Is4In6() {
-		p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+	addr := p.Addr()
+	switch {
+	case addr.Is4In6() && p.Bits() < 96:
+		return netip.Prefix{}, fmt.Errorf("%q mixes IPv4 and IPv6 addresses", s)
+	case addr.Is4In6():
+		p = netip.PrefixFrom(addr.Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
+}
+
+// parseBanTarget reads what setban takes: an IP address or subnet, or a peer id.
+func parseBanTarget(s string) (Ban, error) {
+	if subnet, err := ParseSubnet(s); err == nil {
+		return Ban{Subnet: subnet}, nil
+	}
+	if p, err := peer.Decode(s); err == nil {
+		return Ban{Peer: p}, nil
+	}
+	return Ban{}, fmt.Errorf("%q is neither a peer id nor an IP address or subnet", s)
 }
 
 // banFile is the JSON form of the ban list on disk.
@@ -113,7 +131,12 @@ func newGater(path string, log *slog.Logger) (*gater, error) {
 		switch {
 		case !b.Until.After(now):
 		case b.Subnet.IsValid():
-			g.subnets[b.Subnet.Masked()] = b
+			// As setban would have read it: a hand-edited file may hold an
+			// unmasked or IPv4-in-IPv6 subnet that would never match.
+			if subnet, err := ParseSubnet(b.Subnet.String()); err == nil {
+				b.Subnet = subnet
+				g.subnets[subnet] = b
+			}
 		case b.Peer.Validate() == nil:
 			g.bans[b.Peer] = b
 		}
@@ -121,34 +144,31 @@ func newGater(path string, log *slog.Logger) (*gater, error) {
 	return g, nil
 }
 
-// ban refuses p until now+d and saves the list.
-func (g *gater) ban(p peer.ID, d time.Duration, reason string) error {
-	now := g.now()
+// ban refuses b's peer or subnet until now+d and saves the list.
+func (g *gater) ban(b Ban, d time.Duration) error {
+	b.Created = g.now()
+	b.Until = b.Created.Add(d)
 	g.mu.Lock()
-	g.bans[p] = Ban{Peer: p, Created: now, Until: now.Add(d), Reason: reason}
+	if b.Subnet.IsValid() {
+		g.subnets[b.Subnet] = b
+	} else {
+		g.bans[b.Peer] = b
+	}
 	g.mu.Unlock()
 	return g.save()
 }
 
-// banSubnet refuses every address of subnet until now+d and saves the list.
-func (g *gater) banSubnet(subnet netip.Prefix, d time.Duration, reason string) error {
-	now := g.now()
+// unban lifts the ban of b's peer or subnet and saves the list, if there was one.
+func (g *gater) unban(b Ban) (bool, error) {
 	g.mu.Lock()
-	g.subnets[subnet] = Ban{Subnet: subnet, Created: now, Until: now.Add(d), Reason: reason}
-	g.mu.Unlock()
-	return g.save()
-}
-
-func (g *gater) unban(p peer.ID) (bool, error) { return lift(g, g.bans, p) }
-
-func (g *gater) unbanSubnet(subnet netip.Prefix) (bool, error) { return lift(g, g.subnets, subnet) }
-
-// lift removes the ban of k from bans, one of g's maps, and saves the list
-// if there was one.
-func lift[K comparable](g *gater, bans map[K]Ban, k K) (bool, error) {
-	g.mu.Lock()
-	_, ok := bans[k]
-	delete(bans, k)
+	var ok bool
+	if b.Subnet.IsValid() {
+		_, ok = g.subnets[b.Subnet]
+		delete(g.subnets, b.Subnet)
+	} else {
+		_, ok = g.bans[b.Peer]
+		delete(g.bans, b.Peer)
+	}
 	g.mu.Unlock()
 	if !ok {
 		return false, nil

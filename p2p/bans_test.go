@@ -31,10 +31,10 @@ func TestBanListPersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	long, short, foreign := randomPeer(t), randomPeer(t), randomPeer(t)
-	if err := g.ban(long, time.Hour, "sent junk"); err != nil {
+	if err := g.ban(Ban{Peer: long, Reason: "sent junk"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.ban(short, time.Millisecond, "brief"); err != nil {
+	if err := g.ban(Ban{Peer: short, Reason: "brief"}, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	g.refuseForeign(foreign, time.Hour)
@@ -61,7 +61,7 @@ func TestBanListPersists(t *testing.T) {
 	if !g2.InterceptPeerDial(foreign) {
 		t.Error("a foreign peer's refusal was saved as a ban")
 	}
-	if ok, err := g2.unban(long); !ok || err != nil {
+	if ok, err := g2.unban(Ban{Peer: long}); !ok || err != nil {
 		t.Fatalf("unban: %v %v", ok, err)
 	}
 	g3, err := newGater(path, testLogger())
@@ -150,7 +150,8 @@ func TestParseSubnet(t *testing.T) {
 			t.Errorf("ParseSubnet(%q) = %v, %v; want %s", c.in, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"", "12D3KooWGiY8KRSviD9TRsJkgYzUtgbTn3L5C23VQTQ3k2iFaCgZ", "10.0.0.0/33", "host.example"} {
+	for _, bad := range []string{"", "12D3KooWGiY8KRSviD9TRsJkgYzUtgbTn3L5C23VQTQ3k2iFaCgZ", "10.0.0.0/33", "host.example",
+		"fe80::1%eth0", "fe80::1%eth0/64", "::ffff:1.2.3.4/90"} {
 		if _, err := ParseSubnet(bad); err == nil {
 			t.Errorf("ParseSubnet(%q) accepted", bad)
 		}
@@ -169,7 +170,7 @@ func TestSubnetBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	subnet, _ := ParseSubnet("10.1.0.0/16")
-	if err := g.banSubnet(subnet, time.Hour, "operator"); err != nil {
+	if err := g.ban(Ban{Subnet: subnet, Reason: "operator"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	inside, outside := ma.StringCast("/ip4/10.1.200.7/tcp/8333"), ma.StringCast("/ip4/10.2.0.1/udp/8333/quic-v1")
@@ -195,7 +196,7 @@ func TestSubnetBans(t *testing.T) {
 	if g2.InterceptAccept(connAddrs{inside}) {
 		t.Error("subnet ban lost across reload")
 	}
-	if ok, err := g2.unbanSubnet(subnet); !ok || err != nil {
+	if ok, err := g2.unban(Ban{Subnet: subnet}); !ok || err != nil {
 		t.Fatalf("unban subnet: %v %v", ok, err)
 	}
 	if !g2.InterceptAccept(connAddrs{inside}) {

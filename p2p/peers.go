@@ -218,7 +218,7 @@ func (n *Node) misbehaved(p peer.ID, reason string) {
 		return
 	}
 	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", DefaultBanDuration)
-	if err := n.gater.ban(p, DefaultBanDuration, reason); err != nil {
+	if err := n.gater.ban(Ban{Peer: p, Reason: reason}, DefaultBanDuration); err != nil {
 		n.log.Error("save ban list", "err", err)
 	}
 	n.closePeer(p)
@@ -457,43 +457,37 @@ func (n *Node) findPeer(target string) (peer.ID, error) {
 // which is refused whatever identity it shows. Connected peers it covers are
 // dropped.
 func (n *Node) SetBan(target string, d time.Duration, reason string) error {
+	b, err := parseBanTarget(target)
+	if err != nil {
+		return err
+	}
 	if d <= 0 {
 		d = DefaultBanDuration
 	}
-	if reason == "" {
-		reason = "manually banned"
+	if b.Reason = reason; reason == "" {
+		b.Reason = "manually banned"
 	}
-	if subnet, err := ParseSubnet(target); err == nil {
-		n.log.Warn("banning subnet", "subnet", subnet, "reason", reason, "for", d)
-		err := n.gater.banSubnet(subnet, d, reason)
-		for _, c := range n.host.Network().Conns() {
-			if n.gater.refusedAddr(c.RemoteMultiaddr()) {
-				n.closePeer(c.RemotePeer())
-			}
-		}
+	n.log.Warn("banning", "target", b.Target(), "reason", b.Reason, "for", d)
+	err = n.gater.ban(b, d)
+	if !b.Subnet.IsValid() {
+		n.closePeer(b.Peer)
 		return err
 	}
-	p, err := peer.Decode(target)
-	if err != nil {
-		return fmt.Errorf("%q is neither a peer id nor an IP address or subnet", target)
+	for _, c := range n.host.Network().Conns() {
+		if n.gater.refusedAddr(c.RemoteMultiaddr()) {
+			n.closePeer(c.RemotePeer())
+		}
 	}
-	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", d)
-	err = n.gater.ban(p, d, reason)
-	n.closePeer(p)
 	return err
 }
 
 // Unban lifts the ban of a peer id or subnet, given as SetBan took it.
 func (n *Node) Unban(target string) error {
-	var ok bool
-	var err error
-	if subnet, perr := ParseSubnet(target); perr == nil {
-		ok, err = n.gater.unbanSubnet(subnet)
-	} else if p, perr := peer.Decode(target); perr == nil {
-		ok, err = n.gater.unban(p)
-	} else {
-		return fmt.Errorf("%q is neither a peer id nor an IP address or subnet", target)
+	b, err := parseBanTarget(target)
+	if err != nil {
+		return err
 	}
+	ok, err := n.gater.unban(b)
 	if err != nil {
 		return err
 	}
