@@ -39,11 +39,11 @@ func e2eAddress(p *chain.Params) string {
 	return p.EncodeAddress(chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed()))
 }
 
-func generate(t *testing.T, ctx context.Context, n *Node, blocks int) []string {
-	t.Helper()
+func generate(tb testing.TB, ctx context.Context, n *Node, blocks int) []string {
+	tb.Helper()
 	var hashes []string
 	if err := n.Call(ctx, "generatetoaddress", []any{blocks, e2eAddress(chain.RegtestParams)}, &hashes); err != nil {
-		t.Fatalf("%s generatetoaddress: %v", n, err)
+		tb.Fatalf("%s generatetoaddress: %v", n, err)
 	}
 	return hashes
 }

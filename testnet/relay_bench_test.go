@@ -40,34 +40,29 @@ func BenchmarkTxRelay(b *testing.B) {
 	raw := fundRelayTxs(b, ctx, tn, total)
 
 	for b.Loop() {
-		sent, elapsed, errs := sendPaced(ctx, tn.Nodes(), raw, rate)
-		if errs.Load() > 0 {
-			b.Errorf("%d of %d sendrawtransaction calls failed", errs.Load(), total)
+		elapsed, failed := sendPaced(ctx, tn.Nodes(), raw, rate)
+		if failed > 0 {
+			b.Errorf("%d of %d sendrawtransaction calls failed", failed, total)
 		}
 		drain, least := waitMempools(b, ctx, tn, total)
 		b.ReportMetric(float64(rate), "offered-tx/s")
-		b.ReportMetric(float64(sent)/elapsed.Seconds(), "sent-tx/s")
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "sent-tx/s")
 		b.ReportMetric(float64(total-least), "lost")
 		b.ReportMetric(drain.Seconds(), "drain-s")
 	}
 }
 
 // fundRelayTxs mines coinbases to the test key on node 0, fans each out into
-// 2,000 outputs and confirms the fans, then signs one transaction per output
-// (one input, one output back to the key) and returns them encoded in hex.
+// 2,000 outputs and confirms the fans, then signs one transaction per output,
+// total in all (one input, one output back to the key), and returns them
+// encoded in hex.
 func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []string {
 	const perFan, fanFee, fee = 2000, 100_000, 1000
 	miner := tn.Node(0)
 	fans := (total + perFan - 1) / perFan
-	mine := func(blocks int) {
-		if err := miner.Call(ctx, "generatetoaddress", []any{blocks, e2eAddress(chain.RegtestParams)}, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	mine(int(chain.RegtestParams.CoinbaseMaturity) + fans)
+	generate(b, ctx, miner, int(chain.RegtestParams.CoinbaseMaturity)+fans)
 	pkh := chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())
-	var spends []*chain.Tx
-	var values []uint64
+	raw := make([]string, 0, total)
 	for h := 1; h <= fans; h++ {
 		value := chain.RegtestParams.Subsidy(int32(h))
 		outs := make([]chain.TxOut, perFan)
@@ -79,48 +74,35 @@ func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []s
 		if err := miner.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(fan.Encode())}, nil); err != nil {
 			b.Fatalf("fan-out %d: %v", h, err)
 		}
-		for i, out := range outs {
-			spends = append(spends, &chain.Tx{Version: 1,
+		for i, out := range outs[:min(perFan, total-len(raw))] {
+			spend := &chain.Tx{Version: 1,
 				Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}}},
-				Outputs: []chain.TxOut{{Value: out.Value - fee, PubKeyHash: pkh}}})
-			values = append(values, out.Value)
+				Outputs: []chain.TxOut{{Value: out.Value - fee, PubKeyHash: pkh}}}
+			chain.SignInput(spend, chain.NewSigHasher(spend), 0, out.Value, e2eKey)
+			raw = append(raw, hex.EncodeToString(spend.Encode()))
 		}
 	}
-	for {
-		var info struct {
-			Size int `json:"size"`
-		}
-		if err := miner.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
-			b.Fatal(err)
-		}
-		if info.Size == 0 {
-			break
-		}
-		mine(1)
+	for mempoolSize(b, ctx, miner) > 0 {
+		generate(b, ctx, miner, 1) // a block holds ~17 fans
 	}
 	if _, err := tn.WaitForTip(ctx, 0); err != nil {
 		b.Fatal(err)
-	}
-	raw := make([]string, total)
-	for i := range raw {
-		chain.SignInput(spends[i], chain.NewSigHasher(spends[i]), 0, values[i], e2eKey)
-		raw[i] = hex.EncodeToString(spends[i].Encode())
 	}
 	return raw
 }
 
 // sendPaced sends raw[i] to nodes[i%len(nodes)] no sooner than i/rate seconds
 // after the start, from enough goroutines that a slow answer does not hold
-// back the next send, and returns how many it sent and how long it took.
-func sendPaced(ctx context.Context, nodes []*Node, raw []string, rate int) (int, time.Duration, *atomic.Int64) {
+// back the next send, and returns how long it took and how many calls failed.
+func sendPaced(ctx context.Context, nodes []*Node, raw []string, rate int) (time.Duration, int64) {
 	jobs := make(chan int)
-	errs := new(atomic.Int64)
+	var failed atomic.Int64
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
 			for i := range jobs {
 				if err := nodes[i%len(nodes)].Call(ctx, "sendrawtransaction", []any{raw[i]}, nil); err != nil {
-					errs.Add(1)
+					failed.Add(1)
 				}
 			}
 		})
@@ -134,7 +116,7 @@ func sendPaced(ctx context.Context, nodes []*Node, raw []string, rate int) (int,
 	}
 	close(jobs)
 	wg.Wait()
-	return len(raw), time.Since(start), errs
+	return time.Since(start), failed.Load()
 }
 
 // waitMempools waits until every node's mempool holds want transactions, or
@@ -146,13 +128,8 @@ func waitMempools(b *testing.B, ctx context.Context, tn *Network, want int) (tim
 	for {
 		least, sum := want, 0
 		for _, n := range tn.Nodes() {
-			var info struct {
-				Size int `json:"size"`
-			}
-			if err := n.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
-				b.Fatalf("%s getmempoolinfo: %v", n, err)
-			}
-			least, sum = min(least, info.Size), sum+info.Size
+			size := mempoolSize(b, ctx, n)
+			least, sum = min(least, size), sum+size
 		}
 		if least >= want || time.Since(lastGrowth) > 30*time.Second || ctx.Err() != nil {
 			return time.Since(start), least
@@ -162,6 +139,18 @@ func waitMempools(b *testing.B, ctx context.Context, tn *Network, want int) (tim
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// mempoolSize is how many transactions n's mempool holds.
+func mempoolSize(tb testing.TB, ctx context.Context, n *Node) int {
+	tb.Helper()
+	var info struct {
+		Size int `json:"size"`
+	}
+	if err := n.Call(ctx, "getmempoolinfo", nil, &info); err != nil {
+		tb.Fatalf("%s getmempoolinfo: %v", n, err)
+	}
+	return info.Size
 }
 
 // coinbaseTxID returns the txid of the coinbase of n's main-chain block at height.
