@@ -342,7 +342,7 @@ func (n *Node) beginValidation(ctx context.Context, hash, parent chain.Hash) fun
 		if parentCh == nil {
 			// A parent known by its header alone (from headers-first sync)
 			// is still awaited: its body decides whether the child connects.
-			if info, err := n.chain.BlockInfo(parent); err == nil && (info.HaveData || info.Invalid) {
+			if n.chain.HaveBlock(parent) || n.chain.IsKnownInvalid(parent) {
 				break
 			}
 			parentCh = anyDone

@@ -156,60 +156,37 @@ func TestPublishTooLarge(t *testing.T) {
 	}
 }
 
-// A gossiped block waiting for its parent goes on as soon as the parent joins
-// the chain by another path (sync, RPC), not when the wait runs out: a block
-// relayed while its parent came by sync used to sit out the whole wait.
-func TestWaitingBlockWokenByParentFromSync(t *testing.T) {
-	defer func(w time.Duration) { orphanWait = w }(orphanWait)
-	orphanWait = time.Hour // only a wake-up ends the wait within the test
-	tn := newTestNode(t, nil)
-	blocks := mainBlocks(2)
+// validateWaiting starts validating b, whose parent tn lacks, as the block
+// validator does (waiting for the parent, then processing), with a parent
+// wait only a wake-up can end within a test. It returns once the validation
+// waits, with the channel its result will come on.
+func validateWaiting(t *testing.T, tn *testNode, b *chain.Block) <-chan chain.ProcessResult {
+	t.Helper()
+	child := b.Hash()
+	saved := orphanWait
+	orphanWait = time.Hour
+	t.Cleanup(func() { orphanWait = saved })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tn.node.beginValidation(ctx, blocks[1].Hash(), blocks[0].Hash())()
-	}()
-	waitFor(t, 10*time.Second, "the child's validation to start", func() bool {
-		tn.node.mu.Lock()
-		defer tn.node.mu.Unlock()
-		return tn.node.validating[blocks[1].Hash()] != nil
-	})
-	tn.process(blocks[0]) // as sync or submitblock would
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the child still waits for a parent the chain has connected")
-	}
-}
-
-// A parent known only by its header (headers-first sync got there first) is
-// still waited for: going on at once would store the child off the main chain,
-// and a child not on the main chain is not relayed.
-func TestWaitingBlockWaitsForParentBody(t *testing.T) {
-	defer func(w time.Duration) { orphanWait = w }(orphanWait)
-	orphanWait = time.Hour // only a wake-up ends the wait within the test
-	tn := newTestNode(t, nil)
-	blocks := mainBlocks(2)
-	if err := tn.chain.AcceptHeaders([]chain.Header{blocks[0].Header}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	result := make(chan chain.ProcessResult, 1)
 	go func() {
-		end := tn.node.beginValidation(ctx, blocks[1].Hash(), blocks[0].Hash())
-		res, _ := tn.chain.ProcessBlock(blocks[1])
+		end := tn.node.beginValidation(ctx, child, b.Header.PrevBlock)
+		res, _ := tn.chain.ProcessBlock(b)
 		end()
 		result <- res
 	}()
 	waitFor(t, 10*time.Second, "the child's validation to start", func() bool {
 		tn.node.mu.Lock()
 		defer tn.node.mu.Unlock()
-		return tn.node.validating[blocks[1].Hash()] != nil
+		return tn.node.validating[child] != nil
 	})
-	tn.process(blocks[0])
+	return result
+}
+
+// checkConnected waits for a validation's result and checks the block joined
+// the main chain.
+func checkConnected(t *testing.T, result <-chan chain.ProcessResult) {
+	t.Helper()
 	select {
 	case res := <-result:
 		if !res.MainChain {
@@ -218,4 +195,29 @@ func TestWaitingBlockWaitsForParentBody(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the child still waits for a parent the chain has connected")
 	}
+}
+
+// A gossiped block waiting for its parent goes on as soon as the parent joins
+// the chain by another path (sync, RPC), not when the wait runs out: a block
+// relayed while its parent came by sync used to sit out the whole wait.
+func TestWaitingBlockWokenByParentFromSync(t *testing.T) {
+	tn := newTestNode(t, nil)
+	blocks := mainBlocks(2)
+	result := validateWaiting(t, tn, blocks[1])
+	tn.process(blocks[0]) // as sync or submitblock would
+	checkConnected(t, result)
+}
+
+// A parent known only by its header (headers-first sync got there first) is
+// still waited for: going on at once would store the child off the main chain,
+// and a child not on the main chain is not relayed.
+func TestWaitingBlockWaitsForParentBody(t *testing.T) {
+	tn := newTestNode(t, nil)
+	blocks := mainBlocks(2)
+	if err := tn.chain.AcceptHeaders([]chain.Header{blocks[0].Header}); err != nil {
+		t.Fatal(err)
+	}
+	result := validateWaiting(t, tn, blocks[1])
+	tn.process(blocks[0])
+	checkConnected(t, result)
 }
