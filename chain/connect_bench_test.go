@@ -225,8 +225,9 @@ func BenchmarkConnectBlock2000Cached(b *testing.B) { benchConnect(b, true) }
 // drop at will) and the anonymous part (heap, memtables, caches), sampled
 // every 50 ms. It also reports the mean time ProcessBlock took per block, over
 // all of them and over the last tenth, when the store is largest and its
-// compactions compete with the signature checks for the cores. Run it alone, with the soft memory limit the node sets for the
-// chain: GOMEMLIMIT=384MiB go test ./chain -run X -bench Connect1000 -benchtime 1x
+// compactions compete with the signature checks for the cores. Run it alone,
+// with the soft memory limit the node sets for the chain:
+// GOMEMLIMIT=384MiB go test ./chain -run X -bench Connect1000 -benchtime 1x
 // (QUARRY_BENCH_BLOCKS=N connects N blocks instead of 1,000).
 func BenchmarkConnect1000Blocks(b *testing.B) {
 	const perBlock = 2000
