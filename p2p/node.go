@@ -278,7 +278,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	for _, a := range cfg.Connect {
-		if err := n.AddNode(a, "add"); err != nil && !errors.Is(err, ErrAlreadyAdded) {
+		if err := n.AddPeer(a); err != nil && !errors.Is(err, ErrAlreadyAdded) {
 			n.Close()
 			return nil, fmt.Errorf("--connect %s: %w", a, err)
 		}

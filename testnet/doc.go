@@ -5,7 +5,7 @@
 // The harness (New in tests, Launch elsewhere) builds the node binary once per
 // process (or takes $QUARRY_NODE_BIN), starts N nodes on 127.0.0.1 with their
 // own data directories and free RPC and P2P ports, links them in a chosen
-// Topology with addnode or --connect (never mDNS), and hands out an rpc.Client
+// Topology with addnode or --connect (never mDNS), and hands out an rpcclient.Client
 // per node authenticated with its cookie file. Any node can be stopped with
 // SIGTERM, killed with SIGKILL, restarted on the same directory and ports, or
 // cut off from and relinked to another node. The Wait helpers poll the nodes'

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 // nodeStatus is one row of the live table. Negative numbers and an empty tip
@@ -136,7 +136,7 @@ func (m *monitor) status(ctx context.Context, n *Node) nodeStatus {
 		peers int
 	)
 	// One batch is one round trip, and its answers come from one moment.
-	calls := []rpc.BatchCall{
+	calls := []rpcclient.BatchCall{
 		{Method: "getblockchaininfo", Result: &chainInfo},
 		{Method: "getmininginfo", Result: &miningInfo},
 		{Method: "getconnectioncount", Result: &peers},

@@ -22,18 +22,21 @@ import (
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/methods"
 )
 
 // node owns the running parts. They start in dependency order (chain,
 // mempool, miner, P2P, RPC) and stop in the reverse.
 type node struct {
-	cfg         *config
-	log         *slog.Logger
-	chain       *chain.Chain
-	pool        *mempool.Pool
-	miner       *miner.Miner
-	net         *p2p.Node
-	rpc         *rpc.Server
+	cfg   *config
+	log   *slog.Logger
+	chain *chain.Chain
+	pool  *mempool.Pool
+	miner *miner.Miner
+	net   *p2p.Node
+	rpc   *rpc.Server
+	// stopRPCPool ends the RPC methods' subscription to the mempool.
+	stopRPCPool func()
 	metrics     *http.Server
 	metricsAddr net.Addr
 	stats       *nodeMetrics
@@ -146,32 +149,19 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	}
 
 	registry := rpc.NewRegistry()
-	rpc.RegisterChainMethods(registry, rpc.ChainBackend{
+	methods.RegisterChain(registry, methods.ChainBackend{
 		Chain:       c,
 		ChainDir:    chainDir,
 		StartTime:   time.Now(),
 		SubmitBlock: n.processBlock,
 		Stop:        n.requestStop,
 		Sync:        n.syncState,
-		MempoolTx: func(txid chain.Hash) *chain.Tx {
-			tx, _ := n.pool.Get(txid)
-			return tx
-		},
-		MempoolSpent: func(op chain.OutPoint) bool {
-			_, spent := n.pool.HaveSpent(op)
-			return spent
-		},
+		Mempool:     n.pool,
 	})
-	rpc.RegisterMempoolMethods(registry, rpc.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx, IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
-	rpc.RegisterNetMethods(registry, rpc.NetBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
-	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
-		Chain:           c,
-		Generate:        n.miner.MineBlocks,
-		ErrMaxTries:     miner.ErrMaxTries,
-		HashesPerSecond: n.miner.HashesPerSecond,
-		Mining:          func() bool { return cfg.Mine },
-		PooledTx:        func() int { return n.pool.Info().Count },
-	})
+	n.stopRPCPool = methods.RegisterMempool(registry, methods.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx,
+		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
+	methods.RegisterNetwork(registry, methods.NetworkBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
+	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Mining: cfg.Mine, Pool: n.pool})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),
@@ -236,9 +226,9 @@ func (n *node) processBlock(b *chain.Block) (chain.ProcessResult, error) {
 	return res, err
 }
 
-func (n *node) syncState() rpc.SyncState {
+func (n *node) syncState() methods.SyncState {
 	p := n.net.SyncProgress()
-	return rpc.SyncState{Headers: p.HeaderHeight, InitialBlockDownload: p.InitialBlockDownload, VerificationProgress: p.Progress}
+	return methods.SyncState{Headers: p.HeaderHeight, InitialBlockDownload: p.InitialBlockDownload, VerificationProgress: p.Progress}
 }
 
 func (n *node) submitBlock(b *chain.Block) error {
@@ -307,6 +297,9 @@ func (n *node) shutdown() error {
 	defer cancel()
 	if n.rpc != nil {
 		errs = append(errs, n.rpc.Stop(ctx))
+	}
+	if n.stopRPCPool != nil {
+		n.stopRPCPool()
 	}
 	if n.metrics != nil {
 		// A scrape finishes in milliseconds, but a profile being taken runs

@@ -1,4 +1,4 @@
-package rpc
+package methods
 
 import (
 	"context"
@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 const txResultHelp = `  "txid" : "hex",              (string) The transaction id (without witnesses)
@@ -48,16 +49,16 @@ const txResultHelp = `  "txid" : "hex",              (string) The transaction id
     ...
   ]`
 
-func (m *chainMethods) getrawtransaction() Method {
-	return Method{
+func (m *chainMethods) getrawtransaction() rpc.Method {
+	return rpc.Method{
 		Name:     "getrawtransaction",
 		Category: "rawtransactions",
 		Summary:  "Return the raw transaction data, from the mempool or the transaction index, or from the given block.",
-		Params: []Param{
-			{Name: "txid", Type: TypeHex, Required: true, Description: "The transaction id"},
-			{Name: "verbosity", Type: TypeNumber, Default: "0",
+		Params: []rpc.Param{
+			{Name: "txid", Type: rpc.TypeHex, Required: true, Description: "The transaction id"},
+			{Name: "verbosity", Type: rpc.TypeNumber, Default: "0",
 				Description: "0 for hex-encoded data, 1 for a JSON object, and 2 for JSON object with fee and prevout\n(false and true are taken for 0 and 1)"},
-			{Name: "blockhash", Type: TypeHex, Description: "The block in which to look for the transaction"},
+			{Name: "blockhash", Type: rpc.TypeHex, Description: "The block in which to look for the transaction"},
 		},
 		Result: `If verbosity is not set or set to 0:
 "str"    (string) The serialized, hex-encoded data for 'txid'
@@ -91,7 +92,7 @@ If verbosity is set to 2:
     ...
   ]
 }`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			txid := hashParam(p, "txid")
 			verbosity := verbosityParam(p, "verbosity", 2)
 			blockHash := hashParam(p, "blockhash")
@@ -100,7 +101,7 @@ If verbosity is set to 2:
 				return nil, err
 			}
 			if txid == m.params.GenesisBlock.Txs[0].TxID() {
-				return nil, Errorf(CodeInvalidAddressOrKey, "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved")
+				return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved")
 			}
 			tx, b, info, err := m.findTx(txid, inBlock, blockHash)
 			if err != nil {
@@ -144,7 +145,7 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 	if inBlock {
 		bi, err := m.Chain.BlockInfo(blockHash)
 		if errors.Is(err, chain.ErrNotFound) {
-			return nil, nil, nil, Errorf(CodeInvalidAddressOrKey, "Block hash not found")
+			return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Block hash not found")
 		}
 		if err != nil {
 			return nil, nil, nil, err
@@ -154,18 +155,16 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 		}
 		i := slices.Index(b.TxIDs(), txid)
 		if i < 0 {
-			return nil, nil, nil, Errorf(CodeInvalidAddressOrKey, "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
+			return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such transaction found in the provided block. Use gettransaction for wallet transactions.")
 		}
 		return b.Txs[i], b, &bi, nil
 	}
-	if m.MempoolTx != nil {
-		if tx := m.MempoolTx(txid); tx != nil {
-			return tx, nil, nil, nil
-		}
+	if tx, ok := m.Mempool.Get(txid); ok {
+		return tx, nil, nil, nil
 	}
 	tx, loc, err := m.Chain.FindTx(txid)
 	if errors.Is(err, chain.ErrNotFound) {
-		return nil, nil, nil, Errorf(CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
+		return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
 	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read transaction %s: %w", txid, err)
@@ -240,40 +239,40 @@ func (p *prevouts) fill(res *TxResult, tx *chain.Tx, withPrevout bool, params *c
 		}
 		in += e.Value
 		if withPrevout {
-			res.Vin[i].Prevout = &PrevoutResult{Generated: e.Coinbase, Height: e.Height, Value: Amount(e.Value),
+			res.Vin[i].Prevout = &PrevoutResult{Generated: e.Coinbase, Height: e.Height, Value: rpc.Amount(e.Value),
 				ScriptPubKey: scriptPubKey(e.PubKeyHash, params)}
 		}
 	}
 	if out, ok := tx.TotalOut(); complete && ok && in >= out {
-		fee := Amount(in - out)
+		fee := rpc.Amount(in - out)
 		res.Fee = &fee
 	}
 	return nil
 }
 
-func (m *chainMethods) decoderawtransaction() Method {
-	return Method{
+func (m *chainMethods) decoderawtransaction() rpc.Method {
+	return rpc.Method{
 		Name:     "decoderawtransaction",
 		Category: "rawtransactions",
 		Summary:  "Return a JSON object representing the serialized, hex-encoded transaction.",
-		Params: []Param{
-			{Name: "hexstring", Type: TypeHex, Required: true, Description: "The transaction hex string"},
+		Params: []rpc.Param{
+			{Name: "hexstring", Type: rpc.TypeHex, Required: true, Description: "The transaction hex string"},
 		},
 		Result: `{
 ` + txResultHelp + `
 }`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			s := p.String("hexstring")
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
 			raw, err := hex.DecodeString(s)
 			if err != nil {
-				return nil, Errorf(CodeDeserialization, "TX decode failed: %v", err)
+				return nil, rpc.Errorf(rpc.CodeDeserialization, "TX decode failed: %v", err)
 			}
 			tx, err := chain.DecodeTx(raw)
 			if err != nil {
-				return nil, Errorf(CodeDeserialization, "TX decode failed: %v", err)
+				return nil, rpc.Errorf(rpc.CodeDeserialization, "TX decode failed: %v", err)
 			}
 			res := txResult(tx, m.params)
 			res.Hex = "" // the caller has it; Core leaves it out here
@@ -334,63 +333,214 @@ func rejectReason(kind chain.ErrorKind) string {
 	return string(kind)
 }
 
-// submitResult is submitblock's answer for what processing the block gave: null
-// when it extended the main chain, "inconclusive" when it was stored without
-// being connected (an orphan, or a branch with less work), the reject reason
-// when it broke a rule.
-func submitResult(res chain.ProcessResult, err error) (any, error) {
-	var re *chain.RuleError
-	switch {
-	case errors.As(err, &re):
-		return rejectReason(re.Kind), nil
-	case err != nil:
-		return nil, Errorf(CodeVerify, "Block processing failed: %v", err)
-	case res.Orphan || !res.MainChain:
-		return "inconclusive", nil
+// MaxTestAcceptTxs is how many transactions one testmempoolaccept call may
+// test, Core's package limit.
+const MaxTestAcceptTxs = 25
+
+// defaultMaxFeeRate is sendrawtransaction's and testmempoolaccept's default
+// maxfeerate, Core's: 0.10 QRY per 1000 bytes.
+const defaultMaxFeeRate = "0.10"
+
+// decodeTx decodes a hex transaction with decoderawtransaction's -22 errors;
+// what names the transaction in them.
+func decodeTx(s, what string) (*chain.Tx, error) {
+	raw, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, rpc.Errorf(rpc.CodeDeserialization, "%s: %v", what, err)
 	}
-	return nil, nil
+	tx, err := chain.DecodeTx(raw)
+	if err != nil {
+		return nil, rpc.Errorf(rpc.CodeDeserialization, "%s: %v", what, err)
+	}
+	return tx, nil
 }
 
-func (m *chainMethods) submitblock() Method {
-	reasons := make([]string, 0, len(rejectReasons))
-	for _, r := range rejectReasons {
-		if r != "duplicate" && r != "duplicate-invalid" { // listed first, with their meaning
-			reasons = append(reasons, r)
-		}
+// maxFeeRateParam reads a maxfeerate parameter, in QRY per 1000 bytes. Like
+// Core, it refuses rates of a whole coin per kvB or more: such a bound is
+// surely a unit mistake and would protect nothing.
+func maxFeeRateParam(p *rpc.Params) mempool.FeeRate {
+	units := p.Amount("maxfeerate")
+	if units >= chain.Coin {
+		p.Fail(rpc.Errorf(rpc.CodeInvalidParameter, "Fee rates larger than or equal to 1QRY/kvB are not accepted"))
+		return 0
 	}
-	slices.Sort(reasons)
-	return Method{
-		Name:     "submitblock",
-		Category: "mining",
-		Summary:  "Attempts to submit new block to network.",
-		Params: []Param{
-			{Name: "hexdata", Type: TypeHex, Required: true, Description: "the hex-encoded block data to submit"},
-			{Name: "dummy", Type: TypeString, Description: "dummy value, for compatibility with BIP22. This value is ignored."},
+	return mempool.FeeRate(units)
+}
+
+// maxFeeExceeded is Core's message for a fee above maxfeerate, which scripts
+// may match.
+const maxFeeExceeded = "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)"
+
+func (m *mempoolMethods) sendrawtransaction() rpc.Method {
+	return rpc.Method{
+		Name:     "sendrawtransaction",
+		Category: "rawtransactions",
+		Summary:  "Submit a raw transaction (serialized, hex-encoded) to the node's mempool and relay it to its peers.",
+		Params: []rpc.Param{
+			{Name: "hexstring", Type: rpc.TypeHex, Required: true, Description: "The hex string of the raw transaction"},
+			{Name: "maxfeerate", Type: rpc.TypeAmount, Default: defaultMaxFeeRate,
+				Description: "Reject transactions whose fee rate is higher than the specified value, expressed in QRY/kvB\n(1000 bytes). Fee rates of 1QRY/kvB or more are rejected. Set to 0 to accept any fee rate."},
 		},
-		Result: `null    (json null) When the block extended the main chain
-"str"   (string) Otherwise, according to BIP22:
-        "duplicate"          the block is already known
-        "duplicate-invalid"  the block is known and invalid
-        "inconclusive"       the block was stored but not connected: its parent is unknown, or its branch has less work
-        or the reason the block was rejected, one of:
-          ` + strings.Join(slices.Compact(reasons), "\n          "),
-		Handler: func(_ context.Context, p *Params) (any, error) {
-			s := p.String("hexdata")
+		Result: `"hex"    (string) The transaction id
+
+A transaction already in the mempool is not an error: its txid is returned and it is
+announced to the peers again. Errors:
+  -22  the hex or the transaction does not decode
+  -25  "bad-txns-inputs-missingorspent": an input is neither in the UTXO set nor created by a
+       mempool transaction; or the fee is above maxfeerate
+  -26  rejected by a consensus or policy rule: the reason as testmempoolaccept gives it, a comma
+       and the details, e.g. "min relay fee not met, 100 < 141"
+  -27  "Transaction already in block chain"`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			s := p.String("hexstring")
+			maxRate := maxFeeRateParam(p)
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			raw, err := hex.DecodeString(s)
+			tx, err := decodeTx(s, "TX decode failed")
 			if err != nil {
-				return nil, Errorf(CodeDeserialization, "Block decode failed: %v", err)
+				return nil, err
 			}
-			b, err := chain.DecodeBlock(raw)
+			txid := tx.TxID()
+			if pooled, ok := m.Pool.Get(txid); ok {
+				m.relay(pooled)
+				return txid, nil
+			}
+			res, err := m.Pool.AcceptLocal(tx, maxRate)
 			if err != nil {
-				return nil, Errorf(CodeDeserialization, "Block decode failed: %v", err)
+				return m.sendError(txid, err)
 			}
-			if len(b.Txs) == 0 || !b.Txs[0].IsCoinbase() {
-				return nil, Errorf(CodeDeserialization, "Block does not start with a coinbase")
+			m.relay(tx)
+			for _, id := range res.Resolved {
+				if child, ok := m.Pool.Get(id); ok {
+					m.relay(child)
+				}
 			}
-			return submitResult(m.SubmitBlock(b))
+			return txid, nil
 		},
 	}
+}
+
+func (m *mempoolMethods) relay(tx *chain.Tx) {
+	if m.Relay != nil {
+		m.Relay(tx)
+	}
+}
+
+// sendError turns a refusal of the pool into sendrawtransaction's answer, as
+// Core's BroadcastTransaction does. A transaction that entered the pool
+// between the check for it and the acceptance is a success, as it would
+// have been a moment earlier.
+func (m *mempoolMethods) sendError(txid chain.Hash, err error) (any, error) {
+	var re *mempool.RejectError
+	if !errors.As(err, &re) {
+		return nil, err
+	}
+	switch {
+	case re.Reason == mempool.ReasonAlreadyInMempool || re.Reason == mempool.ReasonSameNonWitness:
+		if pooled, ok := m.Pool.Get(txid); ok {
+			m.relay(pooled)
+			return txid, nil
+		}
+	case mempool.IsMissingInputs(err):
+		// Core reports the bare reason: its details would only repeat it.
+		return nil, rpc.Errorf(re.Code, "%s", re.Reason)
+	case re.Reason == mempool.ReasonAlreadyInChain:
+		return nil, rpc.Errorf(rpc.CodeVerifyAlreadyInChain, "Transaction already in block chain")
+	case re.Reason == mempool.ReasonMaxFeeExceeded:
+		return nil, rpc.Errorf(rpc.CodeVerify, maxFeeExceeded)
+	}
+	return nil, rpc.Errorf(re.Code, "%s", re.Error())
+}
+
+func (m *mempoolMethods) testmempoolaccept() rpc.Method {
+	return rpc.Method{
+		Name:     "testmempoolaccept",
+		Category: "rawtransactions",
+		Summary:  "Returns result of mempool acceptance tests indicating if raw transaction(s) (serialized, hex-encoded) would be accepted by mempool.",
+		Params: []rpc.Param{
+			{Name: "rawtxs", Type: rpc.TypeArray, Required: true,
+				Description: fmt.Sprintf("An array of hex strings of raw transactions, 1 to %d. Unlike Core, which tests several as a\n"+
+					"package, Quarry tests each alone against the current mempool, so a transaction spending another\n"+
+					"of the list shows missing-inputs until that one is in the mempool.", MaxTestAcceptTxs)},
+			{Name: "maxfeerate", Type: rpc.TypeAmount, Default: defaultMaxFeeRate,
+				Description: "Reject transactions whose fee rate is higher than the specified value, expressed in QRY/kvB\n(1000 bytes). Fee rates of 1QRY/kvB or more are rejected. Set to 0 to accept any fee rate."},
+		},
+		Result: `[                              (json array) one result per transaction, in the order given
+  {
+    "txid" : "hex",              (string) The transaction id
+    "wtxid" : "hex",             (string) The hash of the whole transaction, witnesses included
+    "allowed" : true|false,      (boolean) Whether it would be accepted to the mempool and pass maxfeerate
+    "vsize" : n,                 (numeric, optional) Its size in bytes (Quarry weighs every byte alike); when allowed
+    "fees" : {                   (json object, optional) When allowed
+      "base" : n,                (numeric) The fee in QRY
+      "effective-feerate" : n,   (numeric) The fee rate in QRY/kvB
+      "effective-includes" : [   (json array) The wtxids whose fees and sizes the rate counts: its own
+        "hex",
+        ...
+      ]
+    },
+    "reject-reason" : "str",     (string, optional) Why not, when not allowed: as sendrawtransaction's -26
+                                 message before the comma, "missing-inputs", or "max-fee-exceeded"
+    "reject-details" : "str"     (string, optional) The reason with its details, when there are details
+  },
+  ...
+]`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			var rawTxs []string
+			p.Decode("rawtxs", &rawTxs)
+			maxRate := maxFeeRateParam(p)
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if len(rawTxs) < 1 || len(rawTxs) > MaxTestAcceptTxs {
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Array must contain between 1 and %d transactions.", MaxTestAcceptTxs)
+			}
+			txs := make([]*chain.Tx, len(rawTxs))
+			for i, s := range rawTxs {
+				tx, err := decodeTx(s, fmt.Sprintf("TX decode failed for tx %d", i))
+				if err != nil {
+					return nil, err
+				}
+				txs[i] = tx
+			}
+			out := make([]TestMempoolAcceptResult, len(txs))
+			for i, tx := range txs {
+				r, err := m.testAccept(tx, maxRate)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = r
+			}
+			return out, nil
+		},
+	}
+}
+
+// testAccept is testmempoolaccept's verdict on one transaction. Errors other
+// than refusals (a closed pool) fail the call.
+func (m *mempoolMethods) testAccept(tx *chain.Tx, maxRate mempool.FeeRate) (TestMempoolAcceptResult, error) {
+	out := TestMempoolAcceptResult{TxID: tx.TxID(), WTxID: tx.WitnessHash()}
+	res, err := m.Pool.TestAccept(tx, maxRate)
+	var re *mempool.RejectError
+	switch {
+	case errors.As(err, &re):
+		out.RejectReason = re.Reason
+		if mempool.IsMissingInputs(err) {
+			out.RejectReason = mempool.TestAcceptMissingInputs
+		} else if re.Err != nil {
+			out.RejectDetails = re.Error()
+		}
+	case err != nil:
+		return out, err
+	default:
+		out.Allowed = true
+		out.VSize = res.Size
+		out.Fees = &TestMempoolAcceptFee{
+			Base:              rpc.Amount(res.Fee),
+			EffectiveFeeRate:  rpc.Amount(mempool.NewFeeRate(res.Fee, int64(res.Size))),
+			EffectiveIncludes: []chain.Hash{out.WTxID},
+		}
+	}
+	return out, nil
 }
