@@ -201,15 +201,15 @@ func (h *harness) accept(tx *chain.Tx) *AcceptResult {
 	return res
 }
 
-func (h *harness) rejected(tx *chain.Tx, code int, reason string) *RejectError {
+func (h *harness) rejected(tx *chain.Tx, reason string) *RejectError {
 	h.t.Helper()
 	_, err := h.pool.Accept(tx, LocalPeer)
 	var re *RejectError
 	if !errors.As(err, &re) {
 		h.t.Fatalf("accept %s: err = %v, want a rejection %q", tx.TxID(), err, reason)
 	}
-	if re.Code != code || re.Reason != reason {
-		h.t.Fatalf("accept %s: rejected with %d %q (%v), want %d %q", tx.TxID(), re.Code, re.Reason, err, code, reason)
+	if re.Reason != reason {
+		h.t.Fatalf("accept %s: rejected with %q (%v), want %q", tx.TxID(), re.Reason, err, reason)
 	}
 	if h.pool.Has(tx.TxID()) && reason != ReasonAlreadyInMempool && reason != ReasonSameNonWitness {
 		h.t.Fatal("rejected transaction is in the pool")
@@ -308,4 +308,11 @@ func (p *Pool) checkInvariants() error {
 		}
 	}
 	return nil
+}
+
+// senderAtFault reports whether err blames the peer that sent the transaction,
+// as p2p decides from chain's rule table.
+func senderAtFault(err error) bool {
+	fault, broke := chain.TxFault(err)
+	return broke && fault == chain.FaultSender
 }

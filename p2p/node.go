@@ -28,9 +28,10 @@ import (
 
 // TxPool is what the node needs of the mempool: a place to hand transactions
 // that peers relay. Accept returns nil when the transaction is taken into the
-// pool. An error that wraps a *chain.RuleError means the transaction breaks a
-// consensus rule, and the peer that sent it is penalised; any other error
-// (policy, already known, missing inputs) drops the transaction quietly.
+// pool. An error that wraps a *chain.RuleError whose row in chain's rule table
+// blames the sender (chain.TxFault) gets the peer that sent it penalised; any
+// other error (policy, already known, missing inputs) drops the transaction
+// quietly.
 // from is the sending peer's id, for logs.
 type TxPool interface {
 	Accept(tx *chain.Tx, from string) error

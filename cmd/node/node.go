@@ -264,20 +264,16 @@ func (n *node) relayTx(tx *chain.Tx) {
 
 func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "mempool.dat") }
 
-// peerTxs hands transactions from peers to the mempool. p2p penalises the
-// sender when the error wraps a *chain.RuleError, so only consensus failures
-// may; policy refusals and missing inputs (the sender may know a block this
-// node has not seen yet) are reported without it.
+// peerTxs hands transactions from peers to the mempool. Its errors keep the
+// mempool's chain: p2p reads the rule broken, if any, in chain's rule table to
+// decide whether the sender is to blame.
 type peerTxs struct{ n *node }
 
 func (p peerTxs) Accept(tx *chain.Tx, from string) error {
 	res, err := p.n.pool.Accept(tx, mempool.PeerID(from))
 	if err != nil {
 		p.n.stats.txsRejected.Inc()
-		if mempool.IsConsensusFailure(err) {
-			return err
-		}
-		return fmt.Errorf("not accepted: %s", err)
+		return fmt.Errorf("not accepted: %w", err)
 	}
 	// Gossip relays tx itself once this returns; orphans it released are new
 	// to the network's view from here and are published by the node.

@@ -143,7 +143,7 @@ func TestSendRawTransaction(t *testing.T) {
 		{"no transaction", []any{"00"}, rpc.CodeDeserialization, "TX decode failed: "},
 		{"missing inputs", []any{hexTx(f.missingInputs())}, rpc.CodeVerify, "bad-txns-inputs-missingorspent"},
 		{"low fee", []any{hexTx(f.spend(3, lowFee))}, rpc.CodeVerifyRejected, "min relay fee not met, 0 < "},
-		{"bad signature", []any{hexTx(badSig)}, rpc.CodeVerifyRejected, "mandatory-script-verify-flag-failed (signature does not verify), "},
+		{"bad signature", []any{hexTx(badSig)}, rpc.CodeVerifyRejected, chain.ErrBadSignature.Reason() + ", "},
 		{"replacement paying less", []any{hexTx(f.spend(1, testFee/2))}, rpc.CodeVerifyRejected, "insufficient fee, "},
 		{"coinbase", []any{hexTx(f.main[5].Txs[0])}, rpc.CodeVerifyRejected, "coinbase"},
 		{"fee above the default maxfeerate", []any{hexTx(f.spend(4, chain.Coin))}, rpc.CodeVerify, maxFeeExceeded},

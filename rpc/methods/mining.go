@@ -137,7 +137,7 @@ func submitResult(res chain.ProcessResult, err error) (any, error) {
 	var re *chain.RuleError
 	switch {
 	case errors.As(err, &re):
-		return rejectReason(re.Kind), nil
+		return re.Kind.Reason(), nil
 	case err != nil:
 		return nil, rpc.Errorf(rpc.CodeVerify, "Block processing failed: %v", err)
 	case res.Orphan || !res.MainChain:
@@ -147,9 +147,11 @@ func submitResult(res chain.ProcessResult, err error) (any, error) {
 }
 
 func (m *chainMethods) submitblock() rpc.Method {
-	reasons := make([]string, 0, len(rejectReasons))
-	for _, r := range rejectReasons {
-		if r != "duplicate" && r != "duplicate-invalid" { // listed first, with their meaning
+	var reasons []string
+	for _, k := range chain.Kinds() {
+		// duplicate and duplicate-invalid are listed first, with their
+		// meaning; a block that does not decode is a -22 error instead.
+		if r := k.Reason(); r != "duplicate" && r != "duplicate-invalid" && r != chain.DecodingFailed {
 			reasons = append(reasons, r)
 		}
 	}

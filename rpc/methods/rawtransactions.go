@@ -281,58 +281,6 @@ func (m *chainMethods) decoderawtransaction() rpc.Method {
 	}
 }
 
-// rejectReasons maps the chain's rule kinds to the reasons Core's submitblock
-// gives for the same failure (BIP22), so that pool software written against Core
-// understands them. Failures of what Core checks with scripts carry Core's
-// script error text. A kind missing here shows as its own name.
-var rejectReasons = map[chain.ErrorKind]string{
-	chain.ErrNoTransactions:      "bad-blk-length",
-	chain.ErrBlockTooBig:         "bad-blk-length",
-	chain.ErrFirstTxNotCoinbase:  "bad-cb-missing",
-	chain.ErrMultipleCoinbases:   "bad-cb-multiple",
-	chain.ErrBadMerkleRoot:       "bad-txnmrklroot",
-	chain.ErrDuplicateTx:         "bad-txns-duplicate",
-	chain.ErrBadBits:             "high-hash", // Core's proof-of-work check fails alike for bad bits
-	chain.ErrHighHash:            "high-hash",
-	chain.ErrNoTxInputs:          "bad-txns-vin-empty",
-	chain.ErrNoTxOutputs:         "bad-txns-vout-empty",
-	chain.ErrTxTooBig:            "bad-txns-oversize",
-	chain.ErrBadTxOutValue:       "bad-txns-vout-toolarge",
-	chain.ErrDuplicateTxInputs:   "bad-txns-inputs-duplicate",
-	chain.ErrBadCoinbaseDataLen:  "bad-cb-length",
-	chain.ErrNullPrevOut:         "bad-txns-prevout-null",
-	chain.ErrBadCoinbaseWitness:  "bad-cb-witness",
-	chain.ErrBadWitness:          "mandatory-script-verify-flag-failed (Witness program hash mismatch)",
-	chain.ErrBadPubKey:           "mandatory-script-verify-flag-failed (Using non-compressed keys in segwit)",
-	chain.ErrBadSignatureEncode:  "mandatory-script-verify-flag-failed (Non-canonical DER signature)",
-	chain.ErrHighS:               "mandatory-script-verify-flag-failed (Non-canonical signature: S value is unnecessarily high)",
-	chain.ErrBadSignature:        "mandatory-script-verify-flag-failed (Script evaluated without error but finished with a false/empty top stack element)",
-	chain.ErrPubKeyHashMismatch:  "mandatory-script-verify-flag-failed (Script failed an OP_EQUALVERIFY operation)",
-	chain.ErrBadDifficulty:       "bad-diffbits",
-	chain.ErrTimeTooOld:          "time-too-old",
-	chain.ErrTimeTooNew:          "time-too-new",
-	chain.ErrTimeWarp:            "time-timewarp-attack",
-	chain.ErrBadCoinbaseHeight:   "bad-cb-height",
-	chain.ErrBadCoinbaseLockTime: "bad-cb-locktime",
-	chain.ErrUnfinalizedTx:       "bad-txns-nonfinal",
-	chain.ErrMissingTxOut:        "bad-txns-inputs-missingorspent",
-	chain.ErrImmatureSpend:       "bad-txns-premature-spend-of-coinbase",
-	chain.ErrSpendTooHigh:        "bad-txns-in-belowout",
-	chain.ErrBadFees:             "bad-txns-accumulated-fee-outofrange",
-	chain.ErrBadCoinbaseValue:    "bad-cb-amount",
-	chain.ErrInvalidAncestor:     "bad-prevblk",
-	chain.ErrBadPrevBlock:        "prev-blk-not-found",
-	chain.ErrKnownInvalid:        "duplicate-invalid",
-	chain.ErrDuplicateBlock:      "duplicate",
-}
-
-func rejectReason(kind chain.ErrorKind) string {
-	if r, ok := rejectReasons[kind]; ok {
-		return r
-	}
-	return string(kind)
-}
-
 // MaxTestAcceptTxs is how many transactions one testmempoolaccept call may
 // test, Core's package limit.
 const MaxTestAcceptTxs = 25
@@ -444,14 +392,31 @@ func (m *mempoolMethods) sendError(txid chain.Hash, err error) (any, error) {
 		}
 	case mempool.IsMissingInputs(err):
 		// Core reports the bare reason: its details would only repeat it.
-		return nil, rpc.Errorf(re.Code, "%s", re.Reason)
+		return nil, rpc.Errorf(rejectCode(re), "%s", re.Reason)
 	case re.Reason == mempool.ReasonAlreadyInChain:
 		return nil, rpc.Errorf(rpc.CodeVerifyAlreadyInChain, "Transaction already in block chain")
 	case re.Reason == mempool.ReasonMaxFeeExceeded:
 		return nil, rpc.Errorf(rpc.CodeVerify, maxFeeExceeded)
 	}
-	return nil, rpc.Errorf(re.Code, "%s", re.Error())
+	return nil, rpc.Errorf(rejectCode(re), "%s", re.Error())
 }
+
+// rejectCode is the error code Core's sendrawtransaction gives a refusal:
+// RPC_VERIFY_ERROR for missing inputs, RPC_VERIFY_ALREADY_IN_CHAIN for a
+// transaction the node has, RPC_VERIFY_REJECTED for any other rule or policy.
+func rejectCode(re *mempool.RejectError) int {
+	switch {
+	case mempool.IsMissingInputs(re):
+		return rpc.CodeVerify
+	case re.Reason == mempool.ReasonAlreadyInChain, re.Reason == mempool.ReasonAlreadyInMempool:
+		return rpc.CodeVerifyAlreadyInChain
+	}
+	return rpc.CodeVerifyRejected
+}
+
+// testAcceptMissingInputs is the reject-reason testmempoolaccept shows for
+// missing inputs: Core reports them there under this shorter name.
+const testAcceptMissingInputs = "missing-inputs"
 
 func (m *mempoolMethods) testmempoolaccept() rpc.Method {
 	return rpc.Method{
@@ -527,7 +492,7 @@ func (m *mempoolMethods) testAccept(tx *chain.Tx, maxRate mempool.FeeRate) (Test
 	case errors.As(err, &re):
 		out.RejectReason = re.Reason
 		if mempool.IsMissingInputs(err) {
-			out.RejectReason = mempool.TestAcceptMissingInputs
+			out.RejectReason = testAcceptMissingInputs
 		} else if re.Err != nil {
 			out.RejectDetails = re.Error()
 		}

@@ -3,6 +3,7 @@ package methods
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -241,15 +242,10 @@ func TestSubmitBlock(t *testing.T) {
 	expectErr(t, reg, "submitblock", []any{hex.EncodeToString(next.Encode())}, rpc.CodeVerify, "Block processing failed: disk full")
 }
 
-func TestRejectReason(t *testing.T) {
-	if got := rejectReason(chain.ErrBadMerkleRoot); got != "bad-txnmrklroot" {
-		t.Errorf("reason of ErrBadMerkleRoot = %q", got)
-	}
-	// A kind added to chain without a reason here still says what it is.
-	if got := rejectReason(chain.ErrorKind("ErrSomethingNew")); got != "ErrSomethingNew" {
-		t.Errorf("reason of an unknown kind = %q", got)
-	}
-	res, err := submitResult(chain.ProcessResult{}, &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"})
+// TestSubmitResultReason checks that submitblock answers a rule failure with
+// the reason of the rule's row in chain's table, however wrapped.
+func TestSubmitResultReason(t *testing.T) {
+	res, err := submitResult(chain.ProcessResult{}, fmt.Errorf("process: %w", &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"}))
 	if err != nil || res != "time-too-new" {
 		t.Errorf("submitResult of a time-too-new block = %v, %v", res, err)
 	}
