@@ -129,7 +129,7 @@ func TestRejections(t *testing.T) {
 		}, "bad-txns-inputs-duplicate", true},
 		{"high S", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			tx.Inputs[0].Witness[1] = highS(t, tx.Inputs[0].Witness[1])
+			tx.Inputs[0].Witness[1] = chaintest.HighS(t, tx.Inputs[0].Witness[1])
 			return tx
 		}, chain.ErrHighS.Reason(), true},
 		{"oversize", func() *chain.Tx {
@@ -165,7 +165,7 @@ func TestRejections(t *testing.T) {
 		}, chain.ErrBadSignature.Reason(), true},
 		{"another owner's key", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, otherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, chaintest.OtherKey())
 			return tx
 		}, chain.ErrPubKeyHashMismatch.Reason(), true},
 		{"no fee", func() *chain.Tx {
@@ -204,33 +204,11 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-// highS returns the same signature with S replaced by N-S.
-func highS(t *testing.T, der []byte) []byte {
-	t.Helper()
-	sig, err := ecdsa.ParseDERSignature(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, s := sig.R(), sig.S()
-	s.Negate()
-	// Serialize would make S low again: encode by hand.
-	rb, sb := r.Bytes(), s.Bytes()
-	derInt := func(b []byte) []byte {
-		b = bytes.TrimLeft(b[:], "\x00")
-		if b[0]&0x80 != 0 {
-			b = append([]byte{0}, b...)
-		}
-		return append([]byte{0x02, byte(len(b))}, b...)
-	}
-	body := append(derInt(rb[:]), derInt(sb[:])...)
-	return append([]byte{0x30, byte(len(body))}, body...)
-}
-
 // otherSig is a well-formed signature over some other message.
 func otherSig(t *testing.T) []byte {
 	var msg [32]byte
 	msg[0] = 7
-	sig := ecdsa.Sign(otherKey(), msg[:])
+	sig := ecdsa.Sign(chaintest.OtherKey(), msg[:])
 	return sig.Serialize()
 }
 

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
@@ -178,13 +177,6 @@ func (h *harness) sign(tx *chain.Tx) {
 	for i, out := range tx.Outputs {
 		h.values[chain.OutPoint{TxID: id, Index: uint32(i)}] = out.Value
 	}
-}
-
-// otherKey is a key that is not the generator's.
-func otherKey() *secp256k1.PrivateKey {
-	var seed [32]byte
-	seed[0], seed[31] = 0x22, 0x33
-	return secp256k1.PrivKeyFromBytes(seed[:])
 }
 
 func out(tx *chain.Tx, i int) chain.OutPoint {

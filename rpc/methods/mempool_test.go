@@ -595,15 +595,7 @@ func TestGetBlockTemplateLongPoll(t *testing.T) {
 // TestGetBlockTemplateMain checks Core's refusals on main, where a template is
 // served only to a node with peers that has caught up.
 func TestGetBlockTemplateMain(t *testing.T) {
-	c, err := chain.Open(chain.Config{Params: chain.MainParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	c := chaintest.OpenChain(t, chain.MainParams)
 	pool := newPool(t, c, nil)
 	peers, ibd := 0, true
 	reg := rpc.NewRegistry()
