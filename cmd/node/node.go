@@ -307,6 +307,9 @@ func (n *node) shutdown() error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	if n.miner != nil {
+		n.miner.Close()
+	}
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
 	}

@@ -168,3 +168,22 @@ func TestRetargetOnTestnet(t *testing.T) {
 		t.Fatal("bits did not change at the second retarget height")
 	}
 }
+
+// TestCloseEndsSubscription checks that a closed miner hears no more tip
+// changes from a chain that outlives it.
+func TestCloseEndsSubscription(t *testing.T) {
+	c := chaintest.OpenChain(t, chain.RegtestParams)
+	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 1, Logger: quietLog})
+	tip, stop := m.watchTip()
+	defer stop()
+	m.Close()
+	m.Close() // a second Close is harmless
+	if _, err := m.MineBlocks(t.Context(), 1, [chain.PubKeyHashSize]byte{1}, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tip:
+		t.Error("a closed miner was told of a new tip")
+	default:
+	}
+}
