@@ -342,7 +342,7 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 	)
 }
 
-// fakeWallet is the wallet CLI's contract as RunLocal uses it: global flags,
+// fakeWallet is the wallet CLI's contract as localnet.Run uses it: global flags,
 // then create or newaddress, the passphrase from the environment.
 func fakeWallet(args []string) int {
 	fs := flag.NewFlagSet("fakewallet", flag.ContinueOnError)

@@ -182,7 +182,7 @@ func runLocal(t *testing.T, o Options, frames int) string {
 	return out.String()
 }
 
-func TestRunLocalWithWalletCLI(t *testing.T) {
+func TestRunWithWalletCLI(t *testing.T) {
 	t.Setenv(fakenode.Env, "1")
 	t.Setenv("GORACE", "atexit_sleep_ms=0") // see testnet's fakeOptions
 	t.Setenv(testnet.WalletBinEnv, "")
@@ -257,7 +257,7 @@ func assertNoNodeLeft(t *testing.T, log *syncBuffer) {
 	}
 }
 
-func TestRunLocalFallsBackToWalletPackage(t *testing.T) {
+func TestRunFallsBackToWalletPackage(t *testing.T) {
 	t.Setenv(fakenode.Env, "1")
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	bins := fakeBinDir(t, false)
