@@ -90,8 +90,8 @@ type chainMethods struct {
 
 // RegisterChain registers the methods that read the block chain and the UTXO
 // set, decode transactions and addresses, query the address index, accept
-// blocks (submitblock, getnetworkhashps), and report or end the node's run
-// (uptime, stop). It panics without b.Chain, a wiring bug that the first test
+// blocks (submitblock), estimate the network's hash rate (getnetworkhashps),
+// and report or end the node's run (uptime, stop). It panics without b.Chain, a wiring bug that the first test
 // finds.
 func RegisterChain(reg *rpc.Registry, b ChainBackend) {
 	if b.Chain == nil {
