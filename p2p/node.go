@@ -30,7 +30,9 @@ import (
 // that peers relay. Accept returns nil when the transaction is taken into the
 // pool. An error that wraps a *chain.RuleError means the transaction breaks a
 // consensus rule, and the peer that sent it is penalised; any other error
-// (policy, already known, missing inputs) drops the transaction quietly.
+// (policy, already known, missing inputs) drops the transaction quietly. A
+// transaction held as an orphan must be reported as such an error, never
+// nil: nil relays it, and an orphan's inputs and signatures are unchecked.
 // from is the sending peer's id, for logs.
 type TxPool interface {
 	Accept(tx *chain.Tx, from string) error

@@ -277,8 +277,13 @@ func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "
 // peerTxs hands transactions from peers to the mempool. p2p penalises the
 // sender when the error wraps a *chain.RuleError, so only consensus failures
 // may; policy refusals and missing inputs (the sender may know a block this
-// node has not seen yet) are reported without it.
+// node has not seen yet) are reported without it, and an orphan, though kept,
+// is reported as an error so gossip ignores it instead of relaying it.
 type peerTxs struct{ n *node }
+
+// errOrphanHeld tells p2p that a transaction waits in the orphan pool: not
+// the sender's fault (it may know the parents), and not to be relayed.
+var errOrphanHeld = errors.New("orphan transaction held until its parents arrive")
 
 func (p peerTxs) Accept(tx *chain.Tx, from string) error {
 	res, err := p.n.pool.Accept(tx, mempool.PeerID(from))
@@ -288,6 +293,11 @@ func (p peerTxs) Accept(tx *chain.Tx, from string) error {
 			return err
 		}
 		return fmt.Errorf("not accepted: %s", err)
+	}
+	if res.Orphan {
+		// Held for its parents but not relayed: until they arrive nothing
+		// about it, its signatures included, has been checked.
+		return errOrphanHeld
 	}
 	// Gossip relays tx itself once this returns; orphans it released are new
 	// to the network's view from here and are published by the node.
