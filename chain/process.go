@@ -91,7 +91,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 		c.mu.Lock()
 		n := c.index[hash]
 		if n == nil {
-			n = c.addNode(&b.Header, parent)
+			n = c.addNode(&b.Header, parent, statusFailedParent)
 		}
 		n.status |= statusFailedParent
 		c.mu.Unlock()
@@ -105,8 +105,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 			if !errors.Is(err, ErrTimeTooNew) {
 				// A header from the future may become valid; any other failure is final.
 				c.mu.Lock()
-				c.addNode(&b.Header, parent).status |= statusFailed
-				n = c.index[hash]
+				n = c.addNode(&b.Header, parent, statusFailed)
 				c.mu.Unlock()
 				return nil, errors.Join(err, c.persistStatus(n))
 			}
@@ -116,7 +115,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 	if err := checkBlockContext(b, parent.height+1, parent.medianTimePast()); err != nil {
 		c.mu.Lock()
 		if n == nil {
-			n = c.addNode(&b.Header, parent)
+			n = c.addNode(&b.Header, parent, statusFailed)
 		}
 		n.status |= statusFailed
 		c.mu.Unlock()
@@ -125,7 +124,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 
 	c.mu.Lock()
 	if n == nil {
-		n = c.addNode(&b.Header, parent)
+		n = c.addNode(&b.Header, parent, 0)
 	}
 	c.mu.Unlock()
 	err := c.db.Update(func(txn *badger.Txn) error {
@@ -213,7 +212,7 @@ func (c *Chain) AcceptHeaders(headers []Header) error {
 			return err
 		}
 		c.mu.Lock()
-		n := c.addNode(h, parent)
+		n := c.addNode(h, parent, 0)
 		c.mu.Unlock()
 		if err := c.persistStatus(n); err != nil {
 			return err

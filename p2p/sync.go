@@ -575,7 +575,8 @@ type SyncProgress struct {
 	// Progress is Height over HeaderHeight, 1 when the node has caught up.
 	Progress float64
 	// InitialBlockDownload: the node has headers of blocks it has not caught
-	// up to yet.
+	// up to yet, and has never had a recent tip (chain.CaughtUp), after
+	// which a header ahead of the tip is a block still on its way.
 	InitialBlockDownload bool
 }
 
@@ -591,7 +592,7 @@ func (n *Node) SyncProgress() SyncProgress {
 	n.mu.Unlock()
 	if sp.Height < sp.HeaderHeight {
 		sp.Progress = float64(sp.Height) / float64(sp.HeaderHeight)
-		sp.InitialBlockDownload = true
+		sp.InitialBlockDownload = !n.chain.CaughtUp()
 	}
 	return sp
 }
