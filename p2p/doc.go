@@ -45,7 +45,10 @@
 //
 // A peer that sends a consensus-invalid block, header or transaction, or
 // breaks the sync protocol (malformed, oversized or unsolicited messages) is
-// disconnected and refused for 24 hours; bans are kept in a JSON file.
+// disconnected and refused for 24 hours. Such automatic bans are kept in
+// memory only, the oldest forgotten past 10,000 (identities cost nothing, so
+// each ban must cost next to nothing too); bans an operator sets with SetBan
+// are kept in a JSON file.
 //
 // # Wiring
 //

@@ -212,15 +212,13 @@ func (n *Node) refuseForeign(p peer.ID, why string) {
 	})
 }
 
-// misbehaved bans p for a day and disconnects it.
+// misbehaved bans p for a day, in memory only, and disconnects it.
 func (n *Node) misbehaved(p peer.ID, reason string) {
 	if p == "" || p == n.host.ID() {
 		return
 	}
 	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", DefaultBanDuration)
-	if err := n.gater.ban(Ban{Peer: p, Reason: reason}, DefaultBanDuration); err != nil {
-		n.log.Error("save ban list", "err", err)
-	}
+	n.gater.discourage(p, reason, DefaultBanDuration)
 	n.closePeer(p)
 }
 
