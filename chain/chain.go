@@ -76,6 +76,9 @@ type ProcessResult struct {
 	Orphan bool
 	// MainChain: the block is part of the main chain after processing.
 	MainChain bool
+	// LowWork: the block came unrequested on a branch with less work than
+	// the tip, and was dropped unstored (ProcessUnrequestedBlock).
+	LowWork bool
 }
 
 // Chain is the node's view of the block chain: the index of every known header,

@@ -291,7 +291,9 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	}
 	done := n.beginValidation(ctx, hash, b.Header.PrevBlock)
 	defer done()
-	res, err := n.chain.ProcessBlock(b)
+	// Unrequested: one on a branch with less work than the tip is dropped
+	// unstored (LowWork) and ignored below, as a side-branch block is.
+	res, err := n.chain.ProcessUnrequestedBlock(b)
 	var rerr *chain.RuleError
 	switch {
 	case err == nil && res.Orphan:

@@ -31,8 +31,11 @@ const (
 	maxBlockRequestsPerPeer = 2
 	// maxHeadersAhead pauses header sync while the best header is that far
 	// past the tip, which bounds the download queue.
-	maxHeadersAhead  = 50_000
-	progressInterval = 5 * time.Second
+	maxHeadersAhead = 50_000
+	// maxPresyncHeaders bounds the headers of a branch held in memory, 8 MB,
+	// while it proves enough work to be stored (see syncHeaders).
+	maxPresyncHeaders = 100_000
+	progressInterval  = 5 * time.Second
 	// failurePause is how long a peer whose request failed is left alone.
 	failurePause = time.Second
 )
@@ -238,6 +241,10 @@ type syncState struct {
 	want        map[chain.Hash]*wantItem
 	order       []*wantItem // by height
 	headersBusy bool
+	// presync holds headers from presyncPeer of a branch with too little
+	// work yet to be stored (chain.ErrLowWork), while it proves more.
+	presync     []chain.Header
+	presyncPeer peer.ID
 }
 
 func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
@@ -377,23 +384,43 @@ func (n *Node) onMainChain(h chain.Hash) bool {
 }
 
 // syncHeaders fetches one batch of headers from p, stores them in the chain
-// and queues their bodies.
+// and queues their bodies. Headers of a branch with too little work to store
+// (a fork from far below the tip, until enough of it arrived) are held in
+// memory, up to maxPresyncHeaders, and handed to the chain again with each
+// batch that continues them, until the branch has proved enough work or the
+// peer has no more: Bitcoin Core's headers presync, which keeps cheap
+// low-work headers out of the index and off the disk.
 func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	defer kick(n.kickSync)
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
+	if n.sync.presyncPeer != p {
+		n.sync.presync, n.sync.presyncPeer = nil, p
+	}
+	pending := n.sync.presync
 	n.mu.Unlock()
-	hs, err := n.getHeaders(p, locator)
+	received, err := n.getHeaders(p, locator)
 	if err == nil {
+		hs := received
+		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
+			hs = append(slices.Clip(pending), hs...)
+		}
 		err = n.acceptHeaders(hs)
+		full := len(received) == MaxHeadersPerMsg
 		n.mu.Lock()
+		n.sync.presync = nil
 		switch {
-		case err == nil && len(hs) == MaxHeadersPerMsg:
+		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
+			n.sync.presync = hs
+			ps.lastHeader = hs[len(hs)-1].Hash()
+			err = nil
+		case err == nil && full:
 			ps.lastHeader = hs[len(hs)-1].Hash()
 		case !isMisbehaviour(err):
-			// The peer has no more, or sent headers we cannot take yet (from
-			// the future): do not ask again until its tip changes.
+			// The peer has no more, sent headers we cannot take yet (from
+			// the future), or a branch that never gets enough work: do not
+			// ask again until its tip changes.
 			ps.lastHeader = chain.Hash{}
 			ps.headersDone = target
 		}
