@@ -37,9 +37,13 @@
 // network or genesis is dropped and refused for a day. Peers are asked for
 // their status again periodically, so a node that missed a block's gossip
 // still learns of it. When a peer has more work, the node fetches headers
-// from the peer with the most work, stores them with chain.AcceptHeaders,
+// from the peer claiming the most work, stores them with chain.AcceptHeaders,
 // and fetches the bodies from every peer that has them, at most 128 blocks
-// past its tip, dropping peers that stall.
+// past its tip, dropping peers that stall. A claim is checked against what
+// the peer delivers: one whose headers bring no new work is not asked again
+// for a while, doubling each time. Headers of a branch with too little work
+// to store are held in memory until it proves enough (Core's presync), and
+// the queue of wanted bodies is bounded.
 //
 // # Bans
 //

@@ -1,16 +1,25 @@
 package p2p
 
 import (
+	"bufio"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
@@ -122,5 +131,113 @@ func TestAutomaticBansBounded(t *testing.T) {
 	}
 	if !g.isBanned(id(extra + 5)) {
 		t.Fatal("a renewed ban was evicted through its old slot")
+	}
+}
+
+// hostilePeer is a bare libp2p host speaking the sync protocol as the test
+// scripts it: it answers status with what status returns, getheaders with
+// what headers returns, and getblocks with notfound (it never serves a body).
+type hostilePeer struct {
+	host    host.Host
+	status  func() statusMsg
+	headers func(getHeadersMsg) []chain.Header
+	served  atomic.Int64 // getheaders answered
+}
+
+func newHostilePeer(t *testing.T, victim *testNode, status func() statusMsg, headers func(getHeadersMsg) []chain.Header) *hostilePeer {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	hp := &hostilePeer{host: h, status: status, headers: headers}
+	h.SetStreamHandler(victim.node.proto, hp.serve)
+	if err := h.Connect(context.Background(), peer.AddrInfo{ID: victim.node.ID(), Addrs: victim.node.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return hp
+}
+
+func (hp *hostilePeer) serve(s network.Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
+	if err != nil {
+		_ = s.Reset()
+		return
+	}
+	switch t {
+	case msgStatus:
+		st := hp.status()
+		_ = writeFrame(s, msgStatus, st.encode())
+	case msgGetHeaders:
+		gh, err := decodeGetHeaders(payload)
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		hp.served.Add(1)
+		_ = writeFrame(s, msgHeaders, encodeHeaders(hp.headers(gh)))
+		_ = s.Close()
+		// Then tell the victim of a new tip at once, to be picked again.
+		hp.pushStatus(s.Conn().RemotePeer(), s.Protocol())
+	case msgGetBlocks:
+		hashes, _ := decodeGetBlocks(payload)
+		for _, h := range hashes {
+			_ = writeFrame(s, msgNotFound, h[:])
+		}
+	}
+}
+
+// pushStatus sends the victim a status request, which it records as the
+// peer's status.
+func (hp *hostilePeer) pushStatus(victim peer.ID, proto protocol.ID) {
+	s, err := hp.host.NewStream(context.Background(), victim, proto)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+	st := hp.status()
+	if writeFrame(s, msgStatus, st.encode()) != nil || s.CloseWrite() != nil {
+		return
+	}
+	_, _, _ = readFrame(bufio.NewReader(s), msgStatus)
+}
+
+// liarStatus claims a chain with far more work than any, at a new tip each
+// time it is asked, so "asked to the end of this tip" never sticks.
+func liarStatus(params *chain.Params) func() statusMsg {
+	var n atomic.Uint32
+	return func() statusMsg {
+		tip := chain.Hash{0xee}
+		binary.LittleEndian.PutUint32(tip[1:], n.Add(1))
+		work := new(big.Int).Lsh(big.NewInt(1), 200)
+		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: tip, Height: 1 << 30, Work: work}
+	}
+}
+
+// A peer claiming the most work and answering every getheaders with 2,000
+// useless headers (ones the victim has) must not keep the one header-sync
+// slot: its claim is checked against what it delivers, the node rotates away
+// from a peer that brings no new work, and an honest peer's headers get
+// through. Sending known headers breaks no rule, so the liar is not banned.
+func TestLiarDoesNotHoldHeaderSync(t *testing.T) {
+	blocks := mainBlocks(MaxHeadersPerMsg + 6)
+	victim := newTestNode(t, nil)
+	honest := newTestNode(t, nil)
+	victim.process(blocks[:MaxHeadersPerMsg+1]...)
+	honest.process(blocks...)
+	useless := make([]chain.Header, MaxHeadersPerMsg)
+	for i := range useless {
+		useless[i] = blocks[i+1].Header
+	}
+	liar := newHostilePeer(t, victim, liarStatus(victim.params), func(getHeadersMsg) []chain.Header { return useless })
+	waitFor(t, 10*time.Second, "the liar to be asked for headers", func() bool { return liar.served.Load() > 0 })
+	victim.keep(honest)
+	waitTip(t, 20*time.Second, blocks[len(blocks)-1], victim)
+	if victim.node.IsBanned(liar.host.ID()) {
+		t.Error("the liar was banned for sending headers the victim had")
 	}
 }

@@ -68,6 +68,11 @@ type peerState struct {
 	headersDone    chain.Hash
 	lastHeader     chain.Hash
 	pauseUntil     time.Time
+	// headersStrikes counts the peer's headers answers in a row that
+	// brought no new work; it is not asked for headers until
+	// headersRestUntil.
+	headersStrikes   int
+	headersRestUntil time.Time
 }
 
 // peerLocked returns p's state, creating it; n.mu must be held.

@@ -35,7 +35,15 @@ const (
 	// maxPresyncHeaders bounds the headers of a branch held in memory, 8 MB,
 	// while it proves enough work to be stored (see syncHeaders).
 	maxPresyncHeaders = 100_000
-	progressInterval  = 5 * time.Second
+	// maxWantedBlocks bounds the download queue: header sync pauses while
+	// that many bodies are wanted.
+	maxWantedBlocks = 20_000
+	// headersRest is how long a peer whose headers brought no new work is
+	// not asked for headers again; it doubles with each such answer in a
+	// row, up to maxHeadersRest.
+	headersRest      = 10 * time.Second
+	maxHeadersRest   = 10 * time.Minute
+	progressInterval = 5 * time.Second
 	// failurePause is how long a peer whose request failed is left alone.
 	failurePause = time.Second
 )
@@ -297,7 +305,7 @@ func (n *Node) schedule() {
 	end, _ := slices.BinarySearchFunc(n.sync.order, limit+1, func(w *wantItem, h int32) int { return int(w.height - h) })
 	rest := n.sync.order[end:]
 	n.sync.order = slices.DeleteFunc(slices.Clone(n.sync.order[:end]), func(it *wantItem) bool {
-		done := it.peer == "" && (n.chain.HaveBlock(it.hash) || n.chain.IsKnownInvalid(it.hash))
+		done := it.peer == "" && (n.chain.HaveBlock(it.hash) || n.chain.IsKnownInvalid(it.hash) || n.nobodyHasLocked(it))
 		if done {
 			delete(n.sync.want, it.hash)
 		}
@@ -342,20 +350,38 @@ func (n *Node) schedule() {
 	}
 }
 
+// nobodyHasLocked reports whether every peer with a status said it does not
+// have it, at its current tip: a header whose body is withheld leaves the
+// bounded queue instead of filling it. Its header comes again, and it is
+// queued again, when a peer's tip moves and its headers are fetched.
+func (n *Node) nobodyHasLocked(it *wantItem) bool {
+	if len(it.skip) == 0 {
+		return false
+	}
+	for p, ps := range n.peers {
+		if tip, skipped := it.skip[p]; ps.hasStatus && (!skipped || tip != ps.status.Tip) {
+			return false
+		}
+	}
+	return true
+}
+
 // headersPeerLocked picks the peer to ask for headers: of those whose chain
-// has more work than ours and whose tip is neither on our main chain nor
-// queued, the one with the most work. (Having the tip is not enough: it may
+// has more work than ours, whose tip is neither on our main chain nor
+// queued, and that are not resting after an answer with no new work, the one
+// claiming the most work. None while the download queue is full. (Having the tip is not enough: it may
 // be an orphan, or stored while its ancestors' bodies are missing.) It
 // returns the locator to send.
 func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
-	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead {
+	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead || len(n.sync.want) >= maxWantedBlocks {
 		return "", nil
 	}
 	var pick peer.ID
 	var ps *peerState
+	now := time.Now()
 	for p, s := range n.peers {
 		st := s.status
-		if !s.hasStatus || st.Work.Cmp(best.ChainWork) <= 0 || s.headersDone == st.Tip {
+		if !s.hasStatus || st.Work.Cmp(best.ChainWork) <= 0 || s.headersDone == st.Tip || now.Before(s.headersRestUntil) {
 			continue
 		}
 		if _, queued := n.sync.want[st.Tip]; queued || n.onMainChain(st.Tip) || n.chain.IsKnownInvalid(st.Tip) {
@@ -392,6 +418,7 @@ func (n *Node) onMainChain(h chain.Hash) bool {
 // low-work headers out of the index and off the disk.
 func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	defer kick(n.kickSync)
+	workBefore := n.chain.BestHeaderWork()
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
@@ -401,6 +428,7 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	pending := n.sync.presync
 	n.mu.Unlock()
 	received, err := n.getHeaders(p, locator)
+	progress := false
 	if err == nil {
 		hs := received
 		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
@@ -408,12 +436,14 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 		}
 		err = n.acceptHeaders(hs)
 		full := len(received) == MaxHeadersPerMsg
+		progress = n.chain.BestHeaderWork().Cmp(workBefore) > 0
 		n.mu.Lock()
 		n.sync.presync = nil
 		switch {
 		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
 			n.sync.presync = hs
 			ps.lastHeader = hs[len(hs)-1].Hash()
+			progress = len(hs) > len(pending)
 			err = nil
 		case err == nil && full:
 			ps.lastHeader = hs[len(hs)-1].Hash()
@@ -426,6 +456,18 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 		}
 		n.mu.Unlock()
 	}
+	// A peer's claim of more work is only a claim: one whose answer brought
+	// none rests, longer each time in a row, and others are asked. Else a
+	// liar claiming the most work and answering with useless headers would
+	// hold the one header-sync slot for ever.
+	n.mu.Lock()
+	if progress {
+		ps.headersStrikes = 0
+	} else {
+		ps.headersStrikes++
+		ps.headersRestUntil = time.Now().Add(min(headersRest<<min(ps.headersStrikes-1, 10), maxHeadersRest))
+	}
+	n.mu.Unlock()
 	n.mu.Lock()
 	n.sync.headersBusy = false
 	n.mu.Unlock()
