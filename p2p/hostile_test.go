@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -239,5 +241,25 @@ func TestLiarDoesNotHoldHeaderSync(t *testing.T) {
 	waitTip(t, 20*time.Second, blocks[len(blocks)-1], victim)
 	if victim.node.IsBanned(liar.host.ID()) {
 		t.Error("the liar was banned for sending headers the victim had")
+	}
+}
+
+// A megabyte gossiped under an 80-byte header without proof of work is
+// turned away on the header: the body is never decoded.
+func TestGossipChecksHeaderWorkFirst(t *testing.T) {
+	a := newTestNode(t, nil)
+	from := randomPeer(t)
+	h := mainBlocks(1)[0].Header
+	for h.Nonce = 0; chain.CheckProofOfWork(&h, a.params) == nil; h.Nonce++ {
+	}
+	enc := h.Encode()
+	data := append(enc[:], make([]byte, chain.MaxBlockSize-chain.HeaderSize)...)
+	msg := &pubsub.Message{Message: &pb.Message{Data: data}, ReceivedFrom: from}
+	if got := a.node.validateBlock(context.Background(), from, msg); got != pubsub.ValidationReject {
+		t.Fatalf("verdict %v, want reject", got)
+	}
+	bans := a.node.ListBanned()
+	if len(bans) != 1 || !strings.Contains(bans[0].Reason, "proof of work") {
+		t.Fatalf("bans %+v, want one for the proof of work (not for an undecodable body)", bans)
 	}
 }
