@@ -109,11 +109,10 @@ type hostile struct {
 // requests with an honest-looking status at genesis and drops the rest.
 type syncHandler func(s network.Stream, t byte, payload []byte)
 
-func newHostile(t *testing.T, ctx context.Context, victim string, onSync syncHandler) *hostile {
-	t.Helper()
+func newHostile(t *testing.T, ctx context.Context, victim string, onSync syncHandler) (*hostile, error) {
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { h.Close() })
 	params := chain.RegtestParams
@@ -143,27 +142,27 @@ func newHostile(t *testing.T, ctx context.Context, victim string, onSync syncHan
 		}),
 		pubsub.WithMaxMessageSize(chain.MaxBlockSize+64<<10))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	hs := &hostile{host: h}
 	if hs.blocks, err = ps.Join("/quarry/" + params.Name + "/blocks/1"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if hs.txs, err = ps.Join("/quarry/" + params.Name + "/txs/1"); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	addr, err := ma.NewMultiaddr(victim)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	info, err := peer.AddrInfoFromP2pAddr(addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := h.Connect(ctx, *info); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return hs
+	return hs, nil
 }
 
 // waitGossip waits until the victim's subscriptions reached the attacker, so
@@ -381,8 +380,17 @@ func TestE2EHostilePeers(t *testing.T) {
 	// Each attack's identities are collected for its check.
 	var mu sync.Mutex
 	var ids []peer.ID
+	// fresh makes a new attacking identity connected to the victim; nil once
+	// the attack's time is up. Attacks run off the test goroutine, so they
+	// report with Errorf, never Fatal.
 	fresh := func(ctx context.Context, onSync syncHandler) *hostile {
-		hs := newHostile(t, ctx, victimAddr, onSync)
+		hs, err := newHostile(t, ctx, victimAddr, onSync)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.Errorf("hostile peer: %v", err)
+			}
+			return nil
+		}
 		mu.Lock()
 		ids = append(ids, hs.host.ID())
 		mu.Unlock()
@@ -460,6 +468,9 @@ func TestE2EHostilePeers(t *testing.T) {
 		{"orphan transactions", "held, never relayed (ValidationIgnore)", "Core: orphans are not relayed until their parents are known",
 			func(ctx context.Context) {
 				hs := fresh(ctx, nil)
+				if hs == nil {
+					return
+				}
 				hs.waitGossip(ctx)
 				for ctx.Err() == nil {
 					hs.publish(ctx, hs.txs, txMessage(orphanTx(key)))
@@ -469,6 +480,9 @@ func TestE2EHostilePeers(t *testing.T) {
 		{"low-work blocks (40 x 50 from genesis)", "not stored: unrequested and below the tip's work", "Core AcceptBlock: unrequested blocks need the tip's work",
 			func(ctx context.Context) {
 				hs := fresh(ctx, nil)
+				if hs == nil {
+					return
+				}
 				hs.waitGossip(ctx)
 				for range 40 {
 					for _, b := range chaintest.New(params).Chain(params.GenesisHash, 50) {
@@ -490,6 +504,9 @@ func TestE2EHostilePeers(t *testing.T) {
 			func(ctx context.Context) {
 				for ctx.Err() == nil {
 					hs := fresh(ctx, nil)
+					if hs == nil {
+						return
+					}
 					hs.waitGossip(ctx)
 					junk := make([]byte, 512)
 					rand.Read(junk)
@@ -504,9 +521,14 @@ func TestE2EHostilePeers(t *testing.T) {
 				for b.Header.Nonce = 0; chain.CheckProofOfWork(&b.Header, params) == nil; b.Header.Nonce++ {
 				}
 				hs := fresh(ctx, nil)
+				if hs == nil {
+					return
+				}
 				hs.waitGossip(ctx)
 				hs.publish(ctx, hs.blocks, b.Encode())
-				hs = fresh(ctx, nil)
+				if hs = fresh(ctx, nil); hs == nil {
+					return
+				}
 				hs.waitGossip(ctx)
 				enc := b.Header.Encode()
 				hs.publish(ctx, hs.blocks, append(enc[:], make([]byte, chain.MaxBlockSize-chain.HeaderSize)...))
@@ -520,6 +542,9 @@ func TestE2EHostilePeers(t *testing.T) {
 					syncFrame(syncHeaders, []byte{0}),                      // unsolicited
 				} {
 					hs := fresh(ctx, nil)
+					if hs == nil {
+						return
+					}
 					if s, err := hs.syncRequest(ctx, victimID, raw); err == nil {
 						_, _ = bufio.NewReader(s).ReadByte()
 						s.Close()
@@ -530,6 +555,9 @@ func TestE2EHostilePeers(t *testing.T) {
 		{"slowloris sync streams (64)", "10 s request deadline, per-peer stream cap", "libp2p resource manager; Core: header timeout",
 			func(ctx context.Context) {
 				hs := fresh(ctx, nil)
+				if hs == nil {
+					return
+				}
 				var streams []network.Stream
 				for range 64 {
 					s, err := hs.syncRequest(ctx, victimID, []byte{50})
