@@ -263,3 +263,89 @@ func TestGossipChecksHeaderWorkFirst(t *testing.T) {
 		t.Fatalf("bans %+v, want one for the proof of work (not for an undecodable body)", bans)
 	}
 }
+
+// branchHeaders returns n headers forking from genesis, each with valid
+// proof of work and a time a second after the one before: a branch whose
+// headers break no rule, made for nothing on regtest.
+func branchHeaders(params *chain.Params, n int, salt uint32) []chain.Header {
+	hs := make([]chain.Header, n)
+	prev, when := params.GenesisHash, params.GenesisBlock.Header.Time
+	for i := range hs {
+		h := chain.Header{Version: 1, PrevBlock: prev, MerkleRoot: chain.Hash{byte(salt), byte(salt >> 8)}, Time: when + uint32(i) + 1, Bits: params.PowLimitBits}
+		for chain.CheckProofOfWork(&h, params) != nil {
+			h.Nonce++
+		}
+		hs[i], prev = h, h.Hash()
+	}
+	return hs
+}
+
+// serveBranch answers getheaders from a branch: after the locator's first
+// hash on it, or from its start, up to MaxHeadersPerMsg.
+func serveBranch(branch []chain.Header) func(getHeadersMsg) []chain.Header {
+	pos := make(map[chain.Hash]int, len(branch))
+	for i := range branch {
+		pos[branch[i].Hash()] = i + 1
+	}
+	return func(m getHeadersMsg) []chain.Header {
+		from := 0
+		for _, h := range m.Locator {
+			if i, ok := pos[h]; ok {
+				from = i
+				break
+			}
+		}
+		return branch[from:min(from+MaxHeadersPerMsg, len(branch))]
+	}
+}
+
+// A branch from genesis with less work than the victim's tip leaves nothing
+// in its index, though it takes more than one batch of headers to tell; a
+// branch that does prove enough work over two batches (held in memory
+// meanwhile, as Core's presync holds it) is stored whole.
+func TestHeadersPresync(t *testing.T) {
+	tip := MaxHeadersPerMsg + 200
+	blocks := mainBlocks(tip)
+	victim := newTestNode(t, nil)
+	victim.process(blocks...)
+	params := victim.params
+	claim := func(branch []chain.Header, blocksOfWork int) func() statusMsg {
+		work := new(big.Int).Mul(big.NewInt(int64(blocksOfWork)), big.NewInt(2))
+		return func() statusMsg {
+			return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: branch[len(branch)-1].Hash(), Height: int32(len(branch)), Work: work}
+		}
+	}
+
+	// Short of the tip's work less 144 blocks' (the threshold), though its
+	// peer claims more: two batches, then the peer has no more.
+	short := branchHeaders(params, MaxHeadersPerMsg+20, 1)
+	weak := newHostilePeer(t, victim, claim(short, tip+1000), serveBranch(short))
+	waitFor(t, 20*time.Second, "both batches of the short branch asked for", func() bool { return weak.served.Load() >= 2 })
+	waitFor(t, 5*time.Second, "the short branch dropped", func() bool {
+		victim.node.mu.Lock()
+		defer victim.node.mu.Unlock()
+		return len(victim.node.sync.presync) == 0
+	})
+	for _, h := range []chain.Header{short[0], short[MaxHeadersPerMsg-1], short[len(short)-1]} {
+		if _, err := victim.chain.BlockInfo(h.Hash()); err == nil {
+			t.Fatalf("header %s of a low-work branch was stored", h.Hash())
+		}
+	}
+	if victim.node.IsBanned(weak.host.ID()) {
+		t.Fatal("a peer on a low-work branch was banned")
+	}
+
+	// More work than the tip, but not in its first batch.
+	long := branchHeaders(params, tip+50, 2)
+	strong := newHostilePeer(t, victim, claim(long, len(long)+1), serveBranch(long))
+	waitFor(t, 20*time.Second, "the long branch's headers stored", func() bool {
+		_, err := victim.chain.BlockInfo(long[len(long)-1].Hash())
+		return err == nil
+	})
+	if _, err := victim.chain.BlockInfo(long[0].Hash()); err != nil {
+		t.Fatalf("the long branch's first header: %v", err)
+	}
+	if victim.node.IsBanned(strong.host.ID()) {
+		t.Fatal("a peer on a heavier branch was banned")
+	}
+}
