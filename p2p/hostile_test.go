@@ -349,3 +349,43 @@ func TestHeadersPresync(t *testing.T) {
 		t.Fatal("a peer on a heavier branch was banned")
 	}
 }
+
+// Peers on distinct addresses: a subnet ban drops and refuses every peer
+// at the banned address and none at another. Linux routes all of
+// 127.0.0.0/8 to the loopback interface, so hosts listening on 127.0.0.2 and
+// 127.0.0.3 are distinct addresses without root; the victim dials them.
+func TestSubnetBanDistinctAddresses(t *testing.T) {
+	victim := newTestNode(t, nil)
+	listenOn := func(ip string) host.Host {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/" + ip + "/tcp/0"))
+		if err != nil {
+			t.Skipf("cannot listen on %s here: %v", ip, err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	dial := func(h host.Host) error {
+		return victim.node.host.Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
+	}
+	banned, other := listenOn("127.0.0.2"), listenOn("127.0.0.3")
+	for _, h := range []host.Host{banned, other} {
+		if err := dial(h); err != nil {
+			t.Fatalf("dial %v: %v", h.Addrs(), err)
+		}
+	}
+	if err := victim.node.SetBan("127.0.0.2", time.Hour, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the peer at 127.0.0.2 dropped", func() bool {
+		return victim.node.host.Network().Connectedness(banned.ID()) != network.Connected
+	})
+	if err := dial(listenOn("127.0.0.2")); err == nil {
+		t.Fatal("the victim dialled a new identity at the banned address")
+	}
+	if victim.node.host.Network().Connectedness(other.ID()) != network.Connected {
+		t.Fatal("the ban of 127.0.0.2 dropped the peer at 127.0.0.3")
+	}
+	if err := dial(listenOn("127.0.0.3")); err != nil {
+		t.Fatalf("a new peer at 127.0.0.3 was refused: %v", err)
+	}
+}
