@@ -552,7 +552,7 @@ func TestE2EHostilePeers(t *testing.T) {
 				}
 				<-ctx.Done()
 			}, mustBeBanned("protocol violations")},
-		{"slowloris sync streams (64)", "10 s request deadline, per-peer stream cap", "libp2p resource manager; Core: header timeout",
+		{"slowloris sync streams (64)", "10 s request deadline; 8 inbound sync streams per peer", "libp2p resource manager; Core: header timeout",
 			func(ctx context.Context) {
 				hs := fresh(ctx, nil)
 				if hs == nil {
@@ -571,14 +571,14 @@ func TestE2EHostilePeers(t *testing.T) {
 					s.Reset()
 				}
 			}, notBanned("slowloris")},
-		{"connection flood (40 identities)", "connection manager trims to its low water", "libp2p connmgr + resource manager",
+		{"connection flood (40 identities)", "per-peer resource limits; the connection manager trims past 96 (not reached by 40)", "libp2p connmgr + resource manager",
 			func(ctx context.Context) {
 				for range 40 {
 					fresh(ctx, nil)
 				}
 				<-ctx.Done()
 			}, notBanned("connection flood")},
-		{"peer that never answers", "request deadline, stalled peer dropped", "Core: stalling peer disconnect",
+		{"peer that never answers", "its requests time out (30 s), then it is dropped as stalled", "Core: stalling peer disconnect",
 			func(ctx context.Context) {
 				fresh(ctx, func(s network.Stream, _ byte, _ []byte) {
 					<-ctx.Done()
