@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,6 +76,9 @@ type ProcessResult struct {
 	Orphan bool
 	// MainChain: the block is part of the main chain after processing.
 	MainChain bool
+	// LowWork: the block came unrequested on a branch with less work than
+	// the tip, and was dropped unstored (ProcessUnrequestedBlock).
+	LowWork bool
 }
 
 // Chain is the node's view of the block chain: the index of every known header,
@@ -90,6 +94,9 @@ type Chain struct {
 	// processMu serialises writers, and the delivery of their events, so
 	// subscribers see changes in order.
 	processMu sync.Mutex
+
+	// caughtUp latches once the tip is recent: see CaughtUp.
+	caughtUp atomic.Bool
 
 	mu         sync.RWMutex // guards the fields below
 	index      map[Hash]*blockNode
@@ -263,8 +270,7 @@ func (c *Chain) load() error {
 		} else if rec.header.Hash() != c.params.GenesisHash {
 			return fmt.Errorf("database holds another network's chain (genesis %s, want %s for %s)", rec.header.Hash(), c.params.GenesisHash, c.params.Name)
 		}
-		n := c.addNode(&rec.header, parent)
-		n.status = rec.status
+		n := c.addNode(&rec.header, parent, rec.status)
 		if n.status&statusHaveData != 0 {
 			c.markDataChain(n)
 		}
@@ -284,8 +290,7 @@ func (c *Chain) load() error {
 
 func (c *Chain) initGenesis() error {
 	g := c.params.GenesisBlock
-	n := c.addNode(&g.Header, nil)
-	n.status = statusHaveData | statusValid
+	n := c.addNode(&g.Header, nil, statusHaveData|statusValid)
 	c.markDataChain(n)
 	c.mainChain = []*blockNode{n}
 	err := c.db.Update(func(txn *badger.Txn) error {
@@ -307,13 +312,21 @@ func (c *Chain) initGenesis() error {
 	return nil
 }
 
-// addNode puts a header into the in-memory index.
-func (c *Chain) addNode(h *Header, parent *blockNode) *blockNode {
+// addNode puts a header into the in-memory index with what is known of it;
+// a header under an invalid block is invalid too. The status is given here,
+// not set afterwards, because the best header is chosen among valid or
+// unchecked headers only: one known invalid must never become it, not even
+// for a moment (it would put the node back into initial block download).
+func (c *Chain) addNode(h *Header, parent *blockNode, status blockStatus) *blockNode {
 	n := newBlockNode(h, parent)
+	n.status = status
+	if parent != nil && parent.status.invalid() {
+		n.status |= statusFailedParent
+	}
 	c.nextSeq++
 	n.seq = c.nextSeq
 	c.index[n.hash] = n
-	if c.bestHeader == nil || (!n.status.invalid() && moreWork(n, c.bestHeader)) {
+	if !n.status.invalid() && (c.bestHeader == nil || moreWork(n, c.bestHeader)) {
 		c.bestHeader = n
 	}
 	return n

@@ -39,6 +39,13 @@ type Params struct {
 	SubsidyHalvingInterval int32
 	CoinbaseMaturity       int32
 
+	// MinChainWork is the least cumulative work of a chain the node takes
+	// for the network's: below it the node stays in initial block download,
+	// and headers of a branch are not stored until it has proved this much
+	// (and not much less than the tip's). Bitcoin Core raises its value with
+	// each release; Quarry's main network has no history yet to commit to.
+	MinChainWork *big.Int
+
 	AddressHRP     string
 	DefaultRPCPort int
 	DefaultP2PPort int
@@ -92,6 +99,7 @@ func mustTarget(bits uint32) *big.Int {
 var (
 	MainParams = newParams(Params{
 		Name:                   "main",
+		MinChainWork:           new(big.Int),
 		PowLimitBits:           0x1d00ffff,
 		TargetSpacing:          600,
 		RetargetInterval:       2016,
@@ -106,6 +114,7 @@ var (
 	// one core, and retarget every 30 blocks towards 10 seconds.
 	TestnetParams = newParams(Params{
 		Name:                   "testnet",
+		MinChainWork:           new(big.Int),
 		PowLimitBits:           0x1e03ffff,
 		TargetSpacing:          10,
 		RetargetInterval:       30,
@@ -118,6 +127,7 @@ var (
 
 	RegtestParams = newParams(Params{
 		Name:                   "regtest",
+		MinChainWork:           new(big.Int),
 		PowLimitBits:           0x207fffff,
 		TargetSpacing:          600,
 		SubsidyHalvingInterval: 150,

@@ -17,12 +17,14 @@ import (
 func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	res, events, err := c.processBlock(b)
+	res, events, err := c.processBlock(b, true)
 	c.deliver(events)
 	return res, err
 }
 
-func (c *Chain) processBlock(b *Block) (ProcessResult, []Event, error) {
+// processBlock processes b; an unrequested block with less work than the tip
+// is dropped (see ProcessUnrequestedBlock), and so is such an orphan of it.
+func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, []Event, error) {
 	hash := b.Hash()
 	res := ProcessResult{Hash: hash}
 	c.mu.RLock()
@@ -51,6 +53,10 @@ func (c *Chain) processBlock(b *Block) (ProcessResult, []Event, error) {
 		return res, nil, nil
 	}
 	c.mu.Unlock()
+	if !requested && c.lowWorkBlock(&b.Header, parent) {
+		res.LowWork = true
+		return res, nil, nil
+	}
 
 	events, err := c.acceptBlock(b, hash, parent)
 	if err != nil {
@@ -63,6 +69,10 @@ func (c *Chain) processBlock(b *Block) (ProcessResult, []Event, error) {
 		c.mu.Unlock()
 		for _, child := range children {
 			childHash := child.Hash()
+			// Orphans are unrequested: they came by gossip.
+			if c.lowWorkBlock(&child.Header, c.node(queue[0])) {
+				continue
+			}
 			more, err := c.acceptBlock(child, childHash, c.node(queue[0]))
 			events = append(events, more...)
 			if err != nil {
@@ -91,7 +101,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 		c.mu.Lock()
 		n := c.index[hash]
 		if n == nil {
-			n = c.addNode(&b.Header, parent)
+			n = c.addNode(&b.Header, parent, statusFailedParent)
 		}
 		n.status |= statusFailedParent
 		c.mu.Unlock()
@@ -105,8 +115,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 			if !errors.Is(err, ErrTimeTooNew) {
 				// A header from the future may become valid; any other failure is final.
 				c.mu.Lock()
-				c.addNode(&b.Header, parent).status |= statusFailed
-				n = c.index[hash]
+				n = c.addNode(&b.Header, parent, statusFailed)
 				c.mu.Unlock()
 				return nil, errors.Join(err, c.persistStatus(n))
 			}
@@ -116,7 +125,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 	if err := checkBlockContext(b, parent.height+1, parent.medianTimePast()); err != nil {
 		c.mu.Lock()
 		if n == nil {
-			n = c.addNode(&b.Header, parent)
+			n = c.addNode(&b.Header, parent, statusFailed)
 		}
 		n.status |= statusFailed
 		c.mu.Unlock()
@@ -125,7 +134,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 
 	c.mu.Lock()
 	if n == nil {
-		n = c.addNode(&b.Header, parent)
+		n = c.addNode(&b.Header, parent, 0)
 	}
 	c.mu.Unlock()
 	err := c.db.Update(func(txn *badger.Txn) error {
@@ -189,10 +198,15 @@ func checkBlockContext(b *Block, height int32, mtp int64) error {
 
 // AcceptHeaders adds headers to the index ahead of their bodies, for
 // headers-first sync. Each must extend a known header and follow the header
-// rules; the first failure stops and is returned.
+// rules; the first failure stops and is returned. Unless the branch they
+// extend reaches HeadersWorkThreshold, none is stored and the error is
+// ErrLowWork.
 func (c *Chain) AcceptHeaders(headers []Header) error {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
+	if err := c.checkHeadersWork(headers); err != nil {
+		return err
+	}
 	for i := range headers {
 		h := &headers[i]
 		hash := h.Hash()
@@ -213,7 +227,7 @@ func (c *Chain) AcceptHeaders(headers []Header) error {
 			return err
 		}
 		c.mu.Lock()
-		n := c.addNode(h, parent)
+		n := c.addNode(h, parent, 0)
 		c.mu.Unlock()
 		if err := c.persistStatus(n); err != nil {
 			return err

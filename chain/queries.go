@@ -206,19 +206,7 @@ type TxLocation struct {
 
 // FindTx returns a main-chain transaction from the transaction index.
 func (c *Chain) FindTx(txid Hash) (*Tx, TxLocation, error) {
-	var loc TxLocation
-	err := c.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, key(prefixTx, txid[:]))
-		if err != nil {
-			return err
-		}
-		if len(raw) != HashSize+4 {
-			return fmt.Errorf("transaction %s: %w", txid, ErrNotFound)
-		}
-		copy(loc.Block[:], raw)
-		loc.Index = int(binary.LittleEndian.Uint32(raw[HashSize:]))
-		return nil
-	})
+	loc, err := c.locateTx(txid)
 	if err != nil {
 		return nil, loc, err
 	}

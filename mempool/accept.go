@@ -215,8 +215,9 @@ func (p *Pool) refused(c *candidate, peer PeerID, mode acceptMode, err error) (*
 	}
 	// Its inputs look spent: perhaps by itself, in a block. The transaction
 	// index answers that in one lookup, where probing each of its outputs in
-	// the UTXO set would let a peer's orphans cost thousands.
-	if _, _, ferr := p.chain.FindTx(c.txid); ferr == nil {
+	// the UTXO set would let a peer's orphans cost thousands (and loading its
+	// block, a megabyte decoded for each relay of an old transaction).
+	if p.chain.IsConfirmedTx(c.txid) {
 		return nil, &RejectError{Reason: ReasonAlreadyInChain, Err: fmt.Errorf("transaction %s is confirmed", c.txid)}
 	}
 	if peer == LocalPeer || mode.test || len(c.missing) == 0 {

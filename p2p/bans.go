@@ -25,6 +25,12 @@ import (
 // DefaultBanDuration is how long a misbehaving peer is refused.
 const DefaultBanDuration = 24 * time.Hour
 
+// maxDiscouraged bounds the peers banned automatically for misbehaving. Peer
+// ids cost nothing, so an attacker can earn a ban under every one it makes:
+// the oldest is forgotten first, as Bitcoin Core's discouragement filter (a
+// rolling Bloom filter of 50,000 addresses) forgets.
+const maxDiscouraged = 10_000
+
 // Ban is a peer, or every address of a subnet, refused until a time, and why.
 // Exactly one of Peer and Subnet is set. Misbehaving peers are banned by
 // identity: their address may be shared (every node of a local testnet is on
@@ -99,8 +105,15 @@ type gater struct {
 	saveMu sync.Mutex
 
 	mu      sync.Mutex
-	bans    map[peer.ID]Ban
+	bans    map[peer.ID]Ban // set by an operator; saved
 	subnets map[netip.Prefix]Ban
+	// discouraged holds the automatic bans of misbehaving peers, in memory
+	// only, like Core's discouragement: a ban costs no disk write, however
+	// many identities an attacker burns. The ring bounds them; discouraged
+	// maps each peer to its slot there.
+	discouraged map[peer.ID]int
+	ring        []Ban // next is the oldest
+	next        int
 	// foreign peers are on another network; they are refused like banned ones
 	// but not listed or saved, since they did nothing wrong.
 	foreign map[peer.ID]time.Time
@@ -108,7 +121,8 @@ type gater struct {
 
 func newGater(path string, log *slog.Logger) (*gater, error) {
 	g := &gater{path: path, log: log, now: time.Now, bans: make(map[peer.ID]Ban),
-		subnets: make(map[netip.Prefix]Ban), foreign: make(map[peer.ID]time.Time)}
+		subnets: make(map[netip.Prefix]Ban), foreign: make(map[peer.ID]time.Time),
+		discouraged: make(map[peer.ID]int), ring: make([]Ban, maxDiscouraged)}
 	if path == "" {
 		return g, nil
 	}
@@ -158,20 +172,59 @@ func (g *gater) ban(b Ban, d time.Duration) error {
 	return g.save()
 }
 
+// discourage bans a misbehaving peer until now+d, in memory only, forgetting
+// the oldest such ban once maxDiscouraged are held.
+func (g *gater) discourage(p peer.ID, reason string, d time.Duration) {
+	now := g.now()
+	b := Ban{Peer: p, Created: now, Until: now.Add(d), Reason: reason}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if slot, ok := g.discouraged[p]; ok {
+		g.ring[slot] = b
+		return
+	}
+	if old := g.ring[g.next].Peer; old != "" {
+		delete(g.discouraged, old)
+	}
+	g.ring[g.next] = b
+	g.discouraged[p] = g.next
+	g.next = (g.next + 1) % len(g.ring)
+}
+
+// discouragedLocked returns p's automatic ban in force, if any.
+func (g *gater) discouragedLocked(p peer.ID, now time.Time) (Ban, bool) {
+	slot, ok := g.discouraged[p]
+	if !ok || !g.ring[slot].Until.After(now) {
+		return Ban{}, false
+	}
+	return g.ring[slot], true
+}
+
+// forgetDiscouragedLocked lifts p's automatic ban, reporting whether it had one.
+func (g *gater) forgetDiscouragedLocked(p peer.ID) bool {
+	slot, ok := g.discouraged[p]
+	if ok {
+		g.ring[slot] = Ban{}
+		delete(g.discouraged, p)
+	}
+	return ok
+}
+
 // unban lifts the ban of b's peer or subnet and saves the list, if there was one.
 func (g *gater) unban(b Ban) (bool, error) {
 	g.mu.Lock()
-	var ok bool
+	var ok, saved bool
 	if b.Subnet.IsValid() {
-		_, ok = g.subnets[b.Subnet]
+		_, saved = g.subnets[b.Subnet]
 		delete(g.subnets, b.Subnet)
 	} else {
-		_, ok = g.bans[b.Peer]
+		_, saved = g.bans[b.Peer]
 		delete(g.bans, b.Peer)
+		ok = g.forgetDiscouragedLocked(b.Peer)
 	}
 	g.mu.Unlock()
-	if !ok {
-		return false, nil
+	if !saved {
+		return ok, nil
 	}
 	return true, g.save()
 }
@@ -180,6 +233,8 @@ func (g *gater) clear() error {
 	g.mu.Lock()
 	clear(g.bans)
 	clear(g.subnets)
+	clear(g.discouraged)
+	clear(g.ring)
 	g.mu.Unlock()
 	return g.save()
 }
@@ -190,6 +245,9 @@ func (g *gater) list() []Ban {
 	defer g.mu.Unlock()
 	g.expireLocked()
 	out := g.allLocked()
+	for _, slot := range g.discouraged {
+		out = append(out, g.ring[slot])
+	}
 	slices.SortFunc(out, func(a, b Ban) int {
 		if c := a.Until.Compare(b.Until); c != 0 {
 			return c
@@ -199,6 +257,7 @@ func (g *gater) list() []Ban {
 	return out
 }
 
+// allLocked returns the bans an operator set, the ones saved.
 func (g *gater) allLocked() []Ban {
 	out := make([]Ban, 0, len(g.bans)+len(g.subnets))
 	for _, b := range g.bans {
@@ -222,6 +281,11 @@ func (g *gater) expireLocked() {
 			delete(g.subnets, subnet)
 		}
 	}
+	for p, slot := range g.discouraged {
+		if !g.ring[slot].Until.After(now) {
+			g.forgetDiscouragedLocked(p)
+		}
+	}
 	for p, until := range g.foreign {
 		if !until.After(now) {
 			delete(g.foreign, p)
@@ -242,6 +306,9 @@ func (g *gater) refused(p peer.ID) (string, bool) {
 	defer g.mu.Unlock()
 	now := g.now()
 	if b, ok := g.bans[p]; ok && b.Until.After(now) {
+		return b.Reason, true
+	}
+	if b, ok := g.discouragedLocked(p, now); ok {
 		return b.Reason, true
 	}
 	if until, ok := g.foreign[p]; ok && until.After(now) {
@@ -279,8 +346,12 @@ func (g *gater) refusedAddr(addr ma.Multiaddr) bool {
 func (g *gater) isBanned(p peer.ID) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	b, ok := g.bans[p]
-	return ok && b.Until.After(g.now())
+	now := g.now()
+	if b, ok := g.bans[p]; ok && b.Until.After(now) {
+		return true
+	}
+	_, ok := g.discouragedLocked(p, now)
+	return ok
 }
 
 // save writes the list atomically: a crash leaves the old file or the new one.

@@ -37,15 +37,22 @@
 // network or genesis is dropped and refused for a day. Peers are asked for
 // their status again periodically, so a node that missed a block's gossip
 // still learns of it. When a peer has more work, the node fetches headers
-// from the peer with the most work, stores them with chain.AcceptHeaders,
+// from the peer claiming the most work, stores them with chain.AcceptHeaders,
 // and fetches the bodies from every peer that has them, at most 128 blocks
-// past its tip, dropping peers that stall.
+// past its tip, dropping peers that stall. A claim is checked against what
+// the peer delivers: one whose headers bring no new work is not asked again
+// for a while, doubling each time. Headers of a branch with too little work
+// to store are held in memory until it proves enough (Core's presync), and
+// the queue of wanted bodies is bounded.
 //
 // # Bans
 //
 // A peer that sends a consensus-invalid block, header or transaction, or
 // breaks the sync protocol (malformed, oversized or unsolicited messages) is
-// disconnected and refused for 24 hours; bans are kept in a JSON file.
+// disconnected and refused for 24 hours. Such automatic bans are kept in
+// memory only, the oldest forgotten past 10,000 (identities cost nothing, so
+// each ban must cost next to nothing too); bans an operator sets with SetBan
+// are kept in a JSON file.
 //
 // # Wiring
 //

@@ -272,26 +272,36 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	if v, ok := n.seen.get(id); ok {
 		return repeatVerdict(v)
 	}
-	b, err := chain.DecodeBlock(msg.Data)
+	// The 80-byte header first: its hash and proof of work cost one hash and
+	// turn away junk, and known blocks, before a megabyte is decoded.
+	// ProcessBlock runs the rest of the sanity checks, once, and its rule
+	// errors are rejected below like any other.
+	if len(msg.Data) < chain.HeaderSize {
+		return n.rejectGossip(id, from, fmt.Sprintf("undecodable block: %d bytes is shorter than a header", len(msg.Data)))
+	}
+	header, err := chain.DecodeHeader(msg.Data[:chain.HeaderSize])
 	if err != nil {
 		return n.rejectGossip(id, from, fmt.Sprintf("undecodable block: %v", err))
 	}
-	hash := b.Hash()
+	hash := header.Hash()
 	if n.chain.IsKnownInvalid(hash) {
 		return n.rejectGossip(id, from, fmt.Sprintf("known invalid block %s", hash))
 	}
 	if n.chain.HaveBlock(hash) {
 		return pubsub.ValidationIgnore
 	}
-	// Only the proof of work before waiting for the parent: it costs one hash
-	// and turns away junk at once. ProcessBlock runs the rest of the sanity
-	// checks, once, and its rule errors are rejected below like any other.
-	if err := chain.CheckProofOfWork(&b.Header, n.params); err != nil {
+	if err := chain.CheckProofOfWork(&header, n.params); err != nil {
 		return n.rejectGossip(id, from, fmt.Sprintf("block %s fails its proof of work: %v", hash, err))
+	}
+	b, err := chain.DecodeBlock(msg.Data)
+	if err != nil {
+		return n.rejectGossip(id, from, fmt.Sprintf("undecodable block: %v", err))
 	}
 	done := n.beginValidation(ctx, hash, b.Header.PrevBlock)
 	defer done()
-	res, err := n.chain.ProcessBlock(b)
+	// Unrequested: one on a branch with less work than the tip is dropped
+	// unstored (LowWork) and ignored below, as a side-branch block is.
+	res, err := n.chain.ProcessUnrequestedBlock(b)
 	fault, broke := chain.BlockFault(err)
 	switch {
 	case err == nil && res.Orphan:

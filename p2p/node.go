@@ -31,7 +31,9 @@ import (
 // pool. An error that wraps a *chain.RuleError whose row in chain's rule table
 // blames the sender (chain.TxFault) gets the peer that sent it penalised; any
 // other error (policy, already known, missing inputs) drops the transaction
-// quietly.
+// quietly. A transaction held as an orphan must be reported as such an error,
+// never nil: nil relays it, and an orphan's inputs and signatures are
+// unchecked.
 // from is the sending peer's id, for logs.
 type TxPool interface {
 	Accept(tx *chain.Tx, from string) error

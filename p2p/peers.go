@@ -68,6 +68,11 @@ type peerState struct {
 	headersDone    chain.Hash
 	lastHeader     chain.Hash
 	pauseUntil     time.Time
+	// headersStrikes counts the peer's headers answers in a row that
+	// brought no new work; it is not asked for headers until
+	// headersRestUntil.
+	headersStrikes   int
+	headersRestUntil time.Time
 }
 
 // peerLocked returns p's state, creating it; n.mu must be held.
@@ -212,15 +217,13 @@ func (n *Node) refuseForeign(p peer.ID, why string) {
 	})
 }
 
-// misbehaved bans p for a day and disconnects it.
+// misbehaved bans p for a day, in memory only, and disconnects it.
 func (n *Node) misbehaved(p peer.ID, reason string) {
 	if p == "" || p == n.host.ID() {
 		return
 	}
 	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", DefaultBanDuration)
-	if err := n.gater.ban(Ban{Peer: p, Reason: reason}, DefaultBanDuration); err != nil {
-		n.log.Error("save ban list", "err", err)
-	}
+	n.gater.discourage(p, reason, DefaultBanDuration)
 	n.closePeer(p)
 }
 

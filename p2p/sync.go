@@ -31,7 +31,18 @@ const (
 	maxBlockRequestsPerPeer = 2
 	// maxHeadersAhead pauses header sync while the best header is that far
 	// past the tip, which bounds the download queue.
-	maxHeadersAhead  = 50_000
+	maxHeadersAhead = 50_000
+	// maxPresyncHeaders bounds the headers of a branch held in memory, 8 MB,
+	// while it proves enough work to be stored (see syncHeaders).
+	maxPresyncHeaders = 100_000
+	// maxWantedBlocks bounds the download queue: header sync pauses while
+	// that many bodies are wanted.
+	maxWantedBlocks = 20_000
+	// headersRest is how long a peer whose headers brought no new work is
+	// not asked for headers again; it doubles with each such answer in a
+	// row, up to maxHeadersRest.
+	headersRest      = 10 * time.Second
+	maxHeadersRest   = 10 * time.Minute
 	progressInterval = 5 * time.Second
 	// failurePause is how long a peer whose request failed is left alone.
 	failurePause = time.Second
@@ -238,6 +249,10 @@ type syncState struct {
 	want        map[chain.Hash]*wantItem
 	order       []*wantItem // by height
 	headersBusy bool
+	// presync holds headers from presyncPeer of a branch with too little
+	// work yet to be stored (chain.ErrLowWork), while it proves more.
+	presync     []chain.Header
+	presyncPeer peer.ID
 }
 
 func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
@@ -290,7 +305,7 @@ func (n *Node) schedule() {
 	end, _ := slices.BinarySearchFunc(n.sync.order, limit+1, func(w *wantItem, h int32) int { return int(w.height - h) })
 	rest := n.sync.order[end:]
 	n.sync.order = slices.DeleteFunc(slices.Clone(n.sync.order[:end]), func(it *wantItem) bool {
-		done := it.peer == "" && (n.chain.HaveBlock(it.hash) || n.chain.IsKnownInvalid(it.hash))
+		done := it.peer == "" && (n.chain.HaveBlock(it.hash) || n.chain.IsKnownInvalid(it.hash) || n.nobodyHasLocked(it))
 		if done {
 			delete(n.sync.want, it.hash)
 		}
@@ -335,20 +350,38 @@ func (n *Node) schedule() {
 	}
 }
 
+// nobodyHasLocked reports whether every peer with a status said it does not
+// have it, at its current tip: a header whose body is withheld leaves the
+// bounded queue instead of filling it. Its header comes again, and it is
+// queued again, when a peer's tip moves and its headers are fetched.
+func (n *Node) nobodyHasLocked(it *wantItem) bool {
+	if len(it.skip) == 0 {
+		return false
+	}
+	for p, ps := range n.peers {
+		if tip, skipped := it.skip[p]; ps.hasStatus && (!skipped || tip != ps.status.Tip) {
+			return false
+		}
+	}
+	return true
+}
+
 // headersPeerLocked picks the peer to ask for headers: of those whose chain
-// has more work than ours and whose tip is neither on our main chain nor
-// queued, the one with the most work. (Having the tip is not enough: it may
+// has more work than ours, whose tip is neither on our main chain nor
+// queued, and that are not resting after an answer with no new work, the one
+// claiming the most work. None while the download queue is full. (Having the tip is not enough: it may
 // be an orphan, or stored while its ancestors' bodies are missing.) It
 // returns the locator to send.
 func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
-	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead {
+	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead || len(n.sync.want) >= maxWantedBlocks {
 		return "", nil
 	}
 	var pick peer.ID
 	var ps *peerState
+	now := time.Now()
 	for p, s := range n.peers {
 		st := s.status
-		if !s.hasStatus || st.Work.Cmp(best.ChainWork) <= 0 || s.headersDone == st.Tip {
+		if !s.hasStatus || st.Work.Cmp(best.ChainWork) <= 0 || s.headersDone == st.Tip || now.Before(s.headersRestUntil) {
 			continue
 		}
 		if _, queued := n.sync.want[st.Tip]; queued || n.onMainChain(st.Tip) || n.chain.IsKnownInvalid(st.Tip) {
@@ -377,28 +410,64 @@ func (n *Node) onMainChain(h chain.Hash) bool {
 }
 
 // syncHeaders fetches one batch of headers from p, stores them in the chain
-// and queues their bodies.
+// and queues their bodies. Headers of a branch with too little work to store
+// (a fork from far below the tip, until enough of it arrived) are held in
+// memory, up to maxPresyncHeaders, and handed to the chain again with each
+// batch that continues them, until the branch has proved enough work or the
+// peer has no more: Bitcoin Core's headers presync, which keeps cheap
+// low-work headers out of the index and off the disk.
 func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	defer kick(n.kickSync)
+	workBefore := n.chain.BestHeaderWork()
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
+	if n.sync.presyncPeer != p {
+		n.sync.presync, n.sync.presyncPeer = nil, p
+	}
+	pending := n.sync.presync
 	n.mu.Unlock()
-	hs, err := n.getHeaders(p, locator)
+	received, err := n.getHeaders(p, locator)
+	progress := false
 	if err == nil {
+		hs := received
+		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
+			hs = append(slices.Clip(pending), hs...)
+		}
 		err = n.acceptHeaders(hs)
+		full := len(received) == MaxHeadersPerMsg
+		progress = n.chain.BestHeaderWork().Cmp(workBefore) > 0
 		n.mu.Lock()
+		n.sync.presync = nil
 		switch {
-		case err == nil && len(hs) == MaxHeadersPerMsg:
+		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
+			n.sync.presync = hs
+			ps.lastHeader = hs[len(hs)-1].Hash()
+			progress = len(hs) > len(pending)
+			err = nil
+		case err == nil && full:
 			ps.lastHeader = hs[len(hs)-1].Hash()
 		case !isMisbehaviour(err):
-			// The peer has no more, or sent headers we cannot take yet (from
-			// the future): do not ask again until its tip changes.
+			// The peer has no more, sent headers we cannot take yet (from
+			// the future), or a branch that never gets enough work: do not
+			// ask again until its tip changes.
 			ps.lastHeader = chain.Hash{}
 			ps.headersDone = target
 		}
 		n.mu.Unlock()
 	}
+	// A peer's claim of more work is only a claim: one whose answer brought
+	// none rests, longer each time in a row, and others are asked. Else a
+	// liar claiming the most work and answering with useless headers would
+	// hold the one header-sync slot for ever.
+	n.mu.Lock()
+	if progress {
+		ps.headersStrikes = 0
+	} else {
+		ps.headersStrikes++
+		ps.headersRestUntil = time.Now().Add(min(headersRest<<min(ps.headersStrikes-1, 10), maxHeadersRest))
+	}
+	n.mu.Unlock()
 	n.mu.Lock()
 	n.sync.headersBusy = false
 	n.mu.Unlock()
@@ -575,7 +644,8 @@ type SyncProgress struct {
 	// Progress is Height over HeaderHeight, 1 when the node has caught up.
 	Progress float64
 	// InitialBlockDownload: the node has headers of blocks it has not caught
-	// up to yet.
+	// up to yet, and has never had a recent tip (chain.CaughtUp), after
+	// which a header ahead of the tip is a block still on its way.
 	InitialBlockDownload bool
 }
 
@@ -591,7 +661,7 @@ func (n *Node) SyncProgress() SyncProgress {
 	n.mu.Unlock()
 	if sp.Height < sp.HeaderHeight {
 		sp.Progress = float64(sp.Height) / float64(sp.HeaderHeight)
-		sp.InitialBlockDownload = true
+		sp.InitialBlockDownload = !n.chain.CaughtUp()
 	}
 	return sp
 }

@@ -36,7 +36,8 @@ const (
 	// MaxHeadersPerMsg is the most headers one headers message carries, as in Bitcoin.
 	MaxHeadersPerMsg = 2000
 	// MaxBlocksPerRequest is the most blocks one getblocks message asks for: with
-	// blocks of up to 2 MB, 16 keeps one answer at 32 MB in the worst case.
+	// blocks of up to 1 MB (chain.MaxBlockSize), 16 keeps one answer at 16 MB
+	// in the worst case.
 	MaxBlocksPerRequest = 16
 	// maxLocatorHashes bounds a block locator. A locator of a chain of 2^31 blocks
 	// has about 41 entries; 101 is Bitcoin's bound.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -111,6 +112,11 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 	if cfg.RPCListen == "" {
 		cfg.RPCListen = fmt.Sprintf("127.0.0.1:%d", params.DefaultRPCPort)
 	}
+	if cfg.MetricsListen != "" {
+		if cfg.MetricsListen, err = loopbackIfNoHost(cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
 	if len(cfg.P2PListen) == 0 {
 		cfg.P2PListen = []string{
 			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", params.DefaultP2PPort),
@@ -135,6 +141,20 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// loopbackIfNoHost gives a listen address with an empty host 127.0.0.1, as
+// DESIGN.md fixes for every listen address: ":9332" would otherwise serve
+// the metrics and the unauthenticated profiler on every interface.
+func loopbackIfNoHost(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 func applyConfFile(fs *flag.FlagSet, path string, set map[string]bool) error {

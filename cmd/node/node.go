@@ -266,14 +266,24 @@ func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "
 
 // peerTxs hands transactions from peers to the mempool. Its errors keep the
 // mempool's chain: p2p reads the rule broken, if any, in chain's rule table to
-// decide whether the sender is to blame.
+// decide whether the sender is to blame. An orphan, though kept, is reported
+// as an error so gossip ignores it instead of relaying it.
 type peerTxs struct{ n *node }
+
+// errOrphanHeld tells p2p that a transaction waits in the orphan pool: not
+// the sender's fault (it may know the parents), and not to be relayed.
+var errOrphanHeld = errors.New("orphan transaction held until its parents arrive")
 
 func (p peerTxs) Accept(tx *chain.Tx, from string) error {
 	res, err := p.n.pool.Accept(tx, mempool.PeerID(from))
 	if err != nil {
 		p.n.stats.txsRejected.Inc()
 		return fmt.Errorf("not accepted: %w", err)
+	}
+	if res.Orphan {
+		// Held for its parents but not relayed: until they arrive nothing
+		// about it, its signatures included, has been checked.
+		return errOrphanHeld
 	}
 	// Gossip relays tx itself once this returns; orphans it released are new
 	// to the network's view from here and are published by the node.

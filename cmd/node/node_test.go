@@ -30,6 +30,15 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if cfg.RPCListen != "127.0.0.1:18543" {
 		t.Fatalf("default RPC address %q, want regtest's on 127.0.0.1", cfg.RPCListen)
 	}
+	// An empty host means loopback, not every interface: the metrics port
+	// serves the profiler without authentication.
+	cfg, err = loadConfig([]string{"--datadir", dir, "--metrics-listen", ":9332"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetricsListen != "127.0.0.1:9332" {
+		t.Fatalf("--metrics-listen :9332 gives %q, want 127.0.0.1:9332", cfg.MetricsListen)
+	}
 	for _, bad := range []string{"nosuch=1\n", "network\n", "datadir=/elsewhere\n"} {
 		os.WriteFile(filepath.Join(dir, "quarry.conf"), []byte(bad), 0o600)
 		if _, err := loadConfig([]string{"--datadir", dir}, io.Discard); err == nil {
@@ -43,6 +52,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--mine-address", "qry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw"},
 		{"--network", "regtest", "--rpc-user", "u"},
 		{"--network", "regtest", "--log-level", "loud"},
+		{"--network", "regtest", "--metrics-listen", "9332"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

@@ -1,0 +1,34 @@
+package chain
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// locateTx reads a main-chain transaction's place from the transaction index.
+func (c *Chain) locateTx(txid Hash) (TxLocation, error) {
+	var loc TxLocation
+	err := c.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, key(prefixTx, txid[:]))
+		if err != nil {
+			return err
+		}
+		if len(raw) != HashSize+4 {
+			return fmt.Errorf("transaction %s: %w", txid, ErrNotFound)
+		}
+		copy(loc.Block[:], raw)
+		loc.Index = int(binary.LittleEndian.Uint32(raw[HashSize:]))
+		return nil
+	})
+	return loc, err
+}
+
+// IsConfirmedTx reports whether txid is in a main-chain block, from the
+// transaction index alone: one key read, where FindTx loads and decodes the
+// whole block. A peer relaying a confirmed transaction again costs only this.
+func (c *Chain) IsConfirmedTx(txid Hash) bool {
+	_, err := c.locateTx(txid)
+	return err == nil
+}
