@@ -32,12 +32,20 @@ func scanSHANI4(st *shaniState, nonce, batches, ttop uint32) (done, mask uint32)
 // for PALIGNR and SSE4.1 for PBLENDW and PINSRD.
 var hasSHANI = cpuid.CPU.Supports(cpuid.SHA, cpuid.SSSE3, cpuid.SSE4)
 
-// archKernels lists the kernels this CPU can run besides the portable one, fastest first.
+// archKernels lists the kernels this CPU can run besides the portable one, in the
+// order to prefer them before any has been timed (see ChooseKernel).
 func archKernels() []kernel {
-	if !hasSHANI {
-		return nil
+	var ks []kernel
+	if hasSHANI {
+		ks = append(ks, kernel{name: "shani", scan: scanSHANI})
 	}
-	return []kernel{{name: "shani", scan: scanSHANI}}
+	if hasAVX512 {
+		ks = append(ks, kernel{name: "avx512", scan: vecScan(16, scanAVX512x16)})
+	}
+	if hasAVX2 {
+		ks = append(ks, kernel{name: "avx2", scan: vecScan(8, scanAVX2x8)})
+	}
+	return ks
 }
 
 func toABEF(s *[8]uint32) (x, y [4]uint32) {

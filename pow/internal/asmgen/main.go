@@ -1,4 +1,6 @@
-// Command asmgen writes pow's SHA-NI nonce-scanning kernel, pow/sha256d_amd64.s.
+// Command asmgen writes pow's amd64 nonce-scanning kernels: the SHA-NI one,
+// pow/sha256d_amd64.s (-kernel shani), and the AVX-512 and AVX2 ones,
+// pow/sha256d_vec_amd64.s (-kernel vector; see vector.go).
 //
 // The kernel hashes four nonces at a time with their instructions interleaved: one
 // SHA-NI round chain is bound by the latency of SHA256RNDS2, so a single stream
@@ -19,8 +21,18 @@ import (
 
 func main() {
 	out := flag.String("out", "", "file to write (default: standard output)")
+	kernel := flag.String("kernel", "shani", "kernels to write: shani or vector")
 	flag.Parse()
-	src := generate()
+	var src []byte
+	switch *kernel {
+	case "shani":
+		src = generate()
+	case "vector":
+		src = generateVector()
+	default:
+		fmt.Fprintf(os.Stderr, "asmgen: unknown -kernel %q\n", *kernel)
+		os.Exit(2)
+	}
 	if *out == "" {
 		os.Stdout.Write(src)
 		return
