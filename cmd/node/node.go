@@ -46,15 +46,12 @@ type node struct {
 	stopRequested chan struct{}
 	stopOnce      sync.Once
 
-	// cancel stops the goroutines below (the mining loop); wg waits for them.
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wg waits for the metrics server's goroutine.
+	wg sync.WaitGroup
 }
 
 func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: log, stopRequested: make(chan struct{})}
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	started := false
 	defer func() {
 		if !started {
@@ -140,9 +137,14 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	})
 	// Mining starts only now: a block found at once (testnet's easy first
 	// blocks) is published, so the network must be up.
-	if cfg.Mine {
+	if cfg.MineAddress != "" {
 		payTo, _ := params.DecodeAddress(cfg.MineAddress) // checked by loadConfig
-		n.wg.Go(func() { n.miner.Run(runCtx, payTo) })
+		n.miner.SetPayTo(payTo)
+	}
+	if cfg.Mine {
+		if err := n.miner.SetGenerate(true, 0); err != nil {
+			return nil, fmt.Errorf("start mining: %w", err)
+		}
 	}
 
 	registry := rpc.NewRegistry()
@@ -169,7 +171,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Generate:        n.miner.MineBlocks,
 		ErrMaxTries:     miner.ErrMaxTries,
 		HashesPerSecond: n.miner.HashesPerSecond,
-		Mining:          func() bool { return cfg.Mine },
+		Mining:          n.miner.Generating,
 		PooledTx:        func() int { return n.pool.Info().Count },
 	})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
@@ -316,7 +318,9 @@ func (n *node) shutdown() error {
 			n.metrics.Close()
 		}
 	}
-	n.cancel()
+	if n.miner != nil {
+		n.miner.Close()
+	}
 	n.wg.Wait()
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
