@@ -30,6 +30,7 @@ func newFullRegistry(b ChainBackend) *Registry {
 	reg := NewRegistry()
 	RegisterChainMethods(reg, b)
 	RegisterMiningMethods(reg, MiningBackend{Chain: b.Chain})
+	RegisterMiningControlMethods(reg, MiningControlBackend{Params: b.Chain.Params()})
 	RegisterMempoolMethods(reg, MempoolBackend{Pool: mustNewPool(b.Chain, nil), Chain: b.Chain})
 	RegisterNetMethods(reg, NetBackend{})
 	return reg

@@ -19,6 +19,9 @@ type MiningBackend struct {
 	// mining loop runs.
 	HashesPerSecond func() float64
 	Mining          func() bool
+	// Kernel names the nonce-search code in use, Threads the search workers.
+	Kernel  func() string
+	Threads func() int
 	// PooledTx is the number of mempool transactions; nil means none.
 	PooledTx func() int
 }
@@ -37,6 +40,9 @@ func RegisterMiningMethods(reg *Registry, b MiningBackend) {
   "networkhashps" : n,    (numeric) The network hashes per second over the last 120 blocks
   "hashespersec" : n,     (numeric) This node's own nonce search rate over the last minute
   "generate" : true|false (boolean) Whether the node's mining loop runs
+  "kernel" : "str",       (string) The nonce-search code in use: shani, avx512, avx2, sha2 or generic
+  "threads" : n,          (numeric) How many threads search nonces
+  "hashespersecperthread" : n, (numeric) hashespersec divided by threads
   "pooledtx" : n,         (numeric) The size of the mempool
   "chain" : "str",        (string) The network name
   "warnings" : "str"      (string) Any network and blockchain warnings
@@ -61,6 +67,15 @@ func RegisterMiningMethods(reg *Registry, b MiningBackend) {
 				}
 				if b.PooledTx != nil {
 					info.PooledTx = int64(b.PooledTx())
+				}
+				if b.Kernel != nil {
+					info.Kernel = b.Kernel()
+				}
+				if b.Threads != nil {
+					info.Threads = b.Threads()
+				}
+				if info.Threads > 0 {
+					info.HashesPerSecPerThread = info.HashesPerSec / float64(info.Threads)
 				}
 				return info, nil
 			},
@@ -116,7 +131,11 @@ type MiningInfo struct {
 	NetworkHashPS float64 `json:"networkhashps"`
 	HashesPerSec  float64 `json:"hashespersec"`
 	Generate      bool    `json:"generate"`
-	PooledTx      int64   `json:"pooledtx"`
-	Chain         string  `json:"chain"`
-	Warnings      string  `json:"warnings"`
+	Kernel        string  `json:"kernel"`
+	Threads       int     `json:"threads"`
+	// HashesPerSecPerThread is HashesPerSec over Threads.
+	HashesPerSecPerThread float64 `json:"hashespersecperthread"`
+	PooledTx              int64   `json:"pooledtx"`
+	Chain                 string  `json:"chain"`
+	Warnings              string  `json:"warnings"`
 }

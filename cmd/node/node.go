@@ -172,8 +172,11 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		ErrMaxTries:     miner.ErrMaxTries,
 		HashesPerSecond: n.miner.HashesPerSecond,
 		Mining:          n.miner.Generating,
+		Kernel:          n.miner.Kernel,
+		Threads:         n.miner.Threads,
 		PooledTx:        func() int { return n.pool.Info().Count },
 	})
+	rpc.RegisterMiningControlMethods(registry, rpc.MiningControlBackend{Params: params, Miner: n.miner, GenerateBlock: n.generateBlock})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),
