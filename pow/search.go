@@ -70,7 +70,7 @@ var genericKernel = kernel{name: "generic", scan: (*headerState).scanGeneric}
 func kernels() []kernel { return append(archKernels(), genericKernel) }
 
 // SearchKernel names the hashing code searches run on this CPU: "shani" (x86 SHA
-// extensions), "avx512" (16 lanes), "avx2" (8 lanes), "sha2" (ARMv8 SHA-2
+// extensions), "avx512" (16 lanes), "hybrid" (both at once), "avx2" (8 lanes), "sha2" (ARMv8 SHA-2
 // instructions) or "generic" (portable Go, many times slower), for the miner's
 // log and metrics. It is the first the CPU supports in that order until
 // ChooseKernel has timed them.

@@ -37,15 +37,42 @@ var hasSHANI = cpuid.CPU.Supports(cpuid.SHA, cpuid.SSSE3, cpuid.SSE4)
 func archKernels() []kernel {
 	var ks []kernel
 	if hasSHANI {
-		ks = append(ks, kernel{name: "shani", scan: scanSHANI})
+		ks = append(ks, kernel{name: "shani", scan: batched(4, runSHANI4)})
 	}
 	if hasAVX512 {
-		ks = append(ks, kernel{name: "avx512", scan: vecScan(16, scanAVX512x16)})
+		ks = append(ks, kernel{name: "avx512", scan: batched(16, runAVX512x16)})
+	}
+	if hasSHANI && hasAVX512 {
+		ks = append(ks, kernel{name: "hybrid", scan: batched(hybridLanes, runHybrid20)})
 	}
 	if hasAVX2 {
-		ks = append(ks, kernel{name: "avx2", scan: vecScan(8, scanAVX2x8)})
+		ks = append(ks, kernel{name: "avx2", scan: batched(8, runAVX2x8)})
 	}
 	return ks
+}
+
+// batched wraps a kernel that hashes batches of lanes nonces, as the assembly
+// ones do, in scanGeneric's contract. run gets the header's state and returns
+// the batches done before the one with a candidate and that batch's mask of
+// candidate lanes.
+func batched(lanes uint32, run func(h *headerState, nonce, batches, ttop uint32) (done, mask uint32)) func(h *headerState, nonce, n, ttop uint32) uint32 {
+	return func(h *headerState, nonce, n, ttop uint32) uint32 {
+		done, mask := run(h, nonce, n/lanes, ttop)
+		if mask != 0 {
+			return lanes*done + uint32(bits.TrailingZeros32(mask))
+		}
+		// The last n%lanes nonces do not fill a batch.
+		i := n - n%lanes
+		return i + h.scanGeneric(nonce+i, n-i, ttop)
+	}
+}
+
+// runSHANI4 runs scanSHANI4 on h. The per-header setup is redone per call, which
+// costs far less than one batch of hashes; so in the other run functions.
+func runSHANI4(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+	var st shaniState
+	st.init(h)
+	return scanSHANI4(&st, nonce, batches, ttop)
 }
 
 func toABEF(s *[8]uint32) (x, y [4]uint32) {
@@ -60,18 +87,4 @@ func (st *shaniState) init(h *headerState) {
 	st.preABEF, st.preCDGH = toABEF(&pre)
 	st.w012 = [4]uint32{h.tail[0], h.tail[1], h.tail[2], 0}
 	st.kw2 = sha256K[2] + h.tail[2]
-}
-
-// scanSHANI is the SHA-NI kernel, with scanGeneric's contract. The per-header setup
-// is redone per call, which costs far less than one batch of hashes.
-func scanSHANI(h *headerState, nonce, n, ttop uint32) uint32 {
-	var st shaniState
-	st.init(h)
-	done, mask := scanSHANI4(&st, nonce, n/4, ttop)
-	if mask != 0 {
-		return 4*done + uint32(bits.TrailingZeros32(mask))
-	}
-	// The last n%4 nonces do not fill a batch.
-	i := n &^ 3
-	return i + h.scanGeneric(nonce+i, n-i, ttop)
 }

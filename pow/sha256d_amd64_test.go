@@ -35,11 +35,7 @@ func TestScanSHANI4(t *testing.T) {
 	if !hasSHANI {
 		t.Skip("CPU without SHA-NI")
 	}
-	checkBatchKernel(t, 4, func(hs *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
-		var st shaniState
-		st.init(hs)
-		return scanSHANI4(&st, nonce, batches, ttop)
-	})
+	checkBatchKernel(t, 4, runSHANI4)
 }
 
 // checkBatchKernel checks a kernel that hashes batches of lanes nonces against

@@ -3,7 +3,7 @@
 package pow
 
 import (
-	"math/bits"
+	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
 )
@@ -72,19 +72,40 @@ var hasAVX512 = cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW)
 // hasAVX2 reports whether the CPU runs scanAVX2x8.
 var hasAVX2 = cpuid.CPU.Supports(cpuid.AVX2)
 
-// vecScan wraps a vector kernel of the given width in scanGeneric's contract.
-func vecScan(lanes uint32, kernel func(*vecState, uint32, uint32, uint32) (uint32, uint32)) func(h *headerState, nonce, n, ttop uint32) uint32 {
-	return func(h *headerState, nonce, n, ttop uint32) uint32 {
-		// The per-header setup is redone per call, which costs far less than a
-		// batch of hashes.
-		var st vecState
-		st.init(h)
-		done, mask := kernel(&st, nonce, n/lanes, ttop)
-		if mask != 0 {
-			return lanes*done + uint32(bits.TrailingZeros32(mask))
-		}
-		// The last n%lanes nonces do not fill a batch.
-		i := n - n%lanes
-		return i + h.scanGeneric(nonce+i, n-i, ttop)
-	}
+func runAVX512x16(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+	var st vecState
+	st.init(h)
+	return scanAVX512x16(&st, nonce, batches, ttop)
+}
+
+func runAVX2x8(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+	var st vecState
+	st.init(h)
+	return scanAVX2x8(&st, nonce, batches, ttop)
+}
+
+// hybridState is the input of scanHybrid20: its SHA-NI half's and its AVX-512
+// half's. TestHybridStateLayout checks the offset internal/asmgen declares.
+type hybridState struct {
+	sha shaniState
+	_   [96 - unsafe.Sizeof(shaniState{})]byte
+	vec vecState
+}
+
+// hybridLanes is how many nonces scanHybrid20 hashes per batch: lanes 0..3 with
+// SHA-NI, 4..19 with AVX-512.
+const hybridLanes = 20
+
+// scanHybrid20 is scanAVX512x16's contract for batches of 20 nonces, four
+// hashed with SHA-NI and sixteen with AVX-512, their instructions interleaved
+// so that both units work at once.
+//
+//go:noescape
+func scanHybrid20(st *hybridState, nonce, batches, ttop uint32) (done, mask uint32)
+
+func runHybrid20(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+	var st hybridState
+	st.sha.init(h)
+	st.vec.init(h)
+	return scanHybrid20(&st, nonce, batches, ttop)
 }

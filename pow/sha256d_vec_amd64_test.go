@@ -30,20 +30,28 @@ func TestScanAVX512x16(t *testing.T) {
 	if !hasAVX512 {
 		t.Skip("CPU without AVX-512 F and BW")
 	}
-	checkBatchKernel(t, 16, func(hs *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
-		var st vecState
-		st.init(hs)
-		return scanAVX512x16(&st, nonce, batches, ttop)
-	})
+	checkBatchKernel(t, 16, runAVX512x16)
 }
 
 func TestScanAVX2x8(t *testing.T) {
 	if !hasAVX2 {
 		t.Skip("CPU without AVX2")
 	}
-	checkBatchKernel(t, 8, func(hs *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
-		var st vecState
-		st.init(hs)
-		return scanAVX2x8(&st, nonce, batches, ttop)
-	})
+	checkBatchKernel(t, 8, runAVX2x8)
+}
+
+func TestScanHybrid20(t *testing.T) {
+	if !hasSHANI || !hasAVX512 {
+		t.Skip("CPU without SHA-NI and AVX-512")
+	}
+	checkBatchKernel(t, hybridLanes, runHybrid20)
+}
+
+// TestHybridStateLayout checks where the assembly reads hybridState's halves
+// (hsVec in internal/asmgen).
+func TestHybridStateLayout(t *testing.T) {
+	var st hybridState
+	if got := unsafe.Offsetof(st.vec); got != 96 {
+		t.Errorf("hybridState.vec at offset %d, the assembly reads it at 96", got)
+	}
 }

@@ -40,7 +40,7 @@ func RegisterMiningMethods(reg *Registry, b MiningBackend) {
   "networkhashps" : n,    (numeric) The network hashes per second over the last 120 blocks
   "hashespersec" : n,     (numeric) This node's own nonce search rate over the last minute
   "generate" : true|false (boolean) Whether the node's mining loop runs
-  "kernel" : "str",       (string) The nonce-search code in use: shani, avx512, avx2, sha2 or generic
+  "kernel" : "str",       (string) The nonce-search code in use: shani, avx512, hybrid, avx2, sha2 or generic
   "threads" : n,          (numeric) How many threads search nonces
   "hashespersecperthread" : n, (numeric) hashespersec divided by threads
   "pooledtx" : n,         (numeric) The size of the mempool

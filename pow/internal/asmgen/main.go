@@ -304,6 +304,41 @@ func newFile() *gen {
 
 func generate() []byte {
 	g := newFile()
+	g.shaniConstTable()
+	g.line("")
+	g.line("// func scanSHANI4(st *shaniState, nonce, batches, ttop uint32) (done, mask uint32)")
+	g.line("TEXT ·scanSHANI4(SB), 0, $%d-32", frame)
+	g.op("MOVQ st+0(FP), DI")
+	g.op("MOVL nonce+8(FP), DX")
+	g.op("MOVL batches+12(FP), CX")
+	g.op("MOVL ttop+16(FP), R9")
+	g.op("LEAQ 15(SP), SI")
+	g.op("ANDQ $-16, SI")
+	g.shaniPrologue(0)
+	g.op("XORL R13, R13")
+	g.op("TESTL CX, CX")
+	g.op("JZ exit")
+	g.line("")
+	g.line("loop:")
+	ss := g.shaniBody()
+	g.check(ss)
+	g.op("JNZ exit")
+	g.op("ADDL $%d, DX", streams)
+	g.op("DECL CX")
+	g.op("JNZ loop")
+	g.line("")
+	g.line("exit:")
+	g.line("\t// CX batches were left, counting the one that stopped the loop.")
+	g.op("MOVL batches+12(FP), AX")
+	g.op("SUBL CX, AX")
+	g.op("MOVL AX, done+24(FP)")
+	g.op("MOVL R13, mask+28(FP)")
+	g.op("RET")
+	return g.buf.Bytes()
+}
+
+// shaniConstTable emits consts<>, the SHA-NI kernel's table.
+func (g *gen) shaniConstTable() {
 	for i := 0; i < 64; i += 4 {
 		g.data(cK+4*i, [4]uint32(k[i:i+4]))
 	}
@@ -328,25 +363,21 @@ func generate() []byte {
 	blockConsts(cKW1, cW1, [16]uint32{4: padBit, 15: 80 * 8}, 4, 3)
 	blockConsts(cKW2, cW2, [16]uint32{8: padBit, 15: 32 * 8}, 8, 2)
 	g.line("GLOBL consts<>(SB), RODATA|NOPTR, $%d", constLen)
-	g.line("")
-	g.line("// func scanSHANI4(st *shaniState, nonce, batches, ttop uint32) (done, mask uint32)")
-	g.line("TEXT ·scanSHANI4(SB), 0, $%d-32", frame)
-	g.op("MOVQ st+0(FP), DI")
-	g.op("MOVL nonce+8(FP), DX")
-	g.op("MOVL batches+12(FP), CX")
-	g.op("MOVL ttop+16(FP), R9")
-	g.op("LEAQ 15(SP), SI")
-	g.op("ANDQ $-16, SI")
+}
+
+// shaniPrologue copies the shaniState at st(DI) to the aligned scratch at SI,
+// and K[2]+W[2] to R8.
+func (g *gen) shaniPrologue(st int) {
 	for _, c := range [][2]int{{stMidABEF, sMidABEF}, {stMidCDGH, sMidCDGH}, {stPreABEF, sPreABEF}, {stPreCDGH, sPreCDGH}, {stW012, sW012}} {
-		g.op("MOVOU %d(DI), X0", c[0])
+		g.op("MOVOU %d(DI), X0", st+c[0])
 		g.op("MOVOA X0, %s", scr(c[1]))
 	}
-	g.op("MOVL %d(DI), R8", stKW2)
-	g.op("XORL R13, R13")
-	g.op("TESTL CX, CX")
-	g.op("JZ exit")
-	g.line("")
-	g.line("loop:")
+	g.op("MOVL %d(DI), R8", st+stKW2)
+}
+
+// shaniBody emits the double hash of nonces DX..DX+3, one per stream, up to
+// the outer block's round 61, and returns the streams.
+func (g *gen) shaniBody() []*stream {
 	ss := make([]*stream, streams)
 	for i := range ss {
 		ss[i] = &stream{
@@ -362,18 +393,5 @@ func generate() []byte {
 	}
 	g.headerBlock(ss)
 	g.outerBlock(ss)
-	g.check(ss)
-	g.op("JNZ exit")
-	g.op("ADDL $%d, DX", streams)
-	g.op("DECL CX")
-	g.op("JNZ loop")
-	g.line("")
-	g.line("exit:")
-	g.line("\t// CX batches were left, counting the one that stopped the loop.")
-	g.op("MOVL batches+12(FP), AX")
-	g.op("SUBL CX, AX")
-	g.op("MOVL AX, done+24(FP)")
-	g.op("MOVL R13, mask+28(FP)")
-	g.op("RET")
-	return g.buf.Bytes()
+	return ss
 }

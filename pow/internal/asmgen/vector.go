@@ -18,14 +18,18 @@ type vecISA struct {
 	lanes   int
 	width   int    // bytes per vector
 	reg     string // register prefix: Z or Y
-	avx512  bool   // rotates, ternary logic and embedded broadcast; the message window in registers
-	wBase   int    // first register of the message window (AVX-512)
+	avx512  bool   // rotates, ternary logic and embedded broadcast
+	wBase   int    // first register of the message window; -1: on the stack
+	state   int    // first of the 8 state registers
 	tmpBase int    // first of 8 scratch registers
 }
 
 var (
 	avx512ISA = vecISA{fn: "scanAVX512x16", lanes: 16, width: 64, reg: "Z", avx512: true, wBase: 8, tmpBase: 24}
-	avx2ISA   = vecISA{fn: "scanAVX2x8", lanes: 8, width: 32, reg: "Y", tmpBase: 8}
+	avx2ISA   = vecISA{fn: "scanAVX2x8", lanes: 8, width: 32, reg: "Y", wBase: -1, tmpBase: 8}
+	// The hybrid kernel's AVX-512 half leaves Z0..Z15 to SHA-NI (their low
+	// halves are X0..X15), so its message window is on the stack.
+	hybridISA = vecISA{lanes: 16, width: 64, reg: "Z", avx512: true, wBase: -1, state: 16, tmpBase: 24}
 )
 
 // Offsets in the read-only table vconsts<>. The scalars are broadcast to every
@@ -49,13 +53,13 @@ const (
 	vsU   = 136 // the nonce-independent part of header schedule word i, 18..63, indexed by i
 )
 
-// Stack scratch of the vector kernels: the message window (AVX2), the batch's
-// first nonce and the target's top word, for broadcasting.
+// Stack scratch of the vector kernels: the batch's first nonce and the target's
+// top word, for broadcasting, and the message window if it is not in registers.
 const (
-	vsW     = 0
-	vsNonce = 512
-	vsTtop  = 516
-	vFrame  = 520 + 32 // plus room to align
+	vsNonce = 0
+	vsTtop  = 4
+	vsW     = 64
+	vFrame  = vsW + 16*32 + 32 // the AVX2 window, plus room to align
 )
 
 // block describes one of the two compressions for the generator: which message
@@ -72,7 +76,7 @@ type block struct {
 	uniform func(i int, kw bool) string
 }
 
-func (g *gen) vecBlocks() (header, outer block) {
+func vecBlocks(st int) (header, outer block) {
 	// Header block: W[0..2] end the merkle root and carry time and bits, W[3] is
 	// the nonce, W[4..15] padding; W[16] and W[17] depend on neither the nonce
 	// nor anything after it.
@@ -92,9 +96,9 @@ func (g *gen) vecBlocks() (header, outer block) {
 		},
 		uniform: func(i int, kw bool) string {
 			if kw {
-				return fmt.Sprintf("%d(DI)", vsKW+4*i)
+				return fmt.Sprintf("%d(DI)", st+vsKW+4*i)
 			}
-			return fmt.Sprintf("%d(DI)", vsU+4*i)
+			return fmt.Sprintf("%d(DI)", st+vsU+4*i)
 		},
 	}
 	outer = block{
@@ -160,9 +164,11 @@ func sigma1(x uint32) uint32 {
 // vgen emits one vector kernel.
 type vgen struct {
 	*gen
-	isa   vecISA
-	state [8]string  // a..h
-	w     [16]string // where message word i%16 is: a register or a stack slot
+	isa     vecISA
+	st      int        // offset of the vecState from DI
+	scratch int        // offset of the stack scratch from SI
+	state   [8]string  // a..h
+	w       [16]string // where message word i%16 is: a register or a stack slot
 }
 
 func (v *vgen) r(i int) string { return fmt.Sprintf("%s%d", v.isa.reg, i) }
@@ -184,12 +190,18 @@ func (v *vgen) addBcst(dst, x, mem string) {
 }
 
 func (v *vgen) mov(src, dst string) {
-	if v.isa.avx512 {
-		v.op("VMOVDQA32 %s, %s", src, dst)
-	} else {
+	switch {
+	case !v.isa.avx512:
 		v.op("VMOVDQU %s, %s", src, dst)
+	case isMem(src) || isMem(dst):
+		v.op("VMOVDQU32 %s, %s", src, dst)
+	default:
+		v.op("VMOVDQA32 %s, %s", src, dst)
 	}
 }
+
+func (v *vgen) stField(off int) string { return fmt.Sprintf("%d(DI)", v.st+off) }
+func (v *vgen) stack(off int) string   { return fmt.Sprintf("%d(SI)", v.scratch+off) }
 
 // sigma emits dst = ror(x,r1) ^ ror(x,r2) ^ (ror or shr)(x,r3), using t1 and t2
 // as scratch (AVX2 needs only t1).
@@ -284,7 +296,7 @@ func (v *vgen) schedule(b block, i int) string {
 		v.addBcst(dst, dst, b.uniform(i, false))
 	}
 	if slot := v.w[i&15]; isMem(slot) {
-		v.op("VMOVDQU %s, %s", dst, slot)
+		v.mov(dst, slot)
 	}
 	return dst
 }
@@ -351,7 +363,7 @@ func (v *vgen) rounds(b block, from, last int, final bool) {
 
 func (v *vgen) broadcastState(off func(i int) string) {
 	for i := range 8 {
-		v.state[i] = v.r(i)
+		v.state[i] = v.r(v.isa.state + i)
 		v.op("VPBROADCASTD %s, %s", off(i), v.state[i])
 	}
 }
@@ -366,70 +378,14 @@ func (v *vgen) kernel() {
 	v.op("MOVL batches+12(FP), CX")
 	v.op("LEAQ 31(SP), SI")
 	v.op("ANDQ $-32, SI")
-	v.op("MOVL ttop+16(FP), R9")
-	v.op("MOVL R9, %d(SI)", vsTtop)
+	v.prologue()
 	v.op("XORL R13, R13")
 	v.op("TESTL CX, CX")
 	v.op("JZ exit")
 	v.line("")
 	v.line("loop:")
-	header, outer := v.vecBlocks()
-	for i := range v.w {
-		if isa.avx512 {
-			v.w[i] = v.r(isa.wBase + i)
-		} else {
-			v.w[i] = fmt.Sprintf("%d(SI)", vsW+isa.width*i)
-		}
-	}
-	v.line("\t// W[3]: each lane's nonce, byte-swapped.")
-	w3 := v.w[3]
-	if isMem(w3) {
-		w3 = v.tmp(0)
-	}
-	v.op("MOVL DX, %d(SI)", vsNonce)
-	v.op("VPBROADCASTD %d(SI), %s", vsNonce, w3)
-	v.op("VPADDD %s, %s, %s", v.cnst(vLanes), w3, w3)
-	v.op("VPSHUFB %s, %s, %s", v.cnst(vBswap), w3, w3)
-	if w3 != v.w[3] {
-		v.op("VMOVDQU %s, %s", w3, v.w[3])
-	}
-	v.broadcastState(func(i int) string { return fmt.Sprintf("%d(DI)", vsPre+4*i) })
-	v.rounds(header, 3, 63, false)
-	v.line("\t// Add the midstate: the first hash is the outer block's W[0..7].")
-	var free []string
-	for i := range 8 {
-		v.addBcst(v.state[i], v.state[i], fmt.Sprintf("%d(DI)", vsMid+4*i))
-		if isa.avx512 {
-			// The state register becomes message word i; word i's register
-			// (free: the header's schedule is done) takes the state.
-			free = append(free, v.w[i])
-			v.w[i] = v.state[i]
-		} else {
-			v.op("VMOVDQU %s, %s", v.state[i], v.w[i])
-		}
-	}
-	for i := range 8 {
-		if isa.avx512 {
-			v.state[i] = free[i]
-		}
-		v.op("VPBROADCASTD %s, %s", v.cnst(vIV+4*i), v.state[i])
-	}
-	// The hash's last word H7 = IV[7] + h after round 63 = IV[7] + e after round 60.
-	v.rounds(outer, 0, 60, true)
-	v.line("\t// Lanes whose top word, the byte-swapped H7, is at most ttop.")
-	x := v.tmp(0)
-	v.addBcst(x, v.state[4], v.cnst(vIV+4*7))
-	v.op("VPSHUFB %s, %s, %s", v.cnst(vBswap), x, x)
-	v.op("VPBROADCASTD %d(SI), %s", vsTtop, v.tmp(1))
-	if isa.avx512 {
-		v.op("VPCMPUD $2, %s, %s, K1", v.tmp(1), x)
-		v.op("KMOVW K1, R13")
-	} else {
-		// No unsigned compare in AVX2: x <= t exactly when max(x, t) == t.
-		v.op("VPMAXUD %s, %s, %s", v.tmp(1), x, x)
-		v.op("VPCMPEQD %s, %s, %s", v.tmp(1), x, x)
-		v.op("VMOVMSKPS %s, R13", x)
-	}
+	v.body(0)
+	v.check("R13")
 	v.op("TESTL R13, R13")
 	v.op("JNZ exit")
 	v.op("ADDL $%d, DX", isa.lanes)
@@ -446,6 +402,83 @@ func (v *vgen) kernel() {
 	v.op("RET")
 }
 
+// prologue puts the target's top word on the stack, for broadcasting.
+func (v *vgen) prologue() {
+	v.op("MOVL ttop+16(FP), R9")
+	v.op("MOVL R9, %s", v.stack(vsTtop))
+}
+
+// body emits the double hash of the batch's lanes, whose first nonce is DX +
+// first, up to the outer block's round 60.
+func (v *vgen) body(first int) {
+	isa := v.isa
+	header, outer := vecBlocks(v.st)
+	for i := range v.w {
+		if isa.wBase >= 0 {
+			v.w[i] = v.r(isa.wBase + i)
+		} else {
+			v.w[i] = v.stack(vsW + isa.width*i)
+		}
+	}
+	v.line("\t// W[3]: each lane's nonce, byte-swapped.")
+	w3 := v.w[3]
+	if isMem(w3) {
+		w3 = v.tmp(0)
+	}
+	v.op("MOVL DX, %s", v.stack(vsNonce))
+	if first != 0 {
+		v.op("ADDL $%d, %s", first, v.stack(vsNonce))
+	}
+	v.op("VPBROADCASTD %s, %s", v.stack(vsNonce), w3)
+	v.op("VPADDD %s, %s, %s", v.cnst(vLanes), w3, w3)
+	v.op("VPSHUFB %s, %s, %s", v.cnst(vBswap), w3, w3)
+	if w3 != v.w[3] {
+		v.mov(w3, v.w[3])
+	}
+	v.broadcastState(func(i int) string { return v.stField(vsPre + 4*i) })
+	v.rounds(header, 3, 63, false)
+	v.line("\t// Add the midstate: the first hash is the outer block's W[0..7].")
+	var free []string
+	for i := range 8 {
+		v.addBcst(v.state[i], v.state[i], v.stField(vsMid+4*i))
+		if isa.wBase >= 0 {
+			// The state register becomes message word i; word i's register
+			// (free: the header's schedule is done) takes the state.
+			free = append(free, v.w[i])
+			v.w[i] = v.state[i]
+		} else {
+			v.mov(v.state[i], v.w[i])
+		}
+	}
+	for i := range 8 {
+		if isa.wBase >= 0 {
+			v.state[i] = free[i]
+		}
+		v.op("VPBROADCASTD %s, %s", v.cnst(vIV+4*i), v.state[i])
+	}
+	// The hash's last word H7 = IV[7] + h after round 63 = IV[7] + e after round 60.
+	v.rounds(outer, 0, 60, true)
+}
+
+// check sets bit i of mask for each lane i whose top word, the byte-swapped
+// H7, is at most ttop.
+func (v *vgen) check(mask string) {
+	v.line("\t// Lanes whose top word, the byte-swapped H7, is at most ttop.")
+	x := v.tmp(0)
+	v.addBcst(x, v.state[4], v.cnst(vIV+4*7))
+	v.op("VPSHUFB %s, %s, %s", v.cnst(vBswap), x, x)
+	v.op("VPBROADCASTD %s, %s", v.stack(vsTtop), v.tmp(1))
+	if v.isa.avx512 {
+		v.op("VPCMPUD $2, %s, %s, K1", v.tmp(1), x)
+		v.op("KMOVW K1, %s", mask)
+	} else {
+		// No unsigned compare in AVX2: x <= t exactly when max(x, t) == t.
+		v.op("VPMAXUD %s, %s, %s", v.tmp(1), x, x)
+		v.op("VPCMPEQD %s, %s, %s", v.tmp(1), x, x)
+		v.op("VMOVMSKPS %s, %s", x, mask)
+	}
+}
+
 // vecConstTable emits vconsts<>.
 func (g *gen) vecConstTable() {
 	word := func(off int, x uint32) { g.line("DATA vconsts<>+%d(SB)/4, $0x%08x", off, x) }
@@ -455,7 +488,7 @@ func (g *gen) vecConstTable() {
 	for i, x := range iv {
 		word(vIV+4*i, x)
 	}
-	_, outer := g.vecBlocks()
+	_, outer := vecBlocks(0)
 	for i := 8; i < 16; i++ {
 		w, _ := outer.known(i)
 		word(vOuterKW+4*(i-8), k[i]+w)
@@ -481,8 +514,11 @@ func (g *gen) vecConstTable() {
 func generateVector() []byte {
 	g := newFile()
 	g.vecConstTable()
+	g.line("")
+	g.shaniConstTable() // for the hybrid kernel
 	for _, isa := range []vecISA{avx512ISA, avx2ISA} {
 		(&vgen{gen: g, isa: isa}).kernel()
 	}
+	g.hybridKernel()
 	return g.buf.Bytes()
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+)
+
+// The hybrid kernel hashes four nonces with SHA-NI and sixteen with AVX-512 in
+// one instruction stream, their instructions interleaved, so that the CPU's
+// out-of-order core can keep the SHA unit and the vector units busy at once.
+// Whether that beats either alone depends on how the CPU shares its execution
+// ports between them; pow times it against the others (ChooseKernel).
+
+// Layout: the hybridState holds a shaniState at 0 and a vecState at hsVec; the
+// stack scratch holds the SHA-NI part's at 0 and the AVX-512 part's at hsScratch.
+const (
+	hsVec       = 96
+	hsScratch   = 384
+	hybridLanes = streams + 16
+	hybridFrame = hsScratch + vsW + 16*64 + 64 // the AVX-512 window, plus room to align to 64
+)
+
+// interleave merges two instruction sequences, spreading the shorter evenly
+// through the longer, each in its own order.
+func interleave(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		// Take from a while its share done is behind b's.
+		if j == len(b) || (i < len(a) && i*len(b) <= j*len(a)) {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	return out
+}
+
+func lines(b *bytes.Buffer) []string {
+	return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+}
+
+// hybridKernel emits scanHybrid20 into g: lanes 0..3 are the SHA-NI streams
+// (nonces DX..DX+3), lanes 4..19 the AVX-512 ones.
+func (g *gen) hybridKernel() {
+	g.line("")
+	g.line("// func scanHybrid20(st *hybridState, nonce, batches, ttop uint32) (done, mask uint32)")
+	g.line("TEXT ·scanHybrid20(SB), 0, $%d-32", hybridFrame)
+	g.op("MOVQ st+0(FP), DI")
+	g.op("MOVL nonce+8(FP), DX")
+	g.op("MOVL batches+12(FP), CX")
+	g.op("LEAQ 63(SP), SI")
+	g.op("ANDQ $-64, SI")
+	sha := &gen{}
+	vec := &vgen{gen: &gen{}, isa: hybridISA, st: hsVec, scratch: hsScratch}
+	g.shaniPrologue(0)
+	vec.gen = g
+	vec.prologue() // sets R9 to ttop, as the SHA-NI check wants it
+	g.op("XORL R13, R13")
+	g.op("TESTL CX, CX")
+	g.op("JZ exit")
+	g.line("")
+	g.line("loop:")
+	ss := sha.shaniBody()
+	vec.gen = &gen{}
+	vec.body(streams)
+	for _, l := range interleave(lines(&sha.buf), lines(&vec.buf)) {
+		g.line("%s", l)
+	}
+	g.check(ss)
+	vec.gen = g
+	vec.check("AX")
+	g.op("SHLL $%d, AX", streams)
+	g.op("ORL AX, R13")
+	g.op("JNZ exit")
+	g.op("ADDL $%d, DX", hybridLanes)
+	g.op("DECL CX")
+	g.op("JNZ loop")
+	g.line("")
+	g.line("exit:")
+	g.op("VZEROUPPER")
+	g.line("\t// CX batches were left, counting the one that stopped the loop.")
+	g.op("MOVL batches+12(FP), AX")
+	g.op("SUBL CX, AX")
+	g.op("MOVL AX, done+24(FP)")
+	g.op("MOVL R13, mask+28(FP)")
+	g.op("RET")
+}
