@@ -53,24 +53,24 @@ func (g *gen) hybridKernel() {
 	g.op("MOVL batches+12(FP), CX")
 	g.op("LEAQ 63(SP), SI")
 	g.op("ANDQ $-64, SI")
-	sha := &gen{}
-	vec := &vgen{gen: &gen{}, isa: hybridISA, st: hsVec, scratch: hsScratch}
+	vec := &vgen{gen: g, isa: hybridISA, st: hsVec, scratch: hsScratch}
 	g.shaniPrologue(0)
-	vec.gen = g
 	vec.prologue() // sets R9 to ttop, as the SHA-NI check wants it
 	g.op("XORL R13, R13")
 	g.op("TESTL CX, CX")
 	g.op("JZ exit")
 	g.line("")
 	g.line("loop:")
+	// The two bodies are written apart, then merged.
+	sha := &gen{}
 	ss := sha.shaniBody()
 	vec.gen = &gen{}
 	vec.body(streams)
 	for _, l := range interleave(lines(&sha.buf), lines(&vec.buf)) {
 		g.line("%s", l)
 	}
-	g.check(ss)
 	vec.gen = g
+	g.check(ss)
 	vec.check("AX")
 	g.op("SHLL $%d, AX", streams)
 	g.op("ORL AX, R13")

@@ -1,6 +1,7 @@
 // Command asmgen writes pow's amd64 nonce-scanning kernels: the SHA-NI one,
-// pow/sha256d_amd64.s (-kernel shani), and the AVX-512 and AVX2 ones,
-// pow/sha256d_vec_amd64.s (-kernel vector; see vector.go).
+// pow/sha256d_amd64.s (-kernel shani), and the AVX-512, AVX2 and hybrid
+// (SHA-NI and AVX-512 at once) ones, pow/sha256d_vec_amd64.s (-kernel vector;
+// see vector.go and hybrid.go).
 //
 // The kernel hashes four nonces at a time with their instructions interleaved: one
 // SHA-NI round chain is bound by the latency of SHA256RNDS2, so a single stream
