@@ -43,7 +43,7 @@ func archKernels() []kernel {
 		ks = append(ks, kernel{name: "avx512", scan: batched(16, runAVX512x16)})
 	}
 	if hasSHANI && hasAVX512 {
-		ks = append(ks, kernel{name: "hybrid", scan: batched(hybridLanes, runHybrid20)})
+		ks = append(ks, kernel{name: "hybrid", scan: batched(hybridLanes, runHybrid18)})
 	}
 	if hasAVX2 {
 		ks = append(ks, kernel{name: "avx2", scan: batched(8, runAVX2x8)})
@@ -61,9 +61,18 @@ func batched(lanes uint32, run func(h *headerState, nonce, batches, ttop uint32)
 		if mask != 0 {
 			return lanes*done + uint32(bits.TrailingZeros32(mask))
 		}
-		// The last n%lanes nonces do not fill a batch.
+		// The last n%lanes nonces do not fill a batch: one more batch hashes
+		// them, and lanes past them whose result is ignored, faster than the
+		// portable code would.
 		i := n - n%lanes
-		return i + h.scanGeneric(nonce+i, n-i, ttop)
+		if i == n {
+			return n
+		}
+		_, mask = run(h, nonce+i, 1, ttop)
+		if mask &= 1<<(n-i) - 1; mask != 0 {
+			return i + uint32(bits.TrailingZeros32(mask))
+		}
+		return n
 	}
 }
 

@@ -84,7 +84,7 @@ func runAVX2x8(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
 	return scanAVX2x8(&st, nonce, batches, ttop)
 }
 
-// hybridState is the input of scanHybrid20: its SHA-NI half's and its AVX-512
+// hybridState is the input of scanHybrid18: its SHA-NI half's and its AVX-512
 // half's. TestHybridStateLayout checks the offset internal/asmgen declares.
 type hybridState struct {
 	sha shaniState
@@ -92,20 +92,20 @@ type hybridState struct {
 	vec vecState
 }
 
-// hybridLanes is how many nonces scanHybrid20 hashes per batch: lanes 0..3 with
-// SHA-NI, 4..19 with AVX-512.
-const hybridLanes = 20
+// hybridLanes is how many nonces scanHybrid18 hashes per batch: lanes 0 and 1
+// with SHA-NI, 2..17 with AVX-512.
+const hybridLanes = 18
 
-// scanHybrid20 is scanAVX512x16's contract for batches of 20 nonces, four
+// scanHybrid18 is scanAVX512x16's contract for batches of 18 nonces, two
 // hashed with SHA-NI and sixteen with AVX-512, their instructions interleaved
 // so that both units work at once.
 //
 //go:noescape
-func scanHybrid20(st *hybridState, nonce, batches, ttop uint32) (done, mask uint32)
+func scanHybrid18(st *hybridState, nonce, batches, ttop uint32) (done, mask uint32)
 
-func runHybrid20(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+func runHybrid18(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
 	var st hybridState
 	st.sha.init(h)
 	st.vec.init(h)
-	return scanHybrid20(&st, nonce, batches, ttop)
+	return scanHybrid18(&st, nonce, batches, ttop)
 }

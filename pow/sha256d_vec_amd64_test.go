@@ -40,11 +40,11 @@ func TestScanAVX2x8(t *testing.T) {
 	checkBatchKernel(t, 8, runAVX2x8)
 }
 
-func TestScanHybrid20(t *testing.T) {
+func TestScanHybrid18(t *testing.T) {
 	if !hasSHANI || !hasAVX512 {
 		t.Skip("CPU without SHA-NI and AVX-512")
 	}
-	checkBatchKernel(t, hybridLanes, runHybrid20)
+	checkBatchKernel(t, hybridLanes, runHybrid18)
 }
 
 // TestHybridStateLayout checks where the assembly reads hybridState's halves

@@ -321,7 +321,7 @@ func generate() []byte {
 	g.op("JZ exit")
 	g.line("")
 	g.line("loop:")
-	ss := g.shaniBody()
+	ss := g.shaniBody(streams)
 	g.check(ss)
 	g.op("JNZ exit")
 	g.op("ADDL $%d, DX", streams)
@@ -376,10 +376,10 @@ func (g *gen) shaniPrologue(st int) {
 	g.op("MOVL %d(DI), R8", st+stKW2)
 }
 
-// shaniBody emits the double hash of nonces DX..DX+3, one per stream, up to
-// the outer block's round 61, and returns the streams.
-func (g *gen) shaniBody() []*stream {
-	ss := make([]*stream, streams)
+// shaniBody emits the double hash of nonces DX..DX+n-1, one per stream (n at
+// most streams), up to the outer block's round 61, and returns the streams.
+func (g *gen) shaniBody(n int) []*stream {
+	ss := make([]*stream, n)
 	for i := range ss {
 		ss[i] = &stream{
 			abef: stateRegs[i][0], cdgh: stateRegs[i][1],
