@@ -66,15 +66,15 @@ type kernel struct {
 
 var genericKernel = kernel{name: "generic", scan: (*headerState).scanGeneric}
 
-// kernels lists the kernels the CPU can run, fastest first.
+// kernels lists the kernels the CPU can run, the portable one last.
 func kernels() []kernel { return append(archKernels(), genericKernel) }
 
-var bestKernel = kernels()[0]
-
 // SearchKernel names the hashing code searches run on this CPU: "shani" (x86 SHA
-// extensions), "sha2" (ARMv8 SHA-2 instructions) or "generic" (portable Go, many
-// times slower), for the miner's log and metrics.
-func SearchKernel() string { return bestKernel.name }
+// extensions), "avx512" (16 lanes), "hybrid" (both at once), "avx2" (8 lanes), "sha2" (ARMv8 SHA-2
+// instructions) or "generic" (portable Go, many times slower), for the miner's
+// log and metrics. It is the first the CPU supports in that order until
+// ChooseKernel has timed them.
+func SearchKernel() string { return chosenKernel.Load().name }
 
 // Search looks for a nonce whose header hash meets target among all 2^32 nonces
 // of header, with the given number of workers (0 or less: one per CPU). See
@@ -101,7 +101,7 @@ func (s *Searcher) Search(ctx context.Context, header *[80]byte, target *[32]byt
 // within a few milliseconds, and SearchRange returns after every worker has.
 // If several workers find a nonce at once, which one is returned is unspecified.
 func (s *Searcher) SearchRange(ctx context.Context, header *[80]byte, target *[32]byte, first uint32, count uint64) SearchResult {
-	k := bestKernel
+	k := *chosenKernel.Load()
 	if s.kernel != nil {
 		k = *s.kernel
 	}

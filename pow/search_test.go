@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/big"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,10 +71,38 @@ func TestSearchFinds(t *testing.T) {
 	}
 }
 
-func TestSearchKernel(t *testing.T) {
+// TestChooseKernel times the kernels: every one the CPU runs (the portable one
+// only where there is no other) must be timed at a positive rate, fastest first,
+// and the fastest must become the one searches use.
+func TestChooseKernel(t *testing.T) {
+	before := chosenKernel.Load()
+	t.Cleanup(func() { chosenKernel.Store(before) })
 	if got, want := SearchKernel(), kernels()[0].name; got != want {
-		t.Errorf("SearchKernel() = %q, want the fastest kernel, %q", got, want)
+		t.Errorf("SearchKernel() before timing = %q, want the first supported, %q", got, want)
 	}
+	timings := ChooseKernel(50 * time.Millisecond)
+	var want []string
+	for _, k := range kernels() {
+		if k.name != "generic" || len(kernels()) == 1 {
+			want = append(want, k.name)
+		}
+	}
+	var got []string
+	for i, tm := range timings {
+		got = append(got, tm.Kernel)
+		if tm.Rate <= 0 || i > 0 && tm.Rate > timings[i-1].Rate {
+			t.Errorf("timings not positive and fastest first: %+v", timings)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("timed kernels %v, want %v", got, want)
+	}
+	if SearchKernel() != timings[0].Kernel {
+		t.Errorf("SearchKernel() = %q after timing, want the fastest, %q", SearchKernel(), timings[0].Kernel)
+	}
+	t.Logf("timings: %+v", timings)
 	if runtime.GOARCH == "amd64" && SearchKernel() == "generic" {
 		t.Log("no SHA-NI on this CPU: only the portable kernel is tested")
 	}
@@ -310,6 +340,18 @@ func benchSearch(b *testing.B, s *Searcher) {
 
 func BenchmarkSearch1Core(b *testing.B)  { benchSearch(b, &Searcher{Workers: 1}) }
 func BenchmarkSearch2Cores(b *testing.B) { benchSearch(b, &Searcher{Workers: 2}) }
+
+// BenchmarkSearchKernels runs the whole search with each kernel on one core and on
+// all of them, for the per-kernel figures against the probe's limits.
+func BenchmarkSearchKernels(b *testing.B) {
+	for _, k := range kernels() {
+		for _, workers := range []int{1, runtime.NumCPU()} {
+			b.Run(fmt.Sprintf("%s/%dcores", k.name, workers), func(b *testing.B) {
+				benchSearch(b, &Searcher{Workers: workers, kernel: &k})
+			})
+		}
+	}
+}
 
 // BenchmarkKernel measures each kernel on one core, without the search around it.
 func BenchmarkKernel(b *testing.B) {

@@ -32,12 +32,56 @@ func scanSHANI4(st *shaniState, nonce, batches, ttop uint32) (done, mask uint32)
 // for PALIGNR and SSE4.1 for PBLENDW and PINSRD.
 var hasSHANI = cpuid.CPU.Supports(cpuid.SHA, cpuid.SSSE3, cpuid.SSE4)
 
-// archKernels lists the kernels this CPU can run besides the portable one, fastest first.
+// archKernels lists the kernels this CPU can run besides the portable one, in the
+// order to prefer them before any has been timed (see ChooseKernel).
 func archKernels() []kernel {
-	if !hasSHANI {
-		return nil
+	var ks []kernel
+	if hasSHANI {
+		ks = append(ks, kernel{name: "shani", scan: batched(4, runSHANI4)})
 	}
-	return []kernel{{name: "shani", scan: scanSHANI}}
+	if hasAVX512 {
+		ks = append(ks, kernel{name: "avx512", scan: batched(16, runAVX512x16)})
+	}
+	if hasSHANI && hasAVX512 {
+		ks = append(ks, kernel{name: "hybrid", scan: batched(hybridLanes, runHybrid18)})
+	}
+	if hasAVX2 {
+		ks = append(ks, kernel{name: "avx2", scan: batched(8, runAVX2x8)})
+	}
+	return ks
+}
+
+// batched wraps a kernel that hashes batches of lanes nonces, as the assembly
+// ones do, in scanGeneric's contract. run gets the header's state and returns
+// the batches done before the one with a candidate and that batch's mask of
+// candidate lanes.
+func batched(lanes uint32, run func(h *headerState, nonce, batches, ttop uint32) (done, mask uint32)) func(h *headerState, nonce, n, ttop uint32) uint32 {
+	return func(h *headerState, nonce, n, ttop uint32) uint32 {
+		done, mask := run(h, nonce, n/lanes, ttop)
+		if mask != 0 {
+			return lanes*done + uint32(bits.TrailingZeros32(mask))
+		}
+		// The last n%lanes nonces do not fill a batch: one more batch hashes
+		// them, and lanes past them whose result is ignored, faster than the
+		// portable code would.
+		i := n - n%lanes
+		if i == n {
+			return n
+		}
+		_, mask = run(h, nonce+i, 1, ttop)
+		if mask &= 1<<(n-i) - 1; mask != 0 {
+			return i + uint32(bits.TrailingZeros32(mask))
+		}
+		return n
+	}
+}
+
+// runSHANI4 runs scanSHANI4 on h. The per-header setup is redone per call, which
+// costs far less than one batch of hashes; so in the other run functions.
+func runSHANI4(h *headerState, nonce, batches, ttop uint32) (uint32, uint32) {
+	var st shaniState
+	st.init(h)
+	return scanSHANI4(&st, nonce, batches, ttop)
 }
 
 func toABEF(s *[8]uint32) (x, y [4]uint32) {
@@ -52,18 +96,4 @@ func (st *shaniState) init(h *headerState) {
 	st.preABEF, st.preCDGH = toABEF(&pre)
 	st.w012 = [4]uint32{h.tail[0], h.tail[1], h.tail[2], 0}
 	st.kw2 = sha256K[2] + h.tail[2]
-}
-
-// scanSHANI is the SHA-NI kernel, with scanGeneric's contract. The per-header setup
-// is redone per call, which costs far less than one batch of hashes.
-func scanSHANI(h *headerState, nonce, n, ttop uint32) uint32 {
-	var st shaniState
-	st.init(h)
-	done, mask := scanSHANI4(&st, nonce, n/4, ttop)
-	if mask != 0 {
-		return 4*done + uint32(bits.TrailingZeros32(mask))
-	}
-	// The last n%4 nonces do not fill a batch.
-	i := n &^ 3
-	return i + h.scanGeneric(nonce+i, n-i, ttop)
 }

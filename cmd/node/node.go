@@ -49,15 +49,12 @@ type node struct {
 	stopRequested chan struct{}
 	stopOnce      sync.Once
 
-	// cancel stops the goroutines below (the mining loop); wg waits for them.
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// wg waits for the metrics server's goroutine.
+	wg sync.WaitGroup
 }
 
 func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, log: log, stopRequested: make(chan struct{})}
-	runCtx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
 	started := false
 	defer func() {
 		if !started {
@@ -143,9 +140,14 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	})
 	// Mining starts only now: a block found at once (testnet's easy first
 	// blocks) is published, so the network must be up.
-	if cfg.Mine {
+	if cfg.MineAddress != "" {
 		payTo, _ := params.DecodeAddress(cfg.MineAddress) // checked by loadConfig
-		n.wg.Go(func() { n.miner.Run(runCtx, payTo) })
+		n.miner.SetPayTo(payTo)
+	}
+	if cfg.Mine {
+		if err := n.miner.SetGenerate(true, 0); err != nil {
+			return nil, fmt.Errorf("start mining: %w", err)
+		}
 	}
 
 	registry := rpc.NewRegistry()
@@ -161,7 +163,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	n.stopRPCPool = methods.RegisterMempool(registry, methods.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx,
 		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
 	methods.RegisterNetwork(registry, methods.NetworkBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
-	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Mining: cfg.Mine, Pool: n.pool})
+	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Blocks: n, Pool: n.pool})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),
@@ -315,11 +317,10 @@ func (n *node) shutdown() error {
 			n.metrics.Close()
 		}
 	}
-	n.cancel()
-	n.wg.Wait()
 	if n.miner != nil {
 		n.miner.Close()
 	}
+	n.wg.Wait()
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
 	}

@@ -2,7 +2,10 @@
 // nonces with pow's parallel search, rolls the extra nonce in the coinbase when
 // the nonces run out, and submits what it finds through the same path as any
 // other block. A new tip cancels the search at once; a mempool that changed
-// refreshes the template every few seconds.
+// refreshes the template every few seconds. The loop is started, stopped and
+// re-pointed (threads, address) at run time; it never builds a block its own
+// node would refuse for its time, and on a chain whose difficulty never changes
+// (regtest) it paces itself to a few blocks a second.
 package miner
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,7 +26,8 @@ import (
 type Config struct {
 	Chain *chain.Chain
 	// Template builds a block on the current tip paying to payTo: coinbase first,
-	// with coinbase data laid out by chain.CoinbaseData.
+	// with coinbase data laid out by chain.CoinbaseData, and a time of at least
+	// the median time past + 1.
 	Template func(payTo [chain.PubKeyHashSize]byte) (*chain.Block, error)
 	// Submit hands a solved block to the node (ProcessBlock and relay).
 	Submit func(*chain.Block) error
@@ -30,27 +35,59 @@ type Config struct {
 	// search then takes a fresh template after Refresh.
 	MempoolVersion func() uint64
 	Refresh        time.Duration
-	Threads        int
-	Logger         *slog.Logger
+	// Threads is how many nonce-search workers the loop starts with; 0 or less
+	// means one per CPU. SetGenerate changes it.
+	Threads int
+	// MinBlockInterval is the least time the mining loop leaves between two
+	// blocks it finds. 0 means RegtestBlockInterval on a chain whose difficulty
+	// never changes, where every nonce nearly solves a block, and no pause
+	// elsewhere.
+	MinBlockInterval time.Duration
+	// Now is the clock block times are checked against, as the chain's; nil
+	// means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // DefaultRefresh is how often a changed mempool gets into the template.
 const DefaultRefresh = 5 * time.Second
 
-// Miner mines blocks. Run mines continuously; MineBlocks mines on demand.
+// RegtestBlockInterval paces continuous mining on regtest to four blocks a
+// second. Faster, each block's time (which must pass the median of the last
+// eleven) runs ahead of the clock until blocks are refused as too far in the
+// future; at this pace it stays within seconds of the clock.
+const RegtestBlockInterval = 250 * time.Millisecond
+
+// Errors of the run-time controls.
+var (
+	ErrNoPayTo = errors.New("no mining address set")
+	ErrClosed  = errors.New("miner closed")
+)
+
+// Miner mines blocks: continuously in its mining loop, which SetGenerate starts
+// and stops, and on demand with MineBlocks and MineBlock. Its methods are safe
+// for concurrent use.
 type Miner struct {
-	cfg      Config
-	searcher *pow.Searcher
-	rate     *pow.HashRate
+	cfg  Config
+	rate *pow.HashRate
 
 	tipMu   sync.Mutex
 	tipSubs map[chan struct{}]struct{}
+
+	// mu guards the loop's settings and its lifetime.
+	mu       sync.Mutex
+	threads  int
+	payTo    [chain.PubKeyHashSize]byte
+	hasPayTo bool
+	stopLoop context.CancelFunc // nil when the loop is not running
+	loopDone chan struct{}      // closed when the running loop has returned
+	closed   bool
 	// unsubscribe ends the subscription to the chain's tip changes.
 	unsubscribe func()
 }
 
-// New returns a miner and subscribes it to the chain's tip changes until
-// Close.
+// New returns a miner, with its loop stopped, and subscribes it to the chain's
+// tip changes until Close.
 func New(cfg Config) *Miner {
 	if cfg.Refresh == 0 {
 		cfg.Refresh = DefaultRefresh
@@ -58,8 +95,16 @@ func New(cfg Config) *Miner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Miner{cfg: cfg, rate: pow.NewHashRate(pow.DefaultHashRateWindow, nil), tipSubs: make(map[chan struct{}]struct{})}
-	m.searcher = &pow.Searcher{Workers: cfg.Threads, Progress: m.rate.Add}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MinBlockInterval == 0 && cfg.Chain.Params().RetargetInterval == 0 {
+		cfg.MinBlockInterval = RegtestBlockInterval
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = runtime.NumCPU()
+	}
+	m := &Miner{cfg: cfg, rate: pow.NewHashRate(pow.DefaultHashRateWindow, nil), tipSubs: make(map[chan struct{}]struct{}), threads: cfg.Threads}
 	m.unsubscribe = cfg.Chain.Subscribe(func(e chain.Event) {
 		if e.Kind == chain.BlockConnected {
 			m.tipChanged()
@@ -68,16 +113,132 @@ func New(cfg Config) *Miner {
 	return m
 }
 
-// Close ends the miner's subscription to the chain, so that a chain that
-// outlives the miner stops calling it. Call it once Run and MineBlocks have
-// returned; it is safe to call more than once.
-func (m *Miner) Close() { m.unsubscribe() }
-
 // HashesPerSecond is the search rate over the last minute.
 func (m *Miner) HashesPerSecond() float64 { return m.rate.Rate() }
 
 // TotalHashes is how many nonces the miner has tried since it started.
 func (m *Miner) TotalHashes() uint64 { return m.rate.Total() }
+
+// Kernel names the hashing code the searches run (see pow.SearchKernel).
+func (m *Miner) Kernel() string { return pow.SearchKernel() }
+
+// Threads is how many search workers the loop runs, or would run if started.
+func (m *Miner) Threads() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.threads
+}
+
+// Generating reports whether the mining loop runs.
+func (m *Miner) Generating() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopLoop != nil
+}
+
+// PayTo returns the address the loop pays to, if one is set.
+func (m *Miner) PayTo() ([chain.PubKeyHashSize]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.payTo, m.hasPayTo
+}
+
+// SetPayTo sets the address the loop pays to. A running loop drops its
+// template and builds the next on the new address at once.
+func (m *Miner) SetPayTo(payTo [chain.PubKeyHashSize]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := !m.hasPayTo || m.payTo != payTo
+	m.payTo, m.hasPayTo = payTo, true
+	if changed && m.stopLoop != nil {
+		m.stop()
+		m.start()
+	}
+}
+
+// SetGenerate starts (on) or stops the mining loop, with threads search
+// workers if threads > 0 (otherwise as many as before). A running loop given a
+// new thread count restarts with it. Stopping returns once the loop has: its
+// search stops within some milliseconds. Starting needs an address (SetPayTo).
+func (m *Miner) SetGenerate(on bool, threads int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := threads > 0 && threads != m.threads
+	if threads > 0 {
+		m.threads = threads
+	}
+	switch {
+	case !on:
+		m.stop()
+		return nil
+	case m.closed:
+		return ErrClosed
+	case !m.hasPayTo:
+		return ErrNoPayTo
+	case m.stopLoop != nil && !changed:
+		return nil
+	}
+	m.stop()
+	m.start()
+	return nil
+}
+
+// Close stops the mining loop for good, waits for it and ends the
+// subscription to the chain; it is safe to call more than once.
+func (m *Miner) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.closed = true
+	m.stop()
+	m.unsubscribe()
+}
+
+// start runs the loop with the current settings. The caller holds mu.
+func (m *Miner) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.stopLoop, m.loopDone = cancel, done
+	payTo, threads := m.payTo, m.threads
+	go func() {
+		defer close(done)
+		m.run(ctx, payTo, threads)
+	}()
+}
+
+// stop ends the loop, if it runs, and waits for it. The caller holds mu; the
+// loop never takes it.
+func (m *Miner) stop() {
+	if m.stopLoop == nil {
+		return
+	}
+	m.stopLoop()
+	<-m.loopDone
+	m.stopLoop, m.loopDone = nil, nil
+}
+
+var chooseKernel sync.Once
+
+// chooseKernel times the search kernels the CPU supports, once per process,
+// and logs which one mining uses and why.
+func (m *Miner) chooseKernel() {
+	chooseKernel.Do(func() {
+		timings := pow.ChooseKernel(200 * time.Millisecond)
+		rates := make([]any, 0, len(timings))
+		for _, t := range timings {
+			rates = append(rates, slog.String(t.Kernel, fmt.Sprintf("%.1f MH/s", t.Rate/1e6)))
+		}
+		m.cfg.Logger.Info("search kernel chosen", "kernel", pow.SearchKernel(),
+			"why", "fastest of the kernels this CPU supports, timed on one core",
+			slog.Group("rates", rates...))
+	})
+}
+
+func (m *Miner) searcher(threads int) *pow.Searcher {
+	return &pow.Searcher{Workers: threads, Progress: m.rate.Add}
+}
 
 func (m *Miner) tipChanged() {
 	m.tipMu.Lock()
@@ -102,21 +263,29 @@ func (m *Miner) watchTip() (<-chan struct{}, func()) {
 	}
 }
 
-// Run mines blocks paying to payTo until ctx is cancelled.
-func (m *Miner) Run(ctx context.Context, payTo [chain.PubKeyHashSize]byte) {
+// run mines blocks paying to payTo until ctx is cancelled.
+func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threads int) {
 	log := m.cfg.Logger
-	log.Info("mining", "threads", m.cfg.Threads, "kernel", pow.SearchKernel())
+	m.chooseKernel()
+	log.Info("mining started", "threads", threads, "kernel", pow.SearchKernel())
+	defer log.Info("mining stopped")
+	s := m.searcher(threads)
+	var lastFound time.Time
 	for ctx.Err() == nil {
+		if wait := m.cfg.MinBlockInterval - time.Since(lastFound); wait > 0 {
+			sleep(ctx, wait)
+			continue
+		}
 		block, err := m.cfg.Template(payTo)
 		if err != nil {
 			log.Error("block template", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+			sleep(ctx, time.Second)
 			continue
 		}
-		found, _, err := m.solve(ctx, block, 0, true)
+		if !m.waitForClock(ctx, block) {
+			continue
+		}
+		found, _, err := m.solve(ctx, s, block, 0, true)
 		if err != nil {
 			log.Error("mining", "err", err)
 			continue
@@ -124,13 +293,49 @@ func (m *Miner) Run(ctx context.Context, payTo [chain.PubKeyHashSize]byte) {
 		if !found {
 			continue
 		}
-		if err := m.cfg.Submit(block); err != nil {
+		err = m.cfg.Submit(block)
+		lastFound = time.Now()
+		if err != nil {
 			log.Warn("mined block rejected", "hash", block.Hash(), "err", err)
 			continue
 		}
 		height, _ := chain.CoinbaseHeight(block.Txs[0])
 		log.Info("mined block", "hash", block.Hash(), "height", height, "txs", len(block.Txs))
 	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// waitForClock holds a block whose time is more than chain.MaxFutureBlockTime
+// ahead of the clock (its time must pass the median time past, which a fast
+// miner pushes ahead) until the clock catches up, so the node never refuses the
+// block as too new. It returns false without waiting it all if the tip changes
+// (the template is then stale) or ctx ends, and after a second at most, so a
+// long wait still builds fresh templates.
+func (m *Miner) waitForClock(ctx context.Context, block *chain.Block) bool {
+	ahead := time.Unix(int64(block.Header.Time)-chain.MaxFutureBlockTime, 0).Sub(m.cfg.Now())
+	if ahead <= 0 {
+		return true
+	}
+	m.cfg.Logger.Debug("block time too far ahead of the clock; waiting", "time", block.Header.Time, "wait", ahead)
+	tip, unwatch := m.watchTip()
+	defer unwatch()
+	t := time.NewTimer(min(ahead, time.Second))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-tip:
+	case <-t.C:
+	}
+	return false
 }
 
 // ErrMaxTries is returned when MineBlocks used up its nonce budget.
@@ -140,12 +345,20 @@ var ErrMaxTries = errors.New("no block found within maxtries")
 // maxTries nonces in all (0: no limit), and returns their hashes. It serves
 // generatetoaddress.
 func (m *Miner) MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSize]byte, maxTries uint64) ([]chain.Hash, error) {
+	m.chooseKernel()
+	s := m.searcher(m.Threads())
 	var hashes []chain.Hash
 	var tried uint64
 	for len(hashes) < n {
 		block, err := m.cfg.Template(payTo)
 		if err != nil {
 			return hashes, fmt.Errorf("block template: %w", err)
+		}
+		if !m.waitForClock(ctx, block) {
+			if ctx.Err() != nil {
+				return hashes, ctx.Err()
+			}
+			continue
 		}
 		budget := uint64(0)
 		if maxTries > 0 {
@@ -154,7 +367,7 @@ func (m *Miner) MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSi
 			}
 			budget = maxTries - tried
 		}
-		found, hashesTried, err := m.solve(ctx, block, budget, false)
+		found, hashesTried, err := m.solve(ctx, s, block, budget, false)
 		tried += hashesTried
 		if err != nil {
 			return hashes, err
@@ -176,11 +389,43 @@ func (m *Miner) MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSi
 	return hashes, nil
 }
 
+// ErrStaleTip is returned by MineBlock when the tip moved before the block was
+// solved: it no longer extends the best chain.
+var ErrStaleTip = errors.New("the tip changed while the block was mined")
+
+// MineBlock solves block, a block on the current tip laid out as Template's,
+// and submits it; it serves generateblock, whose caller chooses the
+// transactions.
+func (m *Miner) MineBlock(ctx context.Context, block *chain.Block) (chain.Hash, error) {
+	m.chooseKernel()
+	for !m.waitForClock(ctx, block) {
+		if ctx.Err() != nil {
+			return chain.Hash{}, ctx.Err()
+		}
+		if block.Header.PrevBlock != m.cfg.Chain.Best().Hash {
+			return chain.Hash{}, ErrStaleTip
+		}
+	}
+	found, _, err := m.solve(ctx, m.searcher(m.Threads()), block, 0, false)
+	switch {
+	case err != nil:
+		return chain.Hash{}, err
+	case !found && ctx.Err() != nil:
+		return chain.Hash{}, ctx.Err()
+	case !found:
+		return chain.Hash{}, ErrStaleTip
+	}
+	if err := m.cfg.Submit(block); err != nil {
+		return chain.Hash{}, fmt.Errorf("submit mined block: %w", err)
+	}
+	return block.Hash(), nil
+}
+
 // solve searches block's nonce space, rolling the extra nonce in its coinbase
 // and refreshing the time whenever the space runs out, until a nonce meets the
 // target (block is then solved in place), the tip changes, the mempool changed
 // and refresh is set, ctx ends, or maxTries (when not 0) nonces were tried.
-func (m *Miner) solve(ctx context.Context, block *chain.Block, maxTries uint64, refresh bool) (bool, uint64, error) {
+func (m *Miner) solve(ctx context.Context, s *pow.Searcher, block *chain.Block, maxTries uint64, refresh bool) (bool, uint64, error) {
 	cb := block.Txs[0]
 	if !cb.IsCoinbase() || len(cb.Inputs[0].Witness) != 1 || len(cb.Inputs[0].Witness[0]) < chain.CoinbaseExtraNonceOffset+8 {
 		return false, 0, errors.New("template coinbase has no room for an extra nonce")
@@ -230,13 +475,13 @@ func (m *Miner) solve(ctx context.Context, block *chain.Block, maxTries uint64, 
 	for {
 		binary.LittleEndian.PutUint64(data[chain.CoinbaseExtraNonceOffset:], extra)
 		block.Header.MerkleRoot = chain.MerkleRootFromBranch(cb.WitnessHash(), branch)
-		block.Header.Time = max(block.Header.Time, uint32(time.Now().Unix()))
+		block.Header.Time = max(block.Header.Time, uint32(m.cfg.Now().Unix()))
 		header := block.Header.Encode()
 		var res pow.SearchResult
 		if maxTries > 0 {
-			res = m.searcher.SearchRange(searchCtx, &header, &targetBytes, 0, min(maxTries-tried, pow.NonceSpace))
+			res = s.SearchRange(searchCtx, &header, &targetBytes, 0, min(maxTries-tried, pow.NonceSpace))
 		} else {
-			res = m.searcher.Search(searchCtx, &header, &targetBytes)
+			res = s.Search(searchCtx, &header, &targetBytes)
 		}
 		tried += res.Hashes
 		if res.Found {

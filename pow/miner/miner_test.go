@@ -67,25 +67,18 @@ func TestMaxTries(t *testing.T) {
 func TestCancelStopsWorkers(t *testing.T) {
 	c := chaintest.OpenChain(t, chain.MainParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 2, Logger: quietLog})
+	m.chooseKernel() // its timing goroutines are not the miner's
 	before := runtime.NumGoroutine()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		m.Run(ctx, [20]byte{})
-		close(done)
-	}()
-	time.Sleep(200 * time.Millisecond)
-	if m.TotalHashes() == 0 {
-		t.Fatal("miner is not hashing")
+	m.SetPayTo([20]byte{})
+	if err := m.SetGenerate(true, 0); err != nil {
+		t.Fatal(err)
 	}
+	waitFor(t, func() bool { return m.TotalHashes() > 0 })
 	start := time.Now()
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("Run did not return after cancel")
+	if err := m.SetGenerate(false, 0); err != nil || m.Generating() {
+		t.Fatalf("SetGenerate(false): %v, generating %v", err, m.Generating())
 	}
-	t.Logf("Run stopped %v after cancel", time.Since(start))
+	t.Logf("loop stopped %v after SetGenerate(false)", time.Since(start))
 	deadline := time.Now().Add(2 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -111,13 +104,11 @@ func TestTipChangeAbandonsTemplate(t *testing.T) {
 		return b, nil
 	}
 	m := New(Config{Chain: c, Template: tmpl, Submit: submitTo(c), Threads: 1, Logger: quietLog})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		m.Run(ctx, [20]byte{})
-		close(done)
-	}()
-	defer func() { cancel(); <-done }()
+	m.SetPayTo([20]byte{})
+	if err := m.SetGenerate(true, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
 	waitFor(t, func() bool { return templates.Load() == 1 })
 
 	g := chaintest.New(chain.RegtestParams)

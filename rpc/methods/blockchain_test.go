@@ -32,7 +32,7 @@ const docsPath = "../../docs/rpc.md"
 func newFullRegistry(t *testing.T, b ChainBackend) *rpc.Registry {
 	reg := rpc.NewRegistry()
 	RegisterChain(reg, b)
-	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}})
+	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}, Blocks: blockGeneratorFunc(nil)})
 	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: newPool(t, b.Chain, nil), Chain: b.Chain}))
 	RegisterNetwork(reg, NetworkBackend{Net: &fakeNetwork{}})
 	return reg

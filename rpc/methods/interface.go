@@ -46,8 +46,8 @@ type TxPool interface {
 	Subscribe(fn func(mempool.Event)) (cancel func())
 }
 
-// Miner is the node's nonce search, as generatetoaddress and getmininginfo
-// use it.
+// Miner is the node's nonce search and mining loop, as the mining and
+// generating methods use it.
 type Miner interface {
 	// MineBlocks mines n blocks on the tip paying to payTo, trying at most
 	// maxTries nonces in all, and returns the hashes of those it found; when
@@ -55,6 +55,24 @@ type Miner interface {
 	MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSize]byte, maxTries uint64) ([]chain.Hash, error)
 	// HashesPerSecond is the search rate over the last minute.
 	HashesPerSecond() float64
+	// Kernel names the nonce-search code in use, Threads the loop's workers.
+	Kernel() string
+	Threads() int
+
+	// SetGenerate starts or stops the mining loop, with threads workers if
+	// threads > 0; it fails to start without an address to pay to.
+	SetGenerate(on bool, threads int) error
+	Generating() bool
+	// SetPayTo sets the address the loop pays to, taking effect at once.
+	SetPayTo(payTo [chain.PubKeyHashSize]byte)
+}
+
+// BlockGenerator mines generateblock's blocks: one on the tip paying to payTo
+// that holds, after the coinbase, exactly the mempool transactions txids in
+// that order, submitted to the chain. A txid not in the mempool is a
+// *MissingTxError.
+type BlockGenerator interface {
+	GenerateBlock(ctx context.Context, payTo [chain.PubKeyHashSize]byte, txids []chain.Hash) (chain.Hash, error)
 }
 
 // Network is the P2P node as the network methods use it. Peers are named as

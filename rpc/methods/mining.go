@@ -28,6 +28,9 @@ func (m *miningMethods) getmininginfo() rpc.Method {
   "networkhashps" : n,    (numeric) The network hashes per second over the last 120 blocks
   "hashespersec" : n,     (numeric) This node's own nonce search rate over the last minute
   "generate" : true|false (boolean) Whether the node's mining loop runs
+  "kernel" : "str",       (string) The nonce-search code in use: shani, avx512, hybrid, avx2, sha2 or generic
+  "threads" : n,          (numeric) How many threads search nonces
+  "hashespersecperthread" : n, (numeric) hashespersec divided by threads
   "pooledtx" : n,         (numeric) The size of the mempool
   "chain" : "str",        (string) The network name
   "warnings" : "str"      (string) Any network and blockchain warnings
@@ -43,8 +46,13 @@ func (m *miningMethods) getmininginfo() rpc.Method {
 				Difficulty:    difficulty(best.Bits, m.chain.params),
 				NetworkHashPS: netHash,
 				HashesPerSec:  m.Miner.HashesPerSecond(),
-				Generate:      m.Mining,
+				Generate:      m.Miner.Generating(),
+				Kernel:        m.Miner.Kernel(),
+				Threads:       m.Miner.Threads(),
 				Chain:         m.chain.params.Name,
+			}
+			if info.Threads > 0 {
+				info.HashesPerSecPerThread = info.HashesPerSec / float64(info.Threads)
 			}
 			if m.Pool != nil {
 				info.PooledTx = int64(m.Pool.Info().Count)

@@ -19,6 +19,13 @@ type fakeMiner struct {
 	rate  float64
 	fail  error // returned by MineBlocks when set
 	asked []string
+
+	// The loop's settings, as the control methods set them; refuse is what
+	// SetGenerate returns when asked to start.
+	on      bool
+	threads int
+	payTo   [chain.PubKeyHashSize]byte
+	refuse  error
 }
 
 func (m *fakeMiner) MineBlocks(_ context.Context, n int, payTo [chain.PubKeyHashSize]byte, maxTries uint64) ([]chain.Hash, error) {
@@ -37,20 +44,33 @@ func (m *fakeMiner) MineBlocks(_ context.Context, n int, payTo [chain.PubKeyHash
 }
 
 func (m *fakeMiner) HashesPerSecond() float64 { return m.rate }
+func (m *fakeMiner) Kernel() string           { return "fake" }
+func (m *fakeMiner) Threads() int             { return m.threads }
+func (m *fakeMiner) Generating() bool         { return m.on }
+
+func (m *fakeMiner) SetGenerate(on bool, threads int) error {
+	if m.refuse != nil && on {
+		return m.refuse
+	}
+	m.on, m.threads = on, threads
+	return nil
+}
+
+func (m *fakeMiner) SetPayTo(payTo [chain.PubKeyHashSize]byte) { m.payTo = payTo }
 
 func newMiningRegistry(t *testing.T, params *chain.Params, m *fakeMiner) (*rpc.Registry, *chain.Chain) {
 	c := chaintest.OpenChain(t, params)
 	reg := rpc.NewRegistry()
-	RegisterMining(reg, MiningBackend{Chain: c, Miner: m, Mining: true})
+	RegisterMining(reg, MiningBackend{Chain: c, Miner: m})
 	return reg, c
 }
 
 func TestGetMiningInfo(t *testing.T) {
-	reg, c := newMiningRegistry(t, chain.RegtestParams, &fakeMiner{rate: 1234.5})
+	reg, c := newMiningRegistry(t, chain.RegtestParams, &fakeMiner{rate: 1234.5, on: true, threads: 2})
 	var info MiningInfo
 	callJSON(t, reg, "getmininginfo", nil, &info)
 	want := MiningInfo{Blocks: 0, Difficulty: difficulty(c.Best().Bits, chain.RegtestParams), HashesPerSec: 1234.5,
-		Generate: true, Chain: "regtest"}
+		Generate: true, Kernel: "fake", Threads: 2, HashesPerSecPerThread: 617.25, Chain: "regtest"}
 	if info != want {
 		t.Errorf("getmininginfo = %+v, want %+v", info, want)
 	}

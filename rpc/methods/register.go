@@ -197,13 +197,13 @@ func registerMempool(reg *rpc.Registry, b MempoolBackend, firstCheck, recheck ti
 	return unsubscribe
 }
 
-// MiningBackend is what getmininginfo and generatetoaddress need from the
+// MiningBackend is what the mining and generating methods need from the
 // node. Chain and Miner are required.
 type MiningBackend struct {
 	Chain *chain.Chain
 	Miner Miner
-	// Mining says whether the node's mining loop runs.
-	Mining bool
+	// Blocks builds generateblock's blocks; nil leaves generateblock out.
+	Blocks BlockGenerator
 	// Pool is the mempool whose size getmininginfo reports; nil means empty.
 	Pool TxPool
 }
@@ -214,14 +214,19 @@ type miningMethods struct {
 	chain *chainMethods // for the network hash rate
 }
 
-// RegisterMining registers getmininginfo and generatetoaddress. It panics
+// RegisterMining registers getmininginfo, generatetoaddress, btcd's
+// setgenerate and getgenerate, setminingaddress and, with b.Blocks,
+// generateblock. It panics
 // without b.Chain or b.Miner, a wiring bug the first test finds.
 func RegisterMining(reg *rpc.Registry, b MiningBackend) {
 	if b.Chain == nil || b.Miner == nil {
 		panic("methods: RegisterMining needs a chain and a miner")
 	}
 	m := &miningMethods{MiningBackend: b, chain: &chainMethods{ChainBackend: ChainBackend{Chain: b.Chain}, params: b.Chain.Params()}}
-	reg.Register(m.getmininginfo(), m.generatetoaddress())
+	reg.Register(m.getmininginfo(), m.generatetoaddress(), m.setgenerate(), m.getgenerate(), m.setminingaddress())
+	if b.Blocks != nil {
+		reg.Register(m.generateblock())
+	}
 }
 
 // NetworkBackend is what the network methods need from the node.

@@ -338,9 +338,18 @@ type MiningInfo struct {
 	NetworkHashPS float64 `json:"networkhashps"`
 	HashesPerSec  float64 `json:"hashespersec"`
 	Generate      bool    `json:"generate"`
-	PooledTx      int64   `json:"pooledtx"`
-	Chain         string  `json:"chain"`
-	Warnings      string  `json:"warnings"`
+	Kernel        string  `json:"kernel"`
+	Threads       int     `json:"threads"`
+	// HashesPerSecPerThread is HashesPerSec over Threads.
+	HashesPerSecPerThread float64 `json:"hashespersecperthread"`
+	PooledTx              int64   `json:"pooledtx"`
+	Chain                 string  `json:"chain"`
+	Warnings              string  `json:"warnings"`
+}
+
+// GenerateBlockResult is generateblock's result.
+type GenerateBlockResult struct {
+	Hash string `json:"hash"`
 }
 
 // BlockTemplateResult is getblocktemplate's result (BIP22 and BIP23), with
