@@ -35,6 +35,12 @@ func scriptHex(pkh [chain.PubKeyHashSize]byte) string {
 	return "0014" + hex.EncodeToString(pkh[:])
 }
 
+// ScriptPubKey is the verbose form of an output paying to pkh, as every verbose
+// result shows it; the REST interface (rpc/web) shows getutxos' outputs with it.
+func ScriptPubKey(pkh [chain.PubKeyHashSize]byte, params *chain.Params) ScriptPubKeyResult {
+	return scriptPubKey(pkh, params)
+}
+
 func scriptPubKey(pkh [chain.PubKeyHashSize]byte, params *chain.Params) ScriptPubKeyResult {
 	return ScriptPubKeyResult{
 		Asm:     "0 " + hex.EncodeToString(pkh[:]),
@@ -233,6 +239,12 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 // against each network's own pow limit, so that difficulty 1 is the easiest
 // block on every network (and main, whose limit is 0x1d00ffff, agrees with Core).
 func difficulty(bits uint32, params *chain.Params) float64 {
+	return Difficulty(bits, params)
+}
+
+// Difficulty is the difficulty of a block with the given bits, as
+// getdifficulty and getblock show it; the explorer (rpc/web) charts it.
+func Difficulty(bits uint32, params *chain.Params) float64 {
 	target, negative, overflow := pow.CompactToBig(bits)
 	if negative || overflow || target.Sign() <= 0 {
 		return 0
