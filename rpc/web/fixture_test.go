@@ -136,3 +136,8 @@ func (fakeNetwork) Peers() []p2p.PeerInfo {
 func (fakeNetwork) ListBanned() []p2p.Ban {
 	return []p2p.Ban{{Peer: "12D3KooWBadPeer", Reason: "invalid block", Until: time.Unix(2e9, 0)}}
 }
+
+type (
+	chainTxOut    = chain.TxOut
+	chainOutPoint = chain.OutPoint
+)

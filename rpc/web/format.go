@@ -13,7 +13,7 @@ import (
 // templateFuncs format numbers, amounts and hashes the same way on every page.
 var templateFuncs = template.FuncMap{
 	"qry":      formatQRY,
-	"bytes":    formatBytes,
+	"bytes":    func(n any) string { return formatBytes(int(toInt64(n))) },
 	"num":      func(n any) string { return formatInt(toInt64(n)) },
 	"time":     func(t any) string { return formatTime(toInt64(t)) },
 	"ago":      func(t any) string { return formatAgo(toInt64(t)) },
