@@ -186,6 +186,17 @@ func TestE2EExplorerInBrowser(t *testing.T) {
 	if tip := b.text(t, "#tip-hash"); tip != hashes[0] {
 		t.Errorf("dashboard tip %q after the update, want %s", tip, hashes[0])
 	}
+	// Something in the mempool for its page and the fee-rate chart.
+	for h := 6; h <= 7; h++ {
+		raw, txid := spendCoinbase(t, ctx, miner, h, uint64(4000*h))
+		if err := miner.Call(ctx, "sendrawtransaction", []any{raw}, nil); err != nil {
+			t.Fatal(err)
+		}
+		txids = append(txids, txid)
+	}
+	if err := WaitForTx(ctx, txids[len(txids)-1], viewer); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, q := range []struct{ query, path string }{
 		{txids[0], "/tx/" + txids[0]},

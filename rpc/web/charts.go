@@ -22,26 +22,29 @@ type chartSeries struct {
 	Title  string
 	Values []float64
 	Labels []string // tooltip per point
-	Max    string   // the top of the scale, formatted
+	Max    string   // the top of the scale, formatted, shown beside the title
 	Line   bool     // a line rather than bars
+	// From and To label the first and last points, under the chart.
+	From, To string
 }
 
 func (c chartSeries) SVG() template.HTML {
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`,
-		chartW, chartH, template.HTMLEscapeString(c.Title))
 	top := 0.0
 	for _, v := range c.Values {
 		top = max(top, v)
 	}
 	n := len(c.Values)
 	if n == 0 || top <= 0 {
-		b.WriteString(`<text x="8" y="80" class="chart-empty">no data yet</text></svg>`)
-		return template.HTML(b.String())
+		return `<p class="chart chart-empty">nothing to show yet</p>`
 	}
+	var b strings.Builder
+	// The chart stretches to its box (preserveAspectRatio none), so it
+	// holds no text; the scale is in the caption.
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`,
+		chartW, chartH, template.HTMLEscapeString(c.Title))
 	fmt.Fprintf(&b, `<line x1="0" y1="%d" x2="%d" y2="%d" class="chart-axis"/>`, chartH-1, chartW, chartH-1)
 	step := float64(chartW) / float64(n)
-	y := func(v float64) float64 { return chartH - 1 - (v/top)*(chartH-chartPad-14) }
+	y := func(v float64) float64 { return chartH - 1 - (v/top)*(chartH-chartPad) }
 	if c.Line {
 		var pts []string
 		for i, v := range c.Values {
@@ -63,6 +66,6 @@ func (c chartSeries) SVG() template.HTML {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="chart-bar"><title>%s</title></rect>`,
 			x+step*0.12, y(v), step*0.76, h, label)
 	}
-	fmt.Fprintf(&b, `<text x="4" y="12" class="chart-scale">%s</text></svg>`, template.HTMLEscapeString(c.Max))
+	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

@@ -88,8 +88,9 @@ func formatTime(unix int64) string {
 func formatAgo(unix int64) string {
 	d := time.Since(time.Unix(unix, 0))
 	switch {
-	case d < 0:
-		return "in the future"
+	case d < 5*time.Second:
+		// Block times may run up to two hours ahead of this clock.
+		return "just now"
 	case d < time.Minute:
 		return fmt.Sprintf("%ds ago", int(d.Seconds()))
 	case d < time.Hour:

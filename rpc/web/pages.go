@@ -199,7 +199,7 @@ func (s *Server) dashboardPage(ctx context.Context) (page, error) {
 		return page{}, err
 	}
 	v.FeeHist = feeRateHistogram(entries)
-	return page{Title: "Dashboard", Nav: "dashboard", Live: "tx", Body: v}, nil
+	return page{Title: "Dashboard", Network: s.params.Name, Nav: "dashboard", Live: "tx", Body: v}, nil
 }
 
 // recentCharts draws the last blocks, oldest first: interval, difficulty,
@@ -223,6 +223,12 @@ func recentCharts(newestFirst []blockSummary) []chartSeries {
 		fees.Values = append(fees.Values, float64(b.Fees)/chain.Coin)
 		fees.Labels = append(fees.Labels, h+": "+formatQRY(b.Fees))
 	}
+	if len(newestFirst) > 1 {
+		from, to := fmt.Sprintf("#%d", newestFirst[len(newestFirst)-2].Height), fmt.Sprintf("#%d", newestFirst[0].Height)
+		for _, c := range []*chartSeries{&interval, &difficulty, &txs, &fees} {
+			c.From, c.To = from, to
+		}
+	}
 	interval.Max = fmt.Sprintf("max %.0f s", maxOf(interval.Values))
 	difficulty.Max = "max " + formatDifficulty(maxOf(difficulty.Values))
 	txs.Max = fmt.Sprintf("max %.0f", maxOf(txs.Values))
@@ -244,7 +250,8 @@ var feeRateBuckets = []float64{1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 75, 100, 150, 
 
 // feeRateHistogram shows the mempool's bytes by fee-rate band.
 func feeRateHistogram(entries []mempool.Entry) chartSeries {
-	c := chartSeries{Title: "Mempool bytes by fee rate (units/byte)", Values: make([]float64, len(feeRateBuckets))}
+	c := chartSeries{Title: "Mempool bytes by fee rate (units/byte)", Values: make([]float64, len(feeRateBuckets)),
+		From: fmt.Sprintf("%g u/B", feeRateBuckets[0]), To: fmt.Sprintf("≥ %g u/B", feeRateBuckets[len(feeRateBuckets)-1])}
 	for _, e := range entries {
 		if e.Size == 0 {
 			continue
