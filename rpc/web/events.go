@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
@@ -41,7 +43,8 @@ type TxEvent struct {
 	Fee  uint64     `json:"fee"` // base units
 }
 
-// sseMessage is one event, framed for the stream once for every client.
+// sseMessage is one or more events, framed for the stream once for every
+// client.
 type sseMessage []byte
 
 func frame(typ string, data any) sseMessage {
@@ -52,13 +55,18 @@ func frame(typ string, data any) sseMessage {
 	return sseMessage(fmt.Sprintf("event: %s\ndata: %s\n\n", typ, raw))
 }
 
-// eventHub fans events out to the /events clients. Publishing never blocks:
-// each client has a bounded queue, and a client whose queue is full has
-// fallen too far behind and is dropped (its stream ends; EventSource
-// reconnects and the page reloads what it missed).
+// eventHub fans events out to the /events clients. Publishing never blocks
+// and costs its caller one channel send: the chain's goroutine hands the
+// event over, and the hub's own goroutine (run) copies it into each client's
+// bounded queue. A client whose queue is full has fallen too far behind and
+// is dropped (its stream ends; EventSource reconnects and the page reloads
+// what it missed). If the hub itself falls behind, every client is dropped,
+// since each of them has then missed an event.
 type eventHub struct {
 	buffer     int
 	maxClients int
+	in         chan sseMessage
+	overflowed atomic.Bool
 
 	mu      sync.Mutex
 	clients map[*sseClient]struct{}
@@ -71,14 +79,70 @@ type sseClient struct {
 	gone chan struct{}
 }
 
+// hubQueue is how many events may wait for the hub's goroutine.
+const hubQueue = 4096
+
 func newEventHub(buffer, maxClients int) *eventHub {
-	return &eventHub{buffer: buffer, maxClients: maxClients, clients: make(map[*sseClient]struct{})}
+	return &eventHub{buffer: buffer, maxClients: maxClients, in: make(chan sseMessage, hubQueue),
+		clients: make(map[*sseClient]struct{})}
 }
 
-// publish queues msg for every client without waiting for any.
+// publish hands msg to the hub's goroutine without waiting.
 func (h *eventHub) publish(msg sseMessage) {
+	select {
+	case h.in <- msg:
+	default:
+		h.overflowed.Store(true)
+	}
+}
+
+// Events are gathered for up to batchWindow (or batchBytes) and written to
+// each client at once: a flood of tx events costs each client one write per
+// window, not one per transaction, and a block's event is written after the
+// block-processing goroutine that published it has finished, not while it
+// still works.
+const (
+	batchWindow = 2 * time.Millisecond
+	batchBytes  = 64 << 10
+)
+
+// run fans published events out until ctx ends.
+func (h *eventHub) run(ctx context.Context) {
+	timer := time.NewTimer(batchWindow)
+	timer.Stop()
+	for {
+		var batch []byte
+		select {
+		case <-ctx.Done():
+			return
+		case msg := <-h.in:
+			batch = append(batch, msg...)
+		}
+		timer.Reset(batchWindow)
+	gather:
+		for len(batch) < batchBytes {
+			select {
+			case <-ctx.Done():
+				return
+			case msg := <-h.in:
+				batch = append(batch, msg...)
+			case <-timer.C:
+				break gather
+			}
+		}
+		timer.Stop()
+		h.fanOut(batch)
+	}
+}
+
+func (h *eventHub) fanOut(msg sseMessage) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.overflowed.Swap(false) {
+		for c := range h.clients {
+			h.dropLocked(c)
+		}
+	}
 	for c := range h.clients {
 		select {
 		case c.ch <- msg:

@@ -129,7 +129,7 @@ func TestSlowEventClientDropped(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range 3 {
-			h.publish(frame(EventTx, TxEvent{}))
+			h.fanOut(frame(EventTx, TxEvent{}))
 			<-fast.ch
 		}
 	}()
@@ -150,6 +150,29 @@ func TestSlowEventClientDropped(t *testing.T) {
 	}
 	if n := h.clientCount(); n != 1 {
 		t.Errorf("%d clients, want 1", n)
+	}
+}
+
+// When the hub's own queue overflows, publishing still does not wait, and
+// every client is dropped at the next event, since each missed one.
+func TestEventHubOverflowDropsEveryone(t *testing.T) {
+	h := newEventHub(8, 10)
+	a := h.subscribe()
+	for range hubQueue + 10 {
+		h.publish(frame(EventTx, TxEvent{}))
+	}
+	h.fanOut(<-h.in)
+	select {
+	case <-a.gone:
+	default:
+		t.Fatal("a client stayed after the hub overflowed")
+	}
+	b := h.subscribe()
+	h.fanOut(<-h.in)
+	select {
+	case <-b.gone:
+		t.Fatal("a client that joined after the overflow was dropped")
+	default:
 	}
 }
 

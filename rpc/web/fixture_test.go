@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 // in full but a fee, back to other. memTx, in the mempool, spends the
 // coinbase of block 2 to other.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	chain  *chain.Chain
 	pool   *mempool.Pool
 	gen    *chaintest.Generator
@@ -44,7 +45,7 @@ const (
 	memTxFee = 2000
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	params := chain.RegtestParams
 	now := time.Unix(int64(params.GenesisBlock.Header.Time)+3600, 0)
@@ -99,6 +100,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := f.srv.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
 	c.Subscribe(f.srv.ChainEvent)
 	f.pool.Subscribe(f.srv.MempoolEvent)
 	return f

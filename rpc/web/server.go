@@ -42,10 +42,13 @@ type Server struct {
 
 	httpSrv *http.Server
 	addr    net.Addr
-	wg      sync.WaitGroup
+	// cancel stops the hub's goroutine; wg waits for it and the HTTP server.
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// New checks cfg and builds the handlers; Start serves them.
+// New checks cfg, builds the handlers and starts the event hub; Start serves
+// them, and Stop ends both.
 func New(cfg Config) (*Server, error) {
 	if cfg.Chain == nil || cfg.Mempool == nil || cfg.RPC == nil {
 		return nil, errors.New("web: Chain, Mempool and RPC are required")
@@ -82,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	mux.Handle("GET /static/", staticHandler())
 	s.routePages(mux, pages, bounded)
 	s.handler = securityHeaders(mux)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() { s.events.run(ctx) })
 	return s, nil
 }
 
@@ -137,16 +143,16 @@ func (s *Server) Start(addr string) error {
 // Addr is the address Start listens on.
 func (s *Server) Addr() net.Addr { return s.addr }
 
-// Stop ends the event streams, then waits for the other requests to finish
-// until ctx ends, and closes what is left.
+// Stop ends the event streams and the hub, then waits for the other
+// requests to finish until ctx ends, and closes what is left.
 func (s *Server) Stop(ctx context.Context) error {
 	s.events.close()
-	if s.httpSrv == nil {
-		return nil
-	}
-	err := s.httpSrv.Shutdown(ctx)
-	if err != nil {
-		s.httpSrv.Close()
+	s.cancel()
+	var err error
+	if s.httpSrv != nil {
+		if err = s.httpSrv.Shutdown(ctx); err != nil {
+			s.httpSrv.Close()
+		}
 	}
 	s.wg.Wait()
 	return err
