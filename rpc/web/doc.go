@@ -4,8 +4,8 @@
 // a Server-Sent Events stream at /events (block, tx and reorg events, bounded
 // per client so a slow reader is dropped and never holds up the chain), the
 // --blocknotify command runner, and the explorer: server-rendered pages
-// (html/template, SVG charts drawn on the server, assets embedded with
-// go:embed) for the dashboard, blocks, transactions, addresses, the mempool,
+// (html/template, SVG charts drawn on the server, assets embedded in the
+// binary) for the dashboard, blocks, transactions, addresses, the mempool,
 // peers and search.
 //
 // The package reaches the node only through the small interfaces in
