@@ -142,14 +142,14 @@ func (s *Server) address(addr string) (*addressData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
 	}
-	return cached(s.cache, "addr:"+addr, 0, func() (*addressData, error) {
+	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
 		utxos, err := s.cfg.Chain.AddressUtxos(pkh)
 		if err != nil {
-			return nil, fmt.Errorf("address index: %w", err)
+			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
 		txs, err := s.cfg.Chain.AddressTxIDs(pkh)
 		if err != nil {
-			return nil, fmt.Errorf("address index: %w", err)
+			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
 		d := &addressData{Address: addr, Utxos: utxos, Txs: txs}
 		slices.SortFunc(d.Utxos, func(a, b chain.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
@@ -157,7 +157,7 @@ func (s *Server) address(addr string) (*addressData, error) {
 		for _, u := range utxos {
 			d.Balance += u.Value
 		}
-		return d, nil
+		return d, len(utxos) + len(txs), nil
 	})
 }
 

@@ -217,6 +217,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc.Flush()
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
+	// The connection may serve other requests after this one.
+	defer rc.SetWriteDeadline(time.Time{})
 	for {
 		var msg []byte
 		select {

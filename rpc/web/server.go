@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ type Config struct {
 	EventBuffer int
 	// MaxEventClients bounds the open /events streams; 0 means 1000.
 	MaxEventClients int
+	// MaxRequests bounds the requests but event streams worked on at once;
+	// more wait for a turn until their deadline. 0 means 4 per CPU.
+	MaxRequests int
 }
 
 // Server serves the explorer, REST and the event stream.
@@ -65,6 +69,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxEventClients == 0 {
 		cfg.MaxEventClients = 1000
 	}
+	if cfg.MaxRequests == 0 {
+		cfg.MaxRequests = 4 * runtime.NumCPU()
+	}
 	s := &Server{
 		cfg:    cfg,
 		params: cfg.Chain.Params(),
@@ -77,8 +84,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	// Every request but the event stream has a deadline and waits for one of
+	// MaxRequests turns, so a crowd of heavy requests (big blocks, big
+	// addresses) queues instead of taking all memory and CPU.
+	turns := make(chan struct{}, cfg.MaxRequests)
 	bounded := func(h http.HandlerFunc) http.Handler {
-		return http.TimeoutHandler(h, cfg.RequestTimeout, "request took too long\r\n")
+		return http.TimeoutHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case turns <- struct{}{}:
+				defer func() { <-turns }()
+				h(w, r)
+			case <-r.Context().Done():
+			}
+		}), cfg.RequestTimeout, "request took too long\r\n")
 	}
 	mux.Handle("GET /rest/", bounded(s.serveREST))
 	mux.HandleFunc("GET /events", s.serveEvents)
