@@ -37,8 +37,12 @@ func TestCache(t *testing.T) {
 	if get("huge", 0, maxCacheCost+1); builds != 6 {
 		t.Fatal("kept a value over the whole budget")
 	}
+	c.invalidate()
 	get("half1", 0, maxCacheCost/2)
 	get("half2", 0, maxCacheCost/2)
+	if c.cost != maxCacheCost || len(c.entries) != 2 {
+		t.Fatalf("cost %d in %d entries, want the whole budget in 2", c.cost, len(c.entries))
+	}
 	get("more", 0, 10) // over budget: everything else goes
 	if c.cost != 10 || len(c.entries) != 1 {
 		t.Fatalf("cost %d in %d entries after overflowing the budget", c.cost, len(c.entries))
