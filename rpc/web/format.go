@@ -21,8 +21,16 @@ var templateFuncs = template.FuncMap{
 	"hashrate": formatHashRate,
 	"diff":     formatDifficulty,
 	"feerate":  formatFeeRate,
-	"add":      func(a, b int) int { return a + b },
-	"sub":      func(a, b int) int { return a - b },
+	"tail":     tail,
+}
+
+// tail is the end of s, at most n characters, for long identifiers that
+// differ at the end (peer ids).
+func tail(n int, s string) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
 }
 
 // formatQRY shows base units as QRY, with the fraction's trailing zeros cut.
