@@ -213,3 +213,38 @@ func (f *fixture) prebuild(b *testing.B, spends, n int) []*chain.Block {
 	b.ResetTimer()
 	return blocks
 }
+
+// BenchmarkAddressPage100k shows a page of an address with 100,000 unspent
+// outputs (three blocks of one large fan-out each): read from the address
+// index once per tip ("first"), then sliced from the cache ("cached").
+func BenchmarkAddressPage100k(b *testing.B) {
+	f := newFixture(b)
+	many := f.gen.NewKey()
+	const perTx = 33_334
+	for h := 2; h <= 4; h++ {
+		outs := make([]chain.TxOut, perTx)
+		for i := range outs {
+			outs[i] = chain.TxOut{Value: 1000, PubKeyHash: many}
+		}
+		f.extend(f.gen.SpendTo([]chain.OutPoint{f.gen.Coinbase(f.main[h].Hash())}, outs...))
+	}
+	path := "/address/" + f.params.EncodeAddress(many) + "?page=1000"
+	serve := func(b *testing.B) {
+		rec := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Page 1,001 of 2,001") {
+			b.Fatalf("%d: %.300s", rec.Code, rec.Body.String())
+		}
+	}
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			f.srv.cache.invalidate()
+			serve(b)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			serve(b)
+		}
+	})
+}
