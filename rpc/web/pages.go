@@ -143,8 +143,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, pages pageSet, p
 		if r.Context().Err() == nil {
 			s.log.Warn("web page", "path", r.URL.Path, "err", err)
 		}
+		// The cause stays in the log: it may name files of the node.
 		status, name = http.StatusInternalServerError, "notfound"
-		p = page{Title: "Error", Body: "The node could not answer: " + err.Error()}
+		p = page{Title: "Error", Body: "The node could not answer this request; its log says why."}
 	}
 	if name == "" { // a redirect was written
 		return

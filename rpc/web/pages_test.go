@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Every page renders from the real chain and mempool, and shows what it is for.
@@ -138,5 +142,32 @@ func TestAddressPaging(t *testing.T) {
 	_, body = f.get("/rest/address/" + addr + ".json?page=39")
 	if !strings.Contains(body, `"utxo_count":2000`) || strings.Count(body, `"vout"`) != addressPerPage {
 		t.Errorf("REST page 39: %.300s", body)
+	}
+}
+
+// failingChain is the fixture's chain with a transaction index that fails,
+// as a damaged database would, naming a file of the node.
+type failingChain struct{ Chain }
+
+func (failingChain) FindTx(chain.Hash) (*chain.Tx, chain.TxLocation, error) {
+	return nil, chain.TxLocation{}, errors.New("read /home/operator/.quarry/main/chain/000042.vlog: input/output error")
+}
+
+// A failure inside the node answers 500 with a plain message: the cause,
+// which may name the node's files, goes to the log only.
+func TestInternalErrorsStayInTheLog(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(Config{Chain: failingChain{f.chain}, Mempool: f.pool, RPC: f.srv.cfg.RPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	txid := f.tx2.TxID().String()
+	for _, path := range []string{"/rest/tx/" + txid + ".json", "/tx/" + txid} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "operator") {
+			t.Errorf("%s: %d %q", path, rec.Code, rec.Body.String())
+		}
 	}
 }

@@ -20,9 +20,17 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	if rerr == nil {
 		rerr = s.answerREST(r.Context(), w, req)
 	}
-	if rerr != nil {
-		writeRESTError(w, rerr)
+	if rerr == nil {
+		return
 	}
+	if rerr.cause != nil {
+		// The cause stays in the log: it may name files of the node.
+		if r.Context().Err() == nil {
+			s.log.Warn("REST request failed", "path", r.URL.Path, "err", rerr.cause)
+		}
+		rerr = &restError{status: 500, msg: "Internal error"}
+	}
+	writeRESTError(w, rerr)
 }
 
 // writeRESTError answers as Core's RESTERR: the status and a plain line.
@@ -32,7 +40,7 @@ func writeRESTError(w http.ResponseWriter, e *restError) {
 	fmt.Fprintf(w, "%s\r\n", e.msg)
 }
 
-func internalError(err error) *restError { return &restError{500, err.Error()} }
+func internalError(err error) *restError { return &restError{status: 500, cause: err} }
 
 func (s *Server) answerREST(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
 	switch req.endpoint {

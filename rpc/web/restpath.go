@@ -65,16 +65,17 @@ type restRequest struct {
 type restError struct {
 	status int
 	msg    string
+	cause  error // of a 500: logged, not shown
 }
 
 func (e *restError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
 
 func badRequest(format string, args ...any) *restError {
-	return &restError{400, fmt.Sprintf(format, args...)}
+	return &restError{status: 400, msg: fmt.Sprintf(format, args...)}
 }
 
 func notFound(format string, args ...any) *restError {
-	return &restError{404, fmt.Sprintf(format, args...)}
+	return &restError{status: 404, msg: fmt.Sprintf(format, args...)}
 }
 
 const (
