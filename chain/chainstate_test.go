@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
@@ -118,7 +117,7 @@ func TestProcessBlockRules(t *testing.T) {
 		}, chain.ErrBadSignature},
 		{"key of another owner", func() *chain.Block {
 			tx := g.SpendAll(cb1, 1000)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, subsidy, otherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx), 0, subsidy, chaintest.OtherKey())
 			return g.NextBlock(tipHash, tx)
 		}, chain.ErrPubKeyHashMismatch},
 		{"bad merkle root", func() *chain.Block {
@@ -165,13 +164,6 @@ func TestProcessBlockRules(t *testing.T) {
 	if err := c.VerifyUtxoSet(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// otherKey is a key that is not the generator's.
-func otherKey() *secp256k1.PrivateKey {
-	var seed [32]byte
-	seed[0], seed[31] = 0x22, 0x33
-	return secp256k1.PrivKeyFromBytes(seed[:])
 }
 
 // resolve searches the proof of work again without touching the merkle root.

@@ -9,4 +9,11 @@
 // the chain (the parent's difficulty and median time, the spent outputs) are applied
 // when a block is connected. Every rule failure is a *RuleError whose Kind identifies
 // the rule, so callers test it with errors.Is(err, chain.ErrBadMerkleRoot).
+//
+// errors.go holds the one table of rule failures: each ErrorKind's row (Rule) gives
+// Bitcoin Core's reject reason and whose fault a failure is, for a loose transaction
+// or header (TxFault) and for a block (BlockFault): the sender's, nobody's until time
+// passes, or only this node's policy. The mempool and RPC take reject reasons from it,
+// and p2p decides from it whether to penalise the peer that sent a block or
+// transaction.
 package chain

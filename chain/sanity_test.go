@@ -6,35 +6,7 @@ import (
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 )
-
-// highS re-encodes a DER signature with S replaced by N-S: the same signature to
-// ECDSA, but the malleable form the low-S rule forbids.
-func highS(t *testing.T, der []byte) []byte {
-	t.Helper()
-	sig, err := ecdsa.ParseDERSignature(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, s := sig.R(), sig.S()
-	s.Negate()
-	// Serialize would canonicalise S again, so encode the DER by hand.
-	derInt := func(v secp256k1.ModNScalar) []byte {
-		b := v.Bytes()
-		i := 0
-		for i < len(b)-1 && b[i] == 0 && b[i+1] < 0x80 {
-			i++
-		}
-		out := b[i:]
-		if out[0] >= 0x80 {
-			out = append([]byte{0}, out...)
-		}
-		return append([]byte{0x02, byte(len(out))}, out...)
-	}
-	body := append(derInt(r), derInt(s)...)
-	return append([]byte{0x30, byte(len(body))}, body...)
-}
 
 // One case per context-free rule: each mutation of a valid block must fail with
 // that rule's error kind.

@@ -146,7 +146,7 @@ func (p *Pool) accept(tx *chain.Tx, peer PeerID, mode acceptMode) (*AcceptResult
 	// reason says that reason, not that its fee is high.
 	// No details, as Core gives none: the limit is the caller's own.
 	if mode.maxFeeRate > 0 && c.fee > mode.maxFeeRate.Fee(c.size) {
-		return nil, &RejectError{Code: CodeRejected, Reason: ReasonMaxFeeExceeded}
+		return nil, &RejectError{Reason: ReasonMaxFeeExceeded}
 	}
 	if mode.test {
 		return &AcceptResult{TxID: c.txid, Size: int(c.size), Fee: c.fee}, nil
@@ -183,7 +183,7 @@ func newCandidate(tx *chain.Tx) (*candidate, error) {
 	if tx.IsCoinbase() {
 		// A peer relaying one loose breaks a consensus rule: a coinbase is
 		// valid only as the first transaction of a block.
-		return nil, &RejectError{Code: CodeRejected, Reason: ReasonCoinbase, Err: &chain.RuleError{
+		return nil, &RejectError{Reason: ReasonCoinbase, Err: &chain.RuleError{
 			Kind: chain.ErrMultipleCoinbases, Description: "a coinbase transaction is only valid as the first of a block"}}
 	}
 	size := int64(tx.SerializeSize())
@@ -217,7 +217,7 @@ func (p *Pool) refused(c *candidate, peer PeerID, mode acceptMode, err error) (*
 	// index answers that in one lookup, where probing each of its outputs in
 	// the UTXO set would let a peer's orphans cost thousands.
 	if _, _, ferr := p.chain.FindTx(c.txid); ferr == nil {
-		return nil, &RejectError{Code: CodeAlreadyKnown, Reason: ReasonAlreadyInChain, Err: fmt.Errorf("transaction %s is confirmed", c.txid)}
+		return nil, &RejectError{Reason: ReasonAlreadyInChain, Err: fmt.Errorf("transaction %s is confirmed", c.txid)}
 	}
 	if peer == LocalPeer || mode.test || len(c.missing) == 0 {
 		return nil, err
@@ -251,14 +251,14 @@ func (p *Pool) refused(c *candidate, peer PeerID, mode acceptMode, err error) (*
 func (p *Pool) check(c *candidate, mode acceptMode) error {
 	if e := p.entries[c.txid]; e != nil {
 		if e.wtxid == c.wtxid {
-			return &RejectError{Code: CodeAlreadyKnown, Reason: ReasonAlreadyInMempool, Err: fmt.Errorf("transaction %s is in the mempool", c.txid)}
+			return &RejectError{Reason: ReasonAlreadyInMempool, Err: fmt.Errorf("transaction %s is in the mempool", c.txid)}
 		}
 		return reject(ReasonSameNonWitness, "transaction %s is in the mempool with other witnesses", c.txid)
 	}
 	height := p.tip.Height + 1
 	if !chain.IsFinalTx(c.tx, height, p.tip.MedianTime) {
-		return ruleReject(&chain.RuleError{Kind: chain.ErrUnfinalizedTx, Description: fmt.Sprintf(
-			"lock time %d is not final in the next block (height %d, median time %d)", c.tx.LockTime, height, p.tip.MedianTime)})
+		return &RejectError{Reason: ReasonNonFinal, Err: &chain.RuleError{Kind: chain.ErrUnfinalizedTx, Description: fmt.Sprintf(
+			"lock time %d is not final in the next block (height %d, median time %d)", c.tx.LockTime, height, p.tip.MedianTime)}}
 	}
 
 	c.conflicts = c.conflicts[:0]
@@ -303,7 +303,7 @@ func (p *Pool) check(c *candidate, mode acceptMode) error {
 	fee, _, err := chain.CheckTxInputs(c.tx, &inputView{tx: c.tx, prev: c.prev}, height, p.params)
 	if errors.Is(err, chain.ErrBadTxOutValue) {
 		// Here it is the inputs' sum that is out of range.
-		return &RejectError{Code: CodeRejected, Reason: ReasonInputValuesOutOfRange, Err: err}
+		return &RejectError{Reason: ReasonInputValuesOutOfRange, Err: err}
 	}
 	if err != nil {
 		return ruleReject(err)

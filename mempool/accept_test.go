@@ -97,8 +97,8 @@ func TestTestAcceptChangesOnlyTheSigCache(t *testing.T) {
 	}
 }
 
-// Every rejection with the code and reason Core gives, and whether a peer
-// deserves a penalty for it.
+// Every rejection with the reason Core gives, and whether a peer deserves a
+// penalty for it.
 func TestRejections(t *testing.T) {
 	h := newHarness(t, Config{})
 	tipHeight := h.chain.Best().Height
@@ -112,85 +112,84 @@ func TestRejections(t *testing.T) {
 	cases := []struct {
 		name      string
 		tx        func() *chain.Tx
-		code      int
 		reason    string
 		consensus bool
 	}{
 		{"coinbase", func() *chain.Tx {
 			return chain.NewCoinbase(tipHeight+1, 0, nil, subsidy, h.g.PKH)
-		}, CodeRejected, ReasonCoinbase, true},
+		}, ReasonCoinbase, true},
 		{"no outputs", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 			tx.Outputs = nil
 			return tx
-		}, CodeRejected, "bad-txns-vout-empty", true},
+		}, "bad-txns-vout-empty", true},
 		{"duplicate inputs", func() *chain.Tx {
 			op := h.coin()
 			return h.spend([]chain.OutPoint{op, op}, 1000, 1)
-		}, CodeRejected, "bad-txns-inputs-duplicate", true},
+		}, "bad-txns-inputs-duplicate", true},
 		{"high S", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			tx.Inputs[0].Witness[1] = highS(t, tx.Inputs[0].Witness[1])
+			tx.Inputs[0].Witness[1] = chaintest.HighS(t, tx.Inputs[0].Witness[1])
 			return tx
-		}, CodeRejected, ReasonScriptFailed + " (non-canonical signature: S value is unnecessarily high)", true},
+		}, chain.ErrHighS.Reason(), true},
 		{"oversize", func() *chain.Tx {
 			return h.spend([]chain.OutPoint{h.coin()}, 100_000, MaxStandardTxSize/28)
-		}, CodeRejected, ReasonTxSize, false},
+		}, ReasonTxSize, false},
 		{"non-final", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 			tx.LockTime = uint32(h.chain.Best().Height + 1)
 			h.sign(tx)
 			return tx
-		}, CodeRejected, ReasonNonFinal, false},
+		}, ReasonNonFinal, false},
 		{"missing inputs", func() *chain.Tx {
 			op := chain.OutPoint{TxID: chaintest.TxIDFromSeed(1)}
 			h.values[op] = coinValue
 			return h.spend([]chain.OutPoint{op}, 1000, 1)
-		}, CodeMissingInputs, ReasonMissingInputs, false},
+		}, chain.ErrMissingTxOut.Reason(), false},
 		{"spent input", func() *chain.Tx {
 			return h.spend([]chain.OutPoint{confirmed.Inputs[0].PrevOut}, 2000, 1)
-		}, CodeMissingInputs, ReasonMissingInputs, false},
+		}, chain.ErrMissingTxOut.Reason(), false},
 		{"immature coinbase", func() *chain.Tx {
 			return h.spend([]chain.OutPoint{h.g.Coinbase(h.base[50].Hash())}, 1000, 1)
-		}, CodeRejected, ReasonPrematureSpend, false},
+		}, chain.ErrImmatureSpend.Reason(), false},
 		{"outputs above inputs", func() *chain.Tx {
 			op := h.coin()
 			tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: op}}, Outputs: []chain.TxOut{{Value: coinValue + 1, PubKeyHash: h.g.PKH}}}
 			h.sign(tx)
 			return tx
-		}, CodeRejected, ReasonInBelowOut, true},
+		}, chain.ErrSpendTooHigh.Reason(), true},
 		{"bad signature", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 			tx.Outputs[0].Value--
 			return tx
-		}, CodeRejected, ReasonScriptFailed + " (signature does not verify)", true},
+		}, chain.ErrBadSignature.Reason(), true},
 		{"another owner's key", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, otherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, chaintest.OtherKey())
 			return tx
-		}, CodeRejected, ReasonScriptFailed + " (public key does not match the spent output)", true},
+		}, chain.ErrPubKeyHashMismatch.Reason(), true},
 		{"no fee", func() *chain.Tx {
 			return h.spend([]chain.OutPoint{h.coin()}, 0, 1)
-		}, CodeRejected, ReasonMinRelayFee, false},
+		}, ReasonMinRelayFee, false},
 		{"fee below one unit per byte", func() *chain.Tx {
 			return h.spend([]chain.OutPoint{h.coin()}, 150, 1)
-		}, CodeRejected, ReasonMinRelayFee, false},
-		{"already in mempool", func() *chain.Tx { return inPool }, CodeAlreadyKnown, ReasonAlreadyInMempool, false},
+		}, ReasonMinRelayFee, false},
+		{"already in mempool", func() *chain.Tx { return inPool }, ReasonAlreadyInMempool, false},
 		{"same txid, other witness", func() *chain.Tx {
 			twin := *inPool
 			twin.Inputs = []chain.TxIn{{PrevOut: inPool.Inputs[0].PrevOut, Witness: [][]byte{inPool.Inputs[0].Witness[0], otherSig(t)}}}
 			return &twin
-		}, CodeRejected, ReasonSameNonWitness, false},
-		{"already in chain", func() *chain.Tx { return confirmed }, CodeAlreadyKnown, ReasonAlreadyInChain, false},
+		}, ReasonSameNonWitness, false},
+		{"already in chain", func() *chain.Tx { return confirmed }, ReasonAlreadyInChain, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := *h
 			h.t = t
 			tx := tc.tx()
-			re := h.rejected(tx, tc.code, tc.reason)
-			if got := IsConsensusFailure(re); got != tc.consensus {
-				t.Fatalf("IsConsensusFailure = %v, want %v (%v)", got, tc.consensus, re)
+			re := h.rejected(tx, tc.reason)
+			if got := senderAtFault(re); got != tc.consensus {
+				t.Fatalf("the sender's fault = %v, want %v (%v)", got, tc.consensus, re)
 			}
 			if _, err := h.pool.TestAccept(tx, 0); err == nil || err.Error() != re.Error() {
 				t.Fatalf("TestAccept says %v, Accept said %v", err, re)
@@ -205,33 +204,11 @@ func TestRejections(t *testing.T) {
 	}
 }
 
-// highS returns the same signature with S replaced by N-S.
-func highS(t *testing.T, der []byte) []byte {
-	t.Helper()
-	sig, err := ecdsa.ParseDERSignature(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, s := sig.R(), sig.S()
-	s.Negate()
-	// Serialize would make S low again: encode by hand.
-	rb, sb := r.Bytes(), s.Bytes()
-	derInt := func(b []byte) []byte {
-		b = bytes.TrimLeft(b[:], "\x00")
-		if b[0]&0x80 != 0 {
-			b = append([]byte{0}, b...)
-		}
-		return append([]byte{0x02, byte(len(b))}, b...)
-	}
-	body := append(derInt(rb[:]), derInt(sb[:])...)
-	return append([]byte{0x30, byte(len(body))}, body...)
-}
-
 // otherSig is a well-formed signature over some other message.
 func otherSig(t *testing.T) []byte {
 	var msg [32]byte
 	msg[0] = 7
-	sig := ecdsa.Sign(otherKey(), msg[:])
+	sig := ecdsa.Sign(chaintest.OtherKey(), msg[:])
 	return sig.Serialize()
 }
 
@@ -250,7 +227,7 @@ func TestChainLimits(t *testing.T) {
 			}
 		}
 	}
-	re := h.rejected(h.spend([]chain.OutPoint{prev}, 1000, 1), CodeRejected, ReasonTooLongChain)
+	re := h.rejected(h.spend([]chain.OutPoint{prev}, 1000, 1), ReasonTooLongChain)
 	if !strings.Contains(re.Error(), "too many unconfirmed ancestors") {
 		t.Fatalf("err = %v", re)
 	}
@@ -261,7 +238,7 @@ func TestChainLimits(t *testing.T) {
 	for i := range DescendantLimit - 1 {
 		h.accept(h.spend([]chain.OutPoint{out(root, i)}, 1000, 1))
 	}
-	re = h.rejected(h.spend([]chain.OutPoint{out(root, DescendantLimit-1)}, 1000, 1), CodeRejected, ReasonTooLongChain)
+	re = h.rejected(h.spend([]chain.OutPoint{out(root, DescendantLimit-1)}, 1000, 1), ReasonTooLongChain)
 	if !strings.Contains(re.Error(), "too many descendants for tx "+root.TxID().String()) {
 		t.Fatalf("err = %v", re)
 	}
@@ -286,7 +263,7 @@ func TestChainSizeLimits(t *testing.T) {
 	}
 	big := bulky([]chain.OutPoint{h.coin()}, 100_000, 2100)
 	h.accept(big)
-	re := h.rejected(bulky([]chain.OutPoint{out(big, 0)}, 100_000, 1500), CodeRejected, ReasonTooLongChain)
+	re := h.rejected(bulky([]chain.OutPoint{out(big, 0)}, 100_000, 1500), ReasonTooLongChain)
 	if !strings.Contains(re.Error(), "exceeds ancestor size limit") {
 		t.Fatal(re)
 	}
@@ -294,7 +271,7 @@ func TestChainSizeLimits(t *testing.T) {
 	parent := h.spend([]chain.OutPoint{h.coin()}, 1000, 2)
 	h.accept(parent)
 	h.accept(bulky([]chain.OutPoint{out(parent, 0)}, 100_000, 2100))
-	re = h.rejected(bulky([]chain.OutPoint{out(parent, 1)}, 100_000, 1500), CodeRejected, ReasonTooLongChain)
+	re = h.rejected(bulky([]chain.OutPoint{out(parent, 1)}, 100_000, 1500), ReasonTooLongChain)
 	if !strings.Contains(re.Error(), "exceeds descendant size limit for tx "+parent.TxID().String()) {
 		t.Fatal(re)
 	}
@@ -305,7 +282,7 @@ func TestRejectReplacementsPolicy(t *testing.T) {
 	op := h.coin()
 	first := h.spend([]chain.OutPoint{op}, 1000, 1)
 	h.accept(first)
-	h.rejected(h.spend([]chain.OutPoint{op}, 50_000, 1), CodeRejected, ReasonMempoolConflict)
+	h.rejected(h.spend([]chain.OutPoint{op}, 50_000, 1), ReasonMempoolConflict)
 	h.requireIn(first)
 }
 

@@ -6,9 +6,10 @@
 // against the tip's UTXO set and the pool (chains of unconfirmed transactions
 // are allowed, up to 25 ancestors and 25 descendants) for a block at the next
 // height, be final there, be at most MaxStandardTxSize bytes and pay at least
-// the minimum relay fee rate. A refusal is a *RejectError carrying the RPC
-// code and reason Core reports; IsConsensusFailure tells which ones a peer
-// deserves a penalty for. Signatures are verified into the chain's signature
+// the minimum relay fee rate. A refusal is a *RejectError carrying the reason
+// Core reports (a broken consensus rule's from chain's rule table) and, for
+// such a rule, the *chain.RuleError, whose chain.TxFault tells whether a peer
+// deserves a penalty for it. Signatures are verified into the chain's signature
 // cache, so a block carrying pool transactions connects without verifying
 // them again, and outside the pool's lock, so that submitters on several
 // cores verify in parallel.

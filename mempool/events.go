@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/quarrychain/quarry/chain"
@@ -47,9 +48,15 @@ type Event struct {
 // into the pool.
 type notifier struct {
 	mu         sync.Mutex
-	subs       []func(Event)
+	subs       []subscriber // replaced, never changed in place: deliver reads a copy unlocked
+	nextID     uint64
 	queue      []Event
 	delivering bool
+}
+
+type subscriber struct {
+	id uint64
+	fn func(Event)
 }
 
 // Subscribe registers fn to be called with every later change of the pool, in
@@ -57,12 +64,21 @@ type notifier struct {
 // one of the goroutines changing the pool (Accept callers, or the chain's
 // block processing for blocks and reorganisations), one call at a time and
 // without the pool locked; it may call the pool but should return quickly,
-// and must not process blocks.
-func (p *Pool) Subscribe(fn func(Event)) {
+// and must not process blocks. Calling the returned cancel ends the
+// subscription (a batch already being delivered may still reach fn), as
+// chain.Chain.Subscribe's does.
+func (p *Pool) Subscribe(fn func(Event)) (cancel func()) {
 	n := &p.notifier
 	n.mu.Lock()
-	n.subs = append(n.subs, fn)
-	n.mu.Unlock()
+	defer n.mu.Unlock()
+	id := n.nextID
+	n.nextID++
+	n.subs = append(slices.Clip(n.subs), subscriber{id: id, fn: fn})
+	return func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.subs = slices.DeleteFunc(slices.Clone(n.subs), func(s subscriber) bool { return s.id == id })
+	}
 }
 
 func (n *notifier) enqueue(e Event) {
@@ -85,8 +101,8 @@ func (n *notifier) deliver() {
 		n.queue = nil
 		n.mu.Unlock()
 		for _, e := range batch {
-			for _, fn := range subs {
-				fn(e)
+			for _, s := range subs {
+				s.fn(e)
 			}
 		}
 		n.mu.Lock()

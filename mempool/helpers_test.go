@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
@@ -180,13 +179,6 @@ func (h *harness) sign(tx *chain.Tx) {
 	}
 }
 
-// otherKey is a key that is not the generator's.
-func otherKey() *secp256k1.PrivateKey {
-	var seed [32]byte
-	seed[0], seed[31] = 0x22, 0x33
-	return secp256k1.PrivKeyFromBytes(seed[:])
-}
-
 func out(tx *chain.Tx, i int) chain.OutPoint {
 	return chain.OutPoint{TxID: tx.TxID(), Index: uint32(i)}
 }
@@ -201,15 +193,15 @@ func (h *harness) accept(tx *chain.Tx) *AcceptResult {
 	return res
 }
 
-func (h *harness) rejected(tx *chain.Tx, code int, reason string) *RejectError {
+func (h *harness) rejected(tx *chain.Tx, reason string) *RejectError {
 	h.t.Helper()
 	_, err := h.pool.Accept(tx, LocalPeer)
 	var re *RejectError
 	if !errors.As(err, &re) {
 		h.t.Fatalf("accept %s: err = %v, want a rejection %q", tx.TxID(), err, reason)
 	}
-	if re.Code != code || re.Reason != reason {
-		h.t.Fatalf("accept %s: rejected with %d %q (%v), want %d %q", tx.TxID(), re.Code, re.Reason, err, code, reason)
+	if re.Reason != reason {
+		h.t.Fatalf("accept %s: rejected with %q (%v), want %q", tx.TxID(), re.Reason, err, reason)
 	}
 	if h.pool.Has(tx.TxID()) && reason != ReasonAlreadyInMempool && reason != ReasonSameNonWitness {
 		h.t.Fatal("rejected transaction is in the pool")
@@ -308,4 +300,11 @@ func (p *Pool) checkInvariants() error {
 		}
 	}
 	return nil
+}
+
+// senderAtFault reports whether err blames the peer that sent the transaction,
+// as p2p decides from chain's rule table.
+func senderAtFault(err error) bool {
+	fault, broke := chain.TxFault(err)
+	return broke && fault == chain.FaultSender
 }

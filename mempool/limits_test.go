@@ -41,10 +41,10 @@ func TestEvictionWhenFull(t *testing.T) {
 	if want := NewFeeRate(400, int64(txs[0].SerializeSize())) + DefaultMinRelayFeeRate; minFee != want {
 		t.Fatalf("min fee rate %s, want %s", minFee, want)
 	}
-	h.rejected(h.spend([]chain.OutPoint{h.coin()}, 500, 1), CodeRejected, ReasonMempoolMinFee)
+	h.rejected(h.spend([]chain.OutPoint{h.coin()}, 500, 1), ReasonMempoolMinFee)
 	// Paying the minimum but less than everything in the pool: in and out again.
 	cheap := h.spend([]chain.OutPoint{h.coin()}, minFee.Fee(181)+5, 1)
-	h.rejected(cheap, CodeRejected, ReasonMempoolFull)
+	h.rejected(cheap, ReasonMempoolFull)
 	h.requireIn(txs[1:]...)
 
 	// After a block the minimum decays back to the relay minimum.

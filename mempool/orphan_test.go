@@ -68,8 +68,8 @@ func TestOrphanFromLocalIsRejected(t *testing.T) {
 	h := newHarness(t, Config{})
 	parent := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 	child := h.spend([]chain.OutPoint{out(parent, 0)}, 1000, 1)
-	re := h.rejected(child, CodeMissingInputs, ReasonMissingInputs)
-	if IsConsensusFailure(re) || h.pool.HaveOrphan(child.TxID()) {
+	re := h.rejected(child, chain.ErrMissingTxOut.Reason())
+	if senderAtFault(re) || h.pool.HaveOrphan(child.TxID()) {
 		t.Fatal("a local orphan was kept or counted as a consensus failure")
 	}
 }
@@ -97,7 +97,7 @@ func TestOrphanInvalidOnceResolved(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	res := h.accept(parent)
-	if len(res.RejectedOrphans) != 1 || res.RejectedOrphans[0].Peer != "mallory" || !IsConsensusFailure(res.RejectedOrphans[0].Err) {
+	if len(res.RejectedOrphans) != 1 || res.RejectedOrphans[0].Peer != "mallory" || !senderAtFault(res.RejectedOrphans[0].Err) {
 		t.Fatalf("rejected orphans %+v", res.RejectedOrphans)
 	}
 	h.requireOut(child)

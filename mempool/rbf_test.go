@@ -48,7 +48,7 @@ func TestReplacement(t *testing.T) {
 		op := h.coin()
 		h.accept(h.spend([]chain.OutPoint{op}, 5000, 1))
 		// The same fee for more bytes.
-		re := h.rejected(h.spend([]chain.OutPoint{op}, 5000, 2), CodeRejected, ReasonInsufficientFee)
+		re := h.rejected(h.spend([]chain.OutPoint{op}, 5000, 2), ReasonInsufficientFee)
 		if !strings.Contains(re.Error(), "new feerate") {
 			t.Fatal(re)
 		}
@@ -61,7 +61,7 @@ func TestReplacement(t *testing.T) {
 		h.accept(orig)
 		h.accept(h.spend([]chain.OutPoint{out(orig, 0)}, 10_000, 1))
 		// A better rate than orig alone, but it would lose the child's fee.
-		re := h.rejected(h.spend([]chain.OutPoint{op}, 5000, 1), CodeRejected, ReasonInsufficientFee)
+		re := h.rejected(h.spend([]chain.OutPoint{op}, 5000, 1), ReasonInsufficientFee)
 		if !strings.Contains(re.Error(), "less fees than conflicting txs; 5000 < 11000") {
 			t.Fatal(re)
 		}
@@ -71,7 +71,7 @@ func TestReplacement(t *testing.T) {
 		h := newHarness(t, Config{})
 		op := h.coin()
 		h.accept(h.spend([]chain.OutPoint{op}, 1000, 1))
-		re := h.rejected(h.spend([]chain.OutPoint{op}, 1100, 1), CodeRejected, ReasonInsufficientFee)
+		re := h.rejected(h.spend([]chain.OutPoint{op}, 1100, 1), ReasonInsufficientFee)
 		if !strings.Contains(re.Error(), "not enough additional fees to relay; 100 <") {
 			t.Fatal(re)
 		}
@@ -90,7 +90,7 @@ func TestReplacement(t *testing.T) {
 			}
 		}
 		// 5 x 25 = 125 transactions would go.
-		re := h.rejected(h.spend(ops, 1_000_000, 1), CodeRejected, ReasonTooManyReplacements)
+		re := h.rejected(h.spend(ops, 1_000_000, 1), ReasonTooManyReplacements)
 		if !strings.Contains(re.Error(), "(125 > 100)") {
 			t.Fatal(re)
 		}
@@ -107,7 +107,7 @@ func TestReplacement(t *testing.T) {
 		h.accept(h.spend([]chain.OutPoint{op}, 1000, 1))
 		unconfirmed := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 		h.accept(unconfirmed)
-		h.rejected(h.spend([]chain.OutPoint{op, out(unconfirmed, 0)}, 50_000, 1), CodeRejected, ReasonAddsUnconfirmed)
+		h.rejected(h.spend([]chain.OutPoint{op, out(unconfirmed, 0)}, 50_000, 1), ReasonAddsUnconfirmed)
 	})
 
 	t.Run("unconfirmed input the replaced one spent", func(t *testing.T) {
@@ -124,6 +124,6 @@ func TestReplacement(t *testing.T) {
 		op := h.coin()
 		orig := h.spend([]chain.OutPoint{op}, 1000, 2)
 		h.accept(orig)
-		h.rejected(h.spend([]chain.OutPoint{op, out(orig, 0)}, 50_000, 1), CodeRejected, ReasonSpendsConflicting)
+		h.rejected(h.spend([]chain.OutPoint{op, out(orig, 0)}, 50_000, 1), ReasonSpendsConflicting)
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,16 +34,6 @@ func newAttacker(t *testing.T, c *chain.Chain) *Node {
 	}
 	t.Cleanup(func() { n.Close() })
 	return n
-}
-
-func openChain(t *testing.T) *chain.Chain {
-	t.Helper()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(t.TempDir(), "chain"), Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // attach connects the attacker to victim and waits until each side has the
@@ -137,7 +126,7 @@ func TestBans(t *testing.T) {
 	right.keep(victim)
 	victim.process(blocks[:2]...)
 	waitTip(t, 10*time.Second, blocks[1], victim, left, right)
-	attackerChain := openChain(t)
+	attackerChain := chaintest.OpenChain(t, chain.RegtestParams)
 
 	var badValue, badPoW *chain.Block
 	var badTx, goodTx, knownTx *chain.Tx

@@ -87,55 +87,6 @@ func TestBanListDamaged(t *testing.T) {
 	}
 }
 
-func TestIdentity(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "regtest", "p2p.key")
-	k1, err := LoadIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if k1.Type() != crypto.Ed25519 {
-		t.Errorf("key type %v, want Ed25519", k1.Type())
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
-	}
-	k2, err := LoadIdentity(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !k1.Equals(k2) {
-		t.Error("identity changed on reload")
-	}
-	if err := os.WriteFile(path, []byte("junk"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadIdentity(path); err == nil {
-		t.Error("a damaged key file loads")
-	}
-}
-
-func TestSeenSetBounded(t *testing.T) {
-	s := newSeenSet(3)
-	for _, id := range []string{"a", "b", "c", "d"} {
-		s.add(id, 1)
-	}
-	if _, ok := s.get("a"); ok {
-		t.Error("oldest id kept past the bound")
-	}
-	for _, id := range []string{"b", "c", "d"} {
-		if _, ok := s.get(id); !ok {
-			t.Errorf("id %s forgotten", id)
-		}
-	}
-	if len(s.m) != 3 {
-		t.Errorf("set holds %d ids, bound 3", len(s.m))
-	}
-}
-
 func TestParseSubnet(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"192.168.0.6", "192.168.0.6/32"},

@@ -54,5 +54,5 @@
 // over RPC with the chain and then calls PublishBlock; it puts transactions
 // from RPC into the mempool and then calls PublishTx. RPC reads Peers,
 // LocalAddrs, ConnectionCount and SyncProgress, and manages peers with
-// AddNode, DisconnectNode, SetBan, Unban, ListBanned and ClearBanned.
+// AddPeer, RemovePeer, DialOnce, DisconnectNode, SetBan, Unban, ListBanned and ClearBanned.
 package p2p

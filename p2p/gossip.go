@@ -292,7 +292,7 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	done := n.beginValidation(ctx, hash, b.Header.PrevBlock)
 	defer done()
 	res, err := n.chain.ProcessBlock(b)
-	var rerr *chain.RuleError
+	fault, broke := chain.BlockFault(err)
 	switch {
 	case err == nil && res.Orphan:
 		n.log.Debug("gossiped block extends an unknown block; syncing", "hash", hash, "peer", from)
@@ -310,12 +310,12 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		// Stored on a side branch, or waiting for an ancestor's body: not
 		// ours to relay.
 		return pubsub.ValidationIgnore
-	case errors.Is(err, chain.ErrDuplicateBlock), errors.Is(err, chain.ErrTimeTooNew):
-		// A block from the future may become valid; it is not the sender's
-		// fault that its clock runs ahead of ours.
-		return pubsub.ValidationIgnore
-	case errors.As(err, &rerr):
+	case broke && fault == chain.FaultSender:
 		return n.rejectGossip(id, from, fmt.Sprintf("invalid block %s: %v", hash, err))
+	case broke:
+		// A duplicate, or a block from the future, which may become valid:
+		// it is not the sender's fault that its clock runs ahead of ours.
+		return pubsub.ValidationIgnore
 	default:
 		n.log.Error("process gossiped block", "hash", hash, "err", err)
 		return pubsub.ValidationIgnore
@@ -396,12 +396,11 @@ func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) 
 		return pubsub.ValidationIgnore
 	}
 	err = n.cfg.TxPool.Accept(tx, from.String())
-	var rerr *chain.RuleError
-	switch {
+	switch fault, broke := chain.TxFault(err); {
 	case err == nil:
 		n.seen.add(id, pubsub.ValidationAccept)
 		return pubsub.ValidationAccept
-	case errors.As(err, &rerr):
+	case broke && fault == chain.FaultSender:
 		return n.rejectGossip(id, from, fmt.Sprintf("invalid transaction %s: %v", tx.TxID(), err))
 	default:
 		n.log.Debug("transaction not accepted", "txid", tx.TxID(), "peer", from, "err", err)

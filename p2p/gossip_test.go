@@ -221,3 +221,21 @@ func TestWaitingBlockWaitsForParentBody(t *testing.T) {
 	tn.process(blocks[0])
 	checkConnected(t, result)
 }
+
+func TestSeenSetBounded(t *testing.T) {
+	s := newSeenSet(3)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		s.add(id, 1)
+	}
+	if _, ok := s.get("a"); ok {
+		t.Error("oldest id kept past the bound")
+	}
+	for _, id := range []string{"b", "c", "d"} {
+		if _, ok := s.get(id); !ok {
+			t.Errorf("id %s forgotten", id)
+		}
+	}
+	if len(s.m) != 3 {
+		t.Errorf("set holds %d ids, bound 3", len(s.m))
+	}
+}

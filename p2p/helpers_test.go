@@ -147,7 +147,7 @@ func (tn *testNode) addr() string {
 // keep makes tn keep a connection to other, as --connect does.
 func (tn *testNode) keep(other *testNode) {
 	tn.t.Helper()
-	if err := tn.node.AddNode(other.addr(), "add"); err != nil {
+	if err := tn.node.AddPeer(other.addr()); err != nil {
 		tn.t.Fatal(err)
 	}
 }

@@ -28,9 +28,10 @@ import (
 
 // TxPool is what the node needs of the mempool: a place to hand transactions
 // that peers relay. Accept returns nil when the transaction is taken into the
-// pool. An error that wraps a *chain.RuleError means the transaction breaks a
-// consensus rule, and the peer that sent it is penalised; any other error
-// (policy, already known, missing inputs) drops the transaction quietly.
+// pool. An error that wraps a *chain.RuleError whose row in chain's rule table
+// blames the sender (chain.TxFault) gets the peer that sent it penalised; any
+// other error (policy, already known, missing inputs) drops the transaction
+// quietly.
 // from is the sending peer's id, for logs.
 type TxPool interface {
 	Accept(tx *chain.Tx, from string) error
@@ -278,7 +279,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	for _, a := range cfg.Connect {
-		if err := n.AddNode(a, "add"); err != nil && !errors.Is(err, ErrAlreadyAdded) {
+		if err := n.AddPeer(a); err != nil && !errors.Is(err, ErrAlreadyAdded) {
 			n.Close()
 			return nil, fmt.Errorf("--connect %s: %w", a, err)
 		}

@@ -298,53 +298,67 @@ type persistentPeer struct {
 	cancel context.CancelFunc // stops its redial loop; nil before Start
 }
 
-// AddNode manages the peers the node keeps, as Bitcoin Core's addnode:
-// "add" keeps the peer at addr (a multiaddr ending in /p2p/<id>) connected,
-// redialling with backoff and sparing it from connection trimming; "remove"
-// stops that; "onetry" dials it once.
-func (n *Node) AddNode(addr, command string) error {
+// AddPeer keeps the peer at addr (a multiaddr ending in /p2p/<id>) connected,
+// as Bitcoin Core's "addnode add": it is redialled with backoff and spared from
+// connection trimming until RemovePeer. A peer kept already is ErrAlreadyAdded.
+func (n *Node) AddPeer(addr string) error {
 	info, err := parsePeerAddr(addr)
 	if err != nil {
 		return err
 	}
-	switch command {
-	case "add":
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if _, ok := n.persistent[info.ID]; ok {
-			return fmt.Errorf("%s: %w", addr, ErrAlreadyAdded)
-		}
-		pp := &persistentPeer{info: info}
-		n.persistent[info.ID] = pp
-		n.host.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
-		n.cm.Protect(info.ID, "connect")
-		n.lifeMu.Lock()
-		started := n.started
-		n.lifeMu.Unlock()
-		if started {
-			n.startRedial(pp)
-		}
-	case "remove":
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		pp, ok := n.persistent[info.ID]
-		if !ok {
-			return fmt.Errorf("%s: %w", addr, ErrNotAdded)
-		}
-		delete(n.persistent, info.ID)
-		if pp.cancel != nil {
-			pp.cancel()
-		}
-		n.cm.Unprotect(info.ID, "connect")
-	case "onetry":
-		n.goOwned(func() {
-			if err := n.dial(n.ctx, info); err != nil {
-				n.log.Info("addnode onetry failed", "peer", addr, "err", err)
-			}
-		})
-	default:
-		return fmt.Errorf("addnode command %q: want add, remove or onetry", command)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.persistent[info.ID]; ok {
+		return fmt.Errorf("%s: %w", addr, ErrAlreadyAdded)
 	}
+	pp := &persistentPeer{info: info}
+	n.persistent[info.ID] = pp
+	n.host.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
+	n.cm.Protect(info.ID, "connect")
+	n.lifeMu.Lock()
+	started := n.started
+	n.lifeMu.Unlock()
+	if started {
+		n.startRedial(pp)
+	}
+	return nil
+}
+
+// RemovePeer stops keeping the peer at addr that AddPeer kept ("addnode
+// remove"); it stays connected until trimmed or disconnected. A peer not kept
+// is ErrNotAdded.
+func (n *Node) RemovePeer(addr string) error {
+	info, err := parsePeerAddr(addr)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	pp, ok := n.persistent[info.ID]
+	if !ok {
+		return fmt.Errorf("%s: %w", addr, ErrNotAdded)
+	}
+	delete(n.persistent, info.ID)
+	if pp.cancel != nil {
+		pp.cancel()
+	}
+	n.cm.Unprotect(info.ID, "connect")
+	return nil
+}
+
+// DialOnce dials the peer at addr once in the background ("addnode onetry");
+// it returns as soon as addr parses, and a failed dial is only logged, as in
+// Core.
+func (n *Node) DialOnce(addr string) error {
+	info, err := parsePeerAddr(addr)
+	if err != nil {
+		return err
+	}
+	n.goOwned(func() {
+		if err := n.dial(n.ctx, info); err != nil {
+			n.log.Info("one-time dial failed", "peer", addr, "err", err)
+		}
+	})
 	return nil
 }
 

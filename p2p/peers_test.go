@@ -21,10 +21,10 @@ func TestPeerAPI(t *testing.T) {
 			t.Errorf("local address %s: %v", addr, err)
 		}
 	}
-	if err := a.node.AddNode(b.addr(), "add"); err != nil {
+	if err := a.node.AddPeer(b.addr()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.node.AddNode(b.addr(), "add"); !errors.Is(err, ErrAlreadyAdded) {
+	if err := a.node.AddPeer(b.addr()); !errors.Is(err, ErrAlreadyAdded) {
 		t.Errorf("second add: %v, want ErrAlreadyAdded", err)
 	}
 	waitFor(t, 10*time.Second, "handshake", func() bool { return a.ready(b) && b.ready(a) })
@@ -54,10 +54,10 @@ func TestPeerAPI(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "redial", func() bool { return a.connectedTo(b) && a.ready(b) })
 
-	if err := a.node.AddNode(b.addr(), "remove"); err != nil {
+	if err := a.node.RemovePeer(b.addr()); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.node.AddNode(b.addr(), "remove"); !errors.Is(err, ErrNotAdded) {
+	if err := a.node.RemovePeer(b.addr()); !errors.Is(err, ErrNotAdded) {
 		t.Errorf("second remove: %v, want ErrNotAdded", err)
 	}
 	if err := b.node.DisconnectNode(a.addr()); err != nil {
@@ -69,14 +69,16 @@ func TestPeerAPI(t *testing.T) {
 	if err := a.node.DisconnectNode(b.node.ID().String()); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("disconnecting a peer not connected: %v", err)
 	}
-	if err := a.node.AddNode(b.addr(), "onetry"); err != nil {
+	if err := a.node.DialOnce(b.addr()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "onetry connection", func() bool { return a.connectedTo(b) })
 
-	for _, bad := range [][2]string{{b.addr(), "sometimes"}, {"/ip4/127.0.0.1/tcp/1", "add"}, {"garbage", "onetry"}} {
-		if err := a.node.AddNode(bad[0], bad[1]); err == nil {
-			t.Errorf("AddNode(%q, %q) succeeded", bad[0], bad[1])
+	for _, bad := range []string{"/ip4/127.0.0.1/tcp/1", "garbage"} {
+		for name, f := range map[string]func(string) error{"AddPeer": a.node.AddPeer, "RemovePeer": a.node.RemovePeer, "DialOnce": a.node.DialOnce} {
+			if err := f(bad); err == nil {
+				t.Errorf("%s(%q) succeeded", name, bad)
+			}
 		}
 	}
 	if err := a.node.Unban(b.node.ID().String()); !errors.Is(err, ErrNotBanned) {

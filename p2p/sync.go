@@ -432,8 +432,7 @@ func (n *Node) acceptHeaders(hs []chain.Header) error {
 		return protocolErrorf("headers start at unknown block %s", hs[0].PrevBlock)
 	}
 	if err := n.chain.AcceptHeaders(hs); err != nil {
-		var rerr *chain.RuleError
-		if errors.As(err, &rerr) && !errors.Is(err, chain.ErrTimeTooNew) {
+		if fault, broke := chain.TxFault(err); broke && fault == chain.FaultSender {
 			return fmt.Errorf("%w: header: %w", errInvalidData, err)
 		}
 		return fmt.Errorf("accept headers: %w", err)
@@ -486,7 +485,7 @@ func (n *Node) fetchBlocks(p peer.ID, ps *peerState, batch []*wantItem) {
 				return protocolErrorf("unsolicited block %s, asked for %s", b.Hash(), h)
 			}
 			if err := n.processSynced(b); err != nil {
-				if errors.Is(err, chain.ErrTimeTooNew) {
+				if fault, broke := chain.BlockFault(err); broke && fault == chain.FaultTime {
 					n.skipPeer(batch[i], p, ps)
 					continue
 				}
@@ -532,17 +531,18 @@ func (n *Node) skipPeer(it *wantItem, p peer.ID, ps *peerState) {
 }
 
 // processSynced hands a block from sync to the chain. A block that breaks a
-// rule is the serving peer's fault; one dated too far ahead may be fine later.
+// rule is the serving peer's fault, as chain's rule table says; one it may
+// pass later (dated too far ahead) comes back as it is, for the caller to
+// skip that peer's copy.
 func (n *Node) processSynced(b *chain.Block) error {
 	_, err := n.chain.ProcessBlock(b)
-	var rerr *chain.RuleError
-	switch {
-	case err == nil, errors.Is(err, chain.ErrDuplicateBlock):
+	switch fault, broke := chain.BlockFault(err); {
+	case err == nil, broke && fault == chain.FaultPolicy:
 		// Gossip may have brought the block meanwhile.
 		return nil
-	case errors.Is(err, chain.ErrTimeTooNew):
+	case broke && fault == chain.FaultTime:
 		return err
-	case errors.As(err, &rerr):
+	case broke:
 		return fmt.Errorf("%w: block %s: %w", errInvalidData, b.Hash(), err)
 	default:
 		return fmt.Errorf("process block %s: %w", b.Hash(), err)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/quarrychain/quarry/chain/atomicfile"
 )
@@ -41,4 +42,18 @@ func removeCookie(path string) error {
 		return fmt.Errorf("rpc: remove cookie: %w", err)
 	}
 	return nil
+}
+
+// ReadCookie reads the user and password from a cookie file written by the node,
+// for clients; the file's format is the server's to define.
+func ReadCookie(path string) (user, password string, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", "", fmt.Errorf("rpc: read cookie file (is the node running with that data directory and network?): %w", err)
+	}
+	user, password, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
+	if !ok {
+		return "", "", fmt.Errorf("rpc: cookie file %s is malformed", path)
+	}
+	return user, password, nil
 }

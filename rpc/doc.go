@@ -1,16 +1,19 @@
-// Package rpc owns Quarry's JSON-RPC interface: the HTTP server the node exposes
-// (JSON-RPC 1.0 and 2.0 requests and batches as Bitcoin Core answers them, HTTP Basic
-// auth with the cookie file or a configured user/password, limits on body size and on
-// requests in flight), the method registry that chain-specific methods are added to
-// (with parameter binding, typed parameter getters, Core's error codes, the built-in
-// help method and the Markdown reference generated from it), Prometheus counters of
-// calls, and the client the wallet and the testnet harness use to call a node.
+// Package rpc is Quarry's JSON-RPC framework: the HTTP server the node exposes
+// (JSON-RPC 1.0 and 2.0 requests and batches as Bitcoin Core answers them, in
+// jsonrpc.go; HTTP Basic auth with the cookie file of cookie.go or a configured
+// user/password; limits on body size and on requests in flight), the method
+// registry (registry.go) with parameter binding and typed getters (params.go),
+// Core's error codes (errors.go), the built-in help method and the Markdown
+// reference generated from it (reference.go, which writes docs/rpc.md), and
+// Prometheus counters of calls (metrics.go).
 //
-// The framework (server, registry, params, client) knows nothing about blocks or
-// transactions. The Bitcoin Core-compatible methods are in the files named after
-// their backend: RegisterChainMethods (chainmethods*.go) and RegisterMiningMethods
-// (miningmethods.go) take the parts of the node they read, so the node wires them
-// and tests drive them against a real chain without a node.
+// The framework knows nothing about blocks, transactions or peers. Two
+// packages sit on it:
+//
+//   - rpc/methods holds the node's Bitcoin Core-compatible methods, reaching
+//     the node through the small interfaces of rpc/methods/interface.go;
+//   - rpc/rpcclient is the client the wallet and the testnet harness call a
+//     node with, which links none of the node.
 //
 // A method is declared once, with its parameters, and the declaration drives binding,
 // validation, help text and docs/rpc.md alike:

@@ -28,7 +28,7 @@ func decodeBody(body []byte) (elems []json.RawMessage, batch bool, e *Error) {
 	if !json.Valid(body) {
 		return nil, false, Errorf(CodeParse, "Parse error")
 	}
-	switch jsonKind(body) {
+	switch JSONKind(body) {
 	case "object":
 		return []json.RawMessage{body}, false, nil
 	case "array":
@@ -51,13 +51,13 @@ func decodeBody(body []byte) (elems []json.RawMessage, batch bool, e *Error) {
 func parseRequest(raw json.RawMessage) (request, *Error) {
 	var q request
 	var fields map[string]json.RawMessage
-	if jsonKind(raw) != "object" || json.Unmarshal(raw, &fields) != nil {
+	if JSONKind(raw) != "object" || json.Unmarshal(raw, &fields) != nil {
 		return q, Errorf(CodeInvalidRequest, "Invalid Request object")
 	}
 	q.id = fields["id"] // nil when absent; an explicit null is an id
-	if v, ok := fields["jsonrpc"]; ok && jsonKind(v) != "null" {
+	if v, ok := fields["jsonrpc"]; ok && JSONKind(v) != "null" {
 		var version string
-		if jsonKind(v) != "string" || json.Unmarshal(v, &version) != nil {
+		if JSONKind(v) != "string" || json.Unmarshal(v, &version) != nil {
 			return q, Errorf(CodeInvalidRequest, "jsonrpc field must be a string")
 		}
 		switch version {
@@ -72,11 +72,11 @@ func parseRequest(raw json.RawMessage) (request, *Error) {
 	if !ok {
 		return q, Errorf(CodeInvalidRequest, "Missing method")
 	}
-	if jsonKind(m) != "string" || json.Unmarshal(m, &q.method) != nil {
+	if JSONKind(m) != "string" || json.Unmarshal(m, &q.method) != nil {
 		return q, Errorf(CodeInvalidRequest, "Method must be a string")
 	}
 	if p, ok := fields["params"]; ok {
-		switch jsonKind(p) {
+		switch JSONKind(p) {
 		case "array", "object":
 			q.params = p
 		case "null":
@@ -242,4 +242,25 @@ func invoke(ctx context.Context, log *slog.Logger, m *Method, rawParams json.Raw
 		return nil, Errorf(CodeInternal, "Internal error: result does not encode")
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// EncodeParams encodes the params of a call as a request carries them: nil, a
+// slice (positional) or a map or struct (named). The client and Registry.Call
+// share it, so that a call in process binds exactly as one over HTTP.
+func EncodeParams(method string, params any) (json.RawMessage, error) {
+	if params == nil {
+		return nil, nil
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: encode %s params: %w", method, err)
+	}
+	switch JSONKind(raw) {
+	case "array", "object":
+		return raw, nil
+	case "null": // a nil slice or map: no parameters
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("rpc: %s params must be a slice (positional) or a map or struct (named), not %T", method, params)
+	}
 }

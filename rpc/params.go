@@ -58,7 +58,7 @@ type Params struct {
 // knowing the types: count, names, duplicates and required parameters.
 func bindParams(m *Method, raw json.RawMessage) (*Params, *Error) {
 	p := &Params{method: m, values: make([]json.RawMessage, len(m.Params))}
-	switch jsonKind(raw) {
+	switch JSONKind(raw) {
 	case "array":
 		var list []json.RawMessage
 		if err := json.Unmarshal(raw, &list); err != nil {
@@ -111,15 +111,15 @@ func bindParams(m *Method, raw json.RawMessage) (*Params, *Error) {
 // nonNull treats an explicit null as an absent parameter, as Core does for optional
 // parameters, so callers can skip a positional parameter to reach a later one.
 func nonNull(v json.RawMessage) json.RawMessage {
-	if jsonKind(v) == "null" {
+	if JSONKind(v) == "null" {
 		return nil
 	}
 	return v
 }
 
-// jsonKind names the type of a JSON value in Core's words (uvTypeName); raw must be
+// JSONKind names the type of a JSON value in Core's words (uvTypeName); raw must be
 // valid JSON or empty.
-func jsonKind(raw json.RawMessage) string {
+func JSONKind(raw json.RawMessage) string {
 	raw = bytes.TrimLeft(raw, " \t\r\n")
 	if len(raw) == 0 {
 		return "null"
@@ -175,7 +175,10 @@ func (p *Params) lookup(name string) (v json.RawMessage, given bool) {
 	return nil, false
 }
 
-func (p *Params) fail(e *Error) {
+// Fail records e as the call's error unless a getter has already recorded one,
+// for checks a getter cannot make (a value out of range, a malformed hash), so
+// that a handler reports the first bad parameter as Core does.
+func (p *Params) Fail(e *Error) {
 	if p.err == nil {
 		p.err = e
 	}
@@ -189,8 +192,8 @@ func (p *Params) typed(name, want string) json.RawMessage {
 	if v == nil {
 		return nil
 	}
-	if got := jsonKind(v); got != want {
-		p.fail(Errorf(CodeType, "Wrong type for parameter '%s': JSON value of type %s is not of expected type %s",
+	if got := JSONKind(v); got != want {
+		p.Fail(Errorf(CodeType, "Wrong type for parameter '%s': JSON value of type %s is not of expected type %s",
 			name, got, want))
 		return nil
 	}
@@ -202,7 +205,7 @@ func (p *Params) String(name string) string {
 	var s string
 	if v := p.typed(name, "string"); v != nil {
 		if err := json.Unmarshal(v, &s); err != nil {
-			p.fail(Errorf(CodeType, "Wrong type for parameter '%s': %v", name, err))
+			p.Fail(Errorf(CodeType, "Wrong type for parameter '%s': %v", name, err))
 		}
 	}
 	return s
@@ -217,8 +220,8 @@ func (p *Params) Int(name string) int64 {
 	}
 	n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
 	if err != nil {
-		p.fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %s is not an integer in the 64-bit range",
-			name, clip(string(v))))
+		p.Fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %s is not an integer in the 64-bit range",
+			name, Clip(string(v))))
 		return 0
 	}
 	return n
@@ -233,7 +236,7 @@ func (p *Params) Float(name string) float64 {
 	}
 	f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
 	if err != nil {
-		p.fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %s is out of range", name, clip(string(v))))
+		p.Fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %s is out of range", name, Clip(string(v))))
 		return 0
 	}
 	return f
@@ -253,7 +256,7 @@ func (p *Params) Hex(name string) []byte {
 	}
 	b, err := hex.DecodeString(s)
 	if err != nil {
-		p.fail(Errorf(CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", name, clip(s)))
+		p.Fail(Errorf(CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", name, Clip(s)))
 		return nil
 	}
 	return b
@@ -268,24 +271,24 @@ func (p *Params) Amount(name string) int64 {
 		return 0
 	}
 	var text string
-	switch jsonKind(v) {
+	switch JSONKind(v) {
 	case "number":
 		text = string(bytes.TrimSpace(v))
 	case "string":
 		if err := json.Unmarshal(v, &text); err != nil {
-			p.fail(Errorf(CodeType, "Invalid amount for parameter '%s'", name))
+			p.Fail(Errorf(CodeType, "Invalid amount for parameter '%s'", name))
 			return 0
 		}
 	default:
-		p.fail(Errorf(CodeType, "Amount for parameter '%s' is not a number or string", name))
+		p.Fail(Errorf(CodeType, "Amount for parameter '%s' is not a number or string", name))
 		return 0
 	}
 	units, err := parseAmount(text)
 	switch {
 	case errors.Is(err, errAmountOutOfRange):
-		p.fail(Errorf(CodeType, "Amount out of range for parameter '%s'", name))
+		p.Fail(Errorf(CodeType, "Amount out of range for parameter '%s'", name))
 	case err != nil:
-		p.fail(Errorf(CodeType, "Invalid amount for parameter '%s'", name))
+		p.Fail(Errorf(CodeType, "Invalid amount for parameter '%s'", name))
 	}
 	return units
 }
@@ -300,17 +303,17 @@ func (p *Params) Decode(name string, dst any) {
 	if err := json.Unmarshal(v, dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			p.fail(Errorf(CodeType, "Wrong type for parameter '%s': JSON value of type %s is not of expected type %s",
+			p.Fail(Errorf(CodeType, "Wrong type for parameter '%s': JSON value of type %s is not of expected type %s",
 				name, typeErr.Value, typeErr.Type))
 			return
 		}
-		p.fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %v", name, err))
+		p.Fail(Errorf(CodeInvalidParameter, "Invalid parameter '%s': %v", name, err))
 	}
 }
 
-// clip shortens a caller's value quoted in an error message: a bad 4 MB hex block
+// Clip shortens a caller's value quoted in an error message: a bad 4 MB hex block
 // should not come back whole.
-func clip(s string) string {
+func Clip(s string) string {
 	const limit = 80
 	if len(s) <= limit {
 		return s
@@ -393,4 +396,20 @@ func (a Amount) MarshalJSON() ([]byte, error) {
 		u, sign = -u, "-" // two's complement negation, right even for math.MinInt64
 	}
 	return fmt.Appendf(nil, "%s%d.%08d", sign, u/unitsPerCoin, u%unitsPerCoin), nil
+}
+
+// UnmarshalJSON reads an amount written as a JSON number of QRY, so that results
+// decode into the types above without the rounding of a float64.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	neg := strings.HasPrefix(s, "-")
+	units, err := parseAmount(strings.TrimPrefix(s, "-"))
+	if err != nil {
+		return fmt.Errorf("amount %s: %w", Clip(s), err)
+	}
+	if neg {
+		units = -units
+	}
+	*a = Amount(units)
+	return nil
 }

@@ -118,7 +118,7 @@ func (m *Method) check() error {
 			return fmt.Errorf("required parameter %s has a default", p.Name)
 		case p.Default != "" && !json.Valid([]byte(p.Default)):
 			return fmt.Errorf("parameter %s: default %q is not JSON", p.Name, p.Default)
-		case p.Default != "" && !defaultFits(p.Type, jsonKind(json.RawMessage(p.Default))):
+		case p.Default != "" && !defaultFits(p.Type, JSONKind(json.RawMessage(p.Default))):
 			return fmt.Errorf("parameter %s: default %s is not of type %s", p.Name, p.Default, p.Type)
 		}
 		optional = optional || !p.Required
@@ -158,7 +158,7 @@ func (r *Registry) lookup(name string) *Method {
 // and returns its JSON result or an *Error. It is meant for testing handlers
 // without HTTP.
 func (r *Registry) Call(ctx context.Context, method string, params any) (json.RawMessage, error) {
-	raw, err := encodeParams(method, params)
+	raw, err := EncodeParams(method, params)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,7 @@ func startServer(t *testing.T, reg *Registry, cfg Config) *testServer {
 			t.Errorf("stop: %v", err)
 		}
 	})
-	user, password, err := readCookie(cfg.CookiePath)
+	user, password, err := ReadCookie(cfg.CookiePath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +21,7 @@ import (
 func startAttacker(t *testing.T, ctx context.Context, target *Node) *p2p.Node {
 	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(t.TempDir(), "chain"), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := chaintest.OpenChain(t, chain.RegtestParams)
 	addr, err := target.Multiaddr(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -1,11 +1,11 @@
-// Package testnet owns running several real Quarry node processes on one
-// machine: the harness the end-to-end tests use and the local testnet that
-// `node testnet` starts.
+// Package testnet is the harness that runs several real Quarry node processes
+// on one machine, for the end-to-end tests and for `node testnet`
+// (cmd/node/localnet), which builds its interactive local testnet on it.
 //
 // The harness (New in tests, Launch elsewhere) builds the node binary once per
 // process (or takes $QUARRY_NODE_BIN), starts N nodes on 127.0.0.1 with their
 // own data directories and free RPC and P2P ports, links them in a chosen
-// Topology with addnode or --connect (never mDNS), and hands out an rpc.Client
+// Topology with addnode or --connect (never mDNS), and hands out an rpcclient.Client
 // per node authenticated with its cookie file. Any node can be stopped with
 // SIGTERM, killed with SIGKILL, restarted on the same directory and ports, or
 // cut off from and relinked to another node. The Wait helpers poll the nodes'
@@ -17,8 +17,7 @@
 // process group and, on Linux, dies with the process that started it, so a
 // test that panics or times out leaves no node behind.
 //
-// RunLocal is `node testnet`: it keeps a testnet of nodes, a payout wallet and
-// their ports in one directory (described by testnet.json, so a second run
-// resumes the same chain), mines on some of the nodes and shows a live table of
-// every node's state until its context is cancelled.
+// The tests of the harness itself run fake nodes (package testnet/fakenode),
+// real processes that answer the RPC the harness uses, so that ports, cookies,
+// signals, restarts and links are tested in seconds without the node.
 package testnet

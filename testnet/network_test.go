@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quarrychain/quarry/testnet/fakenode"
 )
 
 // pidsOf records the nodes' process ids, to check after Close that none is left.
@@ -67,8 +69,8 @@ func TestNetworkLinksAndAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tip != fakeHash(3) {
-		t.Errorf("tip %s, want %s", tip, fakeHash(3))
+	if tip != fakenode.BlockHash(3) {
+		t.Errorf("tip %s, want %s", tip, fakenode.BlockHash(3))
 	}
 	n := tn.Node(0)
 	addr, err := n.Multiaddr(ctx)
@@ -202,7 +204,7 @@ func TestNodeExitUnaskedIsReported(t *testing.T) {
 
 func TestStartRetriesTakenPort(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, failPortFile), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, fakenode.FailPortFile), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tn := New(t, fakeOptions(t, Options{Spec: func(int) NodeSpec { return NodeSpec{Dir: dir} }}))

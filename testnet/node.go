@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 const (
@@ -46,7 +46,7 @@ type Node struct {
 	ran bool
 
 	mu        sync.Mutex
-	client    *rpc.Client // replaced when a start moves to other ports
+	client    *rpcclient.Client // replaced when a start moves to other ports
 	rpcPort   int
 	p2pPort   int
 	webPort   int // picked afresh at each start
@@ -104,13 +104,13 @@ func (n *Node) P2PPort() int {
 
 // RPC returns the node's client. It reads the cookie file at every call, so it
 // keeps working across restarts.
-func (n *Node) RPC() *rpc.Client {
+func (n *Node) RPC() *rpcclient.Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.client
 }
 
-// Call calls an RPC method of the node; see rpc.Client.Call.
+// Call calls an RPC method of the node; see rpcclient.Client.Call.
 func (n *Node) Call(ctx context.Context, method string, params, result any) error {
 	return n.RPC().Call(ctx, method, params, result)
 }
@@ -419,9 +419,9 @@ func (n *Node) peerIDs(ctx context.Context) (map[string]bool, error) {
 // newClient gives each node a client whose requests time out on their own, so a
 // call made without a deadline cannot hang a test on a node that stopped
 // answering.
-func newClient(cookie string, port int) *rpc.Client {
-	return rpc.NewClient(net127(port), rpc.WithCookieFile(cookie),
-		rpc.WithHTTPClient(&http.Client{Timeout: 2 * time.Minute}))
+func newClient(cookie string, port int) *rpcclient.Client {
+	return rpcclient.NewClient(net127(port), rpcclient.WithCookieFile(cookie),
+		rpcclient.WithHTTPClient(&http.Client{Timeout: 2 * time.Minute}))
 }
 
 func net127(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

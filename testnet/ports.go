@@ -29,8 +29,8 @@ func FreePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// portFree reports whether port of 127.0.0.1 can be listened on now.
-func portFree(port int) bool {
+// PortFree reports whether port of 127.0.0.1 can be listened on now.
+func PortFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return false

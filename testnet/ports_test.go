@@ -19,7 +19,7 @@ func TestFreePortsDistinctAndFree(t *testing.T) {
 			t.Fatalf("port %d picked twice in %v", p, ports)
 		}
 		seen[p] = true
-		if !portFree(p) {
+		if !PortFree(p) {
 			t.Errorf("port %d is not free after FreePorts returned", p)
 		}
 	}
@@ -31,11 +31,11 @@ func TestPortFreeSeesListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	if portFree(port) {
+	if PortFree(port) {
 		t.Errorf("port %d reported free while listened on", port)
 	}
 	l.Close()
-	if !portFree(port) {
+	if !PortFree(port) {
 		t.Errorf("port %d not free after the listener closed", port)
 	}
 }

@@ -14,6 +14,10 @@ import (
 // stuck in the kernel survives.
 const killWait = 10 * time.Second
 
+// MaxCloseTime bounds Network.Close with the default stop timeout: each node
+// is asked to stop, given DefaultStopTimeout, then killed and waited for.
+const MaxCloseTime = DefaultStopTimeout + killWait
+
 // process is one run of a node binary. Its one goroutine waits for the exit,
 // so every process is reaped however the node ends.
 type process struct {

@@ -20,7 +20,7 @@ const (
 	DefaultWaitTimeout = 60 * time.Second
 )
 
-// Caller is what the wait helpers need of a node: a *Node, an *rpc.Client,
+// Caller is what the wait helpers need of a node: a *Node, an *rpcclient.Client,
 // or a fake. A Caller that is a fmt.Stringer is named so in errors.
 type Caller interface {
 	Call(ctx context.Context, method string, params, result any) error

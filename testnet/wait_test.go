@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 // fakeRPC is a JSON-RPC endpoint whose answers a test changes while a wait
@@ -21,7 +22,7 @@ type fakeRPC struct {
 	calls   map[string]int
 }
 
-func newFakeRPC(t *testing.T, answers map[string]any) (*fakeRPC, *rpc.Client) {
+func newFakeRPC(t *testing.T, answers map[string]any) (*fakeRPC, *rpcclient.Client) {
 	t.Helper()
 	f := &fakeRPC{answers: answers, calls: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +46,7 @@ func newFakeRPC(t *testing.T, answers map[string]any) (*fakeRPC, *rpc.Client) {
 		json.NewEncoder(w).Encode(reply)
 	}))
 	t.Cleanup(srv.Close)
-	return f, rpc.NewClient(srv.URL)
+	return f, rpcclient.NewClient(srv.URL)
 }
 
 func (f *fakeRPC) set(method string, v any) {

@@ -1,7 +1,10 @@
-// Package chaintest builds chains of valid and deliberately invalid blocks for
-// tests, in the manner of Bitcoin Core's feature_block.py and btcd's
-// fullblocktests: a Generator remembers every block and the outputs it can
-// spend, so a test can extend any block, fork anywhere and break any rule.
+// Package chaintest holds what tests of chain and of the packages built on it
+// share. A Generator builds chains of valid and deliberately invalid blocks, in
+// the manner of Bitcoin Core's feature_block.py and btcd's fullblocktests: it
+// remembers every block and the outputs it can spend, so a test can extend any
+// block, fork anywhere and break any rule. OpenChain opens a chain in a test's
+// temporary directory; HighS and OtherKey make the signatures and keys that
+// break the signature rules.
 package chaintest
 
 import (

@@ -1,6 +1,7 @@
 // Command node is the Quarry full node: it keeps and validates the chain,
 // relays blocks and transactions to its peers, mines when asked and answers
-// JSON-RPC. `node testnet` starts a local testnet of several nodes instead.
+// JSON-RPC. `node testnet` starts a local testnet of several nodes instead
+// (package cmd/node/localnet).
 package main
 
 import (

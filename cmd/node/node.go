@@ -22,19 +22,22 @@ import (
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/methods"
 	"github.com/quarrychain/quarry/rpc/web"
 )
 
 // node owns the running parts. They start in dependency order (chain,
 // mempool, miner, P2P, RPC) and stop in the reverse.
 type node struct {
-	cfg         *config
-	log         *slog.Logger
-	chain       *chain.Chain
-	pool        *mempool.Pool
-	miner       *miner.Miner
-	net         *p2p.Node
-	rpc         *rpc.Server
+	cfg   *config
+	log   *slog.Logger
+	chain *chain.Chain
+	pool  *mempool.Pool
+	miner *miner.Miner
+	net   *p2p.Node
+	rpc   *rpc.Server
+	// stopRPCPool ends the RPC methods' subscription to the mempool.
+	stopRPCPool func()
 	metrics     *http.Server
 	metricsAddr net.Addr
 	stats       *nodeMetrics
@@ -151,32 +154,19 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	}
 
 	registry := rpc.NewRegistry()
-	rpc.RegisterChainMethods(registry, rpc.ChainBackend{
+	methods.RegisterChain(registry, methods.ChainBackend{
 		Chain:       c,
 		ChainDir:    chainDir,
 		StartTime:   time.Now(),
 		SubmitBlock: n.processBlock,
 		Stop:        n.requestStop,
 		Sync:        n.syncState,
-		MempoolTx: func(txid chain.Hash) *chain.Tx {
-			tx, _ := n.pool.Get(txid)
-			return tx
-		},
-		MempoolSpent: func(op chain.OutPoint) bool {
-			_, spent := n.pool.HaveSpent(op)
-			return spent
-		},
+		Mempool:     n.pool,
 	})
-	rpc.RegisterMempoolMethods(registry, rpc.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx, IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
-	rpc.RegisterNetMethods(registry, rpc.NetBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
-	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
-		Chain:           c,
-		Generate:        n.miner.MineBlocks,
-		ErrMaxTries:     miner.ErrMaxTries,
-		HashesPerSecond: n.miner.HashesPerSecond,
-		Mining:          func() bool { return cfg.Mine },
-		PooledTx:        func() int { return n.pool.Info().Count },
-	})
+	n.stopRPCPool = methods.RegisterMempool(registry, methods.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx,
+		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
+	methods.RegisterNetwork(registry, methods.NetworkBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
+	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Mining: cfg.Mine, Pool: n.pool})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),
@@ -279,9 +269,9 @@ func (n *node) processBlock(b *chain.Block) (chain.ProcessResult, error) {
 	return res, err
 }
 
-func (n *node) syncState() rpc.SyncState {
+func (n *node) syncState() methods.SyncState {
 	p := n.net.SyncProgress()
-	return rpc.SyncState{Headers: p.HeaderHeight, InitialBlockDownload: p.InitialBlockDownload, VerificationProgress: p.Progress}
+	return methods.SyncState{Headers: p.HeaderHeight, InitialBlockDownload: p.InitialBlockDownload, VerificationProgress: p.Progress}
 }
 
 func (n *node) submitBlock(b *chain.Block) error {
@@ -317,20 +307,16 @@ func (n *node) relayTx(tx *chain.Tx) {
 
 func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "mempool.dat") }
 
-// peerTxs hands transactions from peers to the mempool. p2p penalises the
-// sender when the error wraps a *chain.RuleError, so only consensus failures
-// may; policy refusals and missing inputs (the sender may know a block this
-// node has not seen yet) are reported without it.
+// peerTxs hands transactions from peers to the mempool. Its errors keep the
+// mempool's chain: p2p reads the rule broken, if any, in chain's rule table to
+// decide whether the sender is to blame.
 type peerTxs struct{ n *node }
 
 func (p peerTxs) Accept(tx *chain.Tx, from string) error {
 	res, err := p.n.pool.Accept(tx, mempool.PeerID(from))
 	if err != nil {
 		p.n.stats.txsRejected.Inc()
-		if mempool.IsConsensusFailure(err) {
-			return err
-		}
-		return fmt.Errorf("not accepted: %s", err)
+		return fmt.Errorf("not accepted: %w", err)
 	}
 	// Gossip relays tx itself once this returns; orphans it released are new
 	// to the network's view from here and are published by the node.
@@ -360,6 +346,9 @@ func (n *node) shutdown() error {
 	if n.rpc != nil {
 		errs = append(errs, n.rpc.Stop(ctx))
 	}
+	if n.stopRPCPool != nil {
+		n.stopRPCPool()
+	}
 	if n.metrics != nil {
 		// A scrape finishes in milliseconds, but a profile being taken runs
 		// for as long as asked: it is cut off rather than waited for.
@@ -370,6 +359,9 @@ func (n *node) shutdown() error {
 	}
 	n.cancel()
 	n.wg.Wait()
+	if n.miner != nil {
+		n.miner.Close()
+	}
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 func TestConfigFileAndFlags(t *testing.T) {
@@ -66,7 +66,7 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	cookie := filepath.Join(cfg.networkDir(), ".cookie")
-	client := rpc.NewClient("http://"+n.rpc.Addr().String(), rpc.WithCookieFile(cookie))
+	client := rpcclient.NewClient("http://"+n.rpc.Addr().String(), rpcclient.WithCookieFile(cookie))
 	var hashes []string
 	if err := client.Call(context.Background(), "generatetoaddress", []any{3, "rqry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw"}, &hashes); err != nil || len(hashes) != 3 {
 		t.Fatalf("generatetoaddress: %v %v", hashes, err)

@@ -10,7 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/quarrychain/quarry/testnet"
+	"github.com/quarrychain/quarry/cmd/node/localnet"
 )
 
 // runTestnet is `node testnet`: a local testnet of this binary's nodes.
@@ -19,7 +19,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	nodes := fs.Int("nodes", 3, "how many nodes run")
 	miners := fs.Int("miners", 2, "how many of them mine")
-	dir := fs.String("dir", testnet.DefaultLocalDir(), "directory of the nodes; the same directory resumes the same chain")
+	dir := fs.String("dir", localnet.DefaultDir(), "directory of the nodes; the same directory resumes the same chain")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -37,7 +37,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	err = testnet.RunLocal(ctx, testnet.LocalOptions{Nodes: *nodes, Miners: *miners, Dir: *dir, NodeBin: self, Stdout: stdout})
+	err = localnet.Run(ctx, localnet.Options{Nodes: *nodes, Miners: *miners, Dir: *dir, NodeBin: self, Stdout: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "node testnet: %v\n", err)
 		return 1

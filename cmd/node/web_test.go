@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 // --web-listen defaults per network (off on main), takes "off", and fills an
@@ -70,7 +70,7 @@ func TestNodeServesWebAndNotifies(t *testing.T) {
 		}
 	}()
 	base := "http://" + n.web.Addr().String()
-	client := rpc.NewClient("http://"+n.rpc.Addr().String(), rpc.WithCookieFile(filepath.Join(cfg.networkDir(), ".cookie")))
+	client := rpcclient.NewClient("http://"+n.rpc.Addr().String(), rpcclient.WithCookieFile(filepath.Join(cfg.networkDir(), ".cookie")))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
 // The results of the node's methods, with only the fields the wallet reads.
@@ -50,7 +51,7 @@ type txInfo struct {
 
 // node is a connection to the node's JSON-RPC server, on the wallet's network.
 type node struct {
-	client *rpc.Client
+	client *rpcclient.Client
 	txs    map[chain.Hash]*txInfo // every transaction fetched, by txid
 }
 
@@ -62,17 +63,17 @@ const batchSize = 500
 // that the node is on the wallet's network: a wallet of one network shown the
 // outputs of another would report nonsense.
 func (a *app) connect(ctx context.Context) (*node, *chainInfo, error) {
-	var opts []rpc.ClientOption
+	var opts []rpcclient.ClientOption
 	switch {
 	case a.opts.rpcUser != "":
-		opts = append(opts, rpc.WithUserPassword(a.opts.rpcUser, a.opts.rpcPassword))
+		opts = append(opts, rpcclient.WithUserPassword(a.opts.rpcUser, a.opts.rpcPassword))
 	case a.opts.rpcCookie != "":
-		opts = append(opts, rpc.WithCookieFile(a.opts.rpcCookie))
+		opts = append(opts, rpcclient.WithCookieFile(a.opts.rpcCookie))
 	default:
 		return nil, nil, errors.New("no RPC credentials: HOME is not set, so there is no default cookie file; give --rpc-cookie FILE or --rpc-user and --rpc-password")
 	}
-	opts = append(opts, rpc.WithHTTPClient(a.http))
-	n := &node{client: rpc.NewClient(a.opts.rpcURL, opts...), txs: make(map[chain.Hash]*txInfo)}
+	opts = append(opts, rpcclient.WithHTTPClient(a.http))
+	n := &node{client: rpcclient.NewClient(a.opts.rpcURL, opts...), txs: make(map[chain.Hash]*txInfo)}
 	var info chainInfo
 	if err := n.call(ctx, "getblockchaininfo", nil, &info); err != nil {
 		return nil, nil, err
@@ -142,10 +143,10 @@ func (n *node) addressesUsed(ctx context.Context, addrs []string) ([]bool, error
 	used := make([]bool, len(addrs))
 	for start := 0; start < len(addrs); start += batchSize {
 		end := min(start+batchSize, len(addrs))
-		calls := make([]rpc.BatchCall, end-start)
+		calls := make([]rpcclient.BatchCall, end-start)
 		results := make([][]chain.Hash, end-start)
 		for i := range calls {
-			calls[i] = rpc.BatchCall{Method: "getaddresstxids", Params: addressesParam(addrs[start+i : start+i+1]), Result: &results[i]}
+			calls[i] = rpcclient.BatchCall{Method: "getaddresstxids", Params: addressesParam(addrs[start+i : start+i+1]), Result: &results[i]}
 		}
 		if err := n.client.CallBatch(ctx, calls); err != nil {
 			return nil, err
@@ -173,10 +174,10 @@ func (n *node) transactions(ctx context.Context, txids []chain.Hash) (map[chain.
 	}
 	for start := 0; start < len(missing); start += batchSize {
 		chunk := missing[start:min(start+batchSize, len(missing))]
-		calls := make([]rpc.BatchCall, len(chunk))
+		calls := make([]rpcclient.BatchCall, len(chunk))
 		results := make([]verboseTx, len(chunk))
 		for i, id := range chunk {
-			calls[i] = rpc.BatchCall{Method: "getrawtransaction", Params: []any{id, true}, Result: &results[i]}
+			calls[i] = rpcclient.BatchCall{Method: "getrawtransaction", Params: []any{id, true}, Result: &results[i]}
 		}
 		if err := n.client.CallBatch(ctx, calls); err != nil {
 			return nil, err

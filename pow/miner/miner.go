@@ -45,9 +45,12 @@ type Miner struct {
 
 	tipMu   sync.Mutex
 	tipSubs map[chan struct{}]struct{}
+	// unsubscribe ends the subscription to the chain's tip changes.
+	unsubscribe func()
 }
 
-// New returns a miner and subscribes it to the chain's tip changes.
+// New returns a miner and subscribes it to the chain's tip changes until
+// Close.
 func New(cfg Config) *Miner {
 	if cfg.Refresh == 0 {
 		cfg.Refresh = DefaultRefresh
@@ -57,13 +60,18 @@ func New(cfg Config) *Miner {
 	}
 	m := &Miner{cfg: cfg, rate: pow.NewHashRate(pow.DefaultHashRateWindow, nil), tipSubs: make(map[chan struct{}]struct{})}
 	m.searcher = &pow.Searcher{Workers: cfg.Threads, Progress: m.rate.Add}
-	cfg.Chain.Subscribe(func(e chain.Event) {
+	m.unsubscribe = cfg.Chain.Subscribe(func(e chain.Event) {
 		if e.Kind == chain.BlockConnected {
 			m.tipChanged()
 		}
 	})
 	return m
 }
+
+// Close ends the miner's subscription to the chain, so that a chain that
+// outlives the miner stops calling it. Call it once Run and MineBlocks have
+// returned; it is safe to call more than once.
+func (m *Miner) Close() { m.unsubscribe() }
 
 // HashesPerSecond is the search rate over the last minute.
 func (m *Miner) HashesPerSecond() float64 { return m.rate.Rate() }

@@ -15,16 +15,6 @@ import (
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openChain(t *testing.T, params *chain.Params) *chain.Chain {
-	t.Helper()
-	c, err := chain.Open(chain.Config{Params: params, Dir: t.TempDir(), Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // coinbaseOnly is a template source without a mempool: a coinbase on the tip.
 func coinbaseOnly(c *chain.Chain) func([chain.PubKeyHashSize]byte) (*chain.Block, error) {
 	return func(payTo [chain.PubKeyHashSize]byte) (*chain.Block, error) {
@@ -49,7 +39,7 @@ func submitTo(c *chain.Chain) func(*chain.Block) error {
 }
 
 func TestMineBlocksValidate(t *testing.T) {
-	c := openChain(t, chain.RegtestParams)
+	c := chaintest.OpenChain(t, chain.RegtestParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 2, Logger: quietLog})
 	hashes, err := m.MineBlocks(context.Background(), 20, [20]byte{7}, 0)
 	if err != nil {
@@ -64,7 +54,7 @@ func TestMineBlocksValidate(t *testing.T) {
 }
 
 func TestMaxTries(t *testing.T) {
-	c := openChain(t, chain.MainParams)
+	c := chaintest.OpenChain(t, chain.MainParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 1, Logger: quietLog})
 	_, err := m.MineBlocks(context.Background(), 1, [20]byte{}, 1000)
 	if err != ErrMaxTries {
@@ -75,7 +65,7 @@ func TestMaxTries(t *testing.T) {
 // A running search on an unreachable target stops, with every worker gone,
 // soon after its context is cancelled.
 func TestCancelStopsWorkers(t *testing.T) {
-	c := openChain(t, chain.MainParams)
+	c := chaintest.OpenChain(t, chain.MainParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 2, Logger: quietLog})
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +97,7 @@ func TestCancelStopsWorkers(t *testing.T) {
 
 // A new tip from elsewhere abandons the template being searched.
 func TestTipChangeAbandonsTemplate(t *testing.T) {
-	c := openChain(t, chain.RegtestParams)
+	c := chaintest.OpenChain(t, chain.RegtestParams)
 	var templates atomic.Int32
 	var lastParent atomic.Value
 	tmpl := func(payTo [chain.PubKeyHashSize]byte) (*chain.Block, error) {
@@ -156,7 +146,7 @@ func TestRetargetOnTestnet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mines 61 testnet blocks")
 	}
-	c := openChain(t, chain.TestnetParams)
+	c := chaintest.OpenChain(t, chain.TestnetParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: runtime.NumCPU(), Logger: quietLog})
 	interval := int(chain.TestnetParams.RetargetInterval)
 	if _, err := m.MineBlocks(context.Background(), 2*interval+1, [20]byte{1}, 0); err != nil {
@@ -176,5 +166,24 @@ func TestRetargetOnTestnet(t *testing.T) {
 	}
 	if got := bitsAt(int32(2 * interval)); got == limit {
 		t.Fatal("bits did not change at the second retarget height")
+	}
+}
+
+// TestCloseEndsSubscription checks that a closed miner hears no more tip
+// changes from a chain that outlives it.
+func TestCloseEndsSubscription(t *testing.T) {
+	c := chaintest.OpenChain(t, chain.RegtestParams)
+	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 1, Logger: quietLog})
+	tip, stop := m.watchTip()
+	defer stop()
+	m.Close()
+	m.Close() // a second Close is harmless
+	if _, err := m.MineBlocks(t.Context(), 1, [chain.PubKeyHashSize]byte{1}, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tip:
+		t.Error("a closed miner was told of a new tip")
+	default:
 	}
 }

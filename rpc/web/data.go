@@ -11,7 +11,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/methods"
 )
 
 // Page sizes: every list the interface shows is cut into pages of these.
@@ -48,7 +48,7 @@ func (s *Server) summarize(info chain.BlockInfo) (blockSummary, error) {
 		return blockSummary{}, fmt.Errorf("read block %s: %w", info.Hash, err)
 	}
 	sum := blockSummary{Hash: info.Hash, Height: info.Height, Time: int64(info.Header.Time), NTx: len(b.Txs),
-		Size: b.SerializeSize(), Bits: info.Header.Bits, Difficulty: rpc.Difficulty(info.Header.Bits, s.params)}
+		Size: b.SerializeSize(), Bits: info.Header.Bits, Difficulty: methods.Difficulty(info.Header.Bits, s.params)}
 	if len(b.Txs) > 0 {
 		sum.Reward, _ = b.Txs[0].TotalOut()
 		if sub := s.params.Subsidy(info.Height); sum.Reward > sub {

@@ -14,6 +14,7 @@ import (
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/methods"
 )
 
 // fixture is a real regtest chain in Badger with a real mempool and the
@@ -84,18 +85,8 @@ func newFixture(t testing.TB) *fixture {
 	}
 
 	reg := rpc.NewRegistry()
-	rpc.RegisterChainMethods(reg, rpc.ChainBackend{
-		Chain: c, Now: clock,
-		MempoolTx: func(txid chain.Hash) *chain.Tx {
-			tx, _ := f.pool.Get(txid)
-			return tx
-		},
-		MempoolSpent: func(op chain.OutPoint) bool {
-			_, spent := f.pool.HaveSpent(op)
-			return spent
-		},
-	})
-	rpc.RegisterMempoolMethods(reg, rpc.MempoolBackend{Pool: f.pool, Chain: c})
+	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, Now: clock, Mempool: f.pool})
+	t.Cleanup(methods.RegisterMempool(reg, methods.MempoolBackend{Pool: f.pool, Chain: c}))
 	f.srv, err = New(Config{Chain: c, Mempool: f.pool, RPC: reg, Network: fakeNetwork{}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/methods"
 )
 
 // serveREST answers Bitcoin Core's REST paths under /rest/.
@@ -218,9 +219,9 @@ const mempoolHeight = 0x7fffffff
 
 // utxoResult is one found output of getutxos, as Core's JSON shows it.
 type utxoResult struct {
-	Height       uint32                 `json:"height"`
-	Value        rpc.Amount             `json:"value"`
-	ScriptPubKey rpc.ScriptPubKeyResult `json:"scriptPubKey"`
+	Height       uint32                     `json:"height"`
+	Value        rpc.Amount                 `json:"value"`
+	ScriptPubKey methods.ScriptPubKeyResult `json:"scriptPubKey"`
 }
 
 type getUtxosResult struct {
@@ -249,7 +250,7 @@ func (s *Server) restGetUtxos(w http.ResponseWriter, req restRequest) *restError
 			bitmap[i/8] |= 1 << (i % 8)
 			outs = append(outs, out)
 			res.Utxos = append(res.Utxos, utxoResult{Height: height, Value: rpc.Amount(out.Value),
-				ScriptPubKey: rpc.ScriptPubKey(out.PubKeyHash, s.params)})
+				ScriptPubKey: methods.ScriptPubKey(out.PubKeyHash, s.params)})
 		}
 		bits = append(bits, bit)
 	}

@@ -1,4 +1,4 @@
-package rpc
+package methods
 
 import (
 	"cmp"
@@ -8,145 +8,38 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
-	"math/big"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/rpc"
 )
 
-// ChainBackend is what the chain methods read and call. Only Chain is required;
-// the hooks let the node add what the chain alone does not know (peers, the
-// mempool, its own lifetime). Mempool, mining and network methods are registered
-// by their own Register functions, with their own backends.
-type ChainBackend struct {
-	Chain *chain.Chain
-
-	// ChainDir is the chain's Badger directory (<datadir>/<network>/chain);
-	// getblockchaininfo's size_on_disk is the disk space its files take. Empty
-	// gives 0.
-	ChainDir string
-
-	// StartTime is when the node started, for uptime. Zero means the time
-	// RegisterChainMethods was called.
-	StartTime time.Time
-
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-
-	// Sync reports how far the node is with catching up (headers, initial block
-	// download, verification progress), which the p2p sync knows better than the
-	// chain. Nil means DefaultSyncState.
-	Sync func() SyncState
-
-	// SubmitBlock hands a block from submitblock to the chain. The node wraps
-	// Chain.ProcessBlock (the default when nil) to also relay accepted blocks to
-	// its peers.
-	SubmitBlock func(*chain.Block) (chain.ProcessResult, error)
-
-	// Stop asks the node to shut down and returns at once; the node's main loop
-	// then stops the RPC server, which a handler cannot do itself. Nil makes
-	// stop fail.
-	Stop func()
-
-	// MempoolTx returns a transaction waiting in the mempool, or nil, and
-	// MempoolSpent reports whether a mempool transaction spends an outpoint.
-	// getrawtransaction and gettxout (with include_mempool) consult them; nil
-	// means an empty mempool.
-	MempoolTx    func(txid chain.Hash) *chain.Tx
-	MempoolSpent func(op chain.OutPoint) bool
-}
-
-// SyncState says how far the node is with catching up with the network.
-type SyncState struct {
-	// Headers is the height of the best valid header known.
-	Headers int32
-	// InitialBlockDownload is true while the node is catching up.
-	InitialBlockDownload bool
-	// VerificationProgress estimates the share of the chain verified, 0 to 1.
-	VerificationProgress float64
-}
-
-// MaxTipAge is how old the tip may be before DefaultSyncState says the node is
-// in initial block download; Core's default.
-const MaxTipAge = 24 * time.Hour
-
-// DefaultSyncState derives the sync state from the chain alone: catching up
-// while headers run ahead of blocks or the tip is older than MaxTipAge, with
-// progress measured in blocks over headers.
-func DefaultSyncState(c *chain.Chain, now time.Time) SyncState {
-	best := c.Best()
-	st := SyncState{Headers: max(c.BestHeaderHeight(), best.Height), VerificationProgress: 1}
-	if st.Headers > 0 {
-		st.VerificationProgress = float64(best.Height) / float64(st.Headers)
-	}
-	st.InitialBlockDownload = st.Headers > best.Height || time.Unix(best.Time, 0).Before(now.Add(-MaxTipAge))
-	return st
-}
-
-// chainMethods holds the backend the handlers share.
-type chainMethods struct {
-	ChainBackend
-	params *chain.Params
-}
-
-// RegisterChainMethods registers the methods that read the block chain and the
-// UTXO set, decode transactions and addresses, query the address index, accept
-// blocks (submitblock), and report or end the node's run (uptime, stop). It
-// panics without b.Chain, a wiring bug that the first test finds.
-func RegisterChainMethods(reg *Registry, b ChainBackend) {
-	if b.Chain == nil {
-		panic("rpc: RegisterChainMethods needs a chain")
-	}
-	if b.Now == nil {
-		b.Now = time.Now
-	}
-	if b.StartTime.IsZero() {
-		b.StartTime = b.Now()
-	}
-	if b.Sync == nil {
-		c, now := b.Chain, b.Now
-		b.Sync = func() SyncState { return DefaultSyncState(c, now()) }
-	}
-	if b.SubmitBlock == nil {
-		b.SubmitBlock = b.Chain.ProcessBlock
-	}
-	m := &chainMethods{ChainBackend: b, params: b.Chain.Params()}
-	reg.Register(
-		m.getblockchaininfo(), m.getblockcount(), m.getbestblockhash(), m.getblockhash(),
-		m.getblock(), m.getblockheader(), m.getchaintips(), m.getdifficulty(),
-		m.gettxout(), m.gettxoutsetinfo(),
-		m.getrawtransaction(), m.decoderawtransaction(), m.submitblock(), m.getnetworkhashps(),
-		m.validateaddress(), m.getaddressbalance(), m.getaddressutxos(), m.getaddresstxids(),
-		m.uptime(), m.stop(),
-	)
-}
-
 // hashParam reads a hash parameter as Core's ParseHashV does, with its messages.
-func hashParam(p *Params, name string) chain.Hash {
+func hashParam(p *rpc.Params, name string) chain.Hash {
 	if !p.Has(name) {
 		return chain.Hash{}
 	}
 	s := p.String(name)
-	if jsonKind(p.Raw(name)) != "string" {
+	if rpc.JSONKind(p.Raw(name)) != "string" {
 		return chain.Hash{} // String has recorded the type error
 	}
 	h, err := chain.ParseHash(s)
 	switch {
 	case err == nil:
 	case len(s) != 2*chain.HashSize:
-		p.fail(Errorf(CodeInvalidParameter, "%s must be of length %d (not %d, for '%s')", name, 2*chain.HashSize, len(s), clip(s)))
+		p.Fail(rpc.Errorf(rpc.CodeInvalidParameter, "%s must be of length %d (not %d, for '%s')", name, 2*chain.HashSize, len(s), rpc.Clip(s)))
 	default:
-		p.fail(Errorf(CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", name, clip(s)))
+		p.Fail(rpc.Errorf(rpc.CodeInvalidParameter, "%s must be hexadecimal string (not '%s')", name, rpc.Clip(s)))
 	}
 	return h
 }
 
 // verbosityParam reads a verbosity from 0 to most. Like Core, it also takes
 // false and true for 0 and 1, as older clients send them.
-func verbosityParam(p *Params, name string, most int64) int {
-	if jsonKind(p.Raw(name)) == "bool" {
+func verbosityParam(p *rpc.Params, name string, most int64) int {
+	if rpc.JSONKind(p.Raw(name)) == "bool" {
 		if p.Bool(name) {
 			return 1
 		}
@@ -154,7 +47,7 @@ func verbosityParam(p *Params, name string, most int64) int {
 	}
 	v := p.Int(name)
 	if v < 0 || v > most {
-		p.fail(Errorf(CodeInvalidParameter, "Invalid %s %d: must be 0 to %d", name, v, most))
+		p.Fail(rpc.Errorf(rpc.CodeInvalidParameter, "Invalid %s %d: must be 0 to %d", name, v, most))
 		return 0
 	}
 	return int(v)
@@ -164,7 +57,7 @@ func verbosityParam(p *Params, name string, most int64) int {
 func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
 	info, err := m.Chain.BlockInfo(hash)
 	if errors.Is(err, chain.ErrNotFound) {
-		return info, Errorf(CodeInvalidAddressOrKey, "Block not found")
+		return info, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Block not found")
 	}
 	return info, err
 }
@@ -173,7 +66,7 @@ func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
 // its header.
 func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
 	if !info.HaveData {
-		return nil, Errorf(CodeMisc, "Block not available")
+		return nil, rpc.Errorf(rpc.CodeMisc, "Block not available")
 	}
 	b, err := m.Chain.BlockByHash(info.Hash)
 	if err != nil {
@@ -215,8 +108,8 @@ func (m *chainMethods) headerResult(info chain.BlockInfo, best chain.BestState, 
 	return res
 }
 
-func (m *chainMethods) getblockchaininfo() Method {
-	return Method{
+func (m *chainMethods) getblockchaininfo() rpc.Method {
+	return rpc.Method{
 		Name:     "getblockchaininfo",
 		Category: "blockchain",
 		Summary:  "Returns an object containing various state info regarding blockchain processing.",
@@ -235,7 +128,7 @@ func (m *chainMethods) getblockchaininfo() Method {
   "pruned" : false,                (boolean) always false: Quarry keeps every block
   "warnings" : "str"               (string) warnings for the operator, empty when none
 }`,
-		Handler: func(context.Context, *Params) (any, error) {
+		Handler: func(context.Context, *rpc.Params) (any, error) {
 			best := m.Chain.Best()
 			sync := m.Sync()
 			size, err := dirSize(m.ChainDir)
@@ -289,51 +182,51 @@ func dirSize(dir string) (int64, error) {
 	return total, nil
 }
 
-func (m *chainMethods) getblockcount() Method {
-	return Method{
+func (m *chainMethods) getblockcount() rpc.Method {
+	return rpc.Method{
 		Name:     "getblockcount",
 		Category: "blockchain",
 		Summary:  "Returns the height of the most-work fully-validated chain.",
 		Result:   `n    (numeric) The current block count; the genesis block has height 0`,
-		Handler: func(context.Context, *Params) (any, error) {
+		Handler: func(context.Context, *rpc.Params) (any, error) {
 			return m.Chain.Best().Height, nil
 		},
 	}
 }
 
-func (m *chainMethods) getbestblockhash() Method {
-	return Method{
+func (m *chainMethods) getbestblockhash() rpc.Method {
+	return rpc.Method{
 		Name:     "getbestblockhash",
 		Category: "blockchain",
 		Summary:  "Returns the hash of the best (tip) block in the most-work fully-validated chain.",
 		Result:   `"hex"    (string) the block hash, hex-encoded`,
-		Handler: func(context.Context, *Params) (any, error) {
+		Handler: func(context.Context, *rpc.Params) (any, error) {
 			return m.Chain.Best().Hash, nil
 		},
 	}
 }
 
-func (m *chainMethods) getblockhash() Method {
-	return Method{
+func (m *chainMethods) getblockhash() rpc.Method {
+	return rpc.Method{
 		Name:     "getblockhash",
 		Category: "blockchain",
 		Summary:  "Returns hash of block in best-block-chain at height provided.",
-		Params: []Param{
-			{Name: "height", Type: TypeNumber, Required: true, Description: "The height index"},
+		Params: []rpc.Param{
+			{Name: "height", Type: rpc.TypeNumber, Required: true, Description: "The height index"},
 		},
 		Result: `"hex"    (string) The block hash`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			height := p.Int("height")
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
 			if height < 0 || height > int64(m.Chain.Best().Height) {
-				return nil, Errorf(CodeInvalidParameter, "Block height out of range")
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Block height out of range")
 			}
 			hash, err := m.Chain.BlockHashByHeight(int32(height))
 			if err != nil {
 				// The chain got shorter since Best: a reorganisation to fewer blocks.
-				return nil, Errorf(CodeInvalidParameter, "Block height out of range")
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Block height out of range")
 			}
 			return hash, nil
 		},
@@ -356,14 +249,14 @@ const blockHeaderResultHelp = `  "hash" : "hex",              (string) the block
   "previousblockhash" : "hex", (string, optional) the hash of the previous block (absent for the genesis block)
   "nextblockhash" : "hex"      (string, optional) the hash of the next block on the main chain (absent at the tip)`
 
-func (m *chainMethods) getblock() Method {
-	return Method{
+func (m *chainMethods) getblock() rpc.Method {
+	return rpc.Method{
 		Name:     "getblock",
 		Category: "blockchain",
 		Summary:  "Returns the block with the given hash: hex, or an object with its header fields and transactions.",
-		Params: []Param{
-			{Name: "blockhash", Type: TypeHex, Required: true, Description: "The block hash"},
-			{Name: "verbosity", Type: TypeNumber, Default: "1",
+		Params: []rpc.Param{
+			{Name: "blockhash", Type: rpc.TypeHex, Required: true, Description: "The block hash"},
+			{Name: "verbosity", Type: rpc.TypeNumber, Default: "1",
 				Description: "0 for hex-encoded data, 1 for a JSON object, 2 for JSON object with transaction data,\nand 3 for JSON object with transaction data including prevout information for inputs"},
 		},
 		Result: `For verbosity = 0:
@@ -403,7 +296,7 @@ For verbosity = 3:
     "scriptPubKey" : {...}     (json object) as in vout
   }
 }`,
-		Handler: func(ctx context.Context, p *Params) (any, error) {
+		Handler: func(ctx context.Context, p *rpc.Params) (any, error) {
 			hash := hashParam(p, "blockhash")
 			verbosity := verbosityParam(p, "verbosity", 3)
 			if err := p.Err(); err != nil {
@@ -448,14 +341,14 @@ For verbosity = 3:
 	}
 }
 
-func (m *chainMethods) getblockheader() Method {
-	return Method{
+func (m *chainMethods) getblockheader() rpc.Method {
+	return rpc.Method{
 		Name:     "getblockheader",
 		Category: "blockchain",
 		Summary:  "If verbose is false, returns a string that is serialized, hex-encoded data for blockheader 'hash'; if true, an object with information about it.",
-		Params: []Param{
-			{Name: "blockhash", Type: TypeHex, Required: true, Description: "The block hash"},
-			{Name: "verbose", Type: TypeBool, Default: "true", Description: "true for a json object, false for the hex-encoded data"},
+		Params: []rpc.Param{
+			{Name: "blockhash", Type: rpc.TypeHex, Required: true, Description: "The block hash"},
+			{Name: "verbose", Type: rpc.TypeBool, Default: "true", Description: "true for a json object, false for the hex-encoded data"},
 		},
 		Result: `For verbose = true:
 {
@@ -464,7 +357,7 @@ func (m *chainMethods) getblockheader() Method {
 
 For verbose = false:
 "hex"    (string) the 80-byte header, hex-encoded`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			hash := hashParam(p, "blockhash")
 			verbose := p.Bool("verbose")
 			if err := p.Err(); err != nil {
@@ -524,8 +417,8 @@ func txCount(raw []byte) (int, error) {
 	return int(n), nil
 }
 
-func (m *chainMethods) getchaintips() Method {
-	return Method{
+func (m *chainMethods) getchaintips() rpc.Method {
+	return rpc.Method{
 		Name:     "getchaintips",
 		Category: "blockchain",
 		Summary:  "Return information about all known tips in the block tree, including the main chain as well as orphaned branches.",
@@ -543,7 +436,7 @@ func (m *chainMethods) getchaintips() Method {
   },
   ...
 ]`,
-		Handler: func(context.Context, *Params) (any, error) {
+		Handler: func(context.Context, *rpc.Params) (any, error) {
 			tips := m.Chain.ChainTips()
 			out := make([]ChainTipResult, len(tips))
 			for i, t := range tips {
@@ -558,28 +451,28 @@ func (m *chainMethods) getchaintips() Method {
 	}
 }
 
-func (m *chainMethods) getdifficulty() Method {
-	return Method{
+func (m *chainMethods) getdifficulty() rpc.Method {
+	return rpc.Method{
 		Name:     "getdifficulty",
 		Category: "blockchain",
 		Summary:  "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.",
 		Result: `n    (numeric) the difficulty of the tip: the network's pow limit target divided by the tip's target,
      so the easiest block of each network has difficulty 1 (main's limit is Bitcoin's, 0x1d00ffff)`,
-		Handler: func(context.Context, *Params) (any, error) {
+		Handler: func(context.Context, *rpc.Params) (any, error) {
 			return difficulty(m.Chain.Best().Bits, m.params), nil
 		},
 	}
 }
 
-func (m *chainMethods) gettxout() Method {
-	return Method{
+func (m *chainMethods) gettxout() rpc.Method {
+	return rpc.Method{
 		Name:     "gettxout",
 		Category: "blockchain",
 		Summary:  "Returns details about an unspent transaction output.",
-		Params: []Param{
-			{Name: "txid", Type: TypeHex, Required: true, Description: "The transaction id"},
-			{Name: "n", Type: TypeNumber, Required: true, Description: "vout number"},
-			{Name: "include_mempool", Type: TypeBool, Default: "true",
+		Params: []rpc.Param{
+			{Name: "txid", Type: rpc.TypeHex, Required: true, Description: "The transaction id"},
+			{Name: "n", Type: rpc.TypeNumber, Required: true, Description: "vout number"},
+			{Name: "include_mempool", Type: rpc.TypeBool, Default: "true",
 				Description: "Whether to include the mempool. Note that an unspent output that is spent in the mempool won't appear."},
 		},
 		Result: `null    (json null) if the output is spent, or never existed
@@ -597,7 +490,7 @@ Otherwise:
   },
   "coinbase" : true|false    (boolean) Coinbase or not
 }`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			txid := hashParam(p, "txid")
 			n := p.Int("n")
 			includeMempool := p.Bool("include_mempool")
@@ -605,10 +498,10 @@ Otherwise:
 				return nil, err
 			}
 			if n < 0 || n > math.MaxUint32 {
-				return nil, Errorf(CodeInvalidParameter, "Invalid parameter 'n': %d is not an output index", n)
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter 'n': %d is not an output index", n)
 			}
 			op := chain.OutPoint{TxID: txid, Index: uint32(n)}
-			if includeMempool && m.MempoolSpent != nil && m.MempoolSpent(op) {
+			if _, spent := m.Mempool.HaveSpent(op); includeMempool && spent {
 				return nil, nil
 			}
 			entry, err := m.Chain.FetchUtxo(op)
@@ -620,15 +513,15 @@ Otherwise:
 				return GetTxOutResult{
 					BestBlock:     best.Hash,
 					Confirmations: int64(best.Height) - int64(entry.Height) + 1,
-					Value:         Amount(entry.Value),
+					Value:         rpc.Amount(entry.Value),
 					ScriptPubKey:  scriptPubKey(entry.PubKeyHash, m.params),
 					Coinbase:      entry.Coinbase,
 				}, nil
 			}
-			if includeMempool && m.MempoolTx != nil {
-				if tx := m.MempoolTx(txid); tx != nil && int(op.Index) < len(tx.Outputs) {
+			if includeMempool {
+				if tx, ok := m.Mempool.Get(txid); ok && int(op.Index) < len(tx.Outputs) {
 					out := tx.Outputs[op.Index]
-					return GetTxOutResult{BestBlock: best.Hash, Value: Amount(out.Value), ScriptPubKey: scriptPubKey(out.PubKeyHash, m.params)}, nil
+					return GetTxOutResult{BestBlock: best.Hash, Value: rpc.Amount(out.Value), ScriptPubKey: scriptPubKey(out.PubKeyHash, m.params)}, nil
 				}
 			}
 			return nil, nil
@@ -636,13 +529,13 @@ Otherwise:
 	}
 }
 
-func (m *chainMethods) gettxoutsetinfo() Method {
-	return Method{
+func (m *chainMethods) gettxoutsetinfo() rpc.Method {
+	return rpc.Method{
 		Name:     "gettxoutsetinfo",
 		Category: "blockchain",
 		Summary:  "Returns statistics about the unspent transaction output set.",
-		Params: []Param{
-			{Name: "hash_type", Type: TypeString, Default: `"hash_serialized_3"`,
+		Params: []rpc.Param{
+			{Name: "hash_type", Type: rpc.TypeString, Default: `"hash_serialized_3"`,
 				Description: "Which UTXO set hash should be calculated. Options: 'hash_serialized_3' (the SHA-256 of every\noutpoint and entry in key order, equal on every node at the same tip), 'none'."},
 		},
 		Result: `{
@@ -652,19 +545,19 @@ func (m *chainMethods) gettxoutsetinfo() Method {
   "hash_serialized_3" : "hex",  (string, optional) The serialized hash (only present if 'hash_serialized_3' hash_type is chosen)
   "total_amount" : n            (numeric) The total amount of coins in the UTXO set, in QRY
 }`,
-		Handler: func(_ context.Context, p *Params) (any, error) {
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
 			hashType := p.String("hash_type")
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
 			if hashType != "hash_serialized_3" && hashType != "none" {
-				return nil, Errorf(CodeInvalidParameter, "'%s' is not a valid hash_type", clip(hashType))
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "'%s' is not a valid hash_type", rpc.Clip(hashType))
 			}
 			st, err := m.Chain.UtxoStats()
 			if err != nil {
 				return nil, fmt.Errorf("walk the UTXO set: %w", err)
 			}
-			res := TxOutSetInfoResult{Height: st.Height, BestBlock: st.Best, TxOuts: st.TxOuts, TotalAmount: Amount(st.Total)}
+			res := TxOutSetInfoResult{Height: st.Height, BestBlock: st.Best, TxOuts: st.TxOuts, TotalAmount: rpc.Amount(st.Total)}
 			if hashType == "hash_serialized_3" {
 				res.HashSerialized = &st.SetHash
 			}
@@ -673,105 +566,170 @@ func (m *chainMethods) gettxoutsetinfo() Method {
 	}
 }
 
-func (m *chainMethods) getnetworkhashps() Method {
-	return Method{
-		Name:     "getnetworkhashps",
-		Category: "mining",
-		Summary:  "Returns the estimated network hashes per second based on the last n blocks.",
-		Params: []Param{
-			{Name: "nblocks", Type: TypeNumber, Default: "120",
-				Description: "The number of previous blocks to calculate estimate from, or -1 for blocks since last difficulty change."},
-			{Name: "height", Type: TypeNumber, Default: "-1",
-				Description: "To estimate at the time of the given height, or -1 for the tip."},
+const mempoolEntryHelp = `  "vsize" : n,                 (numeric) The size in bytes (Quarry weighs every byte alike)
+  "weight" : n,                (numeric) 4 × vsize
+  "time" : xxx,                (numeric) When the transaction entered the pool, in seconds since the epoch
+  "height" : n,                (numeric) The block height when it entered the pool
+  "descendantcount" : n,       (numeric) The number of in-mempool descendants, itself included
+  "descendantsize" : n,        (numeric) Their size in bytes, its own included
+  "ancestorcount" : n,         (numeric) The number of in-mempool ancestors, itself included
+  "ancestorsize" : n,          (numeric) Their size in bytes, its own included
+  "wtxid" : "hex",             (string) The hash of the whole transaction, witnesses included
+  "fees" : {                   (json object)
+    "base" : n,                (numeric) The fee in QRY
+    "modified" : n,            (numeric) The same: Quarry has no prioritisetransaction
+    "ancestor" : n,            (numeric) The fees of its in-mempool ancestors, its own included, in QRY
+    "descendant" : n           (numeric) The fees of its in-mempool descendants, its own included, in QRY
+  },
+  "depends" : [                (json array) The in-mempool transactions it spends from
+    "hex",
+    ...
+  ],
+  "spentby" : [                (json array) The in-mempool transactions spending from it
+    "hex",
+    ...
+  ],
+  "bip125-replaceable" : true, (boolean) Always true: every transaction may be replaced by fee (full RBF)
+  "unbroadcast" : false        (boolean) Always false: transactions are published when they enter`
+
+func entryResult(e mempool.Entry) MempoolEntryResult {
+	res := MempoolEntryResult{
+		VSize:           e.Size,
+		Weight:          4 * e.Size,
+		Time:            e.Time.Unix(),
+		Height:          e.Height,
+		DescendantCount: e.DescendantCount,
+		DescendantSize:  e.DescendantSize,
+		AncestorCount:   e.AncestorCount,
+		AncestorSize:    e.AncestorSize,
+		WTxID:           e.WitnessHash,
+		Fees: MempoolEntryFees{
+			Base:       rpc.Amount(e.Fee),
+			Modified:   rpc.Amount(e.Fee),
+			Ancestor:   rpc.Amount(e.AncestorFees),
+			Descendant: rpc.Amount(e.DescendantFees),
 		},
-		Result: `n    (numeric) Hashes per second estimated: the work of the blocks over the time between the earliest and latest of them`,
-		Handler: func(ctx context.Context, p *Params) (any, error) {
-			lookup := p.Int("nblocks")
-			height := p.Int("height")
+		Depends:           e.Depends,
+		SpentBy:           e.SpentBy,
+		BIP125Replaceable: true,
+	}
+	// Empty lists show as [], as Core shows them, not null.
+	if res.Depends == nil {
+		res.Depends = []chain.Hash{}
+	}
+	if res.SpentBy == nil {
+		res.SpentBy = []chain.Hash{}
+	}
+	return res
+}
+
+func (m *mempoolMethods) getrawmempool() rpc.Method {
+	return rpc.Method{
+		Name:     "getrawmempool",
+		Category: "blockchain",
+		Summary:  "Returns all transaction ids in memory pool as a json array of string transaction ids.",
+		Params: []rpc.Param{
+			{Name: "verbose", Type: rpc.TypeBool, Default: "false", Description: "True for a json object, false for array of transaction ids"},
+			{Name: "mempool_sequence", Type: rpc.TypeBool, Default: "false",
+				Description: "Must be false: Quarry has no mempool sequence numbers (Core's are for its ZMQ notifications)"},
+		},
+		Result: `For verbose = false:
+[                              (json array) parents before children
+  "hex",                       (string) The transaction id
+  ...
+]
+
+For verbose = true:
+{                              (json object)
+  "transactionid" : {          (json object) keyed by txid: the entry as getmempoolentry shows it
+    ...
+  },
+  ...
+}`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			verbose := p.Bool("verbose")
+			sequence := p.Bool("mempool_sequence")
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			if lookup < -1 || lookup == 0 {
-				return nil, Errorf(CodeInvalidParameter, "Invalid nblocks. Must be a positive number or -1.")
+			if sequence {
+				if verbose {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Verbose results cannot contain mempool sequence values.")
+				}
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "mempool_sequence is not supported: Quarry has no mempool sequence numbers")
 			}
-			if height < -1 || height > int64(m.Chain.Best().Height) {
-				return nil, Errorf(CodeInvalidParameter, "Block does not exist at specified height")
+			if !verbose {
+				return m.Pool.TxIDs(), nil
 			}
-			return m.networkHashPS(ctx, lookup, height)
+			entries := m.Pool.Entries()
+			out := make(map[chain.Hash]MempoolEntryResult, len(entries))
+			for _, e := range entries {
+				out[e.TxID] = entryResult(e)
+			}
+			return out, nil
 		},
 	}
 }
 
-// networkHashPS is Core's GetNetworkHashPS: the work done between the block at
-// height (the tip for -1) and the one lookup blocks before it, over the spread of
-// their times.
-func (m *chainMethods) networkHashPS(ctx context.Context, lookup, height int64) (float64, error) {
-	if height == -1 {
-		height = int64(m.Chain.Best().Height)
-	}
-	if height == 0 {
-		return 0, nil
-	}
-	if lookup == -1 {
-		lookup = height // regtest never retargets: the whole chain
-		if interval := int64(m.params.RetargetInterval); interval > 0 {
-			lookup = height%interval + 1
-		}
-	}
-	lookup = min(lookup, height)
-	at := func(h int64) (chain.BlockInfo, error) {
-		hash, err := m.Chain.BlockHashByHeight(int32(h))
-		if err != nil {
-			return chain.BlockInfo{}, fmt.Errorf("block at height %d: %w", h, err)
-		}
-		return m.Chain.BlockInfo(hash)
-	}
-	last, err := at(height)
-	if err != nil {
-		return 0, err
-	}
-	minTime, maxTime := int64(last.Header.Time), int64(last.Header.Time)
-	first := last
-	for h := height - 1; h >= height-lookup; h-- {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		if first, err = at(h); err != nil {
-			return 0, err
-		}
-		minTime, maxTime = min(minTime, int64(first.Header.Time)), max(maxTime, int64(first.Header.Time))
-	}
-	if minTime == maxTime {
-		return 0, nil
-	}
-	work, _ := new(big.Float).SetInt(new(big.Int).Sub(last.ChainWork, first.ChainWork)).Float64()
-	return work / float64(maxTime-minTime), nil
-}
-
-func (m *chainMethods) uptime() Method {
-	return Method{
-		Name:     "uptime",
-		Category: "control",
-		Summary:  "Returns the total uptime of the server.",
-		Result:   `n    (numeric) The number of seconds that the server has been running`,
-		Handler: func(context.Context, *Params) (any, error) {
-			return int64(m.Now().Sub(m.StartTime) / time.Second), nil
+func (m *mempoolMethods) getmempoolentry() rpc.Method {
+	return rpc.Method{
+		Name:     "getmempoolentry",
+		Category: "blockchain",
+		Summary:  "Returns mempool data for given transaction.",
+		Params: []rpc.Param{
+			{Name: "txid", Type: rpc.TypeHex, Required: true, Description: "The transaction id (must be in mempool)"},
+		},
+		Result: `{
+` + mempoolEntryHelp + `
+}`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			txid := hashParam(p, "txid")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			e, ok := m.Pool.Entry(txid)
+			if !ok {
+				return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Transaction not in mempool")
+			}
+			return entryResult(e), nil
 		},
 	}
 }
 
-func (m *chainMethods) stop() Method {
-	return Method{
-		Name:     "stop",
-		Category: "control",
-		Summary:  "Request a graceful shutdown of the node.",
-		Result:   `"str"    (string) A string with the content 'Quarry server stopping'`,
-		Handler: func(context.Context, *Params) (any, error) {
-			if m.Stop == nil {
-				return nil, Errorf(CodeMisc, "This process cannot be stopped over RPC")
-			}
-			m.Stop()
-			return "Quarry server stopping", nil
+func (m *mempoolMethods) getmempoolinfo() rpc.Method {
+	return rpc.Method{
+		Name:     "getmempoolinfo",
+		Category: "blockchain",
+		Summary:  "Returns details on the active state of the TX memory pool.",
+		Result: `{
+  "loaded" : true,               (boolean) Always true: the node loads its mempool file before it serves RPC
+  "size" : n,                    (numeric) The number of transactions
+  "bytes" : n,                   (numeric) Their total size in bytes
+  "usage" : n,                   (numeric) The memory they take, in bytes
+  "total_fee" : n,               (numeric) Their total fees in QRY
+  "maxmempool" : n,              (numeric) The memory bound of the pool, in bytes
+  "mempoolminfee" : n,           (numeric) The lowest fee rate a transaction must pay to enter now, in QRY/kvB:
+                                 minrelaytxfee, or more for a while after the pool was full
+  "minrelaytxfee" : n,           (numeric) The minimum relay fee rate, in QRY/kvB
+  "incrementalrelayfee" : n,     (numeric) What a replacement or the rising minimum must add, in QRY/kvB:
+                                 the minimum relay fee rate
+  "unbroadcastcount" : 0,        (numeric) Always 0: transactions are published when they enter
+  "fullrbf" : true               (boolean) Always true: every transaction may be replaced by fee
+}`,
+		Handler: func(context.Context, *rpc.Params) (any, error) {
+			info := m.Pool.Info()
+			return MempoolInfoResult{
+				Loaded:              true,
+				Size:                info.Count,
+				Bytes:               info.Bytes,
+				Usage:               info.Usage,
+				TotalFee:            rpc.Amount(info.TotalFees),
+				MaxMempool:          info.MaxUsage,
+				MempoolMinFee:       rpc.Amount(info.MinFeeRate),
+				MinRelayTxFee:       rpc.Amount(info.MinRelayFeeRate),
+				IncrementalRelayFee: rpc.Amount(info.MinRelayFeeRate),
+				FullRBF:             true,
+			}, nil
 		},
 	}
 }

@@ -1,4 +1,10 @@
-package testnet
+// Package localnet is `node testnet`: a local testnet of real nodes started
+// with the testnet harness. It keeps the nodes, a payout wallet and their
+// ports in one directory (described by testnet.json, so a second run resumes
+// the same chain), mines on some of the nodes, prints how to reach each node
+// and the wallet, and shows a live table of every node's state (status.go)
+// until its context is cancelled.
+package localnet
 
 import (
 	"bytes"
@@ -20,6 +26,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/testnet"
 	"github.com/quarrychain/quarry/wallet"
 )
 
@@ -37,15 +44,15 @@ const (
 	walletTimeout = time.Minute
 )
 
-// LocalOptions configure RunLocal. `node testnet` fills them from its flags.
-type LocalOptions struct {
+// Options configure Run. `node testnet` fills them from its flags.
+type Options struct {
 	// Nodes is how many nodes run; the default is 3.
 	Nodes int
 	// Miners is how many of the first nodes mine (`node testnet` defaults it
 	// to 2); it is capped at Nodes.
 	Miners int
 	// Dir holds the nodes, the wallet and testnet.json; a run on the same Dir
-	// resumes the same chain. The default is DefaultLocalDir().
+	// resumes the same chain. The default is DefaultDir().
 	Dir string
 	// NodeBin is the node binary, normally os.Executable() of the running
 	// node; the default is NodeBinary().
@@ -54,7 +61,7 @@ type LocalOptions struct {
 	// `wallet` next to NodeBin, or ./cmd/wallet built from the module.
 	WalletBin string
 	// Topology links the nodes; the default is FullMesh.
-	Topology Topology
+	Topology testnet.Topology
 	// MineThreads is each miner's --mine-threads; the default shares the CPUs
 	// among the miners.
 	MineThreads int
@@ -69,8 +76,8 @@ type LocalOptions struct {
 	Refresh time.Duration
 }
 
-// DefaultLocalDir is where `node testnet` keeps its testnet without --dir.
-func DefaultLocalDir() string { return filepath.Join(os.TempDir(), "quarry-testnet") }
+// DefaultDir is where `node testnet` keeps its testnet without --dir.
+func DefaultDir() string { return filepath.Join(os.TempDir(), "quarry-testnet") }
 
 // layout is testnet.json: what must stay the same between runs on one
 // directory for them to continue one chain with the same peers.
@@ -94,12 +101,12 @@ type payout struct {
 	note           string // set when the CLI could not make the wallet
 }
 
-// RunLocal runs a local testnet of real nodes in o.Dir until ctx is
+// Run runs a local testnet of real nodes in o.Dir until ctx is
 // cancelled (Ctrl-C), then stops every node cleanly. It creates a wallet for
 // the miners' payouts on the first run, starts the nodes on the testnet
 // network, links them, mines on the first o.Miners, prints how to reach each
 // node and the wallet, and shows a table of the nodes' state every second.
-func RunLocal(ctx context.Context, o LocalOptions) error {
+func Run(ctx context.Context, o Options) error {
 	if err := o.setDefaults(); err != nil {
 		return err
 	}
@@ -135,7 +142,7 @@ func RunLocal(ctx context.Context, o LocalOptions) error {
 	if threads == 0 {
 		threads = max(1, runtime.NumCPU()/max(1, o.Miners))
 	}
-	tn, err := Launch(ctx, Options{
+	tn, err := testnet.Launch(ctx, testnet.Options{
 		Nodes:    o.Nodes,
 		Network:  localNetwork,
 		Topology: o.Topology,
@@ -143,8 +150,8 @@ func RunLocal(ctx context.Context, o LocalOptions) error {
 		NodeBin:  o.NodeBin,
 		LogLevel: "info",
 		Logger:   o.Logger,
-		Spec: func(i int) NodeSpec {
-			spec := NodeSpec{Dir: filepath.Join(o.Dir, lay.Nodes[i].Dir), RPCPort: lay.Nodes[i].RPCPort, P2PPort: lay.Nodes[i].P2PPort}
+		Spec: func(i int) testnet.NodeSpec {
+			spec := testnet.NodeSpec{Dir: filepath.Join(o.Dir, lay.Nodes[i].Dir), RPCPort: lay.Nodes[i].RPCPort, P2PPort: lay.Nodes[i].P2PPort}
 			if i < o.Miners {
 				spec.Args = []string{"--mine", "--mine-address", pay.address, "--mine-threads", strconv.Itoa(threads)}
 			}
@@ -160,7 +167,7 @@ func RunLocal(ctx context.Context, o LocalOptions) error {
 	showLive(ctx, o, tn, localBanner(ctx, o, tn, pay, notes))
 
 	fmt.Fprintln(o.Stdout, "\nStopping the nodes...")
-	stopCtx, cancel := context.WithTimeout(context.Background(), DefaultStopTimeout+killWait)
+	stopCtx, cancel := context.WithTimeout(context.Background(), testnet.MaxCloseTime)
 	defer cancel()
 	if err := tn.Close(stopCtx); err != nil {
 		return err
@@ -169,7 +176,7 @@ func RunLocal(ctx context.Context, o LocalOptions) error {
 	return nil
 }
 
-func (o *LocalOptions) setDefaults() error {
+func (o *Options) setDefaults() error {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
@@ -178,7 +185,7 @@ func (o *LocalOptions) setDefaults() error {
 	}
 	o.Miners = min(o.Miners, o.Nodes)
 	if o.Dir == "" {
-		o.Dir = DefaultLocalDir()
+		o.Dir = DefaultDir()
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -243,7 +250,7 @@ func (l *layout) ensureNodes(dir string, n int) ([]string, error) {
 	var notes []string
 	for i := range n {
 		ln := &l.Nodes[i]
-		if ln.RPCPort != 0 && ln.P2PPort != 0 && portFree(ln.RPCPort) && portFree(ln.P2PPort) {
+		if ln.RPCPort != 0 && ln.P2PPort != 0 && testnet.PortFree(ln.RPCPort) && testnet.PortFree(ln.P2PPort) {
 			continue
 		}
 		if ln.RPCPort != 0 {
@@ -271,7 +278,7 @@ func (l *layout) ensureNodes(dir string, n int) ([]string, error) {
 // node's port is free too while the testnet is down.
 func unusedPorts(used map[int]bool) ([]int, error) {
 	for range 100 {
-		ports, err := FreePorts(2)
+		ports, err := testnet.FreePorts(2)
 		if err != nil {
 			return nil, err
 		}
@@ -285,7 +292,7 @@ func unusedPorts(used map[int]bool) ([]int, error) {
 // setUpPayout finds or makes the wallet the miners pay to. It makes it with
 // the wallet CLI, as a user would, or else with the wallet package, which
 // writes the same keystore, so the CLI can use the wallet either way.
-func setUpPayout(ctx context.Context, o LocalOptions, lay *layout) (payout, error) {
+func setUpPayout(ctx context.Context, o Options, lay *layout) (payout, error) {
 	p := payout{file: filepath.Join(o.Dir, walletFile), passFile: filepath.Join(o.Dir, passphraseFile)}
 	pass, err := passphrase(p.passFile)
 	if err != nil {
@@ -337,11 +344,11 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-func walletBin(o LocalOptions) (string, error) {
+func walletBin(o Options) (string, error) {
 	if o.WalletBin != "" {
 		return o.WalletBin, nil
 	}
-	if env := os.Getenv(WalletBinEnv); env != "" {
+	if env := os.Getenv(testnet.WalletBinEnv); env != "" {
 		return env, nil
 	}
 	if o.NodeBin != "" {
@@ -351,7 +358,7 @@ func walletBin(o LocalOptions) (string, error) {
 			return sibling, nil
 		}
 	}
-	return WalletBinary()
+	return testnet.WalletBinary()
 }
 
 // cliAddress creates the wallet with the CLI unless it exists, and asks it
@@ -433,7 +440,7 @@ func packageAddress(file, pass string) (string, error) {
 }
 
 // localBanner says how to reach every node and the wallet.
-func localBanner(ctx context.Context, o LocalOptions, tn *Network, pay payout, notes []string) string {
+func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout, notes []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Quarry local testnet in %s (nodes: %d, mining: %d)\n", o.Dir, o.Nodes, o.Miners)
 	for _, note := range notes {
@@ -480,7 +487,7 @@ func localBanner(ctx context.Context, o LocalOptions, tn *Network, pay payout, n
 // showLive draws the table every o.Refresh until ctx ends: in place under the
 // banner on a terminal, appended (banner once) otherwise, so that a log of
 // the output reads top to bottom.
-func showLive(ctx context.Context, o LocalOptions, tn *Network, banner string) {
+func showLive(ctx context.Context, o Options, tn *testnet.Network, banner string) {
 	ansi := isTerminal(o.Stdout)
 	if !ansi {
 		io.WriteString(o.Stdout, banner)

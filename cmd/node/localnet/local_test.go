@@ -1,6 +1,6 @@
 //go:build unix
 
-package testnet
+package localnet
 
 import (
 	"bytes"
@@ -15,10 +15,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/testnet"
+	"github.com/quarrychain/quarry/testnet/fakenode"
 	"github.com/quarrychain/quarry/wallet"
 )
 
@@ -54,7 +57,7 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 	}
 
 	// A port another program took moves; a bigger testnet keeps the others.
-	l, err := net.Listen("tcp", net127(lay.Nodes[1].RPCPort))
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lay.Nodes[1].RPCPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 	cookie := filepath.Join(dir, "node0", "testnet", ".cookie")
 	os.MkdirAll(filepath.Dir(cookie), 0o700)
 	os.WriteFile(cookie, []byte("x"), 0o600)
-	l0, err := net.Listen("tcp", net127(lay.Nodes[0].RPCPort))
+	l0, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lay.Nodes[0].RPCPort))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +107,7 @@ func TestFindAddress(t *testing.T) {
 	}
 }
 
-// syncBuffer is RunLocal's stdout in tests: written by RunLocal, read by the
+// syncBuffer is Run's stdout in tests: written by Run, read by the
 // test while it runs.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -144,23 +147,23 @@ func fakeBinDir(t *testing.T, withWallet bool) string {
 	return dir
 }
 
-// runLocal runs RunLocal until it has drawn the table frames times, and
+// runLocal runs Run until it has drawn the table frames times, and
 // checks that no node outlives it.
-func runLocal(t *testing.T, o LocalOptions, frames int) string {
+func runLocal(t *testing.T, o Options, frames int) string {
 	t.Helper()
 	out, log := &syncBuffer{}, &syncBuffer{}
 	o.Stdout, o.Refresh = out, 50*time.Millisecond
-	o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(tbWriter{t}, log), nil))
+	o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), log), nil))
 	defer assertNoNodeLeft(t, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- RunLocal(ctx, o) }()
+	go func() { done <- Run(ctx, o) }()
 	deadline := time.After(60 * time.Second)
 	for strings.Count(out.String(), "NODE   HEIGHT") < frames {
 		select {
 		case err := <-done:
-			t.Fatalf("RunLocal returned early: %v\n%s", err, out)
+			t.Fatalf("Run returned early: %v\n%s", err, out)
 		case <-deadline:
 			cancel()
 			t.Fatalf("no %d frames within a minute:\n%s", frames, out)
@@ -171,21 +174,21 @@ func runLocal(t *testing.T, o LocalOptions, frames int) string {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("RunLocal: %v\n%s", err, out)
+			t.Fatalf("Run: %v\n%s", err, out)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("RunLocal did not return after cancel:\n%s", out)
+		t.Fatalf("Run did not return after cancel:\n%s", out)
 	}
 	return out.String()
 }
 
-func TestRunLocalWithWalletCLI(t *testing.T) {
-	t.Setenv(fakeEnv, "1")
-	t.Setenv("GORACE", "atexit_sleep_ms=0") // see fakeOptions
-	t.Setenv(WalletBinEnv, "")
+func TestRunWithWalletCLI(t *testing.T) {
+	t.Setenv(fakenode.Env, "1")
+	t.Setenv("GORACE", "atexit_sleep_ms=0") // see testnet's fakeOptions
+	t.Setenv(testnet.WalletBinEnv, "")
 	bins := fakeBinDir(t, true)
 	dir := t.TempDir()
-	o := LocalOptions{Nodes: 2, Miners: 1, Dir: dir, NodeBin: filepath.Join(bins, "node")}
+	o := Options{Nodes: 2, Miners: 1, Dir: dir, NodeBin: filepath.Join(bins, "node")}
 	out := runLocal(t, o, 3)
 
 	lay, err := loadLayout(dir)
@@ -247,18 +250,19 @@ func assertNoNodeLeft(t *testing.T, log *syncBuffer) {
 		t.Error("the harness log names no started node")
 	}
 	for _, m := range started {
-		if pid, _ := strconv.Atoi(m[1]); processAlive(pid) {
-			t.Errorf("node process %d outlived RunLocal", pid)
+		// Signal 0 checks that the process exists without signalling it.
+		if pid, _ := strconv.Atoi(m[1]); syscall.Kill(pid, 0) == nil {
+			t.Errorf("node process %d outlived Run", pid)
 		}
 	}
 }
 
-func TestRunLocalFallsBackToWalletPackage(t *testing.T) {
-	t.Setenv(fakeEnv, "1")
+func TestRunFallsBackToWalletPackage(t *testing.T) {
+	t.Setenv(fakenode.Env, "1")
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	bins := fakeBinDir(t, false)
 	dir := t.TempDir()
-	out := runLocal(t, LocalOptions{Nodes: 1, Miners: 1, Dir: dir, NodeBin: filepath.Join(bins, "node"),
+	out := runLocal(t, Options{Nodes: 1, Miners: 1, Dir: dir, NodeBin: filepath.Join(bins, "node"),
 		WalletBin: filepath.Join(bins, "no-such-wallet")}, 1)
 	if !strings.Contains(out, "made with the wallet package") {
 		t.Errorf("the fallback is not announced:\n%s", out)
@@ -284,4 +288,9 @@ func TestRunLocalFallsBackToWalletPackage(t *testing.T) {
 	if key.Address != lay.MineAddress {
 		t.Errorf("the miners pay to %s, not to the wallet's first address %s", lay.MineAddress, key.Address)
 	}
+}
+
+func TestMain(m *testing.M) {
+	fakenode.RunIfRequested()
+	os.Exit(m.Run())
 }

@@ -1,4 +1,9 @@
-package rpc
+// Package rpcclient calls a Quarry node's JSON-RPC server: single calls and
+// batches, with the node's cookie file (read at every call, so a restarted node
+// is followed) or a configured user and password. It depends on the rpc
+// framework for the error type and the cookie format only, never on the node's
+// packages, so that a program such as the wallet links no P2P stack.
+package rpcclient
 
 import (
 	"bytes"
@@ -13,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/quarrychain/quarry/rpc"
 )
 
 // Client calls a node's JSON-RPC server. It is safe for concurrent use.
@@ -73,7 +80,7 @@ type clientRequest struct {
 
 type clientReply struct {
 	Result json.RawMessage `json:"result"`
-	Error  *Error          `json:"error"`
+	Error  *rpc.Error      `json:"error"`
 	ID     json.RawMessage `json:"id"`
 }
 
@@ -172,28 +179,8 @@ func (c *Client) CallBatch(ctx context.Context, calls []BatchCall) error {
 }
 
 func (c *Client) newRequest(method string, params any) (clientRequest, error) {
-	raw, err := encodeParams(method, params)
+	raw, err := rpc.EncodeParams(method, params)
 	return clientRequest{JSONRPC: "2.0", ID: c.nextID.Add(1), Method: method, Params: raw}, err
-}
-
-// encodeParams encodes the params of a call: nil, a slice (positional) or a map or
-// struct (named).
-func encodeParams(method string, params any) (json.RawMessage, error) {
-	if params == nil {
-		return nil, nil
-	}
-	raw, err := json.Marshal(params)
-	if err != nil {
-		return nil, fmt.Errorf("rpc: encode %s params: %w", method, err)
-	}
-	switch jsonKind(raw) {
-	case "array", "object":
-		return raw, nil
-	case "null": // a nil slice or map: no parameters
-		return nil, nil
-	default:
-		return nil, fmt.Errorf("rpc: %s params must be a slice (positional) or a map or struct (named), not %T", method, params)
-	}
 }
 
 // post sends one request body and returns the reply body of a 200 response.
@@ -205,7 +192,7 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
 	req.Header.Set("Content-Type", "application/json")
 	switch {
 	case c.cookiePath != "":
-		user, password, err := readCookie(c.cookiePath)
+		user, password, err := rpc.ReadCookie(c.cookiePath)
 		if err != nil {
 			return nil, err
 		}
@@ -233,7 +220,7 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
 	if json.Unmarshal(data, &reply) == nil && reply.Error != nil {
 		return nil, reply.Error
 	}
-	return nil, fmt.Errorf("rpc: node at %s answered HTTP %d: %s", c.shownURL, resp.StatusCode, clip(strings.TrimSpace(string(data))))
+	return nil, fmt.Errorf("rpc: node at %s answered HTTP %d: %s", c.shownURL, resp.StatusCode, rpc.Clip(strings.TrimSpace(string(data))))
 }
 
 // transportError explains a request that got no HTTP reply. A refused or failed
@@ -253,17 +240,4 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		return fmt.Errorf("cannot reach node at %s: %w; is the node running on that network and port?", c.shownURL, cause)
 	}
 	return fmt.Errorf("rpc: call to %s: %w", c.shownURL, err)
-}
-
-// readCookie reads the user and password from a cookie file written by the node.
-func readCookie(path string) (user, password string, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", "", fmt.Errorf("rpc: read cookie file (is the node running with that data directory and network?): %w", err)
-	}
-	user, password, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
-	if !ok {
-		return "", "", fmt.Errorf("rpc: cookie file %s is malformed", path)
-	}
-	return user, password, nil
 }

@@ -1,4 +1,4 @@
-package rpc
+package methods
 
 import (
 	"bytes"
@@ -17,36 +17,39 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
+	"github.com/quarrychain/quarry/rpc/rpctest"
 )
 
-var updateDocs = flag.Bool("update-docs", false, "rewrite ../docs/rpc.md from the method registry")
+var updateDocs = flag.Bool("update-docs", false, "rewrite ../../docs/rpc.md from the method registry")
 
-const docsPath = "../docs/rpc.md"
+const docsPath = "../../docs/rpc.md"
 
 // newFullRegistry registers every method the node offers, as the node does, for
-// the docs check. The network methods are only described, never called here,
-// so they need no P2P node.
-func newFullRegistry(b ChainBackend) *Registry {
-	reg := NewRegistry()
-	RegisterChainMethods(reg, b)
-	RegisterMiningMethods(reg, MiningBackend{Chain: b.Chain})
-	RegisterMempoolMethods(reg, MempoolBackend{Pool: mustNewPool(b.Chain, nil), Chain: b.Chain})
-	RegisterNetMethods(reg, NetBackend{})
+// the docs check. The network and mining methods are only described, never
+// called here, so fakes stand for the P2P node and the miner.
+func newFullRegistry(t *testing.T, b ChainBackend) *rpc.Registry {
+	reg := rpc.NewRegistry()
+	RegisterChain(reg, b)
+	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}})
+	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: newPool(t, b.Chain, nil), Chain: b.Chain}))
+	RegisterNetwork(reg, NetworkBackend{Net: &fakeNetwork{}})
 	return reg
 }
 
 // TestRPCDocs keeps docs/rpc.md in step with the registry. After changing a
-// method, regenerate it with: go test ./rpc -run TestRPCDocs -update-docs
+// method, regenerate it with: go test ./rpc/methods -run TestRPCDocs -update-docs
 func TestRPCDocs(t *testing.T) {
 	f := newChainFixture(t, 1)
-	reg := newFullRegistry(ChainBackend{Chain: f.chain})
+	reg := newFullRegistry(t, ChainBackend{Chain: f.chain})
 	if *updateDocs {
-		if err := os.WriteFile(docsPath, []byte(DocsMarkdown(reg)), 0o644); err != nil {
+		if err := os.WriteFile(docsPath, []byte(rpc.DocsMarkdown(reg)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := CheckDocs(reg, docsPath); err != nil {
-		t.Fatalf("%v\nregenerate it with: go test ./rpc -run TestRPCDocs -update-docs", err)
+	if err := rpc.CheckDocs(reg, docsPath); err != nil {
+		t.Fatalf("%v\nregenerate it with: go test ./rpc/methods -run TestRPCDocs -update-docs", err)
 	}
 }
 
@@ -67,7 +70,7 @@ var regtestGenesisTime = int64(chain.RegtestParams.GenesisBlock.Header.Time)
 type chainFixture struct {
 	chain *chain.Chain
 	gen   *chaintest.Generator
-	reg   *Registry
+	reg   *rpc.Registry
 	dir   string
 	now   time.Time
 
@@ -148,8 +151,8 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 		}
 		f.memTx = f.gen.SpendAll(f.gen.Coinbase(f.main[2].Hash()), 1000)
 	}
-	f.reg = NewRegistry()
-	RegisterChainMethods(f.reg, f.backend())
+	f.reg = rpc.NewRegistry()
+	RegisterChain(f.reg, f.backend())
 	return f
 }
 
@@ -162,16 +165,25 @@ func (f *chainFixture) backend() ChainBackend {
 		StartTime: f.now.Add(-90 * time.Second),
 		Now:       func() time.Time { return f.now },
 		Stop:      func() { f.stops++ },
-		MempoolTx: func(txid chain.Hash) *chain.Tx {
-			if f.memTx != nil && txid == f.memTx.TxID() {
-				return f.memTx
-			}
-			return nil
-		},
-		MempoolSpent: func(op chain.OutPoint) bool {
-			return f.memTx != nil && slices.ContainsFunc(f.memTx.Inputs, func(in chain.TxIn) bool { return in.PrevOut == op })
-		},
+		Mempool:   fixtureMempool{f},
 	}
+}
+
+// fixtureMempool is the fixture's fake mempool, holding memTx alone.
+type fixtureMempool struct{ f *chainFixture }
+
+func (m fixtureMempool) Get(txid chain.Hash) (*chain.Tx, bool) {
+	if m.f.memTx != nil && txid == m.f.memTx.TxID() {
+		return m.f.memTx, true
+	}
+	return nil, false
+}
+
+func (m fixtureMempool) HaveSpent(op chain.OutPoint) (chain.Hash, bool) {
+	if m.f.memTx != nil && slices.ContainsFunc(m.f.memTx.Inputs, func(in chain.TxIn) bool { return in.PrevOut == op }) {
+		return m.f.memTx.TxID(), true
+	}
+	return chain.Hash{}, false
 }
 
 // call runs method and decodes its result into out (unless nil).
@@ -207,10 +219,10 @@ func (f *chainFixture) callErr(t *testing.T, method string, params any, code int
 	expectErr(t, f.reg, method, params, code, msg)
 }
 
-func expectErr(t *testing.T, reg *Registry, method string, params any, code int, msg string) {
+func expectErr(t *testing.T, reg *rpc.Registry, method string, params any, code int, msg string) {
 	t.Helper()
 	raw, err := reg.Call(t.Context(), method, params)
-	var e *Error
+	var e *rpc.Error
 	if !errors.As(err, &e) {
 		t.Fatalf("%s %v: got %s, %v; want error %d", method, params, raw, err, code)
 	}
@@ -322,14 +334,14 @@ func TestChainInfoMethods(t *testing.T) {
 				t.Errorf("getblockhash %d = %s, want %s", h, got, f.main[h].Hash())
 			}
 		}
-		f.callErr(t, "getblockhash", []any{104}, CodeInvalidParameter, "Block height out of range")
-		f.callErr(t, "getblockhash", []any{-1}, CodeInvalidParameter, "Block height out of range")
-		f.callErr(t, "getblockhash", []any{int64(math.MaxInt32) + 1}, CodeInvalidParameter, "Block height out of range")
-		f.callErr(t, "getblockhash", []any{"1"}, CodeType, "Wrong type for parameter 'height'")
-		f.callErr(t, "getblockhash", []any{1.5}, CodeInvalidParameter, "Invalid parameter 'height'")
-		f.callErr(t, "getblockhash", nil, CodeMisc, "Missing required parameter 'height'")
-		f.callErr(t, "getblockhash", []any{1, 2}, CodeMisc, "Too many parameters")
-		f.callErr(t, "getblockhash", map[string]any{"heigth": 1}, CodeInvalidParameter, "Unknown named parameter heigth")
+		f.callErr(t, "getblockhash", []any{104}, rpc.CodeInvalidParameter, "Block height out of range")
+		f.callErr(t, "getblockhash", []any{-1}, rpc.CodeInvalidParameter, "Block height out of range")
+		f.callErr(t, "getblockhash", []any{int64(math.MaxInt32) + 1}, rpc.CodeInvalidParameter, "Block height out of range")
+		f.callErr(t, "getblockhash", []any{"1"}, rpc.CodeType, "Wrong type for parameter 'height'")
+		f.callErr(t, "getblockhash", []any{1.5}, rpc.CodeInvalidParameter, "Invalid parameter 'height'")
+		f.callErr(t, "getblockhash", nil, rpc.CodeMisc, "Missing required parameter 'height'")
+		f.callErr(t, "getblockhash", []any{1, 2}, rpc.CodeMisc, "Too many parameters")
+		f.callErr(t, "getblockhash", map[string]any{"heigth": 1}, rpc.CodeInvalidParameter, "Unknown named parameter heigth")
 	})
 	t.Run("getdifficulty", func(t *testing.T) {
 		var d float64
@@ -376,9 +388,9 @@ func TestChainInfoMethods(t *testing.T) {
 		if got != 0 {
 			t.Errorf("getnetworkhashps at genesis = %v, want 0", got)
 		}
-		f.callErr(t, "getnetworkhashps", []any{0}, CodeInvalidParameter, "Invalid nblocks")
-		f.callErr(t, "getnetworkhashps", []any{-2}, CodeInvalidParameter, "Invalid nblocks")
-		f.callErr(t, "getnetworkhashps", []any{10, 104}, CodeInvalidParameter, "Block does not exist at specified height")
+		f.callErr(t, "getnetworkhashps", []any{0}, rpc.CodeInvalidParameter, "Invalid nblocks")
+		f.callErr(t, "getnetworkhashps", []any{-2}, rpc.CodeInvalidParameter, "Invalid nblocks")
+		f.callErr(t, "getnetworkhashps", []any{10, 104}, rpc.CodeInvalidParameter, "Block does not exist at specified height")
 	})
 	t.Run("uptime", func(t *testing.T) {
 		var up int64
@@ -393,9 +405,9 @@ func TestChainInfoMethods(t *testing.T) {
 		if s != "Quarry server stopping" || f.stops != 1 {
 			t.Errorf("stop = %q with %d calls of the hook, want the message and one call", s, f.stops)
 		}
-		reg := NewRegistry()
-		RegisterChainMethods(reg, ChainBackend{Chain: f.chain})
-		expectErr(t, reg, "stop", nil, CodeMisc, "This process cannot be stopped")
+		reg := rpc.NewRegistry()
+		RegisterChain(reg, ChainBackend{Chain: f.chain})
+		expectErr(t, reg, "stop", nil, rpc.CodeMisc, "This process cannot be stopped")
 	})
 }
 
@@ -457,7 +469,7 @@ func TestGetBlock(t *testing.T) {
 			checkKeys(t, "coinbase", coinbase, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex")
 			checkField(t, coinbase, "txid", b.Txs[0].TxID())
 			checkField(t, coinbase, "hex", hex.EncodeToString(b.Txs[0].Encode()))
-			for i, wantFee := range []Amount{tx1Fee, tx2Fee} {
+			for i, wantFee := range []rpc.Amount{tx1Fee, tx2Fee} {
 				tx := txs[i+1].(map[string]any)
 				checkKeys(t, "transaction", tx, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex", "fee")
 				checkField(t, tx, "fee", wantFee)
@@ -491,7 +503,7 @@ func TestGetBlock(t *testing.T) {
 		if _, ok := obj["nextblockhash"]; ok {
 			t.Errorf("a block off the main chain has nextblockhash %v", obj["nextblockhash"])
 		}
-		f.callErr(t, "getblock", []any{f.headerOnly.Hash()}, CodeMisc, "Block not available")
+		f.callErr(t, "getblock", []any{f.headerOnly.Hash()}, rpc.CodeMisc, "Block not available")
 	})
 	t.Run("genesis", func(t *testing.T) {
 		obj := f.object(t, "getblock", []any{chain.RegtestParams.GenesisHash})
@@ -502,14 +514,14 @@ func TestGetBlock(t *testing.T) {
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
-		f.callErr(t, "getblock", []any{"abc"}, CodeInvalidParameter, "blockhash must be of length 64 (not 3, for 'abc')")
-		f.callErr(t, "getblock", []any{strings.Repeat("z", 64)}, CodeInvalidParameter, "blockhash must be hexadecimal string (not 'zzzz")
-		f.callErr(t, "getblock", []any{strings.Repeat("0", 64)}, CodeInvalidAddressOrKey, "Block not found")
-		f.callErr(t, "getblock", []any{12}, CodeType, "Wrong type for parameter 'blockhash'")
-		f.callErr(t, "getblock", []any{hash, 4}, CodeInvalidParameter, "Invalid verbosity 4")
-		f.callErr(t, "getblock", []any{hash, -1}, CodeInvalidParameter, "Invalid verbosity -1")
-		f.callErr(t, "getblock", []any{hash, "1"}, CodeType, "Wrong type for parameter 'verbosity'")
-		f.callErr(t, "getblock", nil, CodeMisc, "Missing required parameter 'blockhash'")
+		f.callErr(t, "getblock", []any{"abc"}, rpc.CodeInvalidParameter, "blockhash must be of length 64 (not 3, for 'abc')")
+		f.callErr(t, "getblock", []any{strings.Repeat("z", 64)}, rpc.CodeInvalidParameter, "blockhash must be hexadecimal string (not 'zzzz")
+		f.callErr(t, "getblock", []any{strings.Repeat("0", 64)}, rpc.CodeInvalidAddressOrKey, "Block not found")
+		f.callErr(t, "getblock", []any{12}, rpc.CodeType, "Wrong type for parameter 'blockhash'")
+		f.callErr(t, "getblock", []any{hash, 4}, rpc.CodeInvalidParameter, "Invalid verbosity 4")
+		f.callErr(t, "getblock", []any{hash, -1}, rpc.CodeInvalidParameter, "Invalid verbosity -1")
+		f.callErr(t, "getblock", []any{hash, "1"}, rpc.CodeType, "Wrong type for parameter 'verbosity'")
+		f.callErr(t, "getblock", nil, rpc.CodeMisc, "Missing required parameter 'blockhash'")
 	})
 }
 
@@ -533,8 +545,8 @@ func TestGetBlockHeader(t *testing.T) {
 	checkField(t, obj, "nTx", 0) // only the header is known
 	checkField(t, obj, "confirmations", -1)
 	checkField(t, obj, "height", 104)
-	f.callErr(t, "getblockheader", []any{strings.Repeat("0", 64)}, CodeInvalidAddressOrKey, "Block not found")
-	f.callErr(t, "getblockheader", []any{b.Hash(), 1}, CodeType, "Wrong type for parameter 'verbose'")
+	f.callErr(t, "getblockheader", []any{strings.Repeat("0", 64)}, rpc.CodeInvalidAddressOrKey, "Block not found")
+	f.callErr(t, "getblockheader", []any{b.Hash(), 1}, rpc.CodeType, "Wrong type for parameter 'verbose'")
 }
 
 func TestGetTxOut(t *testing.T) {
@@ -546,7 +558,7 @@ func TestGetTxOut(t *testing.T) {
 	checkKeys(t, "gettxout", obj, "bestblock", "confirmations", "value", "scriptPubKey", "coinbase")
 	checkField(t, obj, "bestblock", f.main[103].Hash())
 	checkField(t, obj, "confirmations", 101)
-	checkField(t, obj, "value", Amount(50*chain.Coin))
+	checkField(t, obj, "value", rpc.Amount(50*chain.Coin))
 	checkField(t, obj, "coinbase", true)
 	script := obj["scriptPubKey"].(map[string]any)
 	checkKeys(t, "scriptPubKey", script, "asm", "hex", "address", "type")
@@ -558,7 +570,7 @@ func TestGetTxOut(t *testing.T) {
 	obj = f.object(t, "gettxout", []any{f.tx2.TxID(), 0})
 	checkField(t, obj, "confirmations", 2)
 	checkField(t, obj, "coinbase", false)
-	checkField(t, obj, "value", Amount(30*chain.Coin-tx2Fee))
+	checkField(t, obj, "value", rpc.Amount(30*chain.Coin-tx2Fee))
 
 	for name, params := range map[string][]any{
 		"spent":                  {f.gen.Coinbase(f.main[1].Hash()).TxID, 0},
@@ -580,17 +592,17 @@ func TestGetTxOut(t *testing.T) {
 	obj = f.object(t, "gettxout", map[string]any{"txid": f.memTx.TxID(), "n": 0})
 	checkKeys(t, "gettxout", obj, "bestblock", "confirmations", "value", "scriptPubKey", "coinbase")
 	checkField(t, obj, "confirmations", 0)
-	checkField(t, obj, "value", Amount(50*chain.Coin-1000))
+	checkField(t, obj, "value", rpc.Amount(50*chain.Coin-1000))
 	var got any = "unset"
 	f.call(t, "gettxout", []any{f.memTx.TxID(), 0, false}, &got)
 	if got != nil {
 		t.Errorf("gettxout of a mempool output without the mempool = %v, want null", got)
 	}
 
-	f.callErr(t, "gettxout", []any{cb3.TxID, -1}, CodeInvalidParameter, "Invalid parameter 'n'")
-	f.callErr(t, "gettxout", []any{cb3.TxID, int64(math.MaxUint32) + 1}, CodeInvalidParameter, "Invalid parameter 'n'")
-	f.callErr(t, "gettxout", []any{"00", 0}, CodeInvalidParameter, "txid must be of length 64 (not 2, for '00')")
-	f.callErr(t, "gettxout", []any{cb3.TxID}, CodeMisc, "Missing required parameter 'n'")
+	f.callErr(t, "gettxout", []any{cb3.TxID, -1}, rpc.CodeInvalidParameter, "Invalid parameter 'n'")
+	f.callErr(t, "gettxout", []any{cb3.TxID, int64(math.MaxUint32) + 1}, rpc.CodeInvalidParameter, "Invalid parameter 'n'")
+	f.callErr(t, "gettxout", []any{"00", 0}, rpc.CodeInvalidParameter, "txid must be of length 64 (not 2, for '00')")
+	f.callErr(t, "gettxout", []any{cb3.TxID}, rpc.CodeMisc, "Missing required parameter 'n'")
 }
 
 func TestGetTxOutSetInfo(t *testing.T) {
@@ -605,7 +617,7 @@ func TestGetTxOutSetInfo(t *testing.T) {
 	checkField(t, obj, "bestblock", f.main[103].Hash())
 	checkField(t, obj, "txouts", st.TxOuts)
 	checkField(t, obj, "hash_serialized_3", st.SetHash)
-	checkField(t, obj, "total_amount", Amount(st.Total))
+	checkField(t, obj, "total_amount", rpc.Amount(st.Total))
 	// 103 coinbases, less the one tx1 spent, plus tx1's unspent change and tx2's
 	// output. Block 102's coinbase claimed tx1's fee but not tx2's, whose input
 	// the generator did not know, so tx2's fee is gone from the total.
@@ -614,15 +626,15 @@ func TestGetTxOutSetInfo(t *testing.T) {
 	}
 	obj = f.object(t, "gettxoutsetinfo", []any{"none"})
 	checkKeys(t, "gettxoutsetinfo", obj, "height", "bestblock", "txouts", "total_amount")
-	f.callErr(t, "gettxoutsetinfo", []any{"muhash"}, CodeInvalidParameter, "'muhash' is not a valid hash_type")
+	f.callErr(t, "gettxoutsetinfo", []any{"muhash"}, rpc.CodeInvalidParameter, "'muhash' is not a valid hash_type")
 }
 
 // TestChainMethodsOverHTTP makes one real round trip through the server and the
 // client, decoding into the exported result types as Go callers do.
 func TestChainMethodsOverHTTP(t *testing.T) {
 	f := newChainFixture(t, 103)
-	ts := startServer(t, f.reg, Config{})
-	client := NewClient(ts.url, WithCookieFile(ts.cookie))
+	srv, cookie := rpctest.StartServer(t, f.reg, rpc.Config{})
+	client := rpcclient.NewClient(srv.Addr().String(), rpcclient.WithCookieFile(cookie))
 
 	var info BlockchainInfoResult
 	if err := client.Call(t.Context(), "getblockchaininfo", nil, &info); err != nil {
@@ -647,8 +659,8 @@ func TestChainMethodsOverHTTP(t *testing.T) {
 		t.Errorf("getrawtransaction over HTTP = %+v", tx)
 	}
 	err := client.Call(t.Context(), "getblockhash", []any{1000}, nil)
-	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeInvalidParameter || e.Message != "Block height out of range" {
+	var e *rpc.Error
+	if !errors.As(err, &e) || e.Code != rpc.CodeInvalidParameter || e.Message != "Block height out of range" {
 		t.Errorf("getblockhash 1000 over HTTP: %v", err)
 	}
 }
@@ -707,16 +719,16 @@ func TestDefaultSyncState(t *testing.T) {
 }
 
 func TestAmountUnmarshal(t *testing.T) {
-	for in, want := range map[string]Amount{
+	for in, want := range map[string]rpc.Amount{
 		"50.00000000": 50 * chain.Coin, "0.00000001": 1, "-0.5": -chain.Coin / 2, "21000000": 21_000_000 * chain.Coin, "1e-8": 1,
 	} {
-		var a Amount
+		var a rpc.Amount
 		if err := json.Unmarshal([]byte(in), &a); err != nil || a != want {
 			t.Errorf("unmarshal %s = %d, %v; want %d", in, a, err, want)
 		}
 	}
 	for _, in := range []string{`"1"`, "0.000000001", "21000001", "true", "1.2.3"} {
-		var a Amount
+		var a rpc.Amount
 		if err := json.Unmarshal([]byte(in), &a); err == nil {
 			t.Errorf("unmarshal %s = %d, want an error", in, a)
 		}

@@ -1,4 +1,4 @@
-package testnet
+package localnet
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
+	"github.com/quarrychain/quarry/rpc/rpcclient"
+	"github.com/quarrychain/quarry/testnet"
 )
 
 // nodeStatus is one row of the live table. Negative numbers and an empty tip
@@ -93,14 +94,14 @@ func formatHashRate(h float64) string {
 // and that tip's interval, so the two getblockheader calls are made once per
 // block rather than once per refresh.
 type monitor struct {
-	nodes []*Node
+	nodes []*testnet.Node
 
 	mu       sync.Mutex
 	lastTip  map[int]string
 	interval map[int]time.Duration
 }
 
-func newMonitor(nodes []*Node) *monitor {
+func newMonitor(nodes []*testnet.Node) *monitor {
 	return &monitor{nodes: nodes, lastTip: map[int]string{}, interval: map[int]time.Duration{}}
 }
 
@@ -115,7 +116,7 @@ func (m *monitor) collect(ctx context.Context) []nodeStatus {
 	return rows
 }
 
-func (m *monitor) status(ctx context.Context, n *Node) nodeStatus {
+func (m *monitor) status(ctx context.Context, n *testnet.Node) nodeStatus {
 	s := nodeStatus{name: n.String(), height: -1, difficulty: -1, hashesPerSec: -1, peers: -1, mempool: -1}
 	if !n.Running() {
 		s.err = fmt.Errorf("not running")
@@ -136,7 +137,7 @@ func (m *monitor) status(ctx context.Context, n *Node) nodeStatus {
 		peers int
 	)
 	// One batch is one round trip, and its answers come from one moment.
-	calls := []rpc.BatchCall{
+	calls := []rpcclient.BatchCall{
 		{Method: "getblockchaininfo", Result: &chainInfo},
 		{Method: "getmininginfo", Result: &miningInfo},
 		{Method: "getconnectioncount", Result: &peers},
@@ -163,10 +164,10 @@ func (m *monitor) status(ctx context.Context, n *Node) nodeStatus {
 }
 
 // tipInterval is the time between tip and its parent, from their headers.
-func (m *monitor) tipInterval(ctx context.Context, n *Node, tip string) (time.Duration, bool) {
+func (m *monitor) tipInterval(ctx context.Context, n *testnet.Node, tip string) (time.Duration, bool) {
 	m.mu.Lock()
-	d, known := m.interval[n.index]
-	same := m.lastTip[n.index] == tip
+	d, known := m.interval[n.Index()]
+	same := m.lastTip[n.Index()] == tip
 	m.mu.Unlock()
 	if same {
 		return d, known
@@ -184,7 +185,7 @@ func (m *monitor) tipInterval(ctx context.Context, n *Node, tip string) (time.Du
 	}
 	d = time.Duration(h.Time-parent.Time) * time.Second
 	m.mu.Lock()
-	m.lastTip[n.index], m.interval[n.index] = tip, d
+	m.lastTip[n.Index()], m.interval[n.Index()] = tip, d
 	m.mu.Unlock()
 	return d, true
 }

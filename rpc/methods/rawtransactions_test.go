@@ -1,12 +1,14 @@
-package rpc
+package methods
 
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 var txKeys = []string{"txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex"}
@@ -59,7 +61,7 @@ func TestGetRawTransaction(t *testing.T) {
 			for i, o := range vout {
 				out := o.(map[string]any)
 				checkKeys(t, "output", out, "value", "n", "scriptPubKey")
-				checkField(t, out, "value", Amount(tx1.Outputs[i].Value))
+				checkField(t, out, "value", rpc.Amount(tx1.Outputs[i].Value))
 				checkField(t, out, "n", i)
 				checkField(t, out, "scriptPubKey", scriptPubKey(f.gen.PKH, chain.RegtestParams))
 			}
@@ -68,7 +70,7 @@ func TestGetRawTransaction(t *testing.T) {
 	t.Run("verbosity 2", func(t *testing.T) {
 		obj := f.object(t, "getrawtransaction", []any{f.tx2.TxID(), 2})
 		checkKeys(t, "getrawtransaction", obj, append([]string{"blockhash", "confirmations", "time", "blocktime", "fee"}, txKeys...)...)
-		checkField(t, obj, "fee", Amount(tx2Fee))
+		checkField(t, obj, "fee", rpc.Amount(tx2Fee))
 		in := obj["vin"].([]any)[0].(map[string]any)
 		checkField(t, in, "prevout", PrevoutResult{Height: 102, Value: 30 * chain.Coin, ScriptPubKey: scriptPubKey(f.gen.PKH, chain.RegtestParams)})
 	})
@@ -80,7 +82,7 @@ func TestGetRawTransaction(t *testing.T) {
 		checkKeys(t, "coinbase input", in, "coinbase")
 		checkField(t, in, "coinbase", hex.EncodeToString(cb.Inputs[0].Witness[0]))
 		checkField(t, obj, "locktime", 101)
-		f.callErr(t, "getrawtransaction", []any{chain.RegtestParams.GenesisBlock.Txs[0].TxID()}, CodeInvalidAddressOrKey,
+		f.callErr(t, "getrawtransaction", []any{chain.RegtestParams.GenesisBlock.Txs[0].TxID()}, rpc.CodeInvalidAddressOrKey,
 			"The genesis block coinbase is not considered an ordinary transaction")
 	})
 	t.Run("in a given block", func(t *testing.T) {
@@ -115,21 +117,21 @@ func TestGetRawTransaction(t *testing.T) {
 		// The block fields are absent; so is the fee, as the mempool's own
 		// transactions are not resolved (here the spent coinbase is).
 		checkKeys(t, "getrawtransaction", obj, append([]string{"fee"}, txKeys...)...)
-		checkField(t, obj, "fee", Amount(1000))
+		checkField(t, obj, "fee", rpc.Amount(1000))
 	})
 	t.Run("errors", func(t *testing.T) {
 		missing := strings.Repeat("ab", 32)
-		f.callErr(t, "getrawtransaction", []any{missing}, CodeInvalidAddressOrKey,
+		f.callErr(t, "getrawtransaction", []any{missing}, rpc.CodeInvalidAddressOrKey,
 			"No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, f.main[101].Hash()}, CodeInvalidAddressOrKey,
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, f.main[101].Hash()}, rpc.CodeInvalidAddressOrKey,
 			"No such transaction found in the provided block. Use gettransaction for wallet transactions.")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, missing}, CodeInvalidAddressOrKey, "Block hash not found")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, f.headerOnly.Hash()}, CodeMisc, "Block not available")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, "xyz"}, CodeInvalidParameter, "blockhash must be of length 64")
-		f.callErr(t, "getrawtransaction", []any{"xyz"}, CodeInvalidParameter, "txid must be of length 64 (not 3, for 'xyz')")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 3}, CodeInvalidParameter, "Invalid verbosity 3")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), "1"}, CodeType, "Wrong type for parameter 'verbosity'")
-		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, at102, 4}, CodeMisc, "Too many parameters")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, missing}, rpc.CodeInvalidAddressOrKey, "Block hash not found")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, f.headerOnly.Hash()}, rpc.CodeMisc, "Block not available")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, "xyz"}, rpc.CodeInvalidParameter, "blockhash must be of length 64")
+		f.callErr(t, "getrawtransaction", []any{"xyz"}, rpc.CodeInvalidParameter, "txid must be of length 64 (not 3, for 'xyz')")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 3}, rpc.CodeInvalidParameter, "Invalid verbosity 3")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), "1"}, rpc.CodeType, "Wrong type for parameter 'verbosity'")
+		f.callErr(t, "getrawtransaction", []any{tx1.TxID(), 1, at102, 4}, rpc.CodeMisc, "Too many parameters")
 	})
 }
 
@@ -150,11 +152,11 @@ func TestDecodeRawTransaction(t *testing.T) {
 	checkField(t, in, "txinwitness", []string{hex.EncodeToString(odd.Inputs[0].Witness[0]), "07"})
 
 	raw := hex.EncodeToString(f.tx1.Encode())
-	f.callErr(t, "decoderawtransaction", []any{"zz"}, CodeDeserialization, "TX decode failed: encoding/hex: invalid byte")
-	f.callErr(t, "decoderawtransaction", []any{raw[:len(raw)-2]}, CodeDeserialization, "TX decode failed: at byte")
-	f.callErr(t, "decoderawtransaction", []any{raw + "00"}, CodeDeserialization, "TX decode failed: ")
-	f.callErr(t, "decoderawtransaction", []any{"abc"}, CodeDeserialization, "TX decode failed: encoding/hex: odd length")
-	f.callErr(t, "decoderawtransaction", []any{1}, CodeType, "Wrong type for parameter 'hexstring'")
+	f.callErr(t, "decoderawtransaction", []any{"zz"}, rpc.CodeDeserialization, "TX decode failed: encoding/hex: invalid byte")
+	f.callErr(t, "decoderawtransaction", []any{raw[:len(raw)-2]}, rpc.CodeDeserialization, "TX decode failed: at byte")
+	f.callErr(t, "decoderawtransaction", []any{raw + "00"}, rpc.CodeDeserialization, "TX decode failed: ")
+	f.callErr(t, "decoderawtransaction", []any{"abc"}, rpc.CodeDeserialization, "TX decode failed: encoding/hex: odd length")
+	f.callErr(t, "decoderawtransaction", []any{1}, rpc.CodeType, "Wrong type for parameter 'hexstring'")
 }
 
 func TestSubmitBlock(t *testing.T) {
@@ -165,8 +167,8 @@ func TestSubmitBlock(t *testing.T) {
 		submitted++
 		return f.chain.ProcessBlock(blk)
 	}
-	reg := NewRegistry()
-	RegisterChainMethods(reg, b)
+	reg := rpc.NewRegistry()
+	RegisterChain(reg, b)
 	g := f.gen
 	tip := f.main[5].Hash()
 
@@ -225,30 +227,25 @@ func TestSubmitBlock(t *testing.T) {
 	// A valid block on a branch with less work is stored but not connected.
 	submit(t, g.NextBlock(f.main[5].Hash()), "inconclusive")
 
-	f.callErr(t, "submitblock", []any{"zz"}, CodeDeserialization, "Block decode failed: encoding/hex")
-	f.callErr(t, "submitblock", []any{"00"}, CodeDeserialization, "Block decode failed: ")
+	f.callErr(t, "submitblock", []any{"zz"}, rpc.CodeDeserialization, "Block decode failed: encoding/hex")
+	f.callErr(t, "submitblock", []any{"00"}, rpc.CodeDeserialization, "Block decode failed: ")
 	noTxs := chain.Block{Header: next.Header}
-	f.callErr(t, "submitblock", []any{hex.EncodeToString(noTxs.Encode())}, CodeDeserialization, "Block does not start with a coinbase")
+	f.callErr(t, "submitblock", []any{hex.EncodeToString(noTxs.Encode())}, rpc.CodeDeserialization, "Block does not start with a coinbase")
 	noCoinbase := chain.Block{Header: next.Header, Txs: []*chain.Tx{g.SpendAll(g.Coinbase(f.main[1].Hash()), 1)}}
-	f.callErr(t, "submitblock", []any{hex.EncodeToString(noCoinbase.Encode())}, CodeDeserialization, "Block does not start with a coinbase")
-	f.callErr(t, "submitblock", nil, CodeMisc, "Missing required parameter 'hexdata'")
-	f.callErr(t, "submitblock", []any{hex.EncodeToString(next.Encode()), "dummy", 3}, CodeMisc, "Too many parameters")
+	f.callErr(t, "submitblock", []any{hex.EncodeToString(noCoinbase.Encode())}, rpc.CodeDeserialization, "Block does not start with a coinbase")
+	f.callErr(t, "submitblock", nil, rpc.CodeMisc, "Missing required parameter 'hexdata'")
+	f.callErr(t, "submitblock", []any{hex.EncodeToString(next.Encode()), "dummy", 3}, rpc.CodeMisc, "Too many parameters")
 
 	b.SubmitBlock = func(*chain.Block) (chain.ProcessResult, error) { return chain.ProcessResult{}, errors.New("disk full") }
-	reg = NewRegistry()
-	RegisterChainMethods(reg, b)
-	expectErr(t, reg, "submitblock", []any{hex.EncodeToString(next.Encode())}, CodeVerify, "Block processing failed: disk full")
+	reg = rpc.NewRegistry()
+	RegisterChain(reg, b)
+	expectErr(t, reg, "submitblock", []any{hex.EncodeToString(next.Encode())}, rpc.CodeVerify, "Block processing failed: disk full")
 }
 
-func TestRejectReason(t *testing.T) {
-	if got := rejectReason(chain.ErrBadMerkleRoot); got != "bad-txnmrklroot" {
-		t.Errorf("reason of ErrBadMerkleRoot = %q", got)
-	}
-	// A kind added to chain without a reason here still says what it is.
-	if got := rejectReason(chain.ErrorKind("ErrSomethingNew")); got != "ErrSomethingNew" {
-		t.Errorf("reason of an unknown kind = %q", got)
-	}
-	res, err := submitResult(chain.ProcessResult{}, &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"})
+// TestSubmitResultReason checks that submitblock answers a rule failure with
+// the reason of the rule's row in chain's table, however wrapped.
+func TestSubmitResultReason(t *testing.T) {
+	res, err := submitResult(chain.ProcessResult{}, fmt.Errorf("process: %w", &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"}))
 	if err != nil || res != "time-too-new" {
 		t.Errorf("submitResult of a time-too-new block = %v, %v", res, err)
 	}

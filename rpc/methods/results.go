@@ -1,14 +1,13 @@
-package rpc
+package methods
 
 import (
-	"bytes"
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"strings"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/pow"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 // The types below are the JSON shapes of the chain methods' results, with Bitcoin
@@ -62,7 +61,7 @@ type ScriptSigResult struct {
 type PrevoutResult struct {
 	Generated    bool               `json:"generated"` // a coinbase output
 	Height       int32              `json:"height"`
-	Value        Amount             `json:"value"`
+	Value        rpc.Amount         `json:"value"`
 	ScriptPubKey ScriptPubKeyResult `json:"scriptPubKey"`
 }
 
@@ -79,7 +78,7 @@ type TxInResult struct {
 
 // TxOutResult is one output of a verbose transaction.
 type TxOutResult struct {
-	Value        Amount             `json:"value"`
+	Value        rpc.Amount         `json:"value"`
 	N            uint32             `json:"n"`
 	ScriptPubKey ScriptPubKeyResult `json:"scriptPubKey"`
 }
@@ -99,7 +98,7 @@ type TxResult struct {
 	LockTime      uint32        `json:"locktime"`
 	Vin           []TxInResult  `json:"vin"`
 	Vout          []TxOutResult `json:"vout"`
-	Fee           *Amount       `json:"fee,omitempty"`
+	Fee           *rpc.Amount   `json:"fee,omitempty"`
 	Hex           string        `json:"hex,omitempty"`
 	BlockHash     *chain.Hash   `json:"blockhash,omitempty"`
 	Confirmations *int64        `json:"confirmations,omitempty"`
@@ -174,7 +173,7 @@ type ChainTipResult struct {
 type GetTxOutResult struct {
 	BestBlock     chain.Hash         `json:"bestblock"`
 	Confirmations int64              `json:"confirmations"` // 0 for an output of a mempool transaction
-	Value         Amount             `json:"value"`
+	Value         rpc.Amount         `json:"value"`
 	ScriptPubKey  ScriptPubKeyResult `json:"scriptPubKey"`
 	Coinbase      bool               `json:"coinbase"`
 }
@@ -185,7 +184,7 @@ type TxOutSetInfoResult struct {
 	BestBlock      chain.Hash  `json:"bestblock"`
 	TxOuts         int64       `json:"txouts"`
 	HashSerialized *chain.Hash `json:"hash_serialized_3,omitempty"`
-	TotalAmount    Amount      `json:"total_amount"`
+	TotalAmount    rpc.Amount  `json:"total_amount"`
 }
 
 // ValidateAddressResult is validateaddress's result: the address fields when IsValid,
@@ -216,22 +215,6 @@ type AddressUtxoResult struct {
 	Script      string     `json:"script"`
 	Satoshis    uint64     `json:"satoshis"` // base units
 	Height      int32      `json:"height"`
-}
-
-// UnmarshalJSON reads an amount written as a JSON number of QRY, so that results
-// decode into the types above without the rounding of a float64.
-func (a *Amount) UnmarshalJSON(b []byte) error {
-	s := string(bytes.TrimSpace(b))
-	neg := strings.HasPrefix(s, "-")
-	units, err := parseAmount(strings.TrimPrefix(s, "-"))
-	if err != nil {
-		return fmt.Errorf("amount %s: %w", clip(s), err)
-	}
-	if neg {
-		units = -units
-	}
-	*a = Amount(units)
-	return nil
 }
 
 // difficulty is how many times harder than the easiest target the target of bits
@@ -295,7 +278,7 @@ func txResult(tx *chain.Tx, params *chain.Params) TxResult {
 		res.Vin[i] = TxInResult{TxID: &txid, Vout: &vout, ScriptSig: &ScriptSigResult{}, Witness: witness}
 	}
 	for i, out := range tx.Outputs {
-		res.Vout[i] = TxOutResult{Value: Amount(out.Value), N: uint32(i), ScriptPubKey: scriptPubKey(out.PubKeyHash, params)}
+		res.Vout[i] = TxOutResult{Value: rpc.Amount(out.Value), N: uint32(i), ScriptPubKey: scriptPubKey(out.PubKeyHash, params)}
 	}
 	return res
 }
@@ -309,4 +292,173 @@ func strippedSize(b *chain.Block) int {
 		n += len(buf)
 	}
 	return n
+}
+
+// MempoolEntryResult is a mempool transaction as getmempoolentry and verbose
+// getrawmempool show it. Sizes are in bytes: Quarry weighs every byte alike,
+// so vsize is the size and weight four times it.
+type MempoolEntryResult struct {
+	VSize           int              `json:"vsize"`
+	Weight          int              `json:"weight"`
+	Time            int64            `json:"time"`
+	Height          int32            `json:"height"`
+	DescendantCount int              `json:"descendantcount"`
+	DescendantSize  int64            `json:"descendantsize"`
+	AncestorCount   int              `json:"ancestorcount"`
+	AncestorSize    int64            `json:"ancestorsize"`
+	WTxID           chain.Hash       `json:"wtxid"`
+	Fees            MempoolEntryFees `json:"fees"`
+	Depends         []chain.Hash     `json:"depends"`
+	SpentBy         []chain.Hash     `json:"spentby"`
+	// BIP125Replaceable is always true: the pool replaces by fee without
+	// signalling (full RBF).
+	BIP125Replaceable bool `json:"bip125-replaceable"`
+	// Unbroadcast is always false: gossip publishes a transaction when it
+	// enters, and the node does not track acknowledgements.
+	Unbroadcast bool `json:"unbroadcast"`
+}
+
+// MempoolEntryFees are a mempool entry's fees in QRY. Modified equals Base:
+// Quarry has no prioritisetransaction.
+type MempoolEntryFees struct {
+	Base       rpc.Amount `json:"base"`
+	Modified   rpc.Amount `json:"modified"`
+	Ancestor   rpc.Amount `json:"ancestor"`
+	Descendant rpc.Amount `json:"descendant"`
+}
+
+// MempoolInfoResult is getmempoolinfo's result. Fee rates are in QRY per
+// 1000 bytes.
+type MempoolInfoResult struct {
+	Loaded              bool       `json:"loaded"`
+	Size                int        `json:"size"`
+	Bytes               int64      `json:"bytes"`
+	Usage               int64      `json:"usage"`
+	TotalFee            rpc.Amount `json:"total_fee"`
+	MaxMempool          int64      `json:"maxmempool"`
+	MempoolMinFee       rpc.Amount `json:"mempoolminfee"`
+	MinRelayTxFee       rpc.Amount `json:"minrelaytxfee"`
+	IncrementalRelayFee rpc.Amount `json:"incrementalrelayfee"`
+	UnbroadcastCount    int        `json:"unbroadcastcount"`
+	FullRBF             bool       `json:"fullrbf"`
+}
+
+// MiningInfo is getmininginfo's result.
+type MiningInfo struct {
+	Blocks        int64   `json:"blocks"`
+	Difficulty    float64 `json:"difficulty"`
+	NetworkHashPS float64 `json:"networkhashps"`
+	HashesPerSec  float64 `json:"hashespersec"`
+	Generate      bool    `json:"generate"`
+	PooledTx      int64   `json:"pooledtx"`
+	Chain         string  `json:"chain"`
+	Warnings      string  `json:"warnings"`
+}
+
+// BlockTemplateResult is getblocktemplate's result (BIP22 and BIP23), with
+// Core's fields. Amounts are in base units, as Core gives satoshis here.
+type BlockTemplateResult struct {
+	Capabilities      []string          `json:"capabilities"`
+	Version           uint32            `json:"version"`
+	Rules             []string          `json:"rules"`
+	VBAvailable       map[string]int    `json:"vbavailable"`
+	VBRequired        int               `json:"vbrequired"`
+	PreviousBlockHash chain.Hash        `json:"previousblockhash"`
+	Transactions      []BlockTemplateTx `json:"transactions"`
+	CoinbaseAux       map[string]string `json:"coinbaseaux"`
+	CoinbaseValue     uint64            `json:"coinbasevalue"`
+	LongPollID        string            `json:"longpollid"`
+	Target            string            `json:"target"`
+	MinTime           int64             `json:"mintime"`
+	Mutable           []string          `json:"mutable"`
+	NonceRange        string            `json:"noncerange"`
+	SizeLimit         int               `json:"sizelimit"`
+	WeightLimit       int               `json:"weightlimit"`
+	CurTime           int64             `json:"curtime"`
+	Bits              string            `json:"bits"`
+	Height            int32             `json:"height"`
+}
+
+// BlockTemplateTx is one transaction of a block template.
+type BlockTemplateTx struct {
+	Data string     `json:"data"`
+	TxID chain.Hash `json:"txid"`
+	Hash chain.Hash `json:"hash"`
+	// Depends are 1-based indexes into the template's transactions.
+	Depends []int  `json:"depends"`
+	Fee     uint64 `json:"fee"`
+	SigOps  int    `json:"sigops"`
+	Weight  int    `json:"weight"`
+}
+
+// TestMempoolAcceptResult is one entry of testmempoolaccept's result: Fees and
+// VSize when Allowed, RejectReason (and RejectDetails, when there are any)
+// when not.
+type TestMempoolAcceptResult struct {
+	TxID          chain.Hash            `json:"txid"`
+	WTxID         chain.Hash            `json:"wtxid"`
+	Allowed       bool                  `json:"allowed"`
+	VSize         int                   `json:"vsize,omitempty"`
+	Fees          *TestMempoolAcceptFee `json:"fees,omitempty"`
+	RejectReason  string                `json:"reject-reason,omitempty"`
+	RejectDetails string                `json:"reject-details,omitempty"`
+}
+
+// TestMempoolAcceptFee is the fees object of an allowed transaction.
+type TestMempoolAcceptFee struct {
+	Base rpc.Amount `json:"base"`
+	// EffectiveFeeRate is in QRY per 1000 bytes; EffectiveIncludes lists the
+	// wtxids whose fees and sizes it counts: only the transaction itself, as
+	// Quarry tests each transaction alone.
+	EffectiveFeeRate  rpc.Amount   `json:"effective-feerate"`
+	EffectiveIncludes []chain.Hash `json:"effective-includes"`
+}
+
+// PeerInfoResult is one entry of getpeerinfo.
+type PeerInfoResult struct {
+	ID             int      `json:"id"`
+	PeerID         string   `json:"peerid"`
+	Addr           string   `json:"addr"`
+	Inbound        bool     `json:"inbound"`
+	ConnectionType string   `json:"connection_type"`
+	SyncedBlocks   int32    `json:"synced_blocks"`
+	Tip            string   `json:"tip,omitempty"`
+	PingTime       float64  `json:"pingtime"`
+	BytesSent      int64    `json:"bytessent"`
+	BytesRecv      int64    `json:"bytesrecv"`
+	ConnTime       int64    `json:"conntime"`
+	Score          float64  `json:"score"`
+	Mesh           []string `json:"mesh"`
+}
+
+// NetworkInfoResult is getnetworkinfo's result.
+type NetworkInfoResult struct {
+	Version         int            `json:"version"`
+	Subversion      string         `json:"subversion"`
+	ProtocolVersion int            `json:"protocolversion"`
+	LocalRelay      bool           `json:"localrelay"`
+	NetworkActive   bool           `json:"networkactive"`
+	Connections     int            `json:"connections"`
+	ConnectionsIn   int            `json:"connections_in"`
+	ConnectionsOut  int            `json:"connections_out"`
+	RelayFee        rpc.Amount     `json:"relayfee"`
+	IncrementalFee  rpc.Amount     `json:"incrementalfee"`
+	LocalAddresses  []LocalAddress `json:"localaddresses"`
+	Warnings        string         `json:"warnings"`
+}
+
+// LocalAddress is one of the node's dialable addresses.
+type LocalAddress struct {
+	Address string `json:"address"`
+	Score   int    `json:"score"`
+}
+
+// BannedResult is one entry of listbanned.
+type BannedResult struct {
+	Address       string `json:"address"`
+	BanCreated    int64  `json:"ban_created"`
+	BannedUntil   int64  `json:"banned_until"`
+	BanDuration   int64  `json:"ban_duration"`
+	TimeRemaining int64  `json:"time_remaining"`
+	BanReason     string `json:"ban_reason"`
 }

@@ -1,4 +1,4 @@
-package rpc
+package methods
 
 import (
 	"encoding/hex"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 func TestValidateAddress(t *testing.T) {
@@ -37,8 +38,8 @@ func TestValidateAddress(t *testing.T) {
 			t.Errorf("validateaddress %q: error %q, want %q", in, got, reason)
 		}
 	}
-	f.callErr(t, "validateaddress", nil, CodeMisc, "Missing required parameter 'address'")
-	f.callErr(t, "validateaddress", []any{7}, CodeType, "Wrong type for parameter 'address'")
+	f.callErr(t, "validateaddress", nil, rpc.CodeMisc, "Missing required parameter 'address'")
+	f.callErr(t, "validateaddress", []any{7}, rpc.CodeType, "Wrong type for parameter 'address'")
 }
 
 func TestAddressIndexMethods(t *testing.T) {
@@ -125,22 +126,22 @@ func TestAddressIndexMethods(t *testing.T) {
 			t.Errorf("getaddresstxids at height 102 = %v, want %v", got, want[101:104])
 		}
 		f.callErr(t, "getaddresstxids", []any{map[string]any{"addresses": []string{addr}, "start": 5, "end": 4}},
-			CodeInvalidParameter, "End value is expected to be greater than start")
+			rpc.CodeInvalidParameter, "End value is expected to be greater than start")
 	})
 	t.Run("errors", func(t *testing.T) {
 		for _, method := range []string{"getaddressbalance", "getaddressutxos", "getaddresstxids"} {
-			f.callErr(t, method, []any{"qry1nonsense"}, CodeInvalidAddressOrKey, "Invalid address: ")
+			f.callErr(t, method, []any{"qry1nonsense"}, rpc.CodeInvalidAddressOrKey, "Invalid address: ")
 			f.callErr(t, method, []any{map[string]any{"addresses": []string{addr, chain.TestnetParams.EncodeAddress(f.gen.PKH)}}},
-				CodeInvalidAddressOrKey, "Invalid address: It is a testnet address, this is regtest")
-			f.callErr(t, method, []any{5}, CodeType, "Wrong type for parameter 'addresses'")
-			f.callErr(t, method, []any{[]any{5}}, CodeType, "Wrong type for parameter 'addresses'")
-			f.callErr(t, method, []any{map[string]any{"addresses": 5}}, CodeType, "Wrong type for parameter 'addresses'")
+				rpc.CodeInvalidAddressOrKey, "Invalid address: It is a testnet address, this is regtest")
+			f.callErr(t, method, []any{5}, rpc.CodeType, "Wrong type for parameter 'addresses'")
+			f.callErr(t, method, []any{[]any{5}}, rpc.CodeType, "Wrong type for parameter 'addresses'")
+			f.callErr(t, method, []any{map[string]any{"addresses": 5}}, rpc.CodeType, "Wrong type for parameter 'addresses'")
 			f.callErr(t, method, []any{map[string]any{"addresses": []string{addr}, "chainInfo": true}},
-				CodeInvalidParameter, `Invalid parameter 'addresses': json: unknown field "chainInfo"`)
-			f.callErr(t, method, nil, CodeMisc, "Missing required parameter 'addresses'")
+				rpc.CodeInvalidParameter, `Invalid parameter 'addresses': json: unknown field "chainInfo"`)
+			f.callErr(t, method, nil, rpc.CodeMisc, "Missing required parameter 'addresses'")
 		}
 		// Ranges belong to getaddresstxids only.
 		f.callErr(t, "getaddressutxos", []any{map[string]any{"addresses": []string{addr}, "start": 1}},
-			CodeInvalidParameter, `Invalid parameter 'addresses': json: unknown field "start"`)
+			rpc.CodeInvalidParameter, `Invalid parameter 'addresses': json: unknown field "start"`)
 	})
 }

@@ -1,8 +1,15 @@
-package testnet
+// Package fakenode stands in for the node and wallet binaries in tests of the
+// testnet harness and of `node testnet`: a test binary whose TestMain calls
+// RunIfRequested becomes a fake node when started with Env set, or a fake
+// wallet CLI when started under the name "wallet". So the harness's process
+// handling (ports, cookies, signals, restarts, links) is tested on real
+// processes in a second, without building the node.
+package fakenode
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,52 +25,31 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc"
 )
 
-// The test binary doubles as a fake node and, when run under the name
-// "wallet", a fake wallet CLI, so that the harness's process handling (ports,
-// cookies, signals, restarts, links) is tested on real processes before the
-// node is wired.
-const (
-	fakeEnv = "QUARRY_TESTNET_FAKE"
-	// failPortFile, in a fake node's --datadir, makes its next start fail as
-	// a node does on a taken port, once.
-	failPortFile = "fail-port-once"
-)
+// Env, set to anything in a process's environment, makes a test binary that
+// calls RunIfRequested a fake node or wallet.
+const Env = "QUARRY_TESTNET_FAKE"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(fakeEnv) != "" {
-		if filepath.Base(os.Args[0]) == "wallet" {
-			os.Exit(fakeWallet(os.Args[1:]))
-		}
-		os.Exit(fakeNode(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
+// FailPortFile, in a fake node's --datadir, makes its next start fail as a
+// node does on a taken port, once.
+const FailPortFile = "fail-port-once"
 
-// fakeOptions runs nodes that are this test binary in fake-node mode.
-func fakeOptions(t *testing.T, opts Options) Options {
-	t.Helper()
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+// RunIfRequested runs the fake node (or, under the name "wallet", the fake
+// wallet CLI) and exits when Env is set; otherwise it returns at once. A
+// test package's TestMain calls it before m.Run.
+func RunIfRequested() {
+	if os.Getenv(Env) == "" {
+		return
 	}
-	opts.NodeBin = bin
-	// Under -race a process sleeps a second at exit for late reports; the
-	// fakes stop often and their races are the test binary's, found anyway.
-	opts.Env = append(opts.Env, fakeEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 20 * time.Second
+	if filepath.Base(os.Args[0]) == "wallet" {
+		os.Exit(fakeWallet(os.Args[1:]))
 	}
-	if opts.StopTimeout == 0 {
-		opts.StopTimeout = 10 * time.Second
-	}
-	return opts
+	os.Exit(fakeNode(os.Args[1:]))
 }
 
 type listFlag []string
@@ -90,7 +76,7 @@ func fakeNode(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := os.Remove(filepath.Join(*datadir, failPortFile)); err == nil {
+	if err := os.Remove(filepath.Join(*datadir, FailPortFile)); err == nil {
 		fmt.Fprintf(os.Stderr, "listen tcp %s: bind: address already in use\n", *rpcListen)
 		return 1
 	}
@@ -131,7 +117,7 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 	idPath := filepath.Join(netDir, "p2p.key")
 	id, err := os.ReadFile(idPath)
 	if errors.Is(err, os.ErrNotExist) {
-		id = []byte("12D3KooWfake" + hex.EncodeToString(randomBytes(8)))
+		id = []byte("12D3KooWfake" + rand.Text()[:16])
 		err = os.WriteFile(idPath, id, 0o600)
 	}
 	if err != nil {
@@ -146,7 +132,7 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 		return fmt.Errorf("--p2p-listen %q: %w", p2pListen[0], err)
 	}
 	f.p2pPort = port
-	ln, err := net.Listen("tcp", net127(port))
+	ln, err := net.Listen("tcp", loopback(port))
 	if err != nil {
 		return err
 	}
@@ -192,7 +178,9 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 	}
 }
 
-func fakeHash(height int64) string {
+// BlockHash is the hash of a fake node's block at height: it depends on the
+// height only, so fake nodes at one height agree on their tip.
+func BlockHash(height int64) string {
 	sum := sha256.Sum256([]byte("fake block " + strconv.FormatInt(height, 10)))
 	return hex.EncodeToString(sum[:])
 }
@@ -220,7 +208,7 @@ func (f *fake) dial(addr string) error {
 	if len(parts) != 7 {
 		return rpc.Errorf(rpc.CodeInvalidParameter, "bad address %q", addr)
 	}
-	c, err := net.Dial("tcp", net127(atoi(parts[4])))
+	c, err := net.Dial("tcp", loopback(atoi(parts[4])))
 	if err != nil {
 		return err
 	}
@@ -268,10 +256,10 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 		return rpc.Param{Name: name, Type: rpc.TypeString, Required: required, Description: name}
 	}
 	reg.Register(
-		method("getbestblockhash", nil, func(*rpc.Params) (any, error) { return fakeHash(f.height), nil }),
+		method("getbestblockhash", nil, func(*rpc.Params) (any, error) { return BlockHash(f.height), nil }),
 		method("getblockcount", nil, func(*rpc.Params) (any, error) { return f.height, nil }),
 		method("getblockchaininfo", nil, func(*rpc.Params) (any, error) {
-			return map[string]any{"chain": network, "blocks": f.height, "bestblockhash": fakeHash(f.height), "difficulty": 1}, nil
+			return map[string]any{"chain": network, "blocks": f.height, "bestblockhash": BlockHash(f.height), "difficulty": 1}, nil
 		}),
 		method("getmininginfo", nil, func(*rpc.Params) (any, error) {
 			return map[string]any{"blocks": f.height, "hashespersec": 1500}, nil
@@ -281,10 +269,10 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 		method("getblockheader", []rpc.Param{str("blockhash", true), {Name: "verbose", Type: rpc.TypeBool, Default: "true", Description: "v"}},
 			func(p *rpc.Params) (any, error) {
 				for h := f.height; h >= 0; h-- {
-					if fakeHash(h) == p.String("blockhash") {
-						hdr := map[string]any{"hash": fakeHash(h), "height": h, "time": 1_700_000_000 + 7*h}
+					if BlockHash(h) == p.String("blockhash") {
+						hdr := map[string]any{"hash": BlockHash(h), "height": h, "time": 1_700_000_000 + 7*h}
 						if h > 0 {
-							hdr["previousblockhash"] = fakeHash(h - 1)
+							hdr["previousblockhash"] = BlockHash(h - 1)
 						}
 						return hdr, nil
 					}
@@ -296,7 +284,7 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 				var hashes []string
 				for range p.Int("nblocks") {
 					f.height++
-					hashes = append(hashes, fakeHash(f.height))
+					hashes = append(hashes, BlockHash(f.height))
 				}
 				return hashes, nil
 			}),
@@ -318,7 +306,7 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 		}),
 		method("addnode", []rpc.Param{str("node", true), str("command", true)}, func(p *rpc.Params) (any, error) {
 			addr := p.String("node")
-			id := peerID(addr)
+			_, id, _ := strings.Cut(addr, "/p2p/")
 			switch p.String("command") {
 			case "add":
 				if f.added[id] {
@@ -344,7 +332,8 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 			return nil, nil
 		}),
 		method("disconnectnode", []rpc.Param{str("address", true)}, func(p *rpc.Params) (any, error) {
-			c, ok := f.peers[peerID(p.String("address"))]
+			_, id, _ := strings.Cut(p.String("address"), "/p2p/")
+			c, ok := f.peers[id]
 			if !ok {
 				return nil, rpc.Errorf(rpc.CodeClientNodeNotConnected, "Node not found in connected nodes")
 			}
@@ -354,7 +343,7 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 	)
 }
 
-// fakeWallet is the wallet CLI's contract as RunLocal uses it: global flags,
+// fakeWallet is the wallet CLI's contract as localnet.Run uses it: global flags,
 // then create or newaddress, the passphrase from the environment.
 func fakeWallet(args []string) int {
 	fs := flag.NewFlagSet("fakewallet", flag.ContinueOnError)
@@ -385,3 +374,6 @@ func fakeWallet(args []string) int {
 	}
 	return 0
 }
+
+// loopback is port's address on 127.0.0.1, where the harness runs every node.
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

@@ -1,4 +1,4 @@
-package rpc
+package methods
 
 import (
 	"context"
@@ -17,15 +17,17 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/rpc"
 )
 
-// mustNewPool returns a pool on c with the default policy. It panics on
-// failure, for newFullRegistry, which has no *testing.T to fail.
-func mustNewPool(c *chain.Chain, now func() time.Time) *mempool.Pool {
+// newPool returns a mempool on c, closed when the test ends.
+func newPool(t *testing.T, c *chain.Chain, now func() time.Time) *mempool.Pool {
+	t.Helper()
 	pool, err := mempool.New(mempool.Config{Chain: c, Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
+	t.Cleanup(pool.Close)
 	return pool
 }
 
@@ -51,12 +53,11 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		}
 		f.main = append(f.main, b)
 	}
-	f.pool = mustNewPool(f.chain, func() time.Time { return f.now })
-	t.Cleanup(f.pool.Close)
-	f.reg = NewRegistry()
-	RegisterChainMethods(f.reg, f.backend())
-	registerMempoolMethods(f.reg, MempoolBackend{Pool: f.pool, Chain: f.chain, Relay: f.relay},
-		20*time.Millisecond, 5*time.Millisecond)
+	f.pool = newPool(t, f.chain, func() time.Time { return f.now })
+	f.reg = rpc.NewRegistry()
+	RegisterChain(f.reg, f.backend())
+	t.Cleanup(registerMempool(f.reg, MempoolBackend{Pool: f.pool, Chain: f.chain, Relay: f.relay},
+		20*time.Millisecond, 5*time.Millisecond))
 	return f
 }
 
@@ -138,18 +139,18 @@ func TestSendRawTransaction(t *testing.T) {
 		code   int
 		msg    string
 	}{
-		{"no hex", []any{"zz"}, CodeDeserialization, "TX decode failed: "},
-		{"no transaction", []any{"00"}, CodeDeserialization, "TX decode failed: "},
-		{"missing inputs", []any{hexTx(f.missingInputs())}, CodeVerify, "bad-txns-inputs-missingorspent"},
-		{"low fee", []any{hexTx(f.spend(3, lowFee))}, CodeVerifyRejected, "min relay fee not met, 0 < "},
-		{"bad signature", []any{hexTx(badSig)}, CodeVerifyRejected, "mandatory-script-verify-flag-failed (signature does not verify), "},
-		{"replacement paying less", []any{hexTx(f.spend(1, testFee/2))}, CodeVerifyRejected, "insufficient fee, "},
-		{"coinbase", []any{hexTx(f.main[5].Txs[0])}, CodeVerifyRejected, "coinbase"},
-		{"fee above the default maxfeerate", []any{hexTx(f.spend(4, chain.Coin))}, CodeVerify, maxFeeExceeded},
-		{"fee above maxfeerate", []any{hexTx(f.spend(4, 10*testFee)), 0.0001}, CodeVerify, maxFeeExceeded},
-		{"maxfeerate of a coin", []any{hexTx(f.spend(4, testFee)), 1}, CodeInvalidParameter, "Fee rates larger than or equal to 1QRY/kvB are not accepted"},
-		{"negative maxfeerate", []any{hexTx(f.spend(4, testFee)), -0.1}, CodeType, "Amount out of range"},
-		{"no parameters", nil, CodeMisc, "Missing required parameter 'hexstring'"},
+		{"no hex", []any{"zz"}, rpc.CodeDeserialization, "TX decode failed: "},
+		{"no transaction", []any{"00"}, rpc.CodeDeserialization, "TX decode failed: "},
+		{"missing inputs", []any{hexTx(f.missingInputs())}, rpc.CodeVerify, "bad-txns-inputs-missingorspent"},
+		{"low fee", []any{hexTx(f.spend(3, lowFee))}, rpc.CodeVerifyRejected, "min relay fee not met, 0 < "},
+		{"bad signature", []any{hexTx(badSig)}, rpc.CodeVerifyRejected, chain.ErrBadSignature.Reason() + ", "},
+		{"replacement paying less", []any{hexTx(f.spend(1, testFee/2))}, rpc.CodeVerifyRejected, "insufficient fee, "},
+		{"coinbase", []any{hexTx(f.main[5].Txs[0])}, rpc.CodeVerifyRejected, "coinbase"},
+		{"fee above the default maxfeerate", []any{hexTx(f.spend(4, chain.Coin))}, rpc.CodeVerify, maxFeeExceeded},
+		{"fee above maxfeerate", []any{hexTx(f.spend(4, 10*testFee)), 0.0001}, rpc.CodeVerify, maxFeeExceeded},
+		{"maxfeerate of a coin", []any{hexTx(f.spend(4, testFee)), 1}, rpc.CodeInvalidParameter, "Fee rates larger than or equal to 1QRY/kvB are not accepted"},
+		{"negative maxfeerate", []any{hexTx(f.spend(4, testFee)), -0.1}, rpc.CodeType, "Amount out of range"},
+		{"no parameters", nil, rpc.CodeMisc, "Missing required parameter 'hexstring'"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := len(f.relays())
@@ -197,8 +198,8 @@ func TestTestMempoolAccept(t *testing.T) {
 	checkField(t, res[0], "vsize", size)
 	fees, _ := res[0]["fees"].(map[string]any)
 	checkKeys(t, "fees", fees, "base", "effective-feerate", "effective-includes")
-	checkField(t, fees, "base", Amount(testFee))
-	checkField(t, fees, "effective-feerate", Amount(testFee*1000/size))
+	checkField(t, fees, "base", rpc.Amount(testFee))
+	checkField(t, fees, "effective-feerate", rpc.Amount(testFee*1000/size))
 	checkField(t, fees, "effective-includes", []chain.Hash{good.WitnessHash()})
 	if f.pool.Info().Count != 0 {
 		t.Error("testmempoolaccept changed the pool")
@@ -237,12 +238,12 @@ func TestTestMempoolAccept(t *testing.T) {
 	for i := range many {
 		many[i] = hexTx(good)
 	}
-	f.callErr(t, "testmempoolaccept", []any{[]string{}}, CodeInvalidParameter, "Array must contain between 1 and 25 transactions.")
-	f.callErr(t, "testmempoolaccept", []any{many}, CodeInvalidParameter, "Array must contain between 1 and 25 transactions.")
-	f.callErr(t, "testmempoolaccept", []any{[]string{hexTx(good), "zz"}}, CodeDeserialization, "TX decode failed for tx 1: ")
-	f.callErr(t, "testmempoolaccept", []any{hexTx(good)}, CodeType, "Wrong type for parameter 'rawtxs'")
-	f.callErr(t, "testmempoolaccept", []any{[]int{1}}, CodeType, "Wrong type for parameter 'rawtxs'")
-	f.callErr(t, "testmempoolaccept", []any{[]string{hexTx(good)}, 2}, CodeInvalidParameter, "Fee rates larger than or equal to 1QRY/kvB")
+	f.callErr(t, "testmempoolaccept", []any{[]string{}}, rpc.CodeInvalidParameter, "Array must contain between 1 and 25 transactions.")
+	f.callErr(t, "testmempoolaccept", []any{many}, rpc.CodeInvalidParameter, "Array must contain between 1 and 25 transactions.")
+	f.callErr(t, "testmempoolaccept", []any{[]string{hexTx(good), "zz"}}, rpc.CodeDeserialization, "TX decode failed for tx 1: ")
+	f.callErr(t, "testmempoolaccept", []any{hexTx(good)}, rpc.CodeType, "Wrong type for parameter 'rawtxs'")
+	f.callErr(t, "testmempoolaccept", []any{[]int{1}}, rpc.CodeType, "Wrong type for parameter 'rawtxs'")
+	f.callErr(t, "testmempoolaccept", []any{[]string{hexTx(good)}, 2}, rpc.CodeInvalidParameter, "Fee rates larger than or equal to 1QRY/kvB")
 }
 
 var mempoolEntryKeys = []string{"vsize", "weight", "time", "height", "descendantcount", "descendantsize",
@@ -305,10 +306,10 @@ func TestMempoolQueries(t *testing.T) {
 		checkField(t, e, "unbroadcast", false)
 		fees, _ := e["fees"].(map[string]any)
 		checkKeys(t, what+" fees", fees, "base", "modified", "ancestor", "descendant")
-		checkField(t, fees, "base", Amount(want.fee))
-		checkField(t, fees, "modified", Amount(want.fee))
-		checkField(t, fees, "ancestor", Amount(want.ancestors.fees))
-		checkField(t, fees, "descendant", Amount(want.descends.fees))
+		checkField(t, fees, "base", rpc.Amount(want.fee))
+		checkField(t, fees, "modified", rpc.Amount(want.fee))
+		checkField(t, fees, "ancestor", rpc.Amount(want.ancestors.fees))
+		checkField(t, fees, "descendant", rpc.Amount(want.descends.fees))
 	}
 
 	t.Run("getrawmempool verbose", func(t *testing.T) {
@@ -322,15 +323,15 @@ func TestMempoolQueries(t *testing.T) {
 	t.Run("getmempoolentry", func(t *testing.T) {
 		checkEntry(t, "parent", f.object(t, "getmempoolentry", []any{parent.TxID()}), parentWant)
 		checkEntry(t, "child", f.object(t, "getmempoolentry", map[string]any{"txid": child.TxID()}), childWant)
-		f.callErr(t, "getmempoolentry", []any{f.main[1].Txs[0].TxID()}, CodeInvalidAddressOrKey, "Transaction not in mempool")
-		f.callErr(t, "getmempoolentry", []any{"abc"}, CodeInvalidParameter, "txid must be of length 64 (not 3, for 'abc')")
-		f.callErr(t, "getmempoolentry", []any{strings.Repeat("x", 64)}, CodeInvalidParameter, "txid must be hexadecimal string")
-		f.callErr(t, "getmempoolentry", nil, CodeMisc, "Missing required parameter 'txid'")
+		f.callErr(t, "getmempoolentry", []any{f.main[1].Txs[0].TxID()}, rpc.CodeInvalidAddressOrKey, "Transaction not in mempool")
+		f.callErr(t, "getmempoolentry", []any{"abc"}, rpc.CodeInvalidParameter, "txid must be of length 64 (not 3, for 'abc')")
+		f.callErr(t, "getmempoolentry", []any{strings.Repeat("x", 64)}, rpc.CodeInvalidParameter, "txid must be hexadecimal string")
+		f.callErr(t, "getmempoolentry", nil, rpc.CodeMisc, "Missing required parameter 'txid'")
 	})
 	t.Run("mempool_sequence", func(t *testing.T) {
-		f.callErr(t, "getrawmempool", []any{true, true}, CodeInvalidParameter, "Verbose results cannot contain mempool sequence values.")
-		f.callErr(t, "getrawmempool", []any{false, true}, CodeInvalidParameter, "mempool_sequence is not supported")
-		f.callErr(t, "getrawmempool", []any{1}, CodeType, "Wrong type for parameter 'verbose'")
+		f.callErr(t, "getrawmempool", []any{true, true}, rpc.CodeInvalidParameter, "Verbose results cannot contain mempool sequence values.")
+		f.callErr(t, "getrawmempool", []any{false, true}, rpc.CodeInvalidParameter, "mempool_sequence is not supported")
+		f.callErr(t, "getrawmempool", []any{1}, rpc.CodeType, "Wrong type for parameter 'verbose'")
 	})
 	t.Run("getmempoolinfo", func(t *testing.T) {
 		obj := f.object(t, "getmempoolinfo", nil)
@@ -340,9 +341,9 @@ func TestMempoolQueries(t *testing.T) {
 		checkField(t, obj, "size", 2)
 		checkField(t, obj, "bytes", ps+cs)
 		checkField(t, obj, "usage", f.pool.Info().Usage)
-		checkField(t, obj, "total_fee", Amount(testFee+childFee))
+		checkField(t, obj, "total_fee", rpc.Amount(testFee+childFee))
 		checkField(t, obj, "maxmempool", mempool.DefaultMaxUsage)
-		checkField(t, obj, "mempoolminfee", Amount(mempool.DefaultMinRelayFeeRate))
+		checkField(t, obj, "mempoolminfee", rpc.Amount(mempool.DefaultMinRelayFeeRate))
 		checkField(t, obj, "minrelaytxfee", json.Number("0.00001000"))
 		checkField(t, obj, "incrementalrelayfee", json.Number("0.00001000"))
 		checkField(t, obj, "unbroadcastcount", 0)
@@ -439,7 +440,7 @@ func TestGetBlockTemplate(t *testing.T) {
 		if len(txids) != 0 {
 			t.Errorf("the mempool still holds %v after the block", txids)
 		}
-		f.callErr(t, "sendrawtransaction", []any{hexTx(parent)}, CodeVerifyAlreadyInChain, "Transaction already in block chain")
+		f.callErr(t, "sendrawtransaction", []any{hexTx(parent)}, rpc.CodeVerifyAlreadyInChain, "Transaction already in block chain")
 		var accept []map[string]any
 		f.call(t, "testmempoolaccept", []any{[]string{hexTx(child)}}, &accept)
 		checkField(t, accept[0], "reject-reason", mempool.ReasonAlreadyInChain)
@@ -452,12 +453,12 @@ func TestGetBlockTemplate(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": "proposal", "data": "00"}}, CodeInvalidParameter, "Invalid mode: block proposals are not supported")
-		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": "other"}}, CodeInvalidParameter, "Invalid mode")
-		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": 1}}, CodeType, "Wrong type for parameter 'template_request'")
-		f.callErr(t, "getblocktemplate", []any{"template"}, CodeType, "Wrong type for parameter 'template_request'")
-		f.callErr(t, "getblocktemplate", []any{map[string]any{"longpollid": "abc"}}, CodeInvalidParameter, "longpollid must be of length 64 (not 3, for 'abc')")
-		f.callErr(t, "getblocktemplate", []any{map[string]any{"longpollid": strings.Repeat("x", 64) + "1"}}, CodeInvalidParameter, "longpollid must be hexadecimal string")
+		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": "proposal", "data": "00"}}, rpc.CodeInvalidParameter, "Invalid mode: block proposals are not supported")
+		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": "other"}}, rpc.CodeInvalidParameter, "Invalid mode")
+		f.callErr(t, "getblocktemplate", []any{map[string]any{"mode": 1}}, rpc.CodeType, "Wrong type for parameter 'template_request'")
+		f.callErr(t, "getblocktemplate", []any{"template"}, rpc.CodeType, "Wrong type for parameter 'template_request'")
+		f.callErr(t, "getblocktemplate", []any{map[string]any{"longpollid": "abc"}}, rpc.CodeInvalidParameter, "longpollid must be of length 64 (not 3, for 'abc')")
+		f.callErr(t, "getblocktemplate", []any{map[string]any{"longpollid": strings.Repeat("x", 64) + "1"}}, rpc.CodeInvalidParameter, "longpollid must be hexadecimal string")
 	})
 }
 
@@ -507,7 +508,7 @@ func assemble(t *testing.T, tmpl *BlockTemplateResult, payTo [chain.PubKeyHashSi
 }
 
 // callAsync runs a call on its own goroutine, for long polls.
-func callAsync(ctx context.Context, reg *Registry, method string, params any) <-chan error {
+func callAsync(ctx context.Context, reg *rpc.Registry, method string, params any) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		_, err := reg.Call(ctx, method, params)
@@ -584,9 +585,9 @@ func TestGetBlockTemplateLongPoll(t *testing.T) {
 		done := callAsync(ctx, f.reg, "getblocktemplate", []any{map[string]any{"longpollid": tmpl.LongPollID}})
 		waiting(t, done)
 		cancel()
-		var e *Error
-		if err := returned(t, done); !errors.As(err, &e) || e.Code != CodeClientNotConnected {
-			t.Errorf("cancelled long poll: %v, want error %d", err, CodeClientNotConnected)
+		var e *rpc.Error
+		if err := returned(t, done); !errors.As(err, &e) || e.Code != rpc.CodeClientNotConnected {
+			t.Errorf("cancelled long poll: %v, want error %d", err, rpc.CodeClientNotConnected)
 		}
 	})
 }
@@ -594,26 +595,17 @@ func TestGetBlockTemplateLongPoll(t *testing.T) {
 // TestGetBlockTemplateMain checks Core's refusals on main, where a template is
 // served only to a node with peers that has caught up.
 func TestGetBlockTemplateMain(t *testing.T) {
-	c, err := chain.Open(chain.Config{Params: chain.MainParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	pool := mustNewPool(c, nil)
-	t.Cleanup(pool.Close)
+	c := chaintest.OpenChain(t, chain.MainParams)
+	pool := newPool(t, c, nil)
 	peers, ibd := 0, true
-	reg := NewRegistry()
-	RegisterMempoolMethods(reg, MempoolBackend{Pool: pool, Chain: c,
+	reg := rpc.NewRegistry()
+	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: c,
 		PeerCount:              func() int { return peers },
 		IsInitialBlockDownload: func() bool { return ibd },
-	})
-	expectErr(t, reg, "getblocktemplate", nil, CodeClientNotConnected, "Quarry is not connected!")
+	}))
+	expectErr(t, reg, "getblocktemplate", nil, rpc.CodeClientNotConnected, "Quarry is not connected!")
 	peers = 1
-	expectErr(t, reg, "getblocktemplate", nil, CodeClientInInitialDownload, "Quarry is in initial sync and waiting for blocks...")
+	expectErr(t, reg, "getblocktemplate", nil, rpc.CodeClientInInitialDownload, "Quarry is in initial sync and waiting for blocks...")
 	ibd = false
 	raw, err := reg.Call(t.Context(), "getblocktemplate", nil)
 	if err != nil {
