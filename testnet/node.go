@@ -49,6 +49,7 @@ type Node struct {
 	client    *rpcclient.Client // replaced when a start moves to other ports
 	rpcPort   int
 	p2pPort   int
+	webPort   int // picked afresh at each start
 	proc      *process
 	multiaddr string // cached by Multiaddr; cleared at each start
 }
@@ -85,6 +86,14 @@ func (n *Node) RPCAddr() string {
 
 // RPCURL is the node's RPC endpoint.
 func (n *Node) RPCURL() string { return "http://" + n.RPCAddr() }
+
+// WebURL is the node's explorer, REST and events address (--web-listen),
+// set once the node has started.
+func (n *Node) WebURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return "http://" + net127(n.webPort) + "/"
+}
 
 // P2PPort is the node's TCP port for peers.
 func (n *Node) P2PPort() int {
@@ -247,12 +256,18 @@ func (n *Node) launch(ctx context.Context) error {
 }
 
 func (n *Node) startOnce(ctx context.Context, connect []string, attempt int) error {
+	webPort, err := FreePorts(1)
+	if err != nil {
+		return err
+	}
 	n.mu.Lock()
+	n.webPort = webPort[0]
 	args := []string{
 		"--network", n.net.opts.Network,
 		"--datadir", n.dir,
 		"--rpc-listen", net127(n.rpcPort),
 		"--p2p-listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", n.p2pPort),
+		"--web-listen", net127(n.webPort),
 		"--log-level", n.net.opts.LogLevel,
 	}
 	n.multiaddr = ""

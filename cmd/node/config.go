@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/quarrychain/quarry/chain"
@@ -36,6 +37,8 @@ type config struct {
 	Reindex       bool
 	MinRelayFee   uint64
 	MaxMempoolMB  int
+	WebListen     string
+	BlockNotify   string
 
 	params *chain.Params
 }
@@ -84,6 +87,8 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
+	fs.StringVar(&cfg.WebListen, "web-listen", "", "explorer, REST (/rest/) and events (/events) address HOST:PORT, or off\n(default: off on main, 127.0.0.1 and the network's web port on testnet and regtest)")
+	fs.StringVar(&cfg.BlockNotify, "blocknotify", "", "command to run for each new tip, %s replaced by its hash (run without a shell)")
 	return fs
 }
 
@@ -116,6 +121,9 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 		if cfg.MetricsListen, err = loopbackIfNoHost(cfg.MetricsListen); err != nil {
 			return nil, fmt.Errorf("--metrics-listen: %w", err)
 		}
+	}
+	if err := cfg.setWebListen(); err != nil {
+		return nil, err
 	}
 	if len(cfg.P2PListen) == 0 {
 		cfg.P2PListen = []string{
@@ -199,6 +207,37 @@ func parseLogLevel(s string) (slog.Level, error) {
 		return l, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", s)
 	}
 	return l, nil
+}
+
+// defaultWebPorts are the explorer's ports (DESIGN.md), beside each
+// network's RPC and P2P ports.
+var defaultWebPorts = map[string]int{"main": 8434, "testnet": 18434, "regtest": 18545}
+
+// setWebListen settles --web-listen: "off", or unset on main, serves nothing
+// (WebListen ""); unset on testnet and regtest is 127.0.0.1 and the
+// network's port; an empty host or port takes 127.0.0.1 or that port.
+func (c *config) setWebListen() error {
+	port := defaultWebPorts[c.Network]
+	switch {
+	case c.WebListen == "off":
+		c.WebListen = ""
+		return nil
+	case c.WebListen == "" && c.Network == "main":
+		return nil
+	case c.WebListen == "":
+		c.WebListen = fmt.Sprintf("127.0.0.1:%d", port)
+		return nil
+	}
+	addr := c.WebListen
+	if strings.HasSuffix(addr, ":") {
+		addr += strconv.Itoa(port)
+	}
+	listen, err := loopbackIfNoHost(addr)
+	if err != nil {
+		return fmt.Errorf("--web-listen: want HOST:PORT or off: %w", err)
+	}
+	c.WebListen = listen
+	return nil
 }
 
 // networkDir is <datadir>/<network>, where the chain, cookie, key and log live.

@@ -23,6 +23,7 @@ import (
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/methods"
+	"github.com/quarrychain/quarry/rpc/web"
 )
 
 // node owns the running parts. They start in dependency order (chain,
@@ -40,6 +41,10 @@ type node struct {
 	metrics     *http.Server
 	metricsAddr net.Addr
 	stats       *nodeMetrics
+	web         *web.Server
+	notifier    *web.BlockNotifier
+	// unsubscribe ends the chain subscriptions of the web server and notifier.
+	unsubscribe []func()
 
 	// poolVersion counts mempool changes, so the miner knows when its template
 	// is stale.
@@ -185,6 +190,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 			return nil, err
 		}
 	}
+	if err := n.startWeb(registry); err != nil {
+		return nil, err
+	}
 	started = true
 	return n, nil
 }
@@ -210,6 +218,41 @@ func (n *node) startMetrics(reg *prometheus.Registry) error {
 		}
 	})
 	n.log.Info("metrics listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// startWeb starts --blocknotify's runner and the explorer, REST and events
+// server, each when configured. Both hear of blocks from the chain's
+// subscription, which only queues work, so neither slows block connection.
+func (n *node) startWeb(registry *rpc.Registry) error {
+	if n.cfg.BlockNotify != "" {
+		notifier, err := web.NewBlockNotifier(n.cfg.BlockNotify, web.DefaultNotifyTimeout, n.log.With("component", "blocknotify"))
+		if err != nil {
+			return err
+		}
+		n.notifier = notifier
+		n.unsubscribe = append(n.unsubscribe, n.chain.Subscribe(notifier.ChainEvent))
+	}
+	if n.cfg.WebListen == "" {
+		return nil
+	}
+	srv, err := web.New(web.Config{
+		Chain:   n.chain,
+		Mempool: n.pool,
+		RPC:     registry,
+		Network: n.net,
+		Logger:  n.log.With("component", "web"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(n.cfg.WebListen); err != nil {
+		return err
+	}
+	n.web = srv
+	n.unsubscribe = append(n.unsubscribe, n.chain.Subscribe(srv.ChainEvent))
+	n.pool.Subscribe(srv.MempoolEvent)
+	n.log.Info("web interface listening", "url", "http://"+srv.Addr().String()+"/")
 	return nil
 }
 
@@ -303,6 +346,15 @@ func (n *node) shutdown() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	for _, unsubscribe := range n.unsubscribe {
+		unsubscribe()
+	}
+	if n.web != nil {
+		errs = append(errs, n.web.Stop(ctx))
+	}
+	if n.notifier != nil {
+		n.notifier.Close()
+	}
 	if n.rpc != nil {
 		errs = append(errs, n.rpc.Stop(ctx))
 	}

@@ -66,7 +66,7 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 	dir := t.TempDir()
 	cfg, err := loadConfig([]string{"--network", "regtest", "--datadir", dir,
 		"--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
-		"--metrics-listen", "127.0.0.1:0"}, io.Discard)
+		"--metrics-listen", "127.0.0.1:0", "--web-listen", "off"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +124,7 @@ func TestMiningNodePublishesFromTheStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg, err := loadConfig([]string{"--network", "regtest", "--datadir", dir,
 		"--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0",
+		"--web-listen", "off",
 		"--mine", "--mine-address", "rqry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw", "--mine-threads", "1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,7 @@ func (m *chainMethods) headerResult(info chain.BlockInfo, best chain.BestState, 
 		MedianTime:    info.MedianTime,
 		Nonce:         h.Nonce,
 		Bits:          fmt.Sprintf("%08x", h.Bits),
-		Difficulty:    difficulty(h.Bits, m.params),
+		Difficulty:    Difficulty(h.Bits, m.params),
 		ChainWork:     workHex(info.ChainWork),
 		NTx:           nTx,
 	}
@@ -140,7 +140,7 @@ func (m *chainMethods) getblockchaininfo() rpc.Method {
 				Blocks:               best.Height,
 				Headers:              sync.Headers,
 				BestBlockHash:        best.Hash,
-				Difficulty:           difficulty(best.Bits, m.params),
+				Difficulty:           Difficulty(best.Bits, m.params),
 				Time:                 best.Time,
 				MedianTime:           best.MedianTime,
 				VerificationProgress: sync.VerificationProgress,
@@ -459,7 +459,7 @@ func (m *chainMethods) getdifficulty() rpc.Method {
 		Result: `n    (numeric) the difficulty of the tip: the network's pow limit target divided by the tip's target,
      so the easiest block of each network has difficulty 1 (main's limit is Bitcoin's, 0x1d00ffff)`,
 		Handler: func(context.Context, *rpc.Params) (any, error) {
-			return difficulty(m.Chain.Best().Bits, m.params), nil
+			return Difficulty(m.Chain.Best().Bits, m.params), nil
 		},
 	}
 }
@@ -514,14 +514,14 @@ Otherwise:
 					BestBlock:     best.Hash,
 					Confirmations: int64(best.Height) - int64(entry.Height) + 1,
 					Value:         rpc.Amount(entry.Value),
-					ScriptPubKey:  scriptPubKey(entry.PubKeyHash, m.params),
+					ScriptPubKey:  ScriptPubKey(entry.PubKeyHash, m.params),
 					Coinbase:      entry.Coinbase,
 				}, nil
 			}
 			if includeMempool {
 				if tx, ok := m.Mempool.Get(txid); ok && int(op.Index) < len(tx.Outputs) {
 					out := tx.Outputs[op.Index]
-					return GetTxOutResult{BestBlock: best.Hash, Value: rpc.Amount(out.Value), ScriptPubKey: scriptPubKey(out.PubKeyHash, m.params)}, nil
+					return GetTxOutResult{BestBlock: best.Hash, Value: rpc.Amount(out.Value), ScriptPubKey: ScriptPubKey(out.PubKeyHash, m.params)}, nil
 				}
 			}
 			return nil, nil

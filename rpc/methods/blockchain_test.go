@@ -679,8 +679,8 @@ func TestDifficulty(t *testing.T) {
 		{0x04800000, chain.MainParams, 0},                               // negative: no target
 		{0, chain.MainParams, 0},
 	} {
-		if got := difficulty(c.bits, c.params); math.Abs(got-c.want) > 1e-9*max(1, c.want) {
-			t.Errorf("difficulty(%#08x, %s) = %v, want %v", c.bits, c.params.Name, got, c.want)
+		if got := Difficulty(c.bits, c.params); math.Abs(got-c.want) > 1e-9*max(1, c.want) {
+			t.Errorf("Difficulty(%#08x, %s) = %v, want %v", c.bits, c.params.Name, got, c.want)
 		}
 	}
 }

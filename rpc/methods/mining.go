@@ -43,7 +43,7 @@ func (m *miningMethods) getmininginfo() rpc.Method {
 			}
 			info := MiningInfo{
 				Blocks:        int64(best.Height),
-				Difficulty:    difficulty(best.Bits, m.chain.params),
+				Difficulty:    Difficulty(best.Bits, m.chain.params),
 				NetworkHashPS: netHash,
 				HashesPerSec:  m.Miner.HashesPerSecond(),
 				Generate:      m.Miner.Generating(),

@@ -69,7 +69,7 @@ func TestGetMiningInfo(t *testing.T) {
 	reg, c := newMiningRegistry(t, chain.RegtestParams, &fakeMiner{rate: 1234.5, on: true, threads: 2})
 	var info MiningInfo
 	callJSON(t, reg, "getmininginfo", nil, &info)
-	want := MiningInfo{Blocks: 0, Difficulty: difficulty(c.Best().Bits, chain.RegtestParams), HashesPerSec: 1234.5,
+	want := MiningInfo{Blocks: 0, Difficulty: Difficulty(c.Best().Bits, chain.RegtestParams), HashesPerSec: 1234.5,
 		Generate: true, Kernel: "fake", Threads: 2, HashesPerSecPerThread: 617.25, Chain: "regtest"}
 	if info != want {
 		t.Errorf("getmininginfo = %+v, want %+v", info, want)

@@ -240,7 +240,7 @@ func (p *prevouts) fill(res *TxResult, tx *chain.Tx, withPrevout bool, params *c
 		in += e.Value
 		if withPrevout {
 			res.Vin[i].Prevout = &PrevoutResult{Generated: e.Coinbase, Height: e.Height, Value: rpc.Amount(e.Value),
-				ScriptPubKey: scriptPubKey(e.PubKeyHash, params)}
+				ScriptPubKey: ScriptPubKey(e.PubKeyHash, params)}
 		}
 	}
 	if out, ok := tx.TotalOut(); complete && ok && in >= out {

@@ -63,7 +63,7 @@ func TestGetRawTransaction(t *testing.T) {
 				checkKeys(t, "output", out, "value", "n", "scriptPubKey")
 				checkField(t, out, "value", rpc.Amount(tx1.Outputs[i].Value))
 				checkField(t, out, "n", i)
-				checkField(t, out, "scriptPubKey", scriptPubKey(f.gen.PKH, chain.RegtestParams))
+				checkField(t, out, "scriptPubKey", ScriptPubKey(f.gen.PKH, chain.RegtestParams))
 			}
 		}
 	})
@@ -72,7 +72,7 @@ func TestGetRawTransaction(t *testing.T) {
 		checkKeys(t, "getrawtransaction", obj, append([]string{"blockhash", "confirmations", "time", "blocktime", "fee"}, txKeys...)...)
 		checkField(t, obj, "fee", rpc.Amount(tx2Fee))
 		in := obj["vin"].([]any)[0].(map[string]any)
-		checkField(t, in, "prevout", PrevoutResult{Height: 102, Value: 30 * chain.Coin, ScriptPubKey: scriptPubKey(f.gen.PKH, chain.RegtestParams)})
+		checkField(t, in, "prevout", PrevoutResult{Height: 102, Value: 30 * chain.Coin, ScriptPubKey: ScriptPubKey(f.gen.PKH, chain.RegtestParams)})
 	})
 	t.Run("coinbase", func(t *testing.T) {
 		cb := f.main[102].Txs[0]

@@ -34,7 +34,9 @@ func scriptHex(pkh [chain.PubKeyHashSize]byte) string {
 	return "0014" + hex.EncodeToString(pkh[:])
 }
 
-func scriptPubKey(pkh [chain.PubKeyHashSize]byte, params *chain.Params) ScriptPubKeyResult {
+// ScriptPubKey is the verbose form of an output paying to pkh, as every verbose
+// result shows it; the REST interface (rpc/web) shows getutxos' outputs with it.
+func ScriptPubKey(pkh [chain.PubKeyHashSize]byte, params *chain.Params) ScriptPubKeyResult {
 	return ScriptPubKeyResult{
 		Asm:     "0 " + hex.EncodeToString(pkh[:]),
 		Hex:     scriptHex(pkh),
@@ -211,11 +213,13 @@ type AddressUtxoResult struct {
 	Height      int32      `json:"height"`
 }
 
-// difficulty is how many times harder than the easiest target the target of bits
-// is. Core measures against 0x1d00ffff, Bitcoin's pow limit; Quarry measures
-// against each network's own pow limit, so that difficulty 1 is the easiest
-// block on every network (and main, whose limit is 0x1d00ffff, agrees with Core).
-func difficulty(bits uint32, params *chain.Params) float64 {
+// Difficulty is how many times harder than the easiest target the target of
+// bits is, as getdifficulty and getblock show it (the explorer, rpc/web,
+// charts it). Core measures against 0x1d00ffff, Bitcoin's pow limit; Quarry
+// measures against each network's own pow limit, so that difficulty 1 is the
+// easiest block on every network (and main, whose limit is 0x1d00ffff, agrees
+// with Core).
+func Difficulty(bits uint32, params *chain.Params) float64 {
 	target, negative, overflow := pow.CompactToBig(bits)
 	if negative || overflow || target.Sign() <= 0 {
 		return 0
@@ -266,7 +270,7 @@ func txResult(tx *chain.Tx, params *chain.Params) TxResult {
 		res.Vin[i] = TxInResult{TxID: &txid, Vout: &vout, ScriptSig: &ScriptSigResult{}, Witness: witness}
 	}
 	for i, out := range tx.Outputs {
-		res.Vout[i] = TxOutResult{Value: rpc.Amount(out.Value), N: uint32(i), ScriptPubKey: scriptPubKey(out.PubKeyHash, params)}
+		res.Vout[i] = TxOutResult{Value: rpc.Amount(out.Value), N: uint32(i), ScriptPubKey: ScriptPubKey(out.PubKeyHash, params)}
 	}
 	return res
 }

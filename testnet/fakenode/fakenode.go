@@ -66,6 +66,7 @@ func fakeNode(args []string) int {
 	datadir := fs.String("datadir", "", "")
 	rpcListen := fs.String("rpc-listen", "", "")
 	fs.String("log-level", "info", "")
+	fs.String("web-listen", "", "")
 	fs.String("mine-address", "", "")
 	fs.Int("mine-threads", 1, "")
 	mine := fs.Bool("mine", false, "")

@@ -448,7 +448,7 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tRPC\tCOOKIE\tP2P")
+	fmt.Fprintln(tw, "NODE\tRPC\tEXPLORER\tCOOKIE\tP2P")
 	for _, n := range tn.Nodes() {
 		addrCtx, cancel := context.WithTimeout(ctx, statusTimeout)
 		addr, err := n.Multiaddr(addrCtx)
@@ -456,7 +456,7 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 		if err != nil {
 			addr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, n.RPCURL(), n.CookieFile(), addr)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, n.RPCURL(), n.WebURL(), n.CookieFile(), addr)
 	}
 	tw.Flush()
 	first := tn.Node(0)

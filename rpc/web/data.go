@@ -1,0 +1,169 @@
+package web
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/rpc/methods"
+)
+
+// Page sizes: every list the interface shows is cut into pages of these.
+const (
+	blocksPerPage   = 25
+	txsPerPage      = 50
+	ioPerPage       = 100 // a transaction's inputs or outputs
+	addressPerPage  = 50
+	mempoolPerPage  = 50
+	recentBlocks    = 30 // the dashboard's charts
+	maxFeeResolving = 1000
+)
+
+// blockSummary is what lists and charts show of a block; it never changes
+// for a given hash, so it is cached by hash.
+type blockSummary struct {
+	Hash       chain.Hash
+	Height     int32
+	Time       int64
+	NTx        int
+	Size       int
+	Reward     uint64 // what the coinbase claims
+	Fees       uint64 // the reward above the subsidy
+	Difficulty float64
+	Bits       uint32
+}
+
+func (s *Server) summarize(info chain.BlockInfo) (blockSummary, error) {
+	if b, ok := s.cache.blockSummary(info.Hash); ok {
+		return b, nil
+	}
+	b, err := s.cfg.Chain.BlockByHash(info.Hash)
+	if err != nil {
+		return blockSummary{}, fmt.Errorf("read block %s: %w", info.Hash, err)
+	}
+	sum := blockSummary{Hash: info.Hash, Height: info.Height, Time: int64(info.Header.Time), NTx: len(b.Txs),
+		Size: b.SerializeSize(), Bits: info.Header.Bits, Difficulty: methods.Difficulty(info.Header.Bits, s.params)}
+	if len(b.Txs) > 0 {
+		sum.Reward, _ = b.Txs[0].TotalOut()
+		if sub := s.params.Subsidy(info.Height); sum.Reward > sub {
+			sum.Fees = sum.Reward - sub
+		}
+	}
+	s.cache.keepBlockSummary(sum)
+	return sum, nil
+}
+
+// mainChainBlocks summarises the main-chain blocks from height top down, at
+// most n of them, newest first.
+func (s *Server) mainChainBlocks(ctx context.Context, top int32, n int) ([]blockSummary, error) {
+	var out []blockSummary
+	for h := top; h >= 0 && len(out) < n; h-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hash, err := s.cfg.Chain.BlockHashByHeight(h)
+		if err != nil {
+			return nil, err
+		}
+		info, err := s.cfg.Chain.BlockInfo(hash)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := s.summarize(info)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sum)
+	}
+	return out, nil
+}
+
+// chainStatus is the dashboard's headline figures, from Core's own methods.
+type chainStatus struct {
+	Chain                string  `json:"chain"`
+	Blocks               int32   `json:"blocks"`
+	Headers              int32   `json:"headers"`
+	Difficulty           float64 `json:"difficulty"`
+	InitialBlockDownload bool    `json:"initialblockdownload"`
+	HashRate             float64 `json:"-"`
+}
+
+func (s *Server) chainStatus(ctx context.Context) (chainStatus, error) {
+	var st chainStatus
+	raw, err := s.cfg.RPC.Call(ctx, "getblockchaininfo", nil)
+	if err == nil {
+		err = json.Unmarshal(raw, &st)
+	}
+	if err != nil {
+		return st, fmt.Errorf("getblockchaininfo: %w", err)
+	}
+	if raw, err = s.cfg.RPC.Call(ctx, "getnetworkhashps", nil); err == nil {
+		err = json.Unmarshal(raw, &st.HashRate)
+	}
+	if err != nil {
+		return st, fmt.Errorf("getnetworkhashps: %w", err)
+	}
+	return st, nil
+}
+
+// poolEntries is the mempool, sorted by fee rate, highest first; it is copied
+// out of the pool at most once a second.
+func (s *Server) poolEntries() ([]mempool.Entry, error) {
+	return cached(s.cache, "mempool", time.Second, func() ([]mempool.Entry, error) {
+		entries := s.cfg.Mempool.Entries()
+		slices.SortFunc(entries, func(a, b mempool.Entry) int {
+			// a.Fee/a.Size > b.Fee/b.Size, without division.
+			return cmp.Compare(b.Fee*uint64(a.Size), a.Fee*uint64(b.Size))
+		})
+		return entries, nil
+	})
+}
+
+// addressData is what the address index holds for an address, newest first.
+type addressData struct {
+	Address string
+	Balance uint64 // confirmed, immature coinbase outputs included
+	Utxos   []chain.AddressUtxo
+	Txs     []chain.AddressTx
+}
+
+var errBadAddress = errors.New("not an address of this network")
+
+// address reads an address's outputs and history once per tip; pages are
+// slices of that.
+func (s *Server) address(addr string) (*addressData, error) {
+	pkh, err := s.params.DecodeAddress(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
+	}
+	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
+		utxos, err := s.cfg.Chain.AddressUtxos(pkh)
+		if err != nil {
+			return nil, 0, fmt.Errorf("address index: %w", err)
+		}
+		txs, err := s.cfg.Chain.AddressTxIDs(pkh)
+		if err != nil {
+			return nil, 0, fmt.Errorf("address index: %w", err)
+		}
+		d := &addressData{Address: addr, Utxos: utxos, Txs: txs}
+		slices.SortFunc(d.Utxos, func(a, b chain.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
+		slices.Reverse(d.Txs) // the index lists oldest first
+		for _, u := range utxos {
+			d.Balance += u.Value
+		}
+		return d, len(utxos) + len(txs), nil
+	})
+}
+
+// pageOf returns the page'th slice of size items of list, and whether more follow.
+func pageOf[T any](list []T, page, size int) ([]T, bool) {
+	start := min(page*size, len(list))
+	end := min(start+size, len(list))
+	return list[start:end], end < len(list)
+}

@@ -1,0 +1,105 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+type notifyRun struct {
+	argv []string
+	err  error
+}
+
+func newTestNotifier(t *testing.T, command string, timeout time.Duration) (*BlockNotifier, chan notifyRun) {
+	t.Helper()
+	n, err := NewBlockNotifier(command, timeout, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := make(chan notifyRun, 100)
+	n.ran = func(argv []string, err error) { runs <- notifyRun{argv, err} }
+	t.Cleanup(n.Close)
+	return n, runs
+}
+
+// The command runs once per connected block with %s replaced by the hash,
+// as separate arguments and never through a shell.
+func TestBlockNotifyRunsCommand(t *testing.T) {
+	if _, err := exec.LookPath("touch"); err != nil {
+		t.Skip("no touch command")
+	}
+	dir := t.TempDir()
+	n, runs := newTestNotifier(t, "touch "+filepath.Join(dir, "%s")+" "+filepath.Join(dir, "$(whoami)"), time.Minute)
+	hashes := []chain.Hash{{1}, {2}, {3}}
+	for _, h := range hashes {
+		n.ChainEvent(chain.Event{Kind: chain.BlockConnected, Hash: h})
+	}
+	n.ChainEvent(chain.Event{Kind: chain.BlockDisconnected, Hash: chain.Hash{9}})
+	for range hashes {
+		if r := <-runs; r.err != nil {
+			t.Fatalf("run %v: %v", r.argv, r.err)
+		}
+	}
+	var want []string
+	for _, h := range hashes {
+		want = append(want, h.String())
+	}
+	want = append(want, "$(whoami)") // taken literally: no shell
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+// A command that hangs is killed at the timeout, and a flood of blocks
+// neither blocks Notify nor runs more than the queue holds.
+func TestBlockNotifyBounded(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skip("no sleep command")
+	}
+	n, runs := newTestNotifier(t, "sleep 30", 200*time.Millisecond)
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 1000 {
+			n.Notify(chain.Hash{byte(i), byte(i >> 8)})
+		}
+	})
+	wg.Wait()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("1000 notifications took %v: Notify waited for the commands", d)
+	}
+	r := <-runs
+	var exitErr *exec.ExitError
+	if !errors.As(r.err, &exitErr) {
+		t.Errorf("hung command ended with %v, want it killed", r.err)
+	}
+	if !strings.HasPrefix(r.argv[0], "sleep") {
+		t.Errorf("ran %v", r.argv)
+	}
+}
+
+func TestBlockNotifyEmptyCommand(t *testing.T) {
+	if _, err := NewBlockNotifier("  ", 0, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("empty command accepted")
+	}
+}
