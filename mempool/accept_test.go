@@ -166,7 +166,7 @@ func TestRejections(t *testing.T) {
 		}, CodeRejected, ReasonScriptFailed + " (signature does not verify)", true},
 		{"another owner's key", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, otherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: coinValue, PubKeyHash: h.g.PKH}}), 0, otherKey())
 			return tx
 		}, CodeRejected, ReasonScriptFailed + " (public key does not match the spent output)", true},
 		{"no fee", func() *chain.Tx {

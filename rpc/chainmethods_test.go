@@ -128,7 +128,7 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 		f.tx2 = &chain.Tx{Version: 1,
 			Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: f.tx1.TxID()}}},
 			Outputs: []chain.TxOut{{Value: 30*chain.Coin - tx2Fee, PubKeyHash: f.gen.PKH}}}
-		chain.SignInput(f.tx2, chain.NewSigHasher(f.tx2), 0, 30*chain.Coin, f.gen.Key)
+		chain.SignInput(f.tx2, chain.NewSigHasher(f.tx2, f.tx1.Outputs[:1]), 0, f.gen.Key)
 		extend(f.tx1, f.tx2)
 		extend()
 		at102 := f.main[102].Hash()

@@ -58,7 +58,7 @@ func spendCoinbase(t *testing.T, ctx context.Context, n *Node, height int, fee u
 	tx := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: txid}}},
 		Outputs: []chain.TxOut{{Value: value - fee, PubKeyHash: pkh}}}
-	chain.SignInput(tx, chain.NewSigHasher(tx), 0, value, e2eKey)
+	chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: value, PubKeyHash: pkh}}), 0, e2eKey)
 	return hex.EncodeToString(tx.Encode()), tx.TxID().String()
 }
 

@@ -333,8 +333,10 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 	tx := &chain.Tx{Version: 1}
 	sorted := make([]UTXO, len(spent))
 	sortedKeys := make([]*secp256k1.PrivateKey, len(spent))
+	spentOuts := make([]chain.TxOut, len(spent))
 	for i, j := range order {
 		sorted[i], sortedKeys[i] = spent[j], keys[j]
+		spentOuts[i] = chain.TxOut{Value: spent[j].Value, PubKeyHash: spent[j].PubKeyHash}
 		tx.Inputs = append(tx.Inputs, chain.TxIn{PrevOut: spent[j].OutPoint})
 	}
 
@@ -356,9 +358,9 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 			fee = total - req.Amount
 		}
 		changeIndex := setOutputs(tx, req, change)
-		hasher := chain.NewSigHasher(tx)
-		for i, u := range sorted {
-			chain.SignInput(tx, hasher, i, u.Value, sortedKeys[i])
+		hasher := chain.NewSigHasher(tx, spentOuts)
+		for i := range sorted {
+			chain.SignInput(tx, hasher, i, sortedKeys[i])
 		}
 		need := req.FeeRate * uint64(tx.SerializeSize())
 		if fee < need {

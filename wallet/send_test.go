@@ -121,8 +121,12 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 	if err := chain.VerifyTxSignatures(tx, prev, nil); err != nil {
 		t.Fatalf("VerifyTxSignatures: %v", err)
 	}
-	hasher := chain.NewSigHasher(tx)
+	spentOuts := make([]chain.TxOut, len(s.Spent))
 	for i, u := range s.Spent {
+		spentOuts[i] = chain.TxOut{Value: u.Value, PubKeyHash: u.PubKeyHash}
+	}
+	hasher := chain.NewSigHasher(tx, spentOuts)
+	for i := range s.Spent {
 		w := tx.Inputs[i].Witness
 		if len(w) != 2 {
 			t.Fatalf("input %d witness has %d items", i, len(w))
@@ -135,11 +139,11 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 		if err != nil {
 			t.Fatalf("input %d signature: %v", i, err)
 		}
-		msg := hasher.SigHash(i, u.Value, u.PubKeyHash)
+		msg := hasher.SigHash(i)
 		if !sig.Verify(msg[:], pub) {
 			t.Errorf("input %d signature does not verify", i)
 		}
-		if chain.PubKeyHash(w[0]) != u.PubKeyHash {
+		if chain.PubKeyHash(w[0]) != s.Spent[i].PubKeyHash {
 			t.Errorf("input %d key does not hash to the spent output's", i)
 		}
 	}
