@@ -322,8 +322,8 @@ func (a *app) addresses(ctx context.Context, offline bool) error {
 			return err
 		}
 		perAddress := make(map[string]uint64)
-		for _, c := range v.unspent() {
-			perAddress[c.key.Address] += c.value
+		for _, c := range v.Unspent() {
+			perAddress[c.Key.Address] += c.Value
 		}
 		for i := range list {
 			list[i].Balance = qry(perAddress[list[i].Address])

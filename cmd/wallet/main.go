@@ -39,11 +39,20 @@ Commands:
   addresses       list the addresses given out, with their balances
       --offline              list them without asking the node for balances
   balance         confirmed, unconfirmed and immature balance
-  listunspent     the wallet's unspent outputs
-  send ADDR AMOUNT
-                  pay AMOUNT QRY (up to 8 decimals) to ADDR and print the txid
-      --fee-rate N           fee in base units per byte of the signed
-                             transaction (default 2)
+  listunspent     the wallet's unspent outputs, each named TXID:N
+  send ADDR AMOUNT [ADDR AMOUNT ...]
+                  pay AMOUNT QRY (up to 8 decimals) to each ADDR in one
+                  transaction and print the txid; spends confirmed outputs,
+                  and the wallet's own unconfirmed change only when it must
+      --conf-target N        pay the node's fee estimate for confirmation
+                             within N blocks (default 6; with no estimate,
+                             2 base units per byte, said so)
+      --fee-rate N           pay N base units per byte of the signed
+                             transaction instead
+      --subtract-fee         take the fee from the amounts, in equal shares
+      --coins TXID:N,...     spend exactly these outputs (coin control)
+  sendall ADDR    send everything the wallet can spend (or --coins) to ADDR,
+                  less the fee; takes --conf-target, --fee-rate, --coins
   history         the wallet's transactions, oldest first, with the net
                   amount each added to or took from the wallet (fee included)
   help            this text
@@ -162,7 +171,10 @@ func usagef(format string, args ...any) error {
 type command struct {
 	flags func(fs *flag.FlagSet)
 	args  []string // names of the positional arguments, all required
-	run   func(ctx context.Context, a *app, args []string) error
+	// repeat lets the positional arguments come again as a group, any
+	// number of times (send ADDR AMOUNT [ADDR AMOUNT ...]).
+	repeat bool
+	run    func(ctx context.Context, a *app, args []string) error
 }
 
 func commands() map[string]*command {
@@ -174,6 +186,7 @@ func commands() map[string]*command {
 		"balance":     balanceCommand(),
 		"listunspent": listUnspentCommand(),
 		"send":        sendCommand(),
+		"sendall":     sendAllCommand(),
 		"history":     historyCommand(),
 	}
 }
@@ -228,11 +241,16 @@ func (a *app) dispatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(cmdArgs) != len(cmd.args) {
+	groups := len(cmdArgs) > 0 && len(cmd.args) > 0 && len(cmdArgs)%len(cmd.args) == 0
+	if len(cmdArgs) != len(cmd.args) && !(cmd.repeat && groups) {
 		if len(cmd.args) == 0 {
 			return usagef("%s takes no arguments, got %q", name, cmdArgs[0])
 		}
-		return usagef("usage: wallet %s %s", name, strings.Join(cmd.args, " "))
+		usage := strings.Join(cmd.args, " ")
+		if cmd.repeat {
+			usage += " [" + usage + " ...]"
+		}
+		return usagef("usage: wallet %s %s", name, usage)
 	}
 	if err := a.resolve(); err != nil {
 		return err

@@ -162,18 +162,19 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		}
 	}
 	// Every flag the program parses is in the usage text.
-	fs := newFlagSet("all")
-	new(options).register(fs)
-	for _, c := range commands() {
+	for name, c := range commands() {
+		// One set per command: commands share flags such as --fee-rate.
+		fs := newFlagSet(name)
+		new(options).register(fs)
 		if c.flags != nil {
 			c.flags(fs)
 		}
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(usageText, "--"+f.Name) {
+				t.Errorf("usage text does not mention --%s", f.Name)
+			}
+		})
 	}
-	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(usageText, "--"+f.Name) {
-			t.Errorf("usage text does not mention --%s", f.Name)
-		}
-	})
 	for name := range commands() {
 		if !strings.Contains(usageText, "\n  "+name) {
 			t.Errorf("usage text does not list command %s", name)
@@ -403,11 +404,14 @@ func TestBalance(t *testing.T) {
 }
 
 type sendJSON struct {
-	TxID          chain.Hash  `json:"txid"`
-	To            string      `json:"to"`
-	Amount        json.Number `json:"amount"`
+	TxID     chain.Hash `json:"txid"`
+	Payments []struct {
+		To     string      `json:"to"`
+		Amount json.Number `json:"amount"`
+	} `json:"payments"`
 	Fee           json.Number `json:"fee"`
 	FeeRate       uint64      `json:"fee_rate"`
+	FeeRateSource string      `json:"fee_rate_source"`
 	Size          int         `json:"size"`
 	Change        json.Number `json:"change"`
 	ChangeAddress string      `json:"change_address"`
@@ -427,7 +431,7 @@ func TestSend(t *testing.T) {
 	}
 	tx := pool[0]
 	changeAddr := h.address(h.account(mnemonic), wallet.Change, 0)
-	if s.To != to || s.Amount != "1.50000000" || s.FeeRate != 3 || s.Size != tx.SerializeSize() || s.ChangeAddress != changeAddr {
+	if len(s.Payments) != 1 || s.Payments[0].To != to || s.Payments[0].Amount != "1.50000000" || s.FeeRate != 3 || s.FeeRateSource != "--fee-rate" || s.Size != tx.SerializeSize() || s.ChangeAddress != changeAddr {
 		t.Errorf("send --json: %+v", s)
 	}
 	fee, err := wallet.ParseAmount(string(s.Fee))
@@ -446,18 +450,19 @@ func TestSend(t *testing.T) {
 	if paid[to] != 150_000_000 || paid[changeAddr] != change || len(paid) != 2 {
 		t.Errorf("outputs %v", paid)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); err != nil {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Errorf("no pending record: %v", err)
 	}
 
 	// The spent output is not counted, the change is unconfirmed, and a
-	// second send cannot spend the same output.
+	// second send cannot spend the same output: it may spend the confirmed
+	// output and the wallet's own unconfirmed change, no more.
 	b := jsonOf[balanceJSON](t, h.ok("balance", "--json"))
 	if b.Confirmed != "1.00000000" || b.Unconfirmed != s.Change {
 		t.Errorf("balance after send: %+v", b)
 	}
-	msg := h.fail("send", to, "1.2")
-	mustContain(t, msg, "insufficient funds", "have 1.00000000 QRY", wallet.FormatAmount(2*chain.Coin+change)+" QRY more cannot be spent now")
+	msg := h.fail("send", to, "1.6")
+	mustContain(t, msg, "insufficient funds", "have "+wallet.FormatAmount(chain.Coin+change)+" QRY", "2.00000000 QRY more cannot be spent now")
 	if len(h.node.mempoolTxs()) != 1 {
 		t.Error("a second send reached the node")
 	}
@@ -467,7 +472,7 @@ func TestSend(t *testing.T) {
 	if string(b.Confirmed) != wallet.FormatAmount(chain.Coin+change) || b.Unconfirmed != "0.00000000" {
 		t.Errorf("balance after the block: %+v", b)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
 		t.Errorf("pending record kept after confirmation: %v", err)
 	}
 
@@ -536,7 +541,7 @@ func TestSendRefusedByNode(t *testing.T) {
 	h.node.pay(h.newAddress(), 100_000_000)
 	h.node.setRefuse(&rpc.Error{Code: rpc.CodeVerifyRejected, Message: "min relay fee not met"})
 	mustContain(t, h.fail("send", foreignAddress(), "0.5"), "the node refused the transaction: min relay fee not met (rpc error -26)")
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
 		t.Errorf("a refused send is kept as pending: %v", err)
 	}
 	h.node.setRefuse(nil)
@@ -557,7 +562,7 @@ func TestSendVanished(t *testing.T) {
 	if b := jsonOf[balanceJSON](t, out); b.Confirmed != "1.00000000" || b.Unconfirmed != "0.00000000" {
 		t.Errorf("balance after the send vanished: %+v", b)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
 		t.Errorf("a vanished send is kept as pending: %v", err)
 	}
 	h.ok("send", foreignAddress(), "0.5")
@@ -575,7 +580,7 @@ func TestSendAnswerLost(t *testing.T) {
 	mustContain(t, h.fail("send", foreignAddress(), "0.5"), "may or may not have reached the node", "counts it as sent")
 	h.node.setSendDelay(0)
 	h.rpcTimeout = 0
-	if _, err := os.Stat(pendingPath(h.wallet)); err != nil {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Errorf("the send is not kept as pending: %v", err)
 	}
 	if b := jsonOf[balanceJSON](t, h.ok("balance", "--json")); b.Confirmed != "0.00000000" || b.Unconfirmed == "0.00000000" {
@@ -590,7 +595,7 @@ func TestSpendFoundInMempool(t *testing.T) {
 	h.create()
 	h.node.pay(h.newAddress(), 100_000_000)
 	h.ok("send", foreignAddress(), "0.5")
-	if err := os.Remove(pendingPath(h.wallet)); err != nil {
+	if err := os.Remove(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Fatal(err)
 	}
 	b := jsonOf[balanceJSON](t, h.ok("balance", "--json"))
@@ -603,7 +608,7 @@ func TestSpendFoundInMempool(t *testing.T) {
 func TestDamagedPendingFile(t *testing.T) {
 	h := newHarness(t)
 	h.create()
-	if err := os.WriteFile(pendingPath(h.wallet), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(wallet.PendingSendsFor(h.wallet).Path(), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, h.fail("balance"), "damaged", "safe to delete")
