@@ -17,6 +17,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/mempool/fees"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite ../docs/rpc.md from the method registry")
@@ -30,8 +31,10 @@ func newFullRegistry(b ChainBackend) *Registry {
 	reg := NewRegistry()
 	RegisterChainMethods(reg, b)
 	RegisterMiningMethods(reg, MiningBackend{Chain: b.Chain})
-	RegisterMempoolMethods(reg, MempoolBackend{Pool: mustNewPool(b.Chain, nil), Chain: b.Chain})
+	pool := mustNewPool(b.Chain, nil)
+	RegisterMempoolMethods(reg, MempoolBackend{Pool: pool, Chain: b.Chain})
 	RegisterNetMethods(reg, NetBackend{})
+	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
 	return reg
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
@@ -31,6 +32,8 @@ type node struct {
 	log         *slog.Logger
 	chain       *chain.Chain
 	pool        *mempool.Pool
+	fees        *fees.Estimator
+	stopFees    func()
 	miner       *miner.Miner
 	net         *p2p.Node
 	rpc         *rpc.Server
@@ -93,6 +96,15 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 			n.stats.txsAccepted.Inc()
 		}
 	})
+	// The estimator follows the pool before the mempool file loads, as
+	// Core's does; what loads before the first block is not counted.
+	n.fees = fees.New()
+	switch err := n.fees.Load(n.feesFile()); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		log.Warn("fee estimates file not loaded; estimating from scratch", "path", n.feesFile(), "err", err)
+	}
+	n.stopFees = n.fees.Follow(c, n.pool)
 	switch stats, err := n.pool.Load(n.mempoolFile()); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -164,6 +176,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	})
 	rpc.RegisterMempoolMethods(registry, rpc.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx, IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
 	rpc.RegisterNetMethods(registry, rpc.NetBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
+	rpc.RegisterFeeMethods(registry, rpc.FeeBackend{Estimator: n.fees, Pool: n.pool})
 	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
 		Chain:           c,
 		Generate:        n.miner.MineBlocks,
@@ -274,6 +287,8 @@ func (n *node) relayTx(tx *chain.Tx) {
 
 func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "mempool.dat") }
 
+func (n *node) feesFile() string { return filepath.Join(n.cfg.networkDir(), "fee_estimates.dat") }
+
 // peerTxs hands transactions from peers to the mempool. p2p penalises the
 // sender when the error wraps a *chain.RuleError, so only consensus failures
 // may; policy refusals and missing inputs (the sender may know a block this
@@ -320,6 +335,12 @@ func (n *node) shutdown() error {
 	n.wg.Wait()
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
+	}
+	if n.fees != nil {
+		n.stopFees()
+		if err := n.fees.Save(n.feesFile()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.pool != nil {
 		if err := n.pool.Save(n.mempoolFile()); err != nil {
