@@ -31,6 +31,15 @@ const (
 	errNoFeeRateThreshold = "Insufficient data or no feerate found which meets threshold"
 )
 
+var confTargetParam = Param{Name: "conf_target", Type: TypeNumber, Required: true, Description: "Confirmation target in blocks (1 - 1008)"}
+
+func checkConfTarget(target int64) error {
+	if target < 1 || target > fees.MaxTarget {
+		return Errorf(CodeInvalidParameter, "Invalid conf_target, must be between 1 and %d", fees.MaxTarget)
+	}
+	return nil
+}
+
 // EstimateSmartFeeResult is estimatesmartfee's result, as Core's.
 type EstimateSmartFeeResult struct {
 	FeeRate *Amount  `json:"feerate,omitempty"` // QRY per 1,000 bytes
@@ -44,7 +53,7 @@ func estimateSmartFee(b FeeBackend) Method {
 		Category: "util",
 		Summary:  "Estimates the fee rate needed for a transaction to begin confirmation within conf_target blocks if possible, and returns the number of blocks for which the estimate is valid.",
 		Params: []Param{
-			{Name: "conf_target", Type: TypeNumber, Required: true, Description: "Confirmation target in blocks (1 - 1008)"},
+			confTargetParam,
 			{Name: "estimate_mode", Type: TypeString, Default: `"economical"`,
 				Description: `"economical" answers faster to a falling fee market; "conservative" also weighs a longer history, and is less likely to be too low`},
 		},
@@ -62,8 +71,8 @@ func estimateSmartFee(b FeeBackend) Method {
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			if target < 1 || target > fees.MaxTarget {
-				return nil, Errorf(CodeInvalidParameter, "Invalid conf_target, must be between 1 and %d", fees.MaxTarget)
+			if err := checkConfTarget(target); err != nil {
+				return nil, err
 			}
 			if mode != "unset" && mode != "economical" && mode != "conservative" {
 				return nil, Errorf(CodeInvalidParameter, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
@@ -118,7 +127,7 @@ func estimateRawFee(b FeeBackend) Method {
 		Category: "util",
 		Summary:  "WARNING: This interface is unstable and may disappear or change! Estimates the fee rate for conf_target blocks in each horizon the estimator tracks, with the data behind each answer.",
 		Params: []Param{
-			{Name: "conf_target", Type: TypeNumber, Required: true, Description: "Confirmation target in blocks (1 - 1008)"},
+			confTargetParam,
 			{Name: "threshold", Type: TypeNumber, Default: "0.95", Description: "The proportion of transactions in a given fee rate range that must have been confirmed within conf_target in order to consider those fee rates high enough to proceed with"},
 		},
 		Result: `{                   Results are returned for any horizon which tracks blocks up to the confirmation target
@@ -144,8 +153,8 @@ func estimateRawFee(b FeeBackend) Method {
 			if err := p.Err(); err != nil {
 				return nil, err
 			}
-			if target < 1 || target > fees.MaxTarget {
-				return nil, Errorf(CodeInvalidParameter, "Invalid conf_target, must be between 1 and %d", fees.MaxTarget)
+			if err := checkConfTarget(target); err != nil {
+				return nil, err
 			}
 			if threshold < 0 || threshold > 1 {
 				return nil, Errorf(CodeInvalidParameter, "Invalid threshold")
