@@ -35,6 +35,7 @@ func newFullRegistry(b ChainBackend) *Registry {
 	RegisterMempoolMethods(reg, MempoolBackend{Pool: pool, Chain: b.Chain})
 	RegisterNetMethods(reg, NetBackend{})
 	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
+	RegisterAddressMempoolMethods(reg, AddressMempoolBackend{Chain: b.Chain, Pool: pool})
 	return reg
 }
 

@@ -177,6 +177,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	rpc.RegisterMempoolMethods(registry, rpc.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx, IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
 	rpc.RegisterNetMethods(registry, rpc.NetBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
 	rpc.RegisterFeeMethods(registry, rpc.FeeBackend{Estimator: n.fees, Pool: n.pool})
+	rpc.RegisterAddressMempoolMethods(registry, rpc.AddressMempoolBackend{Chain: c, Pool: n.pool})
 	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
 		Chain:           c,
 		Generate:        n.miner.MineBlocks,

@@ -357,6 +357,37 @@ func (n *fakeNode) methods() []rpc.Method {
 			}
 			return out, nil
 		}),
+		m("getaddressmempool", addresses, func(p *rpc.Params) (any, error) {
+			set, err := n.addressSet(p)
+			if err != nil {
+				return nil, err
+			}
+			type delta struct {
+				Address  string     `json:"address"`
+				TxID     chain.Hash `json:"txid"`
+				Index    int        `json:"index"`
+				Satoshis int64      `json:"satoshis"`
+			}
+			out := []delta{}
+			for _, tx := range n.mempool {
+				id := tx.TxID()
+				for i, o := range tx.Outputs {
+					if addr, ok := set[o.PubKeyHash]; ok {
+						out = append(out, delta{addr, id, i, int64(o.Value)})
+					}
+				}
+				for i, in := range tx.Inputs {
+					spent, ok := n.utxos[in.PrevOut]
+					if parent := n.inMempool(in.PrevOut.TxID); !ok && parent != nil {
+						spent, ok = chain.UtxoEntry{Value: parent.Outputs[in.PrevOut.Index].Value, PubKeyHash: parent.Outputs[in.PrevOut.Index].PubKeyHash}, true
+					}
+					if addr, mine := set[spent.PubKeyHash]; ok && mine {
+						out = append(out, delta{addr, id, i, -int64(spent.Value)})
+					}
+				}
+			}
+			return out, nil
+		}),
 		m("getmempoolentry", []rpc.Param{txidParam}, func(p *rpc.Params) (any, error) {
 			txid, err := txidOf(p)
 			if err != nil {

@@ -52,15 +52,6 @@ func (a *app) loadView(ctx context.Context, w *wallet.Wallet, n *node, info *cha
 // wallet file.
 func (a *app) pendingSends() *wallet.PendingSends { return wallet.PendingSendsFor(a.opts.walletPath) }
 
-// mempoolNote says what a balance leaves out when the mempool was too large to
-// look through.
-func mempoolNote(v *wallet.View) string {
-	if v.MempoolSize == 0 {
-		return ""
-	}
-	return fmt.Sprintf("The node's mempool holds %d transactions, too many to look through: unconfirmed payments from others are not counted.\n", v.MempoolSize)
-}
-
 func balanceCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
 		return a.withView(ctx, false, func(_ *wallet.Wallet, _ *node, v *wallet.View) error {
@@ -68,23 +59,18 @@ func balanceCommand() *command {
 			total := b.Total()
 			if a.opts.json {
 				return a.printJSON(struct {
-					Confirmed      json.Number `json:"confirmed"`
-					Unconfirmed    json.Number `json:"unconfirmed"`
-					Immature       json.Number `json:"immature"`
-					Total          json.Number `json:"total"`
-					MempoolScanned bool        `json:"mempool_scanned"`
-				}{qry(b.Confirmed), qry(b.Unconfirmed), qry(b.Immature), qry(total), v.MempoolSize == 0})
+					Confirmed   json.Number `json:"confirmed"`
+					Unconfirmed json.Number `json:"unconfirmed"`
+					Immature    json.Number `json:"immature"`
+					Total       json.Number `json:"total"`
+				}{qry(b.Confirmed), qry(b.Unconfirmed), qry(b.Immature), qry(total)})
 			}
 			t := table(a.stdout)
 			fmt.Fprintf(t, "confirmed\t%s QRY\n", wallet.FormatAmount(b.Confirmed))
 			fmt.Fprintf(t, "unconfirmed\t%s QRY\n", wallet.FormatAmount(b.Unconfirmed))
 			fmt.Fprintf(t, "immature\t%s QRY\n", wallet.FormatAmount(b.Immature))
 			fmt.Fprintf(t, "total\t%s QRY\n", wallet.FormatAmount(total))
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", mempoolNote(v))
-			return nil
+			return t.Flush()
 		})
 	}}
 }
@@ -115,7 +101,7 @@ func listUnspentCommand() *command {
 				return a.printJSON(list)
 			}
 			if len(list) == 0 {
-				a.printf("No unspent outputs.\n%s", mempoolNote(v))
+				a.printf("No unspent outputs.\n")
 				return nil
 			}
 			t := table(a.stdout)
@@ -132,11 +118,7 @@ func listUnspentCommand() *command {
 				}
 				fmt.Fprintf(t, "%s\t%s\t%s\t%d\t%s\n", u.Coin, u.Address, u.Amount, u.Confirmations, note)
 			}
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", mempoolNote(v))
-			return nil
+			return t.Flush()
 		})
 	}}
 }
@@ -174,7 +156,7 @@ func historyCommand() *command {
 				return a.printJSON(list)
 			}
 			if len(list) == 0 {
-				a.printf("No transactions.\n%s", mempoolNote(v))
+				a.printf("No transactions.\n")
 				return nil
 			}
 			t := table(a.stdout)
@@ -190,11 +172,7 @@ func historyCommand() *command {
 				}
 				fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\n", formatTime(h.Time), h.Confirmations, amount, fee, h.TxID)
 			}
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", mempoolNote(v))
-			return nil
+			return t.Flush()
 		})
 	}}
 }

@@ -225,11 +225,27 @@ func decodeVerbose(txid chain.Hash, v *verboseTx) (*wallet.TxInfo, error) {
 	return &wallet.TxInfo{Tx: tx, Confirmations: v.Confirmations, Time: v.BlockTime}, nil
 }
 
-// Mempool returns the txids of the node's mempool.
-func (n *node) Mempool(ctx context.Context) ([]chain.Hash, error) {
+// AddressMempool returns the mempool transactions paying to or spending from
+// addrs, each once, from the node's getaddressmempool.
+func (n *node) AddressMempool(ctx context.Context, addrs []string) ([]chain.Hash, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	var entries []struct {
+		TxID chain.Hash `json:"txid"`
+	}
+	if err := n.call(ctx, "getaddressmempool", addressesParam(addrs), &entries); err != nil {
+		return nil, err
+	}
 	var txids []chain.Hash
-	err := n.call(ctx, "getrawmempool", nil, &txids)
-	return txids, err
+	seen := make(map[chain.Hash]bool)
+	for _, e := range entries {
+		if !seen[e.TxID] {
+			seen[e.TxID] = true
+			txids = append(txids, e.TxID)
+		}
+	}
+	return txids, nil
 }
 
 // InMempool reports whether txid waits in the node's mempool.
