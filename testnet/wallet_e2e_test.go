@@ -1,0 +1,108 @@
+//go:build unix
+
+package testnet
+
+import (
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/rpc"
+)
+
+type e2eSend struct {
+	TxID     string `json:"txid"`
+	Payments []struct {
+		To     string     `json:"to"`
+		Amount rpc.Amount `json:"amount"`
+	} `json:"payments"`
+	Fee           rpc.Amount `json:"fee"`
+	FeeRate       uint64     `json:"fee_rate"`
+	FeeRateSource string     `json:"fee_rate_source"`
+	Size          int        `json:"size"`
+}
+
+type e2eBalance struct {
+	Confirmed   rpc.Amount `json:"confirmed"`
+	Unconfirmed rpc.Amount `json:"unconfirmed"`
+	Immature    rpc.Amount `json:"immature"`
+	Total       rpc.Amount `json:"total"`
+}
+
+// One transaction pays three addresses of another wallet exactly; that
+// wallet's sendall then leaves it empty, paying the fee it reported.
+func TestE2EWalletSendManyAndSendAll(t *testing.T) {
+	skipE2E(t)
+	tn := New(t, Options{Nodes: 1})
+	ctx := testCtx(t, 3*time.Minute)
+	cli := newWalletCLI(t, ctx, tn)
+	node := tn.Node(0)
+	mine := func(blocks int) {
+		t.Helper()
+		if err := node.Call(ctx, "generatetoaddress", []any{blocks, e2eAddress(chain.RegtestParams)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	balance := func(file string) e2eBalance {
+		t.Helper()
+		var b e2eBalance
+		if err := jsonUnmarshal(cli.run(0, file, "balance", "--json"), &b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	cli.run(0, "alice.json", "create")
+	cli.run(0, "bob.json", "create")
+	cli.run(0, "carol.json", "create")
+	alice := cli.run(0, "alice.json", "newaddress")
+	if err := node.Call(ctx, "generatetoaddress", []any{101, alice}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bob := []string{cli.run(0, "bob.json", "newaddress"), cli.run(0, "bob.json", "newaddress"), cli.run(0, "bob.json", "newaddress")}
+	amounts := []rpc.Amount{1_1000_0000, 2_2000_0000, 3_3000_0000}
+
+	var sent e2eSend
+	if err := jsonUnmarshal(cli.run(0, "alice.json", "send", bob[0], "1.1", bob[1], "2.2", bob[2], "3.3", "--json"), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent.Payments) != 3 || sent.FeeRateSource == "" || sent.Fee < rpc.Amount(sent.FeeRate)*rpc.Amount(sent.Size) {
+		t.Fatalf("send: %+v", sent)
+	}
+	mine(1)
+	if c := confirmations(t, ctx, node, sent.TxID); c != 1 {
+		t.Fatalf("the send has %d confirmations", c)
+	}
+	var addrs []struct {
+		Address string     `json:"address"`
+		Balance rpc.Amount `json:"balance"`
+	}
+	if err := jsonUnmarshal(cli.run(0, "bob.json", "addresses", "--json"), &addrs); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range addrs {
+		if a.Address != bob[i] || a.Balance != amounts[i] {
+			t.Errorf("bob's address %d: %+v, want %s with %d", i, a, bob[i], amounts[i])
+		}
+	}
+	if b := balance("bob.json"); b.Confirmed != 6_6000_0000 || b.Total != 6_6000_0000 {
+		t.Fatalf("bob's balance %+v, want 6.6 QRY confirmed", b)
+	}
+
+	carol := cli.run(0, "carol.json", "newaddress")
+	var swept e2eSend
+	if err := jsonUnmarshal(cli.run(0, "bob.json", "sendall", carol, "--fee-rate", "3", "--json"), &swept); err != nil {
+		t.Fatal(err)
+	}
+	if swept.FeeRate != 3 || swept.Fee < 3*rpc.Amount(swept.Size) || swept.Fee > 3*rpc.Amount(swept.Size+6) ||
+		len(swept.Payments) != 1 || swept.Payments[0].Amount != 6_6000_0000-swept.Fee {
+		t.Fatalf("sendall: %+v", swept)
+	}
+	mine(1)
+	if b := balance("bob.json"); b != (e2eBalance{}) {
+		t.Errorf("bob's balance after sendall %+v, want zero", b)
+	}
+	if b := balance("carol.json"); b.Confirmed != 6_6000_0000-swept.Fee {
+		t.Errorf("carol's balance %+v, want 6.6 QRY less the %d fee", b, swept.Fee)
+	}
+}
