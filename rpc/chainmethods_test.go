@@ -36,6 +36,7 @@ func newFullRegistry(b ChainBackend) *Registry {
 	RegisterNetMethods(reg, NetBackend{})
 	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
 	RegisterAddressMempoolMethods(reg, AddressMempoolBackend{Chain: b.Chain, Pool: pool})
+	RegisterMempoolFamilyMethods(reg, pool)
 	return reg
 }
 
