@@ -82,7 +82,7 @@ func getAddressMempool(b AddressMempoolBackend) Method {
 					}
 				}
 				for i, in := range e.Tx.Inputs {
-					spent, ok := spentOutput(b.Chain, inPool, in.PrevOut)
+					spent, ok := spentOutput(b.Chain, func(id chain.Hash) *chain.Tx { return inPool[id] }, in.PrevOut)
 					if !ok {
 						continue
 					}
@@ -102,8 +102,8 @@ func getAddressMempool(b AddressMempoolBackend) Method {
 // spentOutput finds the output op names: a mempool parent's, or the chain's.
 // A block mined since the pool was read may have spent it; then it is not
 // found, and the spend is left out as the pool will drop it.
-func spentOutput(c *chain.Chain, inPool map[chain.Hash]*chain.Tx, op chain.OutPoint) (chain.TxOut, bool) {
-	if parent := inPool[op.TxID]; parent != nil {
+func spentOutput(c *chain.Chain, inPool func(chain.Hash) *chain.Tx, op chain.OutPoint) (chain.TxOut, bool) {
+	if parent := inPool(op.TxID); parent != nil {
 		if int(op.Index) < len(parent.Outputs) {
 			return parent.Outputs[op.Index], true
 		}

@@ -37,6 +37,7 @@ func newFullRegistry(b ChainBackend) *Registry {
 	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
 	RegisterAddressMempoolMethods(reg, AddressMempoolBackend{Chain: b.Chain, Pool: pool})
 	RegisterMempoolFamilyMethods(reg, pool)
+	RegisterRawTxMethods(reg, RawTxBackend{Chain: b.Chain, Pool: pool})
 	return reg
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -390,15 +391,4 @@ func headerBits(t *testing.T, ctx context.Context, n *Node, height int) string {
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-func mustDecodeTx(t *testing.T, rawHex string) *chain.Tx {
-	t.Helper()
-	raw, err := hex.DecodeString(rawHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := chain.DecodeTx(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tx
-}
+func mustDecodeTx(t *testing.T, rawHex string) *chain.Tx { return chaintest.DecodeHexTx(t, rawHex) }

@@ -179,6 +179,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	rpc.RegisterFeeMethods(registry, rpc.FeeBackend{Estimator: n.fees, Pool: n.pool})
 	rpc.RegisterAddressMempoolMethods(registry, rpc.AddressMempoolBackend{Chain: c, Pool: n.pool})
 	rpc.RegisterMempoolFamilyMethods(registry, n.pool)
+	rpc.RegisterRawTxMethods(registry, rpc.RawTxBackend{Chain: c, Pool: n.pool})
 	rpc.RegisterMiningMethods(registry, rpc.MiningBackend{
 		Chain:           c,
 		Generate:        n.miner.MineBlocks,
