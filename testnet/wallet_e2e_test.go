@@ -3,6 +3,7 @@
 package testnet
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -104,5 +105,103 @@ func TestE2EWalletSendManyAndSendAll(t *testing.T) {
 	}
 	if b := balance("carol.json"); b.Confirmed != 6_6000_0000-swept.Fee {
 		t.Errorf("carol's balance %+v, want 6.6 QRY less the %d fee", b, swept.Fee)
+	}
+}
+
+func mempoolTxIDs(t *testing.T, ctx context.Context, n *Node) map[string]bool {
+	t.Helper()
+	var ids []string
+	if err := n.Call(ctx, "getrawmempool", nil, &ids); err != nil {
+		t.Fatal(err)
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set
+}
+
+// A send at the minimum fee is bumped; the replacement is mined and the
+// original never is. A send lost with the node's mempool (the node killed
+// before it could save it) is handed to the node again by the next wallet
+// command, and mined.
+func TestE2EWalletBumpFeeAndRebroadcast(t *testing.T) {
+	skipE2E(t)
+	tn := New(t, Options{Nodes: 1})
+	ctx := testCtx(t, 3*time.Minute)
+	cli := newWalletCLI(t, ctx, tn)
+	node := tn.Node(0)
+	mine := func() {
+		t.Helper()
+		if err := node.Call(ctx, "generatetoaddress", []any{1, e2eAddress(chain.RegtestParams)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.run(0, "alice.json", "create")
+	alice := cli.run(0, "alice.json", "newaddress")
+	if err := node.Call(ctx, "generatetoaddress", []any{102, alice}, nil); err != nil {
+		t.Fatal(err)
+	}
+	payee := chain.RegtestParams.EncodeAddress([chain.PubKeyHashSize]byte{0xb0})
+
+	var orig e2eSend
+	if err := jsonUnmarshal(cli.run(0, "alice.json", "send", payee, "1", "--fee-rate", "1", "--json"), &orig); err != nil {
+		t.Fatal(err)
+	}
+	var bumped struct {
+		TxID        string     `json:"txid"`
+		OrigTxID    string     `json:"origtxid"`
+		Fee         rpc.Amount `json:"fee"`
+		OrigFee     rpc.Amount `json:"origfee"`
+		FeeRate     uint64     `json:"fee_rate"`
+		OrigFeeRate uint64     `json:"origfee_rate"`
+	}
+	if err := jsonUnmarshal(cli.run(0, "alice.json", "bumpfee", orig.TxID, "--json"), &bumped); err != nil {
+		t.Fatal(err)
+	}
+	if bumped.OrigTxID != orig.TxID || bumped.OrigFee != orig.Fee || bumped.FeeRate < bumped.OrigFeeRate+1 || bumped.Fee <= orig.Fee {
+		t.Fatalf("bumpfee: %+v after %+v", bumped, orig)
+	}
+	if pool := mempoolTxIDs(t, ctx, node); !pool[bumped.TxID] || pool[orig.TxID] {
+		t.Fatalf("mempool %v: want the replacement %s, not the original %s", pool, bumped.TxID, orig.TxID)
+	}
+	var history []struct {
+		TxID     string `json:"txid"`
+		Replaces string `json:"replaces"`
+	}
+	if err := jsonUnmarshal(cli.run(0, "alice.json", "history", "--json"), &history); err != nil {
+		t.Fatal(err)
+	}
+	if last := history[len(history)-1]; last.TxID != bumped.TxID || last.Replaces != orig.TxID {
+		t.Errorf("history ends with %+v, want %s replacing %s", last, bumped.TxID, orig.TxID)
+	}
+	mine()
+	if c := confirmations(t, ctx, node, bumped.TxID); c != 1 {
+		t.Errorf("the replacement has %d confirmations", c)
+	}
+	if c := confirmations(t, ctx, node, orig.TxID); c != -1 {
+		t.Errorf("the original is known with %d confirmations", c)
+	}
+
+	var lost e2eSend
+	if err := jsonUnmarshal(cli.run(0, "alice.json", "send", payee, "2", "--json"), &lost); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mempoolTxIDs(t, ctx, node)[lost.TxID] {
+		t.Fatal("the killed node kept its mempool")
+	}
+	cli.run(0, "alice.json", "balance")
+	if !mempoolTxIDs(t, ctx, node)[lost.TxID] {
+		t.Fatal("the next wallet command did not hand the lost send to the node")
+	}
+	mine()
+	if c := confirmations(t, ctx, node, lost.TxID); c != 1 {
+		t.Errorf("the rebroadcast send has %d confirmations", c)
 	}
 }

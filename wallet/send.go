@@ -197,6 +197,13 @@ func BuildSend(req *SendRequest) (*Send, error) {
 		if selected, err = chosenCoins(req); err != nil {
 			return nil, err
 		}
+		var have uint64
+		for _, u := range selected {
+			have += u.Value
+		}
+		if need := amount + selectRate*txSize(len(selected), len(req.Payments)); have < need {
+			return nil, &InsufficientFundsError{Need: need, Have: have}
+		}
 		withChange = !req.SpendAll && changeLeft(selected, amount, selectRate, len(req.Payments))
 	case req.SpendAll:
 		selected, _, err = spendableUTXOs(req, true)

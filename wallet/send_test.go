@@ -538,7 +538,7 @@ func TestBuildSendChoices(t *testing.T) {
 		}
 	})
 	t.Run("coin control", func(t *testing.T) {
-		req := f.request(coin/2, 2, f.utxo(1, coin), f.utxo(2, 2*coin), f.utxo(3, 3*coin))
+		req := f.request(coin+coin/2, 2, f.utxo(1, coin), f.utxo(2, 2*coin), f.utxo(3, 3*coin))
 		req.Coins = []chain.OutPoint{f.utxo(2, 0).OutPoint, f.utxo(3, 0).OutPoint}
 		s, err := BuildSend(req)
 		if err != nil {
@@ -547,6 +547,10 @@ func TestBuildSendChoices(t *testing.T) {
 		checkSend(t, req, s)
 		if got := spentValues(s); !slices.Equal(got, []uint64{2 * coin, 3 * coin}) || s.ChangeIndex < 0 {
 			t.Errorf("spent %v, change index %d", got, s.ChangeIndex)
+		}
+		req.Coins = []chain.OutPoint{f.utxo(1, 0).OutPoint}
+		if _, err := BuildSend(req); !errors.Is(err, ErrInsufficientFunds) {
+			t.Errorf("chosen coins worth less than the payment: %v", err)
 		}
 		req.Coins = []chain.OutPoint{othersUnconfirmed.OutPoint}
 		req.UTXOs = append(req.UTXOs, othersUnconfirmed)

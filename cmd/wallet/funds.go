@@ -42,8 +42,14 @@ func (a *app) loadView(ctx context.Context, w *wallet.Wallet, n *node, info *cha
 	if err != nil {
 		return nil, err
 	}
-	for _, txid := range v.Vanished {
-		fmt.Fprintf(a.stderr, "wallet: warning: sent transaction %s is in neither the node's mempool nor its chain; the outputs it spent can be spent again\n", txid)
+	for _, txid := range v.Sync.Rebroadcast {
+		fmt.Fprintf(a.stderr, "wallet: sent transaction %s had fallen out of the node's mempool; handed to the node again\n", txid)
+	}
+	for _, txid := range v.Sync.Gone {
+		fmt.Fprintf(a.stderr, "wallet: warning: sent transaction %s can never be mined (another spent its inputs); the outputs it spent that remain can be spent again\n", txid)
+	}
+	for txid, err := range v.Sync.Stuck {
+		fmt.Fprintf(a.stderr, "wallet: warning: sent transaction %s fell out of the node's mempool and the node refuses it again (%v); 'wallet abandon %s' frees its coins\n", txid, err, txid)
 	}
 	return v, nil
 }
@@ -135,6 +141,8 @@ type historyJSON struct {
 	// sent; 0 when unknown.
 	Time     int64 `json:"time"`
 	Coinbase bool  `json:"coinbase,omitempty"`
+	// Replaces is the send this one replaced with a higher fee.
+	Replaces *chain.Hash `json:"replaces,omitempty"`
 }
 
 func historyCommand() *command {
@@ -147,7 +155,7 @@ func historyCommand() *command {
 			list := make([]historyJSON, len(entries))
 			for i, e := range entries {
 				list[i] = historyJSON{TxID: e.TxID, Amount: signedQRY(e.Amount), Confirmations: e.Confirmations,
-					Time: e.Time, Coinbase: e.Coinbase}
+					Time: e.Time, Coinbase: e.Coinbase, Replaces: e.Replaces}
 				if e.HasFee {
 					list[i].Fee = qry(e.Fee)
 				}
@@ -160,7 +168,7 @@ func historyCommand() *command {
 				return nil
 			}
 			t := table(a.stdout)
-			fmt.Fprintln(t, "TIME\tCONF\tAMOUNT\tFEE\tTXID")
+			fmt.Fprintln(t, "TIME\tCONF\tAMOUNT\tFEE\tTXID\tNOTE")
 			for _, h := range list {
 				fee := string(h.Fee)
 				if h.Coinbase {
@@ -170,7 +178,11 @@ func historyCommand() *command {
 				if !strings.HasPrefix(amount, "-") {
 					amount = "+" + amount
 				}
-				fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\n", formatTime(h.Time), h.Confirmations, amount, fee, h.TxID)
+				note := ""
+				if h.Replaces != nil {
+					note = "replaces " + h.Replaces.String()
+				}
+				fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\t%s\n", formatTime(h.Time), h.Confirmations, amount, fee, h.TxID, note)
 			}
 			return t.Flush()
 		})

@@ -53,6 +53,14 @@ Commands:
       --coins TXID:N,...     spend exactly these outputs (coin control)
   sendall ADDR    send everything the wallet can spend (or --coins) to ADDR,
                   less the fee; takes --conf-target, --fee-rate, --coins
+  bumpfee TXID    replace an unconfirmed send with one paying a higher fee, as
+                  Core's bumpfee: the same payments, the change reduced (or
+                  another input added), at least 1 base unit per byte more
+      --fee-rate N           the new rate (default: the node's estimate)
+  abandon TXID    forget a send that is in neither the node's mempool nor its
+                  chain, so its coins can be spent again (sends that fell out
+                  of the mempool are otherwise handed to the node again by the
+                  next command)
   history         the wallet's transactions, oldest first, with the net
                   amount each added to or took from the wallet (fee included)
   help            this text
@@ -187,6 +195,8 @@ func commands() map[string]*command {
 		"listunspent": listUnspentCommand(),
 		"send":        sendCommand(),
 		"sendall":     sendAllCommand(),
+		"bumpfee":     bumpFeeCommand(),
+		"abandon":     abandonCommand(),
 		"history":     historyCommand(),
 	}
 }

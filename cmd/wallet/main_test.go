@@ -547,24 +547,41 @@ func TestSendRefusedByNode(t *testing.T) {
 	h.ok("send", foreignAddress(), "0.5")
 }
 
-func TestSendVanished(t *testing.T) {
+// A send that fell out of the node's mempool is handed to it again by the
+// next command; one the node refuses again stays until abandoned.
+func TestSendRebroadcastAndAbandon(t *testing.T) {
 	h := newHarness(t)
 	h.create()
 	h.node.pay(h.newAddress(), 100_000_000)
-	h.ok("send", foreignAddress(), "0.5")
+	s := jsonOf[sendJSON](t, h.ok("send", foreignAddress(), "0.5", "--json"))
 	h.node.evict()
 	out, errOut, code := h.run("", "balance", "--json")
 	if code != 0 {
 		t.Fatal(errOut)
 	}
-	mustContain(t, errOut, "in neither the node's mempool nor its chain")
-	if b := jsonOf[balanceJSON](t, out); b.Confirmed != "1.00000000" || b.Unconfirmed != "0.00000000" {
-		t.Errorf("balance after the send vanished: %+v", b)
+	mustContain(t, errOut, s.TxID.String()+" had fallen out of the node's mempool; handed to the node again")
+	if pool := h.node.mempoolTxs(); len(pool) != 1 || pool[0].TxID() != s.TxID {
+		t.Fatalf("mempool after the rebroadcast: %v", pool)
 	}
+	if b := jsonOf[balanceJSON](t, out); b.Confirmed != "0.00000000" || b.Unconfirmed != s.Change {
+		t.Errorf("balance after the rebroadcast: %+v", b)
+	}
+
+	h.node.evict()
+	h.node.refuse = rpc.Errorf(rpc.CodeVerifyRejected, "mempool min fee not met")
+	_, errOut, _ = h.run("", "balance", "--json")
+	mustContain(t, errOut, "refuses it again", "wallet abandon "+s.TxID.String())
+	h.node.refuse = nil
+	mustContain(t, h.ok("abandon", s.TxID.String()), "Abandoned "+s.TxID.String())
 	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
-		t.Errorf("a vanished send is kept as pending: %v", err)
+		t.Errorf("an abandoned send is kept as pending: %v", err)
 	}
+	if b := jsonOf[balanceJSON](t, h.ok("balance", "--json")); b.Confirmed != "1.00000000" {
+		t.Errorf("balance after abandon: %+v", b)
+	}
+	mustContain(t, h.fail("abandon", s.TxID.String()), "not eligible for abandonment")
 	h.ok("send", foreignAddress(), "0.5")
+	mustContain(t, h.fail("abandon", h.node.mempoolTxs()[0].TxID().String()), "waits in the node's mempool")
 }
 
 func TestSendAnswerLost(t *testing.T) {

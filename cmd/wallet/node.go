@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc"
@@ -258,6 +259,23 @@ func (n *node) InMempool(ctx context.Context, txid chain.Hash) (bool, error) {
 		return false, nil
 	}
 	return false, wrapRPC("getmempoolentry", err)
+}
+
+// Broadcast hands tx to the node again, for wallet.PendingSends.Sync: a
+// refusal wraps wallet.ErrRefused, and wallet.ErrInputsGone when an input is
+// spent or missing; a transaction the chain holds already is no failure.
+func (n *node) Broadcast(ctx context.Context, tx *chain.Tx) error {
+	_, err := n.broadcast(ctx, tx)
+	var rpcErr *rpc.Error
+	switch {
+	case !errors.As(err, &rpcErr):
+		return err
+	case rpcErr.Code == rpc.CodeVerifyAlreadyInChain:
+		return nil
+	case rpcErr.Code == rpc.CodeVerify || strings.Contains(rpcErr.Message, "txn-mempool-conflict"):
+		return fmt.Errorf("%w: %w: %w", wallet.ErrRefused, wallet.ErrInputsGone, err)
+	}
+	return fmt.Errorf("%w: %w", wallet.ErrRefused, err)
 }
 
 // broadcast hands tx to the node, which checks it and relays it, and returns

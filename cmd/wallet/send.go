@@ -230,7 +230,7 @@ func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags)
 			}
 			changeAddress = k.Address
 		}
-		txid, err := a.broadcast(ctx, n, s.Tx)
+		txid, err := a.broadcast(ctx, n, s.Tx, nil)
 		if err != nil {
 			return err
 		}
@@ -238,14 +238,15 @@ func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags)
 	})
 }
 
-// broadcast checks tx, records it as pending and hands it to the node.
-func (a *app) broadcast(ctx context.Context, n *node, tx *chain.Tx) (chain.Hash, error) {
+// broadcast checks tx, records it as pending (replacing the send replaces,
+// if not nil) and hands it to the node.
+func (a *app) broadcast(ctx context.Context, n *node, tx *chain.Tx, replaces *chain.Hash) (chain.Hash, error) {
 	if err := chain.CheckTxSanity(tx); err != nil {
 		return chain.Hash{}, fmt.Errorf("the transaction built is invalid, nothing was sent: %w", err)
 	}
 	txid := tx.TxID()
 	pending := a.pendingSends()
-	if err := pending.Add(tx); err != nil {
+	if err := pending.Add(tx, replaces); err != nil {
 		return txid, err
 	}
 	if _, err := n.broadcast(ctx, tx); err != nil {
