@@ -178,3 +178,21 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// The running total of waiting transactions must count what Core's loop
+// over every slot counts.
+func TestUnconfirmedTotals(t *testing.T) {
+	e := New()
+	simulate(e, 60)
+	for _, s := range e.stats {
+		for b := range s.buckets {
+			var sum float64
+			for _, slot := range s.unconfTxs {
+				sum += slot[b]
+			}
+			if sum != s.unconfTotal[b] {
+				t.Fatalf("bucket %d: total %v, slots sum to %v", b, s.unconfTotal[b], sum)
+			}
+		}
+	}
+}

@@ -20,13 +20,18 @@ type confirmStats struct {
 	// entered more than maxConfirms blocks ago.
 	unconfTxs    [][]float64
 	oldUnconfTxs []float64
+	// unconfTotal[b] sums unconfTxs[*][b], so an estimate counts the
+	// transactions waiting longer than its target from the few that wait
+	// less, not from all maxConfirms slots.
+	unconfTotal []float64
 }
 
 func newConfirmStats(buckets []float64, periods, scale int, decay float64) *confirmStats {
 	s := &confirmStats{buckets: buckets, decay: decay, scale: scale,
 		txCtAvg: make([]float64, len(buckets)), feerateAvg: make([]float64, len(buckets)),
 		confAvg: grid(periods, len(buckets)), failAvg: grid(periods, len(buckets)),
-		unconfTxs: grid(periods*scale, len(buckets)), oldUnconfTxs: make([]float64, len(buckets))}
+		unconfTxs: grid(periods*scale, len(buckets)), oldUnconfTxs: make([]float64, len(buckets)),
+		unconfTotal: make([]float64, len(buckets))}
 	return s
 }
 
@@ -61,6 +66,7 @@ func (s *confirmStats) clearCurrent(height int32) {
 	slot := s.unconfTxs[int(height)%len(s.unconfTxs)]
 	for b := range slot {
 		s.oldUnconfTxs[b] += slot[b]
+		s.unconfTotal[b] -= slot[b]
 		slot[b] = 0
 	}
 }
@@ -95,6 +101,7 @@ func (s *confirmStats) updateMovingAverages() {
 func (s *confirmStats) newTx(height int32, rate float64) int {
 	b := bucketIndex(s.buckets, rate)
 	s.unconfTxs[int(height)%len(s.unconfTxs)][b]++
+	s.unconfTotal[b]++
 	return b
 }
 
@@ -113,7 +120,10 @@ func (s *confirmStats) removeTx(entryHeight, best int32, b int, inBlock bool) {
 		s.oldUnconfTxs[b] = max(s.oldUnconfTxs[b]-1, 0)
 	} else {
 		slot := s.unconfTxs[int(entryHeight)%len(s.unconfTxs)]
-		slot[b] = max(slot[b]-1, 0)
+		if slot[b] > 0 {
+			slot[b]--
+			s.unconfTotal[b]--
+		}
 	}
 	if !inBlock && blocksAgo >= s.scale {
 		periodsAgo := blocksAgo / s.scale
@@ -168,8 +178,13 @@ func (s *confirmStats) estimateMedianVal(confTarget int, sufficientTxVal, succes
 		nConf += s.confAvg[periodTarget-1][b]
 		totalNum += s.txCtAvg[b]
 		failNum += s.failAvg[periodTarget-1][b]
-		for c := confTarget; c < s.maxConfirms(); c++ {
-			extraNum += s.unconfTxs[((int(height)-c)%bins+bins)%bins][b]
+		// Those waiting at least confTarget blocks: all but the ones that
+		// entered in the last confTarget blocks.
+		if confTarget < bins {
+			extraNum += s.unconfTotal[b]
+			for c := range confTarget {
+				extraNum -= s.unconfTxs[((int(height)-c)%bins+bins)%bins][b]
+			}
 		}
 		extraNum += s.oldUnconfTxs[b]
 		// Only a group with enough transactions, counting their decay,
