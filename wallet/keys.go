@@ -131,7 +131,14 @@ type AccountKeys struct {
 	params   *chain.Params
 	coin     uint32
 	branches [2]*hdkeychain.ExtendedKey
+	// xpub is the account's extended public key, BIP32's serialisation with
+	// Bitcoin's version bytes (xpub on main, tpub on the test networks).
+	xpub string
 }
+
+// XPub returns the account's extended public key: what a watch-only wallet
+// derives every address from.
+func (a *AccountKeys) XPub() string { return a.xpub }
 
 // NewAccountKeys derives the account m/84'/coin'/0' of seed for network p.
 func NewAccountKeys(seed []byte, p *chain.Params) (*AccountKeys, error) {
@@ -151,12 +158,31 @@ func NewAccountKeys(seed []byte, p *chain.Params) (*AccountKeys, error) {
 	}
 	defer account.Zero()
 	a := &AccountKeys{params: p, coin: coin}
+	if a.xpub, err = extendedPublic(account, p); err != nil {
+		return nil, err
+	}
 	for _, b := range []Branch{Receive, Change} {
 		if a.branches[b], err = derivePath(account, []uint32{uint32(b)}); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// extendedPublic serialises k's public half with the network's version bytes.
+func extendedPublic(k *hdkeychain.ExtendedKey, p *chain.Params) (string, error) {
+	pub, err := k.Neuter()
+	if err != nil {
+		return "", err
+	}
+	version := chaincfg.MainNetParams.HDPublicKeyID
+	if p != chain.MainParams {
+		version = chaincfg.TestNet3Params.HDPublicKeyID
+	}
+	if pub, err = pub.CloneWithVersion(version[:]); err != nil {
+		return "", err
+	}
+	return pub.String(), nil
 }
 
 // newMaster makes the BIP32 master key of seed. The extended-key version bytes

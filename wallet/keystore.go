@@ -477,6 +477,9 @@ func readFile(path string) ([]byte, error) {
 // Path is the wallet file's name.
 func (w *Wallet) Path() string { return w.path }
 
+// XPub returns the account's extended public key.
+func (w *Wallet) XPub() string { return w.keys.XPub() }
+
 // Params are the parameters of the wallet's network.
 func (w *Wallet) Params() *chain.Params { return w.params }
 

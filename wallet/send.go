@@ -113,6 +113,9 @@ type SendRequest struct {
 	// Change receives what is left over, unless that is dust.
 	Change [chain.PubKeyHashSize]byte
 	Keys   KeySource
+	// Unsigned builds without signing (Keys may be nil): the fee counts
+	// every signature at its longest, so it covers the rate once signed.
+	Unsigned bool
 }
 
 // Send is a signed transaction ready to broadcast.
@@ -144,6 +147,19 @@ const (
 	// compressed key and a signature, each with its length byte.
 	maxInputSize = chain.HashSize + 4 + 1 + 1 + 33 + 1 + maxSigSize
 )
+
+// longestSignature stands in for a witness while an unsigned transaction is
+// sized or checked: a compressed key and the longest low-S DER signature
+// (r of 33 bytes, s of 32).
+func longestSignature() [][]byte {
+	pub := append([]byte{2}, make([]byte, 32)...)
+	pub[32] = 1
+	sig := []byte{0x30, 0x45, 0x02, 0x21, 0x00}
+	sig = append(sig, bytes.Repeat([]byte{0x80}, 32)...)
+	sig = append(sig, 0x02, 0x20, 0x01)
+	sig = append(sig, make([]byte, 31)...)
+	return [][]byte{pub, sig}
+}
 
 // DustLimit is the smallest change output BuildSend makes, at any fee rate:
 // Bitcoin Core's dust threshold for a P2PKH output, the figure wallets
@@ -234,10 +250,13 @@ func BuildSend(req *SendRequest) (*Send, error) {
 			total += u.Value
 		}
 		req = &SendRequest{Payments: []Payment{{To: req.Payments[0].To, Amount: total}}, SubtractFee: true,
-			FeeRate: req.FeeRate, Change: req.Change, Keys: req.Keys}
+			FeeRate: req.FeeRate, Change: req.Change, Keys: req.Keys, Unsigned: req.Unsigned}
 	}
 	keys := make([]*secp256k1.PrivateKey, len(selected))
 	for i, u := range selected {
+		if req.Unsigned {
+			break
+		}
 		k, ok := req.Keys.PrivateKey(u.PubKeyHash)
 		if !ok {
 			return nil, fmt.Errorf("%w %s paying to key hash %x", ErrMissingKey, u.OutPoint, u.PubKeyHash)
@@ -269,7 +288,7 @@ func checkRequest(req *SendRequest) (uint64, error) {
 		}
 		amount += p.Amount
 	}
-	if req.Keys == nil {
+	if req.Keys == nil && !req.Unsigned {
 		return 0, errors.New("no KeySource to sign with")
 	}
 	if req.FeeRate > maxFeeRate {
@@ -508,9 +527,15 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 			return nil, err
 		}
 		changeIndex := setOutputs(tx, paid, req.Change, change)
-		hasher := chain.NewSigHasher(tx, spentOuts)
-		for i := range sorted {
-			chain.SignInput(tx, hasher, i, sortedKeys[i])
+		if req.Unsigned {
+			for i := range tx.Inputs {
+				tx.Inputs[i].Witness = longestSignature()
+			}
+		} else {
+			hasher := chain.NewSigHasher(tx, spentOuts)
+			for i := range sorted {
+				chain.SignInput(tx, hasher, i, sortedKeys[i])
+			}
 		}
 		need := req.FeeRate * uint64(tx.SerializeSize())
 		adjustable := withChange || req.SubtractFee
@@ -527,6 +552,11 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 			lowered = true
 			fee = need
 			continue
+		}
+		if req.Unsigned {
+			for i := range tx.Inputs {
+				tx.Inputs[i].Witness = nil
+			}
 		}
 		return &Send{Tx: tx, Fee: fee, Change: change, ChangeIndex: changeIndex, Spent: sorted, Paid: paid}, nil
 	}
