@@ -4,6 +4,10 @@ package testnet
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,5 +207,59 @@ func TestE2EWalletBumpFeeAndRebroadcast(t *testing.T) {
 	mine()
 	if c := confirmations(t, ctx, node, lost.TxID); c != 1 {
 		t.Errorf("the rebroadcast send has %d confirmations", c)
+	}
+}
+
+// The machine that talks to the node writes a send unsigned; a signing
+// wallet in its own file and process, given no node at all, signs it; the
+// first broadcasts it and the node mines it.
+func TestE2EWalletOfflineSigning(t *testing.T) {
+	skipE2E(t)
+	tn := New(t, Options{Nodes: 1})
+	ctx := testCtx(t, 3*time.Minute)
+	cli := newWalletCLI(t, ctx, tn)
+	node := tn.Node(0)
+	var created struct {
+		Mnemonic string `json:"mnemonic"`
+	}
+	if err := jsonUnmarshal(cli.run(0, "online.json", "create", "--json"), &created); err != nil {
+		t.Fatal(err)
+	}
+	addr := cli.run(0, "online.json", "newaddress")
+	if err := node.Call(ctx, "generatetoaddress", []any{101, addr}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cli.stdin = created.Mnemonic + "\n"
+	cli.run(0, "signer.json", "restore", "--gap-limit", "0")
+	cli.stdin = ""
+	file := filepath.Join(cli.dir, "payment.json")
+	payee := chain.RegtestParams.EncodeAddress([chain.PubKeyHashSize]byte{0xc0})
+	cli.run(0, "online.json", "send", payee, "7.5", "--unsigned", file)
+	if _, err := cli.try(0, "online.json", "broadcast", file); err == nil {
+		t.Fatal("an unsigned file was broadcast")
+	}
+
+	// The signer has no node: its RPC address is a closed port.
+	signer := exec.CommandContext(ctx, cli.bin, "--network", "regtest", "--wallet", filepath.Join(cli.dir, "signer.json"),
+		"--rpc-url", "http://127.0.0.1:1", "--rpc-user", "nobody", "--rpc-password", "x", "sign", file)
+	signer.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE=e2e passphrase")
+	shown, err := signer.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sign: %v\n%s", err, shown)
+	}
+	if !strings.Contains(string(shown), "pays   7.50000000 QRY to "+payee) || !strings.Contains(string(shown), "fee ") {
+		t.Errorf("the signer showed:\n%s", shown)
+	}
+	var sent struct {
+		TxID string `json:"txid"`
+	}
+	if err := jsonUnmarshal(cli.run(0, "online.json", "broadcast", file, "--json"), &sent); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Call(ctx, "generatetoaddress", []any{1, e2eAddress(chain.RegtestParams)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := confirmations(t, ctx, node, sent.TxID); c != 1 {
+		t.Errorf("the offline-signed send has %d confirmations", c)
 	}
 }

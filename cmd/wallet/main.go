@@ -51,6 +51,8 @@ Commands:
                              transaction instead
       --subtract-fee         take the fee from the amounts, in equal shares
       --coins TXID:N,...     spend exactly these outputs (coin control)
+      --unsigned FILE        write the transaction unsigned to FILE instead
+                             (docs/unsigned-tx.md), for 'wallet sign'
   sendall ADDR    send everything the wallet can spend (or --coins) to ADDR,
                   less the fee; takes --conf-target, --fee-rate, --coins
   bumpfee TXID    replace an unconfirmed send with one paying a higher fee, as
@@ -61,6 +63,10 @@ Commands:
                   chain, so its coins can be spent again (sends that fell out
                   of the mempool are otherwise handed to the node again by the
                   next command)
+  xpub            the account's extended public key
+  sign FILE       show what the transaction in FILE pays and its fee, then sign
+                  it with this wallet's keys (no node needed) and rewrite FILE
+  broadcast FILE  hand the signed transaction in FILE to the node
   history         the wallet's transactions, oldest first, with the net
                   amount each added to or took from the wallet (fee included)
   help            this text
@@ -197,6 +203,9 @@ func commands() map[string]*command {
 		"sendall":     sendAllCommand(),
 		"bumpfee":     bumpFeeCommand(),
 		"abandon":     abandonCommand(),
+		"xpub":        xpubCommand(),
+		"sign":        signCommand(),
+		"broadcast":   broadcastCommand(),
 		"history":     historyCommand(),
 	}
 }

@@ -140,10 +140,12 @@ func (a *app) feeRate(ctx context.Context, n *node, f *feeFlags) (uint64, string
 func sendCommand() *command {
 	var fees feeFlags
 	var subtractFee bool
+	var unsigned string
 	return &command{
 		flags: func(fs *flag.FlagSet) {
 			fees.register(fs)
 			fs.BoolVar(&subtractFee, "subtract-fee", false, "")
+			fs.StringVar(&unsigned, "unsigned", "", "")
 		},
 		args:   []string{"ADDR", "AMOUNT"},
 		repeat: true,
@@ -169,7 +171,7 @@ func sendCommand() *command {
 				}
 				payments = append(payments, wallet.Payment{To: to, Amount: amount})
 			}
-			return a.send(ctx, &wallet.SendRequest{Payments: payments, SubtractFee: subtractFee, Coins: coins}, &fees)
+			return a.send(ctx, &wallet.SendRequest{Payments: payments, SubtractFee: subtractFee, Coins: coins, Unsigned: unsigned != ""}, &fees, unsigned)
 		},
 	}
 }
@@ -188,14 +190,15 @@ func sendAllCommand() *command {
 			if err != nil {
 				return err
 			}
-			return a.send(ctx, &wallet.SendRequest{Payments: []wallet.Payment{{To: to}}, SpendAll: true, Coins: coins}, &fees)
+			return a.send(ctx, &wallet.SendRequest{Payments: []wallet.Payment{{To: to}}, SpendAll: true, Coins: coins}, &fees, "")
 		},
 	}
 }
 
 // send completes req with the wallet's coins, keys and fee rate, builds and
-// signs the transaction, records it as pending and broadcasts it.
-func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags) error {
+// signs the transaction, records it as pending and broadcasts it; or, with
+// req.Unsigned, writes it unsigned to unsignedPath for 'wallet sign'.
+func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags, unsignedPath string) error {
 	return a.withView(ctx, false, func(w *wallet.Wallet, n *node, v *wallet.View) error {
 		rate, source, err := a.feeRate(ctx, n, fees)
 		if err != nil {
@@ -212,7 +215,9 @@ func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags)
 		req.CoinbaseMaturity = a.params.CoinbaseMaturity
 		req.FeeRate = rate
 		req.Change = change.PubKeyHash
-		req.Keys = w
+		if !req.Unsigned {
+			req.Keys = w
+		}
 		s, err := wallet.BuildSend(req)
 		if err != nil {
 			return err
@@ -229,6 +234,13 @@ func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags)
 				return fmt.Errorf("the change address moved from %s to %s while the transaction was built; nothing was sent", change.Address, k.Address)
 			}
 			changeAddress = k.Address
+		}
+		if req.Unsigned {
+			if err := a.writeUnsigned(unsignedPath, s, v, change); err != nil {
+				return err
+			}
+			a.printf("Wrote the unsigned transaction to %s; 'wallet sign %s' signs it where the keys are\n", unsignedPath, unsignedPath)
+			return nil
 		}
 		txid, err := a.broadcast(ctx, n, s.Tx, nil)
 		if err != nil {
