@@ -67,6 +67,15 @@ Commands:
   sign FILE       show what the transaction in FILE pays and its fee, then sign
                   it with this wallet's keys (no node needed) and rewrite FILE
   broadcast FILE  hand the signed transaction in FILE to the node
+  signmessage ADDR MESSAGE
+                  sign MESSAGE with ADDR's key: a recoverable signature over a
+                  tagged hash, base64, as Core's signmessage
+  verifymessage ADDR SIGNATURE MESSAGE
+                  check that ADDR's key signed MESSAGE (no wallet needed)
+  passphrase      re-encrypt the wallet file under a new passphrase (the file
+                  is replaced atomically)
+      --new-passphrase-file FILE  read the new passphrase from FILE
+  backup          show the wallet's mnemonic again
   history         the wallet's transactions, oldest first, with the net
                   amount each added to or took from the wallet (fee included)
   help            this text
@@ -193,20 +202,24 @@ type command struct {
 
 func commands() map[string]*command {
 	return map[string]*command{
-		"create":      createCommand(),
-		"restore":     restoreCommand(),
-		"newaddress":  newAddressCommand(),
-		"addresses":   addressesCommand(),
-		"balance":     balanceCommand(),
-		"listunspent": listUnspentCommand(),
-		"send":        sendCommand(),
-		"sendall":     sendAllCommand(),
-		"bumpfee":     bumpFeeCommand(),
-		"abandon":     abandonCommand(),
-		"xpub":        xpubCommand(),
-		"sign":        signCommand(),
-		"broadcast":   broadcastCommand(),
-		"history":     historyCommand(),
+		"create":        createCommand(),
+		"restore":       restoreCommand(),
+		"newaddress":    newAddressCommand(),
+		"addresses":     addressesCommand(),
+		"balance":       balanceCommand(),
+		"listunspent":   listUnspentCommand(),
+		"send":          sendCommand(),
+		"sendall":       sendAllCommand(),
+		"bumpfee":       bumpFeeCommand(),
+		"abandon":       abandonCommand(),
+		"xpub":          xpubCommand(),
+		"sign":          signCommand(),
+		"broadcast":     broadcastCommand(),
+		"signmessage":   signMessageCommand(),
+		"verifymessage": verifyMessageCommand(),
+		"passphrase":    passphraseCommand(),
+		"backup":        backupCommand(),
+		"history":       historyCommand(),
 	}
 }
 
