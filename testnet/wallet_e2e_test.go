@@ -210,28 +210,33 @@ func TestE2EWalletBumpFeeAndRebroadcast(t *testing.T) {
 	}
 }
 
-// The machine that talks to the node writes a send unsigned; a signing
-// wallet in its own file and process, given no node at all, signs it; the
-// first broadcasts it and the node mines it.
-func TestE2EWalletOfflineSigning(t *testing.T) {
+// A watch-only wallet, made from a signing wallet's xpub, follows the
+// balance and writes a send unsigned; the signing wallet, in its own file and
+// process with no node at all, signs it; the watch-only wallet broadcasts it
+// and the node mines it.
+func TestE2EWalletWatchOnlyAndOfflineSigning(t *testing.T) {
 	skipE2E(t)
 	tn := New(t, Options{Nodes: 1})
 	ctx := testCtx(t, 3*time.Minute)
 	cli := newWalletCLI(t, ctx, tn)
 	node := tn.Node(0)
-	var created struct {
-		Mnemonic string `json:"mnemonic"`
-	}
-	if err := jsonUnmarshal(cli.run(0, "online.json", "create", "--json"), &created); err != nil {
-		t.Fatal(err)
-	}
+	cli.run(0, "signer.json", "create")
+	xpub := cli.run(0, "signer.json", "xpub")
+	cli.run(0, "online.json", "create", "--watch-only", xpub)
 	addr := cli.run(0, "online.json", "newaddress")
+	if signers := cli.run(0, "signer.json", "newaddress"); signers != addr {
+		t.Fatalf("the watch-only wallet gave %s, the signer %s", addr, signers)
+	}
 	if err := node.Call(ctx, "generatetoaddress", []any{101, addr}, nil); err != nil {
 		t.Fatal(err)
 	}
-	cli.stdin = created.Mnemonic + "\n"
-	cli.run(0, "signer.json", "restore", "--gap-limit", "0")
-	cli.stdin = ""
+	var b e2eBalance
+	if err := jsonUnmarshal(cli.run(0, "online.json", "balance", "--json"), &b); err != nil || b.Total != 101*50*chain.Coin {
+		t.Fatalf("watch-only balance %+v, %v", b, err)
+	}
+	if _, err := cli.try(0, "online.json", "send", chain.RegtestParams.EncodeAddress([20]byte{1}), "1"); err == nil {
+		t.Fatal("a watch-only wallet sent without --unsigned")
+	}
 	file := filepath.Join(cli.dir, "payment.json")
 	payee := chain.RegtestParams.EncodeAddress([chain.PubKeyHashSize]byte{0xc0})
 	cli.run(0, "online.json", "send", payee, "7.5", "--unsigned", file)

@@ -120,8 +120,8 @@ type Key struct {
 	Branch     Branch
 	Index      uint32
 	Path       string // as m/84'/1'/0'/0/5
-	PrivKey    *secp256k1.PrivateKey
-	PubKey     []byte // 33-byte compressed
+	PrivKey    *secp256k1.PrivateKey // nil in a watch-only wallet
+	PubKey     []byte                // 33-byte compressed
 	PubKeyHash [chain.PubKeyHashSize]byte
 	Address    string
 }
@@ -134,6 +134,36 @@ type AccountKeys struct {
 	// xpub is the account's extended public key, BIP32's serialisation with
 	// Bitcoin's version bytes (xpub on main, tpub on the test networks).
 	xpub string
+	// watchOnly is set for keys derived from an xpub: no private keys.
+	watchOnly bool
+}
+
+// ErrWatchOnly is returned for signing with a watch-only wallet.
+var ErrWatchOnly = errors.New("a watch-only wallet has no private keys")
+
+// AccountFromXPub derives the account's public keys from its extended
+// public key, as XPub gives it, for network p.
+func AccountFromXPub(xpub string, p *chain.Params) (*AccountKeys, error) {
+	k, err := hdkeychain.NewKeyFromString(xpub)
+	if err != nil {
+		return nil, fmt.Errorf("extended public key: %w", err)
+	}
+	if k.IsPrivate() {
+		return nil, errors.New("an extended private key was given: a watch-only wallet takes the xpub (wallet xpub)")
+	}
+	if want, err := extendedPublic(k, p); err != nil || want != xpub {
+		return nil, fmt.Errorf("extended public key is not for network %s (want an %s... key)", p.Name, map[bool]string{true: "xpub", false: "tpub"}[p == chain.MainParams])
+	}
+	if k.Depth() != 3 {
+		return nil, fmt.Errorf("extended public key of depth %d, want an account key (m/84'/coin'/0', depth 3)", k.Depth())
+	}
+	a := &AccountKeys{params: p, coin: CoinType(p), xpub: xpub, watchOnly: true}
+	for _, b := range []Branch{Receive, Change} {
+		if a.branches[b], err = k.Derive(uint32(b)); err != nil {
+			return nil, fmt.Errorf("BIP32 derivation of branch %d: %w", b, err)
+		}
+	}
+	return a, nil
 }
 
 // XPub returns the account's extended public key: what a watch-only wallet
@@ -227,12 +257,18 @@ func (a *AccountKeys) Key(b Branch, index uint32) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("BIP32 derivation of %s key %d: %w", b, index, err)
 	}
-	priv, err := child.ECPrivKey()
+	var priv *secp256k1.PrivateKey
+	var pubKey *secp256k1.PublicKey
+	if a.watchOnly {
+		pubKey, err = child.ECPubKey()
+	} else if priv, err = child.ECPrivKey(); err == nil {
+		pubKey = priv.PubKey()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s key %d: %w", b, index, err)
 	}
 	child.Zero()
-	pub := priv.PubKey().SerializeCompressed()
+	pub := pubKey.SerializeCompressed()
 	pkh := chain.PubKeyHash(pub)
 	return &Key{
 		Branch:     b,

@@ -212,6 +212,9 @@ func (w *Wallet) keyAt(path string) (*Key, error) {
 // output pays the key its path derives: a file that lies about either is
 // refused before anything is signed.
 func (w *Wallet) Sign(u *Unsigned) error {
+	if w.WatchOnly() {
+		return ErrWatchOnly
+	}
 	spent, err := u.Spent(w.params)
 	if err != nil {
 		return err

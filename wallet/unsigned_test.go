@@ -3,6 +3,7 @@ package wallet
 import (
 	"crypto/sha256"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -129,4 +130,54 @@ func FuzzDecodeUnsigned(f *testing.F) {
 			t.Fatal("inputs and their descriptions differ")
 		}
 	})
+}
+
+// A watch-only wallet made from a signing wallet's xpub has the same
+// addresses, no private key, and cannot sign.
+func TestWatchOnly(t *testing.T) {
+	signer, u := unsignedFixture(t)
+	path := filepath.Join(t.TempDir(), "watch.json")
+	w, err := CreateWatchOnly(path, chain.RegtestParams, []byte("watch"), signer.XPub(), WithKDF(testKDF))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if w, err = Open(path, chain.RegtestParams, []byte("watch")); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if !w.WatchOnly() || w.Mnemonic() != "" || w.XPub() != signer.XPub() {
+		t.Fatalf("watch-only %v, mnemonic %q, xpub %s", w.WatchOnly(), w.Mnemonic(), w.XPub())
+	}
+	for _, b := range []Branch{Receive, Change} {
+		mine, err := signer.Key(b, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watched, err := w.Key(b, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if watched.Address != mine.Address || watched.Path != mine.Path || watched.PrivKey != nil {
+			t.Errorf("%s key 4: %s %s, the signer's %s %s", b, watched.Address, watched.Path, mine.Address, mine.Path)
+		}
+	}
+	recv, err := w.NewAddress(Receive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := w.PrivateKey(recv.PubKeyHash); ok {
+		t.Error("a watch-only wallet gave a private key")
+	}
+	if err := w.Sign(u); !errors.Is(err, ErrWatchOnly) {
+		t.Errorf("watch-only Sign: %v", err)
+	}
+	for _, bad := range []string{"nonsense", signer.XPub()[:len(signer.XPub())-1] + "x"} {
+		if _, err := CreateWatchOnly(filepath.Join(t.TempDir(), "w.json"), chain.RegtestParams, []byte("p"), bad, WithKDF(testKDF)); err == nil {
+			t.Errorf("watch-only wallet made from %q", bad)
+		}
+	}
+	if _, err := CreateWatchOnly(filepath.Join(t.TempDir(), "w.json"), chain.MainParams, []byte("p"), signer.XPub(), WithKDF(testKDF)); err == nil {
+		t.Error("a regtest xpub made a main watch-only wallet")
+	}
 }

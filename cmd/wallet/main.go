@@ -30,6 +30,8 @@ through its JSON-RPC interface; keys never leave this program.
 
 Commands:
   create          make a new wallet file; shows its 24-word mnemonic once
+      --watch-only XPUB      make a wallet with no private key from another
+                             wallet's 'wallet xpub': balances, unsigned sends
   restore         make a wallet file from a mnemonic and find its used addresses
       --mnemonic-file FILE   read the mnemonic from FILE (default: prompt, or
                              one line of standard input when it is not a terminal)

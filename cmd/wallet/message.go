@@ -98,6 +98,9 @@ func backupCommand() *command {
 			return err
 		}
 		defer w.Close()
+		if w.WatchOnly() {
+			return fmt.Errorf("%w and no mnemonic: back up the signing wallet", wallet.ErrWatchOnly)
+		}
 		if a.opts.json {
 			return a.printJSON(struct {
 				Mnemonic string `json:"mnemonic"`

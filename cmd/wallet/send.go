@@ -215,6 +215,9 @@ func (a *app) send(ctx context.Context, req *wallet.SendRequest, fees *feeFlags,
 		req.CoinbaseMaturity = a.params.CoinbaseMaturity
 		req.FeeRate = rate
 		req.Change = change.PubKeyHash
+		if w.WatchOnly() && !req.Unsigned {
+			return fmt.Errorf("%w: 'wallet send --unsigned FILE' writes the send for the signing wallet", wallet.ErrWatchOnly)
+		}
 		if !req.Unsigned {
 			req.Keys = w
 		}
