@@ -119,7 +119,7 @@ func Seed(mnemonic, passphrase string) ([]byte, error) {
 type Key struct {
 	Branch     Branch
 	Index      uint32
-	Path       string // as m/84'/1'/0'/0/5
+	Path       string                // as m/84'/1'/0'/0/5
 	PrivKey    *secp256k1.PrivateKey // nil in a watch-only wallet
 	PubKey     []byte                // 33-byte compressed
 	PubKeyHash [chain.PubKeyHashSize]byte
