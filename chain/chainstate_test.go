@@ -106,8 +106,17 @@ func TestProcessBlockRules(t *testing.T) {
 		}, chain.ErrBadSignature},
 		{"signature for another amount", func() *chain.Block {
 			tx := g.SpendAll(cb1, 1000)
-			hasher := chain.NewSigHasher(tx)
-			chain.SignInput(tx, hasher, 0, subsidy-1, g.Key)
+			hasher := chain.NewSigHasher(tx, []chain.TxOut{{Value: subsidy - 1, PubKeyHash: g.PKH}})
+			chain.SignInput(tx, hasher, 0, g.Key)
+			return g.NextBlock(tipHash, tx)
+		}, chain.ErrBadSignature},
+		{"signature shown another input's amount", func() *chain.Block {
+			// BIP 143's weakness: input 0's signer is shown input 1's output
+			// wrong. Under a sighash over every spent output its signature
+			// does not verify, so the fee it displayed is the fee or nothing.
+			tx := g.Spend([]chain.OutPoint{cb1, g.Coinbase(base[2].Hash())}, 2*subsidy-1000)
+			hasher := chain.NewSigHasher(tx, []chain.TxOut{{Value: subsidy, PubKeyHash: g.PKH}, {Value: subsidy + 1000, PubKeyHash: g.PKH}})
+			chain.SignInput(tx, hasher, 0, g.Key)
 			return g.NextBlock(tipHash, tx)
 		}, chain.ErrBadSignature},
 		{"signature for another input", func() *chain.Block {
@@ -117,7 +126,7 @@ func TestProcessBlockRules(t *testing.T) {
 		}, chain.ErrBadSignature},
 		{"key of another owner", func() *chain.Block {
 			tx := g.SpendAll(cb1, 1000)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, subsidy, chaintest.OtherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: subsidy, PubKeyHash: g.PKH}}), 0, chaintest.OtherKey())
 			return g.NextBlock(tipHash, tx)
 		}, chain.ErrPubKeyHashMismatch},
 		{"bad merkle root", func() *chain.Block {

@@ -106,7 +106,7 @@ func newConnectFixture(b *testing.B) connectFixture {
 	c.Close()
 	sigs := make([]sigCase, len(txs))
 	for i, tx := range txs {
-		sigs[i].msg = chain.NewSigHasher(tx).SigHash(0, outs[i].Value, outs[i].PubKeyHash)
+		sigs[i].msg = chain.NewSigHasher(tx, outs[i:i+1]).SigHash(0)
 		sigs[i].pub, sigs[i].sig = tx.Inputs[0].Witness[0], tx.Inputs[0].Witness[1]
 	}
 	return connectFixture{dir: dir, block: block, sigs: sigs}
@@ -285,7 +285,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 					prev := ptx.Outputs[idx]
 					tx := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: chain.OutPoint{TxID: id, Index: uint32(idx)}}},
 						Outputs: []chain.TxOut{{Value: prev.Value - 300, PubKeyHash: payTo()}, {Value: 100, PubKeyHash: payTo()}}}
-					chain.SignInput(tx, chain.NewSigHasher(tx), 0, prev.Value, g.KeyFor(prev.PubKeyHash))
+					chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{prev}), 0, g.KeyFor(prev.PubKeyHash))
 					txs = append(txs, tx)
 				}
 			}

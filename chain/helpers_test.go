@@ -28,9 +28,13 @@ func spendTx(t testing.TB, key *secp256k1.PrivateKey, seed uint32, n int, value 
 	}
 	pkh := PubKeyHash(key.PubKey().SerializeCompressed())
 	tx.Outputs = []TxOut{{Value: value / 2, PubKeyHash: pkh}, {Value: value/2 - 1000, PubKeyHash: pkh}}
-	hasher := NewSigHasher(tx)
+	spent := make([]TxOut, n)
+	for i := range spent {
+		spent[i] = TxOut{Value: value, PubKeyHash: pkh}
+	}
+	hasher := NewSigHasher(tx, spent)
 	for i := range tx.Inputs {
-		SignInput(tx, hasher, i, value, key)
+		SignInput(tx, hasher, i, key)
 	}
 	return tx
 }

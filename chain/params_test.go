@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -106,17 +107,24 @@ func TestSigHash(t *testing.T) {
 	key := testKey(4)
 	tx := spendTx(t, key, 1, 2, 10_000)
 	pkh := PubKeyHash(key.PubKey().SerializeCompressed())
-	h := NewSigHasher(tx)
-	base := h.SigHash(0, 10_000, pkh)
-	if h.SigHash(0, 10_000, pkh) != base {
+	spent := []TxOut{{Value: 10_000, PubKeyHash: pkh}, {Value: 20_000, PubKeyHash: pkh}}
+	h := NewSigHasher(tx, spent)
+	base := h.SigHash(0)
+	if h.SigHash(0) != base {
 		t.Fatal("sighash not deterministic")
 	}
-	other := pkh
-	other[0] ^= 1
+	changed := func(change func(s []TxOut)) Hash {
+		s := append([]TxOut(nil), spent...)
+		change(s)
+		return NewSigHasher(tx, s).SigHash(0)
+	}
 	for name, got := range map[string]Hash{
-		"other input": h.SigHash(1, 10_000, pkh),
-		"other value": h.SigHash(0, 10_001, pkh),
-		"other pkh":   h.SigHash(0, 10_000, other),
+		"input index":                 h.SigHash(1),
+		"value it spends":             changed(func(s []TxOut) { s[0].Value++ }),
+		"key hash it spends":          changed(func(s []TxOut) { s[0].PubKeyHash[0] ^= 1 }),
+		"value another input spends":  changed(func(s []TxOut) { s[1].Value++ }),
+		"key hash another one spends": changed(func(s []TxOut) { s[1].PubKeyHash[19] ^= 1 }),
+		"order of the spent outputs":  changed(func(s []TxOut) { s[0], s[1] = s[1], s[0] }),
 	} {
 		if got == base {
 			t.Errorf("sighash does not commit to the %s", name)
@@ -124,12 +132,50 @@ func TestSigHash(t *testing.T) {
 	}
 	// Witnesses are not signed, so the hash is the same after signing.
 	tx.Inputs[0].Witness = nil
-	if NewSigHasher(tx).SigHash(0, 10_000, pkh) != base {
+	if NewSigHasher(tx, spent).SigHash(0) != base {
 		t.Error("sighash depends on witnesses")
 	}
 	tx.LockTime++
-	if NewSigHasher(tx).SigHash(0, 10_000, pkh) == base {
+	if NewSigHasher(tx, spent).SigHash(0) == base {
 		t.Error("sighash does not commit to the transaction")
+	}
+}
+
+// TestSigHashVectors pins the v2 sighash and the RFC 6979 signature over it, so
+// another implementation (or a refactor of this one) can check itself byte for
+// byte (the sighashes were also computed by an independent Python script from
+// docs/consensus.md). The spent outputs differ per input, so a hash that committed only to the
+// signing input's spent output would not match.
+func TestSigHashVectors(t *testing.T) {
+	key := testKey(7)
+	pkh := PubKeyHash(key.PubKey().SerializeCompressed())
+	tx := &Tx{
+		Version: 1,
+		Inputs: []TxIn{
+			{PrevOut: OutPoint{TxID: Hash{0x11}, Index: 0}},
+			{PrevOut: OutPoint{TxID: Hash{0x22}, Index: 3}},
+		},
+		Outputs:  []TxOut{{Value: 150_000_000, PubKeyHash: [20]byte{0xaa}}, {Value: 49_990_000, PubKeyHash: pkh}},
+		LockTime: 0,
+	}
+	spent := []TxOut{{Value: 120_000_000, PubKeyHash: pkh}, {Value: 80_000_000, PubKeyHash: pkh}}
+	want := []struct{ sighash, sig string }{
+		{"de0d16f54c520589142216610b0d630acac89545cb6a5453fca285e558f2157f", "304402200d1037340d2b7b4df5d4ffc3c1dc2a33eb7384cde1e093881d86e964c2d3d2c7022042536c60e7ea2173a2c84f66b05a179baa8d57f17fcd81554b65eb72b8d2ff2b"},
+		{"b7438e7b33c50cd547d68142ef5e3e493b6f9df8f2c6b6ddcbe83a7bde495be7", "304402201236c40dc3d0744470b5d955a16f288959960eaa59f8ef058258f3f2f3c5a68b022035e1d5ed00bc2c7bc5c531d2894f53cec91c8bb066284f45e72ff3ea65c38eb4"},
+	}
+	hasher := NewSigHasher(tx, spent)
+	for i, w := range want {
+		msg := hasher.SigHash(i)
+		if got := hex.EncodeToString(msg[:]); got != w.sighash {
+			t.Errorf("input %d sighash %s, want %s", i, got, w.sighash)
+		}
+		SignInput(tx, hasher, i, key)
+		if got := hex.EncodeToString(tx.Inputs[i].Witness[1]); got != w.sig {
+			t.Errorf("input %d signature %s, want %s", i, got, w.sig)
+		}
+	}
+	if err := VerifyTxSignatures(tx, []UtxoEntry{{Value: spent[0].Value, PubKeyHash: pkh}, {Value: spent[1].Value, PubKeyHash: pkh}}, nil); err != nil {
+		t.Errorf("vector transaction does not verify: %v", err)
 	}
 }
 

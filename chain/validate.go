@@ -73,10 +73,16 @@ func CheckTxInputs(tx *Tx, view UtxoView, spendHeight int32, params *Params) (ui
 }
 
 // VerifyTxSignatures checks that every input's key hashes to the key hash of the
-// output it spends and that its signature over the input's sighash verifies.
+// output it spends (prev[i] for input i) and that its signature over the input's
+// sighash, which commits to every output in prev, verifies.
 // Signatures found in cache are not verified again; verified ones are added.
 func VerifyTxSignatures(tx *Tx, prev []UtxoEntry, cache *SigCache) error {
-	hasher := NewSigHasher(tx)
+	if len(prev) != len(tx.Inputs) {
+		return fmt.Errorf("%d spent outputs given for %d inputs", len(prev), len(tx.Inputs))
+	}
+	hasher := newSigHasher(tx, func(i int) (uint64, *[PubKeyHashSize]byte) {
+		return prev[i].Value, &prev[i].PubKeyHash
+	})
 	for i := range tx.Inputs {
 		w := tx.Inputs[i].Witness
 		if len(w) != 2 {
@@ -86,7 +92,7 @@ func VerifyTxSignatures(tx *Tx, prev []UtxoEntry, cache *SigCache) error {
 		if PubKeyHash(pub) != prev[i].PubKeyHash {
 			return ruleError(ErrPubKeyHashMismatch, fmt.Sprintf("input %d key does not hash to the spent output's key hash", i))
 		}
-		msg := hasher.SigHash(i, prev[i].Value, prev[i].PubKeyHash)
+		msg := hasher.SigHash(i)
 		key := sigCacheKey(&msg, pub, sig)
 		if cache.contains(key) {
 			continue

@@ -165,7 +165,7 @@ func TestRejections(t *testing.T) {
 		}, chain.ErrBadSignature.Reason(), true},
 		{"another owner's key", func() *chain.Tx {
 			tx := h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
-			chain.SignInput(tx, chain.NewSigHasher(tx), 0, coinValue, chaintest.OtherKey())
+			chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: coinValue, PubKeyHash: h.g.PKH}}), 0, chaintest.OtherKey())
 			return tx
 		}, chain.ErrPubKeyHashMismatch.Reason(), true},
 		{"no fee", func() *chain.Tx {

@@ -169,9 +169,13 @@ func (h *harness) spend(ins []chain.OutPoint, fee uint64, n int) *chain.Tx {
 }
 
 func (h *harness) sign(tx *chain.Tx) {
-	hasher := chain.NewSigHasher(tx)
+	spent := make([]chain.TxOut, len(tx.Inputs))
 	for i, in := range tx.Inputs {
-		chain.SignInput(tx, hasher, i, h.value(in.PrevOut), h.g.Key)
+		spent[i] = chain.TxOut{Value: h.value(in.PrevOut), PubKeyHash: h.g.PKH}
+	}
+	hasher := chain.NewSigHasher(tx, spent)
+	for i := range tx.Inputs {
+		chain.SignInput(tx, hasher, i, h.g.Key)
 	}
 	id := tx.TxID()
 	for i, out := range tx.Outputs {

@@ -105,12 +105,21 @@ func TestOrphanInvalidOnceResolved(t *testing.T) {
 
 func TestOrphanBounds(t *testing.T) {
 	h := newHarness(t, Config{})
+	// Every orphan has the same size, so which peer uses the most bytes
+	// depends on the count, not on how long each DER signature came out.
+	size := 0
 	orphanTx := func(seed uint32) *chain.Tx {
-		op := chain.OutPoint{TxID: chaintest.TxIDFromSeed(seed)}
-		h.values[op] = coinValue
-		return h.spend([]chain.OutPoint{op}, 1000, 1)
+		for index := uint32(0); ; index++ {
+			op := chain.OutPoint{TxID: chaintest.TxIDFromSeed(seed), Index: index}
+			h.values[op] = coinValue
+			tx := h.spend([]chain.OutPoint{op}, 1000, 1)
+			if size == 0 || tx.SerializeSize() == size {
+				size = tx.SerializeSize()
+				return tx
+			}
+		}
 	}
-	size := orphanTx(0).SerializeSize()
+	orphanTx(0)
 	h.newPool(Config{MaxOrphans: 4, MaxOrphanBytesPerPeer: 2*size + size/2})
 	var fromA, fromB []*chain.Tx
 	for i := range 3 {

@@ -96,7 +96,7 @@ func TestE2EBadPeersBanned(t *testing.T) {
 		forged := *tx
 		forged.LockTime = uint32(i) // a new message each time
 		forged.Inputs = []chain.TxIn{{PrevOut: tx.Inputs[0].PrevOut}}
-		chain.SignInput(&forged, chain.NewSigHasher(&forged), 0, chain.RegtestParams.Subsidy(1), thief)
+		chain.SignInput(&forged, chain.NewSigHasher(&forged, []chain.TxOut{{Value: chain.RegtestParams.Subsidy(1), PubKeyHash: chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())}}), 0, thief)
 		txAttacker.PublishTx(&forged)
 	})
 	if !strings.Contains(reason, "transaction") {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -58,7 +60,7 @@ func spendCoinbase(t *testing.T, ctx context.Context, n *Node, height int, fee u
 	tx := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: txid}}},
 		Outputs: []chain.TxOut{{Value: value - fee, PubKeyHash: pkh}}}
-	chain.SignInput(tx, chain.NewSigHasher(tx), 0, value, e2eKey)
+	chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: value, PubKeyHash: pkh}}), 0, e2eKey)
 	return hex.EncodeToString(tx.Encode()), tx.TxID().String()
 }
 
@@ -90,36 +92,61 @@ func TestE2EBlocksReachEveryNode(t *testing.T) {
 	}
 }
 
+// walletCLI runs the wallet binary against the testnet's nodes, with its
+// files in dir.
+type walletCLI struct {
+	t     *testing.T
+	ctx   context.Context
+	tn    *Network
+	bin   string
+	dir   string
+	stdin string
+}
+
+func newWalletCLI(t *testing.T, ctx context.Context, tn *Network) *walletCLI {
+	t.Helper()
+	bin, err := WalletBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &walletCLI{t: t, ctx: ctx, tn: tn, bin: bin, dir: t.TempDir()}
+}
+
+// run runs the wallet of file through node and returns its output; a
+// failure fails the test.
+func (w *walletCLI) run(node int, file string, args ...string) string {
+	w.t.Helper()
+	out, err := w.try(node, file, args...)
+	if err != nil {
+		w.t.Fatalf("wallet %v: %v\n%s", args, err, out)
+	}
+	return out
+}
+
+// try runs the wallet and returns its output, or its error with standard
+// error in it.
+func (w *walletCLI) try(node int, file string, args ...string) (string, error) {
+	n := w.tn.Node(node)
+	all := append([]string{"--network", "regtest", "--wallet", filepath.Join(w.dir, file),
+		"--rpc-url", n.RPCURL(), "--rpc-cookie", n.CookieFile()}, args...)
+	cmd := exec.CommandContext(w.ctx, w.bin, all...)
+	cmd.Stdin = strings.NewReader(w.stdin)
+	cmd.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE=e2e passphrase")
+	out, err := cmd.Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		err = fmt.Errorf("%w: %s", err, ee.Stderr)
+	}
+	return strings.TrimSpace(string(out)), err
+}
+
 // A wallet sends through one node, another node mines it, and a third node's
 // wallet sees it, exact to the base unit.
 func TestE2EWalletAcrossNodes(t *testing.T) {
 	skipE2E(t)
-	walletBin, err := WalletBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tn := New(t, Options{Nodes: 3})
 	ctx := testCtx(t, 3*time.Minute)
-	dir := t.TempDir()
-	var stdin string
-	wallet := func(node int, file string, args ...string) string {
-		t.Helper()
-		n := tn.Node(node)
-		all := append([]string{"--network", "regtest", "--wallet", filepath.Join(dir, file),
-			"--rpc-url", n.RPCURL(), "--rpc-cookie", n.CookieFile()}, args...)
-		cmd := exec.CommandContext(ctx, walletBin, all...)
-		cmd.Stdin = strings.NewReader(stdin)
-		cmd.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE=e2e passphrase")
-		out, err := cmd.Output()
-		if err != nil {
-			stderr := ""
-			if ee, ok := err.(*exec.ExitError); ok {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("wallet %v: %v\n%s%s", args, err, out, stderr)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	cli := newWalletCLI(t, ctx, tn)
+	wallet := cli.run
 	var created struct {
 		Mnemonic string `json:"mnemonic"`
 	}
@@ -168,9 +195,9 @@ func TestE2EWalletAcrossNodes(t *testing.T) {
 	if err := jsonUnmarshal(wallet(0, "alice.json", "balance", "--json"), &aliceBalance); err != nil {
 		t.Fatal(err)
 	}
-	stdin = created.Mnemonic + "\n"
+	cli.stdin = created.Mnemonic + "\n"
 	wallet(2, "alice-restored.json", "restore")
-	stdin = ""
+	cli.stdin = ""
 	if err := jsonUnmarshal(wallet(2, "alice-restored.json", "balance", "--json"), &restoredBalance); err != nil {
 		t.Fatal(err)
 	}
@@ -364,15 +391,4 @@ func headerBits(t *testing.T, ctx context.Context, n *Node, height int) string {
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
 
-func mustDecodeTx(t *testing.T, rawHex string) *chain.Tx {
-	t.Helper()
-	raw, err := hex.DecodeString(rawHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := chain.DecodeTx(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tx
-}
+func mustDecodeTx(t *testing.T, rawHex string) *chain.Tx { return chaintest.DecodeHexTx(t, rawHex) }

@@ -70,7 +70,7 @@ func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []s
 			outs[i] = chain.TxOut{Value: (value - fanFee) / perFan, PubKeyHash: pkh}
 		}
 		fan := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: chain.OutPoint{TxID: coinbaseTxID(b, ctx, miner, h)}}}, Outputs: outs}
-		chain.SignInput(fan, chain.NewSigHasher(fan), 0, value, e2eKey)
+		chain.SignInput(fan, chain.NewSigHasher(fan, []chain.TxOut{{Value: value, PubKeyHash: pkh}}), 0, e2eKey)
 		if err := miner.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(fan.Encode())}, nil); err != nil {
 			b.Fatalf("fan-out %d: %v", h, err)
 		}
@@ -78,7 +78,7 @@ func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []s
 			spend := &chain.Tx{Version: 1,
 				Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}}},
 				Outputs: []chain.TxOut{{Value: out.Value - fee, PubKeyHash: pkh}}}
-			chain.SignInput(spend, chain.NewSigHasher(spend), 0, out.Value, e2eKey)
+			chain.SignInput(spend, chain.NewSigHasher(spend, []chain.TxOut{out}), 0, e2eKey)
 			raw = append(raw, hex.EncodeToString(spend.Encode()))
 		}
 	}

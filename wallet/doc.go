@@ -1,13 +1,15 @@
-// Package wallet owns everything a Quarry wallet keeps and decides without a
-// node: the BIP39 mnemonic and the seed made from it, BIP32 key derivation on a
-// BIP84-style path, addresses, the encrypted keystore file with its address
-// counters, amount parsing and formatting, coin selection, and building and
-// signing transactions.
+// Package wallet owns the model of a Quarry wallet: the BIP39 mnemonic and the
+// seed made from it, BIP32 key derivation on a BIP84-style path, addresses, the
+// encrypted keystore file with its address counters, amount parsing and
+// formatting, the wallet's coins as a node shows them (View), the file of its
+// unconfirmed sends (PendingSends), coin selection, and building and signing
+// transactions (BuildSend: several payments, the fee from the amounts, spend
+// everything, chosen coins).
 //
-// It talks to no node: the caller (cmd/wallet, through rpc/) fetches the
-// unspent outputs and broadcasts what BuildSend returns. It imports chain only
-// for transaction types, key hashes, addresses and signing, so that the rules a
-// signature must satisfy live in one place.
+// It reaches a node only through the Node interface, which the caller
+// (cmd/wallet, over JSON-RPC) implements; the caller broadcasts what BuildSend
+// returns. It imports chain only for transaction types, key hashes, addresses
+// and signing, so that the rules a signature must satisfy live in one place.
 //
 // # Keys
 //

@@ -119,9 +119,9 @@ func Seed(mnemonic, passphrase string) ([]byte, error) {
 type Key struct {
 	Branch     Branch
 	Index      uint32
-	Path       string // as m/84'/1'/0'/0/5
-	PrivKey    *secp256k1.PrivateKey
-	PubKey     []byte // 33-byte compressed
+	Path       string                // as m/84'/1'/0'/0/5
+	PrivKey    *secp256k1.PrivateKey // nil in a watch-only wallet
+	PubKey     []byte                // 33-byte compressed
 	PubKeyHash [chain.PubKeyHashSize]byte
 	Address    string
 }
@@ -131,7 +131,44 @@ type AccountKeys struct {
 	params   *chain.Params
 	coin     uint32
 	branches [2]*hdkeychain.ExtendedKey
+	// xpub is the account's extended public key, BIP32's serialisation with
+	// Bitcoin's version bytes (xpub on main, tpub on the test networks).
+	xpub string
+	// watchOnly is set for keys derived from an xpub: no private keys.
+	watchOnly bool
 }
+
+// ErrWatchOnly is returned for signing with a watch-only wallet.
+var ErrWatchOnly = errors.New("a watch-only wallet has no private keys")
+
+// AccountFromXPub derives the account's public keys from its extended
+// public key, as XPub gives it, for network p.
+func AccountFromXPub(xpub string, p *chain.Params) (*AccountKeys, error) {
+	k, err := hdkeychain.NewKeyFromString(xpub)
+	if err != nil {
+		return nil, fmt.Errorf("extended public key: %w", err)
+	}
+	if k.IsPrivate() {
+		return nil, errors.New("an extended private key was given: a watch-only wallet takes the xpub (wallet xpub)")
+	}
+	if want, err := extendedPublic(k, p); err != nil || want != xpub {
+		return nil, fmt.Errorf("extended public key is not for network %s (want an %s... key)", p.Name, map[bool]string{true: "xpub", false: "tpub"}[p == chain.MainParams])
+	}
+	if k.Depth() != 3 {
+		return nil, fmt.Errorf("extended public key of depth %d, want an account key (m/84'/coin'/0', depth 3)", k.Depth())
+	}
+	a := &AccountKeys{params: p, coin: CoinType(p), xpub: xpub, watchOnly: true}
+	for _, b := range []Branch{Receive, Change} {
+		if a.branches[b], err = k.Derive(uint32(b)); err != nil {
+			return nil, fmt.Errorf("BIP32 derivation of branch %d: %w", b, err)
+		}
+	}
+	return a, nil
+}
+
+// XPub returns the account's extended public key: what a watch-only wallet
+// derives every address from.
+func (a *AccountKeys) XPub() string { return a.xpub }
 
 // NewAccountKeys derives the account m/84'/coin'/0' of seed for network p.
 func NewAccountKeys(seed []byte, p *chain.Params) (*AccountKeys, error) {
@@ -151,12 +188,31 @@ func NewAccountKeys(seed []byte, p *chain.Params) (*AccountKeys, error) {
 	}
 	defer account.Zero()
 	a := &AccountKeys{params: p, coin: coin}
+	if a.xpub, err = extendedPublic(account, p); err != nil {
+		return nil, err
+	}
 	for _, b := range []Branch{Receive, Change} {
 		if a.branches[b], err = derivePath(account, []uint32{uint32(b)}); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// extendedPublic serialises k's public half with the network's version bytes.
+func extendedPublic(k *hdkeychain.ExtendedKey, p *chain.Params) (string, error) {
+	pub, err := k.Neuter()
+	if err != nil {
+		return "", err
+	}
+	version := chaincfg.MainNetParams.HDPublicKeyID
+	if p != chain.MainParams {
+		version = chaincfg.TestNet3Params.HDPublicKeyID
+	}
+	if pub, err = pub.CloneWithVersion(version[:]); err != nil {
+		return "", err
+	}
+	return pub.String(), nil
 }
 
 // newMaster makes the BIP32 master key of seed. The extended-key version bytes
@@ -201,12 +257,18 @@ func (a *AccountKeys) Key(b Branch, index uint32) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("BIP32 derivation of %s key %d: %w", b, index, err)
 	}
-	priv, err := child.ECPrivKey()
+	var priv *secp256k1.PrivateKey
+	var pubKey *secp256k1.PublicKey
+	if a.watchOnly {
+		pubKey, err = child.ECPubKey()
+	} else if priv, err = child.ECPrivKey(); err == nil {
+		pubKey = priv.PubKey()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s key %d: %w", b, index, err)
 	}
 	child.Zero()
-	pub := priv.PubKey().SerializeCompressed()
+	pub := pubKey.SerializeCompressed()
 	pkh := chain.PubKeyHash(pub)
 	return &Key{
 		Branch:     b,

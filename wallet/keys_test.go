@@ -369,3 +369,43 @@ func TestCoinTypeAndNetworks(t *testing.T) {
 		t.Error("receive and change key 0 are equal")
 	}
 }
+
+// The account's extended public key derives the same addresses as the
+// wallet's private keys, and carries the network's version bytes.
+func TestAccountXPub(t *testing.T) {
+	for _, p := range []*chain.Params{chain.MainParams, chain.RegtestParams} {
+		seed, err := Seed("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewAccountKeys(seed, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		xpub, err := hdkeychain.NewKeyFromString(a.XPub())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if xpub.IsPrivate() || (p == chain.MainParams) != strings.HasPrefix(a.XPub(), "xpub") {
+			t.Errorf("%s: %s", p.Name, a.XPub())
+		}
+		child, err := xpub.Derive(uint32(Change))
+		if err == nil {
+			child, err = child.Derive(3)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := child.ECPubKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := a.Key(Change, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(pub.SerializeCompressed(), k.PubKey) {
+			t.Errorf("%s: the xpub derives another change key 3", p.Name)
+		}
+	}
+}

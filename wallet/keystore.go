@@ -142,6 +142,8 @@ func (k *fileKDF) params() KDFParams {
 type secret struct {
 	Mnemonic       string `json:"mnemonic"`
 	SeedPassphrase string `json:"seed_passphrase"`
+	// XPub is set, and Mnemonic empty, in a watch-only wallet.
+	XPub string `json:"xpub,omitempty"`
 }
 
 // decodeFile parses and checks a keystore file without a passphrase. Errors
@@ -321,6 +323,31 @@ type Wallet struct {
 // existing file. The directory must exist. The returned Wallet is open and
 // holds the lock.
 func Create(path string, p *chain.Params, passphrase []byte, mnemonic, seedPassphrase string, opts ...Option) (*Wallet, error) {
+	normal, err := CheckMnemonic(mnemonic)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := accountOf(normal, seedPassphrase, p)
+	if err != nil {
+		return nil, err
+	}
+	return create(path, p, passphrase, secret{Mnemonic: normal, SeedPassphrase: seedPassphrase}, keys, opts)
+}
+
+// CreateWatchOnly makes a wallet file that holds no private key: only the
+// account's extended public key xpub (Wallet.XPub of the signing wallet). It
+// shows balances and builds unsigned transactions; Wallet.Sign and every
+// signing send refuse with ErrWatchOnly. The file is encrypted all the same:
+// an xpub reveals every address, so the wallet's whole history.
+func CreateWatchOnly(path string, p *chain.Params, passphrase []byte, xpub string, opts ...Option) (*Wallet, error) {
+	keys, err := AccountFromXPub(xpub, p)
+	if err != nil {
+		return nil, err
+	}
+	return create(path, p, passphrase, secret{XPub: xpub}, keys, opts)
+}
+
+func create(path string, p *chain.Params, passphrase []byte, s secret, keys *AccountKeys, opts []Option) (*Wallet, error) {
 	o := createOptions{kdf: DefaultKDF}
 	for _, opt := range opts {
 		opt(&o)
@@ -328,15 +355,7 @@ func Create(path string, p *chain.Params, passphrase []byte, mnemonic, seedPassp
 	if err := o.kdf.check(); err != nil {
 		return nil, err
 	}
-	normal, err := CheckMnemonic(mnemonic)
-	if err != nil {
-		return nil, err
-	}
-	plaintext, err := json.Marshal(secret{Mnemonic: normal, SeedPassphrase: seedPassphrase})
-	if err != nil {
-		return nil, err
-	}
-	keys, err := accountOf(normal, seedPassphrase, p)
+	plaintext, err := json.Marshal(s)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +389,7 @@ func Create(path string, p *chain.Params, passphrase []byte, mnemonic, seedPassp
 	}
 	w := &Wallet{
 		path: path, params: p, lock: lock, created: now,
-		file: f, key: key, plaintext: plaintext, mnemonic: normal, keys: keys,
+		file: f, key: key, plaintext: plaintext, mnemonic: s.Mnemonic, keys: keys,
 	}
 	if _, err := os.Lstat(path); err == nil {
 		w.Close()
@@ -437,13 +456,19 @@ func open(path string, p *chain.Params, passphrase []byte) (*Wallet, error) {
 	if err := dec.Decode(&s); err != nil {
 		return nil, fmt.Errorf("wallet file %s is %w: sealed secret: %w", path, ErrDamaged, err)
 	}
-	normal, err := CheckMnemonic(s.Mnemonic)
-	if err != nil {
-		return nil, fmt.Errorf("wallet file %s is %w: sealed secret: %w", path, ErrDamaged, err)
-	}
-	keys, err := accountOf(normal, s.SeedPassphrase, p)
-	if err != nil {
-		return nil, err
+	var normal string
+	var keys *AccountKeys
+	if s.Mnemonic == "" && s.XPub != "" {
+		if keys, err = AccountFromXPub(s.XPub, p); err != nil {
+			return nil, fmt.Errorf("wallet file %s is %w: sealed secret: %w", path, ErrDamaged, err)
+		}
+	} else {
+		if normal, err = CheckMnemonic(s.Mnemonic); err != nil {
+			return nil, fmt.Errorf("wallet file %s is %w: sealed secret: %w", path, ErrDamaged, err)
+		}
+		if keys, err = accountOf(normal, s.SeedPassphrase, p); err != nil {
+			return nil, err
+		}
 	}
 	created, _ := time.Parse(time.RFC3339, f.Created) // decodeFile checked it
 	return &Wallet{
@@ -477,6 +502,9 @@ func readFile(path string) ([]byte, error) {
 // Path is the wallet file's name.
 func (w *Wallet) Path() string { return w.path }
 
+// XPub returns the account's extended public key.
+func (w *Wallet) XPub() string { return w.keys.XPub() }
+
 // Params are the parameters of the wallet's network.
 func (w *Wallet) Params() *chain.Params { return w.params }
 
@@ -484,8 +512,11 @@ func (w *Wallet) Params() *chain.Params { return w.params }
 // restored wallet need not look at blocks older than that.
 func (w *Wallet) Created() time.Time { return w.created }
 
+// WatchOnly reports whether the wallet holds no private key (CreateWatchOnly).
+func (w *Wallet) WatchOnly() bool { return w.keys.watchOnly }
+
 // Mnemonic returns the wallet's BIP39 words, for showing once after Create and
-// for backups.
+// for backups; "" for a watch-only wallet.
 func (w *Wallet) Mnemonic() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -607,7 +638,7 @@ func (w *Wallet) PrivateKey(pkh [chain.PubKeyHashSize]byte) (*secp256k1.PrivateK
 		return nil, false
 	}
 	k, ok := w.byHash[pkh]
-	if !ok {
+	if !ok || k.PrivKey == nil {
 		return nil, false
 	}
 	return k.PrivKey, true
@@ -647,7 +678,9 @@ func (w *Wallet) Close() error {
 	clear(w.plaintext)
 	for _, keys := range w.issued {
 		for _, k := range keys {
-			k.PrivKey.Zero()
+			if k.PrivKey != nil {
+				k.PrivKey.Zero()
+			}
 		}
 	}
 	w.issued = [2][]*Key{}

@@ -51,7 +51,7 @@ func holdLock(path string) int {
 	return 0
 }
 
-func createTestWallet(t *testing.T, p *chain.Params) (string, *Wallet) {
+func createTestWallet(t testing.TB, p *chain.Params) (string, *Wallet) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "wallet.json")
 	w, err := Create(path, p, []byte(testPassphrase), trezorVectors[1].mnemonic, "", WithKDF(testKDF))

@@ -26,6 +26,9 @@ var (
 	// ErrTooManyInputs: the inputs needed make a transaction larger than a
 	// block may hold.
 	ErrTooManyInputs = errors.New("transaction too large")
+	// ErrUnknownCoin: a coin chosen with SendRequest.Coins is not one of the
+	// wallet's spendable outputs.
+	ErrUnknownCoin = errors.New("coin not spendable")
 )
 
 // InsufficientFundsError says how much a send needed and how much could be
@@ -65,11 +68,22 @@ type UTXO struct {
 	Confirmations int64
 	// Coinbase is set for outputs of a coinbase transaction, which must mature.
 	Coinbase bool
+	// OwnChange is set for an unconfirmed output of the wallet's own send:
+	// the only unconfirmed outputs BuildSend spends, and only when the
+	// confirmed ones do not suffice (another's unconfirmed payment may never
+	// confirm; the wallet's own can be bumped or rebroadcast).
+	OwnChange bool
 }
 
 // KeySource finds the private key paying to a key hash. *Wallet is one.
 type KeySource interface {
 	PrivateKey(pkh [chain.PubKeyHashSize]byte) (*secp256k1.PrivateKey, bool)
+}
+
+// Payment is one output a send pays.
+type Payment struct {
+	To     [chain.PubKeyHashSize]byte
+	Amount uint64 // base units
 }
 
 // SendRequest is everything BuildSend needs: no node is asked anything.
@@ -79,18 +93,29 @@ type SendRequest struct {
 	// Exclude holds outputs the wallet's own unconfirmed transactions spend,
 	// which the node may still list as unspent.
 	Exclude map[chain.OutPoint]bool
-	// MinConfirmations is the fewest confirmations an output needs to be
-	// spent; 0 allows unconfirmed outputs.
-	MinConfirmations int64
 	// CoinbaseMaturity is the network's (chain.Params.CoinbaseMaturity).
 	CoinbaseMaturity int32
 
-	To      [chain.PubKeyHashSize]byte
-	Amount  uint64 // base units
+	// Payments are the outputs to pay, in any order (the transaction's are
+	// sorted).
+	Payments []Payment
+	// SubtractFee takes the fee from the payments, in equal shares (the
+	// first pays what does not divide), as Core's subtractfeefromamount.
+	SubtractFee bool
+	// SpendAll spends every spendable output (or every one of Coins) to the
+	// one payment, whose Amount is ignored: it receives all less the fee.
+	SpendAll bool
+	// Coins, when set, are the outputs to spend, all of them and no other
+	// (coin control).
+	Coins []chain.OutPoint
+
 	FeeRate uint64 // base units per byte of the signed transaction
 	// Change receives what is left over, unless that is dust.
 	Change [chain.PubKeyHashSize]byte
 	Keys   KeySource
+	// Unsigned builds without signing (Keys may be nil): the fee counts
+	// every signature at its longest, so it covers the rate once signed.
+	Unsigned bool
 }
 
 // Send is a signed transaction ready to broadcast.
@@ -105,6 +130,9 @@ type Send struct {
 	ChangeIndex int
 	// Spent are the outputs spent, in the order of Tx's inputs.
 	Spent []UTXO
+	// Paid are the payments as made: with SubtractFee or SpendAll, less
+	// their share of the fee.
+	Paid []Payment
 }
 
 // Sizes of the parts of a transaction, in bytes, as chain encodes them.
@@ -119,6 +147,19 @@ const (
 	// compressed key and a signature, each with its length byte.
 	maxInputSize = chain.HashSize + 4 + 1 + 1 + 33 + 1 + maxSigSize
 )
+
+// longestSignature stands in for a witness while an unsigned transaction is
+// sized or checked: a compressed key and the longest low-S DER signature
+// (r of 33 bytes, s of 32).
+func longestSignature() [][]byte {
+	pub := append([]byte{2}, make([]byte, 32)...)
+	pub[32] = 1
+	sig := []byte{0x30, 0x45, 0x02, 0x21, 0x00}
+	sig = append(sig, bytes.Repeat([]byte{0x80}, 32)...)
+	sig = append(sig, 0x02, 0x20, 0x01)
+	sig = append(sig, make([]byte, 31)...)
+	return [][]byte{pub, sig}
+}
 
 // DustLimit is the smallest change output BuildSend makes, at any fee rate:
 // Bitcoin Core's dust threshold for a P2PKH output, the figure wallets
@@ -145,49 +186,77 @@ func dustThreshold(rate uint64) uint64 {
 	return max(DustLimit, rate*maxInputSize)
 }
 
-// BuildSend chooses outputs to spend, builds a transaction paying
-// req.Amount to req.To with any change to req.Change, and signs every input.
+// BuildSend chooses outputs to spend, builds a transaction making
+// req.Payments with any change to req.Change, and signs every input.
 //
-// Selection first looks for a set of outputs that pays amount and fee with
-// no change, wasting at most what a change output would cost to create and
-// later spend (a simplified form of Bitcoin Core's branch and bound); failing
-// that it spends the largest outputs first and returns the rest as change.
-// Inputs and outputs are sorted as BIP69 does, so their order reveals nothing
-// of which output is the change.
+// Selection spends confirmed outputs, and the wallet's own unconfirmed change
+// only when those do not suffice. It first looks for a set of outputs that
+// pays amount and fee with no change, wasting at most what a change output
+// would cost to create and later spend (a simplified form of Bitcoin Core's
+// branch and bound); failing that it spends the largest outputs first and
+// returns the rest as change. Inputs and outputs are sorted as BIP69 does, so
+// their order reveals nothing of which output is the change.
 func BuildSend(req *SendRequest) (*Send, error) {
-	if req.Amount == 0 {
-		return nil, fmt.Errorf("%w: the amount must be more than zero", ErrInvalidAmount)
-	}
-	if req.Amount > chain.MaxMoney {
-		return nil, fmt.Errorf("%w: %s QRY is more than can ever exist", ErrInvalidAmount, FormatAmount(req.Amount))
-	}
-	if req.Keys == nil {
-		return nil, errors.New("no KeySource to sign with")
-	}
-	if req.FeeRate > maxFeeRate {
-		return nil, fmt.Errorf("%w: %d base units per byte is over the %d limit", ErrInvalidFeeRate, req.FeeRate, maxFeeRate)
-	}
-	spendable, pending, err := spendableUTXOs(req)
+	amount, err := checkRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	selected, withChange := selectCoins(spendable, req.Amount, req.FeeRate)
-	if selected == nil {
+	// With the fee taken from the payments, the inputs need only cover them.
+	selectRate := req.FeeRate
+	if req.SubtractFee {
+		selectRate = 0
+	}
+	var selected []UTXO
+	var withChange bool
+	switch {
+	case req.Coins != nil:
+		if selected, err = chosenCoins(req); err != nil {
+			return nil, err
+		}
 		var have uint64
-		for _, u := range spendable {
+		for _, u := range selected {
 			have += u.Value
 		}
-		need := req.Amount + req.FeeRate*txSize(len(spendable), 1)
-		if have >= need {
-			// Only the transaction's size can stop a selection that the
-			// total value allows.
-			return nil, fmt.Errorf("%w: paying %s QRY needs more inputs than fit in a block; consolidate small outputs first",
-				ErrTooManyInputs, FormatAmount(req.Amount))
+		if need := amount + selectRate*txSize(len(selected), len(req.Payments)); have < need {
+			return nil, &InsufficientFundsError{Need: need, Have: have}
 		}
-		return nil, &InsufficientFundsError{Need: need, Have: have, Pending: pending}
+		withChange = !req.SpendAll && changeLeft(selected, amount, selectRate, len(req.Payments))
+	case req.SpendAll:
+		selected, _, err = spendableUTXOs(req, true)
+		if err != nil {
+			return nil, err
+		}
+	default:
+		var spendable []UTXO
+		var pending uint64
+		for _, ownChange := range []bool{false, true} {
+			if spendable, pending, err = spendableUTXOs(req, ownChange); err != nil {
+				return nil, err
+			}
+			if selected, withChange = selectCoins(spendable, amount, selectRate, len(req.Payments)); selected != nil {
+				break
+			}
+		}
+		if selected == nil {
+			return nil, selectionError(spendable, pending, amount, selectRate, len(req.Payments))
+		}
+	}
+	if len(selected) == 0 {
+		return nil, &InsufficientFundsError{Need: req.FeeRate * txSize(1, 1)}
+	}
+	if req.SpendAll {
+		var total uint64
+		for _, u := range selected {
+			total += u.Value
+		}
+		req = &SendRequest{Payments: []Payment{{To: req.Payments[0].To, Amount: total}}, SubtractFee: true,
+			FeeRate: req.FeeRate, Change: req.Change, Keys: req.Keys, Unsigned: req.Unsigned}
 	}
 	keys := make([]*secp256k1.PrivateKey, len(selected))
 	for i, u := range selected {
+		if req.Unsigned {
+			break
+		}
 		k, ok := req.Keys.PrivateKey(u.PubKeyHash)
 		if !ok {
 			return nil, fmt.Errorf("%w %s paying to key hash %x", ErrMissingKey, u.OutPoint, u.PubKeyHash)
@@ -197,9 +266,94 @@ func BuildSend(req *SendRequest) (*Send, error) {
 	return finish(req, selected, keys, withChange)
 }
 
-// spendableUTXOs filters the outputs BuildSend may spend and sorts them
+// checkRequest refuses what no selection can fix, and returns the payments'
+// total.
+func checkRequest(req *SendRequest) (uint64, error) {
+	if len(req.Payments) == 0 {
+		return 0, fmt.Errorf("%w: nothing to pay", ErrInvalidAmount)
+	}
+	if req.SpendAll && len(req.Payments) != 1 {
+		return 0, fmt.Errorf("%w: spending everything pays one address, not %d", ErrInvalidAmount, len(req.Payments))
+	}
+	var amount uint64
+	for _, p := range req.Payments {
+		if req.SpendAll {
+			break
+		}
+		if p.Amount == 0 {
+			return 0, fmt.Errorf("%w: the amount must be more than zero", ErrInvalidAmount)
+		}
+		if p.Amount > chain.MaxMoney || amount+p.Amount > chain.MaxMoney {
+			return 0, fmt.Errorf("%w: %s QRY is more than can ever exist", ErrInvalidAmount, FormatAmount(amount+p.Amount))
+		}
+		amount += p.Amount
+	}
+	if req.Keys == nil && !req.Unsigned {
+		return 0, errors.New("no KeySource to sign with")
+	}
+	if req.FeeRate > maxFeeRate {
+		return 0, fmt.Errorf("%w: %d base units per byte is over the %d limit", ErrInvalidFeeRate, req.FeeRate, maxFeeRate)
+	}
+	return amount, nil
+}
+
+// selectionError explains why no selection paid amount.
+func selectionError(spendable []UTXO, pending, amount, rate uint64, payments int) error {
+	var have uint64
+	for _, u := range spendable {
+		have += u.Value
+	}
+	need := amount + rate*txSize(len(spendable), payments)
+	if have >= need {
+		// Only the transaction's size can stop a selection that the total
+		// value allows.
+		return fmt.Errorf("%w: paying %s QRY needs more inputs than fit in a block; consolidate small outputs first",
+			ErrTooManyInputs, FormatAmount(amount))
+	}
+	return &InsufficientFundsError{Need: need, Have: have, Pending: pending}
+}
+
+// chosenCoins returns the outputs req.Coins names, each of which must be
+// spendable.
+func chosenCoins(req *SendRequest) ([]UTXO, error) {
+	spendable, _, err := spendableUTXOs(req, true)
+	if err != nil {
+		return nil, err
+	}
+	byOutPoint := make(map[chain.OutPoint]UTXO, len(spendable))
+	for _, u := range spendable {
+		byOutPoint[u.OutPoint] = u
+	}
+	var chosen []UTXO
+	seen := make(map[chain.OutPoint]bool)
+	for _, op := range req.Coins {
+		u, ok := byOutPoint[op]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is not an output the wallet can spend now (unknown, spent, unconfirmed and not its own change, immature, or worth less than its fee)", ErrUnknownCoin, op)
+		}
+		if !seen[op] {
+			seen[op] = true
+			chosen = append(chosen, u)
+		}
+	}
+	return chosen, nil
+}
+
+// changeLeft reports whether spending utxos for amount leaves change worth an
+// output.
+func changeLeft(utxos []UTXO, amount, rate uint64, payments int) bool {
+	var sum uint64
+	for _, u := range utxos {
+		sum += u.Value
+	}
+	fee := rate * txSize(len(utxos), payments+1)
+	return sum >= amount+fee && sum-amount-fee >= dustThreshold(rate)
+}
+
+// spendableUTXOs filters the outputs BuildSend may spend, confirmed ones and
+// with ownChange the wallet's own unconfirmed change too, and sorts them
 // largest first. pending sums the wallet's outputs it may not spend now.
-func spendableUTXOs(req *SendRequest) (spendable []UTXO, pending uint64, err error) {
+func spendableUTXOs(req *SendRequest, ownChange bool) (spendable []UTXO, pending uint64, err error) {
 	seen := make(map[chain.OutPoint]bool, len(req.UTXOs))
 	var total uint64
 	for _, u := range req.UTXOs {
@@ -214,9 +368,9 @@ func spendableUTXOs(req *SendRequest) (spendable []UTXO, pending uint64, err err
 		}
 		total += u.Value
 		mature := !u.Coinbase || u.Confirmations >= int64(req.CoinbaseMaturity)
+		confirmed := u.Confirmations > 0 || (ownChange && u.OwnChange)
 		switch {
-		case req.Exclude[u.OutPoint], u.Confirmations < req.MinConfirmations, !mature,
-			u.Value <= req.FeeRate*maxInputSize:
+		case req.Exclude[u.OutPoint], !confirmed, !mature, u.Value <= req.FeeRate*maxInputSize:
 			pending += u.Value
 		default:
 			spendable = append(spendable, u)
@@ -228,11 +382,11 @@ func spendableUTXOs(req *SendRequest) (spendable []UTXO, pending uint64, err err
 
 // selectCoins returns the outputs to spend and whether the transaction has a
 // change output, or nil if the outputs cannot pay amount and its fee.
-func selectCoins(utxos []UTXO, amount, rate uint64) ([]UTXO, bool) {
-	if sel := branchAndBound(utxos, amount, rate); sel != nil {
+func selectCoins(utxos []UTXO, amount, rate uint64, payments int) ([]UTXO, bool) {
+	if sel := branchAndBound(utxos, amount, rate, payments); sel != nil {
 		return sel, false
 	}
-	return largestFirst(utxos, amount, rate)
+	return largestFirst(utxos, amount, rate, payments)
 }
 
 // branchAndBound searches, largest outputs first, for a set whose value
@@ -240,7 +394,7 @@ func selectCoins(utxos []UTXO, amount, rate uint64) ([]UTXO, bool) {
 // other bytes, with an excess (which becomes fee) below what a change output
 // would cost to make and spend. Of the sets found within maxBnBTries it keeps
 // the one wasting least.
-func branchAndBound(utxos []UTXO, amount, rate uint64) []UTXO {
+func branchAndBound(utxos []UTXO, amount, rate uint64, payments int) []UTXO {
 	if len(utxos) >= 0xfd {
 		// The target below assumes one-byte input counts; so many outputs
 		// go to largestFirst, which counts exactly.
@@ -252,7 +406,7 @@ func branchAndBound(utxos []UTXO, amount, rate uint64) []UTXO {
 		effective[i] = u.Value - rate*maxInputSize // spendableUTXOs dropped those worth less
 		remaining += effective[i]
 	}
-	target := amount + rate*txSize(0, 1)
+	target := amount + rate*txSize(0, payments)
 	window := rate*outputSize + dustThreshold(rate)
 	var (
 		chosen    = make([]bool, len(utxos))
@@ -299,19 +453,17 @@ func branchAndBound(utxos []UTXO, amount, rate uint64) []UTXO {
 
 // largestFirst spends outputs from the largest down until they pay amount and
 // fee, with change unless the change would be dust.
-func largestFirst(utxos []UTXO, amount, rate uint64) ([]UTXO, bool) {
+func largestFirst(utxos []UTXO, amount, rate uint64, payments int) ([]UTXO, bool) {
 	var sum uint64
 	for n := 1; n <= len(utxos); n++ {
 		sum += utxos[n-1].Value
-		if txSize(n, 2) > chain.MaxTxSize {
+		if txSize(n, payments+1) > chain.MaxTxSize {
 			return nil, false
 		}
-		if sum < amount+rate*txSize(n, 1) {
+		if sum < amount+rate*txSize(n, payments) {
 			continue
 		}
-		feeWithChange := rate * txSize(n, 2)
-		withChange := sum >= amount+feeWithChange && sum-amount-feeWithChange >= dustThreshold(rate)
-		return utxos[:n], withChange
+		return utxos[:n], changeLeft(utxos[:n], amount, rate, payments)
 	}
 	return nil, false
 }
@@ -320,10 +472,15 @@ func largestFirst(utxos []UTXO, amount, rate uint64) ([]UTXO, bool) {
 // size: signatures vary in length, so the fee estimated with the longest ones
 // is lowered to the exact amount once, and raised again should a re-signing
 // come out longer, so that the fee always covers rate times the real size.
+// With SubtractFee the payments give up the fee; without, the change does
+// (or, with no change, the fee is whatever the payments leave).
 func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withChange bool) (*Send, error) {
-	var total uint64
+	var total, amount uint64
 	for _, u := range spent {
 		total += u.Value
+	}
+	for _, p := range req.Payments {
+		amount += p.Amount
 	}
 	order := make([]int, len(spent))
 	for i := range order {
@@ -333,36 +490,57 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 	tx := &chain.Tx{Version: 1}
 	sorted := make([]UTXO, len(spent))
 	sortedKeys := make([]*secp256k1.PrivateKey, len(spent))
+	spentOuts := make([]chain.TxOut, len(spent))
 	for i, j := range order {
 		sorted[i], sortedKeys[i] = spent[j], keys[j]
+		spentOuts[i] = chain.TxOut{Value: spent[j].Value, PubKeyHash: spent[j].PubKeyHash}
 		tx.Inputs = append(tx.Inputs, chain.TxIn{PrevOut: spent[j].OutPoint})
 	}
 
-	outputs := 1
+	outputs := len(req.Payments)
 	if withChange {
-		outputs = 2
+		outputs++
 	}
 	fee := req.FeeRate * txSize(len(spent), outputs)
 	lowered := false
 	for {
-		change := uint64(0)
-		if withChange {
-			change = total - req.Amount - fee
+		var change, deduct uint64
+		switch {
+		case req.SubtractFee && withChange && total-amount >= dustThreshold(req.FeeRate):
+			change, deduct = total-amount, fee
+		case req.SubtractFee:
+			withChange = false
+			excess := total - amount
+			deduct = fee - min(fee, excess)
+			fee = excess + deduct
+		case withChange:
+			change = total - amount - fee
 			if change < dustThreshold(req.FeeRate) {
 				withChange, change = false, 0
+				fee = total - amount
+			}
+		default:
+			fee = total - amount
+		}
+		paid, err := deductFee(req.Payments, deduct)
+		if err != nil {
+			return nil, err
+		}
+		changeIndex := setOutputs(tx, paid, req.Change, change)
+		if req.Unsigned {
+			for i := range tx.Inputs {
+				tx.Inputs[i].Witness = longestSignature()
+			}
+		} else {
+			hasher := chain.NewSigHasher(tx, spentOuts)
+			for i := range sorted {
+				chain.SignInput(tx, hasher, i, sortedKeys[i])
 			}
 		}
-		if !withChange {
-			fee = total - req.Amount
-		}
-		changeIndex := setOutputs(tx, req, change)
-		hasher := chain.NewSigHasher(tx)
-		for i, u := range sorted {
-			chain.SignInput(tx, hasher, i, u.Value, sortedKeys[i])
-		}
 		need := req.FeeRate * uint64(tx.SerializeSize())
+		adjustable := withChange || req.SubtractFee
 		if fee < need {
-			if !withChange {
+			if !adjustable {
 				// Selection counted every input at the longest signature,
 				// so this is a bug; refuse rather than underpay.
 				return nil, fmt.Errorf("the inputs leave a fee of %d, under the %d the signed size needs", fee, need)
@@ -370,29 +548,60 @@ func finish(req *SendRequest, spent []UTXO, keys []*secp256k1.PrivateKey, withCh
 			fee = need
 			continue
 		}
-		if fee > need && withChange && !lowered {
+		if fee > need && adjustable && !lowered && (withChange || deduct > 0) {
 			lowered = true
 			fee = need
 			continue
 		}
-		return &Send{Tx: tx, Fee: fee, Change: change, ChangeIndex: changeIndex, Spent: sorted}, nil
+		if req.Unsigned {
+			for i := range tx.Inputs {
+				tx.Inputs[i].Witness = nil
+			}
+		}
+		return &Send{Tx: tx, Fee: fee, Change: change, ChangeIndex: changeIndex, Spent: sorted, Paid: paid}, nil
 	}
+}
+
+// deductFee takes fee from the payments in equal shares, the first paying what
+// does not divide, as Core does; a payment left at dust is refused.
+func deductFee(payments []Payment, fee uint64) ([]Payment, error) {
+	paid := slices.Clone(payments)
+	if fee == 0 {
+		return paid, nil
+	}
+	share := fee / uint64(len(paid))
+	for i := range paid {
+		take := share
+		if i == 0 {
+			take += fee % uint64(len(paid))
+		}
+		if paid[i].Amount < take+DustLimit {
+			return nil, fmt.Errorf("%w: %s QRY cannot pay its %s QRY share of the fee and stay above the dust limit",
+				ErrInvalidAmount, FormatAmount(paid[i].Amount), FormatAmount(take))
+		}
+		paid[i].Amount -= take
+	}
+	return paid, nil
 }
 
 // setOutputs sets tx's outputs, sorted as BIP69 does (by value, then key
 // hash), and returns the change output's index or -1.
-func setOutputs(tx *chain.Tx, req *SendRequest, change uint64) int {
-	tx.Outputs = append(tx.Outputs[:0], chain.TxOut{Value: req.Amount, PubKeyHash: req.To})
+func setOutputs(tx *chain.Tx, payments []Payment, changeTo [chain.PubKeyHashSize]byte, change uint64) int {
+	tx.Outputs = tx.Outputs[:0]
+	for _, p := range payments {
+		tx.Outputs = append(tx.Outputs, chain.TxOut{Value: p.Amount, PubKeyHash: p.To})
+	}
+	changeOut := chain.TxOut{Value: change, PubKeyHash: changeTo}
+	if change > 0 {
+		tx.Outputs = append(tx.Outputs, changeOut)
+	}
+	slices.SortStableFunc(tx.Outputs, compareOutputs)
 	if change == 0 {
 		return -1
 	}
-	changeOut := chain.TxOut{Value: change, PubKeyHash: req.Change}
-	if compareOutputs(changeOut, tx.Outputs[0]) < 0 {
-		tx.Outputs = append([]chain.TxOut{changeOut}, tx.Outputs[0])
-		return 0
-	}
-	tx.Outputs = append(tx.Outputs, changeOut)
-	return 1
+	// A payment equal to the change in value and key hash is
+	// indistinguishable from it; either index is right.
+	return slices.Index(tx.Outputs, changeOut)
 }
 
 func compareOutputs(a, b chain.TxOut) int {

@@ -64,10 +64,8 @@ func (f *sendFixture) utxo(n int, value uint64) UTXO {
 func (f *sendFixture) request(amount, rate uint64, utxos ...UTXO) *SendRequest {
 	return &SendRequest{
 		UTXOs:            utxos,
-		MinConfirmations: 1,
 		CoinbaseMaturity: chain.RegtestParams.CoinbaseMaturity,
-		To:               f.to,
-		Amount:           amount,
+		Payments:         []Payment{{To: f.to, Amount: amount}},
 		FeeRate:          rate,
 		Change:           f.change,
 		Keys:             f.keys,
@@ -105,7 +103,7 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 		if offered[u.OutPoint] != u {
 			t.Errorf("input %d spends %s, which was not offered", i, u.OutPoint)
 		}
-		if req.Exclude[u.OutPoint] || u.Confirmations < req.MinConfirmations ||
+		if req.Exclude[u.OutPoint] || (u.Confirmations == 0 && !u.OwnChange) ||
 			(u.Coinbase && u.Confirmations < int64(req.CoinbaseMaturity)) {
 			t.Errorf("input %d spends %s, which may not be spent", i, u.OutPoint)
 		}
@@ -121,8 +119,12 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 	if err := chain.VerifyTxSignatures(tx, prev, nil); err != nil {
 		t.Fatalf("VerifyTxSignatures: %v", err)
 	}
-	hasher := chain.NewSigHasher(tx)
+	spentOuts := make([]chain.TxOut, len(s.Spent))
 	for i, u := range s.Spent {
+		spentOuts[i] = chain.TxOut{Value: u.Value, PubKeyHash: u.PubKeyHash}
+	}
+	hasher := chain.NewSigHasher(tx, spentOuts)
+	for i := range s.Spent {
 		w := tx.Inputs[i].Witness
 		if len(w) != 2 {
 			t.Fatalf("input %d witness has %d items", i, len(w))
@@ -135,11 +137,11 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 		if err != nil {
 			t.Fatalf("input %d signature: %v", i, err)
 		}
-		msg := hasher.SigHash(i, u.Value, u.PubKeyHash)
+		msg := hasher.SigHash(i)
 		if !sig.Verify(msg[:], pub) {
 			t.Errorf("input %d signature does not verify", i)
 		}
-		if chain.PubKeyHash(w[0]) != u.PubKeyHash {
+		if chain.PubKeyHash(w[0]) != s.Spent[i].PubKeyHash {
 			t.Errorf("input %d key does not hash to the spent output's", i)
 		}
 	}
@@ -152,6 +154,7 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 		t.Errorf("fee %d with change is more than a signature's wobble above %d/byte × %d bytes", s.Fee, req.FeeRate, size)
 	}
 	var paid, change int
+	unpaid := slices.Clone(s.Paid)
 	for i, out := range tx.Outputs {
 		switch {
 		case i == s.ChangeIndex:
@@ -162,13 +165,17 @@ func checkSend(t *testing.T, req *SendRequest, s *Send) {
 			if out.Value < dustThreshold(req.FeeRate) {
 				t.Errorf("change %d is dust at %d/byte", out.Value, req.FeeRate)
 			}
-		case out.PubKeyHash == req.To && out.Value == req.Amount:
+		case slices.Contains(unpaid, Payment{To: out.PubKeyHash, Amount: out.Value}):
+			unpaid = slices.Delete(unpaid, slices.Index(unpaid, Payment{To: out.PubKeyHash, Amount: out.Value}), slices.Index(unpaid, Payment{To: out.PubKeyHash, Amount: out.Value})+1)
 			paid++
 		default:
 			t.Errorf("unexpected output %d: %d to %x", i, out.Value, out.PubKeyHash)
 		}
 	}
-	if paid != 1 || (s.ChangeIndex >= 0) != (change == 1) || (s.ChangeIndex < 0 && s.Change != 0) {
+	if len(s.Paid) != len(req.Payments) || !req.SubtractFee && !req.SpendAll && !slices.Equal(s.Paid, req.Payments) {
+		t.Errorf("paid %v, asked to pay %v", s.Paid, req.Payments)
+	}
+	if paid != len(req.Payments) || (s.ChangeIndex >= 0) != (change == 1) || (s.ChangeIndex < 0 && s.Change != 0) {
 		t.Errorf("%d payments, change index %d, change %d", paid, s.ChangeIndex, s.Change)
 	}
 	if !slices.IsSortedFunc(tx.Outputs, compareOutputs) {
@@ -342,7 +349,7 @@ func TestBuildSendErrors(t *testing.T) {
 		{"nothing to spend", f.request(coin, 1), ErrInsufficientFunds, "insufficient funds: need 1.00000038 QRY, have 0.00000000 QRY (missing 1.00000038 QRY)"},
 		{"amount alone is enough, fee is not", f.request(10*coin, 1, f.utxo(1, 10*coin)), ErrInsufficientFunds, "…missing 0.00000182 QRY"},
 		{"no key", f.request(coin, 1, stranger), ErrMissingKey, "…paying to key hash"},
-		{"no key source", &SendRequest{UTXOs: []UTXO{f.utxo(1, coin)}, Amount: 1, To: f.to}, nil, "no KeySource to sign with"},
+		{"no key source", &SendRequest{UTXOs: []UTXO{f.utxo(1, coin)}, Payments: []Payment{{To: f.to, Amount: 1}}}, nil, "no KeySource to sign with"},
 		{"values over the supply", f.request(coin, 1, f.utxo(1, chain.MaxMoney), f.utxo(2, 1)), nil, "…add up to more than 21000000.00000000 QRY"},
 		{"too many inputs", f.request(1_389_500_000, 1, many...), ErrTooManyInputs, "…consolidate small outputs first"},
 	}
@@ -435,10 +442,8 @@ func TestWalletSignsItsOwnOutputs(t *testing.T) {
 		UTXOs: []UTXO{
 			{OutPoint: chain.OutPoint{TxID: sha256.Sum256([]byte("a")), Index: 0}, Value: 50 * chain.Coin, PubKeyHash: recv.PubKeyHash, Confirmations: 101, Coinbase: true},
 		},
-		MinConfirmations: 1,
 		CoinbaseMaturity: chain.RegtestParams.CoinbaseMaturity,
-		To:               to,
-		Amount:           amount,
+		Payments:         []Payment{{To: to, Amount: amount}},
 		FeeRate:          2,
 		Change:           change.PubKeyHash,
 		Keys:             w,
@@ -451,4 +456,106 @@ func TestWalletSignsItsOwnOutputs(t *testing.T) {
 	if s.Change != 50*chain.Coin-amount-s.Fee {
 		t.Errorf("change %d, fee %d", s.Change, s.Fee)
 	}
+}
+
+func TestBuildSendChoices(t *testing.T) {
+	f := newSendFixture()
+	const coin = chain.Coin
+	ownChange := f.utxo(30, 3*coin)
+	ownChange.Confirmations, ownChange.OwnChange = 0, true
+	othersUnconfirmed := f.utxo(31, 9*coin)
+	othersUnconfirmed.Confirmations = 0
+	confirmed := f.utxo(32, 2*coin)
+	payTo := func(b byte) [chain.PubKeyHashSize]byte { return [chain.PubKeyHashSize]byte{0xee, b} }
+
+	t.Run("confirmed first", func(t *testing.T) {
+		req := f.request(coin, 2, confirmed, ownChange, othersUnconfirmed)
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if len(s.Spent) != 1 || s.Spent[0].OutPoint != confirmed.OutPoint {
+			t.Errorf("spent %v, want the confirmed output alone", s.Spent)
+		}
+	})
+	t.Run("own change when it must, never others' unconfirmed", func(t *testing.T) {
+		req := f.request(4*coin, 2, confirmed, ownChange, othersUnconfirmed)
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if got := spentValues(s); !slices.Equal(got, []uint64{2 * coin, 3 * coin}) {
+			t.Errorf("spent %v", got)
+		}
+		_, err = BuildSend(f.request(6*coin, 2, confirmed, ownChange, othersUnconfirmed))
+		var insufficient *InsufficientFundsError
+		if !errors.As(err, &insufficient) || insufficient.Pending != 9*coin {
+			t.Errorf("others' unconfirmed output spent or miscounted: %v", err)
+		}
+	})
+	t.Run("several payments", func(t *testing.T) {
+		req := f.request(0, 3, f.utxo(1, 10*coin), f.utxo(2, coin))
+		req.Payments = []Payment{{payTo(1), coin}, {payTo(2), 2 * coin}, {payTo(3), 3 * coin}}
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if len(s.Tx.Outputs) != 4 || s.Change != 10*coin-6*coin-s.Fee {
+			t.Errorf("%d outputs, change %d, fee %d", len(s.Tx.Outputs), s.Change, s.Fee)
+		}
+	})
+	t.Run("subtract fee", func(t *testing.T) {
+		req := f.request(0, 3, f.utxo(1, 10*coin))
+		req.Payments = []Payment{{payTo(1), 5 * coin}, {payTo(2), 5 * coin}}
+		req.SubtractFee = true
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if s.ChangeIndex >= 0 || s.Paid[0].Amount+s.Paid[1].Amount+s.Fee != 10*coin || s.Paid[1].Amount-s.Paid[0].Amount > 1 {
+			t.Errorf("paid %v, fee %d, change index %d", s.Paid, s.Fee, s.ChangeIndex)
+		}
+		req.Payments = []Payment{{payTo(1), 5 * coin}, {payTo(2), 600}}
+		if _, err := BuildSend(req); !errors.Is(err, ErrInvalidAmount) {
+			t.Errorf("a payment that cannot bear its share: %v", err)
+		}
+	})
+	t.Run("spend all", func(t *testing.T) {
+		req := f.request(0, 4, f.utxo(1, coin), f.utxo(2, 2*coin), ownChange, othersUnconfirmed)
+		req.SpendAll = true
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if len(s.Spent) != 3 || len(s.Tx.Outputs) != 1 || s.Tx.Outputs[0].Value+s.Fee != 6*coin ||
+			s.Fee > 4*uint64(s.Tx.SerializeSize()+2*len(s.Spent)) {
+			t.Errorf("spent %d, outputs %v, fee %d for %d bytes", len(s.Spent), s.Tx.Outputs, s.Fee, s.Tx.SerializeSize())
+		}
+	})
+	t.Run("coin control", func(t *testing.T) {
+		req := f.request(coin+coin/2, 2, f.utxo(1, coin), f.utxo(2, 2*coin), f.utxo(3, 3*coin))
+		req.Coins = []chain.OutPoint{f.utxo(2, 0).OutPoint, f.utxo(3, 0).OutPoint}
+		s, err := BuildSend(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSend(t, req, s)
+		if got := spentValues(s); !slices.Equal(got, []uint64{2 * coin, 3 * coin}) || s.ChangeIndex < 0 {
+			t.Errorf("spent %v, change index %d", got, s.ChangeIndex)
+		}
+		req.Coins = []chain.OutPoint{f.utxo(1, 0).OutPoint}
+		if _, err := BuildSend(req); !errors.Is(err, ErrInsufficientFunds) {
+			t.Errorf("chosen coins worth less than the payment: %v", err)
+		}
+		req.Coins = []chain.OutPoint{othersUnconfirmed.OutPoint}
+		req.UTXOs = append(req.UTXOs, othersUnconfirmed)
+		if _, err := BuildSend(req); !errors.Is(err, ErrUnknownCoin) {
+			t.Errorf("others' unconfirmed output chosen: %v", err)
+		}
+	})
 }

@@ -193,10 +193,13 @@ func (g *Generator) SpendTo(ops []chain.OutPoint, outs ...chain.TxOut) *chain.Tx
 // Sign signs every input of tx whose spent output the generator knows, with
 // the key the output pays to (the first key for an output paying elsewhere).
 func (g *Generator) Sign(tx *chain.Tx) {
-	hasher := chain.NewSigHasher(tx)
+	spent := make([]chain.TxOut, len(tx.Inputs))
 	for i, in := range tx.Inputs {
-		out := g.outputs[in.PrevOut]
-		chain.SignInput(tx, hasher, i, out.Value, g.KeyFor(out.PubKeyHash))
+		spent[i] = g.outputs[in.PrevOut]
+	}
+	hasher := chain.NewSigHasher(tx, spent)
+	for i := range tx.Inputs {
+		chain.SignInput(tx, hasher, i, g.KeyFor(spent[i].PubKeyHash))
 	}
 }
 

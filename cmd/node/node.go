@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
@@ -33,10 +34,13 @@ type node struct {
 	log   *slog.Logger
 	chain *chain.Chain
 	pool  *mempool.Pool
+	fees  *fees.Estimator
 	miner *miner.Miner
 	net   *p2p.Node
 	rpc   *rpc.Server
-	// stopRPCPool ends the RPC methods' subscription to the mempool.
+	// stopFees ends the fee estimator's subscriptions to the chain and pool;
+	// stopRPCPool the RPC methods' subscription to the mempool.
+	stopFees    func()
 	stopRPCPool func()
 	metrics     *http.Server
 	metricsAddr net.Addr
@@ -98,6 +102,15 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 			n.stats.txsAccepted.Inc()
 		}
 	})
+	// The estimator follows the pool before the mempool file loads, as
+	// Core's does; what loads before the first block is not counted.
+	n.fees = fees.New()
+	switch err := n.fees.Load(n.feesFile()); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		log.Warn("fee estimates file not loaded; estimating from scratch", "path", n.feesFile(), "err", err)
+	}
+	n.stopFees = n.fees.Follow(c, n.pool)
 	switch stats, err := n.pool.Load(n.mempoolFile()); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -169,6 +182,10 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
 	methods.RegisterNetwork(registry, methods.NetworkBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
 	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Blocks: n, Pool: n.pool})
+	methods.RegisterFeeMethods(registry, methods.FeeBackend{Estimator: n.fees, Pool: n.pool})
+	methods.RegisterAddressMempoolMethods(registry, methods.AddressMempoolBackend{Chain: c, Pool: n.pool})
+	methods.RegisterMempoolFamilyMethods(registry, n.pool)
+	methods.RegisterRawTxMethods(registry, methods.RawTxBackend{Chain: c, Pool: n.pool})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),
@@ -309,6 +326,8 @@ func (n *node) relayTx(tx *chain.Tx) {
 
 func (n *node) mempoolFile() string { return filepath.Join(n.cfg.networkDir(), "mempool.dat") }
 
+func (n *node) feesFile() string { return filepath.Join(n.cfg.networkDir(), "fee_estimates.dat") }
+
 // peerTxs hands transactions from peers to the mempool. Its errors keep the
 // mempool's chain: p2p reads the rule broken, if any, in chain's rule table to
 // decide whether the sender is to blame. An orphan, though kept, is reported
@@ -375,6 +394,12 @@ func (n *node) shutdown() error {
 	n.wg.Wait()
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
+	}
+	if n.fees != nil {
+		n.stopFees()
+		if err := n.fees.Save(n.feesFile()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if n.pool != nil {
 		if err := n.pool.Save(n.mempoolFile()); err != nil {

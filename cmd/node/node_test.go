@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
 
@@ -114,6 +115,9 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.networkDir(), "mempool.dat")); err != nil {
 		t.Errorf("mempool not saved: %v", err)
+	}
+	if err := fees.New().Load(filepath.Join(cfg.networkDir(), "fee_estimates.dat")); err != nil {
+		t.Errorf("fee estimates not saved readably: %v", err)
 	}
 }
 

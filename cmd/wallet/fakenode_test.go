@@ -41,6 +41,11 @@ type fakeNode struct {
 	// sendDelay holds sendrawtransaction's answer back after it accepted
 	// the transaction, as a node that is slow to answer would.
 	sendDelay time.Duration
+	// feeEstimate is estimatesmartfee's feerate (QRY per 1,000 bytes); empty,
+	// it answers as Core with too little data.
+	feeEstimate string
+	// estimateAsked is the last estimatesmartfee target.
+	estimateAsked int64
 }
 
 type fakeTx struct {
@@ -262,6 +267,14 @@ func (n *fakeNode) methods() []rpc.Method {
 		return h, nil
 	}
 	return []rpc.Method{
+		m("estimatesmartfee", []rpc.Param{{Name: "conf_target", Type: rpc.TypeNumber, Required: true},
+			{Name: "estimate_mode", Type: rpc.TypeString, Default: `"economical"`}}, func(p *rpc.Params) (any, error) {
+			n.estimateAsked = p.Int("conf_target")
+			if n.feeEstimate == "" {
+				return map[string]any{"errors": []string{"Insufficient data or no feerate found"}, "blocks": 0}, nil
+			}
+			return map[string]any{"feerate": json.Number(n.feeEstimate), "blocks": n.estimateAsked}, nil
+		}),
 		m("getblockchaininfo", nil, func(*rpc.Params) (any, error) {
 			return map[string]any{"chain": n.params.Name, "blocks": n.height, "headers": n.height}, nil
 		}),
@@ -344,6 +357,37 @@ func (n *fakeNode) methods() []rpc.Method {
 			}
 			return out, nil
 		}),
+		m("getaddressmempool", addresses, func(p *rpc.Params) (any, error) {
+			set, err := n.addressSet(p)
+			if err != nil {
+				return nil, err
+			}
+			type delta struct {
+				Address  string     `json:"address"`
+				TxID     chain.Hash `json:"txid"`
+				Index    int        `json:"index"`
+				Satoshis int64      `json:"satoshis"`
+			}
+			out := []delta{}
+			for _, tx := range n.mempool {
+				id := tx.TxID()
+				for i, o := range tx.Outputs {
+					if addr, ok := set[o.PubKeyHash]; ok {
+						out = append(out, delta{addr, id, i, int64(o.Value)})
+					}
+				}
+				for i, in := range tx.Inputs {
+					spent, ok := n.utxos[in.PrevOut]
+					if parent := n.inMempool(in.PrevOut.TxID); !ok && parent != nil {
+						spent, ok = chain.UtxoEntry{Value: parent.Outputs[in.PrevOut.Index].Value, PubKeyHash: parent.Outputs[in.PrevOut.Index].PubKeyHash}, true
+					}
+					if addr, mine := set[spent.PubKeyHash]; ok && mine {
+						out = append(out, delta{addr, id, i, -int64(spent.Value)})
+					}
+				}
+			}
+			return out, nil
+		}),
 		m("getmempoolentry", []rpc.Param{txidParam}, func(p *rpc.Params) (any, error) {
 			txid, err := txidOf(p)
 			if err != nil {
@@ -414,6 +458,11 @@ func (n *fakeNode) accept(raw []byte) (any, error) {
 	var in uint64
 	for i, txin := range tx.Inputs {
 		e, ok := n.utxos[txin.PrevOut]
+		if parent := n.inMempool(txin.PrevOut.TxID); !ok && parent != nil && int(txin.PrevOut.Index) < len(parent.Outputs) {
+			// An unconfirmed parent's output, as a real mempool accepts.
+			out := parent.Outputs[txin.PrevOut.Index]
+			e, ok = chain.UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height + 1}, true
+		}
 		if !ok {
 			return nil, rpc.Errorf(rpc.CodeVerify, "bad-txns-inputs-missingorspent")
 		}

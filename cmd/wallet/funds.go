@@ -13,7 +13,7 @@ import (
 // The commands that report the wallet's money: balance, listunspent, history.
 
 // withView opens the wallet, asks the node about it, and runs f.
-func (a *app) withView(ctx context.Context, allCoinbase bool, f func(w *wallet.Wallet, n *node, v *view) error) error {
+func (a *app) withView(ctx context.Context, allCoinbase bool, f func(w *wallet.Wallet, n *node, v *wallet.View) error) error {
 	w, err := a.openWallet()
 	if err != nil {
 		return err
@@ -30,44 +30,60 @@ func (a *app) withView(ctx context.Context, allCoinbase bool, f func(w *wallet.W
 	return f(w, n, v)
 }
 
-// mempoolNote says what a balance leaves out when the mempool was too large to
-// look through.
-func (v *view) mempoolNote() string {
-	if v.mempoolSize == 0 {
-		return ""
+// loadView asks the node about every key of w, and warns of the wallet's
+// sends that vanished.
+func (a *app) loadView(ctx context.Context, w *wallet.Wallet, n *node, info *chainInfo, allCoinbase bool) (*wallet.View, error) {
+	keys, err := w.Keys()
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Sprintf("The node's mempool holds %d transactions, too many to look through: unconfirmed payments from others are not counted.\n", v.mempoolSize)
+	v, err := wallet.LoadView(ctx, n, &wallet.ViewRequest{Params: a.params, Keys: keys, Tip: info.Blocks,
+		Pending: a.pendingSends(), AllCoinbase: allCoinbase})
+	if err != nil {
+		return nil, err
+	}
+	for _, txid := range v.Sync.Rebroadcast {
+		fmt.Fprintf(a.stderr, "wallet: sent transaction %s had fallen out of the node's mempool; handed to the node again\n", txid)
+	}
+	for _, txid := range v.Sync.Gone {
+		fmt.Fprintf(a.stderr, "wallet: warning: sent transaction %s can never be mined (another spent its inputs); the outputs it spent that remain can be spent again\n", txid)
+	}
+	for txid, err := range v.Sync.Stuck {
+		fmt.Fprintf(a.stderr, "wallet: warning: sent transaction %s fell out of the node's mempool and the node refuses it again (%v); 'wallet abandon %s' frees its coins\n", txid, err, txid)
+	}
+	return v, nil
 }
+
+// pendingSends is the file of the wallet's unconfirmed sends, beside the
+// wallet file.
+func (a *app) pendingSends() *wallet.PendingSends { return wallet.PendingSendsFor(a.opts.walletPath) }
 
 func balanceCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, false, func(_ *wallet.Wallet, _ *node, v *view) error {
-			b := v.balances()
-			total := b.confirmed + b.unconfirmed + b.immature
+		return a.withView(ctx, false, func(_ *wallet.Wallet, _ *node, v *wallet.View) error {
+			b := v.Balances()
+			total := b.Total()
 			if a.opts.json {
 				return a.printJSON(struct {
-					Confirmed      json.Number `json:"confirmed"`
-					Unconfirmed    json.Number `json:"unconfirmed"`
-					Immature       json.Number `json:"immature"`
-					Total          json.Number `json:"total"`
-					MempoolScanned bool        `json:"mempool_scanned"`
-				}{qry(b.confirmed), qry(b.unconfirmed), qry(b.immature), qry(total), v.mempoolSize == 0})
+					Confirmed   json.Number `json:"confirmed"`
+					Unconfirmed json.Number `json:"unconfirmed"`
+					Immature    json.Number `json:"immature"`
+					Total       json.Number `json:"total"`
+				}{qry(b.Confirmed), qry(b.Unconfirmed), qry(b.Immature), qry(total)})
 			}
 			t := table(a.stdout)
-			fmt.Fprintf(t, "confirmed\t%s QRY\n", wallet.FormatAmount(b.confirmed))
-			fmt.Fprintf(t, "unconfirmed\t%s QRY\n", wallet.FormatAmount(b.unconfirmed))
-			fmt.Fprintf(t, "immature\t%s QRY\n", wallet.FormatAmount(b.immature))
+			fmt.Fprintf(t, "confirmed\t%s QRY\n", wallet.FormatAmount(b.Confirmed))
+			fmt.Fprintf(t, "unconfirmed\t%s QRY\n", wallet.FormatAmount(b.Unconfirmed))
+			fmt.Fprintf(t, "immature\t%s QRY\n", wallet.FormatAmount(b.Immature))
 			fmt.Fprintf(t, "total\t%s QRY\n", wallet.FormatAmount(total))
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", v.mempoolNote())
-			return nil
+			return t.Flush()
 		})
 	}}
 }
 
 type unspentJSON struct {
+	// Coin is the output as send --coins names it: TXID:VOUT.
+	Coin          string      `json:"coin"`
 	TxID          chain.Hash  `json:"txid"`
 	Vout          uint32      `json:"vout"`
 	Address       string      `json:"address"`
@@ -80,18 +96,18 @@ type unspentJSON struct {
 
 func listUnspentCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, true, func(_ *wallet.Wallet, _ *node, v *view) error {
+		return a.withView(ctx, true, func(_ *wallet.Wallet, _ *node, v *wallet.View) error {
 			list := []unspentJSON{}
-			for _, c := range v.unspent() {
-				list = append(list, unspentJSON{TxID: c.op.TxID, Vout: c.op.Index, Address: c.key.Address,
-					Amount: qry(c.value), Confirmations: c.confirmations, Coinbase: c.coinbase,
-					Spendable: c.confirmations > 0 && c.mature(v.maturity)})
+			for _, c := range v.Unspent() {
+				list = append(list, unspentJSON{Coin: c.OutPoint.String(), TxID: c.OutPoint.TxID, Vout: c.OutPoint.Index,
+					Address: c.Key.Address, Amount: qry(c.Value), Confirmations: c.Confirmations, Coinbase: c.Coinbase,
+					Spendable: c.Confirmations > 0 && c.Mature(v.Maturity)})
 			}
 			if a.opts.json {
 				return a.printJSON(list)
 			}
 			if len(list) == 0 {
-				a.printf("No unspent outputs.\n%s", v.mempoolNote())
+				a.printf("No unspent outputs.\n")
 				return nil
 			}
 			t := table(a.stdout)
@@ -102,17 +118,13 @@ func listUnspentCommand() *command {
 				case u.Confirmations == 0:
 					note = "unconfirmed"
 				case u.Coinbase && !u.Spendable:
-					note = fmt.Sprintf("immature coinbase: spendable in %d blocks", int64(v.maturity)-u.Confirmations)
+					note = fmt.Sprintf("immature coinbase: spendable in %d blocks", int64(v.Maturity)-u.Confirmations)
 				case u.Coinbase:
 					note = "coinbase"
 				}
-				fmt.Fprintf(t, "%s:%d\t%s\t%s\t%d\t%s\n", u.TxID, u.Vout, u.Address, u.Amount, u.Confirmations, note)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%d\t%s\n", u.Coin, u.Address, u.Amount, u.Confirmations, note)
 			}
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", v.mempoolNote())
-			return nil
+			return t.Flush()
 		})
 	}}
 }
@@ -129,24 +141,34 @@ type historyJSON struct {
 	// sent; 0 when unknown.
 	Time     int64 `json:"time"`
 	Coinbase bool  `json:"coinbase,omitempty"`
+	// Replaces is the send this one replaced with a higher fee.
+	Replaces *chain.Hash `json:"replaces,omitempty"`
 }
 
 func historyCommand() *command {
 	return &command{run: func(ctx context.Context, a *app, _ []string) error {
-		return a.withView(ctx, false, func(_ *wallet.Wallet, n *node, v *view) error {
-			list, err := v.history(ctx, n)
+		return a.withView(ctx, false, func(_ *wallet.Wallet, n *node, v *wallet.View) error {
+			entries, err := v.History(ctx, n)
 			if err != nil {
 				return err
+			}
+			list := make([]historyJSON, len(entries))
+			for i, e := range entries {
+				list[i] = historyJSON{TxID: e.TxID, Amount: signedQRY(e.Amount), Confirmations: e.Confirmations,
+					Time: e.Time, Coinbase: e.Coinbase, Replaces: e.Replaces}
+				if e.HasFee {
+					list[i].Fee = qry(e.Fee)
+				}
 			}
 			if a.opts.json {
 				return a.printJSON(list)
 			}
 			if len(list) == 0 {
-				a.printf("No transactions.\n%s", v.mempoolNote())
+				a.printf("No transactions.\n")
 				return nil
 			}
 			t := table(a.stdout)
-			fmt.Fprintln(t, "TIME\tCONF\tAMOUNT\tFEE\tTXID")
+			fmt.Fprintln(t, "TIME\tCONF\tAMOUNT\tFEE\tTXID\tNOTE")
 			for _, h := range list {
 				fee := string(h.Fee)
 				if h.Coinbase {
@@ -156,85 +178,13 @@ func historyCommand() *command {
 				if !strings.HasPrefix(amount, "-") {
 					amount = "+" + amount
 				}
-				fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\n", formatTime(h.Time), h.Confirmations, amount, fee, h.TxID)
+				note := ""
+				if h.Replaces != nil {
+					note = "replaces " + h.Replaces.String()
+				}
+				fmt.Fprintf(t, "%s\t%d\t%s\t%s\t%s\t%s\n", formatTime(h.Time), h.Confirmations, amount, fee, h.TxID, note)
 			}
-			if err := t.Flush(); err != nil {
-				return err
-			}
-			a.printf("%s", v.mempoolNote())
-			return nil
+			return t.Flush()
 		})
 	}}
-}
-
-// history lists the main-chain transactions that pay to or spend from the
-// wallet's addresses, oldest first, then the unconfirmed ones. Every output a
-// transaction spends from the wallet was paid by an earlier one in the list,
-// so the list alone tells what each input was worth.
-func (v *view) history(ctx context.Context, n *node) ([]historyJSON, error) {
-	addrs := make([]string, len(v.keys))
-	for i, k := range v.keys {
-		addrs[i] = k.Address
-	}
-	txids, err := n.addressTxIDs(ctx, addrs)
-	if err != nil {
-		return nil, err
-	}
-	txs, err := n.transactions(ctx, txids)
-	if err != nil {
-		return nil, err
-	}
-	type entry struct {
-		txid          chain.Hash
-		tx            *chain.Tx
-		confirmations int64
-		time          int64
-	}
-	var entries []entry
-	listed := make(map[chain.Hash]bool)
-	for _, id := range txids {
-		// One a reorganisation took out of the chain since the index was
-		// read is left out, as the index would now.
-		if info := txs[id]; info != nil && info.confirmations > 0 && !listed[id] {
-			listed[id] = true
-			entries = append(entries, entry{id, info.tx, info.confirmations, info.time})
-		}
-	}
-	for _, u := range v.pending {
-		if !listed[u.txid] {
-			listed[u.txid] = true
-			entries = append(entries, entry{u.txid, u.tx, 0, u.time})
-		}
-	}
-
-	ours := make(map[chain.OutPoint]uint64)
-	for _, e := range entries {
-		for i, out := range e.tx.Outputs {
-			if _, ok := v.byHash[out.PubKeyHash]; ok {
-				ours[chain.OutPoint{TxID: e.txid, Index: uint32(i)}] = out.Value
-			}
-		}
-	}
-	list := make([]historyJSON, 0, len(entries))
-	for _, e := range entries {
-		var received, spent uint64
-		for _, out := range e.tx.Outputs {
-			if _, ok := v.byHash[out.PubKeyHash]; ok {
-				received += out.Value
-			}
-		}
-		allOurs := !e.tx.IsCoinbase()
-		for _, in := range e.tx.Inputs {
-			value, ok := ours[in.PrevOut]
-			spent += value
-			allOurs = allOurs && ok
-		}
-		h := historyJSON{TxID: e.txid, Amount: signedQRY(int64(received) - int64(spent)),
-			Confirmations: e.confirmations, Time: e.time, Coinbase: e.tx.IsCoinbase()}
-		if total, ok := e.tx.TotalOut(); allOurs && ok && spent >= total {
-			h.Fee = qry(spent - total)
-		}
-		list = append(list, h)
-	}
-	return list, nil
 }

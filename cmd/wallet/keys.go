@@ -31,7 +31,46 @@ const maxGapLimit = 10_000
 const confirmTries = 3
 
 func createCommand() *command {
-	return &command{run: func(_ context.Context, a *app, _ []string) error { return a.create() }}
+	var watchOnly string
+	return &command{
+		flags: func(fs *flag.FlagSet) { fs.StringVar(&watchOnly, "watch-only", "", "") },
+		run: func(_ context.Context, a *app, _ []string) error {
+			if watchOnly != "" {
+				return a.createWatchOnly(watchOnly)
+			}
+			return a.create()
+		},
+	}
+}
+
+// createWatchOnly makes a wallet holding only the account's xpub: it shows
+// balances and writes unsigned sends for a signing wallet elsewhere.
+func (a *app) createWatchOnly(xpub string) error {
+	if err := a.checkNoWallet(); err != nil {
+		return err
+	}
+	passphrase, err := a.newPassphrase()
+	if err != nil {
+		return err
+	}
+	defer clear(passphrase)
+	if err := a.makeWalletDir(); err != nil {
+		return err
+	}
+	w, err := wallet.CreateWatchOnly(a.opts.walletPath, a.params, passphrase, xpub, wallet.WithKDF(a.kdf))
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if a.opts.json {
+		return a.printJSON(struct {
+			Wallet    string `json:"wallet"`
+			Network   string `json:"network"`
+			WatchOnly bool   `json:"watch_only"`
+		}{w.Path(), a.params.Name, true})
+	}
+	a.printf("Created watch-only wallet %s: it holds no private key; 'wallet send --unsigned FILE' writes sends for the signing wallet.\n", w.Path())
+	return nil
 }
 
 func (a *app) create() error {
@@ -90,12 +129,20 @@ func (a *app) checkNoWallet() error {
 }
 
 func (a *app) createWallet(passphrase []byte, mnemonic string) (*wallet.Wallet, error) {
-	// Owner only: the file is encrypted, but its directory also lists the
-	// pending sends and is no one else's business.
-	if err := os.MkdirAll(filepath.Dir(a.opts.walletPath), 0o700); err != nil {
-		return nil, fmt.Errorf("making the wallet's directory: %w", err)
+	if err := a.makeWalletDir(); err != nil {
+		return nil, err
 	}
 	return wallet.Create(a.opts.walletPath, a.params, passphrase, mnemonic, "", wallet.WithKDF(a.kdf))
+}
+
+// makeWalletDir makes the wallet file's directory, owner only: the file is
+// encrypted, but its directory also lists the pending sends and is no one
+// else's business.
+func (a *app) makeWalletDir() error {
+	if err := os.MkdirAll(filepath.Dir(a.opts.walletPath), 0o700); err != nil {
+		return fmt.Errorf("making the wallet's directory: %w", err)
+	}
+	return nil
 }
 
 // confirmMnemonic shows the words and asks for two of them back.
@@ -322,8 +369,8 @@ func (a *app) addresses(ctx context.Context, offline bool) error {
 			return err
 		}
 		perAddress := make(map[string]uint64)
-		for _, c := range v.unspent() {
-			perAddress[c.key.Address] += c.value
+		for _, c := range v.Unspent() {
+			perAddress[c.Key.Address] += c.Value
 		}
 		for i := range list {
 			list[i].Balance = qry(perAddress[list[i].Address])

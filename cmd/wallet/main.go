@@ -30,6 +30,8 @@ through its JSON-RPC interface; keys never leave this program.
 
 Commands:
   create          make a new wallet file; shows its 24-word mnemonic once
+      --watch-only XPUB      make a wallet with no private key from another
+                             wallet's 'wallet xpub': balances, unsigned sends
   restore         make a wallet file from a mnemonic and find its used addresses
       --mnemonic-file FILE   read the mnemonic from FILE (default: prompt, or
                              one line of standard input when it is not a terminal)
@@ -39,11 +41,43 @@ Commands:
   addresses       list the addresses given out, with their balances
       --offline              list them without asking the node for balances
   balance         confirmed, unconfirmed and immature balance
-  listunspent     the wallet's unspent outputs
-  send ADDR AMOUNT
-                  pay AMOUNT QRY (up to 8 decimals) to ADDR and print the txid
-      --fee-rate N           fee in base units per byte of the signed
-                             transaction (default 2)
+  listunspent     the wallet's unspent outputs, each named TXID:N
+  send ADDR AMOUNT [ADDR AMOUNT ...]
+                  pay AMOUNT QRY (up to 8 decimals) to each ADDR in one
+                  transaction and print the txid; spends confirmed outputs,
+                  and the wallet's own unconfirmed change only when it must
+      --conf-target N        pay the node's fee estimate for confirmation
+                             within N blocks (default 6; with no estimate,
+                             2 base units per byte, said so)
+      --fee-rate N           pay N base units per byte of the signed
+                             transaction instead
+      --subtract-fee         take the fee from the amounts, in equal shares
+      --coins TXID:N,...     spend exactly these outputs (coin control)
+      --unsigned FILE        write the transaction unsigned to FILE instead
+                             (docs/unsigned-tx.md), for 'wallet sign'
+  sendall ADDR    send everything the wallet can spend (or --coins) to ADDR,
+                  less the fee; takes --conf-target, --fee-rate, --coins
+  bumpfee TXID    replace an unconfirmed send with one paying a higher fee, as
+                  Core's bumpfee: the same payments, the change reduced (or
+                  another input added), at least 1 base unit per byte more
+      --fee-rate N           the new rate (default: the node's estimate)
+  abandon TXID    forget a send that is in neither the node's mempool nor its
+                  chain, so its coins can be spent again (sends that fell out
+                  of the mempool are otherwise handed to the node again by the
+                  next command)
+  xpub            the account's extended public key
+  sign FILE       show what the transaction in FILE pays and its fee, then sign
+                  it with this wallet's keys (no node needed) and rewrite FILE
+  broadcast FILE  hand the signed transaction in FILE to the node
+  signmessage ADDR MESSAGE
+                  sign MESSAGE with ADDR's key: a recoverable signature over a
+                  tagged hash, base64, as Core's signmessage
+  verifymessage ADDR SIGNATURE MESSAGE
+                  check that ADDR's key signed MESSAGE (no wallet needed)
+  passphrase      re-encrypt the wallet file under a new passphrase (the file
+                  is replaced atomically)
+      --new-passphrase-file FILE  read the new passphrase from FILE
+  backup          show the wallet's mnemonic again
   history         the wallet's transactions, oldest first, with the net
                   amount each added to or took from the wallet (fee included)
   help            this text
@@ -162,19 +196,32 @@ func usagef(format string, args ...any) error {
 type command struct {
 	flags func(fs *flag.FlagSet)
 	args  []string // names of the positional arguments, all required
-	run   func(ctx context.Context, a *app, args []string) error
+	// repeat lets the positional arguments come again as a group, any
+	// number of times (send ADDR AMOUNT [ADDR AMOUNT ...]).
+	repeat bool
+	run    func(ctx context.Context, a *app, args []string) error
 }
 
 func commands() map[string]*command {
 	return map[string]*command{
-		"create":      createCommand(),
-		"restore":     restoreCommand(),
-		"newaddress":  newAddressCommand(),
-		"addresses":   addressesCommand(),
-		"balance":     balanceCommand(),
-		"listunspent": listUnspentCommand(),
-		"send":        sendCommand(),
-		"history":     historyCommand(),
+		"create":        createCommand(),
+		"restore":       restoreCommand(),
+		"newaddress":    newAddressCommand(),
+		"addresses":     addressesCommand(),
+		"balance":       balanceCommand(),
+		"listunspent":   listUnspentCommand(),
+		"send":          sendCommand(),
+		"sendall":       sendAllCommand(),
+		"bumpfee":       bumpFeeCommand(),
+		"abandon":       abandonCommand(),
+		"xpub":          xpubCommand(),
+		"sign":          signCommand(),
+		"broadcast":     broadcastCommand(),
+		"signmessage":   signMessageCommand(),
+		"verifymessage": verifyMessageCommand(),
+		"passphrase":    passphraseCommand(),
+		"backup":        backupCommand(),
+		"history":       historyCommand(),
 	}
 }
 
@@ -228,11 +275,16 @@ func (a *app) dispatch(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(cmdArgs) != len(cmd.args) {
+	groups := len(cmdArgs) > 0 && len(cmd.args) > 0 && len(cmdArgs)%len(cmd.args) == 0
+	if len(cmdArgs) != len(cmd.args) && !(cmd.repeat && groups) {
 		if len(cmd.args) == 0 {
 			return usagef("%s takes no arguments, got %q", name, cmdArgs[0])
 		}
-		return usagef("usage: wallet %s %s", name, strings.Join(cmd.args, " "))
+		usage := strings.Join(cmd.args, " ")
+		if cmd.repeat {
+			usage += " [" + usage + " ...]"
+		}
+		return usagef("usage: wallet %s %s", name, usage)
 	}
 	if err := a.resolve(); err != nil {
 		return err

@@ -162,18 +162,19 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		}
 	}
 	// Every flag the program parses is in the usage text.
-	fs := newFlagSet("all")
-	new(options).register(fs)
-	for _, c := range commands() {
+	for name, c := range commands() {
+		// One set per command: commands share flags such as --fee-rate.
+		fs := newFlagSet(name)
+		new(options).register(fs)
 		if c.flags != nil {
 			c.flags(fs)
 		}
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(usageText, "--"+f.Name) {
+				t.Errorf("usage text does not mention --%s", f.Name)
+			}
+		})
 	}
-	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(usageText, "--"+f.Name) {
-			t.Errorf("usage text does not mention --%s", f.Name)
-		}
-	})
 	for name := range commands() {
 		if !strings.Contains(usageText, "\n  "+name) {
 			t.Errorf("usage text does not list command %s", name)
@@ -371,7 +372,6 @@ func TestAddresses(t *testing.T) {
 
 type balanceJSON struct {
 	Confirmed, Unconfirmed, Immature, Total json.Number
-	MempoolScanned                          bool `json:"mempool_scanned"`
 }
 
 func TestBalance(t *testing.T) {
@@ -388,26 +388,29 @@ func TestBalance(t *testing.T) {
 	for _, field := range []string{`"confirmed": 1.00000001`, `"unconfirmed": 0.30000000`, `"immature": 50.00000000`, `"total": 51.30000001`} {
 		mustContain(t, raw, field)
 	}
-	b := jsonOf[balanceJSON](t, raw)
-	if !b.MempoolScanned {
-		t.Error("mempool_scanned is false")
+	// The wallet asks the node's address index, never for the whole mempool.
+	if n := h.node.count("getrawmempool"); n != 0 {
+		t.Errorf("getrawmempool called %d times", n)
 	}
 	human := h.ok("balance")
 	mustContain(t, human, "confirmed    1.00000001 QRY", "unconfirmed  0.30000000 QRY", "immature     50.00000000 QRY", "total        51.30000001 QRY")
 
 	h.node.blocks(1) // the coinbase matures
-	b = jsonOf[balanceJSON](t, h.ok("balance", "--json"))
+	b := jsonOf[balanceJSON](t, h.ok("balance", "--json"))
 	if b.Confirmed != "51.00000001" || b.Immature != "0.00000000" {
 		t.Errorf("after maturity: %+v", b)
 	}
 }
 
 type sendJSON struct {
-	TxID          chain.Hash  `json:"txid"`
-	To            string      `json:"to"`
-	Amount        json.Number `json:"amount"`
+	TxID     chain.Hash `json:"txid"`
+	Payments []struct {
+		To     string      `json:"to"`
+		Amount json.Number `json:"amount"`
+	} `json:"payments"`
 	Fee           json.Number `json:"fee"`
 	FeeRate       uint64      `json:"fee_rate"`
+	FeeRateSource string      `json:"fee_rate_source"`
 	Size          int         `json:"size"`
 	Change        json.Number `json:"change"`
 	ChangeAddress string      `json:"change_address"`
@@ -427,7 +430,7 @@ func TestSend(t *testing.T) {
 	}
 	tx := pool[0]
 	changeAddr := h.address(h.account(mnemonic), wallet.Change, 0)
-	if s.To != to || s.Amount != "1.50000000" || s.FeeRate != 3 || s.Size != tx.SerializeSize() || s.ChangeAddress != changeAddr {
+	if len(s.Payments) != 1 || s.Payments[0].To != to || s.Payments[0].Amount != "1.50000000" || s.FeeRate != 3 || s.FeeRateSource != "--fee-rate" || s.Size != tx.SerializeSize() || s.ChangeAddress != changeAddr {
 		t.Errorf("send --json: %+v", s)
 	}
 	fee, err := wallet.ParseAmount(string(s.Fee))
@@ -446,18 +449,19 @@ func TestSend(t *testing.T) {
 	if paid[to] != 150_000_000 || paid[changeAddr] != change || len(paid) != 2 {
 		t.Errorf("outputs %v", paid)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); err != nil {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Errorf("no pending record: %v", err)
 	}
 
 	// The spent output is not counted, the change is unconfirmed, and a
-	// second send cannot spend the same output.
+	// second send cannot spend the same output: it may spend the confirmed
+	// output and the wallet's own unconfirmed change, no more.
 	b := jsonOf[balanceJSON](t, h.ok("balance", "--json"))
 	if b.Confirmed != "1.00000000" || b.Unconfirmed != s.Change {
 		t.Errorf("balance after send: %+v", b)
 	}
-	msg := h.fail("send", to, "1.2")
-	mustContain(t, msg, "insufficient funds", "have 1.00000000 QRY", wallet.FormatAmount(2*chain.Coin+change)+" QRY more cannot be spent now")
+	msg := h.fail("send", to, "1.6")
+	mustContain(t, msg, "insufficient funds", "have "+wallet.FormatAmount(chain.Coin+change)+" QRY", "2.00000000 QRY more cannot be spent now")
 	if len(h.node.mempoolTxs()) != 1 {
 		t.Error("a second send reached the node")
 	}
@@ -467,7 +471,7 @@ func TestSend(t *testing.T) {
 	if string(b.Confirmed) != wallet.FormatAmount(chain.Coin+change) || b.Unconfirmed != "0.00000000" {
 		t.Errorf("balance after the block: %+v", b)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
 		t.Errorf("pending record kept after confirmation: %v", err)
 	}
 
@@ -536,31 +540,48 @@ func TestSendRefusedByNode(t *testing.T) {
 	h.node.pay(h.newAddress(), 100_000_000)
 	h.node.setRefuse(&rpc.Error{Code: rpc.CodeVerifyRejected, Message: "min relay fee not met"})
 	mustContain(t, h.fail("send", foreignAddress(), "0.5"), "the node refused the transaction: min relay fee not met (rpc error -26)")
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
 		t.Errorf("a refused send is kept as pending: %v", err)
 	}
 	h.node.setRefuse(nil)
 	h.ok("send", foreignAddress(), "0.5")
 }
 
-func TestSendVanished(t *testing.T) {
+// A send that fell out of the node's mempool is handed to it again by the
+// next command; one the node refuses again stays until abandoned.
+func TestSendRebroadcastAndAbandon(t *testing.T) {
 	h := newHarness(t)
 	h.create()
 	h.node.pay(h.newAddress(), 100_000_000)
-	h.ok("send", foreignAddress(), "0.5")
+	s := jsonOf[sendJSON](t, h.ok("send", foreignAddress(), "0.5", "--json"))
 	h.node.evict()
 	out, errOut, code := h.run("", "balance", "--json")
 	if code != 0 {
 		t.Fatal(errOut)
 	}
-	mustContain(t, errOut, "in neither the node's mempool nor its chain")
-	if b := jsonOf[balanceJSON](t, out); b.Confirmed != "1.00000000" || b.Unconfirmed != "0.00000000" {
-		t.Errorf("balance after the send vanished: %+v", b)
+	mustContain(t, errOut, s.TxID.String()+" had fallen out of the node's mempool; handed to the node again")
+	if pool := h.node.mempoolTxs(); len(pool) != 1 || pool[0].TxID() != s.TxID {
+		t.Fatalf("mempool after the rebroadcast: %v", pool)
 	}
-	if _, err := os.Stat(pendingPath(h.wallet)); !os.IsNotExist(err) {
-		t.Errorf("a vanished send is kept as pending: %v", err)
+	if b := jsonOf[balanceJSON](t, out); b.Confirmed != "0.00000000" || b.Unconfirmed != s.Change {
+		t.Errorf("balance after the rebroadcast: %+v", b)
 	}
+
+	h.node.evict()
+	h.node.refuse = rpc.Errorf(rpc.CodeVerifyRejected, "mempool min fee not met")
+	_, errOut, _ = h.run("", "balance", "--json")
+	mustContain(t, errOut, "refuses it again", "wallet abandon "+s.TxID.String())
+	h.node.refuse = nil
+	mustContain(t, h.ok("abandon", s.TxID.String()), "Abandoned "+s.TxID.String())
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); !os.IsNotExist(err) {
+		t.Errorf("an abandoned send is kept as pending: %v", err)
+	}
+	if b := jsonOf[balanceJSON](t, h.ok("balance", "--json")); b.Confirmed != "1.00000000" {
+		t.Errorf("balance after abandon: %+v", b)
+	}
+	mustContain(t, h.fail("abandon", s.TxID.String()), "not eligible for abandonment")
 	h.ok("send", foreignAddress(), "0.5")
+	mustContain(t, h.fail("abandon", h.node.mempoolTxs()[0].TxID().String()), "waits in the node's mempool")
 }
 
 func TestSendAnswerLost(t *testing.T) {
@@ -575,7 +596,7 @@ func TestSendAnswerLost(t *testing.T) {
 	mustContain(t, h.fail("send", foreignAddress(), "0.5"), "may or may not have reached the node", "counts it as sent")
 	h.node.setSendDelay(0)
 	h.rpcTimeout = 0
-	if _, err := os.Stat(pendingPath(h.wallet)); err != nil {
+	if _, err := os.Stat(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Errorf("the send is not kept as pending: %v", err)
 	}
 	if b := jsonOf[balanceJSON](t, h.ok("balance", "--json")); b.Confirmed != "0.00000000" || b.Unconfirmed == "0.00000000" {
@@ -590,7 +611,7 @@ func TestSpendFoundInMempool(t *testing.T) {
 	h.create()
 	h.node.pay(h.newAddress(), 100_000_000)
 	h.ok("send", foreignAddress(), "0.5")
-	if err := os.Remove(pendingPath(h.wallet)); err != nil {
+	if err := os.Remove(wallet.PendingSendsFor(h.wallet).Path()); err != nil {
 		t.Fatal(err)
 	}
 	b := jsonOf[balanceJSON](t, h.ok("balance", "--json"))
@@ -603,7 +624,7 @@ func TestSpendFoundInMempool(t *testing.T) {
 func TestDamagedPendingFile(t *testing.T) {
 	h := newHarness(t)
 	h.create()
-	if err := os.WriteFile(pendingPath(h.wallet), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(wallet.PendingSendsFor(h.wallet).Path(), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mustContain(t, h.fail("balance"), "damaged", "safe to delete")

@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcclient"
+	"github.com/quarrychain/quarry/wallet"
 )
 
 // The results of the node's methods, with only the fields the wallet reads.
@@ -42,18 +44,14 @@ type (
 	}
 )
 
-// txInfo is a transaction the node knows, decoded.
-type txInfo struct {
-	tx            *chain.Tx
-	confirmations int64
-	time          int64 // the block's time; 0 while unconfirmed
-}
-
 // node is a connection to the node's JSON-RPC server, on the wallet's network.
+// It is the wallet.Node the wallet's model asks.
 type node struct {
 	client *rpcclient.Client
-	txs    map[chain.Hash]*txInfo // every transaction fetched, by txid
+	txs    map[chain.Hash]*wallet.TxInfo // every transaction fetched, by txid
 }
+
+var _ wallet.Node = (*node)(nil)
 
 // batchSize bounds the calls sent in one JSON-RPC batch, and so the size of
 // one request and its reply.
@@ -73,7 +71,7 @@ func (a *app) connect(ctx context.Context) (*node, *chainInfo, error) {
 		return nil, nil, errors.New("no RPC credentials: HOME is not set, so there is no default cookie file; give --rpc-cookie FILE or --rpc-user and --rpc-password")
 	}
 	opts = append(opts, rpcclient.WithHTTPClient(a.http))
-	n := &node{client: rpcclient.NewClient(a.opts.rpcURL, opts...), txs: make(map[chain.Hash]*txInfo)}
+	n := &node{client: rpcclient.NewClient(a.opts.rpcURL, opts...), txs: make(map[chain.Hash]*wallet.TxInfo)}
 	var info chainInfo
 	if err := n.call(ctx, "getblockchaininfo", nil, &info); err != nil {
 		return nil, nil, err
@@ -114,19 +112,26 @@ func addressesParam(addrs []string) []any {
 	return []any{map[string][]string{"addresses": addrs}}
 }
 
-// addressUTXOs returns the confirmed unspent outputs paying to addrs.
-func (n *node) addressUTXOs(ctx context.Context, addrs []string) ([]addressUTXO, error) {
+// AddressUTXOs returns the confirmed unspent outputs paying to addrs.
+func (n *node) AddressUTXOs(ctx context.Context, addrs []string) ([]wallet.AddressUTXO, error) {
 	if len(addrs) == 0 {
 		return nil, nil
 	}
 	var utxos []addressUTXO
-	err := n.call(ctx, "getaddressutxos", addressesParam(addrs), &utxos)
-	return utxos, err
+	if err := n.call(ctx, "getaddressutxos", addressesParam(addrs), &utxos); err != nil {
+		return nil, err
+	}
+	out := make([]wallet.AddressUTXO, len(utxos))
+	for i, u := range utxos {
+		out[i] = wallet.AddressUTXO{Address: u.Address, OutPoint: chain.OutPoint{TxID: u.TxID, Index: u.OutputIndex},
+			Value: u.Satoshis, Height: u.Height}
+	}
+	return out, nil
 }
 
-// addressTxIDs returns the main-chain transactions paying to or spending from
+// AddressTxIDs returns the main-chain transactions paying to or spending from
 // addrs, oldest first.
-func (n *node) addressTxIDs(ctx context.Context, addrs []string) ([]chain.Hash, error) {
+func (n *node) AddressTxIDs(ctx context.Context, addrs []string) ([]chain.Hash, error) {
 	if len(addrs) == 0 {
 		return nil, nil
 	}
@@ -161,10 +166,10 @@ func (n *node) addressesUsed(ctx context.Context, addrs []string) ([]bool, error
 	return used, nil
 }
 
-// transactions fetches the transactions txids from the node (in batches, each
+// Transactions fetches the transactions txids from the node (in batches, each
 // once per run) and returns those it knows; one that it does not, say because
 // a reorganisation took it out of the chain, is left out.
-func (n *node) transactions(ctx context.Context, txids []chain.Hash) (map[chain.Hash]*txInfo, error) {
+func (n *node) Transactions(ctx context.Context, txids []chain.Hash) (map[chain.Hash]*wallet.TxInfo, error) {
 	var missing []chain.Hash
 	for _, id := range txids {
 		if _, ok := n.txs[id]; !ok {
@@ -196,7 +201,7 @@ func (n *node) transactions(ctx context.Context, txids []chain.Hash) (map[chain.
 			n.txs[chunk[i]] = info
 		}
 	}
-	out := make(map[chain.Hash]*txInfo, len(txids))
+	out := make(map[chain.Hash]*wallet.TxInfo, len(txids))
 	for _, id := range txids {
 		if info := n.txs[id]; info != nil {
 			out[id] = info
@@ -205,13 +210,7 @@ func (n *node) transactions(ctx context.Context, txids []chain.Hash) (map[chain.
 	return out, nil
 }
 
-// transaction fetches one transaction, or nil when the node does not know it.
-func (n *node) transaction(ctx context.Context, txid chain.Hash) (*txInfo, error) {
-	txs, err := n.transactions(ctx, []chain.Hash{txid})
-	return txs[txid], err
-}
-
-func decodeVerbose(txid chain.Hash, v *verboseTx) (*txInfo, error) {
+func decodeVerbose(txid chain.Hash, v *verboseTx) (*wallet.TxInfo, error) {
 	raw, err := hex.DecodeString(v.Hex)
 	if err != nil {
 		return nil, fmt.Errorf("node: getrawtransaction %s: hex: %w", txid, err)
@@ -225,18 +224,34 @@ func decodeVerbose(txid chain.Hash, v *verboseTx) (*txInfo, error) {
 	if got := tx.TxID(); got != txid {
 		return nil, fmt.Errorf("node: getrawtransaction %s returned transaction %s", txid, got)
 	}
-	return &txInfo{tx: tx, confirmations: v.Confirmations, time: v.BlockTime}, nil
+	return &wallet.TxInfo{Tx: tx, Confirmations: v.Confirmations, Time: v.BlockTime}, nil
 }
 
-// mempool returns the txids of the node's mempool.
-func (n *node) mempool(ctx context.Context) ([]chain.Hash, error) {
+// AddressMempool returns the mempool transactions paying to or spending from
+// addrs, each once, from the node's getaddressmempool.
+func (n *node) AddressMempool(ctx context.Context, addrs []string) ([]chain.Hash, error) {
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	var entries []struct {
+		TxID chain.Hash `json:"txid"`
+	}
+	if err := n.call(ctx, "getaddressmempool", addressesParam(addrs), &entries); err != nil {
+		return nil, err
+	}
 	var txids []chain.Hash
-	err := n.call(ctx, "getrawmempool", nil, &txids)
-	return txids, err
+	seen := make(map[chain.Hash]bool)
+	for _, e := range entries {
+		if !seen[e.TxID] {
+			seen[e.TxID] = true
+			txids = append(txids, e.TxID)
+		}
+	}
+	return txids, nil
 }
 
-// inMempool reports whether txid waits in the node's mempool.
-func (n *node) inMempool(ctx context.Context, txid chain.Hash) (bool, error) {
+// InMempool reports whether txid waits in the node's mempool.
+func (n *node) InMempool(ctx context.Context, txid chain.Hash) (bool, error) {
 	err := n.client.Call(ctx, "getmempoolentry", []any{txid}, nil)
 	switch {
 	case err == nil:
@@ -245,6 +260,23 @@ func (n *node) inMempool(ctx context.Context, txid chain.Hash) (bool, error) {
 		return false, nil
 	}
 	return false, wrapRPC("getmempoolentry", err)
+}
+
+// Broadcast hands tx to the node again, for wallet.PendingSends.Sync: a
+// refusal wraps wallet.ErrRefused, and wallet.ErrInputsGone when an input is
+// spent or missing; a transaction the chain holds already is no failure.
+func (n *node) Broadcast(ctx context.Context, tx *chain.Tx) error {
+	_, err := n.broadcast(ctx, tx)
+	var rpcErr *rpc.Error
+	switch {
+	case !errors.As(err, &rpcErr):
+		return err
+	case rpcErr.Code == rpc.CodeVerifyAlreadyInChain:
+		return nil
+	case rpcErr.Code == rpc.CodeVerify || strings.Contains(rpcErr.Message, "txn-mempool-conflict"):
+		return fmt.Errorf("%w: %w: %w", wallet.ErrRefused, wallet.ErrInputsGone, err)
+	}
+	return fmt.Errorf("%w: %w", wallet.ErrRefused, err)
 }
 
 // broadcast hands tx to the node, which checks it and relays it, and returns

@@ -17,6 +17,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcclient"
 	"github.com/quarrychain/quarry/rpc/rpctest"
@@ -33,8 +34,13 @@ func newFullRegistry(t *testing.T, b ChainBackend) *rpc.Registry {
 	reg := rpc.NewRegistry()
 	RegisterChain(reg, b)
 	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}, Blocks: blockGeneratorFunc(nil)})
-	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: newPool(t, b.Chain, nil), Chain: b.Chain}))
+	pool := newPool(t, b.Chain, nil)
+	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: b.Chain}))
 	RegisterNetwork(reg, NetworkBackend{Net: &fakeNetwork{}})
+	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
+	RegisterAddressMempoolMethods(reg, AddressMempoolBackend{Chain: b.Chain, Pool: pool})
+	RegisterMempoolFamilyMethods(reg, pool)
+	RegisterRawTxMethods(reg, RawTxBackend{Chain: b.Chain, Pool: pool})
 	return reg
 }
 
@@ -131,7 +137,7 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 		f.tx2 = &chain.Tx{Version: 1,
 			Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: f.tx1.TxID()}}},
 			Outputs: []chain.TxOut{{Value: 30*chain.Coin - tx2Fee, PubKeyHash: f.gen.PKH}}}
-		chain.SignInput(f.tx2, chain.NewSigHasher(f.tx2), 0, 30*chain.Coin, f.gen.Key)
+		chain.SignInput(f.tx2, chain.NewSigHasher(f.tx2, f.tx1.Outputs[:1]), 0, f.gen.Key)
 		extend(f.tx1, f.tx2)
 		extend()
 		at102 := f.main[102].Hash()

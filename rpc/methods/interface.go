@@ -44,6 +44,10 @@ type TxPool interface {
 	BlockTemplate(payTo [chain.PubKeyHashSize]byte, extraNonce uint64, free []byte) (*mempool.Template, error)
 	// Subscribe calls fn with every later change of the pool until cancel.
 	Subscribe(fn func(mempool.Event)) (cancel func())
+	// Ancestors and Descendants list the pool transactions txid depends on
+	// and those depending on it; ok is false when txid is not in the pool.
+	Ancestors(txid chain.Hash) (entries []mempool.Entry, ok bool)
+	Descendants(txid chain.Hash) (entries []mempool.Entry, ok bool)
 }
 
 // Miner is the node's nonce search and mining loop, as the mining and

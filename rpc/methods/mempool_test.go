@@ -84,7 +84,7 @@ func (f *poolFixture) child(parent *chain.Tx, fee uint64) *chain.Tx {
 	tx := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: parent.TxID()}}},
 		Outputs: []chain.TxOut{{Value: value - fee, PubKeyHash: f.gen.PKH}}}
-	chain.SignInput(tx, chain.NewSigHasher(tx), 0, value, f.gen.Key)
+	chain.SignInput(tx, chain.NewSigHasher(tx, parent.Outputs[:1]), 0, f.gen.Key)
 	return tx
 }
 
@@ -93,7 +93,7 @@ func (f *poolFixture) missingInputs() *chain.Tx {
 	tx := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: chaintest.TxIDFromSeed(1)}}},
 		Outputs: []chain.TxOut{{Value: chain.Coin, PubKeyHash: f.gen.PKH}}}
-	chain.SignInput(tx, chain.NewSigHasher(tx), 0, 2*chain.Coin, f.gen.Key)
+	chain.SignInput(tx, chain.NewSigHasher(tx, []chain.TxOut{{Value: 2 * chain.Coin, PubKeyHash: f.gen.PKH}}), 0, f.gen.Key)
 	return tx
 }
 

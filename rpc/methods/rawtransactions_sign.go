@@ -1,0 +1,397 @@
+package methods
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+
+	"github.com/quarrychain/quarry/rpc"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+// RawTxBackend is what the raw transaction methods need: the chain and the
+// pool, where signrawtransactionwithkey finds the outputs a transaction spends.
+type RawTxBackend struct {
+	Chain *chain.Chain
+	Pool  TxPool
+}
+
+// RegisterRawTxMethods registers createrawtransaction,
+// signrawtransactionwithkey and combinerawtransaction, with Core's arguments
+// and results. Quarry's outputs have no scripts, so the script arguments
+// Core takes (redeemScript, witnessScript, sighashtype other than ALL) are
+// refused or ignored as each method says.
+func RegisterRawTxMethods(reg *rpc.Registry, b RawTxBackend) {
+	if b.Chain == nil || b.Pool == nil {
+		panic("rpc: RegisterRawTxMethods needs a chain and a pool")
+	}
+	params := b.Chain.Params()
+	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction())
+}
+
+type rawInput struct {
+	TxID     string  `json:"txid"`
+	Vout     *int64  `json:"vout"`
+	Sequence *uint32 `json:"sequence"`
+}
+
+func createRawTransaction(params *chain.Params) rpc.Method {
+	return rpc.Method{
+		Name:     "createrawtransaction",
+		Category: "rawtransactions",
+		Summary:  "Create a transaction spending the given inputs and creating new outputs. Returns hex-encoded raw transaction. Note that the transaction's inputs are not signed, and it is not stored in the wallet or transmitted to the network.",
+		Params: []rpc.Param{
+			{Name: "inputs", Type: rpc.TypeArray, Required: true, Description: `[{"txid":"hex","vout":n}, ...]; "sequence" is refused: Quarry's inputs have none`},
+			{Name: "outputs", Type: rpc.TypeArray, Required: true, Description: `[{"address":amount}, ...], or one object {"address":amount, ...}; amounts in QRY`},
+			{Name: "locktime", Type: rpc.TypeNumber, Default: "0", Description: "Raw locktime"},
+			{Name: "replaceable", Type: rpc.TypeBool, Default: "true", Description: "Accepted for Core's callers: every Quarry transaction may be replaced by fee"},
+		},
+		Result: `"hex"    (string) hex string of the transaction`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			var inputs []rawInput
+			p.Decode("inputs", &inputs)
+			outputs := decodeRawOutputs(p)
+			lockTime := p.Int("locktime")
+			p.Bool("replaceable")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if lockTime < 0 || lockTime > 0xffffffff {
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, locktime out of range")
+			}
+			tx := &chain.Tx{Version: 1, LockTime: uint32(lockTime)}
+			for _, in := range inputs {
+				txid, err := chain.ParseHash(in.TxID)
+				if err != nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "txid must be of length 64 (not %d, for '%s')", len(in.TxID), in.TxID)
+				}
+				if in.Vout == nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, missing vout key")
+				}
+				if *in.Vout < 0 || *in.Vout > 0xffffffff {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, vout cannot be negative")
+				}
+				if in.Sequence != nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, Quarry's inputs have no sequence number")
+				}
+				tx.Inputs = append(tx.Inputs, chain.TxIn{PrevOut: chain.OutPoint{TxID: txid, Index: uint32(*in.Vout)}})
+			}
+			seen := make(map[string]bool)
+			for _, o := range outputs {
+				for addr, amount := range o {
+					if addr == "data" {
+						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
+					}
+					pkh, err := params.DecodeAddress(addr)
+					if err != nil {
+						return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", addr)
+					}
+					if seen[addr] {
+						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, duplicated address: %s", addr)
+					}
+					seen[addr] = true
+					if amount < 0 {
+						return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
+					}
+					tx.Outputs = append(tx.Outputs, chain.TxOut{Value: uint64(amount), PubKeyHash: pkh})
+				}
+			}
+			return hex.EncodeToString(tx.Encode()), nil
+		},
+	}
+}
+
+// decodeRawOutputs reads createrawtransaction's outputs: an array of
+// one-key objects, or one object (whose keys Go's JSON decoding leaves in no
+// order, so an array is what keeps the caller's order).
+func decodeRawOutputs(p *rpc.Params) []map[string]rpc.Amount {
+	raw := p.Raw("outputs")
+	if rpc.JSONKind(raw) == "object" {
+		var one map[string]rpc.Amount
+		if err := json.Unmarshal(raw, &one); err != nil {
+			p.Fail(rpc.Errorf(rpc.CodeType, "outputs: %v", err))
+		}
+		return []map[string]rpc.Amount{one}
+	}
+	var list []map[string]rpc.Amount
+	p.Decode("outputs", &list)
+	return list
+}
+
+// SignRawResult is signrawtransactionwithkey's result.
+type SignRawResult struct {
+	Hex      string        `json:"hex"`
+	Complete bool          `json:"complete"`
+	Errors   []SignRawFail `json:"errors,omitempty"`
+}
+
+// SignRawFail is one input that could not be signed, as Core reports it.
+type SignRawFail struct {
+	TxID      chain.Hash `json:"txid"`
+	Vout      uint32     `json:"vout"`
+	Witness   []string   `json:"witness"`
+	ScriptSig string     `json:"scriptSig"`
+	Sequence  uint32     `json:"sequence"`
+	Error     string     `json:"error"`
+}
+
+type prevTx struct {
+	TxID         string      `json:"txid"`
+	Vout         *uint32     `json:"vout"`
+	ScriptPubKey string      `json:"scriptPubKey"`
+	Amount       *rpc.Amount `json:"amount"`
+}
+
+func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method {
+	return rpc.Method{
+		Name:     "signrawtransactionwithkey",
+		Category: "rawtransactions",
+		Summary:  "Sign inputs for raw transaction (serialized, hex-encoded) with the given private keys. The outputs spent are taken from the node's UTXO set and mempool, or from prevtxs.",
+		Params: []rpc.Param{
+			{Name: "hexstring", Type: rpc.TypeHex, Required: true, Description: "The transaction hex string"},
+			{Name: "privkeys", Type: rpc.TypeArray, Required: true, Description: "The base58-encoded private keys (WIF, with Bitcoin's version bytes: 0x80 main, 0xef test networks) or 32-byte hex keys"},
+			{Name: "prevtxs", Type: rpc.TypeArray, Description: `[{"txid":"hex","vout":n,"scriptPubKey":"hex","amount":amount}, ...]: outputs the node does not know`},
+			{Name: "sighashtype", Type: rpc.TypeString, Default: `"ALL"`, Description: "Only ALL (or DEFAULT): Quarry's sighash always commits to the whole transaction"},
+		},
+		Result: `{
+  "hex" : "hex",           (string) The hex-encoded raw transaction with signature(s)
+  "complete" : true|false, (boolean) If the transaction has a complete set of signatures
+  "errors" : [             (json array, optional) Script verification errors (if there are any)
+    {
+      "txid" : "hex",      (string) The hash of the referenced, previous transaction
+      "vout" : n,          (numeric) The index of the output to spent and used as input
+      "witness" : [ "hex", ... ],  (json array) The input's witness
+      "scriptSig" : "hex", (string) Always empty
+      "sequence" : n,      (numeric) Always 0: Quarry's inputs have no sequence
+      "error" : "str"      (string) Verification or signing error related to the input
+    },
+    ...
+  ]
+}`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			hexTx := p.String("hexstring")
+			var keyTexts []string
+			p.Decode("privkeys", &keyTexts)
+			var prevs []prevTx
+			p.Decode("prevtxs", &prevs)
+			sighash := p.String("sighashtype")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if sighash != "ALL" && sighash != "DEFAULT" {
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid sighash param: only ALL is supported")
+			}
+			tx, err := decodeTx(hexTx, "TX decode failed")
+			if err != nil {
+				return nil, err
+			}
+			keys := make(map[[chain.PubKeyHashSize]byte]*secp256k1.PrivateKey)
+			for _, k := range keyTexts {
+				key, err := parsePrivateKey(k, params)
+				if err != nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid private key")
+				}
+				keys[chain.PubKeyHash(key.PubKey().SerializeCompressed())] = key
+			}
+			given, err := prevOutputs(prevs, params)
+			if err != nil {
+				return nil, err
+			}
+			inPool := func(id chain.Hash) *chain.Tx {
+				tx, _ := b.Pool.Get(id)
+				return tx
+			}
+			spent := make([]chain.TxOut, len(tx.Inputs))
+			allKnown := true
+			for i, in := range tx.Inputs {
+				var ok bool
+				if spent[i], ok = given[in.PrevOut]; !ok {
+					spent[i], ok = spentOutput(b.Chain, inPool, in.PrevOut)
+				}
+				allKnown = allKnown && ok
+			}
+			res := SignRawResult{Complete: true}
+			var hasher *chain.SigHasher
+			if allKnown {
+				hasher = chain.NewSigHasher(tx, spent)
+			}
+			for i := range tx.Inputs {
+				var problem string
+				switch {
+				case hasher == nil:
+					// The sighash commits to every spent output: without
+					// one of them, no input can be signed or checked.
+					problem = "Input not found or already spent"
+					if _, ok := given[tx.Inputs[i].PrevOut]; ok {
+						problem = "Another input's spent output is unknown: give it in prevtxs"
+					}
+				default:
+					if key := keys[spent[i].PubKeyHash]; key != nil {
+						chain.SignInput(tx, hasher, i, key)
+					}
+					problem = checkInputSignature(tx, hasher, i, spent[i].PubKeyHash)
+				}
+				if problem != "" {
+					res.Complete = false
+					res.Errors = append(res.Errors, signFailure(tx.Inputs[i], problem))
+				}
+			}
+			res.Hex = hex.EncodeToString(tx.Encode())
+			return res, nil
+		},
+	}
+}
+
+func signFailure(in chain.TxIn, problem string) SignRawFail {
+	w := make([]string, len(in.Witness))
+	for j, item := range in.Witness {
+		w[j] = hex.EncodeToString(item)
+	}
+	return SignRawFail{TxID: in.PrevOut.TxID, Vout: in.PrevOut.Index, Witness: w, Error: problem}
+}
+
+// checkInputSignature says what is wrong with input i's witness, or "".
+func checkInputSignature(tx *chain.Tx, hasher *chain.SigHasher, i int, pkh [chain.PubKeyHashSize]byte) string {
+	w := tx.Inputs[i].Witness
+	if len(w) != 2 {
+		return "Witness program was passed an empty witness"
+	}
+	if chain.PubKeyHash(w[0]) != pkh {
+		return "Witness program hash mismatch"
+	}
+	key, err := secp256k1.ParsePubKey(w[0])
+	if err != nil {
+		return "Public key is neither compressed or uncompressed"
+	}
+	sig, err := ecdsa.ParseDERSignature(w[1])
+	msg := hasher.SigHash(i)
+	if err != nil || !sig.Verify(msg[:], key) {
+		return "Signature must be zero for failed CHECK(MULTI)SIG operation"
+	}
+	return ""
+}
+
+// prevOutputs reads prevtxs: the outputs spent that the node may not know.
+func prevOutputs(prevs []prevTx, params *chain.Params) (map[chain.OutPoint]chain.TxOut, error) {
+	out := make(map[chain.OutPoint]chain.TxOut, len(prevs))
+	for _, pr := range prevs {
+		txid, err := chain.ParseHash(pr.TxID)
+		if err != nil {
+			return nil, rpc.Errorf(rpc.CodeInvalidParameter, "txid must be hexadecimal string (not '%s')", pr.TxID)
+		}
+		if pr.Vout == nil {
+			return nil, rpc.Errorf(rpc.CodeDeserialization, "Missing vout")
+		}
+		if pr.Amount == nil {
+			return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Missing amount")
+		}
+		script, err := hex.DecodeString(pr.ScriptPubKey)
+		if err != nil || len(script) != 2+chain.PubKeyHashSize || script[0] != 0 || script[1] != chain.PubKeyHashSize {
+			return nil, rpc.Errorf(rpc.CodeInvalidParameter, "scriptPubKey must be a P2WPKH script (0014 and a 20-byte key hash): Quarry has no other")
+		}
+		var pkh [chain.PubKeyHashSize]byte
+		copy(pkh[:], script[2:])
+		if *pr.Amount < 0 {
+			return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
+		}
+		out[chain.OutPoint{TxID: txid, Index: *pr.Vout}] = chain.TxOut{Value: uint64(*pr.Amount), PubKeyHash: pkh}
+	}
+	return out, nil
+}
+
+// parsePrivateKey reads a WIF key (Bitcoin's encoding: version byte 0x80 on
+// main, 0xef on the test networks, 32 bytes, 0x01 for a compressed key,
+// base58 with a 4-byte double-SHA-256 checksum) or 64 hex digits.
+func parsePrivateKey(s string, params *chain.Params) (*secp256k1.PrivateKey, error) {
+	if raw, err := hex.DecodeString(s); err == nil && len(raw) == 32 {
+		return secp256k1.PrivKeyFromBytes(raw), nil
+	}
+	raw, err := base58Decode(s)
+	if err != nil || len(raw) != 1+32+1+4 {
+		return nil, fmt.Errorf("not a WIF key")
+	}
+	body, check := raw[:len(raw)-4], raw[len(raw)-4:]
+	first := sha256.Sum256(body)
+	sum := sha256.Sum256(first[:])
+	version := byte(0xef)
+	if params == chain.MainParams {
+		version = 0x80
+	}
+	if !bytes.Equal(sum[:4], check) || body[0] != version || body[33] != 1 {
+		return nil, fmt.Errorf("not a WIF key of this network")
+	}
+	return secp256k1.PrivKeyFromBytes(body[1:33]), nil
+}
+
+const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+func base58Decode(s string) ([]byte, error) {
+	n := new(big.Int)
+	for _, c := range []byte(s) {
+		d := bytes.IndexByte([]byte(base58Alphabet), c)
+		if d < 0 {
+			return nil, fmt.Errorf("invalid base58 character %q", c)
+		}
+		n.Mul(n, big.NewInt(58)).Add(n, big.NewInt(int64(d)))
+	}
+	out := n.Bytes()
+	for _, c := range []byte(s) {
+		if c != base58Alphabet[0] {
+			break
+		}
+		out = append([]byte{0}, out...)
+	}
+	return out, nil
+}
+
+func combineRawTransaction() rpc.Method {
+	return rpc.Method{
+		Name:     "combinerawtransaction",
+		Category: "rawtransactions",
+		Summary:  "Combine multiple partially signed transactions into one transaction. The combined transaction may be another partially signed transaction or a fully signed transaction.",
+		Params: []rpc.Param{
+			{Name: "txs", Type: rpc.TypeArray, Required: true, Description: `["hexstring", ...]: the same transaction with different inputs signed`},
+		},
+		Result: `"str"    (string) The hex-encoded raw transaction with signature(s)`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			var hexes []string
+			p.Decode("txs", &hexes)
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if len(hexes) == 0 {
+				return nil, rpc.Errorf(rpc.CodeDeserialization, "Missing transactions")
+			}
+			var merged *chain.Tx
+			for i, h := range hexes {
+				tx, err := decodeTx(h, fmt.Sprintf("TX decode failed for tx %d", i))
+				if err != nil {
+					return nil, err
+				}
+				if merged == nil {
+					merged = tx
+					continue
+				}
+				// The witnesses are outside the txid: the same txid is the
+				// same transaction, whatever each copy has signed.
+				if tx.TxID() != merged.TxID() {
+					return nil, rpc.Errorf(rpc.CodeDeserialization, "Transaction %d is not the same transaction as the first", i)
+				}
+				for j := range merged.Inputs {
+					if len(merged.Inputs[j].Witness) == 0 {
+						merged.Inputs[j].Witness = tx.Inputs[j].Witness
+					}
+				}
+			}
+			return hex.EncodeToString(merged.Encode()), nil
+		},
+	}
+}

@@ -1,0 +1,135 @@
+package methods
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/big"
+	"testing"
+
+	"github.com/quarrychain/quarry/rpc"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// wif encodes key as Core's test-network WIF, compressed.
+func wif(key *secp256k1.PrivateKey) string {
+	body := append([]byte{0xef}, key.Serialize()...)
+	body = append(body, 1)
+	first := sha256.Sum256(body)
+	sum := sha256.Sum256(first[:])
+	raw := append(body, sum[:4]...)
+	n := new(big.Int).SetBytes(raw)
+	var out []byte
+	for n.Sign() > 0 {
+		m := new(big.Int)
+		n.DivMod(n, big.NewInt(58), m)
+		out = append([]byte{base58Alphabet[m.Int64()]}, out...)
+	}
+	for _, b := range raw {
+		if b != 0 {
+			break
+		}
+		out = append([]byte{'1'}, out...)
+	}
+	return string(out)
+}
+
+func TestRawTransactionMethods(t *testing.T) {
+	f := newPoolFixture(t)
+	RegisterRawTxMethods(f.reg, RawTxBackend{Chain: f.chain, Pool: f.pool})
+	params := f.chain.Params()
+	a, b := f.gen.Coinbase(f.main[2].Hash()), f.gen.Coinbase(f.main[3].Hash())
+	to := params.EncodeAddress([20]byte{5})
+	var unsigned string
+	f.call(t, "createrawtransaction", []any{
+		[]map[string]any{{"txid": a.TxID, "vout": a.Index}, {"txid": b.TxID, "vout": b.Index}},
+		[]map[string]any{{to: 99.9999}},
+	}, &unsigned)
+	tx := mustDecode(t, unsigned)
+	if len(tx.Inputs) != 2 || len(tx.Outputs) != 1 || tx.Outputs[0].Value != 99_9999_0000 || tx.Inputs[1].PrevOut != b {
+		t.Fatalf("createrawtransaction made %+v", tx)
+	}
+
+	// Each half signed on its own, by a key in each format, then combined.
+	key := f.gen.Key
+	var signed SignRawResult
+	f.call(t, "signrawtransactionwithkey", []any{unsigned, []string{wif(key)}}, &signed)
+	if !signed.Complete || len(signed.Errors) != 0 {
+		t.Fatalf("signed with the owner's WIF key: %+v", signed)
+	}
+	// Two partial copies: each with one input's witness.
+	full := mustDecode(t, signed.Hex)
+	half1, half2 := mustDecode(t, unsigned), mustDecode(t, unsigned)
+	half1.Inputs[0].Witness, half2.Inputs[1].Witness = full.Inputs[0].Witness, full.Inputs[1].Witness
+	var partial SignRawResult
+	f.call(t, "signrawtransactionwithkey", []any{hexTx(half1), []string{hex.EncodeToString(otherKeyBytes())}}, &partial)
+	if partial.Complete || len(partial.Errors) != 1 || partial.Errors[0].Vout != b.Index || partial.Errors[0].TxID != b.TxID {
+		t.Fatalf("partial signing: %+v", partial)
+	}
+	var combined string
+	f.call(t, "combinerawtransaction", []any{[]string{hexTx(half1), hexTx(half2)}}, &combined)
+	if combined != signed.Hex {
+		t.Fatalf("combined %s, want %s", combined, signed.Hex)
+	}
+	f.send(t, mustDecode(t, combined))
+
+	// An output the node does not know, given in prevtxs.
+	unknown := chain.OutPoint{TxID: chain.Hash{0x42}, Index: 1}
+	var lone string
+	f.call(t, "createrawtransaction", []any{[]map[string]any{{"txid": unknown.TxID, "vout": 1}}, map[string]any{to: 1}}, &lone)
+	var missing SignRawResult
+	f.call(t, "signrawtransactionwithkey", []any{lone, []string{wif(key)}}, &missing)
+	if missing.Complete || len(missing.Errors) != 1 || missing.Errors[0].Error != "Input not found or already spent" {
+		t.Errorf("unknown input: %+v", missing)
+	}
+	script := "0014" + hex.EncodeToString(f.gen.PKH[:])
+	var given SignRawResult
+	f.call(t, "signrawtransactionwithkey", []any{lone, []string{wif(key)},
+		[]map[string]any{{"txid": unknown.TxID, "vout": 1, "scriptPubKey": script, "amount": 2}}}, &given)
+	if !given.Complete {
+		t.Errorf("with prevtxs: %+v", given)
+	}
+
+	for _, c := range []struct {
+		method string
+		params []any
+		code   int
+		msg    string
+	}{
+		{"createrawtransaction", []any{[]any{}, []map[string]any{{"nonsense": 1}}}, rpc.CodeInvalidAddressOrKey, "Invalid Quarry address"},
+		{"createrawtransaction", []any{[]map[string]any{{"txid": "00"}}, []any{}}, rpc.CodeInvalidParameter, "txid must be of length 64"},
+		{"createrawtransaction", []any{[]map[string]any{{"txid": a.TxID, "vout": 0, "sequence": 1}}, []any{}}, rpc.CodeInvalidParameter, "Invalid parameter, Quarry's inputs have no sequence"},
+		{"signrawtransactionwithkey", []any{unsigned, []string{"notakey"}}, rpc.CodeInvalidAddressOrKey, "Invalid private key"},
+		{"signrawtransactionwithkey", []any{unsigned, []string{}, nil, "NONE"}, rpc.CodeInvalidParameter, "Invalid sighash param"},
+		{"combinerawtransaction", []any{[]string{unsigned, lone}}, rpc.CodeDeserialization, "Transaction 1 is not the same"},
+		{"combinerawtransaction", []any{[]string{"zz"}}, rpc.CodeDeserialization, "TX decode failed"},
+	} {
+		f.callErr(t, c.method, c.params, c.code, c.msg)
+	}
+}
+
+func mustDecode(t *testing.T, s string) *chain.Tx { return chaintest.DecodeHexTx(t, s) }
+
+func otherKeyBytes() []byte { return bytes.Repeat([]byte{7}, 32) }
+
+// FuzzParsePrivateKey: keys come from RPC callers; any text must be refused
+// or give a key, never panic, and a key read back from its WIF is the same.
+func FuzzParsePrivateKey(f *testing.F) {
+	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{3}, 32))
+	f.Add(wif(key))
+	f.Add("11111111111111111111")
+	f.Add(hex.EncodeToString(otherKeyBytes()))
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := parsePrivateKey(s, chain.RegtestParams)
+		if err != nil {
+			return
+		}
+		if again, err := parsePrivateKey(wif(k), chain.RegtestParams); err != nil || !again.Key.Equals(&k.Key) {
+			t.Fatalf("%q: key does not survive its WIF: %v", s, err)
+		}
+	})
+}
