@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -28,6 +29,9 @@ type Config struct {
 	MaxOrphanBytes int
 	// Reindex rebuilds the chain state from the stored blocks before opening.
 	Reindex bool
+	// DBCacheBytes bounds the memory of the UTXO cache; zero gives
+	// DefaultDBCacheMiB MiB.
+	DBCacheBytes int64
 }
 
 // Default bounds.
@@ -86,6 +90,7 @@ type Chain struct {
 	log      *slog.Logger
 	sigCache *SigCache
 	now      func() time.Time
+	utxos    *utxoCache
 
 	// processMu serialises writers, and the delivery of their events, so
 	// subscribers see changes in order.
@@ -136,10 +141,15 @@ func Open(cfg Config) (*Chain, error) {
 		index:      make(map[Hash]*blockNode),
 		candidates: make(map[*blockNode]struct{}),
 		orphans:    newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+		utxos:      newUtxoCache(db, cmp(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
 	}
 	if err := c.load(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := c.replayBlocks(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("chain database %s: %w; restart with --reindex-chainstate to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
 	if err := c.verifyRecent(6); err != nil {
 		db.Close()
@@ -156,18 +166,19 @@ func Open(cfg Config) (*Chain, error) {
 	return c, nil
 }
 
-func cmp(v, def int) int {
+func cmp[T int | int64](v, def T) T {
 	if v == 0 {
 		return def
 	}
 	return v
 }
 
-// Close closes the database. The chain must not be used afterwards.
+// Close flushes the UTXO cache and closes the database. The chain must not be
+// used afterwards.
 func (c *Chain) Close() error {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	return c.db.Close()
+	return errors.Join(c.utxos.flush(true), c.db.Close())
 }
 
 // Params returns the network parameters.
@@ -289,16 +300,10 @@ func (c *Chain) initGenesis() error {
 	c.markDataChain(n)
 	c.mainChain = []*blockNode{n}
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
-			return err
-		}
 		if err := txn.Set(key(prefixBlock, n.hash[:]), g.Encode()); err != nil {
 			return err
 		}
-		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
-			return err
-		}
-		return writeTip(txn, n, 0)
+		return writeGenesisState(txn, n)
 	})
 	if err != nil {
 		return fmt.Errorf("write genesis block: %w", err)
@@ -384,4 +389,19 @@ func (c *Chain) rebuildCandidates() {
 			c.candidates[n] = struct{}{}
 		}
 	}
+}
+
+// writeGenesisState makes genesis the tip of an empty chain state. Its outputs
+// are not spendable, so the UTXO set stays empty.
+func writeGenesisState(txn *badger.Txn, genesis *blockNode) error {
+	if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
+		return err
+	}
+	if err := txn.Set(key(prefixUndo, genesis.hash[:]), encodeUndo(nil)); err != nil {
+		return err
+	}
+	if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), genesis.hash[:]); err != nil {
+		return err
+	}
+	return writeTip(txn, genesis, 0)
 }

@@ -11,10 +11,11 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// blockView is the UTXO set as a block being connected sees it: the stored set,
-// minus what earlier transactions of the block spent, plus what they created.
+// blockView is the UTXO set as a block being connected sees it: the chain
+// state, minus what earlier transactions of the block spent, plus what they
+// created.
 type blockView struct {
-	txn     *badger.Txn
+	utxos   *utxoCache
 	created map[OutPoint]*UtxoEntry
 	spent   map[OutPoint]struct{}
 	err     error // first storage error; rule checks cannot see it, so it is checked after
@@ -27,38 +28,31 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 	if e, ok := v.created[op]; ok {
 		return e
 	}
-	raw, err := getValue(v.txn, utxoKey(op))
+	e, err := v.utxos.fetch(op)
 	if err != nil {
 		v.err = errors.Join(v.err, err)
 		return nil
 	}
-	if raw == nil {
-		return nil
-	}
-	e, err := decodeUtxo(raw)
-	if err != nil {
-		v.err = errors.Join(v.err, fmt.Errorf("utxo %s: %w", op, err))
-		return nil
-	}
-	return &e
+	return e
 }
 
 // connectBlock checks the block against the UTXO set at its parent, which must
-// be the tip, and writes every change (spent and created outputs, undo data, the
-// transaction and address indexes, the height index and the new tip) in one
-// Badger transaction. A rule failure is returned as a *RuleError and writes nothing.
+// be the tip. Once every rule holds it writes the block's undo data, the
+// transaction and address indexes, the height index and the new tip in one
+// Badger transaction, and then applies the block to the UTXO cache. A rule
+// failure is returned as a *RuleError and changes nothing.
 //
 // Signatures are checked on all cores while this goroutine goes on with the
 // sequential work: each transaction is handed to the verifiers as soon as its
 // inputs are found, and the writes are staged while the last signatures are
 // checked; the transaction commits only once every signature has verified.
 func (c *Chain) connectBlock(n *blockNode, b *Block) error {
-	return c.db.Update(func(txn *badger.Txn) error {
+	txids := b.TxIDs()
+	spent := make([][]UtxoEntry, len(b.Txs))
+	err := c.db.Update(func(txn *badger.Txn) error {
 		sigs := c.startVerifier(b)
 		defer sigs.stop()
-		view := &blockView{txn: txn, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
-		spent := make([][]UtxoEntry, len(b.Txs))
-		txids := b.TxIDs()
+		view := &blockView{utxos: c.utxos, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
 		var fees uint64
 		for i, tx := range b.Txs {
 			if i > 0 {
@@ -94,6 +88,12 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		}
 		return sigs.wait()
 	})
+	if err != nil {
+		return err
+	}
+	c.utxos.connect(b, txids, n.height, false)
+	c.utxos.best = n.hash
+	return nil
 }
 
 // blockVerifier checks the signatures of a block's transactions on all cores,
@@ -177,10 +177,8 @@ func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Ha
 			prev := &spent[i][j]
 			undo = append(undo, *prev)
 			op := outpointBytes(in.PrevOut)
-			for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, prev.PubKeyHash[:], op)} {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
+			if err := txn.Delete(key(prefixAddrUtxo, prev.PubKeyHash[:], op)); err != nil {
+				return err
 			}
 			if err := txn.Set(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
 				return err
@@ -189,10 +187,6 @@ func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Ha
 		for idx := range tx.Outputs {
 			out := &tx.Outputs[idx]
 			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
-			entry := UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0}
-			if err := txn.Set(key(prefixUtxo, op), encodeUtxo(&entry)); err != nil {
-				return err
-			}
 			addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, out.Value), uint32(n.height))
 			if err := txn.Set(key(prefixAddrUtxo, out.PubKeyHash[:], op), addrVal); err != nil {
 				return err
@@ -202,8 +196,8 @@ func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Ha
 			}
 		}
 	}
-	// An output created and spent within the block is set by its creator and
-	// deleted by its spender, which comes later in the same transaction.
+	// An output created and spent within the block is indexed by its creator
+	// and dropped by its spender, which comes later in the same transaction.
 	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
 		return err
 	}
@@ -224,26 +218,22 @@ func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 	return txn.Set(key(prefixMeta, []byte(metaTip)), n.hash[:])
 }
 
-// disconnectBlock undoes the tip block n in one Badger transaction: its outputs
-// leave the UTXO set, the outputs it spent return, and the indexes and tip
-// follow. Transactions are undone last to first, so an output created and spent
-// within the block is removed by its creator's undo after its spender's undo
-// restored it.
+// disconnectBlock undoes the tip block n: in one Badger transaction the
+// indexes forget it and the tip moves to its parent, and then the UTXO cache
+// loses its outputs and gets back those it spent. The undo data stays: the
+// stored UTXO set may still be at n until the next flush, and a replay after a
+// crash needs it to get back. Transactions are undone last to first, so an
+// output created and spent within the block is removed by its creator's undo
+// after its spender's undo restored it.
 func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
-	return c.db.Update(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, key(prefixUndo, n.hash[:]))
-		if err != nil {
-			return err
-		}
-		if raw == nil {
-			return fmt.Errorf("undo data of block %s is missing", n.hash)
-		}
-		undo, err := decodeUndo(raw)
-		if err != nil {
-			return fmt.Errorf("block %s: %w", n.hash, err)
-		}
-		height := be32(uint32(n.height))
-		txids := b.TxIDs()
+	undo, err := c.loadUndo(n, b)
+	if err != nil {
+		return err
+	}
+	height := be32(uint32(n.height))
+	txids := b.TxIDs()
+	err = c.db.Update(func(txn *badger.Txn) error {
+		pos := len(undo)
 		for i := len(b.Txs) - 1; i >= 0; i-- {
 			tx := b.Txs[i]
 			if err := txn.Delete(key(prefixTx, txids[i][:])); err != nil {
@@ -252,7 +242,7 @@ func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 			for idx := range tx.Outputs {
 				op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
 				pkh := tx.Outputs[idx].PubKeyHash[:]
-				for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, height, txids[i][:])} {
+				for _, k := range [][]byte{key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, height, txids[i][:])} {
 					if err := txn.Delete(k); err != nil {
 						return err
 					}
@@ -261,16 +251,10 @@ func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 			if i == 0 {
 				break
 			}
-			if len(undo) < len(tx.Inputs) {
-				return fmt.Errorf("undo data of block %s is short", n.hash)
-			}
-			first := len(undo) - len(tx.Inputs)
+			pos -= len(tx.Inputs)
 			for j, in := range tx.Inputs {
-				prev := &undo[first+j]
+				prev := &undo[pos+j]
 				op := outpointBytes(in.PrevOut)
-				if err := txn.Set(key(prefixUtxo, op), encodeUtxo(prev)); err != nil {
-					return err
-				}
 				addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, prev.Value), uint32(prev.Height))
 				if err := txn.Set(key(prefixAddrUtxo, prev.PubKeyHash[:], op), addrVal); err != nil {
 					return err
@@ -279,17 +263,43 @@ func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 					return err
 				}
 			}
-			undo = undo[:first]
-		}
-		if len(undo) != 0 {
-			return fmt.Errorf("undo data of block %s has %d extra entries", n.hash, len(undo))
-		}
-		if err := txn.Delete(key(prefixUndo, n.hash[:])); err != nil {
-			return err
 		}
 		if err := txn.Delete(heightKey(n.height)); err != nil {
 			return err
 		}
 		return txn.Set(key(prefixMeta, []byte(metaTip)), n.parent.hash[:])
 	})
+	if err != nil {
+		return err
+	}
+	c.utxos.disconnect(b, txids, undo)
+	c.utxos.best = n.parent.hash
+	return nil
+}
+
+// loadUndo reads the undo data of block n, checked against the block's inputs.
+func (c *Chain) loadUndo(n *blockNode, b *Block) ([]UtxoEntry, error) {
+	var raw []byte
+	err := c.db.View(func(txn *badger.Txn) (err error) {
+		raw, err = getValue(txn, key(prefixUndo, n.hash[:]))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read undo data of block %s: %w", n.hash, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("undo data of block %s is missing", n.hash)
+	}
+	undo, err := decodeUndo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", n.hash, err)
+	}
+	var inputs int
+	for _, tx := range b.Txs[1:] {
+		inputs += len(tx.Inputs)
+	}
+	if len(undo) != inputs {
+		return nil, fmt.Errorf("undo data of block %s has %d entries for %d inputs", n.hash, len(undo), inputs)
+	}
+	return undo, nil
 }

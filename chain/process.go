@@ -268,6 +268,9 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			if err := c.disconnectBlock(n, b); err != nil {
 				return events, fmt.Errorf("disconnect block %s: %w", n.hash, err)
 			}
+			if err := c.maybeFlush(); err != nil {
+				return events, err
+			}
 			c.mu.Lock()
 			c.mainChain = c.mainChain[:n.height]
 			c.mu.Unlock()
@@ -305,6 +308,9 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			c.mainChain = append(c.mainChain, n)
 			c.mu.Unlock()
 			events = append(events, Event{Kind: BlockConnected, Block: b, Hash: n.hash, Height: n.height})
+			if err := c.maybeFlush(); err != nil {
+				return events, err
+			}
 		}
 	}
 }

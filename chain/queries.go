@@ -181,16 +181,7 @@ func (c *Chain) LookupUtxo(op OutPoint) *UtxoEntry {
 
 // FetchUtxo reads an unspent output of the main chain's tip.
 func (c *Chain) FetchUtxo(op OutPoint) (*UtxoEntry, error) {
-	var e *UtxoEntry
-	err := c.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, utxoKey(op))
-		if err != nil || raw == nil {
-			return err
-		}
-		entry, err := decodeUtxo(raw)
-		e = &entry
-		return err
-	})
+	e, err := c.utxos.lookup(op)
 	if err == nil && e == nil {
 		err = fmt.Errorf("utxo %s: %w", op, ErrNotFound)
 	}
@@ -311,6 +302,10 @@ type UtxoStats struct {
 func (c *Chain) UtxoStats() (UtxoStats, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
+	// The stored set is walked, so it must hold the cache's changes.
+	if err := c.utxos.flush(false); err != nil {
+		return UtxoStats{}, err
+	}
 	best := c.Best()
 	st := UtxoStats{Height: best.Height, Best: best.Hash}
 	h := sha256.New()

@@ -45,15 +45,7 @@ func resetChainState(db *badger.DB, params *Params) error {
 	g := params.GenesisBlock
 	n := newBlockNode(&g.Header, nil)
 	n.status = statusHaveData | statusValid
-	return db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
-			return err
-		}
-		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
-			return err
-		}
-		return writeTip(txn, n, 0)
-	})
+	return db.Update(func(txn *badger.Txn) error { return writeGenesisState(txn, n) })
 }
 
 // deletePrefix deletes every record of one kind. Badger's DropPrefix would do it

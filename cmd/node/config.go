@@ -33,6 +33,7 @@ type config struct {
 	LogLevel      string
 	MetricsListen string
 	Reindex       bool
+	DBCacheMiB    int
 	MinRelayFee   uint64
 	MaxMempoolMB  int
 
@@ -81,6 +82,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
 	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
+	fs.IntVar(&cfg.DBCacheMiB, "dbcache", chain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
 	return fs
@@ -124,6 +126,9 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 		if _, err := params.DecodeAddress(cfg.MineAddress); err != nil {
 			return nil, fmt.Errorf("--mine-address: %w", err)
 		}
+	}
+	if cfg.DBCacheMiB < 4 {
+		return nil, fmt.Errorf("--dbcache must be at least 4 MiB, got %d", cfg.DBCacheMiB)
 	}
 	if cfg.MineThreads < 1 {
 		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)
