@@ -29,6 +29,10 @@ type Config struct {
 	MaxOrphanBytes int
 	// Reindex rebuilds the chain state from the stored blocks before opening.
 	Reindex bool
+	// DisableTxIndex and DisableAddrIndex turn off the transaction index and
+	// the address index; queries that need one then fail with an *IndexError.
+	DisableTxIndex   bool
+	DisableAddrIndex bool
 	// DBCacheBytes bounds the memory of the UTXO cache; zero gives
 	// DefaultDBCacheMiB MiB.
 	DBCacheBytes int64
@@ -107,6 +111,12 @@ type Chain struct {
 	subMu   sync.Mutex
 	subs    map[int]func(Event)
 	nextSub int
+
+	// indexes are the enabled indexes by name, each following the main chain
+	// on its own goroutine until stopIndexes; set at Open.
+	indexes     map[string]*indexFollower
+	stopIndexes func()
+	indexWG     sync.WaitGroup
 }
 
 // Open opens or creates the chain in cfg.Dir, checks the last connected blocks
@@ -155,11 +165,26 @@ func Open(cfg Config) (*Chain, error) {
 		db.Close()
 		return nil, fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
+	var indexers []indexer
+	if !cfg.DisableTxIndex {
+		indexers = append(indexers, txIndex{})
+	}
+	if !cfg.DisableAddrIndex {
+		indexers = append(indexers, addrIndex{})
+	}
+	if err := c.startIndexes(indexers); err != nil {
+		c.stopIndexes()
+		c.indexWG.Wait()
+		db.Close()
+		return nil, err
+	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	events, err := c.activateBestChain(nil, nil)
 	c.deliver(events)
 	if err != nil {
+		c.stopIndexes()
+		c.indexWG.Wait()
 		db.Close()
 		return nil, err
 	}
@@ -173,9 +198,11 @@ func cmp[T int | int64](v, def T) T {
 	return v
 }
 
-// Close flushes the UTXO cache and closes the database. The chain must not be
-// used afterwards.
+// Close stops the indexes, flushes the UTXO cache and closes the database.
+// The chain must not be used afterwards.
 func (c *Chain) Close() error {
+	c.stopIndexes()
+	c.indexWG.Wait()
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	return errors.Join(c.utxos.flush(true), c.db.Close())
@@ -211,6 +238,7 @@ func (c *Chain) deliver(events []Event) {
 	if len(events) == 0 {
 		return
 	}
+	c.wakeIndexes()
 	c.subMu.Lock()
 	ids := slices.Sorted(maps.Keys(c.subs))
 	subs := make([]func(Event), len(ids))

@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -38,8 +37,8 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 
 // connectBlock checks the block against the UTXO set at its parent, which must
 // be the tip. Once every rule holds it writes the block's undo data, the
-// transaction and address indexes, the height index and the new tip in one
-// Badger transaction, and then applies the block to the UTXO cache. A rule
+// height index and the new tip in one Badger transaction, and then applies the
+// block to the UTXO cache; the indexes follow in the background. A rule
 // failure is returned as a *RuleError and changes nothing.
 //
 // Signatures are checked on all cores while this goroutine goes on with the
@@ -83,7 +82,7 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
 			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 		}
-		if err := c.writeConnect(txn, n, b, txids, spent); err != nil {
+		if err := c.writeConnect(txn, n, spent); err != nil {
 			return err
 		}
 		return sigs.wait()
@@ -162,42 +161,13 @@ func (v *blockVerifier) stop() {
 	v.wg.Wait()
 }
 
-func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Hash, spent [][]UtxoEntry) error {
-	height := be32(uint32(n.height))
+// writeConnect stores what must exist before the chain state that depends on
+// it: the block's undo data (its spent outputs, in input order) and the new tip.
+func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]UtxoEntry) error {
 	var undo []UtxoEntry
-	for i, tx := range b.Txs {
-		pos := binary.LittleEndian.AppendUint32(append(make([]byte, 0, HashSize+4), n.hash[:]...), uint32(i))
-		if err := txn.Set(key(prefixTx, txids[i][:]), pos); err != nil {
-			return err
-		}
-		for j, in := range tx.Inputs {
-			if i == 0 {
-				break
-			}
-			prev := &spent[i][j]
-			undo = append(undo, *prev)
-			op := outpointBytes(in.PrevOut)
-			if err := txn.Delete(key(prefixAddrUtxo, prev.PubKeyHash[:], op)); err != nil {
-				return err
-			}
-			if err := txn.Set(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
-				return err
-			}
-		}
-		for idx := range tx.Outputs {
-			out := &tx.Outputs[idx]
-			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
-			addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, out.Value), uint32(n.height))
-			if err := txn.Set(key(prefixAddrUtxo, out.PubKeyHash[:], op), addrVal); err != nil {
-				return err
-			}
-			if err := txn.Set(key(prefixAddrTx, out.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
-				return err
-			}
-		}
+	for _, s := range spent {
+		undo = append(undo, s...)
 	}
-	// An output created and spent within the block is indexed by its creator
-	// and dropped by its spender, which comes later in the same transaction.
 	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
 		return err
 	}
@@ -218,52 +188,17 @@ func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 	return txn.Set(key(prefixMeta, []byte(metaTip)), n.hash[:])
 }
 
-// disconnectBlock undoes the tip block n: in one Badger transaction the
-// indexes forget it and the tip moves to its parent, and then the UTXO cache
-// loses its outputs and gets back those it spent. The undo data stays: the
-// stored UTXO set may still be at n until the next flush, and a replay after a
-// crash needs it to get back. Transactions are undone last to first, so an
-// output created and spent within the block is removed by its creator's undo
-// after its spender's undo restored it.
+// disconnectBlock undoes the tip block n: the tip moves to its parent, and
+// then the UTXO cache loses the block's outputs and gets back those it spent.
+// The undo data stays: the stored UTXO set may still be at n until the next
+// flush, and a replay after a crash, or an index following the chain, needs it
+// to get back.
 func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 	undo, err := c.loadUndo(n, b)
 	if err != nil {
 		return err
 	}
-	height := be32(uint32(n.height))
-	txids := b.TxIDs()
 	err = c.db.Update(func(txn *badger.Txn) error {
-		pos := len(undo)
-		for i := len(b.Txs) - 1; i >= 0; i-- {
-			tx := b.Txs[i]
-			if err := txn.Delete(key(prefixTx, txids[i][:])); err != nil {
-				return err
-			}
-			for idx := range tx.Outputs {
-				op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
-				pkh := tx.Outputs[idx].PubKeyHash[:]
-				for _, k := range [][]byte{key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, height, txids[i][:])} {
-					if err := txn.Delete(k); err != nil {
-						return err
-					}
-				}
-			}
-			if i == 0 {
-				break
-			}
-			pos -= len(tx.Inputs)
-			for j, in := range tx.Inputs {
-				prev := &undo[pos+j]
-				op := outpointBytes(in.PrevOut)
-				addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, prev.Value), uint32(prev.Height))
-				if err := txn.Set(key(prefixAddrUtxo, prev.PubKeyHash[:], op), addrVal); err != nil {
-					return err
-				}
-				if err := txn.Delete(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:])); err != nil {
-					return err
-				}
-			}
-		}
 		if err := txn.Delete(heightKey(n.height)); err != nil {
 			return err
 		}
@@ -272,7 +207,7 @@ func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 	if err != nil {
 		return err
 	}
-	c.utxos.disconnect(b, txids, undo)
+	c.utxos.disconnect(b, b.TxIDs(), undo)
 	c.utxos.best = n.parent.hash
 	return nil
 }

@@ -195,9 +195,13 @@ type TxLocation struct {
 	Index  int
 }
 
-// FindTx returns a main-chain transaction from the transaction index.
+// FindTx returns a main-chain transaction from the transaction index; an
+// *IndexError if the index is off or still catching up.
 func (c *Chain) FindTx(txid Hash) (*Tx, TxLocation, error) {
 	var loc TxLocation
+	if err := c.indexReady(TxIndexName); err != nil {
+		return nil, loc, err
+	}
 	err := c.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, key(prefixTx, txid[:]))
 		if err != nil {
@@ -233,8 +237,12 @@ type AddressUtxo struct {
 	Height   int32
 }
 
-// AddressUtxos lists the unspent outputs paying to pkh, from the address index.
+// AddressUtxos lists the unspent outputs paying to pkh, from the address
+// index; an *IndexError if the index is off or still catching up.
 func (c *Chain) AddressUtxos(pkh [PubKeyHashSize]byte) ([]AddressUtxo, error) {
+	if err := c.indexReady(AddrIndexName); err != nil {
+		return nil, err
+	}
 	var out []AddressUtxo
 	prefix := key(prefixAddrUtxo, pkh[:])
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -267,8 +275,12 @@ type AddressTx struct {
 	Height int32
 }
 
-// AddressTxIDs lists the transactions touching pkh, oldest first.
+// AddressTxIDs lists the transactions touching pkh, oldest first; an
+// *IndexError if the address index is off or still catching up.
 func (c *Chain) AddressTxIDs(pkh [PubKeyHashSize]byte) ([]AddressTx, error) {
+	if err := c.indexReady(AddrIndexName); err != nil {
+		return nil, err
+	}
 	var out []AddressTx
 	prefix := key(prefixAddrTx, pkh[:])
 	err := c.db.View(func(txn *badger.Txn) error {

@@ -119,7 +119,7 @@ func RegisterChainMethods(reg *Registry, b ChainBackend) {
 		m.gettxout(), m.gettxoutsetinfo(),
 		m.getrawtransaction(), m.decoderawtransaction(), m.submitblock(), m.getnetworkhashps(),
 		m.validateaddress(), m.getaddressbalance(), m.getaddressutxos(), m.getaddresstxids(),
-		m.uptime(), m.stop(),
+		m.uptime(), m.stop(), m.getindexinfo(),
 	)
 }
 

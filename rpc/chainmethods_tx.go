@@ -164,6 +164,9 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 		}
 	}
 	tx, loc, err := m.Chain.FindTx(txid)
+	if ierr := txIndexError(err); ierr != nil {
+		return nil, nil, nil, ierr
+	}
 	if errors.Is(err, chain.ErrNotFound) {
 		return nil, nil, nil, Errorf(CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
 	}

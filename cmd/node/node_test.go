@@ -16,7 +16,7 @@ import (
 
 func TestConfigFileAndFlags(t *testing.T) {
 	dir := t.TempDir()
-	conf := "# a comment\nnetwork=regtest\nmine-threads=3\nlog-level=debug\n"
+	conf := "# a comment\nnetwork=regtest\nmine-threads=3\nlog-level=debug\ntxindex=0\n"
 	if err := os.WriteFile(filepath.Join(dir, "quarry.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +26,9 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 	if cfg.Network != "regtest" || cfg.MineThreads != 1 || cfg.LogLevel != "debug" {
 		t.Fatalf("config %+v: want the file's network and log level, the flag's threads", cfg)
+	}
+	if cfg.TxIndex || !cfg.AddrIndex || cfg.DBCacheMiB != 256 {
+		t.Fatalf("config %+v: want txindex off from the file, addrindex on and a 256 MiB dbcache by default", cfg)
 	}
 	if cfg.RPCListen != "127.0.0.1:18543" {
 		t.Fatalf("default RPC address %q, want regtest's on 127.0.0.1", cfg.RPCListen)
@@ -43,6 +46,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--mine-address", "qry1qw508d6qejxtdg4y5r3zarvary0c5xw7kd8r7hw"},
 		{"--network", "regtest", "--rpc-user", "u"},
 		{"--network", "regtest", "--log-level", "loud"},
+		{"--network", "regtest", "--dbcache", "1"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
