@@ -29,6 +29,9 @@ type Config struct {
 	MaxOrphanBytes int
 	// Reindex rebuilds the chain state from the stored blocks before opening.
 	Reindex bool
+	// AssumeValid, if set, replaces Params.AssumeValid; a zero hash turns
+	// assumevalid off.
+	AssumeValid *Hash
 	// DisableTxIndex and DisableAddrIndex turn off the transaction index and
 	// the address index; queries that need one then fail with an *IndexError.
 	DisableTxIndex   bool
@@ -95,6 +98,8 @@ type Chain struct {
 	sigCache *SigCache
 	now      func() time.Time
 	utxos    *utxoCache
+	// assumeValid is the block whose ancestors' signatures are skipped; zero: none.
+	assumeValid Hash
 
 	// processMu serialises writers, and the delivery of their events, so
 	// subscribers see changes in order.
@@ -143,15 +148,19 @@ func Open(cfg Config) (*Chain, error) {
 		}
 	}
 	c := &Chain{
-		params:     cfg.Params,
-		db:         db,
-		log:        cfg.Logger,
-		sigCache:   cfg.SigCache,
-		now:        cfg.Now,
-		index:      make(map[Hash]*blockNode),
-		candidates: make(map[*blockNode]struct{}),
-		orphans:    newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
-		utxos:      newUtxoCache(db, cmp(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
+		params:      cfg.Params,
+		db:          db,
+		log:         cfg.Logger,
+		sigCache:    cfg.SigCache,
+		now:         cfg.Now,
+		index:       make(map[Hash]*blockNode),
+		candidates:  make(map[*blockNode]struct{}),
+		orphans:     newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+		assumeValid: cfg.Params.AssumeValid,
+		utxos:       newUtxoCache(db, cmp(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
+	}
+	if cfg.AssumeValid != nil {
+		c.assumeValid = *cfg.AssumeValid
 	}
 	if err := c.load(); err != nil {
 		db.Close()

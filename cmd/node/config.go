@@ -34,12 +34,26 @@ type config struct {
 	MetricsListen string
 	Reindex       bool
 	DBCacheMiB    int
+	AssumeValid   string
 	TxIndex       bool
 	AddrIndex     bool
 	MinRelayFee   uint64
 	MaxMempoolMB  int
 
 	params *chain.Params
+}
+
+// assumeValid is the --assumevalid block for chain.Config: nil for the
+// network's default, a zero hash for none.
+func (cfg *config) assumeValid() *chain.Hash {
+	switch cfg.AssumeValid {
+	case "":
+		return nil
+	case "0":
+		return &chain.Hash{}
+	}
+	h, _ := chain.ParseHash(cfg.AssumeValid) // checked by loadConfig
+	return &h
 }
 
 // listFlag is a repeatable string flag.
@@ -85,6 +99,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
 	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
 	fs.IntVar(&cfg.DBCacheMiB, "dbcache", chain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
+	fs.StringVar(&cfg.AssumeValid, "assumevalid", "", "block hash whose ancestors' signatures are not checked again (default: the network's; 0: check every signature)")
 	fs.BoolVar(&cfg.TxIndex, "txindex", true, "keep an index of every transaction by txid (getrawtransaction of confirmed transactions); =0 turns it off")
 	fs.BoolVar(&cfg.AddrIndex, "addrindex", true, "keep an index of outputs and transactions by address (the getaddress* calls, the wallet); =0 turns it off")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
@@ -129,6 +144,11 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 	if cfg.MineAddress != "" {
 		if _, err := params.DecodeAddress(cfg.MineAddress); err != nil {
 			return nil, fmt.Errorf("--mine-address: %w", err)
+		}
+	}
+	if cfg.AssumeValid != "" && cfg.AssumeValid != "0" {
+		if _, err := chain.ParseHash(cfg.AssumeValid); err != nil {
+			return nil, fmt.Errorf("--assumevalid: %w", err)
 		}
 	}
 	if cfg.DBCacheMiB < 4 {

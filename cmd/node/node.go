@@ -71,7 +71,8 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
 	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex,
-		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex})
+		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex,
+		AssumeValid: cfg.assumeValid()})
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--rpc-user", "u"},
 		{"--network", "regtest", "--log-level", "loud"},
 		{"--network", "regtest", "--dbcache", "1"},
+		{"--network", "regtest", "--assumevalid", "00ff"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
