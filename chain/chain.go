@@ -207,14 +207,18 @@ func cmp[T int | int64](v, def T) T {
 	return v
 }
 
-// Close stops the indexes, flushes the UTXO cache and closes the database.
-// The chain must not be used afterwards.
+// Close stops the indexes, once those that caught up with the chain applied
+// its last blocks, flushes the UTXO cache and closes the database. The chain
+// must not be used afterwards.
 func (c *Chain) Close() error {
+	for name := range c.indexes {
+		c.indexReady(name) // an index still catching up goes on at the next start
+	}
 	c.stopIndexes()
 	c.indexWG.Wait()
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	return errors.Join(c.utxos.flush(true), c.db.Close())
+	return errors.Join(c.utxos.flushSync(), c.db.Close())
 }
 
 // Params returns the network parameters.

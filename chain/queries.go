@@ -315,7 +315,7 @@ func (c *Chain) UtxoStats() (UtxoStats, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	// The stored set is walked, so it must hold the cache's changes.
-	if err := c.utxos.flush(false); err != nil {
+	if err := c.utxos.flushSync(); err != nil {
 		return UtxoStats{}, err
 	}
 	best := c.Best()

@@ -31,7 +31,7 @@ func (c *Chain) replayBlocks() error {
 	if best == nil && heads == nil {
 		// A store from before the cache wrote its UTXO set with each block.
 		c.utxos.best, c.utxos.diskBest = tip.hash, tip.hash
-		return c.utxos.flush(false)
+		return c.utxos.flushSync()
 	}
 	from := best
 	var steps []Hash
@@ -94,22 +94,20 @@ func (c *Chain) replayBlocks() error {
 	c.utxos.best = tip.hash
 	c.log.Info("replayed blocks connected after the last flush of the chain state",
 		"disconnected", undone, "connected", redone, "tip", tip.hash, "took", time.Since(start).Round(time.Millisecond))
-	return c.utxos.flush(false)
+	return c.utxos.flushSync()
 }
 
-// maybeFlush flushes the UTXO cache when it passed its bound (and then empties
-// it) or when the last flush is a few minutes old (and then keeps it). The
-// caller holds processMu.
+// maybeFlush starts a flush of the UTXO cache when it passed half its bound
+// or when the last flush is a few minutes old. The caller holds processMu.
 func (c *Chain) maybeFlush() error {
-	full, due := c.utxos.needsFlush(time.Now())
-	if !full && !due {
+	if !c.utxos.needsFlush(time.Now()) {
 		return nil
 	}
 	start := time.Now()
-	if err := c.utxos.flush(full); err != nil {
+	if err := c.utxos.flush(); err != nil {
 		return err
 	}
-	c.log.Debug("chain state flushed", "best", c.utxos.best, "evicted", full, "took", time.Since(start).Round(time.Millisecond))
+	c.log.Debug("chain state flush started", "best", c.utxos.best, "waited", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -119,5 +117,5 @@ func (c *Chain) maybeFlush() error {
 func (c *Chain) FlushChainState() error {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	return c.utxos.flush(false)
+	return c.utxos.flushSync()
 }

@@ -1,7 +1,9 @@
 package chain
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +22,13 @@ import (
 // then records the new block alone. Every write of a flush puts an entry in
 // its final state, so after a crash half way the state is recovered by
 // replaying the blocks from the old block to the new one (replay.go).
+//
+// Blocks do not wait for the disk: a flush sets the entries aside as they are
+// (they stay readable, between the new entries and the disk) and a goroutine
+// writes them while blocks go on connecting into a new, empty layer. The next
+// flush waits for the one before, so the disk gets the layers in order. A
+// flush starts when the cache holds half its bound, so the layer being written
+// and the one filling stay within it together.
 
 // Default cache bounds and timing.
 const (
@@ -32,8 +41,8 @@ const (
 
 // cacheEntryBytes is what one entry of the cache costs in memory: its key and
 // value in a Go map slot plus the map's share of control bytes and free slots
-// (a swiss table runs between 7/16 and 7/8 full), measured by
-// TestUtxoCacheSizeIsReal.
+// (a swiss table runs between 7/16 and 7/8 full): 125 to 168 bytes measured by
+// TestUtxoCacheSizeIsReal, rounded up.
 const cacheEntryBytes = 192
 
 // Meta keys of the chain state.
@@ -69,24 +78,41 @@ type utxoCache struct {
 	db       *badger.DB
 	maxBytes int64
 
-	mu      sync.RWMutex // guards entries
+	mu      sync.RWMutex // guards entries and flushing
 	entries map[OutPoint]cacheEntry
+	// flushing is the layer being written to the disk, nil if none; it is
+	// not changed, only read and then dropped.
+	flushing map[OutPoint]cacheEntry
 
 	// Changed only by the writer.
 	best      Hash // block the cached state belongs to
-	diskBest  Hash // block the stored state belongs to
+	diskBest  Hash // block the stored state belongs to once the flush under way is done
 	lastFlush time.Time
+	// flushDone is closed when the flush under way ends, with its error in
+	// flushErr; nil when none ran yet.
+	flushDone chan struct{}
+	flushErr  error
 }
 
 func newUtxoCache(db *badger.DB, maxBytes int64) *utxoCache {
 	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[OutPoint]cacheEntry), lastFlush: time.Now()}
 }
 
-// sizeBytes is the memory the entries take.
+// sizeBytes is the memory the entries take, the layer being flushed
+// included.
 func (u *utxoCache) sizeBytes() int64 {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	return int64(len(u.entries)) * cacheEntryBytes
+	return int64(len(u.entries)+len(u.flushing)) * cacheEntryBytes
+}
+
+// layered finds op in the cache's layers, newest first; the caller holds mu.
+func (u *utxoCache) layered(op OutPoint) (cacheEntry, bool) {
+	if e, ok := u.entries[op]; ok {
+		return e, true
+	}
+	e, ok := u.flushing[op]
+	return e, ok
 }
 
 // lookup reads an unspent output for any goroutine, from the cache or else
@@ -95,7 +121,7 @@ func (u *utxoCache) sizeBytes() int64 {
 func (u *utxoCache) lookup(op OutPoint) (*UtxoEntry, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
-	if e, ok := u.entries[op]; ok {
+	if e, ok := u.layered(op); ok {
 		if e.flags&cacheSpent != 0 {
 			return nil, nil
 		}
@@ -104,26 +130,34 @@ func (u *utxoCache) lookup(op OutPoint) (*UtxoEntry, error) {
 	return readUtxo(u.db, op)
 }
 
-// fetch is lookup for the writer: an output read from the disk stays in the
-// cache, clean, for the block about to spend it.
+// fetch is lookup for the writer: an output found below the newest layer
+// is copied into it, clean (the disk has it, or will once the flush under way
+// ends), for the block about to spend it.
 func (u *utxoCache) fetch(op OutPoint) (*UtxoEntry, error) {
 	u.mu.RLock()
 	e, ok := u.entries[op]
-	u.mu.RUnlock()
-	if ok {
-		if e.flags&cacheSpent != 0 {
-			return nil, nil
+	if !ok {
+		if e, ok = u.flushing[op]; ok {
+			e.flags &^= cacheDirty | cacheFresh
 		}
-		return &e.UtxoEntry, nil
 	}
-	stored, err := readUtxo(u.db, op)
-	if err != nil || stored == nil {
-		return nil, err
+	u.mu.RUnlock()
+	if !ok {
+		stored, err := readUtxo(u.db, op)
+		if err != nil || stored == nil {
+			return nil, err
+		}
+		e, ok = cacheEntry{UtxoEntry: *stored}, true
+	}
+	if e.flags&cacheSpent != 0 {
+		return nil, nil
 	}
 	u.mu.Lock()
-	u.entries[op] = cacheEntry{UtxoEntry: *stored}
+	if _, there := u.entries[op]; !there {
+		u.entries[op] = e
+	}
 	u.mu.Unlock()
-	return stored, nil
+	return &e.UtxoEntry, nil
 }
 
 func readUtxo(db *badger.DB, op OutPoint) (*UtxoEntry, error) {
@@ -170,82 +204,123 @@ func (u *utxoCache) spend(op OutPoint) {
 	u.entries[op] = cacheEntry{flags: cacheDirty | cacheSpent}
 }
 
-// needsFlush says whether the cache passed its bound or has not been flushed
-// for a while.
-func (u *utxoCache) needsFlush(now time.Time) (full, due bool) {
-	return u.sizeBytes() > u.maxBytes, now.Sub(u.lastFlush) >= periodicFlushInterval
+// needsFlush says whether the newest layer passed half the cache's bound or
+// the cache has not been flushed for a while.
+func (u *utxoCache) needsFlush(now time.Time) bool {
+	u.mu.RLock()
+	size := int64(len(u.entries)) * cacheEntryBytes
+	u.mu.RUnlock()
+	return size > u.maxBytes/2 || now.Sub(u.lastFlush) >= periodicFlushInterval
 }
 
-// flush writes every dirty entry to the disk and records the cache's block
-// there. With evict the cache is emptied afterwards; otherwise its entries
-// stay, clean. Readers are not blocked while the disk is written: every entry
-// being written is in the cache, where they look first.
-func (u *utxoCache) flush(evict bool) error {
-	heads := append(append(make([]byte, 0, 2*HashSize), u.best[:]...), u.diskBest[:]...)
+// flush starts writing every dirty entry to the disk and recording the
+// cache's block there, in the background, after the flush before it ended;
+// the cache then starts empty. Readers are never blocked by the disk writes:
+// every entry being written stays readable in the layer being flushed.
+func (u *utxoCache) flush() error {
+	if err := u.waitFlushed(); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	layer := u.entries
+	u.flushing = layer
+	u.entries = make(map[OutPoint]cacheEntry)
+	u.mu.Unlock()
+	from, to := u.diskBest, u.best
+	u.diskBest = to
+	u.lastFlush = time.Now()
+	done := make(chan struct{})
+	u.flushDone = done
+	go func() {
+		defer close(done)
+		if u.flushErr = u.write(layer, from, to); u.flushErr != nil {
+			// The layer stays readable, and no later flush can start: a
+			// disk without it would be wrong.
+			return
+		}
+		u.mu.Lock()
+		u.flushing = nil
+		u.mu.Unlock()
+	}()
+	return nil
+}
+
+// waitFlushed waits for the flush under way, if any, and returns its error.
+func (u *utxoCache) waitFlushed() error {
+	if u.flushDone == nil {
+		return nil
+	}
+	<-u.flushDone
+	if u.flushErr != nil {
+		return fmt.Errorf("flush chain state: %w", u.flushErr)
+	}
+	return nil
+}
+
+// flushSync flushes and waits for the disk.
+func (u *utxoCache) flushSync() error {
+	if err := u.flush(); err != nil {
+		return err
+	}
+	return u.waitFlushed()
+}
+
+// write puts the dirty entries of layer on the disk, whose state belongs to
+// block from, and records that it now belongs to block to.
+func (u *utxoCache) write(layer map[OutPoint]cacheEntry, from, to Hash) error {
+	heads := append(append(make([]byte, 0, 2*HashSize), to[:]...), from[:]...)
 	err := u.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(key(prefixMeta, []byte(metaUtxoHeads)), heads)
 	})
 	if err != nil {
-		return fmt.Errorf("flush chain state: %w", err)
+		return err
 	}
 	wb := u.db.NewWriteBatch()
 	defer func() { wb.Cancel() }()
-	u.mu.RLock()
 	written, half := 0, -1
-	if testHookMidFlush != nil {
-		half = u.dirtyCount() / 2
-	}
-	for op, e := range u.entries {
-		if e.flags&cacheDirty == 0 {
-			continue
+	// In key order, Badger's skiplist and tables take the writes faster.
+	ops := make([]OutPoint, 0, len(layer))
+	for op, e := range layer {
+		if e.flags&cacheDirty != 0 {
+			ops = append(ops, op)
 		}
+	}
+	slices.SortFunc(ops, func(a, b OutPoint) int {
+		if c := bytes.Compare(a.TxID[:], b.TxID[:]); c != 0 {
+			return c
+		}
+		return int(int64(a.Index) - int64(b.Index))
+	})
+	if testHookMidFlush != nil {
+		half = len(ops) / 2
+	}
+	for _, op := range ops {
+		e := layer[op]
 		if e.flags&cacheSpent != 0 {
 			err = wb.Delete(utxoKey(op))
 		} else {
 			err = wb.Set(utxoKey(op), encodeUtxo(&e.UtxoEntry))
 		}
 		if err != nil {
-			break
+			return err
 		}
 		if written++; written == half {
 			if err = wb.Flush(); err != nil {
-				break
+				return err
 			}
 			testHookMidFlush()
 			wb = u.db.NewWriteBatch()
 		}
 	}
-	u.mu.RUnlock()
-	if err == nil {
-		err = wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return err
 	}
-	if err == nil {
-		err = u.db.Update(func(txn *badger.Txn) error {
-			if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), u.best[:]); err != nil {
-				return err
-			}
-			return txn.Delete(key(prefixMeta, []byte(metaUtxoHeads)))
-		})
-	}
-	if err != nil {
-		return fmt.Errorf("flush chain state: %w", err)
-	}
-	u.mu.Lock()
-	if evict {
-		u.entries = make(map[OutPoint]cacheEntry)
-	} else {
-		for op, e := range u.entries {
-			if e.flags&cacheSpent != 0 {
-				delete(u.entries, op)
-			} else if e.flags != 0 {
-				u.entries[op] = cacheEntry{UtxoEntry: e.UtxoEntry}
-			}
+	return u.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), to[:]); err != nil {
+			return err
 		}
-	}
-	u.mu.Unlock()
-	u.diskBest = u.best
-	u.lastFlush = time.Now()
-	return nil
+		return txn.Delete(key(prefixMeta, []byte(metaUtxoHeads)))
+	})
 }
 
 // connect applies a block whose rules were checked: each transaction spends
@@ -282,15 +357,4 @@ func (u *utxoCache) disconnect(b *Block, txids []Hash, undo []UtxoEntry) {
 			u.add(in.PrevOut, undo[pos+j], true)
 		}
 	}
-}
-
-// dirtyCount counts the entries a flush writes; the caller holds mu.
-func (u *utxoCache) dirtyCount() int {
-	n := 0
-	for _, e := range u.entries {
-		if e.flags&cacheDirty != 0 {
-			n++
-		}
-	}
-	return n
 }
