@@ -27,8 +27,13 @@ type Config struct {
 	// unknown; zero gives defaults.
 	MaxOrphans     int
 	MaxOrphanBytes int
-	// Reindex rebuilds the chain state from the stored blocks before opening.
+	// Reindex rebuilds the block index from the stored blocks, then the chain
+	// state and the indexes, before opening (Core's -reindex).
 	Reindex bool
+	// ReindexChainState rebuilds the chain state (UTXO set, main chain) from
+	// the stored blocks, keeping the block index and the indexes (Core's
+	// -reindex-chainstate).
+	ReindexChainState bool
 	// AssumeValid, if set, replaces Params.AssumeValid; a zero hash turns
 	// assumevalid off.
 	AssumeValid *Hash
@@ -140,9 +145,16 @@ func Open(cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Reindex {
-		cfg.Logger.Info("reindexing: rebuilding the chain state from stored blocks")
-		if err := resetChainState(db, cfg.Params); err != nil {
+	switch {
+	case cfg.Reindex:
+		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")
+		if err := errors.Join(rebuildBlockIndex(db, cfg.Params), resetChainState(db, cfg.Params, true)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	case cfg.ReindexChainState:
+		cfg.Logger.Info("reindexing: rebuilding the chain state from the stored blocks")
+		if err := resetChainState(db, cfg.Params, false); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -174,6 +186,17 @@ func Open(cfg Config) (*Chain, error) {
 		db.Close()
 		return nil, fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	events, err := c.activateBestChain(nil, nil)
+	c.deliver(events)
+	if err != nil {
+		c.utxos.waitFlushed()
+		db.Close()
+		return nil, err
+	}
+	// The indexes start on the main chain as it is now, which after
+	// --reindex-chainstate is only built by the activation above.
 	var indexers []indexer
 	if !cfg.DisableTxIndex {
 		indexers = append(indexers, txIndex{})
@@ -182,16 +205,6 @@ func Open(cfg Config) (*Chain, error) {
 		indexers = append(indexers, addrIndex{})
 	}
 	if err := c.startIndexes(indexers); err != nil {
-		c.stopIndexes()
-		c.indexWG.Wait()
-		db.Close()
-		return nil, err
-	}
-	c.processMu.Lock()
-	defer c.processMu.Unlock()
-	events, err := c.activateBestChain(nil, nil)
-	c.deliver(events)
-	if err != nil {
 		c.stopIndexes()
 		c.indexWG.Wait()
 		db.Close()

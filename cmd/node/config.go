@@ -33,6 +33,7 @@ type config struct {
 	LogLevel      string
 	MetricsListen string
 	Reindex       bool
+	ReindexChain  bool
 	DBCacheMiB    int
 	AssumeValid   string
 	TxIndex       bool
@@ -97,7 +98,8 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.MineThreads, "mine-threads", runtime.NumCPU(), "nonce-search workers")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
-	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
+	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the block index, the chain state and the indexes from the stored blocks")
+	fs.BoolVar(&cfg.ReindexChain, "reindex-chainstate", false, "rebuild the chain state (UTXO set, main chain) from the stored blocks, keeping the block index and the indexes")
 	fs.IntVar(&cfg.DBCacheMiB, "dbcache", chain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
 	fs.StringVar(&cfg.AssumeValid, "assumevalid", "", "block hash whose ancestors' signatures are not checked again (default: the network's; 0: check every signature)")
 	fs.BoolVar(&cfg.TxIndex, "txindex", true, "keep an index of every transaction by txid (getrawtransaction of confirmed transactions); =0 turns it off")
