@@ -98,14 +98,6 @@ func newUtxoCache(db *badger.DB, maxBytes int64) *utxoCache {
 	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[OutPoint]cacheEntry), lastFlush: time.Now()}
 }
 
-// sizeBytes is the memory the entries take, the layer being flushed
-// included.
-func (u *utxoCache) sizeBytes() int64 {
-	u.mu.RLock()
-	defer u.mu.RUnlock()
-	return int64(len(u.entries)+len(u.flushing)) * cacheEntryBytes
-}
-
 // layered finds op in the cache's layers, newest first; the caller holds mu.
 func (u *utxoCache) layered(op OutPoint) (cacheEntry, bool) {
 	if e, ok := u.entries[op]; ok {
