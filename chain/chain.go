@@ -41,6 +41,10 @@ type Config struct {
 	// the address index; queries that need one then fail with an *IndexError.
 	DisableTxIndex   bool
 	DisableAddrIndex bool
+	// PruneTargetBytes turns pruning on: PruneManual for PruneBlockchain only,
+	// more for an automatic target of stored block bodies and undo data. It
+	// needs DisableTxIndex, as Core's -prune refuses -txindex.
+	PruneTargetBytes int64
 	// DBCacheBytes bounds the memory of the UTXO cache; zero gives
 	// DefaultDBCacheMiB MiB.
 	DBCacheBytes int64
@@ -103,6 +107,7 @@ type Chain struct {
 	sigCache *SigCache
 	now      func() time.Time
 	utxos    *utxoCache
+	prune    pruneState
 	// assumeValid is the block whose ancestors' signatures are skipped; zero: none.
 	assumeValid Hash
 
@@ -141,6 +146,9 @@ func Open(cfg Config) (*Chain, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PruneTargetBytes != 0 && !cfg.DisableTxIndex {
+		return nil, errors.New("pruning is incompatible with the transaction index: turn one off")
+	}
 	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
 	if err != nil {
 		return nil, err
@@ -175,6 +183,10 @@ func Open(cfg Config) (*Chain, error) {
 		c.assumeValid = *cfg.AssumeValid
 	}
 	if err := c.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := c.loadPruneState(cfg.PruneTargetBytes); err != nil {
 		db.Close()
 		return nil, err
 	}

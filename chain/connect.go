@@ -48,6 +48,7 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 	txids := b.TxIDs()
 	spent := make([][]UtxoEntry, len(b.Txs))
+	var undoBytes int
 	// sigs stays nil when assumevalid vouches for the block's signatures.
 	var sigs *blockVerifier
 	if !c.skipSignatures(n) {
@@ -88,7 +89,8 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
 			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 		}
-		if err := c.writeConnect(txn, n, spent); err != nil {
+		var err error
+		if undoBytes, err = c.writeConnect(txn, n, spent); err != nil {
 			return err
 		}
 		if sigs == nil {
@@ -99,6 +101,7 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 	if err != nil {
 		return err
 	}
+	c.prune.stored.Add(int64(undoBytes))
 	c.utxos.connect(b, txids, n.height, false)
 	c.utxos.best = n.hash
 	return nil
@@ -171,16 +174,18 @@ func (v *blockVerifier) stop() {
 }
 
 // writeConnect stores what must exist before the chain state that depends on
-// it: the block's undo data (its spent outputs, in input order) and the new tip.
-func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]UtxoEntry) error {
+// it: the block's undo data (its spent outputs, in input order), whose size
+// it returns, and the new tip.
+func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]UtxoEntry) (int, error) {
 	var undo []UtxoEntry
 	for _, s := range spent {
 		undo = append(undo, s...)
 	}
-	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
-		return err
+	enc := encodeUndo(undo)
+	if err := txn.Set(key(prefixUndo, n.hash[:]), enc); err != nil {
+		return 0, err
 	}
-	return writeTip(txn, n, statusValid)
+	return len(enc), writeTip(txn, n, statusValid)
 }
 
 // writeTip records n as the tip and as main chain at its height, with status

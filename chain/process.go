@@ -128,8 +128,9 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 		n = c.addNode(&b.Header, parent)
 	}
 	c.mu.Unlock()
+	body := b.Encode()
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixBlock, hash[:]), b.Encode()); err != nil {
+		if err := txn.Set(key(prefixBlock, hash[:]), body); err != nil {
 			return err
 		}
 		rec := *n
@@ -139,6 +140,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 	if err != nil {
 		return nil, fmt.Errorf("store block %s: %w", hash, err)
 	}
+	c.prune.stored.Add(int64(len(body)))
 	c.mu.Lock()
 	n.status |= statusHaveData
 	c.markDataChain(n)

@@ -48,7 +48,9 @@ type BlockInfo struct {
 	MedianTime int64
 	MainChain  bool
 	HaveData   bool
-	Invalid    bool
+	// Pruned: the body was stored and then pruned.
+	Pruned  bool
+	Invalid bool
 	// Next is the main-chain child, zero if none.
 	Next Hash
 }
@@ -64,7 +66,8 @@ func (c *Chain) BlockInfo(hash Hash) (BlockInfo, error) {
 	info := BlockInfo{
 		Header: n.header, Hash: n.hash, Height: n.height, ChainWork: new(big.Int).Set(n.chainWork),
 		MedianTime: n.medianTimePast(), MainChain: c.isMain(n),
-		HaveData: n.status&statusHaveData != 0, Invalid: n.status.invalid(),
+		HaveData: n.status&statusHaveData != 0 && n.status&statusPruned == 0,
+		Pruned:   n.status&statusPruned != 0, Invalid: n.status.invalid(),
 	}
 	if info.MainChain && int(n.height)+1 < len(c.mainChain) {
 		info.Next = c.mainChain[n.height+1].hash
@@ -77,7 +80,7 @@ func (c *Chain) HaveBlock(hash Hash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[hash]
-	return (n != nil && n.status&statusHaveData != 0) || c.orphans.has(hash)
+	return (n != nil && n.status&statusHaveData != 0 && n.status&statusPruned == 0) || c.orphans.has(hash)
 }
 
 // IsKnownInvalid reports whether the block is known to break a rule.
@@ -106,8 +109,11 @@ func (c *Chain) BlockHashByHeight(height int32) (Hash, error) {
 	return c.mainChain[height].hash, nil
 }
 
-// BlockByHash returns a stored block.
+// BlockByHash returns a stored block; ErrPruned if its body was pruned.
 func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
+	if err := c.checkPruned(hash); err != nil {
+		return nil, err
+	}
 	b, err := c.loadBlock(hash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -115,8 +121,12 @@ func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
 	return b, nil
 }
 
-// RawBlock returns the stored encoding of a block.
+// RawBlock returns the stored encoding of a block; ErrPruned if its body was
+// pruned.
 func (c *Chain) RawBlock(hash Hash) ([]byte, error) {
+	if err := c.checkPruned(hash); err != nil {
+		return nil, err
+	}
 	var raw []byte
 	err := c.db.View(func(txn *badger.Txn) (err error) {
 		raw, err = getValue(txn, key(prefixBlock, hash[:]))

@@ -98,8 +98,12 @@ func (c *Chain) replayBlocks() error {
 }
 
 // maybeFlush starts a flush of the UTXO cache when it passed half its bound
-// or when the last flush is a few minutes old. The caller holds processMu.
+// or when the last flush is a few minutes old, and prunes when the stored
+// blocks passed the target. The caller holds processMu.
 func (c *Chain) maybeFlush() error {
+	if err := c.maybePrune(); err != nil {
+		return err
+	}
 	if !c.utxos.needsFlush(time.Now()) {
 		return nil
 	}

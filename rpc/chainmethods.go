@@ -119,7 +119,7 @@ func RegisterChainMethods(reg *Registry, b ChainBackend) {
 		m.gettxout(), m.gettxoutsetinfo(),
 		m.getrawtransaction(), m.decoderawtransaction(), m.submitblock(), m.getnetworkhashps(),
 		m.validateaddress(), m.getaddressbalance(), m.getaddressutxos(), m.getaddresstxids(),
-		m.uptime(), m.stop(), m.getindexinfo(),
+		m.uptime(), m.stop(), m.getindexinfo(), m.pruneblockchain(),
 	)
 }
 
@@ -172,6 +172,9 @@ func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
 // block loads a block's body, answering as Core does for a block known only by
 // its header.
 func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
+	if info.Pruned {
+		return nil, Errorf(CodeMisc, "Block not available (pruned data)")
+	}
 	if !info.HaveData {
 		return nil, Errorf(CodeMisc, "Block not available")
 	}
@@ -232,7 +235,10 @@ func (m *chainMethods) getblockchaininfo() Method {
   "initialblockdownload" : true|false, (boolean) whether the node is still catching up
   "chainwork" : "hex",             (string) the total work of the main chain, 64 hex digits
   "size_on_disk" : n,              (numeric) the size of the chain database, in bytes
-  "pruned" : false,                (boolean) always false: Quarry keeps every block
+  "pruned" : true|false,           (boolean) whether old blocks are pruned (--prune)
+  "pruneheight" : n,               (numeric, optional) the height of the lowest stored block (only when pruning)
+  "automatic_pruning" : true|false, (boolean, optional) whether pruning is automatic (only when pruning)
+  "prune_target_size" : n,         (numeric, optional) the target size of stored blocks, in bytes (only when automatic)
   "warnings" : "str"               (string) warnings for the operator, empty when none
 }`,
 		Handler: func(context.Context, *Params) (any, error) {
@@ -242,7 +248,7 @@ func (m *chainMethods) getblockchaininfo() Method {
 			if err != nil {
 				return nil, err
 			}
-			return BlockchainInfoResult{
+			res := BlockchainInfoResult{
 				Chain:                m.params.Name,
 				Blocks:               best.Height,
 				Headers:              sync.Headers,
@@ -254,7 +260,9 @@ func (m *chainMethods) getblockchaininfo() Method {
 				InitialBlockDownload: sync.InitialBlockDownload,
 				ChainWork:            workHex(best.ChainWork),
 				SizeOnDisk:           size,
-			}, nil
+			}
+			pruneInfo(&res, m.Chain.PruneState())
+			return res, nil
 		},
 	}
 }

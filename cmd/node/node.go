@@ -72,7 +72,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
 	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
 		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex,
-		AssumeValid: cfg.assumeValid()})
+		AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
 	if err != nil {
 		return nil, err
 	}

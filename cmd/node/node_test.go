@@ -40,6 +40,9 @@ func TestConfigFileAndFlags(t *testing.T) {
 		}
 	}
 	os.Remove(filepath.Join(dir, "quarry.conf"))
+	if cfg, err := loadConfig([]string{"--datadir", dir, "--network", "regtest", "--prune", "10", "--txindex=0"}, io.Discard); err != nil || cfg.pruneTargetBytes() != 10<<20 {
+		t.Fatalf("regtest --prune 10: %v", err)
+	}
 	for _, args := range [][]string{
 		{"--network", "simnet"},
 		{"--network", "regtest", "--mine"},
@@ -48,6 +51,9 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--log-level", "loud"},
 		{"--network", "regtest", "--dbcache", "1"},
 		{"--network", "regtest", "--assumevalid", "00ff"},
+		{"--network", "regtest", "--prune", "10"},
+		{"--network", "testnet", "--prune", "549", "--txindex=0"},
+		{"--network", "regtest", "--prune", "-1", "--txindex=0"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
