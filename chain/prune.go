@@ -119,9 +119,10 @@ func (c *Chain) PruneBlockchain(height int32) (int32, error) {
 
 // pruneTo deletes the bodies and undo data of blocks at heights up to limit,
 // lowest first, main chain and side branches, stopping early when toTarget
-// and the stored size is within the target, and never above what an index
-// still needs. The UTXO cache is flushed first: a replay needs the blocks
-// above the stored state.
+// and the stored size is an eighth below the target (so that pruning, and the
+// flush it needs, come once per eighth of the target of new blocks rather
+// than at every block), and never above what an index still needs. The UTXO
+// cache is flushed first: a replay needs the blocks above the stored state.
 func (c *Chain) pruneTo(limit int32, toTarget bool) (int32, error) {
 	for _, f := range c.indexes {
 		limit = min(limit, f.bestNode().height)
@@ -141,8 +142,9 @@ func (c *Chain) pruneTo(limit int32, toTarget bool) (int32, error) {
 		}
 	}
 	c.mu.RUnlock()
+	goal := c.prune.target - c.prune.target/8
 	h := max(from, 1)
-	for ; h <= limit && (!toTarget || c.prune.stored.Load() > c.prune.target); h++ {
+	for ; h <= limit && (!toTarget || c.prune.stored.Load() > goal); h++ {
 		for _, n := range byHeight[h] {
 			if err := c.pruneBlock(n); err != nil {
 				return h - 1, err
