@@ -270,13 +270,13 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			if err := c.disconnectBlock(n, b); err != nil {
 				return events, fmt.Errorf("disconnect block %s: %w", n.hash, err)
 			}
-			if err := c.maybeFlush(); err != nil {
-				return events, err
-			}
 			c.mu.Lock()
 			c.mainChain = c.mainChain[:n.height]
 			c.mu.Unlock()
 			events = append(events, Event{Kind: BlockDisconnected, Block: b, Hash: n.hash, Height: n.height})
+			if err := c.maybeFlush(); err != nil {
+				return events, err
+			}
 		}
 		path := make([]*blockNode, 0, best.height-fork.height)
 		for n := best; n != fork; n = n.parent {
