@@ -19,6 +19,9 @@ const (
 	statusFailed
 	// statusFailedParent: an ancestor broke a rule.
 	statusFailedParent
+	// statusPruned: the body and undo data were stored and then pruned; the
+	// block keeps statusHaveData, so its descendants can still be connected.
+	statusPruned
 )
 
 func (s blockStatus) invalid() bool { return s&(statusFailed|statusFailedParent) != 0 }

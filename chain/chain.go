@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -27,8 +28,27 @@ type Config struct {
 	// unknown; zero gives defaults.
 	MaxOrphans     int
 	MaxOrphanBytes int
-	// Reindex rebuilds the chain state from the stored blocks before opening.
+	// Reindex rebuilds the block index from the stored blocks, then the chain
+	// state and the indexes, before opening (Core's -reindex).
 	Reindex bool
+	// ReindexChainState rebuilds the chain state (UTXO set, main chain) from
+	// the stored blocks, keeping the block index and the indexes (Core's
+	// -reindex-chainstate).
+	ReindexChainState bool
+	// AssumeValid, if set, replaces Params.AssumeValid; a zero hash turns
+	// assumevalid off.
+	AssumeValid *Hash
+	// DisableTxIndex and DisableAddrIndex turn off the transaction index and
+	// the address index; queries that need one then fail with an *IndexError.
+	DisableTxIndex   bool
+	DisableAddrIndex bool
+	// PruneTargetBytes turns pruning on: PruneManual for PruneBlockchain only,
+	// more for an automatic target of stored block bodies and undo data. It
+	// needs DisableTxIndex, as Core's -prune refuses -txindex.
+	PruneTargetBytes int64
+	// DBCacheBytes bounds the memory of the UTXO cache; zero gives
+	// DefaultDBCacheMiB MiB.
+	DBCacheBytes int64
 }
 
 // Default bounds.
@@ -90,6 +110,10 @@ type Chain struct {
 	log      *slog.Logger
 	sigCache *SigCache
 	now      func() time.Time
+	utxos    *utxoCache
+	prune    pruneState
+	// assumeValid is the block whose ancestors' signatures are skipped; zero: none.
+	assumeValid Hash
 
 	// processMu serialises writers, and the delivery of their events, so
 	// subscribers see changes in order.
@@ -109,6 +133,12 @@ type Chain struct {
 	subMu   sync.Mutex
 	subs    map[int]func(Event)
 	nextSub int
+
+	// indexes are the enabled indexes by name, each following the main chain
+	// on its own goroutine until stopIndexes; set at Open.
+	indexes     map[string]*indexFollower
+	stopIndexes func()
+	indexWG     sync.WaitGroup
 }
 
 // Open opens or creates the chain in cfg.Dir, checks the last connected blocks
@@ -123,30 +153,53 @@ func Open(cfg Config) (*Chain, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PruneTargetBytes != 0 && !cfg.DisableTxIndex {
+		return nil, errors.New("pruning is incompatible with the transaction index: turn one off")
+	}
 	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Reindex {
-		cfg.Logger.Info("reindexing: rebuilding the chain state from stored blocks")
-		if err := resetChainState(db, cfg.Params); err != nil {
+	switch {
+	case cfg.Reindex:
+		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")
+		if err := errors.Join(rebuildBlockIndex(db, cfg.Params), resetChainState(db, cfg.Params, true)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	case cfg.ReindexChainState:
+		cfg.Logger.Info("reindexing: rebuilding the chain state from the stored blocks")
+		if err := resetChainState(db, cfg.Params, false); err != nil {
 			db.Close()
 			return nil, err
 		}
 	}
 	c := &Chain{
-		params:     cfg.Params,
-		db:         db,
-		log:        cfg.Logger,
-		sigCache:   cfg.SigCache,
-		now:        cfg.Now,
-		index:      make(map[Hash]*blockNode),
-		candidates: make(map[*blockNode]struct{}),
-		orphans:    newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+		params:      cfg.Params,
+		db:          db,
+		log:         cfg.Logger,
+		sigCache:    cfg.SigCache,
+		now:         cfg.Now,
+		index:       make(map[Hash]*blockNode),
+		candidates:  make(map[*blockNode]struct{}),
+		orphans:     newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+		assumeValid: cfg.Params.AssumeValid,
+		utxos:       newUtxoCache(db, cmp(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
+	}
+	if cfg.AssumeValid != nil {
+		c.assumeValid = *cfg.AssumeValid
 	}
 	if err := c.load(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := c.loadPruneState(cfg.PruneTargetBytes); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := c.replayBlocks(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("chain database %s: %w; restart with --reindex-chainstate to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
 	if err := c.verifyRecent(6); err != nil {
 		db.Close()
@@ -157,24 +210,47 @@ func Open(cfg Config) (*Chain, error) {
 	events, err := c.activateBestChain(nil, nil)
 	c.deliver(events)
 	if err != nil {
+		c.utxos.waitFlushed()
+		db.Close()
+		return nil, err
+	}
+	// The indexes start on the main chain as it is now, which after
+	// --reindex-chainstate is only built by the activation above.
+	var indexers []indexer
+	if !cfg.DisableTxIndex {
+		indexers = append(indexers, txIndex{})
+	}
+	if !cfg.DisableAddrIndex {
+		indexers = append(indexers, addrIndex{})
+	}
+	if err := c.startIndexes(indexers); err != nil {
+		c.stopIndexes()
+		c.indexWG.Wait()
 		db.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func cmp(v, def int) int {
+func cmp[T int | int64](v, def T) T {
 	if v == 0 {
 		return def
 	}
 	return v
 }
 
-// Close closes the database. The chain must not be used afterwards.
+// Close stops the indexes, once those that caught up with the chain applied
+// its last blocks, flushes the UTXO cache and closes the database. The chain
+// must not be used afterwards.
 func (c *Chain) Close() error {
+	for name := range c.indexes {
+		c.indexReady(name) // an index still catching up goes on at the next start
+	}
+	c.stopIndexes()
+	c.indexWG.Wait()
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	return c.db.Close()
+	return errors.Join(c.utxos.flushSync(), c.db.Close())
 }
 
 // Params returns the network parameters.
@@ -207,6 +283,7 @@ func (c *Chain) deliver(events []Event) {
 	if len(events) == 0 {
 		return
 	}
+	c.wakeIndexes()
 	c.subMu.Lock()
 	ids := slices.Sorted(maps.Keys(c.subs))
 	subs := make([]func(Event), len(ids))
@@ -294,16 +371,10 @@ func (c *Chain) initGenesis() error {
 	c.markDataChain(n)
 	c.mainChain = []*blockNode{n}
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
-			return err
-		}
 		if err := txn.Set(key(prefixBlock, n.hash[:]), g.Encode()); err != nil {
 			return err
 		}
-		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
-			return err
-		}
-		return writeTip(txn, n, 0)
+		return writeGenesisState(txn, n)
 	})
 	if err != nil {
 		return fmt.Errorf("write genesis block: %w", err)
@@ -397,4 +468,19 @@ func (c *Chain) rebuildCandidates() {
 			c.candidates[n] = struct{}{}
 		}
 	}
+}
+
+// writeGenesisState makes genesis the tip of an empty chain state. Its outputs
+// are not spendable, so the UTXO set stays empty.
+func writeGenesisState(txn *badger.Txn, genesis *blockNode) error {
+	if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
+		return err
+	}
+	if err := txn.Set(key(prefixUndo, genesis.hash[:]), encodeUndo(nil)); err != nil {
+		return err
+	}
+	if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), genesis.hash[:]); err != nil {
+		return err
+	}
+	return writeTip(txn, genesis, 0)
 }

@@ -1,7 +1,6 @@
 package chain
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -11,10 +10,11 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// blockView is the UTXO set as a block being connected sees it: the stored set,
-// minus what earlier transactions of the block spent, plus what they created.
+// blockView is the UTXO set as a block being connected sees it: the chain
+// state, minus what earlier transactions of the block spent, plus what they
+// created.
 type blockView struct {
-	txn     *badger.Txn
+	utxos   *utxoCache
 	created map[OutPoint]*UtxoEntry
 	spent   map[OutPoint]struct{}
 	err     error // first storage error; rule checks cannot see it, so it is checked after
@@ -27,38 +27,36 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 	if e, ok := v.created[op]; ok {
 		return e
 	}
-	raw, err := getValue(v.txn, utxoKey(op))
+	e, err := v.utxos.fetch(op)
 	if err != nil {
 		v.err = errors.Join(v.err, err)
 		return nil
 	}
-	if raw == nil {
-		return nil
-	}
-	e, err := decodeUtxo(raw)
-	if err != nil {
-		v.err = errors.Join(v.err, fmt.Errorf("utxo %s: %w", op, err))
-		return nil
-	}
-	return &e
+	return e
 }
 
 // connectBlock checks the block against the UTXO set at its parent, which must
-// be the tip, and writes every change (spent and created outputs, undo data, the
-// transaction and address indexes, the height index and the new tip) in one
-// Badger transaction. A rule failure is returned as a *RuleError and writes nothing.
+// be the tip. Once every rule holds it writes the block's undo data, the
+// height index and the new tip in one Badger transaction, and then applies the
+// block to the UTXO cache; the indexes follow in the background. A rule
+// failure is returned as a *RuleError and changes nothing.
 //
 // Signatures are checked on all cores while this goroutine goes on with the
 // sequential work: each transaction is handed to the verifiers as soon as its
 // inputs are found, and the writes are staged while the last signatures are
 // checked; the transaction commits only once every signature has verified.
 func (c *Chain) connectBlock(n *blockNode, b *Block) error {
-	return c.db.Update(func(txn *badger.Txn) error {
-		sigs := c.startVerifier(b)
+	txids := b.TxIDs()
+	spent := make([][]UtxoEntry, len(b.Txs))
+	var undoBytes int
+	// sigs stays nil when assumevalid vouches for the block's signatures.
+	var sigs *blockVerifier
+	if !c.skipSignatures(n) {
+		sigs = c.startVerifier(b)
 		defer sigs.stop()
-		view := &blockView{txn: txn, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
-		spent := make([][]UtxoEntry, len(b.Txs))
-		txids := b.TxIDs()
+	}
+	err := c.db.Update(func(txn *badger.Txn) error {
+		view := &blockView{utxos: c.utxos, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
 		var fees uint64
 		for i, tx := range b.Txs {
 			if i > 0 {
@@ -73,7 +71,9 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 					return ruleError(ErrBadFees, "block fees exceed the money supply")
 				}
 				spent[i] = prev
-				sigs.check(i, prev)
+				if sigs != nil {
+					sigs.check(i, prev)
+				}
 				for _, in := range tx.Inputs {
 					view.spent[in.PrevOut] = struct{}{}
 					delete(view.created, in.PrevOut)
@@ -89,11 +89,22 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
 			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 		}
-		if err := c.writeConnect(txn, n, b, txids, spent); err != nil {
+		var err error
+		if undoBytes, err = c.writeConnect(txn, n, spent); err != nil {
 			return err
+		}
+		if sigs == nil {
+			return nil
 		}
 		return sigs.wait()
 	})
+	if err != nil {
+		return err
+	}
+	c.prune.stored.Add(int64(undoBytes))
+	c.utxos.connect(b, txids, n.height, false)
+	c.utxos.best = n.hash
+	return nil
 }
 
 // blockVerifier checks the signatures of a block's transactions on all cores,
@@ -162,52 +173,19 @@ func (v *blockVerifier) stop() {
 	v.wg.Wait()
 }
 
-func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, b *Block, txids []Hash, spent [][]UtxoEntry) error {
-	height := be32(uint32(n.height))
+// writeConnect stores what must exist before the chain state that depends on
+// it: the block's undo data (its spent outputs, in input order), whose size
+// it returns, and the new tip.
+func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]UtxoEntry) (int, error) {
 	var undo []UtxoEntry
-	for i, tx := range b.Txs {
-		pos := binary.LittleEndian.AppendUint32(append(make([]byte, 0, HashSize+4), n.hash[:]...), uint32(i))
-		if err := txn.Set(key(prefixTx, txids[i][:]), pos); err != nil {
-			return err
-		}
-		for j, in := range tx.Inputs {
-			if i == 0 {
-				break
-			}
-			prev := &spent[i][j]
-			undo = append(undo, *prev)
-			op := outpointBytes(in.PrevOut)
-			for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, prev.PubKeyHash[:], op)} {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
-			if err := txn.Set(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
-				return err
-			}
-		}
-		for idx := range tx.Outputs {
-			out := &tx.Outputs[idx]
-			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
-			entry := UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0}
-			if err := txn.Set(key(prefixUtxo, op), encodeUtxo(&entry)); err != nil {
-				return err
-			}
-			addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, out.Value), uint32(n.height))
-			if err := txn.Set(key(prefixAddrUtxo, out.PubKeyHash[:], op), addrVal); err != nil {
-				return err
-			}
-			if err := txn.Set(key(prefixAddrTx, out.PubKeyHash[:], height, txids[i][:]), nil); err != nil {
-				return err
-			}
-		}
+	for _, s := range spent {
+		undo = append(undo, s...)
 	}
-	// An output created and spent within the block is set by its creator and
-	// deleted by its spender, which comes later in the same transaction.
-	if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(undo)); err != nil {
-		return err
+	enc := encodeUndo(undo)
+	if err := txn.Set(key(prefixUndo, n.hash[:]), enc); err != nil {
+		return 0, err
 	}
-	return writeTip(txn, n, statusValid)
+	return len(enc), writeTip(txn, n, statusValid)
 }
 
 // writeTip records n as the tip and as main chain at its height, with status
@@ -224,72 +202,53 @@ func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 	return txn.Set(key(prefixMeta, []byte(metaTip)), n.hash[:])
 }
 
-// disconnectBlock undoes the tip block n in one Badger transaction: its outputs
-// leave the UTXO set, the outputs it spent return, and the indexes and tip
-// follow. Transactions are undone last to first, so an output created and spent
-// within the block is removed by its creator's undo after its spender's undo
-// restored it.
+// disconnectBlock undoes the tip block n: the tip moves to its parent, and
+// then the UTXO cache loses the block's outputs and gets back those it spent.
+// The undo data stays: the stored UTXO set may still be at n until the next
+// flush, and a replay after a crash, or an index following the chain, needs it
+// to get back.
 func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
-	return c.db.Update(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, key(prefixUndo, n.hash[:]))
-		if err != nil {
-			return err
-		}
-		if raw == nil {
-			return fmt.Errorf("undo data of block %s is missing", n.hash)
-		}
-		undo, err := decodeUndo(raw)
-		if err != nil {
-			return fmt.Errorf("block %s: %w", n.hash, err)
-		}
-		height := be32(uint32(n.height))
-		txids := b.TxIDs()
-		for i := len(b.Txs) - 1; i >= 0; i-- {
-			tx := b.Txs[i]
-			if err := txn.Delete(key(prefixTx, txids[i][:])); err != nil {
-				return err
-			}
-			for idx := range tx.Outputs {
-				op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
-				pkh := tx.Outputs[idx].PubKeyHash[:]
-				for _, k := range [][]byte{key(prefixUtxo, op), key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, height, txids[i][:])} {
-					if err := txn.Delete(k); err != nil {
-						return err
-					}
-				}
-			}
-			if i == 0 {
-				break
-			}
-			if len(undo) < len(tx.Inputs) {
-				return fmt.Errorf("undo data of block %s is short", n.hash)
-			}
-			first := len(undo) - len(tx.Inputs)
-			for j, in := range tx.Inputs {
-				prev := &undo[first+j]
-				op := outpointBytes(in.PrevOut)
-				if err := txn.Set(key(prefixUtxo, op), encodeUtxo(prev)); err != nil {
-					return err
-				}
-				addrVal := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(nil, prev.Value), uint32(prev.Height))
-				if err := txn.Set(key(prefixAddrUtxo, prev.PubKeyHash[:], op), addrVal); err != nil {
-					return err
-				}
-				if err := txn.Delete(key(prefixAddrTx, prev.PubKeyHash[:], height, txids[i][:])); err != nil {
-					return err
-				}
-			}
-			undo = undo[:first]
-		}
-		if len(undo) != 0 {
-			return fmt.Errorf("undo data of block %s has %d extra entries", n.hash, len(undo))
-		}
-		if err := txn.Delete(key(prefixUndo, n.hash[:])); err != nil {
-			return err
-		}
+	undo, err := c.loadUndo(n, b)
+	if err != nil {
+		return err
+	}
+	err = c.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(heightKey(n.height)); err != nil {
 			return err
 		}
 		return txn.Set(key(prefixMeta, []byte(metaTip)), n.parent.hash[:])
 	})
+	if err != nil {
+		return err
+	}
+	c.utxos.disconnect(b, b.TxIDs(), undo)
+	c.utxos.best = n.parent.hash
+	return nil
+}
+
+// loadUndo reads the undo data of block n, checked against the block's inputs.
+func (c *Chain) loadUndo(n *blockNode, b *Block) ([]UtxoEntry, error) {
+	var raw []byte
+	err := c.db.View(func(txn *badger.Txn) (err error) {
+		raw, err = getValue(txn, key(prefixUndo, n.hash[:]))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read undo data of block %s: %w", n.hash, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("undo data of block %s is missing", n.hash)
+	}
+	undo, err := decodeUndo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %s: %w", n.hash, err)
+	}
+	var inputs int
+	for _, tx := range b.Txs[1:] {
+		inputs += len(tx.Inputs)
+	}
+	if len(undo) != inputs {
+		return nil, fmt.Errorf("undo data of block %s has %d entries for %d inputs", n.hash, len(undo), inputs)
+	}
+	return undo, nil
 }

@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +19,16 @@ import (
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
-const crashDirEnv = "QUARRY_CRASH_TEST_DIR"
+const (
+	crashDirEnv = "QUARRY_CRASH_TEST_DIR"
+	// crashStopEnv makes the child stop half way through its Nth flush of the
+	// chain state ("flush:N") or through the replay at its start ("replay"),
+	// say so on its standard output, and wait there to be killed.
+	crashStopEnv = "QUARRY_CRASH_TEST_STOP"
+	// crashCacheBytes bounds the child's UTXO cache so it flushes every block or
+	// two, and kills find the stored state behind the tip.
+	crashCacheBytes = 48 << 10
+)
 
 // crashChain is 101 mature blocks, then 40 blocks that each fan a coinbase out
 // into 200 outputs and gather the previous block's 200 outputs back into one
@@ -96,7 +108,25 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog})
+	stop := func(what string) func() {
+		return func() {
+			fmt.Println("stopped in " + what)
+			select {}
+		}
+	}
+	switch mode := os.Getenv(crashStopEnv); {
+	case mode == "replay":
+		chain.SetTestHooks(nil, stop("replay"))
+	case strings.HasPrefix(mode, "flush:"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(mode, "flush:"))
+		flushes := 0
+		chain.SetTestHooks(func() {
+			if flushes++; flushes == n {
+				stop("flush")()
+			}
+		}, nil)
+	}
+	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +139,10 @@ func TestCrashChild(t *testing.T) {
 	c.Close()
 }
 
-// A node killed with SIGKILL at any moment restarts on a fully connected tip
-// whose UTXO set equals the one replayed from the stored blocks.
+// A node killed with SIGKILL at any moment, half way through a flush of its
+// chain state or through the replay of the blocks after the last flush,
+// restarts on a fully connected tip whose UTXO set equals the one replayed
+// from the stored blocks.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
@@ -120,31 +152,48 @@ func TestCrashRecovery(t *testing.T) {
 	writeBlocks(t, filepath.Join(dir, "blocks"), blocks)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	heights := map[int32]bool{}
-	for round := 0; round < 12; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(30+rng.IntN(400)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-
-		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog})
+	reopen := func(round int, how string) {
+		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
 		if err != nil {
-			t.Fatalf("round %d: reopen after kill: %v", round, err)
+			t.Fatalf("round %d: reopen after a kill %s: %v", round, how, err)
 		}
 		if err := c.VerifyUtxoSet(); err != nil {
-			t.Fatalf("round %d at height %d: %v", round, c.Best().Height, err)
+			t.Fatalf("round %d at height %d, killed %s: %v", round, c.Best().Height, how, err)
 		}
 		heights[c.Best().Height] = true
 		c.Close()
 	}
-	t.Logf("tips after kills at heights %v", heights)
+	// Every fourth round kills in the middle of a flush, then in the middle of
+	// the replay that follows; the others kill at random.
+	stopped := map[string]int{}
+	for round := 0; round < 16; round++ {
+		if round%4 == 0 {
+			if killWhenStopped(t, crashChild(dir, fmt.Sprintf("flush:%d", 1+rng.IntN(3))), "flush") {
+				stopped["flush"]++
+			}
+			if killWhenStopped(t, crashChild(dir, "replay"), "replay") {
+				stopped["replay"]++
+			}
+			reopen(round, "during a flush and a replay")
+			continue
+		}
+		cmd := crashChild(dir, "")
+		cmd.Stdout = io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(30+rng.IntN(300)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		reopen(round, "at random")
+	}
+	if stopped["flush"] == 0 {
+		t.Error("no child was killed during a flush")
+	}
+	t.Logf("tips after kills at heights %v; kills in the middle of: %v", heights, stopped)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	cmd := crashChild(dir, "")
+	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
@@ -153,4 +202,34 @@ func TestCrashRecovery(t *testing.T) {
 	if err := c.VerifyUtxoSet(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func crashChild(dir, stop string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStopEnv+"="+stop)
+	cmd.Stderr = io.Discard
+	return cmd
+}
+
+// killWhenStopped runs the child until it says it stopped in what, or ends
+// (the chain may already be at its final tip, or have nothing to replay), and
+// kills it. It reports whether the child stopped there.
+func killWhenStopped(t *testing.T, cmd *exec.Cmd, what string) bool {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	stopped := false
+	for !stopped && sc.Scan() {
+		stopped = sc.Text() == "stopped in "+what
+	}
+	cmd.Process.Kill()
+	io.Copy(io.Discard, out)
+	cmd.Wait()
+	return stopped
 }

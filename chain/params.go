@@ -49,6 +49,19 @@ type Params struct {
 	AddressHRP     string
 	DefaultRPCPort int
 	DefaultP2PPort int
+
+	// AssumeValid is the default of --assumevalid: a block known to have a
+	// valid history, whose ancestors' signatures need not be checked again
+	// (Core's defaultAssumeValid). Zero: none.
+	AssumeValid Hash
+	// MinimumChainWork is the work the best header must have before
+	// assumevalid applies (Core's nMinimumChainWork); nil: any.
+	MinimumChainWork *big.Int
+	// AssumeValidBuried is how much work, in seconds of blocks at the tip's
+	// difficulty, must be built on a block before its signatures may be
+	// skipped: Core's two weeks, so that miners cannot make users take an
+	// invalid block by telling them to set assumevalid to it.
+	AssumeValidBuried int64
 }
 
 // TargetTimespan is the intended duration of one difficulty window, in seconds.
@@ -108,6 +121,9 @@ var (
 		AddressHRP:             "qry",
 		DefaultRPCPort:         8432,
 		DefaultP2PPort:         8433,
+		// No block is old enough yet for a default AssumeValid; like Core's, it
+		// is set to a recent block at each release.
+		AssumeValidBuried: 14 * 24 * 60 * 60,
 	}, genesisTime+1, mainGenesisNonce, mainGenesisHash)
 
 	// TestnetParams start at about 2^22 hashes a block, well under a second on

@@ -137,8 +137,9 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 		n = c.addNode(&b.Header, parent, 0)
 	}
 	c.mu.Unlock()
+	body := b.Encode()
 	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixBlock, hash[:]), b.Encode()); err != nil {
+		if err := txn.Set(key(prefixBlock, hash[:]), body); err != nil {
 			return err
 		}
 		rec := *n
@@ -148,6 +149,7 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 	if err != nil {
 		return nil, fmt.Errorf("store block %s: %w", hash, err)
 	}
+	c.prune.stored.Add(int64(len(body)))
 	c.mu.Lock()
 	n.status |= statusHaveData
 	c.markDataChain(n)
@@ -286,6 +288,9 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			c.mainChain = c.mainChain[:n.height]
 			c.mu.Unlock()
 			events = append(events, Event{Kind: BlockDisconnected, Block: b, Hash: n.hash, Height: n.height})
+			if err := c.maybeFlush(); err != nil {
+				return events, err
+			}
 		}
 		path := make([]*blockNode, 0, best.height-fork.height)
 		for n := best; n != fork; n = n.parent {
@@ -319,6 +324,9 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			c.mainChain = append(c.mainChain, n)
 			c.mu.Unlock()
 			events = append(events, Event{Kind: BlockConnected, Block: b, Hash: n.hash, Height: n.height})
+			if err := c.maybeFlush(); err != nil {
+				return events, err
+			}
 		}
 	}
 }

@@ -48,7 +48,9 @@ type BlockInfo struct {
 	MedianTime int64
 	MainChain  bool
 	HaveData   bool
-	Invalid    bool
+	// Pruned: the body was stored and then pruned.
+	Pruned  bool
+	Invalid bool
 	// Next is the main-chain child, zero if none.
 	Next Hash
 }
@@ -64,7 +66,8 @@ func (c *Chain) BlockInfo(hash Hash) (BlockInfo, error) {
 	info := BlockInfo{
 		Header: n.header, Hash: n.hash, Height: n.height, ChainWork: new(big.Int).Set(n.chainWork),
 		MedianTime: n.medianTimePast(), MainChain: c.isMain(n),
-		HaveData: n.status&statusHaveData != 0, Invalid: n.status.invalid(),
+		HaveData: n.status&statusHaveData != 0 && n.status&statusPruned == 0,
+		Pruned:   n.status&statusPruned != 0, Invalid: n.status.invalid(),
 	}
 	if info.MainChain && int(n.height)+1 < len(c.mainChain) {
 		info.Next = c.mainChain[n.height+1].hash
@@ -77,7 +80,7 @@ func (c *Chain) HaveBlock(hash Hash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[hash]
-	return (n != nil && n.status&statusHaveData != 0) || c.orphans.has(hash)
+	return (n != nil && n.status&statusHaveData != 0 && n.status&statusPruned == 0) || c.orphans.has(hash)
 }
 
 // IsKnownInvalid reports whether the block is known to break a rule.
@@ -106,8 +109,11 @@ func (c *Chain) BlockHashByHeight(height int32) (Hash, error) {
 	return c.mainChain[height].hash, nil
 }
 
-// BlockByHash returns a stored block.
+// BlockByHash returns a stored block; ErrPruned if its body was pruned.
 func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
+	if err := c.checkPruned(hash); err != nil {
+		return nil, err
+	}
 	b, err := c.loadBlock(hash)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -115,8 +121,12 @@ func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
 	return b, nil
 }
 
-// RawBlock returns the stored encoding of a block.
+// RawBlock returns the stored encoding of a block; ErrPruned if its body was
+// pruned.
 func (c *Chain) RawBlock(hash Hash) ([]byte, error) {
+	if err := c.checkPruned(hash); err != nil {
+		return nil, err
+	}
 	var raw []byte
 	err := c.db.View(func(txn *badger.Txn) (err error) {
 		raw, err = getValue(txn, key(prefixBlock, hash[:]))
@@ -181,16 +191,7 @@ func (c *Chain) LookupUtxo(op OutPoint) *UtxoEntry {
 
 // FetchUtxo reads an unspent output of the main chain's tip.
 func (c *Chain) FetchUtxo(op OutPoint) (*UtxoEntry, error) {
-	var e *UtxoEntry
-	err := c.db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, utxoKey(op))
-		if err != nil || raw == nil {
-			return err
-		}
-		entry, err := decodeUtxo(raw)
-		e = &entry
-		return err
-	})
+	e, err := c.utxos.lookup(op)
 	if err == nil && e == nil {
 		err = fmt.Errorf("utxo %s: %w", op, ErrNotFound)
 	}
@@ -204,8 +205,12 @@ type TxLocation struct {
 	Index  int
 }
 
-// FindTx returns a main-chain transaction from the transaction index.
+// FindTx returns a main-chain transaction from the transaction index; an
+// *IndexError if the index is off or still catching up.
 func (c *Chain) FindTx(txid Hash) (*Tx, TxLocation, error) {
+	if err := c.indexReady(TxIndexName); err != nil {
+		return nil, TxLocation{}, err
+	}
 	loc, err := c.locateTx(txid)
 	if err != nil {
 		return nil, loc, err
@@ -230,8 +235,12 @@ type AddressUtxo struct {
 	Height   int32
 }
 
-// AddressUtxos lists the unspent outputs paying to pkh, from the address index.
+// AddressUtxos lists the unspent outputs paying to pkh, from the address
+// index; an *IndexError if the index is off or still catching up.
 func (c *Chain) AddressUtxos(pkh [PubKeyHashSize]byte) ([]AddressUtxo, error) {
+	if err := c.indexReady(AddrIndexName); err != nil {
+		return nil, err
+	}
 	var out []AddressUtxo
 	prefix := key(prefixAddrUtxo, pkh[:])
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -264,8 +273,12 @@ type AddressTx struct {
 	Height int32
 }
 
-// AddressTxIDs lists the transactions touching pkh, oldest first.
+// AddressTxIDs lists the transactions touching pkh, oldest first; an
+// *IndexError if the address index is off or still catching up.
 func (c *Chain) AddressTxIDs(pkh [PubKeyHashSize]byte) ([]AddressTx, error) {
+	if err := c.indexReady(AddrIndexName); err != nil {
+		return nil, err
+	}
 	var out []AddressTx
 	prefix := key(prefixAddrTx, pkh[:])
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -299,6 +312,10 @@ type UtxoStats struct {
 func (c *Chain) UtxoStats() (UtxoStats, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
+	// The stored set is walked, so it must hold the cache's changes.
+	if err := c.utxos.flushSync(); err != nil {
+		return UtxoStats{}, err
+	}
 	best := c.Best()
 	st := UtxoStats{Height: best.Height, Best: best.Hash}
 	h := sha256.New()

@@ -6,18 +6,99 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// resetChainState keeps the stored blocks and headers and drops everything
-// derived from them (UTXO set, undo data, indexes, tip, validation results), so
-// that loading reconnects every stored block from genesis with every rule
-// checked again: the repair for a damaged chain state, as Bitcoin Core's -reindex.
-func resetChainState(db *badger.DB, params *Params) error {
-	for _, prefix := range []byte{prefixUtxo, prefixUndo, prefixTx, prefixAddrUtxo, prefixAddrTx, prefixHeight, prefixMeta} {
+// rebuildBlockIndex replaces the header records with ones rebuilt from the
+// stored blocks alone, each marked as having its body and nothing else, as
+// Bitcoin Core's -reindex rebuilds its block index from the block files.
+// Headers without a stored body, and blocks whose ancestry does not reach
+// genesis through stored blocks, are dropped.
+func rebuildBlockIndex(db *badger.DB, params *Params) error {
+	headers := make(map[Hash]Header)
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixBlock}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var h Header
+			err := it.Item().Value(func(raw []byte) error {
+				if len(raw) < HeaderSize {
+					return fmt.Errorf("stored block %x is damaged", it.Item().Key()[1:])
+				}
+				var err error
+				h, err = DecodeHeader(raw[:HeaderSize])
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			headers[h.Hash()] = h
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reindex: read stored blocks: %w", err)
+	}
+	if err := deletePrefix(db, prefixHeader); err != nil {
+		return fmt.Errorf("reindex: drop header records: %w", err)
+	}
+	children := make(map[Hash][]Hash)
+	for hash, h := range headers {
+		children[h.PrevBlock] = append(children[h.PrevBlock], hash)
+	}
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	genesis := params.GenesisBlock.Header
+	queue := []*blockNode{newBlockNode(&genesis, nil)}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		n.status = statusHaveData
+		if err := wb.Set(key(prefixHeader, n.hash[:]), encodeHeaderRecord(n)); err != nil {
+			return err
+		}
+		for _, child := range children[n.hash] {
+			h := headers[child]
+			queue = append(queue, newBlockNode(&h, n))
+		}
+	}
+	return wb.Flush()
+}
+
+// resetChainState keeps the stored blocks and header records and drops what is
+// derived from them (UTXO set, main chain, tip, validation results), so that
+// loading reconnects every stored block from genesis with every rule checked
+// again. With indexes it drops the transaction and address indexes too
+// (Core's -reindex); without, it keeps them and the undo data they may need
+// to leave a branch (Core's -reindex-chainstate).
+func resetChainState(db *badger.DB, params *Params, indexes bool) error {
+	prefixes := []byte{prefixUtxo, prefixHeight}
+	if indexes {
+		prefixes = append(prefixes, prefixUndo, prefixTx, prefixAddrUtxo, prefixAddrTx)
+	}
+	for _, prefix := range prefixes {
 		if err := deletePrefix(db, prefix); err != nil {
 			return fmt.Errorf("reindex: drop %q records: %w", prefix, err)
 		}
 	}
-	// Header records keep only what is not derived: whether the body is stored.
 	err := db.Update(func(txn *badger.Txn) error {
+		for _, meta := range []string{metaTip, metaUtxoBest, metaUtxoHeads} {
+			if err := txn.Delete(key(prefixMeta, []byte(meta))); err != nil {
+				return err
+			}
+		}
+		if !indexes {
+			return nil
+		}
+		for _, name := range []string{TxIndexName, AddrIndexName} {
+			if err := txn.Delete(indexMarkerKey(name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Header records keep only what is not derived: whether the body is stored.
+	err = db.Update(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixHeader}, PrefetchValues: true})
 		defer it.Close()
 		var updates [][2][]byte
@@ -45,15 +126,7 @@ func resetChainState(db *badger.DB, params *Params) error {
 	g := params.GenesisBlock
 	n := newBlockNode(&g.Header, nil)
 	n.status = statusHaveData | statusValid
-	return db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixMeta, []byte(metaVersion)), be32(storeVersion)); err != nil {
-			return err
-		}
-		if err := txn.Set(key(prefixUndo, n.hash[:]), encodeUndo(nil)); err != nil {
-			return err
-		}
-		return writeTip(txn, n, 0)
-	})
+	return db.Update(func(txn *badger.Txn) error { return writeGenesisState(txn, n) })
 }
 
 // deletePrefix deletes every record of one kind. Badger's DropPrefix would do it

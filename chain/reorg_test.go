@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -201,30 +202,45 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 }
 
+// --reindex rebuilds the block index, the chain state and the indexes from
+// the stored blocks; --reindex-chainstate only the chain state. Either way the
+// node ends on the same tip and UTXO set, with a side branch still known and
+// its indexes answering.
 func TestReindex(t *testing.T) {
-	dir := t.TempDir()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	last := g.NextBlock(base[100].Hash(), g.SpendAll(g.Coinbase(base[0].Hash()), 1000))
-	mustProcess(t, c, last)
-	before := utxoHash(t, c)
-	c.Close()
+	for _, mode := range []chain.Config{{Reindex: true}, {ReindexChainState: true}} {
+		t.Run(fmt.Sprintf("reindex=%v,chainstate=%v", mode.Reindex, mode.ReindexChainState), func(t *testing.T) {
+			dir := t.TempDir()
+			c := openChain(t, dir)
+			g := chaintest.New(chain.RegtestParams)
+			base := matureBase(t, c, g)
+			spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+			last := g.NextBlock(base[100].Hash(), spend)
+			side := g.NextBlock(base[99].Hash()) // less work: no tie for the tip
+			mustProcess(t, c, last, side)
+			before := utxoHash(t, c)
+			c.Close()
 
-	c, err = chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Reindex: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	requireTip(t, c, last)
-	if utxoHash(t, c) != before {
-		t.Fatal("reindexed UTXO set differs")
-	}
-	if err := c.VerifyUtxoSet(); err != nil {
-		t.Fatal(err)
+			mode.Params, mode.Dir, mode.Logger = chain.RegtestParams, dir, quietLog
+			c, err := chain.Open(mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			requireTip(t, c, last)
+			if utxoHash(t, c) != before {
+				t.Fatal("reindexed UTXO set differs")
+			}
+			if err := c.VerifyUtxoSet(); err != nil {
+				t.Fatal(err)
+			}
+			if info, err := c.BlockInfo(side.Hash()); err != nil || !info.HaveData || info.MainChain {
+				t.Fatalf("side branch after the reindex: %+v, %v", info, err)
+			}
+			waitIndexes(t, c)
+			if _, loc, err := c.FindTx(spend.TxID()); err != nil || loc.Block != last.Hash() {
+				t.Fatalf("FindTx after the reindex: %+v, %v", loc, err)
+			}
+		})
 	}
 }
 

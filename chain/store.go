@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -149,6 +151,9 @@ func decodeUndo(b []byte) ([]UtxoEntry, error) {
 // (about 150,000 records at 96 MiB), which bounds the largest block that can
 // be connected atomically: a MaxBlockSize block of only outputs needs ~110,000.
 func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
+	if err := removeEmptyLogs(dir, log); err != nil {
+		return nil, err
+	}
 	opts := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
 		WithMemTableSize(96 << 20).
@@ -170,6 +175,35 @@ func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// logHeaderSize is the size of the header Badger writes first in a value log
+// or memtable log file.
+const logHeaderSize = 20
+
+// removeEmptyLogs deletes value log and memtable log files too short to hold
+// even their header. Badger creates a new one at every open and memtable
+// switch; a process killed between creating the file and writing its header
+// leaves one behind, and Badger 4.9 then refuses to open ("Create a new
+// file"). Such a file holds no record, so nothing is lost.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	for _, pattern := range []string{"*.vlog", "*.mem"} {
+		logs, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return err
+		}
+		for _, path := range logs {
+			st, err := os.Stat(path)
+			if err != nil || st.Size() >= logHeaderSize {
+				continue
+			}
+			log.Warn("removing a log file left empty by a crash", "path", path, "bytes", st.Size())
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("remove empty log file: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // badgerLogger routes Badger's messages to slog; its info chatter goes to debug.

@@ -25,10 +25,17 @@ func (c *Chain) locateTx(txid Hash) (TxLocation, error) {
 	return loc, err
 }
 
-// IsConfirmedTx reports whether txid is in a main-chain block, from the
-// transaction index alone: one key read, where FindTx loads and decodes the
-// whole block. A peer relaying a confirmed transaction again costs only this.
+// IsConfirmedTx reports whether txid is in a main-chain block with two key
+// reads at most, where FindTx loads and decodes the whole block: a peer
+// relaying a confirmed transaction again costs only this. The UTXO set
+// answers first, as Core's txn-already-known check does, while the
+// transaction's first output is unspent: that covers a transaction just
+// confirmed, which the background transaction index may not have reached yet,
+// and a node running without the index. The index answers for the rest.
 func (c *Chain) IsConfirmedTx(txid Hash) bool {
+	if c.LookupUtxo(OutPoint{TxID: txid, Index: 0}) != nil {
+		return true
+	}
 	_, err := c.locateTx(txid)
 	return err == nil
 }

@@ -35,12 +35,57 @@ type config struct {
 	LogLevel      string
 	MetricsListen string
 	Reindex       bool
+	ReindexChain  bool
+	DBCacheMiB    int
+	PruneMiB      int64
+	AssumeValid   string
+	TxIndex       bool
+	AddrIndex     bool
 	MinRelayFee   uint64
 	MaxMempoolMB  int
 	WebListen     string
 	BlockNotify   string
 
 	params *chain.Params
+}
+
+// minPruneMiB is the smallest automatic --prune target on main and testnet, as
+// Core's: regtest takes any size, so tests can prune short chains.
+const minPruneMiB = 550
+
+func (cfg *config) checkPrune() error {
+	switch {
+	case cfg.PruneMiB < 0:
+		return fmt.Errorf("--prune must not be negative, got %d", cfg.PruneMiB)
+	case cfg.PruneMiB == 0:
+		return nil
+	case cfg.TxIndex:
+		return errors.New("--prune is incompatible with --txindex: add --txindex=0")
+	case cfg.PruneMiB > chain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
+		return fmt.Errorf("--prune is %d MiB, below the minimum of %d MiB", cfg.PruneMiB, minPruneMiB)
+	}
+	return nil
+}
+
+// pruneTargetBytes is --prune for chain.Config.
+func (cfg *config) pruneTargetBytes() int64 {
+	if cfg.PruneMiB <= chain.PruneManual {
+		return cfg.PruneMiB
+	}
+	return cfg.PruneMiB << 20
+}
+
+// assumeValid is the --assumevalid block for chain.Config: nil for the
+// network's default, a zero hash for none.
+func (cfg *config) assumeValid() *chain.Hash {
+	switch cfg.AssumeValid {
+	case "":
+		return nil
+	case "0":
+		return &chain.Hash{}
+	}
+	h, _ := chain.ParseHash(cfg.AssumeValid) // checked by loadConfig
+	return &h
 }
 
 // listFlag is a repeatable string flag.
@@ -84,7 +129,13 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.MineThreads, "mine-threads", runtime.NumCPU(), "nonce-search workers")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
-	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the chain state from the stored blocks")
+	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the block index, the chain state and the indexes from the stored blocks")
+	fs.BoolVar(&cfg.ReindexChain, "reindex-chainstate", false, "rebuild the chain state (UTXO set, main chain) from the stored blocks, keeping the block index and the indexes")
+	fs.IntVar(&cfg.DBCacheMiB, "dbcache", chain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
+	fs.StringVar(&cfg.AssumeValid, "assumevalid", "", "block hash whose ancestors' signatures are not checked again (default: the network's; 0: check every signature)")
+	fs.Int64Var(&cfg.PruneMiB, "prune", 0, "delete old blocks to keep those stored under this many MiB (at least 550 on main and testnet; the last 288 blocks stay); 1: only on pruneblockchain; 0: keep every block")
+	fs.BoolVar(&cfg.TxIndex, "txindex", true, "keep an index of every transaction by txid (getrawtransaction of confirmed transactions); =0 turns it off")
+	fs.BoolVar(&cfg.AddrIndex, "addrindex", true, "keep an index of outputs and transactions by address (the getaddress* calls, the wallet); =0 turns it off")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
 	fs.StringVar(&cfg.WebListen, "web-listen", "", "explorer, REST (/rest/) and events (/events) address HOST:PORT, or off\n(default: off on main, 127.0.0.1 and the network's web port on testnet and regtest)")
@@ -138,6 +189,17 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 		if _, err := params.DecodeAddress(cfg.MineAddress); err != nil {
 			return nil, fmt.Errorf("--mine-address: %w", err)
 		}
+	}
+	if cfg.AssumeValid != "" && cfg.AssumeValid != "0" {
+		if _, err := chain.ParseHash(cfg.AssumeValid); err != nil {
+			return nil, fmt.Errorf("--assumevalid: %w", err)
+		}
+	}
+	if err := cfg.checkPrune(); err != nil {
+		return nil, err
+	}
+	if cfg.DBCacheMiB < 4 {
+		return nil, fmt.Errorf("--dbcache must be at least 4 MiB, got %d", cfg.DBCacheMiB)
 	}
 	if cfg.MineThreads < 1 {
 		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)

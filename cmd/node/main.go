@@ -19,7 +19,7 @@ import (
 )
 
 // chainMemoryLimit is the soft memory limit the node allows the chain and
-// everything but the mempool.
+// everything but the mempool and the UTXO cache.
 const chainMemoryLimit = 384 << 20
 
 func main() {
@@ -54,10 +54,10 @@ func run(args []string, stderr io.Writer) int {
 	// Badger's memtables and table builds come and go in large pieces, and
 	// with the default GOGC the heap can grow to twice what is live. A soft
 	// limit (the chain's share, measured by chain's BenchmarkConnect1000Blocks,
-	// plus the mempool's bound) makes the collector work harder before memory
+	// plus the bounds of the UTXO cache and the mempool) makes the collector work harder before memory
 	// grows past it; GOMEMLIMIT, if set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(chainMemoryLimit + int64(cfg.MaxMempoolMB)*1_000_000)
+		debug.SetMemoryLimit(chainMemoryLimit + int64(cfg.DBCacheMiB)<<20 + int64(cfg.MaxMempoolMB)*1_000_000)
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()

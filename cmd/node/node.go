@@ -79,7 +79,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	n.stats = newNodeMetrics(reg, n)
 
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
-	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex})
+	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
+		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex,
+		AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
 	if err != nil {
 		return nil, err
 	}

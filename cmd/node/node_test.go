@@ -17,7 +17,7 @@ import (
 
 func TestConfigFileAndFlags(t *testing.T) {
 	dir := t.TempDir()
-	conf := "# a comment\nnetwork=regtest\nmine-threads=3\nlog-level=debug\n"
+	conf := "# a comment\nnetwork=regtest\nmine-threads=3\nlog-level=debug\ntxindex=0\n"
 	if err := os.WriteFile(filepath.Join(dir, "quarry.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +27,9 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 	if cfg.Network != "regtest" || cfg.MineThreads != 1 || cfg.LogLevel != "debug" {
 		t.Fatalf("config %+v: want the file's network and log level, the flag's threads", cfg)
+	}
+	if cfg.TxIndex || !cfg.AddrIndex || cfg.DBCacheMiB != 256 {
+		t.Fatalf("config %+v: want txindex off from the file, addrindex on and a 256 MiB dbcache by default", cfg)
 	}
 	if cfg.RPCListen != "127.0.0.1:18543" {
 		t.Fatalf("default RPC address %q, want regtest's on 127.0.0.1", cfg.RPCListen)
@@ -47,6 +50,9 @@ func TestConfigFileAndFlags(t *testing.T) {
 		}
 	}
 	os.Remove(filepath.Join(dir, "quarry.conf"))
+	if cfg, err := loadConfig([]string{"--datadir", dir, "--network", "regtest", "--prune", "10", "--txindex=0"}, io.Discard); err != nil || cfg.pruneTargetBytes() != 10<<20 {
+		t.Fatalf("regtest --prune 10: %v", err)
+	}
 	for _, args := range [][]string{
 		{"--network", "simnet"},
 		{"--network", "regtest", "--mine"},
@@ -54,6 +60,11 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--rpc-user", "u"},
 		{"--network", "regtest", "--log-level", "loud"},
 		{"--network", "regtest", "--metrics-listen", "9332"},
+		{"--network", "regtest", "--dbcache", "1"},
+		{"--network", "regtest", "--assumevalid", "00ff"},
+		{"--network", "regtest", "--prune", "10"},
+		{"--network", "testnet", "--prune", "549", "--txindex=0"},
+		{"--network", "regtest", "--prune", "-1", "--txindex=0"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

@@ -65,6 +65,9 @@ func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
 // block loads a block's body, answering as Core does for a block known only by
 // its header.
 func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
+	if info.Pruned {
+		return nil, rpc.Errorf(rpc.CodeMisc, "Block not available (pruned data)")
+	}
 	if !info.HaveData {
 		return nil, rpc.Errorf(rpc.CodeMisc, "Block not available")
 	}
@@ -125,7 +128,10 @@ func (m *chainMethods) getblockchaininfo() rpc.Method {
   "initialblockdownload" : true|false, (boolean) whether the node is still catching up
   "chainwork" : "hex",             (string) the total work of the main chain, 64 hex digits
   "size_on_disk" : n,              (numeric) the size of the chain database, in bytes
-  "pruned" : false,                (boolean) always false: Quarry keeps every block
+  "pruned" : true|false,           (boolean) whether old blocks are pruned (--prune)
+  "pruneheight" : n,               (numeric, optional) the height of the lowest stored block (only when pruning)
+  "automatic_pruning" : true|false, (boolean, optional) whether pruning is automatic (only when pruning)
+  "prune_target_size" : n,         (numeric, optional) the target size of stored blocks, in bytes (only when automatic)
   "warnings" : "str"               (string) warnings for the operator, empty when none
 }`,
 		Handler: func(context.Context, *rpc.Params) (any, error) {
@@ -135,7 +141,7 @@ func (m *chainMethods) getblockchaininfo() rpc.Method {
 			if err != nil {
 				return nil, err
 			}
-			return BlockchainInfoResult{
+			res := BlockchainInfoResult{
 				Chain:                m.params.Name,
 				Blocks:               best.Height,
 				Headers:              sync.Headers,
@@ -147,7 +153,9 @@ func (m *chainMethods) getblockchaininfo() rpc.Method {
 				InitialBlockDownload: sync.InitialBlockDownload,
 				ChainWork:            workHex(best.ChainWork),
 				SizeOnDisk:           size,
-			}, nil
+			}
+			pruneInfo(&res, m.Chain.PruneState())
+			return res, nil
 		},
 	}
 }

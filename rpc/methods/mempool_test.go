@@ -440,6 +440,12 @@ func TestGetBlockTemplate(t *testing.T) {
 		if len(txids) != 0 {
 			t.Errorf("the mempool still holds %v after the block", txids)
 		}
+		// The parent's outputs are all spent, so only the transaction index,
+		// which follows the chain in the background, knows it is confirmed:
+		// FindTx waits for the index to reach the tip.
+		if _, _, err := f.chain.FindTx(parent.TxID()); err != nil {
+			t.Fatal(err)
+		}
 		f.callErr(t, "sendrawtransaction", []any{hexTx(parent)}, rpc.CodeVerifyAlreadyInChain, "Transaction already in block chain")
 		var accept []map[string]any
 		f.call(t, "testmempoolaccept", []any{[]string{hexTx(child)}}, &accept)

@@ -163,6 +163,9 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 		return tx, nil, nil, nil
 	}
 	tx, loc, err := m.Chain.FindTx(txid)
+	if ierr := txIndexError(err); ierr != nil {
+		return nil, nil, nil, ierr
+	}
 	if errors.Is(err, chain.ErrNotFound) {
 		return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
 	}

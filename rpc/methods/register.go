@@ -120,7 +120,7 @@ func RegisterChain(reg *rpc.Registry, b ChainBackend) {
 		m.gettxout(), m.gettxoutsetinfo(),
 		m.getrawtransaction(), m.decoderawtransaction(), m.submitblock(), m.getnetworkhashps(),
 		m.validateaddress(), m.getaddressbalance(), m.getaddressutxos(), m.getaddresstxids(),
-		m.uptime(), m.stop(),
+		m.uptime(), m.stop(), m.getindexinfo(), m.pruneblockchain(),
 	)
 }
 

@@ -154,6 +154,9 @@ type BlockchainInfoResult struct {
 	ChainWork            string     `json:"chainwork"`
 	SizeOnDisk           int64      `json:"size_on_disk"`
 	Pruned               bool       `json:"pruned"`
+	PruneHeight          *int32     `json:"pruneheight,omitempty"`
+	AutomaticPruning     *bool      `json:"automatic_pruning,omitempty"`
+	PruneTargetSize      *int64     `json:"prune_target_size,omitempty"`
 	Warnings             string     `json:"warnings"`
 }
 

@@ -1,0 +1,243 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// An indexer keeps an index of the main chain in the chain's store. It does
+// not slow block connection: its follower applies the main chain's blocks to
+// it in the background, each block with its spent outputs (undo data), and
+// records the last block it applied in its own marker, written in the same
+// Badger transaction, as Bitcoin Core's BaseIndex and btcd's indexers do.
+type indexer interface {
+	// name is the index's name as getindexinfo shows it.
+	name() string
+	// connectBlock adds block b at height to the index.
+	connectBlock(txn *badger.Txn, b *Block, txids []Hash, hash Hash, height int32, spent []UtxoEntry) error
+	// disconnectBlock removes block b again, b being the index's last block.
+	disconnectBlock(txn *badger.Txn, b *Block, txids []Hash, hash Hash, height int32, spent []UtxoEntry) error
+}
+
+// Index names.
+const (
+	TxIndexName   = "txindex"
+	AddrIndexName = "addrindex"
+)
+
+// indexSyncWait bounds how long a query waits for an index that has caught up
+// once to apply the blocks connected since (Core's
+// BlockUntilSyncedToCurrentChain); these are a few milliseconds behind.
+const indexSyncWait = 10 * time.Second
+
+// IndexError says that a query needs an index that is off or still catching up.
+// It matches ErrNotFound: what the index would hold cannot be found.
+type IndexError struct {
+	Index    string
+	Disabled bool
+	// Behind is how many blocks the index is behind the tip.
+	Behind int32
+}
+
+func (e *IndexError) Error() string {
+	if e.Disabled {
+		return fmt.Sprintf("%s is disabled (enable it with --%s=1)", e.Index, e.Index)
+	}
+	return fmt.Sprintf("%s is still being built: %d blocks behind the tip", e.Index, e.Behind)
+}
+
+// Is makes an IndexError match ErrNotFound.
+func (e *IndexError) Is(target error) bool { return target == ErrNotFound }
+
+// indexFollower applies the main chain to one index on its own goroutine.
+type indexFollower struct {
+	c    *Chain
+	ix   indexer
+	wake chan struct{}
+
+	mu    sync.Mutex
+	best  *blockNode    // last block applied
+	moved chan struct{} // closed when best changes
+
+	// synced: the index caught up with the tip once, so queries wait for it to
+	// apply the last few blocks rather than fail.
+	synced atomic.Bool
+}
+
+func indexMarkerKey(name string) []byte { return key(prefixMeta, []byte("index/"+name)) }
+
+// startIndexes starts a follower for each index; they stop at Close.
+func (c *Chain) startIndexes(indexers []indexer) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopIndexes = cancel
+	c.indexes = make(map[string]*indexFollower)
+	for _, ix := range indexers {
+		var raw []byte
+		err := c.db.View(func(txn *badger.Txn) (err error) {
+			raw, err = getValue(txn, indexMarkerKey(ix.name()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("read %s marker: %w", ix.name(), err)
+		}
+		best := c.mainChain[0]
+		if raw != nil {
+			if best = c.index[Hash(raw)]; len(raw) != HashSize || best == nil {
+				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.name(), raw)
+			}
+		}
+		f := &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
+		c.indexes[ix.name()] = f
+		c.indexWG.Go(func() { f.run(ctx) })
+	}
+	return nil
+}
+
+// wakeIndexes tells the followers the main chain changed.
+func (c *Chain) wakeIndexes() {
+	for _, f := range c.indexes {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *indexFollower) run(ctx context.Context) {
+	log := f.c.log.With("index", f.ix.name())
+	for ctx.Err() == nil {
+		moved, err := f.step()
+		switch {
+		case err != nil:
+			log.Error("index cannot follow the chain; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(5 * time.Second):
+			}
+		case moved:
+		default:
+			if !f.synced.Swap(true) {
+				log.Info("index is synced", "height", f.bestNode().height)
+			}
+			select {
+			case <-ctx.Done():
+			case <-f.wake:
+			}
+		}
+	}
+}
+
+func (f *indexFollower) bestNode() *blockNode {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.best
+}
+
+// step applies one block: it takes back the index's last block if that left
+// the main chain, or else adds the next main-chain block. It reports whether
+// the index moved.
+func (f *indexFollower) step() (bool, error) {
+	best := f.bestNode()
+	c := f.c
+	c.mu.RLock()
+	onMain := c.isMain(best)
+	var next *blockNode
+	if onMain && int(best.height)+1 < len(c.mainChain) {
+		next = c.mainChain[best.height+1]
+	}
+	c.mu.RUnlock()
+	target, newBest, connect := next, next, true
+	switch {
+	case !onMain:
+		target, newBest, connect = best, best.parent, false
+	case next == nil:
+		return false, nil
+	}
+	b, err := c.loadBlock(target.hash)
+	if err != nil {
+		return false, err
+	}
+	spent, err := c.loadUndo(target, b)
+	if err != nil {
+		return false, err
+	}
+	txids := b.TxIDs()
+	err = c.db.Update(func(txn *badger.Txn) error {
+		var err error
+		if connect {
+			err = f.ix.connectBlock(txn, b, txids, target.hash, target.height, spent)
+		} else {
+			err = f.ix.disconnectBlock(txn, b, txids, target.hash, target.height, spent)
+		}
+		if err != nil {
+			return err
+		}
+		return txn.Set(indexMarkerKey(f.ix.name()), newBest.hash[:])
+	})
+	if err != nil {
+		return false, fmt.Errorf("block %s: %w", target.hash, err)
+	}
+	f.mu.Lock()
+	f.best = newBest
+	close(f.moved)
+	f.moved = make(chan struct{})
+	f.mu.Unlock()
+	return true, nil
+}
+
+// ready returns nil when the index holds the main chain up to the tip as it is
+// now, waiting a little for an index that is synced to apply the last
+// blocks; otherwise an *IndexError.
+func (c *Chain) indexReady(name string) error {
+	f := c.indexes[name]
+	if f == nil {
+		return &IndexError{Index: name, Disabled: true}
+	}
+	c.mu.RLock()
+	tip := c.tip()
+	c.mu.RUnlock()
+	deadline := time.NewTimer(indexSyncWait)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		best, moved := f.best, f.moved
+		f.mu.Unlock()
+		if best == tip {
+			return nil
+		}
+		c.mu.RLock()
+		behind := tip.height - forkPoint(best, tip).height
+		c.mu.RUnlock()
+		if !f.synced.Load() {
+			return &IndexError{Index: name, Behind: behind}
+		}
+		select {
+		case <-moved:
+		case <-deadline.C:
+			return &IndexError{Index: name, Behind: behind}
+		}
+	}
+}
+
+// IndexStatus is what getindexinfo shows of one index.
+type IndexStatus struct {
+	Name       string
+	Synced     bool
+	BestHeight int32
+}
+
+// IndexStatuses lists the enabled indexes.
+func (c *Chain) IndexStatuses() []IndexStatus {
+	var out []IndexStatus
+	for _, name := range []string{TxIndexName, AddrIndexName} {
+		if f := c.indexes[name]; f != nil {
+			out = append(out, IndexStatus{Name: name, Synced: f.synced.Load(), BestHeight: f.bestNode().height})
+		}
+	}
+	return out
+}

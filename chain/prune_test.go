@@ -1,0 +1,94 @@
+package chain_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// A node pruning to a tiny target keeps the last 288 blocks and every header:
+// old bodies are gone (ErrPruned), headers are still served, a reorganisation
+// six blocks deep still works, and the pruning survives a restart.
+func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2,
+		DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
+	mustProcess(t, c, main...)
+	st := c.PruneState()
+	if want := int32(400 - chain.MinBlocksToKeep + 1); !st.Pruned || !st.Automatic || st.Height != want || st.TargetBytes != 2 {
+		t.Fatalf("prune state %+v, want automatic, pruned below %d", st, want)
+	}
+	old := main[49].Hash() // height 50
+	if _, err := c.BlockByHash(old); !errors.Is(err, chain.ErrPruned) || !errors.Is(err, chain.ErrNotFound) {
+		t.Fatalf("BlockByHash of a pruned block: %v", err)
+	}
+	if info, err := c.BlockInfo(old); err != nil || !info.Pruned || info.HaveData || c.HaveBlock(old) {
+		t.Fatalf("BlockInfo of a pruned block: %+v, %v", info, err)
+	}
+	if _, err := c.BlockByHash(main[400-chain.MinBlocksToKeep].Hash()); err != nil {
+		t.Fatalf("block %d of the last %d: %v", 400-chain.MinBlocksToKeep+1, chain.MinBlocksToKeep, err)
+	}
+	if hs := c.HeadersAfter([]chain.Hash{chain.RegtestParams.GenesisHash}, chain.Hash{}, 2000); len(hs) != 400 || hs[49].Hash() != old {
+		t.Fatalf("%d headers served, want 400", len(hs))
+	}
+
+	side := g.Chain(main[393].Hash(), 7) // from height 394: six blocks off, one more
+	mustProcess(t, c, side...)
+	requireTip(t, c, side[6])
+	fresh := openChain(t, t.TempDir())
+	mustProcess(t, fresh, append(main[:394:394], side...)...)
+	if utxoHash(t, c) != utxoHash(t, fresh) {
+		t.Fatal("UTXO set after a reorganisation on a pruned node differs from a node that saw only the winner")
+	}
+	c.Close()
+
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	requireTip(t, c, side[6])
+	if st := c.PruneState(); !st.Pruned || st.Height < 400-chain.MinBlocksToKeep {
+		t.Fatalf("prune state after a restart: %+v", st)
+	}
+}
+
+func TestPruneBlockchainManual(t *testing.T) {
+	g := chaintest.New(chain.RegtestParams)
+	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
+	c := openChain(t, t.TempDir())
+	mustProcess(t, c, main...)
+	if _, err := c.PruneBlockchain(100); err == nil {
+		t.Fatal("a node not in prune mode pruned")
+	}
+	c.Close()
+	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: chain.PruneManual}); err == nil {
+		t.Fatal("pruning opened with the transaction index on")
+	}
+
+	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: chain.PruneManual, DisableTxIndex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustProcess(t, c, main...)
+	if st := c.PruneState(); st.Pruned || st.Automatic || !st.Enabled {
+		t.Fatalf("manual prune mode pruned on its own: %+v", st)
+	}
+	for _, tc := range []struct{ ask, want int32 }{{100, 100}, {50, 100}, {390, 400 - chain.MinBlocksToKeep}} {
+		if got, err := c.PruneBlockchain(tc.ask); err != nil || got != tc.want {
+			t.Fatalf("PruneBlockchain(%d) = %d, %v; want %d", tc.ask, got, err, tc.want)
+		}
+	}
+	if _, err := c.BlockByHash(main[99].Hash()); !errors.Is(err, chain.ErrPruned) {
+		t.Fatalf("block 100 after pruning: %v", err)
+	}
+}

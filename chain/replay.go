@@ -1,0 +1,125 @@
+package chain
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// replayBlocks brings the UTXO set from the block its stored state belongs to
+// up to the tip, as Bitcoin Core's ReplayBlocks: blocks are connected (their
+// undo data and indexes written) before the state they change is flushed, so
+// after a crash the stored set may be behind the tip, on another branch, or
+// half way through a flush. Blocks are applied without their rules (they were
+// checked when first connected) and every change overwrites, so a replay that
+// is itself interrupted is simply done again at the next start. The result is
+// flushed before the chain is used.
+func (c *Chain) replayBlocks() error {
+	var best, heads []byte
+	err := c.db.View(func(txn *badger.Txn) (err error) {
+		if best, err = getValue(txn, key(prefixMeta, []byte(metaUtxoBest))); err != nil {
+			return err
+		}
+		heads, err = getValue(txn, key(prefixMeta, []byte(metaUtxoHeads)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read chain state marker: %w", err)
+	}
+	tip := c.tip()
+	if best == nil && heads == nil {
+		// A store from before the cache wrote its UTXO set with each block.
+		c.utxos.best, c.utxos.diskBest = tip.hash, tip.hash
+		return c.utxos.flushSync()
+	}
+	from := best
+	var steps []Hash
+	if heads != nil {
+		// A flush from heads[32:] to heads[:32] was cut short.
+		if len(heads) != 2*HashSize {
+			return fmt.Errorf("chain state marker of %d bytes is damaged", len(heads))
+		}
+		from = heads[HashSize:]
+		steps = append(steps, Hash(heads[:HashSize]))
+	}
+	if len(from) != HashSize {
+		return fmt.Errorf("chain state marker of %d bytes is damaged", len(from))
+	}
+	steps = append(steps, tip.hash)
+	at := c.index[Hash(from)]
+	if at == nil {
+		return fmt.Errorf("the stored UTXO set belongs to block %x, which is not in the block index", from)
+	}
+	c.utxos.best, c.utxos.diskBest = at.hash, at.hash
+	if heads == nil && at == tip {
+		return nil
+	}
+	start := time.Now()
+	var undone, redone int
+	for _, hash := range steps {
+		to := c.index[hash]
+		if to == nil {
+			return fmt.Errorf("replay: block %s is not in the block index", hash)
+		}
+		fork := forkPoint(at, to)
+		for n := at; n != fork; n = n.parent {
+			b, err := c.loadBlock(n.hash)
+			if err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+			undo, err := c.loadUndo(n, b)
+			if err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+			c.utxos.disconnect(b, b.TxIDs(), undo)
+			undone++
+		}
+		path := make([]*blockNode, 0, to.height-fork.height)
+		for n := to; n != fork; n = n.parent {
+			path = append(path, n)
+		}
+		for i := len(path) - 1; i >= 0; i-- {
+			b, err := c.loadBlock(path[i].hash)
+			if err != nil {
+				return fmt.Errorf("replay: %w", err)
+			}
+			c.utxos.connect(b, b.TxIDs(), path[i].height, true)
+			if redone++; redone == len(path)/2 && testHookMidReplay != nil {
+				testHookMidReplay()
+			}
+		}
+		at = to
+	}
+	c.utxos.best = tip.hash
+	c.log.Info("replayed blocks connected after the last flush of the chain state",
+		"disconnected", undone, "connected", redone, "tip", tip.hash, "took", time.Since(start).Round(time.Millisecond))
+	return c.utxos.flushSync()
+}
+
+// maybeFlush starts a flush of the UTXO cache when it passed half its bound
+// or when the last flush is a few minutes old, and prunes when the stored
+// blocks passed the target. The caller holds processMu.
+func (c *Chain) maybeFlush() error {
+	if err := c.maybePrune(); err != nil {
+		return err
+	}
+	if !c.utxos.needsFlush(time.Now()) {
+		return nil
+	}
+	start := time.Now()
+	if err := c.utxos.flush(); err != nil {
+		return err
+	}
+	c.log.Debug("chain state flush started", "best", c.utxos.best, "waited", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// FlushChainState writes the cached UTXO set to the store, so a restart needs
+// no replay. The chain flushes on its own when the cache is full, every few
+// minutes and at Close.
+func (c *Chain) FlushChainState() error {
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	return c.utxos.flushSync()
+}

@@ -1,0 +1,88 @@
+package methods
+
+import (
+	"context"
+
+	"github.com/quarrychain/quarry/rpc"
+
+	"github.com/quarrychain/quarry/chain"
+)
+
+func (m *chainMethods) pruneblockchain() rpc.Method {
+	return rpc.Method{
+		Name:     "pruneblockchain",
+		Category: "blockchain",
+		Summary:  "Deletes the bodies and undo data of blocks up to a height (the last 288 blocks are always kept). Needs --prune.",
+		Params: []rpc.Param{
+			{Name: "height", Type: rpc.TypeNumber, Required: true,
+				Description: "The block height to prune up to. May be set to a discrete height, or to a UNIX epoch time\nto prune blocks whose block time is at least 2 hours older than the provided timestamp."},
+		},
+		Result: `n    (numeric) Height of the last block pruned`,
+		Handler: func(_ context.Context, p *rpc.Params) (any, error) {
+			height := p.Int("height")
+			if err := p.Err(); err != nil {
+				return nil, err
+			}
+			if !m.Chain.PruneState().Enabled {
+				return nil, rpc.Errorf(rpc.CodeMisc, "Cannot prune blocks because node is not in prune mode.")
+			}
+			if height < 0 {
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Negative block height.")
+			}
+			best := m.Chain.Best()
+			if height > 1_000_000_000 {
+				// A time: the last block at least two hours older than it.
+				h, err := m.lastBlockBefore(height - 2*60*60)
+				if err != nil {
+					return nil, err
+				}
+				height = int64(h)
+			}
+			if height > int64(best.Height) {
+				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Blockchain is shorter than the attempted prune height.")
+			}
+			pruned, err := m.Chain.PruneBlockchain(int32(height))
+			if err != nil {
+				return nil, err
+			}
+			return pruned, nil
+		},
+	}
+}
+
+// lastBlockBefore is the height of the highest main-chain block whose time is
+// at most t; an error if none is.
+func (m *chainMethods) lastBlockBefore(t int64) (int32, error) {
+	for h := m.Chain.Best().Height; h >= 0; h-- {
+		hash, err := m.Chain.BlockHashByHeight(h)
+		if err != nil {
+			return 0, err
+		}
+		info, err := m.Chain.BlockInfo(hash)
+		if err != nil {
+			return 0, err
+		}
+		if int64(info.Header.Time) <= t {
+			return h, nil
+		}
+	}
+	return 0, rpc.Errorf(rpc.CodeInvalidParameter, "Could not find block with at least the specified timestamp.")
+}
+
+// pruneInfo fills getblockchaininfo's pruning fields as Core does: the height
+// and target only when pruning is on (the target only when automatic).
+func pruneInfo(res *BlockchainInfoResult, st chain.PruneState) {
+	res.Pruned = st.Enabled
+	if !st.Enabled {
+		return
+	}
+	height := st.Height
+	if !st.Pruned {
+		height = 0
+	}
+	res.PruneHeight = &height
+	res.AutomaticPruning = &st.Automatic
+	if st.Automatic {
+		res.PruneTargetSize = &st.TargetBytes
+	}
+}

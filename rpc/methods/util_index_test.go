@@ -1,0 +1,69 @@
+package methods
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quarrychain/quarry/rpc"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+func TestGetIndexInfo(t *testing.T) {
+	f := newChainFixture(t, 103)
+	deadline := time.Now().Add(20 * time.Second)
+	var info map[string]IndexInfoResult
+	for {
+		f.call(t, "getindexinfo", nil, &info)
+		if info["txindex"].BestBlockHeight == 103 && info["addrindex"].BestBlockHeight == 103 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(info) != 2 || !info["txindex"].Synced || info["txindex"].BestBlockHeight != 103 || info["addrindex"].BestBlockHeight != 103 {
+		t.Fatalf("getindexinfo = %+v", info)
+	}
+	info = nil
+	f.call(t, "getindexinfo", []any{"addrindex"}, &info)
+	if _, ok := info["txindex"]; ok || len(info) != 1 {
+		t.Fatalf("getindexinfo addrindex = %+v", info)
+	}
+}
+
+// A node without the transaction index finds mempool transactions and those
+// of a given block, and refuses a confirmed one with Core's message.
+func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
+	params := chain.RegtestParams
+	c, err := chain.Open(chain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), DisableTxIndex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := chaintest.New(params)
+	blocks := g.Chain(params.GenesisHash, 101)
+	confirmed := g.SpendAll(g.Coinbase(blocks[0].Hash()), 1000)
+	blocks = append(blocks, g.NextBlock(blocks[100].Hash(), confirmed))
+	for _, b := range blocks {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := g.SpendAll(g.Coinbase(blocks[1].Hash()), 1000)
+	reg := rpc.NewRegistry()
+	RegisterChain(reg, ChainBackend{Chain: c, Mempool: fixtureMempool{&chainFixture{memTx: pending}}})
+	if _, err := reg.Call(t.Context(), "getrawtransaction", []any{pending.TxID()}); err != nil {
+		t.Fatalf("mempool transaction: %v", err)
+	}
+	if _, err := reg.Call(t.Context(), "getrawtransaction", []any{confirmed.TxID(), 0, blocks[101].Hash()}); err != nil {
+		t.Fatalf("confirmed transaction with its block: %v", err)
+	}
+	expectErr(t, reg, "getrawtransaction", []any{confirmed.TxID()}, rpc.CodeInvalidAddressOrKey,
+		"No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries.")
+	raw, err := reg.Call(t.Context(), "getindexinfo", nil)
+	if err != nil || strings.Contains(string(raw), "txindex") || !strings.Contains(string(raw), "addrindex") {
+		t.Fatalf("getindexinfo without txindex = %s, %v", raw, err)
+	}
+}
