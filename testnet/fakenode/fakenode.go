@@ -106,6 +106,7 @@ type fake struct {
 	log     *slog.Logger
 	id      string
 	p2pPort int
+	mining  bool // --mine, shown as getmininginfo's generate
 
 	mu     sync.Mutex
 	height int64
@@ -124,6 +125,7 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 		return err
 	}
 	f.id = string(id)
+	f.mining = mine
 	if len(p2pListen) != 1 {
 		return fmt.Errorf("want one --p2p-listen, got %q", p2pListen)
 	}
@@ -262,7 +264,7 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 			return map[string]any{"chain": network, "blocks": f.height, "bestblockhash": BlockHash(f.height), "difficulty": 1}, nil
 		}),
 		method("getmininginfo", nil, func(*rpc.Params) (any, error) {
-			return map[string]any{"blocks": f.height, "hashespersec": 1500}, nil
+			return map[string]any{"blocks": f.height, "hashespersec": 1500, "generate": f.mining}, nil
 		}),
 		method("getmempoolinfo", nil, func(*rpc.Params) (any, error) { return map[string]any{"size": 0, "bytes": 0}, nil }),
 		method("getrawmempool", nil, func(*rpc.Params) (any, error) { return []string{}, nil }),

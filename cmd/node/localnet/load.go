@@ -1,0 +1,287 @@
+package localnet
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/wallet"
+)
+
+const (
+	// loadAmount is what each transaction of the load pays, back to the
+	// payout address: above the dust limit, small enough that one coinbase
+	// pays for a great many.
+	loadAmount = 10_000
+	// loadFeeRate is the wallet CLI's default, twice the minimum relay fee.
+	loadFeeRate = 2
+	// defaultLoadRate is the rate the load starts at, in transactions per
+	// second; + and - double and halve it.
+	defaultLoadRate = 1.0
+	maxLoadRate     = 1000
+)
+
+// loadCoin is an output the load may spend. depth counts the unconfirmed
+// transactions it hangs from, its own included, so that the load stays
+// under the mempool's limit of unconfirmed ancestors.
+type loadCoin struct {
+	utxo  wallet.UTXO
+	depth int
+}
+
+// txLoad sends a steady stream of transactions from the payout wallet: each
+// spends one of the wallet's outputs and pays loadAmount back to the same
+// address, so the load never runs dry while the miners pay in. It spends
+// mature coinbases and its own outputs, the unconfirmed ones too, and sends
+// to the first running node, whose relay spreads them.
+type txLoad struct {
+	net      network
+	key      *secp256k1.PrivateKey
+	pkh      [chain.PubKeyHashSize]byte
+	address  string
+	maturity int32
+
+	mu      sync.Mutex
+	on      bool
+	rate    float64
+	sent    int
+	failed  int
+	lastErr string
+	changed chan struct{} // wakes run when on or rate change
+	tipSeen string
+	coins   []loadCoin
+	spent   map[chain.OutPoint]bool
+	ours    map[chain.Hash]bool // the load's transactions, whose outputs need no coinbase maturity
+}
+
+// newTxLoad makes the load of the wallet's key that pays to address. The
+// wallet is opened only to read that key: the file stays free for the
+// user's own wallet commands.
+func newTxLoad(net network, params *chain.Params, walletFile, pass, address string) (*txLoad, error) {
+	w, err := wallet.Open(walletFile, params, []byte(pass))
+	if err != nil {
+		return nil, fmt.Errorf("tx load: %w", err)
+	}
+	defer w.Close()
+	keys, err := w.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("tx load: %w", err)
+	}
+	for _, k := range keys {
+		if k.Address == address {
+			return &txLoad{net: net, key: k.PrivKey, pkh: k.PubKeyHash, address: address,
+				maturity: params.CoinbaseMaturity, rate: defaultLoadRate, changed: make(chan struct{}, 1),
+				spent: map[chain.OutPoint]bool{}, ours: map[chain.Hash]bool{}}, nil
+		}
+	}
+	return nil, fmt.Errorf("tx load: the wallet %s has no key for %s", walletFile, address)
+}
+
+// PrivateKey makes txLoad the wallet.KeySource of its one key.
+func (l *txLoad) PrivateKey(pkh [chain.PubKeyHashSize]byte) (*secp256k1.PrivateKey, bool) {
+	return l.key, pkh == l.pkh
+}
+
+func (l *txLoad) toggle() string {
+	l.mu.Lock()
+	l.on = !l.on
+	l.mu.Unlock()
+	l.wake()
+	return l.String()
+}
+
+func (l *txLoad) scale(f float64) string {
+	l.mu.Lock()
+	l.rate = min(maxLoadRate, max(0.125, l.rate*f))
+	l.mu.Unlock()
+	l.wake()
+	return l.String()
+}
+
+func (l *txLoad) wake() {
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// String is the load's line under the table.
+func (l *txLoad) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	state := "off"
+	if l.on {
+		state = "on"
+	}
+	s := fmt.Sprintf("Tx load: %s at %s tx/s, %d sent, %d failed", state, strconv.FormatFloat(l.rate, 'g', 4, 64), l.sent, l.failed)
+	if l.lastErr != "" {
+		s += " (last: " + l.lastErr + ")"
+	}
+	return s
+}
+
+// run sends while the load is on, until ctx ends.
+func (l *txLoad) run(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		on, rate := l.on, l.rate
+		l.mu.Unlock()
+		var tick <-chan time.Time
+		if on {
+			tick = time.After(time.Duration(float64(time.Second) / rate))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.changed:
+			continue
+		case <-tick:
+		}
+		callCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+		err := l.sendOne(callCtx)
+		cancel()
+		l.mu.Lock()
+		if err != nil {
+			l.failed++
+			l.lastErr = oneLine(err)
+		} else {
+			l.sent++
+		}
+		l.mu.Unlock()
+	}
+}
+
+// sendOne sends one transaction to the first running node.
+func (l *txLoad) sendOne(ctx context.Context) error {
+	node := -1
+	for i := range l.net.Nodes() {
+		if l.net.Running(i) {
+			node = i
+			break
+		}
+	}
+	if node < 0 {
+		return errors.New("no node is running")
+	}
+	if err := l.refill(ctx, node); err != nil {
+		return err
+	}
+	coin, ok := l.pick()
+	if !ok {
+		return errors.New("no spendable coins yet (coinbases mature after " + strconv.Itoa(int(l.maturity)) + " blocks)")
+	}
+	send, err := wallet.BuildSend(&wallet.SendRequest{
+		UTXOs: []wallet.UTXO{coin.utxo}, To: l.pkh, Amount: loadAmount, FeeRate: loadFeeRate,
+		Change: l.pkh, Keys: l, CoinbaseMaturity: l.maturity,
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.net.Call(ctx, node, "sendrawtransaction", []any{hex.EncodeToString(send.Tx.Encode())}, nil); err != nil {
+		return fmt.Errorf("sendrawtransaction: %w", err)
+	}
+	txid := send.Tx.TxID()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ours[txid] = true
+	for i, out := range send.Tx.Outputs {
+		l.coins = append(l.coins, loadCoin{depth: coin.depth + 1, utxo: wallet.UTXO{
+			OutPoint: chain.OutPoint{TxID: txid, Index: uint32(i)}, Value: out.Value, PubKeyHash: out.PubKeyHash}})
+	}
+	return nil
+}
+
+// pick takes the coin with the fewest unconfirmed ancestors, so the tree of
+// the load's transactions grows wide rather than deep.
+func (l *txLoad) pick() (loadCoin, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	best := -1
+	for i, c := range l.coins {
+		if c.depth < mempool.AncestorLimit && (best < 0 || c.depth < l.coins[best].depth) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return loadCoin{}, false
+	}
+	c := l.coins[best]
+	l.coins = append(l.coins[:best], l.coins[best+1:]...)
+	l.spent[c.utxo.OutPoint] = true
+	return c, true
+}
+
+// refill reloads the confirmed coins from the node's address index at each
+// new tip; between tips the load lives on the outputs of its own
+// transactions.
+func (l *txLoad) refill(ctx context.Context, node int) error {
+	var tip string
+	if err := l.net.Call(ctx, node, "getbestblockhash", nil, &tip); err != nil {
+		return fmt.Errorf("getbestblockhash: %w", err)
+	}
+	l.mu.Lock()
+	same := tip == l.tipSeen
+	l.mu.Unlock()
+	if same {
+		return nil
+	}
+	var info struct {
+		Blocks int32 `json:"blocks"`
+	}
+	if err := l.net.Call(ctx, node, "getblockchaininfo", nil, &info); err != nil {
+		return fmt.Errorf("getblockchaininfo: %w", err)
+	}
+	var utxos []struct {
+		TxID        chain.Hash `json:"txid"`
+		OutputIndex uint32     `json:"outputIndex"`
+		Satoshis    uint64     `json:"satoshis"`
+		Height      int32      `json:"height"`
+	}
+	if err := l.net.Call(ctx, node, "getaddressutxos", []any{map[string][]string{"addresses": {l.address}}}, &utxos); err != nil {
+		return fmt.Errorf("getaddressutxos: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	listed := map[chain.OutPoint]bool{}
+	var coins []loadCoin
+	for _, u := range utxos {
+		op := chain.OutPoint{TxID: u.TxID, Index: u.OutputIndex}
+		listed[op] = true
+		// The index does not say which outputs are coinbases: all but the
+		// load's own wait for coinbase maturity, which is safe.
+		mature := l.ours[u.TxID] || info.Blocks-u.Height+1 >= l.maturity
+		if l.spent[op] || !mature {
+			continue
+		}
+		coins = append(coins, loadCoin{utxo: wallet.UTXO{OutPoint: op, Value: u.Satoshis, PubKeyHash: l.pkh, Confirmations: 1}})
+	}
+	// Unconfirmed coins of the load stay; their depth is at most what it was.
+	for _, c := range l.coins {
+		if c.depth > 0 && !listed[c.utxo.OutPoint] {
+			coins = append(coins, c)
+		}
+	}
+	// Forget spends the node no longer lists: they are confirmed.
+	for op := range l.spent {
+		if !listed[op] {
+			delete(l.spent, op)
+		}
+	}
+	// Remember only the load's transactions that still have coins.
+	ours := map[chain.Hash]bool{}
+	for _, c := range coins {
+		if l.ours[c.utxo.OutPoint.TxID] {
+			ours[c.utxo.OutPoint.TxID] = true
+		}
+	}
+	l.coins, l.tipSeen, l.ours = coins, tip, ours
+	return nil
+}
