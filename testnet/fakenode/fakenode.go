@@ -106,10 +106,10 @@ type fake struct {
 	log     *slog.Logger
 	id      string
 	p2pPort int
-	mining  bool // --mine, shown as getmininginfo's generate
 
 	mu     sync.Mutex
 	height int64
+	mining bool // --mine, or setgenerate; a block every 100 ms
 	peers  map[string]net.Conn
 	added  map[string]bool
 }
@@ -160,21 +160,19 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 		return err
 	}
 	f.log.Info("fake node up", "rpc", rpcListen, "id", f.id)
-	var tick <-chan time.Time
-	if mine {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		tick = t.C
-	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return srv.Stop(context.Background())
 		case <-stop:
 			return srv.Stop(context.Background())
-		case <-tick:
+		case <-tick.C:
 			f.mu.Lock()
-			f.height++
+			if f.mining {
+				f.height++
+			}
 			f.mu.Unlock()
 		}
 	}
@@ -266,6 +264,13 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 		method("getmininginfo", nil, func(*rpc.Params) (any, error) {
 			return map[string]any{"blocks": f.height, "hashespersec": 1500, "generate": f.mining}, nil
 		}),
+		method("getgenerate", nil, func(*rpc.Params) (any, error) { return f.mining, nil }),
+		method("setgenerate", []rpc.Param{{Name: "generate", Type: rpc.TypeBool, Required: true, Description: "g"},
+			{Name: "genproclimit", Type: rpc.TypeNumber, Default: "-1", Description: "t"}},
+			func(p *rpc.Params) (any, error) {
+				f.mining = p.Bool("generate")
+				return nil, nil
+			}),
 		method("getmempoolinfo", nil, func(*rpc.Params) (any, error) { return map[string]any{"size": 0, "bytes": 0}, nil }),
 		method("getrawmempool", nil, func(*rpc.Params) (any, error) { return []string{}, nil }),
 		method("getblockheader", []rpc.Param{str("blockhash", true), {Name: "verbose", Type: rpc.TypeBool, Default: "true", Description: "v"}},

@@ -68,12 +68,12 @@ type txLoad struct {
 func newTxLoad(net network, params *chain.Params, walletFile, pass, address string) (*txLoad, error) {
 	w, err := wallet.Open(walletFile, params, []byte(pass))
 	if err != nil {
-		return nil, fmt.Errorf("tx load: %w", err)
+		return nil, fmt.Errorf("open the payout wallet: %w", err)
 	}
 	defer w.Close()
 	keys, err := w.Keys()
 	if err != nil {
-		return nil, fmt.Errorf("tx load: %w", err)
+		return nil, fmt.Errorf("the payout wallet's keys: %w", err)
 	}
 	for _, k := range keys {
 		if k.Address == address {
@@ -82,7 +82,7 @@ func newTxLoad(net network, params *chain.Params, walletFile, pass, address stri
 				spent: map[chain.OutPoint]bool{}, ours: map[chain.Hash]bool{}}, nil
 		}
 	}
-	return nil, fmt.Errorf("tx load: the wallet %s has no key for %s", walletFile, address)
+	return nil, fmt.Errorf("the wallet %s has no key for %s", walletFile, address)
 }
 
 // PrivateKey makes txLoad the wallet.KeySource of its one key.

@@ -296,6 +296,7 @@ func TestRunFallsBackToWalletPackage(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	runOnTTYIfRequested()
 	fakenode.RunIfRequested()
 	os.Exit(m.Run())
 }
