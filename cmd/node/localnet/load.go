@@ -17,10 +17,13 @@ import (
 )
 
 const (
-	// loadAmount is what each transaction of the load pays, back to the
-	// payout address: above the dust limit, small enough that one coinbase
-	// pays for a great many.
-	loadAmount = 10_000
+	// minLoadCoin is the smallest output the load spends: each of its
+	// transactions splits one output in two halves, and both must stay far
+	// above the dust limit after the fee (a few hundred base units).
+	minLoadCoin = 20 * wallet.DustLimit
+	// halfFeeAllowance is taken off the half paid, so that the change keeps
+	// enough for the fee.
+	halfFeeAllowance = 1000
 	// loadFeeRate is the wallet CLI's default, twice the minimum relay fee.
 	loadFeeRate = 2
 	// defaultLoadRate is the rate the load starts at, in transactions per
@@ -29,19 +32,24 @@ const (
 	maxLoadRate     = 1000
 )
 
-// loadCoin is an output the load may spend. depth counts the unconfirmed
-// transactions it hangs from, its own included, so that the load stays
-// under the mempool's limit of unconfirmed ancestors.
+// loadCoin is an output the load may spend. An unconfirmed one belongs to
+// the tree of the load's transactions that grew from the spend of a
+// confirmed output, root: the mempool takes at most DescendantLimit
+// transactions in one such tree (the root's descendants, itself included),
+// and so no more than AncestorLimit in a chain either.
 type loadCoin struct {
 	utxo  wallet.UTXO
-	depth int
+	depth int // unconfirmed transactions the coin hangs from; 0 when confirmed
+	root  chain.OutPoint
 }
 
 // txLoad sends a steady stream of transactions from the payout wallet: each
-// spends one of the wallet's outputs and pays loadAmount back to the same
-// address, so the load never runs dry while the miners pay in. It spends
-// mature coinbases and its own outputs, the unconfirmed ones too, and sends
-// to the first running node, whose relay spreads them.
+// splits one of the wallet's outputs into two halves paid back to the same
+// address, so the load costs only fees and one coinbase feeds a great many.
+// It spends mature coinbases and its own outputs, the unconfirmed ones too,
+// the fewest ancestors first, so its transactions form a wide tree within the
+// mempool's limit of unconfirmed ancestors. It sends to the first running
+// node, whose relay spreads them.
 type txLoad struct {
 	net      network
 	key      *secp256k1.PrivateKey
@@ -59,7 +67,8 @@ type txLoad struct {
 	tipSeen string
 	coins   []loadCoin
 	spent   map[chain.OutPoint]bool
-	ours    map[chain.Hash]bool // the load's transactions, whose outputs need no coinbase maturity
+	ours    map[chain.Hash]bool    // the load's transactions, whose outputs need no coinbase maturity
+	trees   map[chain.OutPoint]int // unconfirmed transactions in each tree, by root
 }
 
 // newTxLoad makes the load of the wallet's key that pays to address. The
@@ -77,9 +86,11 @@ func newTxLoad(net network, params *chain.Params, walletFile, pass, address stri
 	}
 	for _, k := range keys {
 		if k.Address == address {
-			return &txLoad{net: net, key: k.PrivKey, pkh: k.PubKeyHash, address: address,
+			// A copy: closing the wallet wipes its keys.
+			key := secp256k1.PrivKeyFromBytes(k.PrivKey.Serialize())
+			return &txLoad{net: net, key: key, pkh: k.PubKeyHash, address: address,
 				maturity: params.CoinbaseMaturity, rate: defaultLoadRate, changed: make(chan struct{}, 1),
-				spent: map[chain.OutPoint]bool{}, ours: map[chain.Hash]bool{}}, nil
+				spent: map[chain.OutPoint]bool{}, ours: map[chain.Hash]bool{}, trees: map[chain.OutPoint]int{}}, nil
 		}
 	}
 	return nil, fmt.Errorf("the wallet %s has no key for %s", walletFile, address)
@@ -148,6 +159,9 @@ func (l *txLoad) run(ctx context.Context) {
 		callCtx, cancel := context.WithTimeout(ctx, statusTimeout)
 		err := l.sendOne(callCtx)
 		cancel()
+		if ctx.Err() != nil {
+			return // the send was cut short, not failed
+		}
 		l.mu.Lock()
 		if err != nil {
 			l.failed++
@@ -176,10 +190,10 @@ func (l *txLoad) sendOne(ctx context.Context) error {
 	}
 	coin, ok := l.pick()
 	if !ok {
-		return errors.New("no spendable coins yet (coinbases mature after " + strconv.Itoa(int(l.maturity)) + " blocks)")
+		return errors.New("no coin to spend until the next block (coinbases mature after " + strconv.Itoa(int(l.maturity)) + " blocks)")
 	}
 	send, err := wallet.BuildSend(&wallet.SendRequest{
-		UTXOs: []wallet.UTXO{coin.utxo}, To: l.pkh, Amount: loadAmount, FeeRate: loadFeeRate,
+		UTXOs: []wallet.UTXO{coin.utxo}, To: l.pkh, Amount: coin.utxo.Value/2 - halfFeeAllowance, FeeRate: loadFeeRate,
 		Change: l.pkh, Keys: l, CoinbaseMaturity: l.maturity,
 	})
 	if err != nil {
@@ -193,20 +207,21 @@ func (l *txLoad) sendOne(ctx context.Context) error {
 	defer l.mu.Unlock()
 	l.ours[txid] = true
 	for i, out := range send.Tx.Outputs {
-		l.coins = append(l.coins, loadCoin{depth: coin.depth + 1, utxo: wallet.UTXO{
+		l.coins = append(l.coins, loadCoin{depth: coin.depth + 1, root: coin.root, utxo: wallet.UTXO{
 			OutPoint: chain.OutPoint{TxID: txid, Index: uint32(i)}, Value: out.Value, PubKeyHash: out.PubKeyHash}})
 	}
 	return nil
 }
 
-// pick takes the coin with the fewest unconfirmed ancestors, so the tree of
-// the load's transactions grows wide rather than deep.
+// pick takes the coin with the fewest unconfirmed ancestors, confirmed ones
+// first, from a tree the mempool still has room in.
 func (l *txLoad) pick() (loadCoin, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	best := -1
 	for i, c := range l.coins {
-		if c.depth < mempool.AncestorLimit && (best < 0 || c.depth < l.coins[best].depth) {
+		roomy := c.depth == 0 || l.trees[c.root] < mempool.DescendantLimit
+		if roomy && c.utxo.Value >= minLoadCoin && (best < 0 || c.depth < l.coins[best].depth) {
 			best = i
 		}
 	}
@@ -216,6 +231,10 @@ func (l *txLoad) pick() (loadCoin, bool) {
 	c := l.coins[best]
 	l.coins = append(l.coins[:best], l.coins[best+1:]...)
 	l.spent[c.utxo.OutPoint] = true
+	if c.depth == 0 {
+		c.root = c.utxo.OutPoint
+	}
+	l.trees[c.root]++
 	return c, true
 }
 
@@ -282,6 +301,13 @@ func (l *txLoad) refill(ctx context.Context, node int) error {
 			ours[c.utxo.OutPoint.TxID] = true
 		}
 	}
-	l.coins, l.tipSeen, l.ours = coins, tip, ours
+	// The trees of confirmed transactions are gone from the mempool.
+	trees := map[chain.OutPoint]int{}
+	for _, c := range coins {
+		if c.depth > 0 {
+			trees[c.root] = l.trees[c.root]
+		}
+	}
+	l.coins, l.tipSeen, l.ours, l.trees = coins, tip, ours, trees
 	return nil
 }
