@@ -91,7 +91,9 @@ func newController(net network, mineThreads int, mineAddress string, load *txLoa
 		{'m', "miner on/off", (*controller).toggleMiner},
 	}
 	if mineAddress != "" {
-		c.bindings = append(c.bindings, keyBinding{'g', "mine a block", (*controller).generate})
+		c.bindings = append(c.bindings,
+			keyBinding{'g', "mine a block", func(c *controller, ctx context.Context, i int) (string, error) { return c.generate(ctx, i, 1) }},
+			keyBinding{'G', "mine 100", func(c *controller, ctx context.Context, i int) (string, error) { return c.generate(ctx, i, 100) }})
 	}
 	if load != nil {
 		c.bindings = append(c.bindings,
@@ -279,17 +281,20 @@ func (c *controller) toggleMiner(ctx context.Context, i int) (string, error) {
 	return fmt.Sprintf("node%d's miner started (%d threads)", i, c.mineThreads), nil
 }
 
-// generate mines one block on node i at once (generatetoaddress), as regtest
-// mines on demand.
-func (c *controller) generate(ctx context.Context, i int) (string, error) {
+// generate mines n blocks on node i at once (generatetoaddress), as regtest
+// mines on demand; 100 make regtest's coinbases mature, for the tx load.
+func (c *controller) generate(ctx context.Context, i, n int) (string, error) {
 	var hashes []string
-	if err := c.net.Call(ctx, i, "generatetoaddress", []any{1, c.mineAddress}, &hashes); err != nil {
+	if err := c.net.Call(ctx, i, "generatetoaddress", []any{n, c.mineAddress}, &hashes); err != nil {
 		return "", fmt.Errorf("generatetoaddress: %w", err)
 	}
 	if len(hashes) == 0 {
 		return "", errors.New("generatetoaddress mined no block")
 	}
-	return fmt.Sprintf("node%d mined %s", i, shortHash(hashes[0])), nil
+	if len(hashes) == 1 {
+		return fmt.Sprintf("node%d mined %s", i, shortHash(hashes[0])), nil
+	}
+	return fmt.Sprintf("node%d mined %d blocks, up to %s", i, len(hashes), shortHash(hashes[len(hashes)-1])), nil
 }
 
 func edgeList(edges []testnet.Edge) string {

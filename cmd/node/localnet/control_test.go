@@ -272,6 +272,10 @@ func TestKeysGenerateOnlyOnDemand(t *testing.T) {
 	if got := c.statusLine(); got != "node0 mined 00000a1b..c3d4e5f6" {
 		t.Errorf("status %q", got)
 	}
+	press(t, c, "G")
+	if got, want := d.takeOps(), []string{`0 generatetoaddress [100,"rqry1payout"]`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
 }
 
 func TestKeysOneActionAtATime(t *testing.T) {

@@ -32,6 +32,11 @@ const (
 	maxLoadRate     = 1000
 )
 
+// errNoCoin is the load waiting for a block: it has spent every coin the
+// mempool takes spends of, and the next block confirms more (or matures a
+// coinbase). It is no failure.
+var errNoCoin = errors.New("waiting for a block: no coin the mempool would take a spend of")
+
 // loadCoin is an output the load may spend. An unconfirmed one belongs to
 // the tree of the load's transactions that grew from the spend of a
 // confirmed output, root: the mempool takes at most DescendantLimit
@@ -63,6 +68,7 @@ type txLoad struct {
 	sent    int
 	failed  int
 	lastErr string
+	waiting bool          // for a block, as errNoCoin says
 	changed chan struct{} // wakes run when on or rate change
 	tipSeen string
 	coins   []loadCoin
@@ -134,7 +140,10 @@ func (l *txLoad) String() string {
 	}
 	s := fmt.Sprintf("Tx load: %s at %s tx/s, %d sent, %d failed", state, strconv.FormatFloat(l.rate, 'g', 4, 64), l.sent, l.failed)
 	if l.lastErr != "" {
-		s += " (last: " + l.lastErr + ")"
+		s += " (last failure: " + l.lastErr + ")"
+	}
+	if l.on && l.waiting {
+		s += "; " + errNoCoin.Error() + " (coinbases mature after " + strconv.Itoa(int(l.maturity)) + " blocks)"
 	}
 	return s
 }
@@ -163,11 +172,15 @@ func (l *txLoad) run(ctx context.Context) {
 			return // the send was cut short, not failed
 		}
 		l.mu.Lock()
-		if err != nil {
+		switch {
+		case errors.Is(err, errNoCoin):
+			l.waiting = true
+		case err != nil:
 			l.failed++
 			l.lastErr = oneLine(err)
-		} else {
+		default:
 			l.sent++
+			l.waiting = false
 		}
 		l.mu.Unlock()
 	}
@@ -190,7 +203,7 @@ func (l *txLoad) sendOne(ctx context.Context) error {
 	}
 	coin, ok := l.pick()
 	if !ok {
-		return errors.New("no coin to spend until the next block (coinbases mature after " + strconv.Itoa(int(l.maturity)) + " blocks)")
+		return errNoCoin
 	}
 	send, err := wallet.BuildSend(&wallet.SendRequest{
 		UTXOs: []wallet.UTXO{coin.utxo}, To: l.pkh, Amount: coin.utxo.Value/2 - halfFeeAllowance, FeeRate: loadFeeRate,

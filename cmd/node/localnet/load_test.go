@@ -4,6 +4,7 @@ package localnet
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,8 +54,8 @@ func TestTxLoadOnRealNode(t *testing.T) {
 	}
 	// Nothing is mature yet: the load says so and sends nothing.
 	generate(1)
-	if err := load.sendOne(ctx); err == nil {
-		t.Fatal("sent with no mature coin")
+	if err := load.sendOne(ctx); !errors.Is(err, errNoCoin) {
+		t.Fatalf("with no mature coin: %v, want errNoCoin", err)
 	}
 
 	generate(int(params.CoinbaseMaturity) + 4) // 5 mature coinbases, each good for 25 transactions a block

@@ -300,3 +300,30 @@ func TestMain(m *testing.M) {
 	fakenode.RunIfRequested()
 	os.Exit(m.Run())
 }
+
+func TestKeepBinary(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "wallet")
+	if err := os.WriteFile(src, []byte("#!/bin/sh\necho kept\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	got, err := keepBinary(src, filepath.Join(dir, keptWallet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copy outlives the original, as a build directory goes at exit.
+	os.Remove(src)
+	if got != filepath.Join(dir, "bin", "wallet") {
+		t.Errorf("kept as %s", got)
+	}
+	// Its content and mode are checked rather than running it: a file just
+	// written can be "text file busy" while another fork holds it.
+	data, err := os.ReadFile(got)
+	fi, statErr := os.Stat(got)
+	if err != nil || statErr != nil || string(data) != "#!/bin/sh\necho kept\n" || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("the copy: %q, %v, %v", data, err, statErr)
+	}
+	if _, err := os.Stat(got + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("the temporary file is left: %v", err)
+	}
+}
