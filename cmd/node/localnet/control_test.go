@@ -150,6 +150,15 @@ func press(t *testing.T, c *controller, keys string) (quit bool) {
 	return false
 }
 
+// wantStatus presses keys and checks the status line they leave.
+func wantStatus(t *testing.T, c *controller, keys, want string) {
+	t.Helper()
+	press(t, c, keys)
+	if got := c.statusLine(); got != want {
+		t.Errorf("after %q: status %q, want %q", keys, got, want)
+	}
+}
+
 func (c *controller) statusLine() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -159,26 +168,14 @@ func (c *controller) statusLine() string {
 func TestKeysStopKillRestart(t *testing.T) {
 	d := newNetworkDouble(3, nil)
 	c := newController(d, 2, "", nil)
-	press(t, c, "1s")
-	if got := c.statusLine(); got != "node1 stopped" {
-		t.Errorf("status %q", got)
-	}
+	wantStatus(t, c, "1s", "node1 stopped")
 	press(t, c, "s")
 	if got := c.statusLine(); !strings.Contains(got, "not running") {
 		t.Errorf("stopping a stopped node: status %q", got)
 	}
-	press(t, c, "r")
-	if got := c.statusLine(); got != "node1 started" {
-		t.Errorf("status %q", got)
-	}
-	press(t, c, "2kr")
-	if got := c.statusLine(); got != "node2 started" {
-		t.Errorf("status %q", got)
-	}
-	press(t, c, "r")
-	if got := c.statusLine(); got != "node2 restarted" {
-		t.Errorf("status %q", got)
-	}
+	wantStatus(t, c, "r", "node1 started")
+	wantStatus(t, c, "2kr", "node2 started")
+	wantStatus(t, c, "r", "node2 restarted")
 	want := []string{"stop 1", "start 1", "kill 2", "start 2", "start 2"}
 	if got := d.takeOps(); !reflect.DeepEqual(got, want) {
 		t.Errorf("ops %q, want %q", got, want)
@@ -187,10 +184,7 @@ func TestKeysStopKillRestart(t *testing.T) {
 
 func TestKeysSelectOnlyExistingNodes(t *testing.T) {
 	c := newController(newNetworkDouble(2, nil), 1, "", nil)
-	press(t, c, "5")
-	if got := c.statusLine(); got != "there is no node5" {
-		t.Errorf("status %q", got)
-	}
+	wantStatus(t, c, "5", "there is no node5")
 	press(t, c, "1")
 	if !strings.HasPrefix(c.footer(), "Selected: node1   keys: 0-1 select a node, s stop, k kill -9, r (re)start") {
 		t.Errorf("footer:\n%s", c.footer())
@@ -221,10 +215,7 @@ func TestKeysPartitionAndHeal(t *testing.T) {
 	if got, want := d.takeOps(), []string{"cut 0-2", "cut 2-3", "link 0-1", "link 1-2", "link 1-3"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("partition node2, heal node1: %q, want %q", got, want)
 	}
-	press(t, c, "h")
-	if got := c.statusLine(); got != "node1 has no cut links to heal" {
-		t.Errorf("status %q", got)
-	}
+	wantStatus(t, c, "h", "node1 has no cut links to heal")
 	press(t, c, "2h")
 	if got, want := d.takeOps(), []string{"link 0-2", "link 2-3"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("heal node2: %q, want %q", got, want)
@@ -237,14 +228,8 @@ func TestKeysPartitionAndHeal(t *testing.T) {
 func TestKeysMiner(t *testing.T) {
 	d := newNetworkDouble(2, nil)
 	c := newController(d, 3, "", nil)
-	press(t, c, "1m")
-	if got := c.statusLine(); got != "node1's miner started (3 threads)" {
-		t.Errorf("status %q", got)
-	}
-	press(t, c, "m")
-	if got := c.statusLine(); got != "node1's miner stopped" {
-		t.Errorf("status %q", got)
-	}
+	wantStatus(t, c, "1m", "node1's miner started (3 threads)")
+	wantStatus(t, c, "m", "node1's miner stopped")
 	want := []string{`1 getgenerate null`, `1 setgenerate [true,3]`, `1 getgenerate null`, `1 setgenerate [false]`}
 	if got := d.takeOps(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
