@@ -35,7 +35,6 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	miners := fs.Int("miners", 2, "how many of them mine from the start (regtest: 0 unless set)")
 	dir := fs.String("dir", "", "directory of the nodes; the same directory resumes the same chain (default "+localnet.DefaultDir(localnet.Testnet)+", or quarry-regtest there)")
 	topology := fs.String("topology", "mesh", "how the nodes are linked: line, ring, star or mesh")
-	web := fs.Bool("web", false, "print each node's block explorer URL")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -66,7 +65,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 	err = localnet.Run(ctx, localnet.Options{Network: *network, Nodes: *nodes, Miners: *miners, Dir: *dir, NodeBin: self,
-		Topology: topo, Stdout: stdout, Keys: os.Stdin, Web: *web})
+		Topology: topo, Stdout: stdout, Keys: os.Stdin})
 	if err != nil {
 		fmt.Fprintf(stderr, "node testnet: %v\n", err)
 		return 1

@@ -79,8 +79,10 @@ func (s *liveSession) close() error {
 // showLive draws the table every o.Refresh, and at once after a key or an
 // action's end, until ctx ends or the user quits: in place under the banner
 // on a terminal, appended (banner once) otherwise, so that a log of the
-// output reads top to bottom.
-func showLive(ctx context.Context, o Options, s *liveSession, banner string) {
+// output reads top to bottom. The banner is made again after each action,
+// as a restarted node serves its explorer on another port.
+func showLive(ctx context.Context, o Options, s *liveSession, makeBanner func() string) {
+	banner := makeBanner()
 	ansi := isTerminal(o.Stdout)
 	out := o.Stdout
 	if s.keys.isRaw() {
@@ -125,6 +127,9 @@ func showLive(ctx context.Context, o Options, s *liveSession, banner string) {
 			collect = true
 		case <-changed:
 			collect = true
+			if ansi {
+				banner = makeBanner()
+			}
 		case k, ok := <-keys:
 			if !ok {
 				keys = nil // the input ended; the table goes on

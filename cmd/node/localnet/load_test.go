@@ -109,7 +109,8 @@ func TestTxLoadOnRealNode(t *testing.T) {
 	load.mu.Lock()
 	sent := load.sent
 	load.mu.Unlock()
-	if size := mempoolSize(); size != sent-before {
+	// One more may be there: a send that stop cut short after the node took it.
+	if size := mempoolSize(); size < sent-before || size > sent-before+1 {
 		t.Errorf("after the block, the mempool holds %d transactions, want the %d sent since", size, sent-before)
 	}
 }

@@ -93,8 +93,6 @@ type Options struct {
 	// terminal is put in raw mode while the table runs. `node testnet`
 	// passes os.Stdin.
 	Keys *os.File
-	// Web prints each node's explorer URL in the banner.
-	Web bool
 }
 
 // DefaultDir is where `node testnet` keeps a network's testnet without
@@ -198,7 +196,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return errors.Join(err, closeNetwork(tn))
 	}
-	showLive(ctx, o, live, localBanner(ctx, o, tn, pay, notes))
+	showLive(ctx, o, live, func() string { return localBanner(ctx, o, tn, pay, notes) })
 	if err := live.close(); err != nil {
 		fmt.Fprintf(o.Stdout, "\nThe terminal could not be restored: %v\n", err)
 	}
@@ -537,16 +535,6 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n, n.RPCURL(), n.WebURL(), n.CookieFile(), addr)
 	}
 	tw.Flush()
-	if o.Web {
-		b.WriteString("\n")
-		for _, n := range tn.Nodes() {
-			if url := explorerURL(n); url != "" {
-				fmt.Fprintf(&b, "%s explorer: %s\n", n, url)
-			} else {
-				fmt.Fprintf(&b, "%s explorer: none yet (the harness gives its nodes no web port)\n", n)
-			}
-		}
-	}
 	first := tn.Node(0)
 	fmt.Fprintf(&b, "\nAsk a node (the cookie is the user:password):\n"+
 		"  curl -s --user \"$(cat %s)\" --data-binary '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getblockchaininfo\"}' %s\n",
@@ -571,11 +559,6 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 	b.WriteString("Ctrl-C (or q) stops every node.\n")
 	return b.String()
 }
-
-// explorerURL is the hook for --web: node's block explorer URL, or "" while
-// the harness gives its nodes no web port. Issue 15 adds --web-listen to the
-// node and a web port to testnet.Node; this returns it then.
-func explorerURL(*testnet.Node) string { return "" }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
