@@ -134,19 +134,10 @@ func TestDriveWithTmux(t *testing.T) {
 	p.send("h")
 	p.waitFor("node1 linked again", regexp.MustCompile(`(?s)node0\s+\d+\s+\S+\s+1\s+on\s+1\.50 kH/s\s+1\s.*> node1 linked again: node0-node1`), step)
 
-	t.Run("miner", func(t *testing.T) {
-		p.t = t
-		defer func() { p.t = t }()
-		p.send("m")
-		pane := p.waitFor("the miner key's outcome", regexp.MustCompile(`> node1(: miner on/off: .*|'s miner started.*)`), step)
-		if strings.Contains(pane, "-32601") {
-			t.Skip("the node answers -32601 to getgenerate/setgenerate: those methods are not in this node yet")
-		}
-		p.waitFor("node1 mining", regexp.MustCompile(`node1\s+\d+\s+\S+\s+1\s+on\s`), step)
-		p.send("m")
-		p.waitFor("node1's miner off", regexp.MustCompile(`(?s)node1\s+\d+\s+\S+\s+1\s+off\s.*> node1's miner stopped`), step)
-	})
-	p.t = t
+	p.send("m")
+	p.waitFor("node1 mining", regexp.MustCompile(`(?s)node1\s+\d+\s+\S+\s+1\s+on\s.*> node1's miner started \(\d+ threads\)`), step)
+	p.send("m")
+	p.waitFor("node1's miner off", regexp.MustCompile(`(?s)node1\s+\d+\s+\S+\s+1\s+off\s.*> node1's miner stopped`), step)
 
 	p.send("q")
 	pane := p.waitFor("the run's end", regexp.MustCompile(`EXIT=\d+\n.*\n`), step)
