@@ -62,7 +62,9 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node testnet: %v\n", err)
 		return 1
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too: closing the terminal must stop the nodes, which run in
+	// their own process groups and would not hear of it.
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	err = localnet.Run(ctx, localnet.Options{Network: *network, Nodes: *nodes, Miners: *miners, Dir: *dir, NodeBin: self,
 		Topology: topo, Stdout: stdout, Keys: os.Stdin})

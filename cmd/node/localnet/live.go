@@ -67,6 +67,7 @@ func payoutLoad(net network, networkName string, pay payout) (*txLoad, error) {
 }
 
 // close stops the running action and the load, and gives the terminal back.
+// Calls after the first do nothing.
 func (s *liveSession) close() error {
 	s.cancel()
 	if s.ctrl != nil {

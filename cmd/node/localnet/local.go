@@ -196,6 +196,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return errors.Join(err, closeNetwork(tn))
 	}
+	defer live.close() // on every way out, so the terminal never stays raw
 	showLive(ctx, o, live, func() string { return localBanner(ctx, o, tn, pay, notes) })
 	if err := live.close(); err != nil {
 		fmt.Fprintf(o.Stdout, "\nThe terminal could not be restored: %v\n", err)
