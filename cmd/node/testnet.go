@@ -35,6 +35,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	miners := fs.Int("miners", 2, "how many of them mine from the start (regtest: 0 unless set)")
 	dir := fs.String("dir", "", "directory of the nodes; the same directory resumes the same chain (default "+localnet.DefaultDir(localnet.Testnet)+", or quarry-regtest there)")
 	topology := fs.String("topology", "mesh", "how the nodes are linked: line, ring, star or mesh")
+	txRate := fs.Float64("tx-rate", localnet.DefaultTxRate, "transactions per second of the load the t key starts (+ and - double and halve it)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,6 +53,10 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node testnet: --network %q: want testnet or regtest\n", *network)
 		return 2
 	}
+	if *txRate < localnet.MinTxRate || *txRate > localnet.MaxTxRate {
+		fmt.Fprintf(stderr, "node testnet: --tx-rate %g: want %g to %g\n", *txRate, localnet.MinTxRate, float64(localnet.MaxTxRate))
+		return 2
+	}
 	topo, ok := topologies[*topology]
 	if !ok {
 		fmt.Fprintf(stderr, "node testnet: --topology %q: want line, ring, star or mesh\n", *topology)
@@ -67,7 +72,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 	err = localnet.Run(ctx, localnet.Options{Network: *network, Nodes: *nodes, Miners: *miners, Dir: *dir, NodeBin: self,
-		Topology: topo, Stdout: stdout, Keys: os.Stdin})
+		Topology: topo, Stdout: stdout, Keys: os.Stdin, TxRate: *txRate})
 	if err != nil {
 		fmt.Fprintf(stderr, "node testnet: %v\n", err)
 		return 1

@@ -15,6 +15,7 @@ func TestTestnetFlagsRejected(t *testing.T) {
 		{[]string{"--network", "main"}, `--network "main": want testnet or regtest`},
 		{[]string{"--nodes", "2", "--miners", "3"}, "--miners between 0 and --nodes"},
 		{[]string{"--nodes", "0"}, "--nodes at least 1"},
+		{[]string{"--tx-rate", "5000"}, "--tx-rate 5000: want 0.125 to 1000"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := runTestnet(tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {

@@ -33,7 +33,7 @@ func newLiveSession(ctx context.Context, o Options, tn *testnet.Network, pay pay
 	}
 	net := harnessNetwork{tn}
 	var notes []string
-	load, err := payoutLoad(net, o.Network, pay)
+	load, err := payoutLoad(net, o.Network, pay, o.TxRate)
 	if err != nil {
 		notes = append(notes, "No tx load: "+oneLine(err))
 	}
@@ -54,7 +54,7 @@ func newLiveSession(ctx context.Context, o Options, tn *testnet.Network, pay pay
 }
 
 // payoutLoad is the transaction load of the payout wallet.
-func payoutLoad(net network, networkName string, pay payout) (*txLoad, error) {
+func payoutLoad(net network, networkName string, pay payout, rate float64) (*txLoad, error) {
 	params, err := chain.ParamsByName(networkName)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,7 @@ func payoutLoad(net network, networkName string, pay payout) (*txLoad, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTxLoad(net, params, pay.file, pass, pay.address)
+	return newTxLoad(net, params, pay.file, pass, pay.address, rate)
 }
 
 // close stops the running action and the load, and gives the terminal back.

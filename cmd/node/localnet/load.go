@@ -26,10 +26,12 @@ const (
 	halfFeeAllowance = 1000
 	// loadFeeRate is the wallet CLI's default, twice the minimum relay fee.
 	loadFeeRate = 2
-	// defaultLoadRate is the rate the load starts at, in transactions per
-	// second; + and - double and halve it.
-	defaultLoadRate = 1.0
-	maxLoadRate     = 1000
+	// DefaultTxRate is the rate the load starts at, in transactions per
+	// second, unless Options.TxRate says otherwise; + and - double and
+	// halve it, between MinTxRate and MaxTxRate.
+	DefaultTxRate = 1.0
+	MinTxRate     = 0.125
+	MaxTxRate     = 1000
 )
 
 // errNoCoin is the load waiting for a block: it has spent every coin the
@@ -80,7 +82,7 @@ type txLoad struct {
 // newTxLoad makes the load of the wallet's key that pays to address. The
 // wallet is opened only to read that key: the file stays free for the
 // user's own wallet commands.
-func newTxLoad(net network, params *chain.Params, walletFile, pass, address string) (*txLoad, error) {
+func newTxLoad(net network, params *chain.Params, walletFile, pass, address string, rate float64) (*txLoad, error) {
 	w, err := wallet.Open(walletFile, params, []byte(pass))
 	if err != nil {
 		return nil, fmt.Errorf("open the payout wallet: %w", err)
@@ -95,7 +97,7 @@ func newTxLoad(net network, params *chain.Params, walletFile, pass, address stri
 			// A copy: closing the wallet wipes its keys.
 			key := secp256k1.PrivKeyFromBytes(k.PrivKey.Serialize())
 			return &txLoad{net: net, key: key, pkh: k.PubKeyHash, address: address,
-				maturity: params.CoinbaseMaturity, rate: defaultLoadRate, changed: make(chan struct{}, 1),
+				maturity: params.CoinbaseMaturity, rate: min(MaxTxRate, max(MinTxRate, rate)), changed: make(chan struct{}, 1),
 				spent: map[chain.OutPoint]bool{}, ours: map[chain.Hash]bool{}, trees: map[chain.OutPoint]int{}}, nil
 		}
 	}
@@ -117,7 +119,7 @@ func (l *txLoad) toggle() string {
 
 func (l *txLoad) scale(f float64) string {
 	l.mu.Lock()
-	l.rate = min(maxLoadRate, max(0.125, l.rate*f))
+	l.rate = min(MaxTxRate, max(MinTxRate, l.rate*f))
 	l.mu.Unlock()
 	l.wake()
 	return l.String()

@@ -48,7 +48,7 @@ func TestTxLoadOnRealNode(t *testing.T) {
 		return info.Size
 	}
 
-	load, err := newTxLoad(harnessNetwork{tn}, params, file, pass, addr)
+	load, err := newTxLoad(harnessNetwork{tn}, params, file, pass, addr, 64) // tx/s
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,6 @@ func TestTxLoadOnRealNode(t *testing.T) {
 	}
 
 	generate(int(params.CoinbaseMaturity) + 4) // 5 mature coinbases, each good for 25 transactions a block
-	load.scale(64)                             // 64 tx/s
 	load.toggle()
 	// start runs the load until the returned stop.
 	start := func() (stop func()) {

@@ -89,6 +89,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Refresh is how often the table is redrawn; the default is a second.
 	Refresh time.Duration
+	// TxRate is the transaction load's rate when the t key starts it, in
+	// transactions per second; the default is DefaultTxRate.
+	TxRate float64
 	// Keys, when set, is read for the keys that drive the testnet; a
 	// terminal is put in raw mode while the table runs. `node testnet`
 	// passes os.Stdin.
@@ -247,6 +250,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Refresh == 0 {
 		o.Refresh = time.Second
+	}
+	if o.TxRate == 0 {
+		o.TxRate = DefaultTxRate
 	}
 	return nil
 }

@@ -140,7 +140,7 @@ func TestDriveWithTmux(t *testing.T) {
 	p.waitFor("node1's miner off", regexp.MustCompile(`(?s)node1\s+\d+\s+\S+\s+1\s+off\s.*> node1's miner stopped`), step)
 
 	p.send("q")
-	pane := p.waitFor("the run's end", regexp.MustCompile(`EXIT=\d+\n.*\n`), step)
+	pane := p.waitFor("the run's end and the terminal's modes", regexp.MustCompile(`EXIT=\d+\n.*(echo|icanon)`), step)
 	if !strings.Contains(pane, "EXIT=0") || !strings.Contains(pane, "Stopped.") {
 		t.Errorf("the run did not end cleanly:\n%s", pane)
 	}
