@@ -109,6 +109,7 @@ type fake struct {
 
 	mu     sync.Mutex
 	height int64
+	mining bool // --mine, or setgenerate; a block every 100 ms
 	peers  map[string]net.Conn
 	added  map[string]bool
 }
@@ -124,6 +125,7 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 		return err
 	}
 	f.id = string(id)
+	f.mining = mine
 	if len(p2pListen) != 1 {
 		return fmt.Errorf("want one --p2p-listen, got %q", p2pListen)
 	}
@@ -158,21 +160,19 @@ func (f *fake) run(network, netDir, rpcListen string, p2pListen, connect []strin
 		return err
 	}
 	f.log.Info("fake node up", "rpc", rpcListen, "id", f.id)
-	var tick <-chan time.Time
-	if mine {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		tick = t.C
-	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return srv.Stop(context.Background())
 		case <-stop:
 			return srv.Stop(context.Background())
-		case <-tick:
+		case <-tick.C:
 			f.mu.Lock()
-			f.height++
+			if f.mining {
+				f.height++
+			}
 			f.mu.Unlock()
 		}
 	}
@@ -262,8 +262,15 @@ func (f *fake) register(reg *rpc.Registry, network string, stop func()) {
 			return map[string]any{"chain": network, "blocks": f.height, "bestblockhash": BlockHash(f.height), "difficulty": 1}, nil
 		}),
 		method("getmininginfo", nil, func(*rpc.Params) (any, error) {
-			return map[string]any{"blocks": f.height, "hashespersec": 1500}, nil
+			return map[string]any{"blocks": f.height, "hashespersec": 1500, "generate": f.mining}, nil
 		}),
+		method("getgenerate", nil, func(*rpc.Params) (any, error) { return f.mining, nil }),
+		method("setgenerate", []rpc.Param{{Name: "generate", Type: rpc.TypeBool, Required: true, Description: "g"},
+			{Name: "genproclimit", Type: rpc.TypeNumber, Default: "-1", Description: "t"}},
+			func(p *rpc.Params) (any, error) {
+				f.mining = p.Bool("generate")
+				return nil, nil
+			}),
 		method("getmempoolinfo", nil, func(*rpc.Params) (any, error) { return map[string]any{"size": 0, "bytes": 0}, nil }),
 		method("getrawmempool", nil, func(*rpc.Params) (any, error) { return []string{}, nil }),
 		method("getblockheader", []rpc.Param{str("blockhash", true), {Name: "verbose", Type: rpc.TypeBool, Default: "true", Description: "v"}},

@@ -3,7 +3,10 @@
 // ports in one directory (described by testnet.json, so a second run resumes
 // the same chain), mines on some of the nodes, prints how to reach each node
 // and the wallet, and shows a live table of every node's state (status.go)
-// until its context is cancelled.
+// until its context is cancelled or the user quits. Keys under the table
+// drive the testnet (control.go): stop, kill and restart nodes, partition
+// them, switch their miners, and run a transaction load (load.go); keys.go
+// reads them from the terminal in raw mode.
 package localnet
 
 import (
@@ -31,7 +34,6 @@ import (
 )
 
 const (
-	localNetwork   = "testnet"
 	layoutFile     = "testnet.json"
 	walletFile     = "wallet.json"
 	passphraseFile = "wallet.passphrase"
@@ -42,17 +44,30 @@ const (
 	// walletTimeout bounds one run of the wallet CLI, which stretches the
 	// passphrase (about half a second) and talks to no node.
 	walletTimeout = time.Minute
+	// keptWallet is where a wallet CLI built for the run is copied, under
+	// the testnet directory, so the commands printed keep working after it.
+	keptWallet = "bin/wallet"
+)
+
+// Networks `node testnet` runs on.
+const (
+	// Testnet mines continuously at a difficulty that adjusts.
+	Testnet = "testnet"
+	// Regtest mines only when asked: the g key, or a miner switched on.
+	Regtest = "regtest"
 )
 
 // Options configure Run. `node testnet` fills them from its flags.
 type Options struct {
+	// Network is Testnet (the default) or Regtest.
+	Network string
 	// Nodes is how many nodes run; the default is 3.
 	Nodes int
 	// Miners is how many of the first nodes mine (`node testnet` defaults it
 	// to 2); it is capped at Nodes.
 	Miners int
 	// Dir holds the nodes, the wallet and testnet.json; a run on the same Dir
-	// resumes the same chain. The default is DefaultDir().
+	// resumes the same chain. The default is DefaultDir(Network).
 	Dir string
 	// NodeBin is the node binary, normally os.Executable() of the running
 	// node; the default is NodeBinary().
@@ -74,10 +89,23 @@ type Options struct {
 	Logger *slog.Logger
 	// Refresh is how often the table is redrawn; the default is a second.
 	Refresh time.Duration
+	// TxRate is the transaction load's rate when the t key starts it, in
+	// transactions per second; the default is DefaultTxRate.
+	TxRate float64
+	// Keys, when set, is read for the keys that drive the testnet; a
+	// terminal is put in raw mode while the table runs. `node testnet`
+	// passes os.Stdin.
+	Keys *os.File
 }
 
-// DefaultDir is where `node testnet` keeps its testnet without --dir.
-func DefaultDir() string { return filepath.Join(os.TempDir(), "quarry-testnet") }
+// DefaultDir is where `node testnet` keeps a network's testnet without
+// --dir: one directory per network, as a chain belongs to one.
+func DefaultDir(network string) string {
+	if network == "" || network == Testnet {
+		return filepath.Join(os.TempDir(), "quarry-testnet")
+	}
+	return filepath.Join(os.TempDir(), "quarry-"+network)
+}
 
 // layout is testnet.json: what must stay the same between runs on one
 // directory for them to continue one chain with the same peers.
@@ -121,11 +149,11 @@ func Run(ctx context.Context, o Options) error {
 		defer f.Close()
 		o.Logger = slog.New(slog.NewTextHandler(f, nil))
 	}
-	lay, err := loadLayout(o.Dir)
+	lay, err := loadLayout(o.Dir, o.Network)
 	if err != nil {
 		return err
 	}
-	notes, err := lay.ensureNodes(o.Dir, o.Nodes)
+	notes, err := lay.ensureNodes(o.Dir, o.Network, o.Nodes)
 	if err != nil {
 		return err
 	}
@@ -144,16 +172,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	tn, err := testnet.Launch(ctx, testnet.Options{
 		Nodes:    o.Nodes,
-		Network:  localNetwork,
+		Network:  o.Network,
 		Topology: o.Topology,
 		Dir:      o.Dir,
 		NodeBin:  o.NodeBin,
 		LogLevel: "info",
 		Logger:   o.Logger,
 		Spec: func(i int) testnet.NodeSpec {
-			spec := testnet.NodeSpec{Dir: filepath.Join(o.Dir, lay.Nodes[i].Dir), RPCPort: lay.Nodes[i].RPCPort, P2PPort: lay.Nodes[i].P2PPort}
+			// Every node knows the payout address, so the miner key can
+			// switch on any node's miner.
+			spec := testnet.NodeSpec{Dir: filepath.Join(o.Dir, lay.Nodes[i].Dir), RPCPort: lay.Nodes[i].RPCPort, P2PPort: lay.Nodes[i].P2PPort,
+				Args: []string{"--mine-address", pay.address, "--mine-threads", strconv.Itoa(threads)}}
 			if i < o.Miners {
-				spec.Args = []string{"--mine", "--mine-address", pay.address, "--mine-threads", strconv.Itoa(threads)}
+				spec.Args = append(spec.Args, "--mine")
 			}
 			return spec
 		},
@@ -164,19 +195,41 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return err
 	}
-	showLive(ctx, o, tn, localBanner(ctx, o, tn, pay, notes))
+	live, err := newLiveSession(ctx, o, tn, pay, threads)
+	if err != nil {
+		return errors.Join(err, closeNetwork(tn))
+	}
+	defer live.close() // on every way out, so the terminal never stays raw
+	showLive(ctx, o, live, func() string { return localBanner(ctx, o, tn, pay, notes) })
+	if err := live.close(); err != nil {
+		fmt.Fprintf(o.Stdout, "\nThe terminal could not be restored: %v\n", err)
+	}
 
 	fmt.Fprintln(o.Stdout, "\nStopping the nodes...")
-	stopCtx, cancel := context.WithTimeout(context.Background(), testnet.MaxCloseTime)
-	defer cancel()
-	if err := tn.Close(stopCtx); err != nil {
+	if err := closeNetwork(tn); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, "Stopped. `node testnet --dir %s` resumes this chain.\n", o.Dir)
+	resume := "node testnet"
+	if o.Network != Testnet {
+		resume += " --network " + o.Network
+	}
+	fmt.Fprintf(o.Stdout, "Stopped. `%s --dir %s` resumes this chain.\n", resume, o.Dir)
 	return nil
 }
 
+func closeNetwork(tn *testnet.Network) error {
+	ctx, cancel := context.WithTimeout(context.Background(), testnet.MaxCloseTime)
+	defer cancel()
+	return tn.Close(ctx)
+}
+
 func (o *Options) setDefaults() error {
+	if o.Network == "" {
+		o.Network = Testnet
+	}
+	if o.Network != Testnet && o.Network != Regtest {
+		return fmt.Errorf("testnet: network %q: want %s or %s", o.Network, Testnet, Regtest)
+	}
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
@@ -185,7 +238,7 @@ func (o *Options) setDefaults() error {
 	}
 	o.Miners = min(o.Miners, o.Nodes)
 	if o.Dir == "" {
-		o.Dir = DefaultDir()
+		o.Dir = DefaultDir(o.Network)
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -198,14 +251,17 @@ func (o *Options) setDefaults() error {
 	if o.Refresh == 0 {
 		o.Refresh = time.Second
 	}
+	if o.TxRate == 0 {
+		o.TxRate = DefaultTxRate
+	}
 	return nil
 }
 
-func loadLayout(dir string) (*layout, error) {
+func loadLayout(dir, network string) (*layout, error) {
 	path := filepath.Join(dir, layoutFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &layout{Network: localNetwork}, nil
+		return &layout{Network: network}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("testnet: %w", err)
@@ -214,8 +270,8 @@ func loadLayout(dir string) (*layout, error) {
 	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("testnet: %s: %w", path, err)
 	}
-	if l.Network != localNetwork {
-		return nil, fmt.Errorf("testnet: %s is for network %q, not %s", path, l.Network, localNetwork)
+	if l.Network != network {
+		return nil, fmt.Errorf("testnet: %s is for network %q, not %s", path, l.Network, network)
 	}
 	return &l, nil
 }
@@ -239,7 +295,7 @@ func (l *layout) save(dir string) error {
 // ensureNodes gives the first n nodes a directory and ports, keeping those of
 // earlier runs (peers remember each other by address) unless another program
 // has taken a port since. It returns a note for each node that had to move.
-func (l *layout) ensureNodes(dir string, n int) ([]string, error) {
+func (l *layout) ensureNodes(dir, network string, n int) ([]string, error) {
 	for len(l.Nodes) < n {
 		l.Nodes = append(l.Nodes, layoutNode{Dir: "node" + strconv.Itoa(len(l.Nodes))})
 	}
@@ -254,7 +310,7 @@ func (l *layout) ensureNodes(dir string, n int) ([]string, error) {
 			continue
 		}
 		if ln.RPCPort != 0 {
-			cookie := filepath.Join(dir, ln.Dir, localNetwork, ".cookie")
+			cookie := filepath.Join(dir, ln.Dir, network, ".cookie")
 			if _, err := os.Stat(cookie); err == nil {
 				return nil, fmt.Errorf("testnet: node%d's port %d or %d is in use and %s exists: is a testnet already running in %s?",
 					i, ln.RPCPort, ln.P2PPort, cookie, dir)
@@ -309,14 +365,14 @@ func setUpPayout(ctx context.Context, o Options, lay *layout) (payout, error) {
 	}
 	cliErr := binErr
 	if cliErr == nil {
-		if p.address, cliErr = cliAddress(ctx, bin, p.file, pass); cliErr == nil {
+		if p.address, cliErr = cliAddress(ctx, bin, o.Network, p.file, pass); cliErr == nil {
 			return p, nil
 		}
 	}
 	// One line, though build errors come in several.
 	reason := strings.Join(strings.Fields(cliErr.Error()), " ")
 	p.note = fmt.Sprintf("The wallet CLI could not make the payout wallet (%s), so it was made with the wallet package.", reason)
-	p.address, err = packageAddress(p.file, pass)
+	p.address, err = packageAddress(p.file, pass, o.Network)
 	return p, err
 }
 
@@ -344,6 +400,9 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// walletBin finds the wallet CLI. One built for this run lives in a
+// temporary directory that goes when the process ends, so it is copied into
+// the testnet directory, where the commands printed can keep using it.
 func walletBin(o Options) (string, error) {
 	if o.WalletBin != "" {
 		return o.WalletBin, nil
@@ -358,16 +417,40 @@ func walletBin(o Options) (string, error) {
 			return sibling, nil
 		}
 	}
-	return testnet.WalletBinary()
+	built, err := testnet.WalletBinary()
+	if err != nil {
+		return "", err
+	}
+	return keepBinary(built, filepath.Join(o.Dir, keptWallet))
+}
+
+// keepBinary copies the executable src to dst, whole or not at all.
+func keepBinary(src, dst string) (string, error) {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("keep %s: %w", src, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", fmt.Errorf("keep %s: %w", src, err)
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o700); err != nil {
+		return "", fmt.Errorf("keep %s: %w", src, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("keep %s: %w", src, err)
+	}
+	return dst, nil
 }
 
 // cliAddress creates the wallet with the CLI unless it exists, and asks it
 // for a new receiving address.
-func cliAddress(ctx context.Context, bin, file, pass string) (string, error) {
+func cliAddress(ctx context.Context, bin, network, file, pass string) (string, error) {
 	run := func(command string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, walletTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "--network", localNetwork, "--wallet", file, command)
+		cmd := exec.CommandContext(ctx, bin, "--network", network, "--wallet", file, command)
 		cmd.Env = append(os.Environ(), "QUARRY_WALLET_PASSPHRASE="+pass)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr // stdin stays /dev/null: the CLI must not prompt
@@ -389,16 +472,16 @@ func cliAddress(ctx context.Context, bin, file, pass string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if addr := findAddress(out); addr != "" {
+	if addr := findAddress(out, network); addr != "" {
 		return addr, nil
 	}
-	return "", fmt.Errorf("wallet newaddress printed no %s address: %q", localNetwork, out)
+	return "", fmt.Errorf("wallet newaddress printed no %s address: %q", network, out)
 }
 
-// findAddress returns the first word of out that is a testnet address, so
-// that the human output of newaddress can change around it.
-func findAddress(out string) string {
-	params, err := chain.ParamsByName(localNetwork)
+// findAddress returns the first word of out that is an address of network,
+// so that the human output of newaddress can change around it.
+func findAddress(out, network string) string {
+	params, err := chain.ParamsByName(network)
 	if err != nil {
 		return ""
 	}
@@ -411,8 +494,8 @@ func findAddress(out string) string {
 	return ""
 }
 
-func packageAddress(file, pass string) (string, error) {
-	params, err := chain.ParamsByName(localNetwork)
+func packageAddress(file, pass, network string) (string, error) {
+	params, err := chain.ParamsByName(network)
 	if err != nil {
 		return "", fmt.Errorf("testnet: %w", err)
 	}
@@ -442,7 +525,7 @@ func packageAddress(file, pass string) (string, error) {
 // localBanner says how to reach every node and the wallet.
 func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout, notes []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Quarry local testnet in %s (nodes: %d, mining: %d)\n", o.Dir, o.Nodes, o.Miners)
+	fmt.Fprintf(&b, "Quarry local %s in %s (nodes: %d, mining: %d)\n", o.Network, o.Dir, o.Nodes, o.Miners)
 	for _, note := range notes {
 		b.WriteString(note + "\n")
 	}
@@ -468,7 +551,7 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 		b.WriteString(pay.note + "\n")
 	}
 	maturity := "some"
-	if params, err := chain.ParamsByName(localNetwork); err == nil {
+	if params, err := chain.ParamsByName(o.Network); err == nil {
 		maturity = strconv.Itoa(int(params.CoinbaseMaturity))
 	}
 	// A shell function rather than a variable: zsh does not split $VAR into words.
@@ -476,46 +559,12 @@ func localBanner(ctx context.Context, o Options, tn *testnet.Network, pay payout
 		"  export QUARRY_WALLET_PASSPHRASE=\"$(cat %s)\"\n"+
 		"  qwallet() { %s --network %s --wallet %s --rpc-url %s --rpc-cookie %s \"$@\"; }\n"+
 		"  qwallet balance; qwallet newaddress; qwallet send ADDRESS 1.5; qwallet history\n",
-		maturity, pay.passFile, pay.command, localNetwork, pay.file, first.RPCURL(), first.CookieFile())
+		maturity, pay.passFile, pay.command, o.Network, pay.file, first.RPCURL(), first.CookieFile())
 	fmt.Fprintf(&b, "\nLogs: %s, all a node printed: %s, the harness: %s\n",
-		filepath.Join(o.Dir, "nodeN", localNetwork, "node.log"), filepath.Join(o.Dir, "nodeN", "stderr.log"),
+		filepath.Join(o.Dir, "nodeN", o.Network, "node.log"), filepath.Join(o.Dir, "nodeN", "stderr.log"),
 		filepath.Join(o.Dir, harnessLogFile))
-	b.WriteString("Ctrl-C stops every node.\n")
+	b.WriteString("Ctrl-C (or q) stops every node.\n")
 	return b.String()
-}
-
-// showLive draws the table every o.Refresh until ctx ends: in place under the
-// banner on a terminal, appended (banner once) otherwise, so that a log of
-// the output reads top to bottom.
-func showLive(ctx context.Context, o Options, tn *testnet.Network, banner string) {
-	ansi := isTerminal(o.Stdout)
-	if !ansi {
-		io.WriteString(o.Stdout, banner)
-	}
-	mon := newMonitor(tn.Nodes())
-	tick := time.NewTicker(o.Refresh)
-	defer tick.Stop()
-	for {
-		callCtx, cancel := context.WithTimeout(ctx, statusTimeout)
-		rows := mon.collect(callCtx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		var frame bytes.Buffer
-		if ansi {
-			frame.WriteString("\x1b[H\x1b[2J") // cursor home, clear screen
-			frame.WriteString(banner)
-		}
-		fmt.Fprintf(&frame, "\n%s\n", time.Now().Format("15:04:05"))
-		renderTable(&frame, rows)
-		o.Stdout.Write(frame.Bytes()) // one write per frame, so it never shows half drawn
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -27,11 +27,11 @@ import (
 
 func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 	dir := t.TempDir()
-	lay, err := loadLayout(dir)
+	lay, err := loadLayout(dir, Testnet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notes, err := lay.ensureNodes(dir, 3); err != nil || len(notes) != 0 {
+	if notes, err := lay.ensureNodes(dir, Testnet, 3); err != nil || len(notes) != 0 {
 		t.Fatalf("first run: notes %v, err %v", notes, err)
 	}
 	seen := map[int]bool{}
@@ -45,11 +45,11 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 	if err := lay.save(dir); err != nil {
 		t.Fatal(err)
 	}
-	again, err := loadLayout(dir)
+	again, err := loadLayout(dir, Testnet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notes, err := again.ensureNodes(dir, 3); err != nil || len(notes) != 0 {
+	if notes, err := again.ensureNodes(dir, Testnet, 3); err != nil || len(notes) != 0 {
 		t.Fatalf("second run: notes %v, err %v", notes, err)
 	}
 	if !reflect.DeepEqual(again, lay) {
@@ -62,7 +62,7 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	notes, err := again.ensureNodes(dir, 4)
+	notes, err := again.ensureNodes(dir, Testnet, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l0.Close()
-	if _, err := again.ensureNodes(dir, 4); err == nil || !strings.Contains(err.Error(), "already running") {
+	if _, err := again.ensureNodes(dir, Testnet, 4); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("got %v, want a testnet already running", err)
 	}
 }
@@ -90,7 +90,7 @@ func TestLayoutKeepsPortsAcrossRuns(t *testing.T) {
 func TestLoadLayoutRejectsOtherNetwork(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, layoutFile), []byte(`{"network":"main"}`), 0o600)
-	if _, err := loadLayout(dir); err == nil {
+	if _, err := loadLayout(dir, Testnet); err == nil {
 		t.Error("loaded a layout of the main network")
 	}
 }
@@ -98,11 +98,11 @@ func TestLoadLayoutRejectsOtherNetwork(t *testing.T) {
 func TestFindAddress(t *testing.T) {
 	params, _ := chain.ParamsByName("testnet")
 	addr := params.EncodeAddress([chain.PubKeyHashSize]byte{1, 2, 3})
-	if got := findAddress("New address: " + addr + ".\n"); got != addr {
+	if got := findAddress("New address: "+addr+".\n", Testnet); got != addr {
 		t.Errorf("findAddress = %q, want %q", got, addr)
 	}
 	regtest, _ := chain.ParamsByName("regtest")
-	if got := findAddress("rqry: " + regtest.EncodeAddress([chain.PubKeyHashSize]byte{1})); got != "" {
+	if got := findAddress("rqry: "+regtest.EncodeAddress([chain.PubKeyHashSize]byte{1}), Testnet); got != "" {
 		t.Errorf("took %q, which is no testnet address", got)
 	}
 }
@@ -191,7 +191,7 @@ func TestRunWithWalletCLI(t *testing.T) {
 	o := Options{Nodes: 2, Miners: 1, Dir: dir, NodeBin: filepath.Join(bins, "node")}
 	out := runLocal(t, o, 3)
 
-	lay, err := loadLayout(dir)
+	lay, err := loadLayout(dir, Testnet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,17 +223,22 @@ func TestRunWithWalletCLI(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(dir, "node"+strconv.Itoa(i), "stderr.log"))
 		logs[i] = string(data)
 	}
-	if !strings.Contains(logs[0], "--mine --mine-address "+lay.MineAddress) || strings.Contains(logs[1], "--mine") {
-		t.Errorf("only node0 should mine:\n%s\n%s", logs[0], logs[1])
+	// Every node knows the payout address (the miner key needs it); only
+	// node0 mines from the start.
+	mines := regexp.MustCompile(`(?m) --mine$`)
+	for i, log := range logs {
+		if !strings.Contains(log, "--mine-address "+lay.MineAddress) || mines.MatchString(log) != (i == 0) {
+			t.Errorf("node%d's flags: want --mine-address %s, and --mine only on node0:\n%s", i, lay.MineAddress, log)
+		}
 	}
 	// Height and the interval of the fake's 7-second blocks show up.
-	if !regexp.MustCompile(`node0\s+[1-9][0-9]*\s+\S+\s+1\s+1\.50 kH/s\s+1\s+0\s+7s`).MatchString(out) {
+	if !regexp.MustCompile(`node0\s+[1-9][0-9]*\s+\S+\s+1\s+on\s+1\.50 kH/s\s+1\s+0\s+7s`).MatchString(out) {
 		t.Errorf("no row of a mining node0 with one peer:\n%s", out)
 	}
 
 	// A second run resumes: same layout, same payout address.
 	runLocal(t, o, 1)
-	again, err := loadLayout(dir)
+	again, err := loadLayout(dir, Testnet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +272,7 @@ func TestRunFallsBackToWalletPackage(t *testing.T) {
 	if !strings.Contains(out, "made with the wallet package") {
 		t.Errorf("the fallback is not announced:\n%s", out)
 	}
-	lay, err := loadLayout(dir)
+	lay, err := loadLayout(dir, Testnet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +296,34 @@ func TestRunFallsBackToWalletPackage(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
+	runOnTTYIfRequested()
 	fakenode.RunIfRequested()
 	os.Exit(m.Run())
+}
+
+func TestKeepBinary(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "wallet")
+	if err := os.WriteFile(src, []byte("#!/bin/sh\necho kept\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	got, err := keepBinary(src, filepath.Join(dir, keptWallet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copy outlives the original, as a build directory goes at exit.
+	os.Remove(src)
+	if got != filepath.Join(dir, "bin", "wallet") {
+		t.Errorf("kept as %s", got)
+	}
+	// Its content and mode are checked rather than running it: a file just
+	// written can be "text file busy" while another fork holds it.
+	data, err := os.ReadFile(got)
+	fi, statErr := os.Stat(got)
+	if err != nil || statErr != nil || string(data) != "#!/bin/sh\necho kept\n" || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("the copy: %q, %v, %v", data, err, statErr)
+	}
+	if _, err := os.Stat(got + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("the temporary file is left: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package localnet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -26,12 +27,57 @@ type nodeStatus struct {
 	mempool      int
 	interval     time.Duration // between the tip and its parent
 	hasInterval  bool
+	miner        string // "on" or "off", from getmininginfo's generate
+	// forks, deepestReorg and stale come from getchaintips; sync from
+	// getblockchaininfo. forks is -1 when the node gave no chain tips.
+	forks, deepestReorg, stale int
+	sync                       string
+}
+
+// chainTip is one entry of getchaintips.
+type chainTip struct {
+	Height    int64  `json:"height"`
+	BranchLen int    `json:"branchlen"`
+	Status    string `json:"status"`
+}
+
+// forkStats reads getchaintips: every tip off the main chain is a fork the
+// node has seen, and its branch holds stale blocks (mined, then left behind).
+// A "valid-fork" branch was fully validated, which a node does only to blocks
+// it connected to its active chain: the node followed that branch and then
+// reorganised away from it, disconnecting branchlen blocks. So the deepest
+// reorg is the longest valid-fork branch.
+func forkStats(tips []chainTip) (forks, deepestReorg, stale int) {
+	for _, t := range tips {
+		if t.Status == "active" {
+			continue
+		}
+		forks++
+		stale += t.BranchLen
+		if t.Status == "valid-fork" {
+			deepestReorg = max(deepestReorg, t.BranchLen)
+		}
+	}
+	return forks, deepestReorg, stale
+}
+
+// syncState says whether a node is catching up: "ibd" in initial block
+// download, "headers+N" while it has N headers without their blocks yet,
+// "synced" otherwise.
+func syncState(ibd bool, headers, blocks int64) string {
+	switch {
+	case ibd:
+		return "ibd"
+	case headers > blocks:
+		return "headers+" + strconv.FormatInt(headers-blocks, 10)
+	}
+	return "synced"
 }
 
 // renderTable writes the table of rows, aligned in columns.
 func renderTable(w io.Writer, rows []nodeStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tHEIGHT\tTIP\tDIFFICULTY\tHASHRATE\tPEERS\tMEMPOOL\tLAST BLOCK")
+	fmt.Fprintln(tw, "NODE\tHEIGHT\tTIP\tDIFFICULTY\tMINER\tHASHRATE\tPEERS\tMEMPOOL\tLAST BLOCK\tFORKS\tREORG\tSTALE\tSYNC")
 	for _, r := range rows {
 		if r.err != nil {
 			fmt.Fprintf(tw, "%s\tdown: %v\n", r.name, r.err)
@@ -41,9 +87,13 @@ func renderTable(w io.Writer, rows []nodeStatus) error {
 		if r.hasInterval {
 			interval = r.interval.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, orDash(r.height), shortHash(r.tip),
-			formatDifficulty(r.difficulty), formatHashRate(r.hashesPerSec), orDash(int64(r.peers)),
-			orDash(int64(r.mempool)), interval)
+		reorg, stale := "-", "-"
+		if r.forks >= 0 {
+			reorg, stale = strconv.Itoa(r.deepestReorg), strconv.Itoa(r.stale)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.name, orDash(r.height), shortHash(r.tip),
+			formatDifficulty(r.difficulty), cmp.Or(r.miner, "-"), formatHashRate(r.hashesPerSec), orDash(int64(r.peers)),
+			orDash(int64(r.mempool)), interval, orDash(int64(r.forks)), reorg, stale, cmp.Or(r.sync, "-"))
 	}
 	return tw.Flush()
 }
@@ -117,7 +167,7 @@ func (m *monitor) collect(ctx context.Context) []nodeStatus {
 }
 
 func (m *monitor) status(ctx context.Context, n *testnet.Node) nodeStatus {
-	s := nodeStatus{name: n.String(), height: -1, difficulty: -1, hashesPerSec: -1, peers: -1, mempool: -1}
+	s := nodeStatus{name: n.String(), height: -1, difficulty: -1, hashesPerSec: -1, peers: -1, mempool: -1, forks: -1}
 	if !n.Running() {
 		s.err = fmt.Errorf("not running")
 		return s
@@ -127,10 +177,14 @@ func (m *monitor) status(ctx context.Context, n *testnet.Node) nodeStatus {
 			Blocks        int64   `json:"blocks"`
 			BestBlockHash string  `json:"bestblockhash"`
 			Difficulty    float64 `json:"difficulty"`
+			Headers       int64   `json:"headers"`
+			IBD           bool    `json:"initialblockdownload"`
 		}
 		miningInfo struct {
 			HashesPerSec float64 `json:"hashespersec"`
+			Generate     bool    `json:"generate"`
 		}
+		tips        []chainTip
 		mempoolInfo struct {
 			Size int `json:"size"`
 		}
@@ -142,6 +196,7 @@ func (m *monitor) status(ctx context.Context, n *testnet.Node) nodeStatus {
 		{Method: "getmininginfo", Result: &miningInfo},
 		{Method: "getconnectioncount", Result: &peers},
 		{Method: "getmempoolinfo", Result: &mempoolInfo},
+		{Method: "getchaintips", Result: &tips},
 	}
 	if err := n.RPC().CallBatch(ctx, calls); err != nil {
 		s.err = err
@@ -150,15 +205,22 @@ func (m *monitor) status(ctx context.Context, n *testnet.Node) nodeStatus {
 	if calls[0].Err == nil {
 		s.height, s.tip, s.difficulty = chainInfo.Blocks, chainInfo.BestBlockHash, chainInfo.Difficulty
 		s.interval, s.hasInterval = m.tipInterval(ctx, n, s.tip)
+		s.sync = syncState(chainInfo.IBD, chainInfo.Headers, chainInfo.Blocks)
 	}
 	if calls[1].Err == nil {
-		s.hashesPerSec = miningInfo.HashesPerSec
+		s.hashesPerSec, s.miner = miningInfo.HashesPerSec, "off"
+		if miningInfo.Generate {
+			s.miner = "on"
+		}
 	}
 	if calls[2].Err == nil {
 		s.peers = peers
 	}
 	if calls[3].Err == nil {
 		s.mempool = mempoolInfo.Size
+	}
+	if calls[4].Err == nil {
+		s.forks, s.deepestReorg, s.stale = forkStats(tips)
 	}
 	return s
 }
