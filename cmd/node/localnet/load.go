@@ -208,7 +208,7 @@ func (l *txLoad) sendOne(ctx context.Context) error {
 		return errNoCoin
 	}
 	send, err := wallet.BuildSend(&wallet.SendRequest{
-		UTXOs: []wallet.UTXO{coin.utxo}, To: l.pkh, Amount: coin.utxo.Value/2 - halfFeeAllowance, FeeRate: loadFeeRate,
+		UTXOs: []wallet.UTXO{coin.utxo}, Payments: []wallet.Payment{{To: l.pkh, Amount: coin.utxo.Value/2 - halfFeeAllowance}}, FeeRate: loadFeeRate,
 		Change: l.pkh, Keys: l, CoinbaseMaturity: l.maturity,
 	})
 	if err != nil {
@@ -223,7 +223,7 @@ func (l *txLoad) sendOne(ctx context.Context) error {
 	l.ours[txid] = true
 	for i, out := range send.Tx.Outputs {
 		l.coins = append(l.coins, loadCoin{depth: coin.depth + 1, root: coin.root, utxo: wallet.UTXO{
-			OutPoint: chain.OutPoint{TxID: txid, Index: uint32(i)}, Value: out.Value, PubKeyHash: out.PubKeyHash}})
+			OutPoint: chain.OutPoint{TxID: txid, Index: uint32(i)}, Value: out.Value, PubKeyHash: out.PubKeyHash, OwnChange: true}})
 	}
 	return nil
 }
