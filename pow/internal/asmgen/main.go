@@ -3,7 +3,7 @@
 // (SHA-NI and AVX-512 at once) ones, pow/sha256d_vec_amd64.s (-kernel vector;
 // see vector.go and hybrid.go).
 //
-// The kernel hashes four nonces at a time with their instructions interleaved: one
+// The SHA-NI kernel hashes four nonces at a time with their instructions interleaved: one
 // SHA-NI round chain is bound by the latency of SHA256RNDS2, so a single stream
 // leaves the unit idle most of the time, while four independent streams keep it
 // busy. Writing the four streams out by hand would be some 1,500 lines that are easy
