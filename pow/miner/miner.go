@@ -4,8 +4,9 @@
 // other block. A new tip cancels the search at once; a mempool that changed
 // refreshes the template every few seconds. The loop is started, stopped and
 // re-pointed (threads, address) at run time; it never builds a block its own
-// node would refuse for its time, and on a chain whose difficulty never changes
-// (regtest) it paces itself to a few blocks a second.
+// node would refuse for its time, waits while the node catches up with the
+// network, and on a chain whose difficulty never changes (regtest) paces itself
+// to a few blocks a second.
 package miner
 
 import (
@@ -45,8 +46,13 @@ type Config struct {
 	MinBlockInterval time.Duration
 	// Now is the clock block times are checked against, as the chain's; nil
 	// means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// InitialBlockDownload, if set, reports whether the node is still
+	// catching up with blocks whose headers it has; the mining loop waits
+	// meanwhile, as btcd's does, instead of mining forks of an old tip.
+	// MineBlocks and MineBlock, asked for explicitly, do not wait.
+	InitialBlockDownload func() bool
+	Logger               *slog.Logger
 }
 
 // DefaultRefresh is how often a changed mempool gets into the template.
@@ -271,11 +277,21 @@ func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threa
 	defer log.Info("mining stopped")
 	s := m.searcher(threads)
 	var lastFound time.Time
+	waitedForSync := false
 	for ctx.Err() == nil {
 		if wait := m.cfg.MinBlockInterval - time.Since(lastFound); wait > 0 {
 			sleep(ctx, wait)
 			continue
 		}
+		if m.cfg.InitialBlockDownload != nil && m.cfg.InitialBlockDownload() {
+			if !waitedForSync {
+				log.Info("waiting for the initial block download to end before mining")
+				waitedForSync = true
+			}
+			sleep(ctx, syncPoll)
+			continue
+		}
+		waitedForSync = false
 		block, err := m.cfg.Template(payTo)
 		if err != nil {
 			log.Error("block template", "err", err)
@@ -303,6 +319,10 @@ func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threa
 		log.Info("mined block", "hash", block.Hash(), "height", height, "txs", len(block.Txs))
 	}
 }
+
+// syncPoll is how often a loop waiting for the initial block download to end
+// asks whether it has.
+const syncPoll = 500 * time.Millisecond
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) {
