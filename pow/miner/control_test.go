@@ -152,7 +152,7 @@ func BenchmarkSetGenerate(b *testing.B) {
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Logger: quietLog})
 	defer m.Close()
 	m.SetPayTo([20]byte{})
-	m.chooseKernel()
+	m.chooseKernel(context.Background())
 	var startTotal, stopTotal, worst time.Duration
 	for b.Loop() {
 		before := m.TotalHashes()
@@ -201,4 +201,25 @@ func TestLoopWaitsForSync(t *testing.T) {
 	}
 	syncing.Store(false)
 	waitFor(t, func() bool { return c.Best().Height >= 3 })
+}
+
+// TestStopDuringKernelChoice: setgenerate false right after the first
+// setgenerate true must not wait out the fraction of a second the kernels are
+// timed for; a choice cut short is made by the next search instead.
+func TestStopDuringKernelChoice(t *testing.T) {
+	kernelChoice.Lock()
+	kernelChoice.done = false
+	kernelChoice.Unlock()
+	m := New(Config{Chain: chaintest.OpenChain(t, chain.RegtestParams), Logger: quietLog})
+	defer m.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	m.chooseKernel(ctx)
+	if kernelChoice.done {
+		t.Fatal("kernel choice made under a cancelled context")
+	}
+	m.chooseKernel(t.Context())
+	if !kernelChoice.done {
+		t.Fatal("no kernel choice made")
+	}
 }

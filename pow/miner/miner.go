@@ -225,21 +225,34 @@ func (m *Miner) stop() {
 	m.stopLoop, m.loopDone = nil, nil
 }
 
-var chooseKernel sync.Once
+// kernelChoice is whether the search kernels have been timed in this process.
+var kernelChoice struct {
+	sync.Mutex
+	done bool
+}
 
 // chooseKernel times the search kernels the CPU supports, once per process,
-// and logs which one mining uses and why.
-func (m *Miner) chooseKernel() {
-	chooseKernel.Do(func() {
-		timings := pow.ChooseKernel(200 * time.Millisecond)
-		rates := make([]any, 0, len(timings))
-		for _, t := range timings {
-			rates = append(rates, slog.String(t.Kernel, fmt.Sprintf("%.1f MH/s", t.Rate/1e6)))
-		}
-		m.cfg.Logger.Info("search kernel chosen", "kernel", pow.SearchKernel(),
-			"why", "fastest of the kernels this CPU supports, timed on one core",
-			slog.Group("rates", rates...))
-	})
+// and logs which one mining uses and why. If ctx ends first (mining stopped
+// within the fraction of a second the timing takes), the next search times
+// them instead.
+func (m *Miner) chooseKernel(ctx context.Context) {
+	kernelChoice.Lock()
+	defer kernelChoice.Unlock()
+	if kernelChoice.done {
+		return
+	}
+	timings, err := pow.ChooseKernel(ctx, 200*time.Millisecond)
+	if err != nil {
+		return
+	}
+	kernelChoice.done = true
+	rates := make([]any, 0, len(timings))
+	for _, t := range timings {
+		rates = append(rates, slog.String(t.Kernel, fmt.Sprintf("%.1f MH/s", t.Rate/1e6)))
+	}
+	m.cfg.Logger.Info("search kernel chosen", "kernel", pow.SearchKernel(),
+		"why", "fastest of the kernels this CPU supports, timed on one core",
+		slog.Group("rates", rates...))
 }
 
 func (m *Miner) searcher(threads int) *pow.Searcher {
@@ -272,7 +285,7 @@ func (m *Miner) watchTip() (<-chan struct{}, func()) {
 // run mines blocks paying to payTo until ctx is cancelled.
 func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threads int) {
 	log := m.cfg.Logger
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	log.Info("mining started", "threads", threads, "kernel", pow.SearchKernel())
 	defer log.Info("mining stopped")
 	s := m.searcher(threads)
@@ -365,7 +378,7 @@ var ErrMaxTries = errors.New("no block found within maxtries")
 // maxTries nonces in all (0: no limit), and returns their hashes. It serves
 // generatetoaddress.
 func (m *Miner) MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSize]byte, maxTries uint64) ([]chain.Hash, error) {
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	s := m.searcher(m.Threads())
 	var hashes []chain.Hash
 	var tried uint64
@@ -417,7 +430,7 @@ var ErrStaleTip = errors.New("the tip changed while the block was mined")
 // and submits it; it serves generateblock, whose caller chooses the
 // transactions.
 func (m *Miner) MineBlock(ctx context.Context, block *chain.Block) (chain.Hash, error) {
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	for !m.waitForClock(ctx, block) {
 		if ctx.Err() != nil {
 			return chain.Hash{}, ctx.Err()
