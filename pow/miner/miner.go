@@ -142,13 +142,6 @@ func (m *Miner) Generating() bool {
 	return m.stopLoop != nil
 }
 
-// PayTo returns the address the loop pays to, if one is set.
-func (m *Miner) PayTo() ([chain.PubKeyHashSize]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.payTo, m.hasPayTo
-}
-
 // SetPayTo sets the address the loop pays to. A running loop drops its
 // template and builds the next on the new address at once.
 func (m *Miner) SetPayTo(payTo [chain.PubKeyHashSize]byte) {

@@ -37,7 +37,6 @@ func TestControlStress(t *testing.T) {
 				case 3:
 					m.Generating()
 					m.Threads()
-					m.PayTo()
 				}
 			}
 		})
