@@ -105,17 +105,25 @@ func TestMiningControlOverRPC(t *testing.T) {
 	}
 }
 
-// TestGenerateBlock mines blocks with chosen mempool transactions: exactly
-// those, in the given order, and an error naming a txid not in the mempool.
-func TestGenerateBlock(t *testing.T) {
-	n, c := startRegtestNode(t)
+// spendableChain gives n a chain of CoinbaseMaturity+extra blocks made by g,
+// so that the coinbases of blocks[:extra+1] can be spent in the next block.
+func spendableChain(t *testing.T, n *node, extra int) (*chaintest.Generator, []*chain.Block) {
+	t.Helper()
 	g := chaintest.New(chain.RegtestParams)
-	blocks := g.Chain(chain.RegtestParams.GenesisHash, int(chain.RegtestParams.CoinbaseMaturity)+2)
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, int(chain.RegtestParams.CoinbaseMaturity)+extra)
 	for _, b := range blocks {
 		if _, err := n.processBlock(b); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return g, blocks
+}
+
+// TestGenerateBlock mines blocks with chosen mempool transactions: exactly
+// those, in the given order, and an error naming a txid not in the mempool.
+func TestGenerateBlock(t *testing.T) {
+	n, c := startRegtestNode(t)
+	g, blocks := spendableChain(t, n, 2)
 	var txids []any
 	for _, b := range blocks[:2] {
 		tx := g.SpendAll(g.Coinbase(b.Hash()), 1000)
@@ -160,13 +168,7 @@ func TestGenerateBlock(t *testing.T) {
 // mining the block first would take minutes), and the tip stays.
 func TestGenerateBlockRefusedBeforeMining(t *testing.T) {
 	n, c := startRegtestNode(t)
-	g := chaintest.New(chain.RegtestParams)
-	blocks := g.Chain(chain.RegtestParams.GenesisHash, int(chain.RegtestParams.CoinbaseMaturity)+1)
-	for _, b := range blocks {
-		if _, err := n.processBlock(b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g, blocks := spendableChain(t, n, 1)
 	parent := g.SpendAll(g.Coinbase(blocks[0].Hash()), 1000)
 	child := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: parent.TxID()}}},
