@@ -62,6 +62,7 @@ const (
 	ErrMissingTxOut        = ErrorKind("ErrMissingTxOut")
 	ErrImmatureSpend       = ErrorKind("ErrImmatureSpend")
 	ErrSpendTooHigh        = ErrorKind("ErrSpendTooHigh")
+	ErrInputValuesTooHigh  = ErrorKind("ErrInputValuesTooHigh")
 	ErrBadFees             = ErrorKind("ErrBadFees")
 	ErrBadCoinbaseValue    = ErrorKind("ErrBadCoinbaseValue")
 	ErrBadSignature        = ErrorKind("ErrBadSignature")
@@ -174,6 +175,7 @@ var rules = map[ErrorKind]Rule{
 	ErrMissingTxOut:        {"bad-txns-inputs-missingorspent", FaultTime, FaultSender},
 	ErrImmatureSpend:       {"bad-txns-premature-spend-of-coinbase", FaultTime, FaultSender},
 	ErrSpendTooHigh:        {"bad-txns-in-belowout", FaultSender, FaultSender},
+	ErrInputValuesTooHigh:  {"bad-txns-inputvalues-outofrange", FaultSender, FaultSender},
 	ErrBadFees:             {"bad-txns-accumulated-fee-outofrange", FaultSender, FaultSender},
 	ErrBadCoinbaseValue:    {"bad-cb-amount", FaultSender, FaultSender},
 	ErrBadSignature:        {scriptFailed + " (Script evaluated without error but finished with a false/empty top stack element)", FaultSender, FaultSender},

@@ -57,7 +57,7 @@ func CheckTxInputs(tx *Tx, view UtxoView, spendHeight int32, params *Params) (ui
 				i, op, entry.Height, spendHeight, params.CoinbaseMaturity))
 		}
 		if entry.Value > MaxMoney || in+entry.Value > MaxMoney {
-			return 0, nil, ruleError(ErrBadTxOutValue, fmt.Sprintf("input values exceed %d", uint64(MaxMoney)))
+			return 0, nil, ruleError(ErrInputValuesTooHigh, fmt.Sprintf("input values exceed %d", uint64(MaxMoney)))
 		}
 		in += entry.Value
 		prev[i] = *entry

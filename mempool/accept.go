@@ -1,7 +1,6 @@
 package mempool
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -302,10 +301,6 @@ func (p *Pool) check(c *candidate, mode acceptMode) error {
 			"%d of the transactions it spends from are neither confirmed nor in the mempool, or their outputs are spent", len(c.missing))})
 	}
 	fee, _, err := chain.CheckTxInputs(c.tx, &inputView{tx: c.tx, prev: c.prev}, height, p.params)
-	if errors.Is(err, chain.ErrBadTxOutValue) {
-		// Here it is the inputs' sum that is out of range.
-		return &RejectError{Reason: ReasonInputValuesOutOfRange, Err: err}
-	}
 	if err != nil {
 		return ruleReject(err)
 	}

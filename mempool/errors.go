@@ -19,18 +19,17 @@ const (
 	ReasonTxSize           = "tx-size"
 	// ReasonNonFinal is Core's mempool reason for a lock time not yet
 	// reached; in a block the same failure is chain.ErrUnfinalizedTx's.
-	ReasonNonFinal              = "non-final"
-	ReasonInputValuesOutOfRange = "bad-txns-inputvalues-outofrange"
-	ReasonMinRelayFee           = "min relay fee not met"
-	ReasonMempoolMinFee         = "mempool min fee not met"
-	ReasonMempoolFull           = "mempool full"
-	ReasonTooLongChain          = "too-long-mempool-chain"
-	ReasonMempoolConflict       = "txn-mempool-conflict"
-	ReasonMaxFeeExceeded        = "max-fee-exceeded"
-	ReasonInsufficientFee       = "insufficient fee"
-	ReasonTooManyReplacements   = "too many potential replacements"
-	ReasonSpendsConflicting     = "bad-txns-spends-conflicting-tx"
-	ReasonAddsUnconfirmed       = "replacement-adds-unconfirmed"
+	ReasonNonFinal            = "non-final"
+	ReasonMinRelayFee         = "min relay fee not met"
+	ReasonMempoolMinFee       = "mempool min fee not met"
+	ReasonMempoolFull         = "mempool full"
+	ReasonTooLongChain        = "too-long-mempool-chain"
+	ReasonMempoolConflict     = "txn-mempool-conflict"
+	ReasonMaxFeeExceeded      = "max-fee-exceeded"
+	ReasonInsufficientFee     = "insufficient fee"
+	ReasonTooManyReplacements = "too many potential replacements"
+	ReasonSpendsConflicting   = "bad-txns-spends-conflicting-tx"
+	ReasonAddsUnconfirmed     = "replacement-adds-unconfirmed"
 )
 
 // RejectError says why the mempool refused a transaction: Reason as Bitcoin

@@ -2,6 +2,7 @@ package pow
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,9 @@ const kernelRounds = 5
 // about budget in all, makes the fastest the one searches use from then on, and
 // returns the timings, fastest first. Which kernel wins depends on the CPU (a
 // SHA-NI unit against wide vector lanes), which no feature flag tells; hence the
-// measurement.
-func ChooseKernel(budget time.Duration) []KernelTiming {
+// measurement. If ctx ends first (mining stopped meanwhile), it returns ctx's
+// error within one timing slot and leaves the choice as it was.
+func ChooseKernel(ctx context.Context, budget time.Duration) ([]KernelTiming, error) {
 	ks := kernels()
 	if len(ks) > 1 {
 		ks = ks[:len(ks)-1] // the portable kernel is only the fallback
@@ -43,6 +45,9 @@ func ChooseKernel(budget time.Duration) []KernelTiming {
 	best := make([]float64, len(ks))
 	for range kernelRounds {
 		for i, k := range ks {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 			const batch = 4096
 			var n uint32
 			start := time.Now()
@@ -65,5 +70,5 @@ func ChooseKernel(budget time.Duration) []KernelTiming {
 			chosenKernel.Store(&k)
 		}
 	}
-	return timings
+	return timings, nil
 }

@@ -80,7 +80,15 @@ func TestChooseKernel(t *testing.T) {
 	if got, want := SearchKernel(), kernels()[0].name; got != want {
 		t.Errorf("SearchKernel() before timing = %q, want the first supported, %q", got, want)
 	}
-	timings := ChooseKernel(50 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if timings, err := ChooseKernel(ctx, time.Hour); !errors.Is(err, context.Canceled) || timings != nil || SearchKernel() != kernels()[0].name {
+		t.Errorf("ChooseKernel cancelled: %v, %v, kernel %q; want the error, no timings, the choice unchanged", timings, err, SearchKernel())
+	}
+	timings, err := ChooseKernel(t.Context(), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want []string
 	for _, k := range kernels() {
 		if k.name != "generic" || len(kernels()) == 1 {

@@ -193,7 +193,8 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Stop stops listening, lets running calls finish until ctx is done, then cancels
-// their contexts and closes their connections, and removes the cookie file. It
+// their contexts, closes their connections and waits for the cancelled calls to
+// return (cancelledCallsGrace at most), and removes the cookie file. It
 // must not be called from a handler (which it would wait for): the stop method
 // should signal the node's main loop instead. Stopping twice, or a server never
 // started, does nothing.
@@ -217,6 +218,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	<-shutdown
 	if err != nil {
 		errs = append(errs, fmt.Errorf("rpc: calls still running at stop: %w", err))
+		// The cancelled calls end within milliseconds, but end they must
+		// before Stop returns: the node closes what they use (the chain, the
+		// mempool) next. One that ignores its context is not waited for long.
+		grace, cancel := context.WithTimeout(context.Background(), cancelledCallsGrace)
+		defer cancel()
+		if s.waitCalls(grace) != nil {
+			errs = append(errs, fmt.Errorf("rpc: calls still running %v after being cancelled", cancelledCallsGrace))
+		}
 	}
 	<-s.served
 	if s.cfg.CookiePath != "" {
@@ -229,6 +238,9 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // waitCalls returns once no call holds a slot, or with ctx's error.
+// cancelledCallsGrace is how long Stop waits for the calls it cancelled.
+const cancelledCallsGrace = 5 * time.Second
+
 func (s *Server) waitCalls(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()

@@ -534,6 +534,37 @@ func TestStopCancelsCallsAfterDeadline(t *testing.T) {
 	}
 }
 
+// TestStopWaitsForCancelledCalls: a call still running at the deadline is
+// cancelled, and Stop returns only once it has returned. The node closes the
+// chain and the mempool after Stop; a generatetoaddress that was cancelled
+// but still submitting its block would otherwise write to a closed chain.
+func TestStopWaitsForCancelledCalls(t *testing.T) {
+	reg := NewRegistry()
+	entered := make(chan struct{})
+	var finished atomic.Bool
+	reg.Register(Method{
+		Name: "slowcancel", Category: "test", Summary: "Takes a while to end once cancelled.", Result: "null",
+		Handler: func(ctx context.Context, _ *Params) (any, error) {
+			close(entered)
+			<-ctx.Done()
+			time.Sleep(100 * time.Millisecond) // finishing what it had started
+			finished.Store(true)
+			return nil, ctx.Err()
+		},
+	})
+	ts := startServer(t, reg, Config{})
+	go func() { _, _, _, _ = ts.send(context.Background(), "", `{"method":"slowcancel","id":1}`, nil) }()
+	<-entered
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stop: %v, want deadline exceeded", err)
+	}
+	if !finished.Load() {
+		t.Error("Stop returned while a cancelled call was still running")
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	promReg := prometheus.NewRegistry()
 	ts := startServer(t, testRegistry(nil), Config{Metrics: promReg, MaxBodyBytes: 100})

@@ -105,17 +105,25 @@ func TestMiningControlOverRPC(t *testing.T) {
 	}
 }
 
-// TestGenerateBlock mines blocks with chosen mempool transactions: exactly
-// those, in the given order, and an error naming a txid not in the mempool.
-func TestGenerateBlock(t *testing.T) {
-	n, c := startRegtestNode(t)
+// spendableChain gives n a chain of CoinbaseMaturity+extra blocks made by g,
+// so that the coinbases of blocks[:extra+1] can be spent in the next block.
+func spendableChain(t *testing.T, n *node, extra int) (*chaintest.Generator, []*chain.Block) {
+	t.Helper()
 	g := chaintest.New(chain.RegtestParams)
-	blocks := g.Chain(chain.RegtestParams.GenesisHash, int(chain.RegtestParams.CoinbaseMaturity)+2)
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, int(chain.RegtestParams.CoinbaseMaturity)+extra)
 	for _, b := range blocks {
 		if _, err := n.processBlock(b); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return g, blocks
+}
+
+// TestGenerateBlock mines blocks with chosen mempool transactions: exactly
+// those, in the given order, and an error naming a txid not in the mempool.
+func TestGenerateBlock(t *testing.T) {
+	n, c := startRegtestNode(t)
+	g, blocks := spendableChain(t, n, 2)
 	var txids []any
 	for _, b := range blocks[:2] {
 		tx := g.SpendAll(g.Coinbase(b.Hash()), 1000)
@@ -151,4 +159,40 @@ func TestGenerateBlock(t *testing.T) {
 	}
 	callErr(t, c, "generateblock", []any{regtestAddr, []any{chaintest.TxIDFromSeed(7).String()}}, rpc.CodeInvalidAddressOrKey)
 	callErr(t, c, "generateblock", []any{"notanaddress", []any{}}, rpc.CodeInvalidAddressOrKey)
+}
+
+// TestGenerateBlockRefusedBeforeMining gives generateblock lists the chain
+// would refuse once the block is solved: a transaction twice, a child before
+// its pool parent, a child without it. Each is refused as Core's
+// TestBlockValidity refuses it, before a single nonce is hashed (on testnet
+// mining the block first would take minutes), and the tip stays.
+func TestGenerateBlockRefusedBeforeMining(t *testing.T) {
+	n, c := startRegtestNode(t)
+	g, blocks := spendableChain(t, n, 1)
+	parent := g.SpendAll(g.Coinbase(blocks[0].Hash()), 1000)
+	child := &chain.Tx{Version: 1,
+		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: parent.TxID()}}},
+		Outputs: []chain.TxOut{{Value: parent.Outputs[0].Value - 1000, PubKeyHash: g.PKH}}}
+	chain.SignInput(child, chain.NewSigHasher(child), 0, parent.Outputs[0].Value, g.KeyFor(g.PKH))
+	for _, tx := range []*chain.Tx{parent, child} {
+		if _, err := n.pool.Accept(tx, mempool.PeerID("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, ch := parent.TxID().String(), child.TxID().String()
+	tip := n.chain.Best().Hash
+	for _, list := range [][]any{{p, p}, {ch, p}, {ch}} {
+		callErr(t, c, "generateblock", []any{regtestAddr, list}, rpc.CodeVerify)
+	}
+	if hashes := n.miner.TotalHashes(); hashes != 0 {
+		t.Errorf("%d nonces hashed for blocks refused before mining", hashes)
+	}
+	if n.chain.Best().Hash != tip {
+		t.Error("the tip moved")
+	}
+	var res methods.GenerateBlockResult
+	call(t, c, "generateblock", []any{regtestAddr, []any{p, ch}}, &res)
+	if b, err := n.chain.BlockByHash(n.chain.Best().Hash); err != nil || len(b.Txs) != 3 {
+		t.Fatalf("parent then child: tip block %v, %v; want it with both", b, err)
+	}
 }

@@ -127,7 +127,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Submit:         n.submitBlock,
 		MempoolVersion: n.poolVersion.Load,
 		Threads:        cfg.MineThreads,
-		Logger:         log.With("component", "miner"),
+		// The loop starts only once the network below is up.
+		InitialBlockDownload: func() bool { return n.net.IsInitialBlockDownload() },
+		Logger:               log.With("component", "miner"),
 	})
 	n.net, err = p2p.New(ctx, p2p.Config{
 		Chain:       c,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func BenchmarkSetGenerate(b *testing.B) {
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Logger: quietLog})
 	defer m.Close()
 	m.SetPayTo([20]byte{})
-	m.chooseKernel()
+	m.chooseKernel(context.Background())
 	var startTotal, stopTotal, worst time.Duration
 	for b.Loop() {
 		before := m.TotalHashes()
@@ -175,4 +176,50 @@ func BenchmarkSetGenerate(b *testing.B) {
 	b.ReportMetric(float64(startTotal.Microseconds())/float64(b.N)/1000, "ms-to-start")
 	b.ReportMetric(float64(stopTotal.Microseconds())/float64(b.N)/1000, "ms-to-stop")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
+}
+
+// TestLoopWaitsForSync: while the node catches up with the network the loop
+// mines nothing (a block on an old tip is a fork no one wants); once caught
+// up it mines, and generatetoaddress, asked for explicitly, never waits.
+func TestLoopWaitsForSync(t *testing.T) {
+	c := chaintest.OpenChain(t, chain.RegtestParams)
+	var syncing atomic.Bool
+	syncing.Store(true)
+	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 1, MinBlockInterval: time.Millisecond,
+		InitialBlockDownload: syncing.Load, Logger: quietLog})
+	defer m.Close()
+	if _, err := m.MineBlocks(t.Context(), 1, [20]byte{1}, 0); err != nil {
+		t.Fatalf("generatetoaddress while syncing: %v", err)
+	}
+	m.SetPayTo([20]byte{2})
+	if err := m.SetGenerate(true, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * syncPoll)
+	if h := c.Best().Height; h != 1 {
+		t.Fatalf("height %d while syncing, want 1 (generatetoaddress's block only)", h)
+	}
+	syncing.Store(false)
+	waitFor(t, func() bool { return c.Best().Height >= 3 })
+}
+
+// TestStopDuringKernelChoice: setgenerate false right after the first
+// setgenerate true must not wait out the fraction of a second the kernels are
+// timed for; a choice cut short is made by the next search instead.
+func TestStopDuringKernelChoice(t *testing.T) {
+	kernelChoice.Lock()
+	kernelChoice.done = false
+	kernelChoice.Unlock()
+	m := New(Config{Chain: chaintest.OpenChain(t, chain.RegtestParams), Logger: quietLog})
+	defer m.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	m.chooseKernel(ctx)
+	if kernelChoice.done {
+		t.Fatal("kernel choice made under a cancelled context")
+	}
+	m.chooseKernel(t.Context())
+	if !kernelChoice.done {
+		t.Fatal("no kernel choice made")
+	}
 }

@@ -4,8 +4,9 @@
 // other block. A new tip cancels the search at once; a mempool that changed
 // refreshes the template every few seconds. The loop is started, stopped and
 // re-pointed (threads, address) at run time; it never builds a block its own
-// node would refuse for its time, and on a chain whose difficulty never changes
-// (regtest) it paces itself to a few blocks a second.
+// node would refuse for its time, waits while the node catches up with the
+// network, and on a chain whose difficulty never changes (regtest) paces itself
+// to a few blocks a second.
 package miner
 
 import (
@@ -45,8 +46,13 @@ type Config struct {
 	MinBlockInterval time.Duration
 	// Now is the clock block times are checked against, as the chain's; nil
 	// means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
+	// InitialBlockDownload, if set, reports whether the node is still
+	// catching up with blocks whose headers it has; the mining loop waits
+	// meanwhile, as btcd's does, instead of mining forks of an old tip.
+	// MineBlocks and MineBlock, asked for explicitly, do not wait.
+	InitialBlockDownload func() bool
+	Logger               *slog.Logger
 }
 
 // DefaultRefresh is how often a changed mempool gets into the template.
@@ -136,13 +142,6 @@ func (m *Miner) Generating() bool {
 	return m.stopLoop != nil
 }
 
-// PayTo returns the address the loop pays to, if one is set.
-func (m *Miner) PayTo() ([chain.PubKeyHashSize]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.payTo, m.hasPayTo
-}
-
 // SetPayTo sets the address the loop pays to. A running loop drops its
 // template and builds the next on the new address at once.
 func (m *Miner) SetPayTo(payTo [chain.PubKeyHashSize]byte) {
@@ -219,21 +218,34 @@ func (m *Miner) stop() {
 	m.stopLoop, m.loopDone = nil, nil
 }
 
-var chooseKernel sync.Once
+// kernelChoice is whether the search kernels have been timed in this process.
+var kernelChoice struct {
+	sync.Mutex
+	done bool
+}
 
 // chooseKernel times the search kernels the CPU supports, once per process,
-// and logs which one mining uses and why.
-func (m *Miner) chooseKernel() {
-	chooseKernel.Do(func() {
-		timings := pow.ChooseKernel(200 * time.Millisecond)
-		rates := make([]any, 0, len(timings))
-		for _, t := range timings {
-			rates = append(rates, slog.String(t.Kernel, fmt.Sprintf("%.1f MH/s", t.Rate/1e6)))
-		}
-		m.cfg.Logger.Info("search kernel chosen", "kernel", pow.SearchKernel(),
-			"why", "fastest of the kernels this CPU supports, timed on one core",
-			slog.Group("rates", rates...))
-	})
+// and logs which one mining uses and why. If ctx ends first (mining stopped
+// within the fraction of a second the timing takes), the next search times
+// them instead.
+func (m *Miner) chooseKernel(ctx context.Context) {
+	kernelChoice.Lock()
+	defer kernelChoice.Unlock()
+	if kernelChoice.done {
+		return
+	}
+	timings, err := pow.ChooseKernel(ctx, 200*time.Millisecond)
+	if err != nil {
+		return
+	}
+	kernelChoice.done = true
+	rates := make([]any, 0, len(timings))
+	for _, t := range timings {
+		rates = append(rates, slog.String(t.Kernel, fmt.Sprintf("%.1f MH/s", t.Rate/1e6)))
+	}
+	m.cfg.Logger.Info("search kernel chosen", "kernel", pow.SearchKernel(),
+		"why", "fastest of the kernels this CPU supports, timed on one core",
+		slog.Group("rates", rates...))
 }
 
 func (m *Miner) searcher(threads int) *pow.Searcher {
@@ -266,16 +278,26 @@ func (m *Miner) watchTip() (<-chan struct{}, func()) {
 // run mines blocks paying to payTo until ctx is cancelled.
 func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threads int) {
 	log := m.cfg.Logger
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	log.Info("mining started", "threads", threads, "kernel", pow.SearchKernel())
 	defer log.Info("mining stopped")
 	s := m.searcher(threads)
 	var lastFound time.Time
+	waitedForSync := false
 	for ctx.Err() == nil {
 		if wait := m.cfg.MinBlockInterval - time.Since(lastFound); wait > 0 {
 			sleep(ctx, wait)
 			continue
 		}
+		if m.cfg.InitialBlockDownload != nil && m.cfg.InitialBlockDownload() {
+			if !waitedForSync {
+				log.Info("waiting for the initial block download to end before mining")
+				waitedForSync = true
+			}
+			sleep(ctx, syncPoll)
+			continue
+		}
+		waitedForSync = false
 		block, err := m.cfg.Template(payTo)
 		if err != nil {
 			log.Error("block template", "err", err)
@@ -303,6 +325,10 @@ func (m *Miner) run(ctx context.Context, payTo [chain.PubKeyHashSize]byte, threa
 		log.Info("mined block", "hash", block.Hash(), "height", height, "txs", len(block.Txs))
 	}
 }
+
+// syncPoll is how often a loop waiting for the initial block download to end
+// asks whether it has.
+const syncPoll = 500 * time.Millisecond
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) {
@@ -345,7 +371,7 @@ var ErrMaxTries = errors.New("no block found within maxtries")
 // maxTries nonces in all (0: no limit), and returns their hashes. It serves
 // generatetoaddress.
 func (m *Miner) MineBlocks(ctx context.Context, n int, payTo [chain.PubKeyHashSize]byte, maxTries uint64) ([]chain.Hash, error) {
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	s := m.searcher(m.Threads())
 	var hashes []chain.Hash
 	var tried uint64
@@ -397,7 +423,7 @@ var ErrStaleTip = errors.New("the tip changed while the block was mined")
 // and submits it; it serves generateblock, whose caller chooses the
 // transactions.
 func (m *Miner) MineBlock(ctx context.Context, block *chain.Block) (chain.Hash, error) {
-	m.chooseKernel()
+	m.chooseKernel(ctx)
 	for !m.waitForClock(ctx, block) {
 		if ctx.Err() != nil {
 			return chain.Hash{}, ctx.Err()

@@ -67,7 +67,7 @@ func TestMaxTries(t *testing.T) {
 func TestCancelStopsWorkers(t *testing.T) {
 	c := chaintest.OpenChain(t, chain.MainParams)
 	m := New(Config{Chain: c, Template: coinbaseOnly(c), Submit: submitTo(c), Threads: 2, Logger: quietLog})
-	m.chooseKernel() // its timing goroutines are not the miner's
+	m.chooseKernel(t.Context()) // its timing goroutines are not the miner's
 	before := runtime.NumGoroutine()
 	m.SetPayTo([20]byte{})
 	if err := m.SetGenerate(true, 0); err != nil {

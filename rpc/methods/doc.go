@@ -8,7 +8,8 @@
 //
 // The methods read the chain (*chain.Chain) directly and reach the rest of the
 // node only through the small interfaces of interface.go (Mempool, TxPool,
-// Miner, Network), which the node's parts satisfy and tests fake. The node
+// Miner, BlockGenerator, Network), which the node's parts satisfy and tests
+// fake. The node
 // wires them with the Register functions of register.go, one per backend:
 //
 //	reg := rpc.NewRegistry()

@@ -90,8 +90,12 @@ func (m *miningMethods) setgenerate() rpc.Method {
 			default:
 				threads = int(limit)
 			}
-			if err := m.Miner.SetGenerate(on, threads); err != nil {
+			err := m.Miner.SetGenerate(on, threads)
+			switch {
+			case errors.Is(err, miner.ErrNoPayTo):
 				return nil, rpc.Errorf(rpc.CodeMisc, "Cannot start mining: %v (set one with setminingaddress or --mine-address)", err)
+			case err != nil:
+				return nil, rpc.Errorf(rpc.CodeMisc, "Cannot start mining: %v", err)
 			}
 			return nil, nil
 		},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -60,6 +61,22 @@ func TestSetGenerateParams(t *testing.T) {
 				t.Errorf("getgenerate: %s %v, want %v", raw, err, c.on)
 			}
 		})
+	}
+}
+
+// TestSetGenerateRefused: the hint to set an address comes only when the
+// address is what is missing, not when the miner is shutting down.
+func TestSetGenerateRefused(t *testing.T) {
+	for refuse, want := range map[error]string{
+		miner.ErrNoPayTo: "Cannot start mining: no mining address set (set one with setminingaddress or --mine-address)",
+		miner.ErrClosed:  "Cannot start mining: miner closed",
+	} {
+		reg, _ := newMiningRegistry(t, chain.RegtestParams, &fakeMiner{refuse: refuse})
+		_, err := reg.Call(t.Context(), "setgenerate", []any{true})
+		var e *rpc.Error
+		if !errors.As(err, &e) || e.Code != rpc.CodeMisc || e.Message != want {
+			t.Errorf("miner refusing with %v: %v, want %d %q", refuse, err, rpc.CodeMisc, want)
+		}
 	}
 }
 

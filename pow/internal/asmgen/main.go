@@ -3,7 +3,7 @@
 // (SHA-NI and AVX-512 at once) ones, pow/sha256d_vec_amd64.s (-kernel vector;
 // see vector.go and hybrid.go).
 //
-// The kernel hashes four nonces at a time with their instructions interleaved: one
+// The SHA-NI kernel hashes four nonces at a time with their instructions interleaved: one
 // SHA-NI round chain is bound by the latency of SHA256RNDS2, so a single stream
 // leaves the unit idle most of the time, while four independent streams keep it
 // busy. Writing the four streams out by hand would be some 1,500 lines that are easy
@@ -124,6 +124,27 @@ type gen struct{ buf bytes.Buffer }
 
 func (g *gen) line(format string, args ...any) { fmt.Fprintf(&g.buf, format+"\n", args...) }
 func (g *gen) op(format string, args ...any)   { g.line("\t"+format, args...) }
+
+// loopEnd closes a kernel's batch loop, whose batches hash lanes nonces, and
+// returns how many batches ran before the one that stopped it and that batch's
+// mask, which is in R13. A kernel that used the upper halves of vector
+// registers clears them (vzeroupper) before returning to SSE code.
+func (g *gen) loopEnd(lanes int, vzeroupper bool) {
+	g.op("ADDL $%d, DX", lanes)
+	g.op("DECL CX")
+	g.op("JNZ loop")
+	g.line("")
+	g.line("exit:")
+	if vzeroupper {
+		g.op("VZEROUPPER")
+	}
+	g.line("\t// CX batches were left, counting the one that stopped the loop.")
+	g.op("MOVL batches+12(FP), AX")
+	g.op("SUBL CX, AX")
+	g.op("MOVL AX, done+24(FP)")
+	g.op("MOVL R13, mask+28(FP)")
+	g.op("RET")
+}
 
 func cnst(off int) string { return fmt.Sprintf("consts<>+%d(SB)", off) }
 func scr(off int) string  { return fmt.Sprintf("%d(SI)", off) }
@@ -324,17 +345,7 @@ func generate() []byte {
 	ss := g.shaniBody(streams)
 	g.check(ss)
 	g.op("JNZ exit")
-	g.op("ADDL $%d, DX", streams)
-	g.op("DECL CX")
-	g.op("JNZ loop")
-	g.line("")
-	g.line("exit:")
-	g.line("\t// CX batches were left, counting the one that stopped the loop.")
-	g.op("MOVL batches+12(FP), AX")
-	g.op("SUBL CX, AX")
-	g.op("MOVL AX, done+24(FP)")
-	g.op("MOVL R13, mask+28(FP)")
-	g.op("RET")
+	g.loopEnd(streams, false)
 	return g.buf.Bytes()
 }
 

@@ -388,18 +388,7 @@ func (v *vgen) kernel() {
 	v.check("R13")
 	v.op("TESTL R13, R13")
 	v.op("JNZ exit")
-	v.op("ADDL $%d, DX", isa.lanes)
-	v.op("DECL CX")
-	v.op("JNZ loop")
-	v.line("")
-	v.line("exit:")
-	v.op("VZEROUPPER")
-	v.line("\t// CX batches were left, counting the one that stopped the loop.")
-	v.op("MOVL batches+12(FP), AX")
-	v.op("SUBL CX, AX")
-	v.op("MOVL AX, done+24(FP)")
-	v.op("MOVL R13, mask+28(FP)")
-	v.op("RET")
+	v.loopEnd(isa.lanes, true)
 }
 
 // prologue puts the target's top word on the stack, for broadcasting.
