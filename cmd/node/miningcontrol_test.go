@@ -173,7 +173,7 @@ func TestGenerateBlockRefusedBeforeMining(t *testing.T) {
 	child := &chain.Tx{Version: 1,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: parent.TxID()}}},
 		Outputs: []chain.TxOut{{Value: parent.Outputs[0].Value - 1000, PubKeyHash: g.PKH}}}
-	chain.SignInput(child, chain.NewSigHasher(child), 0, parent.Outputs[0].Value, g.KeyFor(g.PKH))
+	chain.SignInput(child, chain.NewSigHasher(child, parent.Outputs[:1]), 0, g.KeyFor(g.PKH))
 	for _, tx := range []*chain.Tx{parent, child} {
 		if _, err := n.pool.Accept(tx, mempool.PeerID("")); err != nil {
 			t.Fatal(err)
