@@ -350,6 +350,54 @@ func TestHeadersPresync(t *testing.T) {
 	}
 }
 
+// Presync holds one branch at a time. When another peer's header sync
+// replaces an honest peer's branch held there, the honest peer must start
+// its branch again, not be asked to continue it: its answer would start at a
+// header the node no longer holds, a protocol error, and it would be banned.
+// A liar claiming more work can make that happen whenever it likes.
+func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
+	tip := MaxHeadersPerMsg + 200
+	victim := newTestNode(t, nil)
+	victim.process(mainBlocks(tip)...)
+	params := victim.params
+	long := branchHeaders(params, tip+50, 3)
+	// Claims of less work than the victim's: its own sync loop asks neither
+	// peer, and the test drives each header sync itself.
+	quiet := func() statusMsg {
+		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: long[len(long)-1].Hash(), Height: int32(len(long)), Work: big.NewInt(1)}
+	}
+	honest := newHostilePeer(t, victim, quiet, serveBranch(long))
+	other := newHostilePeer(t, victim, quiet, func(getHeadersMsg) []chain.Header { return nil })
+	n := victim.node
+	syncFrom := func(p peer.ID) {
+		n.mu.Lock()
+		locator := n.headersLocatorLocked(p, n.peerLocked(p))
+		n.mu.Unlock()
+		n.syncHeaders(p, locator)
+	}
+	presyncLen := func() int {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return len(n.sync.presync)
+	}
+
+	syncFrom(honest.host.ID())
+	if got := presyncLen(); got != MaxHeadersPerMsg {
+		t.Fatalf("presync holds %d headers after the honest peer's first batch, want %d", got, MaxHeadersPerMsg)
+	}
+	syncFrom(other.host.ID())
+	if got := presyncLen(); got != 0 {
+		t.Fatalf("presync holds %d headers after another peer's sync, want 0", got)
+	}
+	syncFrom(honest.host.ID())
+	if n.IsBanned(honest.host.ID()) {
+		t.Fatalf("the honest peer was banned: %+v", n.ListBanned())
+	}
+	if got := presyncLen(); got != MaxHeadersPerMsg {
+		t.Fatalf("presync holds %d headers after the honest peer started again, want %d", got, MaxHeadersPerMsg)
+	}
+}
+
 // Peers on distinct addresses: a subnet ban drops and refuses every peer
 // at the banned address and none at another. Linux routes all of
 // 127.0.0.0/8 to the loopback interface, so hosts listening on 127.0.0.2 and

@@ -394,14 +394,38 @@ func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
 	if ps == nil {
 		return "", nil
 	}
+	return pick, n.headersLocatorLocked(pick, ps)
+}
+
+// headersLocatorLocked returns the locator to send p: after the last header
+// it sent, if that can be continued, else from the main chain. Its last
+// header may have been held only in presync, which another peer's header
+// sync has since replaced: asked to continue from there, p would answer with
+// headers that start at a block the node no longer knows, a protocol error
+// that would ban an honest peer. So p starts its branch again.
+func (n *Node) headersLocatorLocked(p peer.ID, ps *peerState) []chain.Hash {
 	locator := n.chain.BlockLocator()
-	if !ps.lastHeader.IsZero() {
-		locator = append([]chain.Hash{ps.lastHeader}, locator...)
+	if last := ps.lastHeader; !last.IsZero() {
+		if n.continuableLocked(p, last) {
+			locator = append([]chain.Hash{last}, locator...)
+		} else {
+			ps.lastHeader = chain.Hash{}
+		}
 	}
 	if len(locator) > maxLocatorHashes {
 		locator = append(locator[:maxLocatorHashes-1], n.params.GenesisHash)
 	}
-	return pick, locator
+	return locator
+}
+
+// continuableLocked reports whether headers after last, from p, can be taken:
+// last is in the index, or ends p's headers held in presync.
+func (n *Node) continuableLocked(p peer.ID, last chain.Hash) bool {
+	if _, err := n.chain.BlockInfo(last); err == nil {
+		return true
+	}
+	held := n.sync.presync
+	return n.sync.presyncPeer == p && len(held) > 0 && held[len(held)-1].Hash() == last
 }
 
 func (n *Node) onMainChain(h chain.Hash) bool {
