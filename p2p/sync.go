@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"slices"
 	"time"
@@ -252,6 +253,7 @@ type syncState struct {
 	// presync holds headers from presyncPeer of a branch with too little
 	// work yet to be stored (chain.ErrLowWork), while it proves more.
 	presync     []chain.Header
+	presyncWork *big.Int // at the end of presync
 	presyncPeer peer.ID
 }
 
@@ -447,25 +449,38 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
 	if n.sync.presyncPeer != p {
-		n.sync.presync, n.sync.presyncPeer = nil, p
+		n.sync.presync, n.sync.presyncWork, n.sync.presyncPeer = nil, nil, p
 	}
-	pending := n.sync.presync
+	pending, pendingWork := n.sync.presync, n.sync.presyncWork
 	n.mu.Unlock()
 	received, err := n.getHeaders(p, locator)
 	progress := false
 	if err == nil {
 		hs := received
+		var heldWork *big.Int
 		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
-			hs = append(slices.Clip(pending), hs...)
+			// Only the new batch is counted; the branch is handed to the
+			// chain once, when it has proved enough.
+			hs = append(slices.Clip(pending), received...)
+			var enough bool
+			heldWork, enough = n.chain.PresyncWork(pendingWork, received)
+			err = chain.ErrLowWork
+			if enough {
+				err = n.acceptHeaders(hs)
+			}
+		} else {
+			err = n.acceptHeaders(hs)
+			if errors.Is(err, chain.ErrLowWork) {
+				heldWork = n.branchWork(hs)
+			}
 		}
-		err = n.acceptHeaders(hs)
 		full := len(received) == MaxHeadersPerMsg
 		progress = n.chain.BestHeaderWork().Cmp(workBefore) > 0
 		n.mu.Lock()
-		n.sync.presync = nil
+		n.sync.presync, n.sync.presyncWork = nil, nil
 		switch {
 		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
-			n.sync.presync = hs
+			n.sync.presync, n.sync.presyncWork = hs, heldWork
 			ps.lastHeader = hs[len(hs)-1].Hash()
 			progress = len(hs) > len(pending)
 			err = nil
@@ -498,6 +513,17 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	if err != nil {
 		n.peerFailed(p, err)
 	}
+}
+
+// branchWork is the cumulative work at the end of hs, headers extending a
+// header in the index.
+func (n *Node) branchWork(hs []chain.Header) *big.Int {
+	parent, err := n.chain.BlockInfo(hs[0].PrevBlock)
+	if err != nil {
+		return new(big.Int)
+	}
+	work, _ := n.chain.PresyncWork(parent.ChainWork, hs)
+	return work
 }
 
 func (n *Node) getHeaders(p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
