@@ -398,6 +398,37 @@ func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
 	}
 }
 
+// A peer may restart a presync at will, each time with a light branch that
+// grows for a while and then ends short of the work its peer claimed. Growing
+// is no proof: each such branch is a strike, and the strikes add up, so the
+// peer rests longer each time instead of being asked again and again.
+func TestRestartedPresyncStrikesAddUp(t *testing.T) {
+	tip := MaxHeadersPerMsg + 200
+	victim := newTestNode(t, nil)
+	victim.process(mainBlocks(tip)...)
+	params := victim.params
+	short := branchHeaders(params, MaxHeadersPerMsg+20, 4)
+	quiet := func() statusMsg {
+		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: short[len(short)-1].Hash(), Height: int32(len(short)), Work: big.NewInt(1)}
+	}
+	restarter := newHostilePeer(t, victim, quiet, serveBranch(short))
+	n, p := victim.node, restarter.host.ID()
+	for range 2 {
+		for range 2 { // the branch's two batches
+			n.mu.Lock()
+			locator := n.headersLocatorLocked(p, n.peerLocked(p))
+			n.mu.Unlock()
+			n.syncHeaders(p, locator)
+		}
+	}
+	n.mu.Lock()
+	strikes := n.peerLocked(p).headersStrikes
+	n.mu.Unlock()
+	if strikes != 2 {
+		t.Fatalf("%d strikes after two light branches, want 2", strikes)
+	}
+}
+
 // Peers on distinct addresses: a subnet ban drops and refuses every peer
 // at the banned address and none at another. Linux routes all of
 // 127.0.0.0/8 to the loopback interface, so hosts listening on 127.0.0.2 and

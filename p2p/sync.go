@@ -454,7 +454,9 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	pending, pendingWork := n.sync.presync, n.sync.presyncWork
 	n.mu.Unlock()
 	received, err := n.getHeaders(p, locator)
-	progress := false
+	// progress: the answer brought new work into the index; held: it only
+	// grew the branch held in presync, which proves nothing yet.
+	progress, held := false, false
 	if err == nil {
 		hs := received
 		var heldWork *big.Int
@@ -482,7 +484,7 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
 			n.sync.presync, n.sync.presyncWork = hs, heldWork
 			ps.lastHeader = hs[len(hs)-1].Hash()
-			progress = len(hs) > len(pending)
+			held = len(hs) > len(pending)
 			err = nil
 		case err == nil && full:
 			ps.lastHeader = hs[len(hs)-1].Hash()
@@ -499,10 +501,16 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	// none rests, longer each time in a row, and others are asked. Else a
 	// liar claiming the most work and answering with useless headers would
 	// hold the one header-sync slot for ever.
+	// A presync that grows is neither: it neither clears the peer's strikes
+	// nor adds one, so a peer that restarts light branches of 100,000
+	// headers, each ending short of the work it claimed, rests longer after
+	// each, while an honest peer's long presync is not cut short.
 	n.mu.Lock()
-	if progress {
+	switch {
+	case progress:
 		ps.headersStrikes = 0
-	} else {
+	case held:
+	default:
 		ps.headersStrikes++
 		ps.headersRestUntil = time.Now().Add(min(headersRest<<min(ps.headersStrikes-1, 10), maxHeadersRest))
 	}
