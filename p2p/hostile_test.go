@@ -98,6 +98,18 @@ func TestAutomaticBansStayInMemory(t *testing.T) {
 	}
 }
 
+// A peer the operator keeps is never banned automatically, as Core never
+// discourages a manual peer: its misbehaviour is only logged.
+func TestKeptPeerNotBanned(t *testing.T) {
+	a, b := newTestNode(t, nil), newTestNode(t, nil)
+	a.keep(b)
+	waitFor(t, 10*time.Second, "the kept peer connected", func() bool { return a.connectedTo(b) })
+	a.node.misbehaved(b.node.ID(), "sent junk")
+	if a.node.IsBanned(b.node.ID()) {
+		t.Fatal("a kept peer was banned for misbehaving")
+	}
+}
+
 // Automatic bans are bounded: past maxDiscouraged the oldest is forgotten,
 // and lifting one frees nothing a later ban needs.
 func TestAutomaticBansBounded(t *testing.T) {
