@@ -148,6 +148,24 @@ func TestAutomaticBansBounded(t *testing.T) {
 	}
 }
 
+// An operator banning a peer already banned automatically replaces that ban:
+// listbanned shows the peer once, with the operator's reason and time.
+func TestOperatorBanReplacesAutomaticBan(t *testing.T) {
+	g, err := newGater(filepath.Join(t.TempDir(), "banlist.json"), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := peer.ID("offender")
+	g.discourage(p, "sent junk", time.Hour)
+	if err := g.ban(Ban{Peer: p, Reason: "operator"}, 48*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	bans := g.list()
+	if len(bans) != 1 || bans[0].Reason != "operator" {
+		t.Fatalf("bans %+v, want the operator's alone", bans)
+	}
+}
+
 // hostilePeer is a bare libp2p host speaking the sync protocol as the test
 // scripts it: it answers status with what status returns, getheaders with
 // what headers returns, and getblocks with notfound (it never serves a body).
