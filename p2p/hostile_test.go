@@ -380,31 +380,47 @@ func TestHeadersPresync(t *testing.T) {
 	}
 }
 
+// quietClaim is the status of a peer on branch that claims less work than
+// the victims of these tests: their own sync loops never ask it for headers,
+// and each test drives the header syncs itself (syncHeadersFrom).
+func quietClaim(params *chain.Params, branch []chain.Header) func() statusMsg {
+	return func() statusMsg {
+		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: branch[len(branch)-1].Hash(), Height: int32(len(branch)), Work: big.NewInt(1)}
+	}
+}
+
+// presyncTip is the height of presyncVictim's chain: a branch from genesis
+// needs more than one batch of headers to prove enough work to be stored.
+const presyncTip = MaxHeadersPerMsg + 200
+
+// presyncVictim is a node with a chain presyncTip blocks long.
+func presyncVictim(t *testing.T) *testNode {
+	victim := newTestNode(t, nil)
+	victim.process(mainBlocks(presyncTip)...)
+	return victim
+}
+
+// syncHeadersFrom runs one header sync with p, as the sync loop would.
+func syncHeadersFrom(n *Node, p peer.ID) {
+	n.mu.Lock()
+	locator := n.headersLocatorLocked(p, n.peerLocked(p))
+	n.mu.Unlock()
+	n.syncHeaders(p, locator)
+}
+
 // Presync holds one branch at a time. When another peer's header sync
 // replaces an honest peer's branch held there, the honest peer must start
 // its branch again, not be asked to continue it: its answer would start at a
 // header the node no longer holds, a protocol error, and it would be banned.
 // A liar claiming more work can make that happen whenever it likes.
 func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
-	tip := MaxHeadersPerMsg + 200
-	victim := newTestNode(t, nil)
-	victim.process(mainBlocks(tip)...)
+	victim := presyncVictim(t)
 	params := victim.params
-	long := branchHeaders(params, tip+50, 3)
-	// Claims of less work than the victim's: its own sync loop asks neither
-	// peer, and the test drives each header sync itself.
-	quiet := func() statusMsg {
-		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: long[len(long)-1].Hash(), Height: int32(len(long)), Work: big.NewInt(1)}
-	}
-	honest := newHostilePeer(t, victim, quiet, serveBranch(long))
-	other := newHostilePeer(t, victim, quiet, func(getHeadersMsg) []chain.Header { return nil })
+	long := branchHeaders(params, presyncTip+50, 3)
+	honest := newHostilePeer(t, victim, quietClaim(params, long), serveBranch(long))
+	other := newHostilePeer(t, victim, quietClaim(params, long), func(getHeadersMsg) []chain.Header { return nil })
 	n := victim.node
-	syncFrom := func(p peer.ID) {
-		n.mu.Lock()
-		locator := n.headersLocatorLocked(p, n.peerLocked(p))
-		n.mu.Unlock()
-		n.syncHeaders(p, locator)
-	}
+	syncFrom := func(p peer.ID) { syncHeadersFrom(n, p) }
 	presyncLen := func() int {
 		n.mu.Lock()
 		defer n.mu.Unlock()
@@ -433,22 +449,14 @@ func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
 // is no proof: each such branch is a strike, and the strikes add up, so the
 // peer rests longer each time instead of being asked again and again.
 func TestRestartedPresyncStrikesAddUp(t *testing.T) {
-	tip := MaxHeadersPerMsg + 200
-	victim := newTestNode(t, nil)
-	victim.process(mainBlocks(tip)...)
+	victim := presyncVictim(t)
 	params := victim.params
 	short := branchHeaders(params, MaxHeadersPerMsg+20, 4)
-	quiet := func() statusMsg {
-		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: short[len(short)-1].Hash(), Height: int32(len(short)), Work: big.NewInt(1)}
-	}
-	restarter := newHostilePeer(t, victim, quiet, serveBranch(short))
+	restarter := newHostilePeer(t, victim, quietClaim(params, short), serveBranch(short))
 	n, p := victim.node, restarter.host.ID()
 	for range 2 {
 		for range 2 { // the branch's two batches
-			n.mu.Lock()
-			locator := n.headersLocatorLocked(p, n.peerLocked(p))
-			n.mu.Unlock()
-			n.syncHeaders(p, locator)
+			syncHeadersFrom(n, p)
 		}
 	}
 	n.mu.Lock()
