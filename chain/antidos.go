@@ -130,11 +130,3 @@ func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
 	c.deliver(events)
 	return res, err
 }
-
-// BestHeaderWork is the cumulative work of the best valid header: what a
-// header-sync peer's delivery is measured by.
-func (c *Chain) BestHeaderWork() *big.Int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return new(big.Int).Set(c.bestHeader.chainWork)
-}

@@ -274,6 +274,39 @@ func TestLiarDoesNotHoldHeaderSync(t *testing.T) {
 	}
 }
 
+// A liar's useless answer is a strike even when a block arrives by gossip
+// while it answers: what counts is whether the answer itself brought headers
+// the node stored, not whether the best header moved meanwhile.
+func TestUselessHeadersTimedToABlockStillStrike(t *testing.T) {
+	blocks := mainBlocks(11)
+	victim := newTestNode(t, nil)
+	victim.process(blocks[:10]...)
+	useless := make([]chain.Header, 9)
+	for i := range useless {
+		useless[i] = blocks[i+1].Header
+	}
+	var gossiped atomic.Value
+	answer := func(getHeadersMsg) []chain.Header {
+		// The block the liar saw on gossip reaches the victim just before
+		// the liar's answer.
+		_, err := victim.chain.ProcessBlock(blocks[10])
+		gossiped.Store(fmt.Sprint(err))
+		return useless
+	}
+	liar := newHostilePeer(t, victim, quietClaim(victim.params, useless), answer)
+	n, p := victim.node, liar.host.ID()
+	syncHeadersFrom(n, p)
+	if got := gossiped.Load(); got != "<nil>" {
+		t.Fatalf("the gossiped block: %v", got)
+	}
+	n.mu.Lock()
+	strikes := n.peerLocked(p).headersStrikes
+	n.mu.Unlock()
+	if strikes != 1 {
+		t.Fatalf("%d strikes after useless headers, want 1", strikes)
+	}
+}
+
 // A megabyte gossiped under an 80-byte header without proof of work is
 // turned away on the header: the body is never decoded.
 func TestGossipChecksHeaderWorkFirst(t *testing.T) {

@@ -423,7 +423,7 @@ func (n *Node) headersLocatorLocked(p peer.ID, ps *peerState) []chain.Hash {
 // continuableLocked reports whether headers after last, from p, can be taken:
 // last is in the index, or ends p's headers held in presync.
 func (n *Node) continuableLocked(p peer.ID, last chain.Hash) bool {
-	if _, err := n.chain.BlockInfo(last); err == nil {
+	if n.haveHeader(last) {
 		return true
 	}
 	held := n.sync.presync
@@ -444,7 +444,6 @@ func (n *Node) onMainChain(h chain.Hash) bool {
 // low-work headers out of the index and off the disk.
 func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	defer kick(n.kickSync)
-	workBefore := n.chain.BestHeaderWork()
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
@@ -454,11 +453,20 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	pending, pendingWork := n.sync.presync, n.sync.presyncWork
 	n.mu.Unlock()
 	received, err := n.getHeaders(p, locator)
-	// progress: the answer brought new work into the index; held: it only
-	// grew the branch held in presync, which proves nothing yet.
+	// progress: the answer brought headers the node stored; held: it only
+	// grew the branch held in presync, which proves nothing yet. Judged by
+	// the answer's own last header, not by the best header's work, which a
+	// gossiped block may raise meanwhile: a liar would time its useless
+	// answers to blocks it sees on gossip and never rest.
 	progress, held := false, false
 	if err == nil {
 		hs := received
+		var fresh chain.Hash
+		if len(hs) > 0 {
+			if last := hs[len(hs)-1].Hash(); !n.haveHeader(last) {
+				fresh = last
+			}
+		}
 		var heldWork *big.Int
 		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
 			// Only the new batch is counted; the branch is handed to the
@@ -477,7 +485,7 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 			}
 		}
 		full := len(received) == MaxHeadersPerMsg
-		progress = n.chain.BestHeaderWork().Cmp(workBefore) > 0
+		progress = !fresh.IsZero() && n.haveHeader(fresh)
 		n.mu.Lock()
 		n.sync.presync, n.sync.presyncWork = nil, nil
 		switch {
@@ -521,6 +529,12 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	if err != nil {
 		n.peerFailed(p, err)
 	}
+}
+
+// haveHeader reports whether h is in the chain's index.
+func (n *Node) haveHeader(h chain.Hash) bool {
+	_, err := n.chain.BlockInfo(h)
+	return err == nil
 }
 
 // branchWork is the cumulative work at the end of hs, headers extending a
