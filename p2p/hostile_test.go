@@ -477,6 +477,36 @@ func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
 	}
 }
 
+// A presync under way goes on before any other peer's header sync, which
+// would drop the branch held: else liars claiming more work, under new
+// identities as each rests, could restart an honest peer's presync for ever
+// and keep the node off a heavier chain after a long partition.
+func TestPresyncGoesOnFirst(t *testing.T) {
+	victim := presyncVictim(t)
+	n := victim.node
+	claim := func(tip byte, work int64) peerState {
+		return peerState{hasStatus: true, status: statusMsg{Tip: chain.Hash{tip}, Height: 1 << 20, Work: big.NewInt(work)}}
+	}
+	honest, liar := peer.ID("honest-in-presync"), peer.ID("liar")
+	held := branchHeaders(victim.params, 3, 5)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hs, ls := claim(1, 1<<40), claim(2, 1<<50)
+	hs.lastHeader = held[len(held)-1].Hash()
+	n.peers[honest], n.peers[liar] = &hs, &ls
+	defer delete(n.peers, honest)
+	defer delete(n.peers, liar)
+	n.sync.presync, n.sync.presyncPeer = held, honest
+	defer func() { n.sync.presync, n.sync.presyncPeer = nil, "" }()
+	p, locator := n.headersPeerLocked(n.chain.Best())
+	if p != honest {
+		t.Fatalf("asked %q for headers, want the peer whose branch is held in presync", p)
+	}
+	if len(locator) == 0 || locator[0] != hs.lastHeader {
+		t.Fatal("the presync peer is not asked to continue its branch")
+	}
+}
+
 // A peer may restart a presync at will, each time with a light branch that
 // grows for a while and then ends short of the work its peer claimed. Growing
 // is no proof: each such branch is a strike, and the strikes add up, so the

@@ -370,8 +370,9 @@ func (n *Node) nobodyHasLocked(it *wantItem) bool {
 
 // headersPeerLocked picks the peer to ask for headers: of those whose chain
 // has more work than ours, whose tip is neither on our main chain nor
-// queued, and that are not resting after an answer with no new work, the one
-// claiming the most work. None while the download queue is full. (Having the tip is not enough: it may
+// queued, and that are not resting after an answer with no new work: the one
+// whose branch is held in presync, else the one claiming the most work. None
+// while the download queue is full. (Having the tip is not enough: it may
 // be an orphan, or stored while its ancestors' bodies are missing.) It
 // returns the locator to send.
 func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
@@ -388,6 +389,14 @@ func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
 		}
 		if _, queued := n.sync.want[st.Tip]; queued || n.onMainChain(st.Tip) || n.chain.IsKnownInvalid(st.Tip) {
 			continue
+		}
+		if p == n.sync.presyncPeer && len(n.sync.presync) > 0 {
+			// A presync under way goes on first: any other peer's header
+			// sync would drop the branch held, and peers claiming more
+			// work, under ever new identities, could otherwise restart an
+			// honest peer's presync for ever. It ends within
+			// maxPresyncHeaders.
+			return p, n.headersLocatorLocked(p, s)
 		}
 		if ps == nil || st.Work.Cmp(ps.status.Work) > 0 {
 			pick, ps = p, s
