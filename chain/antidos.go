@@ -79,6 +79,33 @@ func (c *Chain) checkHeadersWork(headers []Header) error {
 	return fmt.Errorf("%w: the branch reaches work %#x, below %#x", ErrLowWork, best, threshold)
 }
 
+// PresyncWork counts the work of batch, headers held outside the index while
+// their branch proves enough work to be stored (Bitcoin Core's headers
+// presync; see ErrLowWork). batch continues headers counted before, the last
+// of which ends with cumulative work prevWork. It returns the work at the end
+// of batch and whether that reaches HeadersWorkThreshold; counting stops at
+// the first header that does not link to the one before it or lacks its
+// proof of work. Only batch is hashed, so a presync costs in proportion to
+// the headers received: handing the whole branch held so far to
+// AcceptHeaders with each batch would cost their square, and a peer can
+// restart a presync at will.
+func (c *Chain) PresyncWork(prevWork *big.Int, batch []Header) (*big.Int, bool) {
+	c.mu.RLock()
+	threshold := c.headersWorkThresholdLocked()
+	c.mu.RUnlock()
+	work := new(big.Int).Set(prevWork)
+	var prev Hash
+	for i := range batch {
+		h := &batch[i]
+		if (i > 0 && h.PrevBlock != prev) || CheckProofOfWork(h, c.params) != nil {
+			break
+		}
+		work.Add(work, pow.WorkFromBits(h.Bits))
+		prev = h.Hash()
+	}
+	return work, work.Cmp(threshold) >= 0
+}
+
 // lowWorkBlock reports whether a block that nobody asked for, with header h
 // on parent, has too little work to store: less than the tip's or than the
 // network's minimum. Such a block cannot become the tip, so its body is
@@ -102,12 +129,4 @@ func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
 	res, events, err := c.processBlock(b, false)
 	c.deliver(events)
 	return res, err
-}
-
-// BestHeaderWork is the cumulative work of the best valid header: what a
-// header-sync peer's delivery is measured by.
-func (c *Chain) BestHeaderWork() *big.Int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return new(big.Int).Set(c.bestHeader.chainWork)
 }

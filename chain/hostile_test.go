@@ -2,6 +2,8 @@ package chain_test
 
 import (
 	"errors"
+	"math/big"
+	"slices"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -118,4 +120,97 @@ func TestLowWorkBranchesLeaveNoTrace(t *testing.T) {
 	}
 	mustProcess(t, c, long...)
 	requireTip(t, c, long[len(long)-1])
+}
+
+// openHeavyMinimum opens a regtest chain whose network minimum chain work is
+// minWork, so that every branch below it is presynced, not stored.
+func openHeavyMinimum(t testing.TB, minWork *big.Int) (*chain.Chain, *chain.Params) {
+	t.Helper()
+	p := *chain.RegtestParams
+	p.MinChainWork = minWork
+	c, err := chain.Open(chain.Config{Params: &p, Dir: t.TempDir(), Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, &p
+}
+
+// regtestBranch returns n linked headers from genesis, each with valid proof
+// of work (2 of work each on regtest).
+func regtestBranch(p *chain.Params, n int) []chain.Header {
+	hs := make([]chain.Header, n)
+	prev, when := p.GenesisHash, p.GenesisBlock.Header.Time
+	for i := range hs {
+		h := chain.Header{Version: 1, PrevBlock: prev, Time: when + uint32(i) + 1, Bits: p.PowLimitBits}
+		for chain.CheckProofOfWork(&h, p) != nil {
+			h.Nonce++
+		}
+		hs[i], prev = h, h.Hash()
+	}
+	return hs
+}
+
+// PresyncWork counts a batch that continues a branch held in presync from
+// the work counted before, hashing only the batch, and stops counting where
+// the batch stops being a chain of headers with their proof of work.
+func TestPresyncWork(t *testing.T) {
+	c, p := openHeavyMinimum(t, big.NewInt(2*60+2))
+	hs := regtestBranch(p, 60)
+	if err := c.AcceptHeaders(hs[:20]); !errors.Is(err, chain.ErrLowWork) {
+		t.Fatalf("20 headers of 2 work each, below a minimum of 122: %v", err)
+	}
+	noPow := slices.Clone(hs[20:40])
+	for chain.CheckProofOfWork(&noPow[5], p) == nil {
+		noPow[5].Nonce++
+	}
+	unlinked := slices.Clone(hs[20:40])
+	unlinked[5].PrevBlock = chain.Hash{1}
+	for _, tc := range []struct {
+		name       string
+		prevWork   int64
+		batch      []chain.Header
+		wantWork   int64
+		wantEnough bool
+	}{
+		{"a linked batch", 42, hs[20:40], 82, false},
+		{"the batch that proves enough", 82, hs[40:60], 122, true},
+		{"stops at a header without proof of work", 42, noPow, 52, false},
+		{"stops at a header not linked to the one before", 42, unlinked, 52, false},
+		{"an empty batch", 42, nil, 42, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			work, enough := c.PresyncWork(big.NewInt(tc.prevWork), tc.batch)
+			if work.Int64() != tc.wantWork || enough != tc.wantEnough {
+				t.Fatalf("work %v, enough %v; want %d, %v", work, enough, tc.wantWork, tc.wantEnough)
+			}
+		})
+	}
+	// What presync proved, the chain agrees with when handed the branch.
+	if err := c.AcceptHeaders(hs); err != nil {
+		t.Fatalf("the branch presync found heavy enough: %v", err)
+	}
+}
+
+// BenchmarkPresync holds a branch of 100,000 headers too light to store in
+// batches of 2,000, as p2p's header sync does, counting each batch as it
+// comes (chain.PresyncWork); a peer may restart such a presync at will.
+func BenchmarkPresync(b *testing.B) {
+	const total, batch = 100_000, 2_000
+	c, p := openHeavyMinimum(b, new(big.Int).Lsh(big.NewInt(1), 200))
+	hs := regtestBranch(p, total)
+	b.ResetTimer()
+	for range b.N {
+		if err := c.AcceptHeaders(hs[:batch]); !errors.Is(err, chain.ErrLowWork) {
+			b.Fatal(err)
+		}
+		work := big.NewInt(2 * (batch + 1))
+		for i := batch; i < total; i += batch {
+			if w, enough := c.PresyncWork(work, hs[i:i+batch]); enough {
+				b.Fatal("a light branch proved enough")
+			} else {
+				work = w
+			}
+		}
+	}
 }

@@ -158,7 +158,9 @@ func newGater(path string, log *slog.Logger) (*gater, error) {
 	return g, nil
 }
 
-// ban refuses b's peer or subnet until now+d and saves the list.
+// ban refuses b's peer or subnet until now+d and saves the list. An
+// operator's ban of a peer replaces its automatic one: the peer is listed
+// once, until the operator's time.
 func (g *gater) ban(b Ban, d time.Duration) error {
 	b.Created = g.now()
 	b.Until = b.Created.Add(d)
@@ -167,6 +169,7 @@ func (g *gater) ban(b Ban, d time.Duration) error {
 		g.subnets[b.Subnet] = b
 	} else {
 		g.bans[b.Peer] = b
+		g.forgetDiscouragedLocked(b.Peer)
 	}
 	g.mu.Unlock()
 	return g.save()

@@ -98,6 +98,18 @@ func TestAutomaticBansStayInMemory(t *testing.T) {
 	}
 }
 
+// A peer the operator keeps is never banned automatically, as Core never
+// discourages a manual peer: its misbehaviour is only logged.
+func TestKeptPeerNotBanned(t *testing.T) {
+	a, b := newTestNode(t, nil), newTestNode(t, nil)
+	a.keep(b)
+	waitFor(t, 10*time.Second, "the kept peer connected", func() bool { return a.connectedTo(b) })
+	a.node.misbehaved(b.node.ID(), "sent junk")
+	if a.node.IsBanned(b.node.ID()) {
+		t.Fatal("a kept peer was banned for misbehaving")
+	}
+}
+
 // Automatic bans are bounded: past maxDiscouraged the oldest is forgotten,
 // and lifting one frees nothing a later ban needs.
 func TestAutomaticBansBounded(t *testing.T) {
@@ -133,6 +145,24 @@ func TestAutomaticBansBounded(t *testing.T) {
 	}
 	if !g.isBanned(id(extra + 5)) {
 		t.Fatal("a renewed ban was evicted through its old slot")
+	}
+}
+
+// An operator banning a peer already banned automatically replaces that ban:
+// listbanned shows the peer once, with the operator's reason and time.
+func TestOperatorBanReplacesAutomaticBan(t *testing.T) {
+	g, err := newGater(filepath.Join(t.TempDir(), "banlist.json"), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := peer.ID("offender")
+	g.discourage(p, "sent junk", time.Hour)
+	if err := g.ban(Ban{Peer: p, Reason: "operator"}, 48*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	bans := g.list()
+	if len(bans) != 1 || bans[0].Reason != "operator" {
+		t.Fatalf("bans %+v, want the operator's alone", bans)
 	}
 }
 
@@ -244,6 +274,39 @@ func TestLiarDoesNotHoldHeaderSync(t *testing.T) {
 	}
 }
 
+// A liar's useless answer is a strike even when a block arrives by gossip
+// while it answers: what counts is whether the answer itself brought headers
+// the node stored, not whether the best header moved meanwhile.
+func TestUselessHeadersTimedToABlockStillStrike(t *testing.T) {
+	blocks := mainBlocks(11)
+	victim := newTestNode(t, nil)
+	victim.process(blocks[:10]...)
+	useless := make([]chain.Header, 9)
+	for i := range useless {
+		useless[i] = blocks[i+1].Header
+	}
+	var gossiped atomic.Value
+	answer := func(getHeadersMsg) []chain.Header {
+		// The block the liar saw on gossip reaches the victim just before
+		// the liar's answer.
+		_, err := victim.chain.ProcessBlock(blocks[10])
+		gossiped.Store(fmt.Sprint(err))
+		return useless
+	}
+	liar := newHostilePeer(t, victim, quietClaim(victim.params, useless), answer)
+	n, p := victim.node, liar.host.ID()
+	syncHeadersFrom(n, p)
+	if got := gossiped.Load(); got != "<nil>" {
+		t.Fatalf("the gossiped block: %v", got)
+	}
+	n.mu.Lock()
+	strikes := n.peerLocked(p).headersStrikes
+	n.mu.Unlock()
+	if strikes != 1 {
+		t.Fatalf("%d strikes after useless headers, want 1", strikes)
+	}
+}
+
 // A megabyte gossiped under an 80-byte header without proof of work is
 // turned away on the header: the body is never decoded.
 func TestGossipChecksHeaderWorkFirst(t *testing.T) {
@@ -347,6 +410,123 @@ func TestHeadersPresync(t *testing.T) {
 	}
 	if victim.node.IsBanned(strong.host.ID()) {
 		t.Fatal("a peer on a heavier branch was banned")
+	}
+}
+
+// quietClaim is the status of a peer on branch that claims less work than
+// the victims of these tests: their own sync loops never ask it for headers,
+// and each test drives the header syncs itself (syncHeadersFrom).
+func quietClaim(params *chain.Params, branch []chain.Header) func() statusMsg {
+	return func() statusMsg {
+		return statusMsg{Network: params.Name, Genesis: params.GenesisHash, Tip: branch[len(branch)-1].Hash(), Height: int32(len(branch)), Work: big.NewInt(1)}
+	}
+}
+
+// presyncTip is the height of presyncVictim's chain: a branch from genesis
+// needs more than one batch of headers to prove enough work to be stored.
+const presyncTip = MaxHeadersPerMsg + 200
+
+// presyncVictim is a node with a chain presyncTip blocks long.
+func presyncVictim(t *testing.T) *testNode {
+	victim := newTestNode(t, nil)
+	victim.process(mainBlocks(presyncTip)...)
+	return victim
+}
+
+// syncHeadersFrom runs one header sync with p, as the sync loop would.
+func syncHeadersFrom(n *Node, p peer.ID) {
+	n.mu.Lock()
+	locator := n.headersLocatorLocked(p, n.peerLocked(p))
+	n.mu.Unlock()
+	n.syncHeaders(p, locator)
+}
+
+// Presync holds one branch at a time. When another peer's header sync
+// replaces an honest peer's branch held there, the honest peer must start
+// its branch again, not be asked to continue it: its answer would start at a
+// header the node no longer holds, a protocol error, and it would be banned.
+// A liar claiming more work can make that happen whenever it likes.
+func TestPresyncReplacedDoesNotBanHonestPeer(t *testing.T) {
+	victim := presyncVictim(t)
+	params := victim.params
+	long := branchHeaders(params, presyncTip+50, 3)
+	honest := newHostilePeer(t, victim, quietClaim(params, long), serveBranch(long))
+	other := newHostilePeer(t, victim, quietClaim(params, long), func(getHeadersMsg) []chain.Header { return nil })
+	n := victim.node
+	syncFrom := func(p peer.ID) { syncHeadersFrom(n, p) }
+	presyncLen := func() int {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return len(n.sync.presync)
+	}
+
+	syncFrom(honest.host.ID())
+	if got := presyncLen(); got != MaxHeadersPerMsg {
+		t.Fatalf("presync holds %d headers after the honest peer's first batch, want %d", got, MaxHeadersPerMsg)
+	}
+	syncFrom(other.host.ID())
+	if got := presyncLen(); got != 0 {
+		t.Fatalf("presync holds %d headers after another peer's sync, want 0", got)
+	}
+	syncFrom(honest.host.ID())
+	if n.IsBanned(honest.host.ID()) {
+		t.Fatalf("the honest peer was banned: %+v", n.ListBanned())
+	}
+	if got := presyncLen(); got != MaxHeadersPerMsg {
+		t.Fatalf("presync holds %d headers after the honest peer started again, want %d", got, MaxHeadersPerMsg)
+	}
+}
+
+// A presync under way goes on before any other peer's header sync, which
+// would drop the branch held: else liars claiming more work, under new
+// identities as each rests, could restart an honest peer's presync for ever
+// and keep the node off a heavier chain after a long partition.
+func TestPresyncGoesOnFirst(t *testing.T) {
+	victim := presyncVictim(t)
+	n := victim.node
+	claim := func(tip byte, work int64) peerState {
+		return peerState{hasStatus: true, status: statusMsg{Tip: chain.Hash{tip}, Height: 1 << 20, Work: big.NewInt(work)}}
+	}
+	honest, liar := peer.ID("honest-in-presync"), peer.ID("liar")
+	held := branchHeaders(victim.params, 3, 5)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	hs, ls := claim(1, 1<<40), claim(2, 1<<50)
+	hs.lastHeader = held[len(held)-1].Hash()
+	n.peers[honest], n.peers[liar] = &hs, &ls
+	defer delete(n.peers, honest)
+	defer delete(n.peers, liar)
+	n.sync.presync, n.sync.presyncPeer = held, honest
+	defer func() { n.sync.presync, n.sync.presyncPeer = nil, "" }()
+	p, locator := n.headersPeerLocked(n.chain.Best())
+	if p != honest {
+		t.Fatalf("asked %q for headers, want the peer whose branch is held in presync", p)
+	}
+	if len(locator) == 0 || locator[0] != hs.lastHeader {
+		t.Fatal("the presync peer is not asked to continue its branch")
+	}
+}
+
+// A peer may restart a presync at will, each time with a light branch that
+// grows for a while and then ends short of the work its peer claimed. Growing
+// is no proof: each such branch is a strike, and the strikes add up, so the
+// peer rests longer each time instead of being asked again and again.
+func TestRestartedPresyncStrikesAddUp(t *testing.T) {
+	victim := presyncVictim(t)
+	params := victim.params
+	short := branchHeaders(params, MaxHeadersPerMsg+20, 4)
+	restarter := newHostilePeer(t, victim, quietClaim(params, short), serveBranch(short))
+	n, p := victim.node, restarter.host.ID()
+	for range 2 {
+		for range 2 { // the branch's two batches
+			syncHeadersFrom(n, p)
+		}
+	}
+	n.mu.Lock()
+	strikes := n.peerLocked(p).headersStrikes
+	n.mu.Unlock()
+	if strikes != 2 {
+		t.Fatalf("%d strikes after two light branches, want 2", strikes)
 	}
 }
 

@@ -217,9 +217,19 @@ func (n *Node) refuseForeign(p peer.ID, why string) {
 	})
 }
 
-// misbehaved bans p for a day, in memory only, and disconnects it.
+// misbehaved bans p for a day, in memory only, and disconnects it. A peer
+// the operator keeps (AddPeer, --connect) is only warned about, as Bitcoin
+// Core never discourages a manual peer: the operator chose it, and a ban
+// would silently stop its redialling for a day, the node's only peer perhaps.
 func (n *Node) misbehaved(p peer.ID, reason string) {
 	if p == "" || p == n.host.ID() {
+		return
+	}
+	n.mu.Lock()
+	_, kept := n.persistent[p]
+	n.mu.Unlock()
+	if kept {
+		n.log.Warn("not banning a misbehaving peer the operator keeps", "peer", p, "reason", reason)
 		return
 	}
 	n.log.Warn("banning peer", "peer", p, "reason", reason, "for", DefaultBanDuration)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"slices"
 	"time"
@@ -252,6 +253,7 @@ type syncState struct {
 	// presync holds headers from presyncPeer of a branch with too little
 	// work yet to be stored (chain.ErrLowWork), while it proves more.
 	presync     []chain.Header
+	presyncWork *big.Int // at the end of presync
 	presyncPeer peer.ID
 }
 
@@ -368,8 +370,9 @@ func (n *Node) nobodyHasLocked(it *wantItem) bool {
 
 // headersPeerLocked picks the peer to ask for headers: of those whose chain
 // has more work than ours, whose tip is neither on our main chain nor
-// queued, and that are not resting after an answer with no new work, the one
-// claiming the most work. None while the download queue is full. (Having the tip is not enough: it may
+// queued, and that are not resting after an answer with no new work: the one
+// whose branch is held in presync, else the one claiming the most work. None
+// while the download queue is full. (Having the tip is not enough: it may
 // be an orphan, or stored while its ancestors' bodies are missing.) It
 // returns the locator to send.
 func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
@@ -387,6 +390,14 @@ func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
 		if _, queued := n.sync.want[st.Tip]; queued || n.onMainChain(st.Tip) || n.chain.IsKnownInvalid(st.Tip) {
 			continue
 		}
+		if p == n.sync.presyncPeer && len(n.sync.presync) > 0 {
+			// A presync under way goes on first: any other peer's header
+			// sync would drop the branch held, and peers claiming more
+			// work, under ever new identities, could otherwise restart an
+			// honest peer's presync for ever. It ends within
+			// maxPresyncHeaders.
+			return p, n.headersLocatorLocked(p, s)
+		}
 		if ps == nil || st.Work.Cmp(ps.status.Work) > 0 {
 			pick, ps = p, s
 		}
@@ -394,14 +405,38 @@ func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
 	if ps == nil {
 		return "", nil
 	}
+	return pick, n.headersLocatorLocked(pick, ps)
+}
+
+// headersLocatorLocked returns the locator to send p: after the last header
+// it sent, if that can be continued, else from the main chain. Its last
+// header may have been held only in presync, which another peer's header
+// sync has since replaced: asked to continue from there, p would answer with
+// headers that start at a block the node no longer knows, a protocol error
+// that would ban an honest peer. So p starts its branch again.
+func (n *Node) headersLocatorLocked(p peer.ID, ps *peerState) []chain.Hash {
 	locator := n.chain.BlockLocator()
-	if !ps.lastHeader.IsZero() {
-		locator = append([]chain.Hash{ps.lastHeader}, locator...)
+	if last := ps.lastHeader; !last.IsZero() {
+		if n.continuableLocked(p, last) {
+			locator = append([]chain.Hash{last}, locator...)
+		} else {
+			ps.lastHeader = chain.Hash{}
+		}
 	}
 	if len(locator) > maxLocatorHashes {
 		locator = append(locator[:maxLocatorHashes-1], n.params.GenesisHash)
 	}
-	return pick, locator
+	return locator
+}
+
+// continuableLocked reports whether headers after last, from p, can be taken:
+// last is in the index, or ends p's headers held in presync.
+func (n *Node) continuableLocked(p peer.ID, last chain.Hash) bool {
+	if n.haveHeader(last) {
+		return true
+	}
+	held := n.sync.presync
+	return n.sync.presyncPeer == p && len(held) > 0 && held[len(held)-1].Hash() == last
 }
 
 func (n *Node) onMainChain(h chain.Hash) bool {
@@ -418,32 +453,55 @@ func (n *Node) onMainChain(h chain.Hash) bool {
 // low-work headers out of the index and off the disk.
 func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	defer kick(n.kickSync)
-	workBefore := n.chain.BestHeaderWork()
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	target := ps.status.Tip
 	if n.sync.presyncPeer != p {
-		n.sync.presync, n.sync.presyncPeer = nil, p
+		n.sync.presync, n.sync.presyncWork, n.sync.presyncPeer = nil, nil, p
 	}
-	pending := n.sync.presync
+	pending, pendingWork := n.sync.presync, n.sync.presyncWork
 	n.mu.Unlock()
 	received, err := n.getHeaders(p, locator)
-	progress := false
+	// progress: the answer brought headers the node stored; held: it only
+	// grew the branch held in presync, which proves nothing yet. Judged by
+	// the answer's own last header, not by the best header's work, which a
+	// gossiped block may raise meanwhile: a liar would time its useless
+	// answers to blocks it sees on gossip and never rest.
+	progress, held := false, false
 	if err == nil {
 		hs := received
-		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
-			hs = append(slices.Clip(pending), hs...)
+		var fresh chain.Hash
+		if len(hs) > 0 {
+			if last := hs[len(hs)-1].Hash(); !n.haveHeader(last) {
+				fresh = last
+			}
 		}
-		err = n.acceptHeaders(hs)
+		var heldWork *big.Int
+		if len(pending) > 0 && len(hs) > 0 && hs[0].PrevBlock == pending[len(pending)-1].Hash() {
+			// Only the new batch is counted; the branch is handed to the
+			// chain once, when it has proved enough.
+			hs = append(slices.Clip(pending), received...)
+			var enough bool
+			heldWork, enough = n.chain.PresyncWork(pendingWork, received)
+			err = chain.ErrLowWork
+			if enough {
+				err = n.acceptHeaders(hs)
+			}
+		} else {
+			err = n.acceptHeaders(hs)
+			if errors.Is(err, chain.ErrLowWork) {
+				heldWork = n.branchWork(hs)
+			}
+		}
 		full := len(received) == MaxHeadersPerMsg
-		progress = n.chain.BestHeaderWork().Cmp(workBefore) > 0
+		progress = !fresh.IsZero() && n.haveHeader(fresh)
 		n.mu.Lock()
-		n.sync.presync = nil
+		n.sync.presync, n.sync.presyncWork = nil, nil
 		switch {
 		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
-			n.sync.presync = hs
+			n.sync.presync, n.sync.presyncWork = hs, heldWork
 			ps.lastHeader = hs[len(hs)-1].Hash()
-			progress = len(hs) > len(pending)
+			held = len(hs) > len(pending)
 			err = nil
 		case err == nil && full:
 			ps.lastHeader = hs[len(hs)-1].Hash()
@@ -460,10 +518,16 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	// none rests, longer each time in a row, and others are asked. Else a
 	// liar claiming the most work and answering with useless headers would
 	// hold the one header-sync slot for ever.
+	// A presync that grows is neither: it neither clears the peer's strikes
+	// nor adds one, so a peer that restarts light branches of 100,000
+	// headers, each ending short of the work it claimed, rests longer after
+	// each, while an honest peer's long presync is not cut short.
 	n.mu.Lock()
-	if progress {
+	switch {
+	case progress:
 		ps.headersStrikes = 0
-	} else {
+	case held:
+	default:
 		ps.headersStrikes++
 		ps.headersRestUntil = time.Now().Add(min(headersRest<<min(ps.headersStrikes-1, 10), maxHeadersRest))
 	}
@@ -474,6 +538,23 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 	if err != nil {
 		n.peerFailed(p, err)
 	}
+}
+
+// haveHeader reports whether h is in the chain's index.
+func (n *Node) haveHeader(h chain.Hash) bool {
+	_, err := n.chain.BlockInfo(h)
+	return err == nil
+}
+
+// branchWork is the cumulative work at the end of hs, headers extending a
+// header in the index.
+func (n *Node) branchWork(hs []chain.Header) *big.Int {
+	parent, err := n.chain.BlockInfo(hs[0].PrevBlock)
+	if err != nil {
+		return new(big.Int)
+	}
+	work, _ := n.chain.PresyncWork(parent.ChainWork, hs)
+	return work
 }
 
 func (n *Node) getHeaders(p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
