@@ -13,6 +13,12 @@ import (
 // UnsignedVersion is the version of the unsigned transaction file.
 const UnsignedVersion = 1
 
+// GapLimit is how many unused addresses in a row end a restore's search on
+// a branch: BIP44's figure, which other HD wallets use, so that a wallet they
+// kept is found whole. A signer refuses change further than this past the
+// change addresses it knows of.
+const GapLimit = 20
+
 // ErrBadUnsigned is wrapped by every failure to decode an unsigned
 // transaction file.
 var ErrBadUnsigned = errors.New("bad unsigned transaction file")
@@ -230,6 +236,7 @@ func (w *Wallet) Sign(u *Unsigned) error {
 		}
 		keys[i] = k
 	}
+	nextChange := w.NextIndex(Change)
 	for _, c := range u.Change {
 		k, err := w.keyAt(c.Path)
 		if err != nil {
@@ -238,6 +245,19 @@ func (w *Wallet) Sign(u *Unsigned) error {
 		if k.PubKeyHash != u.Tx.Outputs[c.Vout].PubKeyHash {
 			return fmt.Errorf("change output %d does not pay the key at %s", c.Vout, c.Path)
 		}
+		// A key of ours that no wallet of this seed watches is as good as
+		// lost: change on the receive branch, or so far past the last one
+		// given out that a restore's gap limit never reaches it.
+		if k.Branch != Change || k.Index >= nextChange+GapLimit {
+			return fmt.Errorf("change output %d pays %s, which is not within %d of the change addresses this wallet has given out (%d): the wallet would not find it",
+				c.Vout, c.Path, GapLimit, nextChange)
+		}
+		nextChange = max(nextChange, k.Index+1)
+	}
+	// The signing wallet's counter follows the change it signed, so the
+	// next file's change is judged from there and a restore finds them all.
+	if err := w.AdvanceTo(Change, nextChange); err != nil {
+		return err
 	}
 	hasher := chain.NewSigHasher(u.Tx, spent)
 	for i, k := range keys {
