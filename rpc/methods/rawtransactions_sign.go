@@ -1,13 +1,13 @@
 package methods
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math/big"
+
+	"github.com/btcsuite/btcd/btcutil/base58"
 
 	"github.com/quarrychain/quarry/rpc"
 
@@ -307,49 +307,43 @@ func prevOutputs(prevs []prevTx, params *chain.Params) (map[chain.OutPoint]chain
 	return out, nil
 }
 
+// wifMaxLen bounds the text parsePrivateKey decodes: a compressed WIF key
+// is 52 characters, and base58 decoding is quadratic in the length.
+const wifMaxLen = 64
+
 // parsePrivateKey reads a WIF key (Bitcoin's encoding: version byte 0x80 on
 // main, 0xef on the test networks, 32 bytes, 0x01 for a compressed key,
-// base58 with a 4-byte double-SHA-256 checksum) or 64 hex digits.
+// base58 with a 4-byte double-SHA-256 checksum) or 64 hex digits. Its errors
+// never hold the text: a key must not reach a log or an error message.
 func parsePrivateKey(s string, params *chain.Params) (*secp256k1.PrivateKey, error) {
 	if raw, err := hex.DecodeString(s); err == nil && len(raw) == 32 {
-		return secp256k1.PrivKeyFromBytes(raw), nil
+		return privateKeyFromBytes(raw)
 	}
-	raw, err := base58Decode(s)
-	if err != nil || len(raw) != 1+32+1+4 {
-		return nil, fmt.Errorf("not a WIF key")
+	if len(s) > wifMaxLen {
+		return nil, errors.New("not a WIF key")
 	}
-	body, check := raw[:len(raw)-4], raw[len(raw)-4:]
-	first := sha256.Sum256(body)
-	sum := sha256.Sum256(first[:])
-	version := byte(0xef)
+	payload, version, err := base58.CheckDecode(s)
+	if err != nil || len(payload) != 32+1 || payload[32] != 1 {
+		return nil, errors.New("not a WIF key of a compressed public key")
+	}
+	want := byte(0xef)
 	if params == chain.MainParams {
-		version = 0x80
+		want = 0x80
 	}
-	if !bytes.Equal(sum[:4], check) || body[0] != version || body[33] != 1 {
-		return nil, fmt.Errorf("not a WIF key of this network")
+	if version != want {
+		return nil, errors.New("not a WIF key of this network")
 	}
-	return secp256k1.PrivKeyFromBytes(body[1:33]), nil
+	return privateKeyFromBytes(payload[:32])
 }
 
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-func base58Decode(s string) ([]byte, error) {
-	n := new(big.Int)
-	for _, c := range []byte(s) {
-		d := bytes.IndexByte([]byte(base58Alphabet), c)
-		if d < 0 {
-			return nil, fmt.Errorf("invalid base58 character %q", c)
-		}
-		n.Mul(n, big.NewInt(58)).Add(n, big.NewInt(int64(d)))
+// privateKeyFromBytes refuses what is no private key, as Core does: zero, or
+// not below the group order (which PrivKeyFromBytes would silently reduce).
+func privateKeyFromBytes(b []byte) (*secp256k1.PrivateKey, error) {
+	var k secp256k1.ModNScalar
+	if overflow := k.SetByteSlice(b); overflow || k.IsZero() {
+		return nil, errors.New("private key out of range")
 	}
-	out := n.Bytes()
-	for _, c := range []byte(s) {
-		if c != base58Alphabet[0] {
-			break
-		}
-		out = append([]byte{0}, out...)
-	}
-	return out, nil
+	return secp256k1.NewPrivateKey(&k), nil
 }
 
 func combineRawTransaction() rpc.Method {
