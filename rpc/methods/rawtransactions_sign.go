@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -86,44 +87,79 @@ func createRawTransaction(params *chain.Params) rpc.Method {
 			}
 			seen := make(map[string]bool)
 			for _, o := range outputs {
-				for addr, amount := range o {
-					if addr == "data" {
-						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
-					}
-					pkh, err := params.DecodeAddress(addr)
-					if err != nil {
-						return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", addr)
-					}
-					if seen[addr] {
-						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, duplicated address: %s", addr)
-					}
-					seen[addr] = true
-					if amount < 0 {
-						return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
-					}
-					tx.Outputs = append(tx.Outputs, chain.TxOut{Value: uint64(amount), PubKeyHash: pkh})
+				if o.Address == "data" {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
 				}
+				pkh, err := params.DecodeAddress(o.Address)
+				if err != nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", rpc.Clip(o.Address))
+				}
+				if seen[o.Address] {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, duplicated address: %s", o.Address)
+				}
+				seen[o.Address] = true
+				if o.Amount < 0 {
+					return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
+				}
+				tx.Outputs = append(tx.Outputs, chain.TxOut{Value: uint64(o.Amount), PubKeyHash: pkh})
 			}
 			return hex.EncodeToString(tx.Encode()), nil
 		},
 	}
 }
 
-// decodeRawOutputs reads createrawtransaction's outputs: an array of
-// one-key objects, or one object (whose keys Go's JSON decoding leaves in no
-// order, so an array is what keeps the caller's order).
-func decodeRawOutputs(p *rpc.Params) []map[string]rpc.Amount {
+// rawOutput is one output createrawtransaction is asked for.
+type rawOutput struct {
+	Address string
+	Amount  rpc.Amount
+}
+
+// decodeRawOutputs reads createrawtransaction's outputs, an array of objects
+// or one object, in the order the caller wrote the keys: Core's outputs are
+// in that order, and a map would shuffle them.
+func decodeRawOutputs(p *rpc.Params) []rawOutput {
 	raw := p.Raw("outputs")
+	var objects []json.RawMessage
 	if rpc.JSONKind(raw) == "object" {
-		var one map[string]rpc.Amount
-		if err := json.Unmarshal(raw, &one); err != nil {
-			p.Fail(rpc.Errorf(rpc.CodeType, "outputs: %v", err))
-		}
-		return []map[string]rpc.Amount{one}
+		objects = []json.RawMessage{raw}
+	} else {
+		p.Decode("outputs", &objects)
 	}
-	var list []map[string]rpc.Amount
-	p.Decode("outputs", &list)
-	return list
+	var outs []rawOutput
+	for _, o := range objects {
+		got, err := orderedAmounts(o)
+		if err != nil {
+			p.Fail(rpc.Errorf(rpc.CodeType, "outputs: %v", err))
+			return nil
+		}
+		outs = append(outs, got...)
+	}
+	return outs
+}
+
+// orderedAmounts reads one object of address: amount, keeping its key order.
+func orderedAmounts(raw json.RawMessage) ([]rawOutput, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New(`want objects of "address": amount`)
+	}
+	var outs []rawOutput
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		addr, _ := t.(string) // an object's keys are strings
+		if addr == "data" {
+			return []rawOutput{{Address: addr}}, nil
+		}
+		var amount rpc.Amount
+		if err := dec.Decode(&amount); err != nil {
+			return nil, fmt.Errorf("%s: %w", rpc.Clip(addr), err)
+		}
+		outs = append(outs, rawOutput{Address: addr, Amount: amount})
+	}
+	return outs, nil
 }
 
 // SignRawResult is signrawtransactionwithkey's result.

@@ -3,6 +3,7 @@ package methods
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -65,6 +66,14 @@ func TestRawTransactionMethods(t *testing.T) {
 	tx := mustDecode(t, unsigned)
 	if len(tx.Inputs) != 2 || len(tx.Outputs) != 1 || tx.Outputs[0].Value != 99_9999_0000 || tx.Inputs[1].PrevOut != b {
 		t.Fatalf("createrawtransaction made %+v", tx)
+	}
+
+	// One object of several outputs: Core keeps the order of its keys.
+	var ordered string
+	to2 := params.EncodeAddress([20]byte{1})
+	f.call(t, "createrawtransaction", []any{[]any{}, json.RawMessage(`{"` + to + `": 1, "` + to2 + `": 2}`)}, &ordered)
+	if tx := mustDecode(t, ordered); len(tx.Outputs) != 2 || tx.Outputs[0].PubKeyHash != [20]byte{5} || tx.Outputs[1].Value != 2*chain.Coin {
+		t.Fatalf("createrawtransaction with one object made %+v", tx)
 	}
 
 	// Each half signed on its own, by a key in each format, then combined.
