@@ -169,6 +169,12 @@ func longestSignature() [][]byte {
 // than it holds.
 const DustLimit = 546
 
+// MaxFeeRate is the highest fee rate, base units per byte, the wallet pays on
+// a figure its user did not give: Core's default maxfeerate, 0.10 QRY per
+// 1,000 bytes. A node's estimate above it, or an unsigned file paying more,
+// is refused rather than trusted: either would hand the coins to miners.
+const MaxFeeRate = 10_000
+
 // maxFeeRate keeps every fee computation below 2^64: no transaction is larger
 // than chain.MaxTxSize, so no fee exceeds the money supply.
 const maxFeeRate = chain.MaxMoney / chain.MaxTxSize

@@ -151,15 +151,7 @@ func DecodeUnsigned(data []byte, p *chain.Params) (*Unsigned, error) {
 		return nil, bad("tx: %v", err)
 	}
 	// Unsigned inputs are checked as if signed with the longest witness.
-	sized := *tx
-	sized.Inputs = make([]chain.TxIn, len(tx.Inputs))
-	for i, in := range tx.Inputs {
-		sized.Inputs[i] = in
-		if len(in.Witness) == 0 {
-			sized.Inputs[i].Witness = longestSignature()
-		}
-	}
-	if err := chain.CheckTxSanity(&sized); err != nil {
+	if err := chain.CheckTxSanity(withLongestSignatures(tx)); err != nil {
 		return nil, bad("tx: %v", err)
 	}
 	if len(f.Inputs) != len(tx.Inputs) {
@@ -196,6 +188,20 @@ func DecodeUnsigned(data []byte, p *chain.Params) (*Unsigned, error) {
 	return u, nil
 }
 
+// withLongestSignatures returns a copy of tx whose unsigned inputs carry the
+// longest witness a signature makes: tx as it will be once signed, or longer.
+func withLongestSignatures(tx *chain.Tx) *chain.Tx {
+	sized := *tx
+	sized.Inputs = make([]chain.TxIn, len(tx.Inputs))
+	for i, in := range tx.Inputs {
+		sized.Inputs[i] = in
+		if len(in.Witness) == 0 {
+			sized.Inputs[i].Witness = longestSignature()
+		}
+	}
+	return &sized
+}
+
 // keyAt derives the key at path of the wallet's account, refusing a path of
 // another account or coin.
 func (w *Wallet) keyAt(path string) (*Key, error) {
@@ -224,6 +230,12 @@ func (w *Wallet) Sign(u *Unsigned) error {
 	spent, err := u.Spent(w.params)
 	if err != nil {
 		return err
+	}
+	// Whoever wrote the file chose the fee; past what a node relays by
+	// default it is a mistake or a theft in miners' favour.
+	if size := uint64(withLongestSignatures(u.Tx).SerializeSize()); u.Fee() > MaxFeeRate*size {
+		return fmt.Errorf("the fee of %s QRY is over %d base units per byte of the %d-byte signed transaction",
+			FormatAmount(u.Fee()), MaxFeeRate, size)
 	}
 	keys := make([]*Key, len(u.Inputs))
 	for i, in := range u.Inputs {

@@ -85,6 +85,27 @@ func TestUnsignedRoundTripAndSign(t *testing.T) {
 	}
 }
 
+// A file whose fee is past what nodes relay by default is refused unsigned,
+// though its values add up.
+func TestSignRefusesAbsurdFee(t *testing.T) {
+	w, u := unsignedFixture(t)
+	recv, _ := w.Key(Receive, 0)
+	change, _ := w.Key(Change, 0)
+	for i := range u.Inputs {
+		u.Inputs[i].Address, u.Inputs[i].Path = recv.Address, recv.Path
+	}
+	out := &u.Tx.Outputs[u.Change[0].Vout]
+	out.PubKeyHash, u.Change[0].Path = change.PubKeyHash, change.Path
+	out.Value -= chain.Coin / 2
+	if err := w.Sign(u); err == nil || !strings.Contains(err.Error(), "base units per byte") || u.Complete() {
+		t.Fatalf("a fee of %d signed: %v", u.Fee(), err)
+	}
+	out.Value += chain.Coin / 2
+	if err := w.Sign(u); err != nil {
+		t.Fatalf("the same file at its own fee: %v", err)
+	}
+}
+
 // A compromised online machine can name as change a key of ours that no
 // wallet of the seed watches: the signer refuses it, and follows the change
 // it did sign so the next file's window starts there.
