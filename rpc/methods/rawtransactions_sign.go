@@ -35,7 +35,7 @@ func RegisterRawTxMethods(reg *rpc.Registry, b RawTxBackend) {
 		panic("rpc: RegisterRawTxMethods needs a chain and a pool")
 	}
 	params := b.Chain.Params()
-	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction())
+	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction(b))
 }
 
 type rawInput struct {
@@ -241,16 +241,12 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			if err != nil {
 				return nil, err
 			}
-			inPool := func(id chain.Hash) *chain.Tx {
-				tx, _ := b.Pool.Get(id)
-				return tx
-			}
 			spent := make([]chain.TxOut, len(tx.Inputs))
 			allKnown := true
 			for i, in := range tx.Inputs {
 				var ok bool
 				if spent[i], ok = given[in.PrevOut]; !ok {
-					spent[i], ok = spentOutput(b.Chain, inPool, in.PrevOut)
+					spent[i], ok = b.spentOutput(in.PrevOut)
 				}
 				allKnown = allKnown && ok
 			}
@@ -284,6 +280,14 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			return res, nil
 		},
 	}
+}
+
+// spentOutput finds the output op in the pool or the UTXO set.
+func (b RawTxBackend) spentOutput(op chain.OutPoint) (chain.TxOut, bool) {
+	return spentOutput(b.Chain, func(id chain.Hash) *chain.Tx {
+		tx, _ := b.Pool.Get(id)
+		return tx
+	}, op)
 }
 
 func signFailure(in chain.TxIn, problem string) SignRawFail {
@@ -382,7 +386,7 @@ func privateKeyFromBytes(b []byte) (*secp256k1.PrivateKey, error) {
 	return secp256k1.NewPrivateKey(&k), nil
 }
 
-func combineRawTransaction() rpc.Method {
+func combineRawTransaction(b RawTxBackend) rpc.Method {
 	return rpc.Method{
 		Name:     "combinerawtransaction",
 		Category: "rawtransactions",
@@ -400,26 +404,41 @@ func combineRawTransaction() rpc.Method {
 			if len(hexes) == 0 {
 				return nil, rpc.Errorf(rpc.CodeDeserialization, "Missing transactions")
 			}
-			var merged *chain.Tx
+			variants := make([]*chain.Tx, len(hexes))
 			for i, h := range hexes {
 				tx, err := decodeTx(h, fmt.Sprintf("TX decode failed for tx %d", i))
 				if err != nil {
 					return nil, err
 				}
-				if merged == nil {
-					merged = tx
-					continue
-				}
 				// The witnesses are outside the txid: the same txid is the
 				// same transaction, whatever each copy has signed.
-				if tx.TxID() != merged.TxID() {
+				if i > 0 && tx.TxID() != variants[0].TxID() {
 					return nil, rpc.Errorf(rpc.CodeDeserialization, "Transaction %d is not the same transaction as the first", i)
 				}
-				for j := range merged.Inputs {
-					if len(merged.Inputs[j].Witness) == 0 {
-						merged.Inputs[j].Witness = tx.Inputs[j].Witness
+				variants[i] = tx
+			}
+			// As Core: each input takes a witness that verifies against the
+			// output it spends, from whichever copy has one, so a copy with
+			// a bad signature cannot hide another's good one.
+			merged := variants[0]
+			spent := make([]chain.TxOut, len(merged.Inputs))
+			for i, in := range merged.Inputs {
+				var ok bool
+				if spent[i], ok = b.spentOutput(in.PrevOut); !ok {
+					return nil, rpc.Errorf(rpc.CodeVerify, "Input not found or already spent")
+				}
+			}
+			hasher := chain.NewSigHasher(merged, spent)
+			for i := range merged.Inputs {
+				var valid [][]byte
+				for _, v := range variants {
+					merged.Inputs[i].Witness = v.Inputs[i].Witness
+					if checkInputSignature(merged, hasher, i, spent[i].PubKeyHash) == "" {
+						valid = v.Inputs[i].Witness
+						break
 					}
 				}
+				merged.Inputs[i].Witness = valid
 			}
 			return hex.EncodeToString(merged.Encode()), nil
 		},

@@ -97,6 +97,13 @@ func TestRawTransactionMethods(t *testing.T) {
 	if combined != signed.Hex {
 		t.Fatalf("combined %s, want %s", combined, signed.Hex)
 	}
+	// A copy with a bad signature listed first does not hide a good one.
+	forged := mustDecode(t, hexTx(half2))
+	forged.Inputs[0].Witness = [][]byte{full.Inputs[0].Witness[0], full.Inputs[1].Witness[1]}
+	f.call(t, "combinerawtransaction", []any{[]string{hexTx(forged), hexTx(half1)}}, &combined)
+	if combined != signed.Hex {
+		t.Fatalf("combined after a forged copy %s, want %s", combined, signed.Hex)
+	}
 	f.send(t, mustDecode(t, combined))
 
 	// An output the node does not know, given in prevtxs.
@@ -129,6 +136,7 @@ func TestRawTransactionMethods(t *testing.T) {
 		{"signrawtransactionwithkey", []any{unsigned, []string{}, nil, "NONE"}, rpc.CodeInvalidParameter, "Invalid sighash param"},
 		{"combinerawtransaction", []any{[]string{unsigned, lone}}, rpc.CodeDeserialization, "Transaction 1 is not the same"},
 		{"combinerawtransaction", []any{[]string{"zz"}}, rpc.CodeDeserialization, "TX decode failed"},
+		{"combinerawtransaction", []any{[]string{lone, lone}}, rpc.CodeVerify, "Input not found or already spent"},
 	} {
 		f.callErr(t, c.method, c.params, c.code, c.msg)
 	}
