@@ -24,8 +24,8 @@ type BumpRequest struct {
 	// Spent are the outputs Original spends, in its input order: all must be
 	// the wallet's.
 	Spent []UTXO
-	// Extra are the wallet's other spendable outputs, added only if the
-	// original inputs cannot pay the new fee.
+	// Extra are the wallet's other outputs, added only if the original
+	// inputs cannot pay the new fee, and only those confirmed and mature.
 	Extra []UTXO
 	// IsChange reports whether an output pays the wallet's change: it is
 	// reduced (or dropped) to pay the fee; every other output is paid as
@@ -89,7 +89,18 @@ func BuildBump(req *BumpRequest) (*Bump, error) {
 	for i, u := range req.Spent {
 		coins[i] = u.OutPoint
 	}
-	extra := slices.Clone(req.Extra)
+	// Only confirmed, mature outputs worth their input's fee may join: BIP
+	// 125's rule 2, as Core's bumpfee keeps it, refuses a new unconfirmed
+	// input (the original's own change would even spend the transaction it
+	// replaces), and one the selection refuses would end the search for the
+	// next.
+	var extra []UTXO
+	for _, u := range req.Extra {
+		mature := !u.Coinbase || u.Confirmations >= int64(req.CoinbaseMaturity)
+		if u.Confirmations > 0 && mature && u.Value > b.FeeRate*maxInputSize {
+			extra = append(extra, u)
+		}
+	}
 	slices.SortStableFunc(extra, func(a, b UTXO) int { return cmp.Compare(b.Value, a.Value) })
 	utxos := append(slices.Clone(req.Spent), extra...)
 	for added := 0; ; {

@@ -54,3 +54,33 @@ func TestBuildBump(t *testing.T) {
 		t.Errorf("bump of a transaction spending others' outputs: %v", err)
 	}
 }
+
+// A replacement may add only confirmed, mature inputs: BIP 125's rule 2
+// (Core's bumpfee) refuses new unconfirmed ones, and an unspendable output
+// offered first must not stop the bump when a good one follows.
+func TestBuildBumpAddsOnlyConfirmedInputs(t *testing.T) {
+	f := newSendFixture()
+	const coin = chain.Coin
+	isChange := func(pkh [chain.PubKeyHashSize]byte) bool { return pkh == f.change }
+	exact, err := BuildSend(f.request(coin, 1, f.utxo(2, coin+200)))
+	if err != nil || exact.ChangeIndex >= 0 {
+		t.Fatalf("changeless original: %v %+v", err, exact)
+	}
+	unconfirmed := f.utxo(4, 50*coin)
+	unconfirmed.Confirmations, unconfirmed.OwnChange = 0, true
+	immature := f.utxo(5, 40*coin)
+	immature.Coinbase, immature.Confirmations = true, 3
+	confirmed := f.utxo(6, 2*coin)
+	bump, err := BuildBump(&BumpRequest{Original: exact.Tx, Spent: exact.Spent, Extra: []UTXO{unconfirmed, immature, confirmed},
+		IsChange: isChange, FeeRate: 20, Change: f.change, CoinbaseMaturity: 100, Keys: f.keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bump.Tx.Inputs) != 2 || bump.Spent[0].OutPoint != confirmed.OutPoint && bump.Spent[1].OutPoint != confirmed.OutPoint {
+		t.Errorf("bump spends %+v, want the original's input and the confirmed output only", bump.Spent)
+	}
+	if _, err := BuildBump(&BumpRequest{Original: exact.Tx, Spent: exact.Spent, Extra: []UTXO{unconfirmed, immature},
+		IsChange: isChange, FeeRate: 20, Change: f.change, CoinbaseMaturity: 100, Keys: f.keys}); !errors.Is(err, ErrInsufficientFunds) {
+		t.Errorf("bump with only unconfirmed or immature outputs to add: %v", err)
+	}
+}

@@ -216,8 +216,9 @@ var ErrRefused = errors.New("refused by the node")
 var ErrNotAbandonable = errors.New("transaction not eligible for abandonment")
 
 // Abandon forgets a send that is in neither the node's mempool nor its
-// chain, so the outputs it spent can be spent again, as Core's
-// abandontransaction. It does not rebroadcast anything first.
+// chain, and the wallet's sends descending from it, so the outputs they spent
+// can be spent again, as Core's abandontransaction. It does not rebroadcast
+// anything first.
 func (p *PendingSends) Abandon(ctx context.Context, n Node, txid chain.Hash) error {
 	txs, err := p.Load()
 	if err != nil {
@@ -240,7 +241,19 @@ func (p *PendingSends) Abandon(ctx context.Context, n Node, txid chain.Hash) err
 	if info := found[txid]; info != nil && info.Confirmations > 0 {
 		return fmt.Errorf("%w: %s is confirmed", ErrNotAbandonable, txid)
 	}
-	return p.Remove(txid)
+	// As Core's abandontransaction, the wallet's sends spending its outputs,
+	// directly or not, are abandoned with it: they can never confirm, and
+	// kept they would hold their other inputs unspendable for good.
+	gone := map[chain.Hash]bool{txid: true}
+	for grew := true; grew; {
+		grew = false
+		for _, t := range txs {
+			if !gone[t.TxID] && slices.ContainsFunc(t.Tx.Inputs, func(in chain.TxIn) bool { return gone[in.PrevOut.TxID] }) {
+				gone[t.TxID], grew = true, true
+			}
+		}
+	}
+	return p.Save(slices.DeleteFunc(txs, func(t *PendingTx) bool { return gone[t.TxID] }))
 }
 
 // Add records a send before it is broadcast, so that a crash after the node

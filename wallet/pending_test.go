@@ -86,6 +86,29 @@ func TestPendingSends(t *testing.T) {
 	}
 }
 
+// Abandoning a send abandons the wallet's sends spending its outputs, which
+// can never confirm, so their other inputs are freed too; others stay.
+func TestAbandonDescendants(t *testing.T) {
+	p := PendingSendsFor(filepath.Join(t.TempDir(), "wallet.json"))
+	parent, other := pendingTestTx(1), pendingTestTx(2)
+	child := pendingTestTx(3)
+	child.Inputs = append(child.Inputs, chain.TxIn{PrevOut: chain.OutPoint{TxID: parent.TxID()}})
+	grandchild := pendingTestTx(4)
+	grandchild.Inputs[0].PrevOut = chain.OutPoint{TxID: child.TxID()}
+	for _, tx := range []*chain.Tx{parent, child, grandchild, other} {
+		if err := p.Add(tx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Abandon(context.Background(), &forgetful{}, parent.TxID()); err != nil {
+		t.Fatal(err)
+	}
+	txs, err := p.Load()
+	if err != nil || len(txs) != 1 || txs[0].TxID != other.TxID() {
+		t.Fatalf("after abandoning the parent: %+v, %v", txs, err)
+	}
+}
+
 // FuzzDecodePending: the pending sends file is read from disk; damage must
 // err, never panic, and what decodes must be what it says.
 func FuzzDecodePending(f *testing.F) {

@@ -161,12 +161,19 @@ func longestSignature() [][]byte {
 	return [][]byte{pub, sig}
 }
 
-// DustLimit is the smallest change output BuildSend makes, at any fee rate:
+// DustLimit is the smallest payment BuildSend makes, and the smallest change
+// output at any fee rate:
 // Bitcoin Core's dust threshold for a P2PKH output, the figure wallets
 // commonly use. Below it (or below the cost of spending it, if higher) the
 // change goes to the fee instead of making an output that costs more to spend
 // than it holds.
 const DustLimit = 546
+
+// MaxFeeRate is the highest fee rate, base units per byte, the wallet pays on
+// a figure its user did not give: Core's default maxfeerate, 0.10 QRY per
+// 1,000 bytes. A node's estimate above it, or an unsigned file paying more,
+// is refused rather than trusted: either would hand the coins to miners.
+const MaxFeeRate = 10_000
 
 // maxFeeRate keeps every fee computation below 2^64: no transaction is larger
 // than chain.MaxTxSize, so no fee exceeds the money supply.
@@ -280,8 +287,10 @@ func checkRequest(req *SendRequest) (uint64, error) {
 		if req.SpendAll {
 			break
 		}
-		if p.Amount == 0 {
-			return 0, fmt.Errorf("%w: the amount must be more than zero", ErrInvalidAmount)
+		if p.Amount < DustLimit {
+			// Core's "Transaction amount too small": an output worth less
+			// than spending it costs is one nobody can use.
+			return 0, fmt.Errorf("%w: %s QRY is under the dust limit of %s QRY", ErrInvalidAmount, FormatAmount(p.Amount), FormatAmount(DustLimit))
 		}
 		if p.Amount > chain.MaxMoney || amount+p.Amount > chain.MaxMoney {
 			return 0, fmt.Errorf("%w: %s QRY is more than can ever exist", ErrInvalidAmount, FormatAmount(amount+p.Amount))

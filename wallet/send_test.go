@@ -335,7 +335,8 @@ func TestBuildSendErrors(t *testing.T) {
 		want error
 		msg  string // the whole message, or a part after "…"
 	}{
-		{"zero amount", f.request(0, 1, f.utxo(1, coin)), ErrInvalidAmount, "…must be more than zero"},
+		{"zero amount", f.request(0, 1, f.utxo(1, coin)), ErrInvalidAmount, "…0.00000000 QRY is under the dust limit"},
+		{"dust payment", f.request(DustLimit-1, 1, f.utxo(1, coin)), ErrInvalidAmount, "…0.00000545 QRY is under the dust limit"},
 		{"over the supply", f.request(chain.MaxMoney+1, 1, f.utxo(1, coin)), ErrInvalidAmount, "…more than can ever exist"},
 		{"absurd fee rate", f.request(coin, maxFeeRate+1, f.utxo(1, 2*coin)), ErrInvalidFeeRate, "…per byte is over"},
 		{
@@ -349,7 +350,7 @@ func TestBuildSendErrors(t *testing.T) {
 		{"nothing to spend", f.request(coin, 1), ErrInsufficientFunds, "insufficient funds: need 1.00000038 QRY, have 0.00000000 QRY (missing 1.00000038 QRY)"},
 		{"amount alone is enough, fee is not", f.request(10*coin, 1, f.utxo(1, 10*coin)), ErrInsufficientFunds, "…missing 0.00000182 QRY"},
 		{"no key", f.request(coin, 1, stranger), ErrMissingKey, "…paying to key hash"},
-		{"no key source", &SendRequest{UTXOs: []UTXO{f.utxo(1, coin)}, Payments: []Payment{{To: f.to, Amount: 1}}}, nil, "no KeySource to sign with"},
+		{"no key source", &SendRequest{UTXOs: []UTXO{f.utxo(1, coin)}, Payments: []Payment{{To: f.to, Amount: DustLimit}}}, nil, "no KeySource to sign with"},
 		{"values over the supply", f.request(coin, 1, f.utxo(1, chain.MaxMoney), f.utxo(2, 1)), nil, "…add up to more than 21000000.00000000 QRY"},
 		{"too many inputs", f.request(1_389_500_000, 1, many...), ErrTooManyInputs, "…consolidate small outputs first"},
 	}
@@ -401,7 +402,7 @@ func TestBuildSendRandom(t *testing.T) {
 			total += v
 		}
 		rate := uint64(rng.IntN(60))
-		amount := 1 + uint64(rng.Int64N(int64(total)))
+		amount := DustLimit + uint64(rng.Int64N(int64(total)))
 		req := f.request(amount, rate, utxos...)
 		s, err := BuildSend(req)
 		if err != nil {

@@ -13,6 +13,12 @@ import (
 // UnsignedVersion is the version of the unsigned transaction file.
 const UnsignedVersion = 1
 
+// GapLimit is how many unused addresses in a row end a restore's search on
+// a branch: BIP44's figure, which other HD wallets use, so that a wallet they
+// kept is found whole. A signer refuses change further than this past the
+// change addresses it knows of.
+const GapLimit = 20
+
 // ErrBadUnsigned is wrapped by every failure to decode an unsigned
 // transaction file.
 var ErrBadUnsigned = errors.New("bad unsigned transaction file")
@@ -145,15 +151,7 @@ func DecodeUnsigned(data []byte, p *chain.Params) (*Unsigned, error) {
 		return nil, bad("tx: %v", err)
 	}
 	// Unsigned inputs are checked as if signed with the longest witness.
-	sized := *tx
-	sized.Inputs = make([]chain.TxIn, len(tx.Inputs))
-	for i, in := range tx.Inputs {
-		sized.Inputs[i] = in
-		if len(in.Witness) == 0 {
-			sized.Inputs[i].Witness = longestSignature()
-		}
-	}
-	if err := chain.CheckTxSanity(&sized); err != nil {
+	if err := chain.CheckTxSanity(withLongestSignatures(tx)); err != nil {
 		return nil, bad("tx: %v", err)
 	}
 	if len(f.Inputs) != len(tx.Inputs) {
@@ -190,6 +188,20 @@ func DecodeUnsigned(data []byte, p *chain.Params) (*Unsigned, error) {
 	return u, nil
 }
 
+// withLongestSignatures returns a copy of tx whose unsigned inputs carry the
+// longest witness a signature makes: tx as it will be once signed, or longer.
+func withLongestSignatures(tx *chain.Tx) *chain.Tx {
+	sized := *tx
+	sized.Inputs = make([]chain.TxIn, len(tx.Inputs))
+	for i, in := range tx.Inputs {
+		sized.Inputs[i] = in
+		if len(in.Witness) == 0 {
+			sized.Inputs[i].Witness = longestSignature()
+		}
+	}
+	return &sized
+}
+
 // keyAt derives the key at path of the wallet's account, refusing a path of
 // another account or coin.
 func (w *Wallet) keyAt(path string) (*Key, error) {
@@ -219,6 +231,12 @@ func (w *Wallet) Sign(u *Unsigned) error {
 	if err != nil {
 		return err
 	}
+	// Whoever wrote the file chose the fee; past what a node relays by
+	// default it is a mistake or a theft in miners' favour.
+	if size := uint64(withLongestSignatures(u.Tx).SerializeSize()); u.Fee() > MaxFeeRate*size {
+		return fmt.Errorf("the fee of %s QRY is over %d base units per byte of the %d-byte signed transaction",
+			FormatAmount(u.Fee()), MaxFeeRate, size)
+	}
 	keys := make([]*Key, len(u.Inputs))
 	for i, in := range u.Inputs {
 		k, err := w.keyAt(in.Path)
@@ -230,6 +248,7 @@ func (w *Wallet) Sign(u *Unsigned) error {
 		}
 		keys[i] = k
 	}
+	nextChange := w.NextIndex(Change)
 	for _, c := range u.Change {
 		k, err := w.keyAt(c.Path)
 		if err != nil {
@@ -238,6 +257,19 @@ func (w *Wallet) Sign(u *Unsigned) error {
 		if k.PubKeyHash != u.Tx.Outputs[c.Vout].PubKeyHash {
 			return fmt.Errorf("change output %d does not pay the key at %s", c.Vout, c.Path)
 		}
+		// A key of ours that no wallet of this seed watches is as good as
+		// lost: change on the receive branch, or so far past the last one
+		// given out that a restore's gap limit never reaches it.
+		if k.Branch != Change || k.Index >= nextChange+GapLimit {
+			return fmt.Errorf("change output %d pays %s, which is not within %d of the change addresses this wallet has given out (%d): the wallet would not find it",
+				c.Vout, c.Path, GapLimit, nextChange)
+		}
+		nextChange = max(nextChange, k.Index+1)
+	}
+	// The signing wallet's counter follows the change it signed, so the
+	// next file's change is judged from there and a restore finds them all.
+	if err := w.AdvanceTo(Change, nextChange); err != nil {
+		return err
 	}
 	hasher := chain.NewSigHasher(u.Tx, spent)
 	for i, k := range keys {

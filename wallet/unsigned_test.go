@@ -85,6 +85,70 @@ func TestUnsignedRoundTripAndSign(t *testing.T) {
 	}
 }
 
+// A file whose fee is past what nodes relay by default is refused unsigned,
+// though its values add up.
+func TestSignRefusesAbsurdFee(t *testing.T) {
+	w, u := unsignedFixture(t)
+	recv, _ := w.Key(Receive, 0)
+	change, _ := w.Key(Change, 0)
+	for i := range u.Inputs {
+		u.Inputs[i].Address, u.Inputs[i].Path = recv.Address, recv.Path
+	}
+	out := &u.Tx.Outputs[u.Change[0].Vout]
+	out.PubKeyHash, u.Change[0].Path = change.PubKeyHash, change.Path
+	out.Value -= chain.Coin / 2
+	if err := w.Sign(u); err == nil || !strings.Contains(err.Error(), "base units per byte") || u.Complete() {
+		t.Fatalf("a fee of %d signed: %v", u.Fee(), err)
+	}
+	out.Value += chain.Coin / 2
+	if err := w.Sign(u); err != nil {
+		t.Fatalf("the same file at its own fee: %v", err)
+	}
+}
+
+// A compromised online machine can name as change a key of ours that no
+// wallet of the seed watches: the signer refuses it, and follows the change
+// it did sign so the next file's window starts there.
+func TestSignRefusesUnwatchedChange(t *testing.T) {
+	const gap = 20 // GapLimit
+	w, _ := unsignedFixture(t)
+	redirect := func(b Branch, index uint32) *Unsigned {
+		t.Helper()
+		_, u := unsignedFixture(t)
+		k, err := w.Key(b, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Inputs of w too, so that only the change can be refused.
+		recv, _ := w.Key(Receive, 0)
+		for i := range u.Inputs {
+			u.Inputs[i].Address, u.Inputs[i].Path = recv.Address, recv.Path
+		}
+		u.Tx.Outputs[u.Change[0].Vout].PubKeyHash = k.PubKeyHash
+		u.Change[0].Path = k.Path
+		return u
+	}
+	for name, u := range map[string]*Unsigned{
+		"past the gap limit": redirect(Change, 1+gap),
+		"far past":           redirect(Change, 1<<31-1),
+		"receive branch":     redirect(Receive, 0),
+	} {
+		if err := w.Sign(u); err == nil || u.Complete() {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	u := redirect(Change, gap)
+	if err := w.Sign(u); err != nil || !u.Complete() {
+		t.Fatalf("change within the gap limit: %v", err)
+	}
+	if next := w.NextIndex(Change); next != gap+1 {
+		t.Errorf("after signing change %d the counter is %d", gap, next)
+	}
+	if err := w.Sign(redirect(Change, 2*gap)); err != nil {
+		t.Errorf("change within the gap of the last signed: %v", err)
+	}
+}
+
 func TestDecodeUnsignedRefuses(t *testing.T) {
 	_, u := unsignedFixture(t)
 	good, err := u.Encode()

@@ -17,11 +17,6 @@ import (
 
 // The commands that make a wallet and give out its addresses.
 
-// defaultGapLimit is how many unused addresses in a row end a restore's search
-// on a branch: BIP44's figure, which other HD wallets use, so that a wallet
-// they kept is found whole.
-const defaultGapLimit = 20
-
 // maxGapLimit bounds --gap-limit: each step of the gap derives a key and asks
 // the node once per branch, and no wallet leaves thousands of addresses unused.
 const maxGapLimit = 10_000
@@ -184,7 +179,7 @@ func askWord(t terminal, i int, want string) error {
 
 func restoreCommand() *command {
 	var mnemonicFile string
-	gap := uint(defaultGapLimit)
+	gap := uint(wallet.GapLimit)
 	return &command{
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&mnemonicFile, "mnemonic-file", "", "")

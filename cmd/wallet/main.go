@@ -71,7 +71,7 @@ Commands:
   broadcast FILE  hand the signed transaction in FILE to the node
   signmessage ADDR MESSAGE
                   sign MESSAGE with ADDR's key: a recoverable signature over a
-                  tagged hash, base64, as Core's signmessage
+                  tagged hash, base64, as Core's signmessage (docs/signed-message.md)
   verifymessage ADDR SIGNATURE MESSAGE
                   check that ADDR's key signed MESSAGE (no wallet needed)
   passphrase      re-encrypt the wallet file under a new passphrase (the file

@@ -134,7 +134,12 @@ func (a *app) feeRate(ctx context.Context, n *node, f *feeFlags) (uint64, string
 		return 0, "", fmt.Errorf("node: estimatesmartfee: feerate %s: %w", est.FeeRate, err)
 	}
 	// Rounded up, so the fee never falls short of the estimate.
-	return max((perKB+999)/1000, 1), fmt.Sprintf("estimate for %d blocks", est.Blocks), nil
+	rate := max((perKB+999)/1000, 1)
+	if rate > wallet.MaxFeeRate {
+		return 0, "", fmt.Errorf("node: estimatesmartfee answered %s QRY per 1,000 bytes, over the %d base units per byte the wallet pays on a node's word; give --fee-rate to pay it",
+			wallet.FormatAmount(perKB), wallet.MaxFeeRate)
+	}
+	return rate, fmt.Sprintf("estimate for %d blocks", est.Blocks), nil
 }
 
 func sendCommand() *command {

@@ -62,6 +62,21 @@ func TestSendMany(t *testing.T) {
 	mustContain(t, h.failWith(exitUsage, "send", a, "1", "--coins", "nonsense"), "--coins", "not TXID:N")
 }
 
+// A node's estimate past what nodes relay by default is refused, not paid:
+// a lying node would otherwise hand the wallet's coins to miners.
+func TestSendRefusesAbsurdEstimate(t *testing.T) {
+	h := newHarness(t)
+	h.create()
+	h.node.pay(h.newAddress(), chain.Coin)
+	h.node.feeEstimate = "0.10001000" // 10,001 base units per byte
+	mustContain(t, h.fail("send", otherAddress(1), "0.5"), "estimatesmartfee answered 0.10001000 QRY", "--fee-rate")
+	if len(h.node.mempoolTxs()) != 0 {
+		t.Error("a send went out at the node's absurd estimate")
+	}
+	h.node.feeEstimate = "0.10000000"
+	h.ok("send", otherAddress(1), "0.5")
+}
+
 func TestSendFeeFallback(t *testing.T) {
 	h := newHarness(t)
 	h.create()

@@ -246,8 +246,8 @@ func (e *Estimator) conservative(doubleTarget int, result *Result) float64 {
 
 // EstimateSmartFee returns the fee rate (base units per 1,000 bytes) that
 // should confirm within target blocks, and the target it answers for (lower
-// when there is too little history for target); ok is false when there is
-// too little data. conservative also asks the longer horizons, as Core's
+// when there is too little history for target; Core's "blocks", given with
+// its errors too); ok is false when there is too little data. conservative also asks the longer horizons, as Core's
 // "conservative" mode, and gives a rate less prone to dip.
 func (e *Estimator) EstimateSmartFee(target int, conservative bool) (rate float64, answered int, ok bool) {
 	e.mu.Lock()
@@ -258,7 +258,7 @@ func (e *Estimator) EstimateSmartFee(target int, conservative bool) (rate float6
 	target = max(target, 2) // nothing is known to confirm in the next block
 	target = min(target, e.maxUsableEstimate())
 	if target <= 1 {
-		return 0, 0, false
+		return 0, target, false
 	}
 	median := e.combined(target/2, halfSuccessPct, true, nil)
 	median = max(median, e.combined(target, successPct, true, nil))
@@ -267,7 +267,7 @@ func (e *Estimator) EstimateSmartFee(target int, conservative bool) (rate float6
 		median = max(median, e.conservative(2*target, nil))
 	}
 	if median < 0 {
-		return 0, 0, false
+		return 0, target, false
 	}
 	return median, target, true
 }

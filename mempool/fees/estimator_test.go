@@ -67,9 +67,22 @@ func TestEstimateSmartFee(t *testing.T) {
 		t.Errorf("24 blocks: %v per kB, ok %v; want 2,000", rate, ok)
 	}
 	for _, target := range []int{0, MaxTarget + 1} {
-		if _, _, ok := e.EstimateSmartFee(target, false); ok {
-			t.Errorf("target %d estimated", target)
+		if _, blocks, ok := e.EstimateSmartFee(target, false); ok || blocks != 0 {
+			t.Errorf("target %d estimated, for %d blocks", target, blocks)
 		}
+	}
+
+	// Too few transactions for any bucket, over a history long enough for
+	// the target: no rate, but Core's "blocks" is the target it tried.
+	e = New()
+	for h := int32(1); h <= 40; h++ {
+		e.BlockConnected(h, []chain.Hash{txid(int(h) - 1)})
+		if h%5 == 0 {
+			e.TxAdded(txid(int(h)), h, 20*250, 250, true)
+		}
+	}
+	if rate, blocks, ok := e.EstimateSmartFee(6, false); ok || blocks != 6 {
+		t.Errorf("sparse history: %v for %d blocks, ok %v; want no rate, for 6 blocks", rate, blocks, ok)
 	}
 }
 

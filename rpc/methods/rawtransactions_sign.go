@@ -3,11 +3,12 @@ package methods
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math/big"
+
+	"github.com/btcsuite/btcd/btcutil/base58"
 
 	"github.com/quarrychain/quarry/rpc"
 
@@ -34,7 +35,7 @@ func RegisterRawTxMethods(reg *rpc.Registry, b RawTxBackend) {
 		panic("rpc: RegisterRawTxMethods needs a chain and a pool")
 	}
 	params := b.Chain.Params()
-	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction())
+	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction(b))
 }
 
 type rawInput struct {
@@ -86,44 +87,79 @@ func createRawTransaction(params *chain.Params) rpc.Method {
 			}
 			seen := make(map[string]bool)
 			for _, o := range outputs {
-				for addr, amount := range o {
-					if addr == "data" {
-						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
-					}
-					pkh, err := params.DecodeAddress(addr)
-					if err != nil {
-						return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", addr)
-					}
-					if seen[addr] {
-						return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, duplicated address: %s", addr)
-					}
-					seen[addr] = true
-					if amount < 0 {
-						return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
-					}
-					tx.Outputs = append(tx.Outputs, chain.TxOut{Value: uint64(amount), PubKeyHash: pkh})
+				if o.Address == "data" {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
 				}
+				pkh, err := params.DecodeAddress(o.Address)
+				if err != nil {
+					return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", rpc.Clip(o.Address))
+				}
+				if seen[o.Address] {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, duplicated address: %s", o.Address)
+				}
+				seen[o.Address] = true
+				if o.Amount < 0 {
+					return nil, rpc.Errorf(rpc.CodeType, "Amount out of range")
+				}
+				tx.Outputs = append(tx.Outputs, chain.TxOut{Value: uint64(o.Amount), PubKeyHash: pkh})
 			}
 			return hex.EncodeToString(tx.Encode()), nil
 		},
 	}
 }
 
-// decodeRawOutputs reads createrawtransaction's outputs: an array of
-// one-key objects, or one object (whose keys Go's JSON decoding leaves in no
-// order, so an array is what keeps the caller's order).
-func decodeRawOutputs(p *rpc.Params) []map[string]rpc.Amount {
+// rawOutput is one output createrawtransaction is asked for.
+type rawOutput struct {
+	Address string
+	Amount  rpc.Amount
+}
+
+// decodeRawOutputs reads createrawtransaction's outputs, an array of objects
+// or one object, in the order the caller wrote the keys: Core's outputs are
+// in that order, and a map would shuffle them.
+func decodeRawOutputs(p *rpc.Params) []rawOutput {
 	raw := p.Raw("outputs")
+	var objects []json.RawMessage
 	if rpc.JSONKind(raw) == "object" {
-		var one map[string]rpc.Amount
-		if err := json.Unmarshal(raw, &one); err != nil {
-			p.Fail(rpc.Errorf(rpc.CodeType, "outputs: %v", err))
-		}
-		return []map[string]rpc.Amount{one}
+		objects = []json.RawMessage{raw}
+	} else {
+		p.Decode("outputs", &objects)
 	}
-	var list []map[string]rpc.Amount
-	p.Decode("outputs", &list)
-	return list
+	var outs []rawOutput
+	for _, o := range objects {
+		got, err := orderedAmounts(o)
+		if err != nil {
+			p.Fail(rpc.Errorf(rpc.CodeType, "outputs: %v", err))
+			return nil
+		}
+		outs = append(outs, got...)
+	}
+	return outs
+}
+
+// orderedAmounts reads one object of address: amount, keeping its key order.
+func orderedAmounts(raw json.RawMessage) ([]rawOutput, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New(`want objects of "address": amount`)
+	}
+	var outs []rawOutput
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		addr, _ := t.(string) // an object's keys are strings
+		if addr == "data" {
+			return []rawOutput{{Address: addr}}, nil
+		}
+		var amount rpc.Amount
+		if err := dec.Decode(&amount); err != nil {
+			return nil, fmt.Errorf("%s: %w", rpc.Clip(addr), err)
+		}
+		outs = append(outs, rawOutput{Address: addr, Amount: amount})
+	}
+	return outs, nil
 }
 
 // SignRawResult is signrawtransactionwithkey's result.
@@ -205,16 +241,12 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			if err != nil {
 				return nil, err
 			}
-			inPool := func(id chain.Hash) *chain.Tx {
-				tx, _ := b.Pool.Get(id)
-				return tx
-			}
 			spent := make([]chain.TxOut, len(tx.Inputs))
 			allKnown := true
 			for i, in := range tx.Inputs {
 				var ok bool
 				if spent[i], ok = given[in.PrevOut]; !ok {
-					spent[i], ok = spentOutput(b.Chain, inPool, in.PrevOut)
+					spent[i], ok = b.spentOutput(in.PrevOut)
 				}
 				allKnown = allKnown && ok
 			}
@@ -248,6 +280,14 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			return res, nil
 		},
 	}
+}
+
+// spentOutput finds the output op in the pool or the UTXO set.
+func (b RawTxBackend) spentOutput(op chain.OutPoint) (chain.TxOut, bool) {
+	return spentOutput(b.Chain, func(id chain.Hash) *chain.Tx {
+		tx, _ := b.Pool.Get(id)
+		return tx
+	}, op)
 }
 
 func signFailure(in chain.TxIn, problem string) SignRawFail {
@@ -307,52 +347,46 @@ func prevOutputs(prevs []prevTx, params *chain.Params) (map[chain.OutPoint]chain
 	return out, nil
 }
 
+// wifMaxLen bounds the text parsePrivateKey decodes: a compressed WIF key
+// is 52 characters, and base58 decoding is quadratic in the length.
+const wifMaxLen = 64
+
 // parsePrivateKey reads a WIF key (Bitcoin's encoding: version byte 0x80 on
 // main, 0xef on the test networks, 32 bytes, 0x01 for a compressed key,
-// base58 with a 4-byte double-SHA-256 checksum) or 64 hex digits.
+// base58 with a 4-byte double-SHA-256 checksum) or 64 hex digits. Its errors
+// never hold the text: a key must not reach a log or an error message.
 func parsePrivateKey(s string, params *chain.Params) (*secp256k1.PrivateKey, error) {
 	if raw, err := hex.DecodeString(s); err == nil && len(raw) == 32 {
-		return secp256k1.PrivKeyFromBytes(raw), nil
+		return privateKeyFromBytes(raw)
 	}
-	raw, err := base58Decode(s)
-	if err != nil || len(raw) != 1+32+1+4 {
-		return nil, fmt.Errorf("not a WIF key")
+	if len(s) > wifMaxLen {
+		return nil, errors.New("not a WIF key")
 	}
-	body, check := raw[:len(raw)-4], raw[len(raw)-4:]
-	first := sha256.Sum256(body)
-	sum := sha256.Sum256(first[:])
-	version := byte(0xef)
+	payload, version, err := base58.CheckDecode(s)
+	if err != nil || len(payload) != 32+1 || payload[32] != 1 {
+		return nil, errors.New("not a WIF key of a compressed public key")
+	}
+	want := byte(0xef)
 	if params == chain.MainParams {
-		version = 0x80
+		want = 0x80
 	}
-	if !bytes.Equal(sum[:4], check) || body[0] != version || body[33] != 1 {
-		return nil, fmt.Errorf("not a WIF key of this network")
+	if version != want {
+		return nil, errors.New("not a WIF key of this network")
 	}
-	return secp256k1.PrivKeyFromBytes(body[1:33]), nil
+	return privateKeyFromBytes(payload[:32])
 }
 
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-func base58Decode(s string) ([]byte, error) {
-	n := new(big.Int)
-	for _, c := range []byte(s) {
-		d := bytes.IndexByte([]byte(base58Alphabet), c)
-		if d < 0 {
-			return nil, fmt.Errorf("invalid base58 character %q", c)
-		}
-		n.Mul(n, big.NewInt(58)).Add(n, big.NewInt(int64(d)))
+// privateKeyFromBytes refuses what is no private key, as Core does: zero, or
+// not below the group order (which PrivKeyFromBytes would silently reduce).
+func privateKeyFromBytes(b []byte) (*secp256k1.PrivateKey, error) {
+	var k secp256k1.ModNScalar
+	if overflow := k.SetByteSlice(b); overflow || k.IsZero() {
+		return nil, errors.New("private key out of range")
 	}
-	out := n.Bytes()
-	for _, c := range []byte(s) {
-		if c != base58Alphabet[0] {
-			break
-		}
-		out = append([]byte{0}, out...)
-	}
-	return out, nil
+	return secp256k1.NewPrivateKey(&k), nil
 }
 
-func combineRawTransaction() rpc.Method {
+func combineRawTransaction(b RawTxBackend) rpc.Method {
 	return rpc.Method{
 		Name:     "combinerawtransaction",
 		Category: "rawtransactions",
@@ -370,26 +404,41 @@ func combineRawTransaction() rpc.Method {
 			if len(hexes) == 0 {
 				return nil, rpc.Errorf(rpc.CodeDeserialization, "Missing transactions")
 			}
-			var merged *chain.Tx
+			variants := make([]*chain.Tx, len(hexes))
 			for i, h := range hexes {
 				tx, err := decodeTx(h, fmt.Sprintf("TX decode failed for tx %d", i))
 				if err != nil {
 					return nil, err
 				}
-				if merged == nil {
-					merged = tx
-					continue
-				}
 				// The witnesses are outside the txid: the same txid is the
 				// same transaction, whatever each copy has signed.
-				if tx.TxID() != merged.TxID() {
+				if i > 0 && tx.TxID() != variants[0].TxID() {
 					return nil, rpc.Errorf(rpc.CodeDeserialization, "Transaction %d is not the same transaction as the first", i)
 				}
-				for j := range merged.Inputs {
-					if len(merged.Inputs[j].Witness) == 0 {
-						merged.Inputs[j].Witness = tx.Inputs[j].Witness
+				variants[i] = tx
+			}
+			// As Core: each input takes a witness that verifies against the
+			// output it spends, from whichever copy has one, so a copy with
+			// a bad signature cannot hide another's good one.
+			merged := variants[0]
+			spent := make([]chain.TxOut, len(merged.Inputs))
+			for i, in := range merged.Inputs {
+				var ok bool
+				if spent[i], ok = b.spentOutput(in.PrevOut); !ok {
+					return nil, rpc.Errorf(rpc.CodeVerify, "Input not found or already spent")
+				}
+			}
+			hasher := chain.NewSigHasher(merged, spent)
+			for i := range merged.Inputs {
+				var valid [][]byte
+				for _, v := range variants {
+					merged.Inputs[i].Witness = v.Inputs[i].Witness
+					if checkInputSignature(merged, hasher, i, spent[i].PubKeyHash) == "" {
+						valid = v.Inputs[i].Witness
+						break
 					}
 				}
+				merged.Inputs[i].Witness = valid
 			}
 			return hex.EncodeToString(merged.Encode()), nil
 		},

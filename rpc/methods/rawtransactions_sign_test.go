@@ -2,10 +2,12 @@ package methods
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
-	"math/big"
+	"encoding/json"
+	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/btcutil/base58"
 
 	"github.com/quarrychain/quarry/rpc"
 
@@ -17,25 +19,37 @@ import (
 
 // wif encodes key as Core's test-network WIF, compressed.
 func wif(key *secp256k1.PrivateKey) string {
-	body := append([]byte{0xef}, key.Serialize()...)
-	body = append(body, 1)
-	first := sha256.Sum256(body)
-	sum := sha256.Sum256(first[:])
-	raw := append(body, sum[:4]...)
-	n := new(big.Int).SetBytes(raw)
-	var out []byte
-	for n.Sign() > 0 {
-		m := new(big.Int)
-		n.DivMod(n, big.NewInt(58), m)
-		out = append([]byte{base58Alphabet[m.Int64()]}, out...)
-	}
-	for _, b := range raw {
-		if b != 0 {
-			break
+	return base58.CheckEncode(append(key.Serialize(), 1), 0xef)
+}
+
+// TestParsePrivateKey: WIF and hex keys as Core reads them, and what is no
+// key of this network refused.
+func TestParsePrivateKey(t *testing.T) {
+	key := secp256k1.PrivKeyFromBytes(bytes.Repeat([]byte{3}, 32))
+	order := "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+	for _, c := range []struct {
+		name, text string
+		ok         bool
+	}{
+		{"test-network WIF", wif(key), true},
+		{"hex", hex.EncodeToString(key.Serialize()), true},
+		{"main-network WIF", base58.CheckEncode(append(key.Serialize(), 1), 0x80), false},
+		{"uncompressed WIF", base58.CheckEncode(key.Serialize(), 0xef), false},
+		{"bad checksum", wif(key)[:51] + "2", false},
+		{"zero key", strings.Repeat("00", 32), false},
+		{"the group order", order, false},
+		{"past the group order", strings.Repeat("ff", 32), false},
+		{"zero key WIF", base58.CheckEncode(append(make([]byte, 32), 1), 0xef), false},
+		{"long text", strings.Repeat("1", 10_000), false},
+	} {
+		got, err := parsePrivateKey(c.text, chain.RegtestParams)
+		if c.ok != (err == nil) || c.ok && !got.Key.Equals(&key.Key) {
+			t.Errorf("%s: key %v, error %v", c.name, got, err)
 		}
-		out = append([]byte{'1'}, out...)
+		if err != nil && strings.Contains(err.Error(), c.text) {
+			t.Errorf("%s: the error %q holds the key text", c.name, err)
+		}
 	}
-	return string(out)
 }
 
 func TestRawTransactionMethods(t *testing.T) {
@@ -52,6 +66,14 @@ func TestRawTransactionMethods(t *testing.T) {
 	tx := mustDecode(t, unsigned)
 	if len(tx.Inputs) != 2 || len(tx.Outputs) != 1 || tx.Outputs[0].Value != 99_9999_0000 || tx.Inputs[1].PrevOut != b {
 		t.Fatalf("createrawtransaction made %+v", tx)
+	}
+
+	// One object of several outputs: Core keeps the order of its keys.
+	var ordered string
+	to2 := params.EncodeAddress([20]byte{1})
+	f.call(t, "createrawtransaction", []any{[]any{}, json.RawMessage(`{"` + to + `": 1, "` + to2 + `": 2}`)}, &ordered)
+	if tx := mustDecode(t, ordered); len(tx.Outputs) != 2 || tx.Outputs[0].PubKeyHash != [20]byte{5} || tx.Outputs[1].Value != 2*chain.Coin {
+		t.Fatalf("createrawtransaction with one object made %+v", tx)
 	}
 
 	// Each half signed on its own, by a key in each format, then combined.
@@ -74,6 +96,13 @@ func TestRawTransactionMethods(t *testing.T) {
 	f.call(t, "combinerawtransaction", []any{[]string{hexTx(half1), hexTx(half2)}}, &combined)
 	if combined != signed.Hex {
 		t.Fatalf("combined %s, want %s", combined, signed.Hex)
+	}
+	// A copy with a bad signature listed first does not hide a good one.
+	forged := mustDecode(t, hexTx(half2))
+	forged.Inputs[0].Witness = [][]byte{full.Inputs[0].Witness[0], full.Inputs[1].Witness[1]}
+	f.call(t, "combinerawtransaction", []any{[]string{hexTx(forged), hexTx(half1)}}, &combined)
+	if combined != signed.Hex {
+		t.Fatalf("combined after a forged copy %s, want %s", combined, signed.Hex)
 	}
 	f.send(t, mustDecode(t, combined))
 
@@ -107,6 +136,7 @@ func TestRawTransactionMethods(t *testing.T) {
 		{"signrawtransactionwithkey", []any{unsigned, []string{}, nil, "NONE"}, rpc.CodeInvalidParameter, "Invalid sighash param"},
 		{"combinerawtransaction", []any{[]string{unsigned, lone}}, rpc.CodeDeserialization, "Transaction 1 is not the same"},
 		{"combinerawtransaction", []any{[]string{"zz"}}, rpc.CodeDeserialization, "TX decode failed"},
+		{"combinerawtransaction", []any{[]string{lone, lone}}, rpc.CodeVerify, "Input not found or already spent"},
 	} {
 		f.callErr(t, c.method, c.params, c.code, c.msg)
 	}

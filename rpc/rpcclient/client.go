@@ -30,8 +30,14 @@ type Client struct {
 	user       string
 	password   string
 	http       *http.Client
+	maxReply   int64
 	nextID     atomic.Uint64
 }
+
+// DefaultMaxReply bounds the reply body the client reads, 256 MiB: far above
+// the largest answer a node gives (a verbose getblock of a full block), far
+// below what would let a hostile or broken node exhaust the caller's memory.
+const DefaultMaxReply = 256 << 20
 
 // ClientOption configures a Client.
 type ClientOption func(*Client)
@@ -53,13 +59,19 @@ func WithHTTPClient(hc *http.Client) ClientOption {
 	return func(c *Client) { c.http = hc }
 }
 
+// WithMaxReply bounds the reply body read to n bytes instead of
+// DefaultMaxReply; a longer reply is an error.
+func WithMaxReply(n int64) ClientOption {
+	return func(c *Client) { c.maxReply = n }
+}
+
 // NewClient returns a client of the node at rawURL, such as
 // "http://127.0.0.1:18543"; "127.0.0.1:18543" alone means http.
 func NewClient(rawURL string, opts ...ClientOption) *Client {
 	if !strings.Contains(rawURL, "://") {
 		rawURL = "http://" + rawURL
 	}
-	c := &Client{url: rawURL, shownURL: rawURL, http: http.DefaultClient}
+	c := &Client{url: rawURL, shownURL: rawURL, http: http.DefaultClient, maxReply: DefaultMaxReply}
 	if u, err := url.Parse(rawURL); err == nil {
 		c.shownURL = u.Redacted()
 	}
@@ -205,9 +217,12 @@ func (c *Client) post(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxReply+1))
 	if err != nil {
 		return nil, fmt.Errorf("rpc: read reply from %s: %w", c.shownURL, err)
+	}
+	if int64(len(data)) > c.maxReply {
+		return nil, fmt.Errorf("rpc: reply from %s is over %d bytes", c.shownURL, c.maxReply)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:

@@ -59,6 +59,20 @@ func TestClientCall(t *testing.T) {
 	}
 }
 
+// A node answering without end is cut off at the bound, not read into memory.
+func TestClientMaxReply(t *testing.T) {
+	ts := startServer(t, testRegistry(), rpc.Config{})
+	var r echoResult
+	long := strings.Repeat("x", 2000)
+	c := NewClient(ts.url, WithCookieFile(ts.cookie), WithMaxReply(1000))
+	if err := c.Call(t.Context(), "echo", []any{long}, &r); err == nil || !strings.Contains(err.Error(), "over 1000 bytes") {
+		t.Errorf("a 2,000-byte reply under a 1,000-byte bound: %v", err)
+	}
+	if err := c.Call(t.Context(), "echo", []any{"short"}, &r); err != nil || r.Text != "short" {
+		t.Errorf("a short reply: %+v, %v", r, err)
+	}
+}
+
 func TestClientBatch(t *testing.T) {
 	ts := startServer(t, testRegistry(), rpc.Config{})
 	c := NewClient(strings.TrimPrefix(ts.url, "http://"), WithCookieFile(ts.cookie))
