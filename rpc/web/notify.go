@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -43,6 +44,10 @@ func NewBlockNotifier(command string, timeout time.Duration, log *slog.Logger) (
 	argv := strings.Fields(command)
 	if len(argv) == 0 {
 		return nil, errors.New("--blocknotify: empty command")
+	}
+	// A misspelt command fails the node's start, not every block later.
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, fmt.Errorf("--blocknotify: %w", err)
 	}
 	if timeout <= 0 {
 		timeout = DefaultNotifyTimeout

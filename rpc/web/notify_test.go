@@ -100,9 +100,12 @@ func TestBlockNotifyBounded(t *testing.T) {
 	}
 }
 
-func TestBlockNotifyEmptyCommand(t *testing.T) {
-	if _, err := NewBlockNotifier("  ", 0, slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("empty command accepted")
+// An empty or missing command is refused when the node starts.
+func TestBlockNotifyBadCommand(t *testing.T) {
+	for _, command := range []string{"  ", "no-such-command-quarry %s", filepath.Join(t.TempDir(), "missing") + " %s"} {
+		if _, err := NewBlockNotifier(command, 0, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("command %q accepted", command)
+		}
 	}
 }
 
