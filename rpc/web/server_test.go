@@ -13,13 +13,12 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
-// A client that asks for pages and never reads the answers is cut off once
-// a response has waited too long to be written, so idle sockets cannot hold
-// the node's goroutines and rendered pages for ever.
-func TestSlowReaderCutOff(t *testing.T) {
-	f := newFixture(t)
-	cfg := f.srv.cfg
-	cfg.RequestTimeout = 200 * time.Millisecond
+// listeningServer serves the fixture's chain on a loopback port with the
+// given request timeout.
+func listeningServer(t *testing.T, requestTimeout time.Duration) *Server {
+	t.Helper()
+	cfg := newFixture(t).srv.cfg
+	cfg.RequestTimeout = requestTimeout
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +27,14 @@ func TestSlowReaderCutOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop(context.Background()) })
+	return srv
+}
+
+// A client that asks for pages and never reads the answers is cut off once
+// a response has waited too long to be written, so idle sockets cannot hold
+// the node's goroutines and rendered pages for ever.
+func TestSlowReaderCutOff(t *testing.T) {
+	srv := listeningServer(t, 200*time.Millisecond)
 
 	conn, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
@@ -67,17 +74,7 @@ func TestSlowReaderCutOff(t *testing.T) {
 // The write deadline of pages does not end event streams, which set their
 // own before each write.
 func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
-	f := newFixture(t)
-	cfg := f.srv.cfg
-	cfg.RequestTimeout = 100 * time.Millisecond
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(context.Background()) })
+	srv := listeningServer(t, 100*time.Millisecond)
 	events := openEvents(t, "http://"+srv.Addr().String())
 	time.Sleep(time.Second)
 	srv.ChainEvent(chain.Event{Kind: chain.BlockConnected, Hash: chain.Hash{7}, Height: 7})
