@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -117,12 +118,21 @@ func (s *Server) chainStatus(ctx context.Context) (chainStatus, error) {
 func (s *Server) poolEntries() ([]mempool.Entry, error) {
 	return cached(s.cache, "mempool", time.Second, func() ([]mempool.Entry, error) {
 		entries := s.cfg.Mempool.Entries()
-		slices.SortFunc(entries, func(a, b mempool.Entry) int {
-			// a.Fee/a.Size > b.Fee/b.Size, without division.
-			return cmp.Compare(b.Fee*uint64(a.Size), a.Fee*uint64(b.Size))
-		})
+		slices.SortFunc(entries, byFeeRateDesc)
 		return entries, nil
 	})
+}
+
+// byFeeRateDesc orders a before b when a pays more per byte: a.Fee/a.Size
+// against b.Fee/b.Size without division, the products taken in 128 bits,
+// since a fee in base units times a size overflows 64.
+func byFeeRateDesc(a, b mempool.Entry) int {
+	ahi, alo := bits.Mul64(a.Fee, uint64(b.Size))
+	bhi, blo := bits.Mul64(b.Fee, uint64(a.Size))
+	if c := cmp.Compare(bhi, ahi); c != 0 {
+		return c
+	}
+	return cmp.Compare(blo, alo)
 }
 
 // addressData is what the address index holds for an address, newest first.

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -43,6 +44,10 @@ func NewBlockNotifier(command string, timeout time.Duration, log *slog.Logger) (
 	argv := strings.Fields(command)
 	if len(argv) == 0 {
 		return nil, errors.New("--blocknotify: empty command")
+	}
+	// A misspelt command fails the node's start, not every block later.
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, fmt.Errorf("--blocknotify: %w", err)
 	}
 	if timeout <= 0 {
 		timeout = DefaultNotifyTimeout
@@ -99,14 +104,37 @@ func (n *BlockNotifier) run(ctx context.Context, hash chain.Hash) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.WaitDelay = time.Second
-	out, err := cmd.CombinedOutput()
+	// Only the start of the output is kept for the log: a command that
+	// writes without end must not fill the node's memory.
+	out := &headBuffer{max: notifyOutputKept}
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
 	if err != nil {
-		n.log.Warn("blocknotify command failed", "hash", hash, "err", err, "output", strings.TrimSpace(string(out[:min(len(out), 500)])))
+		n.log.Warn("blocknotify command failed", "hash", hash, "err", err, "output", strings.TrimSpace(out.String()))
 	}
 	if n.ran != nil {
 		n.ran(argv, err)
 	}
 }
+
+// notifyOutputKept is how much of a command's output the log shows.
+const notifyOutputKept = 500
+
+// headBuffer keeps the first max bytes written to it and discards the rest,
+// still reporting every write whole so the command never sees an error.
+type headBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *headBuffer) String() string { return string(b.buf) }
 
 // Close stops the runner, killing commands still running.
 func (n *BlockNotifier) Close() {

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,8 +100,31 @@ func TestBlockNotifyBounded(t *testing.T) {
 	}
 }
 
-func TestBlockNotifyEmptyCommand(t *testing.T) {
-	if _, err := NewBlockNotifier("  ", 0, slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("empty command accepted")
+// An empty or missing command is refused when the node starts.
+func TestBlockNotifyBadCommand(t *testing.T) {
+	for _, command := range []string{"  ", "no-such-command-quarry %s", filepath.Join(t.TempDir(), "missing") + " %s"} {
+		if _, err := NewBlockNotifier(command, 0, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("command %q accepted", command)
+		}
+	}
+}
+
+// A command that writes without end costs the node the start of its output
+// for the log, not memory for all of it.
+func TestBlockNotifyOutputBounded(t *testing.T) {
+	if _, err := exec.LookPath("head"); err != nil {
+		t.Skip("no head command")
+	}
+	const written = 64 << 20
+	n, runs := newTestNotifier(t, "head -c "+strconv.Itoa(written)+" /dev/zero", time.Minute)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n.Notify(chain.Hash{1})
+	if r := <-runs; r.err != nil {
+		t.Fatalf("run %v: %v", r.argv, r.err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > written/4 {
+		t.Errorf("running a command that wrote %d MiB allocated %d MiB", written>>20, grew>>20)
 	}
 }

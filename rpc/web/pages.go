@@ -46,6 +46,11 @@ func staticHandler() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static") // the directory is embedded: cannot fail
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The assets are files only; no directory is listed.
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(w, r)
 	})

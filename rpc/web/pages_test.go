@@ -115,6 +115,16 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
+// The embedded assets are served, their directory is not listed.
+func TestStaticAssets(t *testing.T) {
+	f := newFixture(t)
+	for path, want := range map[string]int{"/static/style.css": 200, "/static/live.js": 200, "/static/": 404, "/static/nothing.css": 404} {
+		if res, _ := f.get(path); res.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, res.StatusCode, want)
+		}
+	}
+}
+
 // An address with thousands of outputs is shown a page at a time, and the
 // REST view pages the same way.
 func TestAddressPaging(t *testing.T) {

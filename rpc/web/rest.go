@@ -210,7 +210,22 @@ func (s *Server) restTx(ctx context.Context, w http.ResponseWriter, req restRequ
 		writeBytes(w, req.format, tx.Encode())
 		return nil
 	}
-	return s.restCall(ctx, w, "getrawtransaction", []any{req.hash, 1})
+	raw, err := s.cfg.RPC.Call(ctx, "getrawtransaction", []any{req.hash, 1})
+	if err != nil {
+		return internalError(fmt.Errorf("getrawtransaction: %w", err))
+	}
+	// Core's REST shows the transaction and its block hash only: the
+	// confirmations and times are getrawtransaction's additions.
+	var res methods.TxResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return internalError(fmt.Errorf("getrawtransaction: %w", err))
+	}
+	res.Confirmations, res.Time, res.BlockTime = nil, 0, 0
+	if raw, err = json.Marshal(res); err != nil {
+		return internalError(err)
+	}
+	writeJSON(w, raw)
+	return nil
 }
 
 // mempoolHeight is the height Core gives outputs of mempool transactions in

@@ -164,11 +164,12 @@ func parseEndpoint(ep restEndpoint, part string, query url.Values) (restRequest,
 		case "info":
 		case "contents":
 			r.endpoint = restMempoolContents
-			r.verbose = query.Get("verbose") != "false"
 		default:
 			return r, badRequest("Invalid URI format. Expected /rest/mempool/<info|contents>.json")
 		}
-		err = requireFormat(format, jsonOnly)
+		if err = requireFormat(format, jsonOnly); err == nil && r.endpoint == restMempoolContents {
+			r.verbose, err = parseMempoolContentsQuery(query)
+		}
 	case restGetUtxos:
 		err = r.parseGetUtxos(param)
 	case restAddress:
@@ -181,6 +182,37 @@ func parseEndpoint(ep restEndpoint, part string, query url.Values) (restRequest,
 		}
 	}
 	return r, err
+}
+
+// parseMempoolContentsQuery reads ?verbose= and ?mempool_sequence= as Core
+// does: each "true" or "false", never both true. Quarry keeps no mempool
+// sequence numbers, so asking for them is refused as getrawmempool refuses it.
+func parseMempoolContentsQuery(query url.Values) (verbose bool, err *restError) {
+	flag := func(name, def string) (bool, *restError) {
+		v := def
+		if query.Has(name) {
+			v = query.Get(name)
+		}
+		if v != "true" && v != "false" {
+			return false, badRequest("The \"%s\" query parameter must be either \"true\" or \"false\".", name)
+		}
+		return v == "true", nil
+	}
+	verbose, err = flag("verbose", "true")
+	if err != nil {
+		return false, err
+	}
+	sequence, err := flag("mempool_sequence", "false")
+	if err != nil {
+		return false, err
+	}
+	if sequence && verbose {
+		return false, badRequest("Verbose results cannot contain mempool sequence values. (hint: set \"verbose=false\")")
+	}
+	if sequence {
+		return false, badRequest("mempool_sequence is not supported: Quarry has no mempool sequence numbers")
+	}
+	return verbose, nil
 }
 
 func requireFormat(f restFormat, available string) *restError {

@@ -146,9 +146,14 @@ func (s *Server) Start(addr string) error {
 	s.httpSrv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A response must be written within the time its handler had again:
+		// a client that stops reading cannot keep a goroutine and a
+		// rendered page waiting on its socket. The event stream sets its
+		// own deadline before each write.
+		WriteTimeout:   2 * s.cfg.RequestTimeout,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.wg.Go(func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
