@@ -160,6 +160,10 @@ func Open(cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := resumeReindex(db, &cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	switch {
 	case cfg.Reindex:
 		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")

@@ -20,6 +20,11 @@ func SetTestHooks(midFlush, midReplay func()) {
 	testHookMidFlush, testHookMidReplay = midFlush, midReplay
 }
 
+// SetReindexHook sets a function called half way through a reindex, once the
+// chain state's records are deleted; an error it returns stops the reindex
+// there. nil removes it.
+func SetReindexHook(hook func() error) { testHookMidReindex = hook }
+
 // Abandon closes the store without flushing the UTXO cache, leaving it as a
 // crash would.
 func (c *Chain) Abandon() error { return c.db.Close() }
