@@ -233,3 +233,33 @@ func killWhenStopped(t *testing.T, cmd *exec.Cmd, what string) bool {
 	cmd.Wait()
 	return stopped
 }
+
+// Opening a store that another process has open must not touch its files:
+// the empty log file a crash leaves behind looks exactly like the one a
+// running node has just created, so it is removed only under the store's lock.
+func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := openChain(t, dir)
+	fresh := filepath.Join(dir, "999999.vlog")
+	if err := os.WriteFile(fresh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(fresh)
+	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
+		t.Fatal("a second open of a store in use must fail")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("the open of a store in use removed its empty log file: %v", err)
+	}
+	os.Remove(fresh)
+	c.Close()
+	// Once the store is closed, an empty log file is a crash's and goes.
+	if err := os.WriteFile(fresh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = openChain(t, dir)
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("empty log file left by a crash: %v", err)
+	}
+	c.Close()
+}
