@@ -230,6 +230,9 @@ func Open(cfg Config) (*Chain, error) {
 	if err := c.startIndexes(indexers); err != nil {
 		c.stopIndexes()
 		c.indexWG.Wait()
+		// The activation above may have started a flush: it ends before
+		// the store closes under it.
+		err = errors.Join(err, c.utxos.flushSync())
 		db.Close()
 		return nil, err
 	}

@@ -91,11 +91,26 @@ func (c *Chain) startIndexes(indexers []indexer) error {
 				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.name(), raw)
 			}
 		}
+		if err := c.checkIndexNotPruned(ix.name(), best); err != nil {
+			return err
+		}
 		f := &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 		c.indexes[ix.name()] = f
 		c.indexWG.Go(func() { f.run(ctx) })
 	}
 	return nil
+}
+
+// checkIndexNotPruned refuses an index whose next main-chain block was
+// pruned, as Core's BaseIndex does: an index left off while the node pruned
+// could never catch up, and would retry and be "still being built" forever.
+func (c *Chain) checkIndexNotPruned(name string, best *blockNode) error {
+	fork := forkPoint(best, c.tip())
+	if fork == c.tip() || fork.height+1 >= c.prune.height.Load() {
+		return nil
+	}
+	return fmt.Errorf("%s best block of the index goes beyond pruned data (it is at height %d, blocks below %d are pruned): turn it off with --%s=0 or restart with --reindex (which downloads the whole chain again)",
+		name, fork.height, c.prune.height.Load(), name)
 }
 
 // wakeIndexes tells the followers the main chain changed.

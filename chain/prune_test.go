@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -91,4 +92,36 @@ func TestPruneBlockchainManual(t *testing.T) {
 	if _, err := c.BlockByHash(main[99].Hash()); !errors.Is(err, chain.ErrPruned) {
 		t.Fatalf("block 100 after pruning: %v", err)
 	}
+}
+
+// An index turned on again after the node pruned past it cannot catch up:
+// the node refuses to start with it, as Core does, rather than retrying for
+// ever and calling it "still being built".
+func TestIndexBehindPrunedDataRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: chain.PruneManual,
+		DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	if got, err := c.PruneBlockchain(10); err != nil || got != 10 {
+		t.Fatalf("PruneBlockchain(10) = %d, %v", got, err)
+	}
+	c.Close()
+
+	cfg.DisableAddrIndex = false
+	if c, err := chain.Open(cfg); err == nil || !strings.Contains(err.Error(), "addrindex best block of the index goes beyond pruned data") {
+		if err == nil {
+			c.Close()
+		}
+		t.Fatalf("open with an index behind the pruned blocks: %v", err)
+	}
+	cfg.DisableAddrIndex = true
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatalf("open with the index off again: %v", err)
+	}
+	c.Close()
 }
