@@ -71,10 +71,9 @@ type indexFollower struct {
 
 func indexMarkerKey(name string) []byte { return key(prefixMeta, []byte("index/"+name)) }
 
-// startIndexes starts a follower for each index; they stop at Close.
-func (c *Chain) startIndexes(indexers []indexer) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopIndexes = cancel
+// openIndexes finds where each index is, from its marker; runIndexes then
+// starts their followers, which stop at Close.
+func (c *Chain) openIndexes(indexers []indexer) error {
 	c.indexes = make(map[string]*indexFollower)
 	for _, ix := range indexers {
 		var raw []byte
@@ -94,11 +93,17 @@ func (c *Chain) startIndexes(indexers []indexer) error {
 		if err := c.checkIndexNotPruned(ix.name(), best); err != nil {
 			return err
 		}
-		f := &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
-		c.indexes[ix.name()] = f
-		c.indexWG.Go(func() { f.run(ctx) })
+		c.indexes[ix.name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 	}
 	return nil
+}
+
+func (c *Chain) runIndexes() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopIndexes = cancel
+	for _, f := range c.indexes {
+		c.indexWG.Go(func() { f.run(ctx) })
+	}
 }
 
 // checkIndexNotPruned refuses an index whose next main-chain block was

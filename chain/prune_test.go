@@ -125,3 +125,30 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Blocks connected while the chain opens (here every block, reconnected by
+// --reindex-chainstate) prune too, and that pruning must already leave what
+// the indexes still need: an index far behind must not find its next blocks
+// gone once it starts.
+func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40,
+		DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	c.Close()
+
+	cfg.PruneTargetBytes, cfg.DisableAddrIndex, cfg.ReindexChainState = 2, false, true
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatalf("open with an index at genesis while reconnecting the chain: %v", err)
+	}
+	defer c.Close()
+	waitIndexes(t, c)
+	if st := c.PruneState(); st.Pruned {
+		t.Fatalf("pruned %+v before the index caught up", st)
+	}
+}
