@@ -160,6 +160,10 @@ func Open(cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := resumeReindex(db, &cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
 	switch {
 	case cfg.Reindex:
 		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")
@@ -205,6 +209,19 @@ func Open(cfg Config) (*Chain, error) {
 		db.Close()
 		return nil, fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
+	// The indexes' places are known before the activation below, which may
+	// connect blocks and so prune: pruning must leave what they still need.
+	var indexers []indexer
+	if !cfg.DisableTxIndex {
+		indexers = append(indexers, txIndex{})
+	}
+	if !cfg.DisableAddrIndex {
+		indexers = append(indexers, addrIndex{})
+	}
+	if err := c.openIndexes(indexers); err != nil {
+		db.Close()
+		return nil, err
+	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	events, err := c.activateBestChain(nil, nil)
@@ -214,21 +231,7 @@ func Open(cfg Config) (*Chain, error) {
 		db.Close()
 		return nil, err
 	}
-	// The indexes start on the main chain as it is now, which after
-	// --reindex-chainstate is only built by the activation above.
-	var indexers []indexer
-	if !cfg.DisableTxIndex {
-		indexers = append(indexers, txIndex{})
-	}
-	if !cfg.DisableAddrIndex {
-		indexers = append(indexers, addrIndex{})
-	}
-	if err := c.startIndexes(indexers); err != nil {
-		c.stopIndexes()
-		c.indexWG.Wait()
-		db.Close()
-		return nil, err
-	}
+	c.runIndexes()
 	return c, nil
 }
 

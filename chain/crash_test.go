@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -232,4 +233,116 @@ func killWhenStopped(t *testing.T, cmd *exec.Cmd, what string) bool {
 	io.Copy(io.Discard, out)
 	cmd.Wait()
 	return stopped
+}
+
+// Opening a store that another process has open must not touch its files:
+// the empty log file a crash leaves behind looks exactly like the one a
+// running node has just created, so it is removed only under the store's lock.
+func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	c := openChain(t, dir)
+	fresh := filepath.Join(dir, "999999.vlog")
+	if err := os.WriteFile(fresh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(fresh)
+	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
+		t.Fatal("a second open of a store in use must fail")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatalf("the open of a store in use removed its empty log file: %v", err)
+	}
+	os.Remove(fresh)
+	c.Close()
+	// Once the store is closed, an empty log file is a crash's and goes.
+	if err := os.WriteFile(fresh, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = openChain(t, dir)
+	if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("empty log file left by a crash: %v", err)
+	}
+	c.Close()
+}
+
+// A flush cut short while a reorganisation leaves the block it was writing,
+// and then the replay's own flush cut short too: the outputs of the abandoned
+// block that reached the disk in the first flush must still be deleted at
+// the next start (the replay goes through that block, not around it).
+func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	coin := []chain.OutPoint{g.Coinbase(base[0].Hash())}
+	tip := base[100].Hash()
+	wide := func(n int, value uint64) *chain.Tx {
+		values := make([]uint64, n)
+		for i := range values {
+			values[i] = value
+		}
+		return g.Spend(coin, values...)
+	}
+	winner := g.NextBlock(tip, wide(100, chain.RegtestParams.Subsidy(1)/200))
+	winner2 := g.NextBlock(winner.Hash())
+	// The abandoned block's outputs sort after every output the winning
+	// branch changes, so the first half of each flush writes all of the
+	// abandoned block's outputs in the first and none of their deletions in
+	// the second.
+	last := chain.Hash{}
+	for _, b := range []*chain.Block{winner, winner2, base[0]} {
+		for _, id := range b.TxIDs() {
+			if bytes.Compare(id[:], last[:]) > 0 {
+				last = id
+			}
+		}
+	}
+	var abandoned *chain.Block
+	for fee := uint64(1000); abandoned == nil; fee++ {
+		spend := wide(50, chain.RegtestParams.Subsidy(1)/100-fee)
+		if id := spend.TxID(); bytes.Compare(id[:], last[:]) > 0 {
+			abandoned = g.NextBlock(tip, spend)
+			if id := abandoned.Txs[0].TxID(); bytes.Compare(id[:], last[:]) <= 0 {
+				abandoned = nil
+			}
+		}
+	}
+	if err := c.FlushChainState(); err != nil {
+		t.Fatal(err)
+	}
+	mustProcess(t, c, abandoned)
+	crash := errors.New("killed mid-flush")
+	chain.SetFlushStopHook(func() error { return crash })
+	defer chain.SetFlushStopHook(nil)
+	if err := c.FlushChainState(); !errors.Is(err, crash) {
+		t.Fatalf("flush: %v, want it cut short", err)
+	}
+	mustProcess(t, c, winner, winner2)
+	requireTip(t, c, winner2)
+	if err := c.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+
+	if c, err := chain.Open(cfg); !errors.Is(err, crash) {
+		if err == nil {
+			c.Close()
+		}
+		t.Fatalf("open replaying: %v, want its flush cut short", err)
+	}
+	chain.SetFlushStopHook(nil)
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	requireTip(t, c, winner2)
+	fresh := openChain(t, t.TempDir())
+	mustProcess(t, fresh, append(base, winner, winner2)...)
+	if utxoHash(t, c) != utxoHash(t, fresh) {
+		t.Fatal("UTXO set after the crashes differs from a node that saw only the winning branch")
+	}
 }

@@ -17,8 +17,20 @@ func UseTestHelpers(highSignature func(t testing.TB, der []byte) []byte) {
 // SetTestHooks sets functions called half way through a UTXO cache flush and
 // half way through a replay; nil removes them.
 func SetTestHooks(midFlush, midReplay func()) {
-	testHookMidFlush, testHookMidReplay = midFlush, midReplay
+	testHookMidFlush, testHookMidReplay = nil, midReplay
+	if midFlush != nil {
+		testHookMidFlush = func() error { midFlush(); return nil }
+	}
 }
+
+// SetFlushStopHook sets a function called half way through a UTXO cache
+// flush, whose error stops the flush there as a crash would; nil removes it.
+func SetFlushStopHook(stop func() error) { testHookMidFlush = stop }
+
+// SetReindexHook sets a function called half way through a reindex, once the
+// chain state's records are deleted; an error it returns stops the reindex
+// there. nil removes it.
+func SetReindexHook(hook func() error) { testHookMidReindex = hook }
 
 // Abandon closes the store without flushing the UTXO cache, leaving it as a
 // crash would.

@@ -71,10 +71,9 @@ type indexFollower struct {
 
 func indexMarkerKey(name string) []byte { return key(prefixMeta, []byte("index/"+name)) }
 
-// startIndexes starts a follower for each index; they stop at Close.
-func (c *Chain) startIndexes(indexers []indexer) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopIndexes = cancel
+// openIndexes finds where each index is, from its marker; runIndexes then
+// starts their followers, which stop at Close.
+func (c *Chain) openIndexes(indexers []indexer) error {
 	c.indexes = make(map[string]*indexFollower)
 	for _, ix := range indexers {
 		var raw []byte
@@ -91,11 +90,32 @@ func (c *Chain) startIndexes(indexers []indexer) error {
 				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.name(), raw)
 			}
 		}
-		f := &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
-		c.indexes[ix.name()] = f
-		c.indexWG.Go(func() { f.run(ctx) })
+		if err := c.checkIndexNotPruned(ix.name(), best); err != nil {
+			return err
+		}
+		c.indexes[ix.name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 	}
 	return nil
+}
+
+func (c *Chain) runIndexes() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopIndexes = cancel
+	for _, f := range c.indexes {
+		c.indexWG.Go(func() { f.run(ctx) })
+	}
+}
+
+// checkIndexNotPruned refuses an index whose next main-chain block was
+// pruned, as Core's BaseIndex does: an index left off while the node pruned
+// could never catch up, and would retry and be "still being built" forever.
+func (c *Chain) checkIndexNotPruned(name string, best *blockNode) error {
+	fork := forkPoint(best, c.tip())
+	if fork == c.tip() || fork.height+1 >= c.prune.height.Load() {
+		return nil
+	}
+	return fmt.Errorf("%s best block of the index goes beyond pruned data (it is at height %d, blocks below %d are pruned): turn it off with --%s=0 or restart with --reindex (which downloads the whole chain again)",
+		name, fork.height, c.prune.height.Load(), name)
 }
 
 // wakeIndexes tells the followers the main chain changed.

@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -90,5 +91,64 @@ func TestPruneBlockchainManual(t *testing.T) {
 	}
 	if _, err := c.BlockByHash(main[99].Hash()); !errors.Is(err, chain.ErrPruned) {
 		t.Fatalf("block 100 after pruning: %v", err)
+	}
+}
+
+// An index turned on again after the node pruned past it cannot catch up:
+// the node refuses to start with it, as Core does, rather than retrying for
+// ever and calling it "still being built".
+func TestIndexBehindPrunedDataRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: chain.PruneManual,
+		DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	if got, err := c.PruneBlockchain(10); err != nil || got != 10 {
+		t.Fatalf("PruneBlockchain(10) = %d, %v", got, err)
+	}
+	c.Close()
+
+	cfg.DisableAddrIndex = false
+	if c, err := chain.Open(cfg); err == nil || !strings.Contains(err.Error(), "addrindex best block of the index goes beyond pruned data") {
+		if err == nil {
+			c.Close()
+		}
+		t.Fatalf("open with an index behind the pruned blocks: %v", err)
+	}
+	cfg.DisableAddrIndex = true
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatalf("open with the index off again: %v", err)
+	}
+	c.Close()
+}
+
+// Blocks connected while the chain opens (here every block, reconnected by
+// --reindex-chainstate) prune too, and that pruning must already leave what
+// the indexes still need: an index far behind must not find its next blocks
+// gone once it starts.
+func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40,
+		DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := chain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	c.Close()
+
+	cfg.PruneTargetBytes, cfg.DisableAddrIndex, cfg.ReindexChainState = 2, false, true
+	c, err = chain.Open(cfg)
+	if err != nil {
+		t.Fatalf("open with an index at genesis while reconnecting the chain: %v", err)
+	}
+	defer c.Close()
+	waitIndexes(t, c)
+	if st := c.PruneState(); st.Pruned {
+		t.Fatalf("pruned %+v before the index caught up", st)
 	}
 }

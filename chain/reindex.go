@@ -6,6 +6,61 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
+// metaReindex marks a reindex under way: reindexFull or reindexChainState.
+// It is written before a reindex deletes anything and removed in the same
+// transaction that records the reset chain state, so a reindex cut short by a
+// crash is done again at the next start, whatever its command line says,
+// rather than leaving a tip whose UTXO set is half deleted.
+const metaReindex = "reindex"
+
+const (
+	reindexChainState byte = 1
+	reindexFull       byte = 2
+)
+
+// testHookMidReindex, nil but in tests, is called once the chain state's
+// records are deleted and before its markers are; an error stops the reindex
+// there, as a crash would.
+var testHookMidReindex func() error
+
+// resumeReindex records the reindex cfg asks for, or turns on the one a
+// crash interrupted: a full reindex wins over one of the chain state only.
+func resumeReindex(db *badger.DB, cfg *Config) error {
+	var pending []byte
+	err := db.View(func(txn *badger.Txn) (err error) {
+		pending, err = getValue(txn, key(prefixMeta, []byte(metaReindex)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read reindex marker: %w", err)
+	}
+	interrupted := len(pending) == 1
+	if interrupted && !cfg.Reindex && !cfg.ReindexChainState {
+		cfg.Logger.Warn("resuming a reindex that was interrupted")
+	}
+	switch {
+	case interrupted && pending[0] == reindexFull:
+		cfg.Reindex = true
+	case interrupted && pending[0] == reindexChainState:
+		cfg.ReindexChainState = true
+	case pending != nil:
+		return fmt.Errorf("reindex marker %x is damaged; restart with --reindex", pending)
+	}
+	kind := reindexChainState
+	switch {
+	case cfg.Reindex:
+		kind = reindexFull
+	case !cfg.ReindexChainState:
+		return nil
+	}
+	if err := db.Update(func(txn *badger.Txn) error {
+		return txn.Set(key(prefixMeta, []byte(metaReindex)), []byte{kind})
+	}); err != nil {
+		return fmt.Errorf("record reindex: %w", err)
+	}
+	return nil
+}
+
 // rebuildBlockIndex replaces the header records with ones rebuilt from the
 // stored blocks alone, each marked as having its body and nothing else, as
 // Bitcoin Core's -reindex rebuilds its block index from the block files.
@@ -78,6 +133,11 @@ func resetChainState(db *badger.DB, params *Params, indexes bool) error {
 			return fmt.Errorf("reindex: drop %q records: %w", prefix, err)
 		}
 	}
+	if testHookMidReindex != nil {
+		if err := testHookMidReindex(); err != nil {
+			return err
+		}
+	}
 	err := db.Update(func(txn *badger.Txn) error {
 		for _, meta := range []string{metaTip, metaUtxoBest, metaUtxoHeads} {
 			if err := txn.Delete(key(prefixMeta, []byte(meta))); err != nil {
@@ -126,7 +186,12 @@ func resetChainState(db *badger.DB, params *Params, indexes bool) error {
 	g := params.GenesisBlock
 	n := newBlockNode(&g.Header, nil)
 	n.status = statusHaveData | statusValid
-	return db.Update(func(txn *badger.Txn) error { return writeGenesisState(txn, n) })
+	return db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(key(prefixMeta, []byte(metaReindex))); err != nil {
+			return err
+		}
+		return writeGenesisState(txn, n)
+	})
 }
 
 // deletePrefix deletes every record of one kind. Badger's DropPrefix would do it

@@ -89,12 +89,21 @@ func (c *Chain) replayBlocks() error {
 				testHookMidReplay()
 			}
 		}
+		// Each step is flushed on its own: the disk then belongs to the cut
+		// flush's block before the replay goes on from there. Flushed in one
+		// go, a crash during it would leave a marker from the old block
+		// straight to the tip, and the cut flush's writes of a block the tip
+		// no longer descends from (outputs of an abandoned branch) would
+		// never be undone.
+		c.utxos.best = to.hash
+		if err := c.utxos.flushSync(); err != nil {
+			return err
+		}
 		at = to
 	}
-	c.utxos.best = tip.hash
 	c.log.Info("replayed blocks connected after the last flush of the chain state",
 		"disconnected", undone, "connected", redone, "tip", tip.hash, "took", time.Since(start).Round(time.Millisecond))
-	return c.utxos.flushSync()
+	return nil
 }
 
 // maybeFlush starts a flush of the UTXO cache when it passed half its bound

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/sys/unix"
 )
 
 // Key prefixes of the Badger store. Each record kind has one byte, so a prefix
@@ -186,7 +188,23 @@ const logHeaderSize = 20
 // switch; a process killed between creating the file and writing its header
 // leaves one behind, and Badger 4.9 then refuses to open ("Create a new
 // file"). Such a file holds no record, so nothing is lost.
+//
+// It runs only while it holds the lock Badger takes (a flock of the directory
+// itself): a node running on the store may have just created its next log
+// file, empty for an instant, and that one must stay (this open then fails on
+// the lock).
 func removeEmptyLogs(dir string, log *slog.Logger) error {
+	lock, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a new store: Badger makes the directory
+	}
+	if err != nil {
+		return fmt.Errorf("open store directory: %w", err)
+	}
+	defer lock.Close() // releases the lock too, before Badger takes it
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil // in use: Badger's open reports it
+	}
 	for _, pattern := range []string{"*.vlog", "*.mem"} {
 		logs, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {

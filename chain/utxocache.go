@@ -52,8 +52,12 @@ const (
 )
 
 // Test hooks, nil but in the crash tests: called half way through a flush
-// (the first half of its writes on disk) and half way through a replay.
-var testHookMidFlush, testHookMidReplay func()
+// (the first half of its writes on disk; an error stops the flush there, as
+// a crash would) and half way through a replay.
+var (
+	testHookMidFlush  func() error
+	testHookMidReplay func()
+)
 
 type cacheFlags uint8
 
@@ -300,7 +304,9 @@ func (u *utxoCache) write(layer map[OutPoint]cacheEntry, from, to Hash) error {
 			if err = wb.Flush(); err != nil {
 				return err
 			}
-			testHookMidFlush()
+			if err = testHookMidFlush(); err != nil {
+				return err
+			}
 			wb = u.db.NewWriteBatch()
 		}
 	}

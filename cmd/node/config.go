@@ -53,12 +53,19 @@ type config struct {
 // Core's: regtest takes any size, so tests can prune short chains.
 const minPruneMiB = 550
 
+// maxSizeMiB bounds --dbcache and --prune (an exbibyte): a larger value would
+// overflow when turned into bytes, and a wrapped size would flush the cache at
+// every block, drop the memory limit or turn automatic pruning off.
+const maxSizeMiB = 1 << 40
+
 func (cfg *config) checkPrune() error {
 	switch {
 	case cfg.PruneMiB < 0:
 		return fmt.Errorf("--prune must not be negative, got %d", cfg.PruneMiB)
 	case cfg.PruneMiB == 0:
 		return nil
+	case cfg.PruneMiB > maxSizeMiB:
+		return fmt.Errorf("--prune must be at most %d MiB, got %d", maxSizeMiB, cfg.PruneMiB)
 	case cfg.TxIndex:
 		return errors.New("--prune is incompatible with --txindex: add --txindex=0")
 	case cfg.PruneMiB > chain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
@@ -200,6 +207,9 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 	}
 	if cfg.DBCacheMiB < 4 {
 		return nil, fmt.Errorf("--dbcache must be at least 4 MiB, got %d", cfg.DBCacheMiB)
+	}
+	if cfg.DBCacheMiB > maxSizeMiB {
+		return nil, fmt.Errorf("--dbcache must be at most %d MiB, got %d", maxSizeMiB, cfg.DBCacheMiB)
 	}
 	if cfg.MineThreads < 1 {
 		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)

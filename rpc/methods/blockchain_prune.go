@@ -31,8 +31,8 @@ func (m *chainMethods) pruneblockchain() rpc.Method {
 			}
 			best := m.Chain.Best()
 			if height > 1_000_000_000 {
-				// A time: the last block at least two hours older than it.
-				h, err := m.lastBlockBefore(height - 2*60*60)
+				// A time, with two hours of slack for blocks stamped early.
+				h, err := m.firstBlockAtLeast(height - 2*60*60)
 				if err != nil {
 					return nil, err
 				}
@@ -50,10 +50,12 @@ func (m *chainMethods) pruneblockchain() rpc.Method {
 	}
 }
 
-// lastBlockBefore is the height of the highest main-chain block whose time is
-// at most t; an error if none is.
-func (m *chainMethods) lastBlockBefore(t int64) (int32, error) {
-	for h := m.Chain.Best().Height; h >= 0; h-- {
+// firstBlockAtLeast is the height of the first main-chain block that, or an
+// ancestor of which, has a time of at least t (Core's FindEarliestAtLeast over
+// each block's maximum time); an error if none has.
+func (m *chainMethods) firstBlockAtLeast(t int64) (int32, error) {
+	var maxTime int64
+	for h := range m.Chain.Best().Height + 1 {
 		hash, err := m.Chain.BlockHashByHeight(h)
 		if err != nil {
 			return 0, err
@@ -62,7 +64,7 @@ func (m *chainMethods) lastBlockBefore(t int64) (int32, error) {
 		if err != nil {
 			return 0, err
 		}
-		if int64(info.Header.Time) <= t {
+		if maxTime = max(maxTime, int64(info.Header.Time)); maxTime >= t {
 			return h, nil
 		}
 	}

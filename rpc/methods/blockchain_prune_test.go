@@ -43,6 +43,14 @@ func TestPruneBlockchain(t *testing.T) {
 	}
 	expectErr(t, reg, "pruneblockchain", []any{-1}, rpc.CodeInvalidParameter, "Negative block height.")
 	expectErr(t, reg, "pruneblockchain", []any{301}, rpc.CodeInvalidParameter, "Blockchain is shorter than the attempted prune height.")
+	// A time picks the first block no more than two hours older, as Core's:
+	// one after the tip is refused; one before genesis prunes nothing.
+	tipTime := int64(blocks[len(blocks)-1].Header.Time)
+	expectErr(t, reg, "pruneblockchain", []any{tipTime + 2*60*60 + 1}, rpc.CodeInvalidParameter,
+		"Could not find block with at least the specified timestamp.")
+	if raw, err := reg.Call(t.Context(), "pruneblockchain", []any{int64(params.GenesisBlock.Header.Time) - 1}); err != nil || string(raw) != "-1" {
+		t.Fatalf("pruneblockchain at a time before genesis = %s, %v; want -1 (nothing pruned)", raw, err)
+	}
 	raw, err := reg.Call(t.Context(), "pruneblockchain", []any{100})
 	if err != nil || string(raw) != "12" { // 300 - 288
 		t.Fatalf("pruneblockchain 100 = %s, %v; want 12 (the last 288 blocks stay)", raw, err)
