@@ -117,6 +117,8 @@ func TestNamespacesBanSubnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	openAnswered(ctx, t, c, aP2P).Close()
+	// C's dial loop and libp2p's backoff after the refused dial make this
+	// take several seconds.
 	if err := n.Reconnect(ctx, 2, 0); err != nil {
 		t.Fatalf("C cannot connect to A once the ban is lifted: %v", err)
 	}
