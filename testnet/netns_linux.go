@@ -128,8 +128,8 @@ func (ns *namespaces) command(i int, bin string, args []string) (string, []strin
 }
 
 // dial connects from inside node i's namespace. The socket is made on a
-// thread moved into the namespace; a socket stays in the namespace it was
-// made in, so the connection works from any goroutine afterwards.
+// thread moved into the namespace and back; a socket stays in the namespace it
+// was made in, so the connection works from any thread afterwards.
 func (ns *namespaces) dial(ctx context.Context, i int, network, addr string) (net.Conn, error) {
 	type result struct {
 		conn net.Conn
@@ -137,28 +137,42 @@ func (ns *namespaces) dial(ctx context.Context, i int, network, addr string) (ne
 	}
 	done := make(chan result, 1)
 	go func() {
-		// Never unlocked: the thread, now in another namespace, ends with
-		// this goroutine rather than going back to run others.
 		runtime.LockOSThread()
-		conn, err := dialFromNamespace(ctx, ns.nodePath(i), network, addr)
+		conn, restored, err := dialFromNamespace(ctx, ns.nodePath(i), network, addr)
+		// A thread that cannot be moved back stays locked, so that it ends
+		// with this goroutine instead of running others in the wrong
+		// namespace. Threads must not end otherwise: a node started from a
+		// thread gets SIGKILL (Pdeathsig) when that thread ends.
+		if restored {
+			runtime.UnlockOSThread()
+		}
 		done <- result{conn, err}
 	}()
 	r := <-done
 	return r.conn, r.err
 }
 
-func dialFromNamespace(ctx context.Context, path, network, addr string) (net.Conn, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// dialFromNamespace dials from the network namespace at path on the calling
+// thread, which must be locked, and reports whether the thread is back in
+// its own namespace.
+func dialFromNamespace(ctx context.Context, path, network, addr string) (conn net.Conn, restored bool, err error) {
+	own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", path, err)
+		return nil, true, fmt.Errorf("open own namespace: %w", err)
 	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
+	defer unix.Close(own)
+	target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("enter namespace %s: %w", path, err)
+		return nil, true, fmt.Errorf("open namespace %s: %w", path, err)
+	}
+	err = unix.Setns(target, unix.CLONE_NEWNET)
+	unix.Close(target)
+	if err != nil {
+		return nil, true, fmt.Errorf("enter namespace %s: %w", path, err)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, network, addr)
+	conn, err = d.DialContext(ctx, network, addr)
+	return conn, unix.Setns(own, unix.CLONE_NEWNET) == nil, err
 }
 
 // removeStaleNamespaces deletes the harness's namespaces whose creating
