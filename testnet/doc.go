@@ -17,6 +17,13 @@
 // process group and, on Linux, dies with the process that started it, so a
 // test that panics or times out leaves no node behind.
 //
+// With Options.Namespaces (Linux, root, iproute2), each node runs instead in a
+// network namespace of its own with its own address on a bridge
+// (10.213.0.0/24, which exists only inside the namespaces), so that bans and
+// limits by address are tested with real distinct addresses. The harness
+// reaches the nodes by dialling from inside their namespaces, deletes the
+// namespaces on Close, and deletes those of runs that died before it.
+//
 // The tests of the harness itself run fake nodes (package testnet/fakenode),
 // real processes that answer the RPC the harness uses, so that ports, cookies,
 // signals, restarts and links are tested in seconds without the node.

@@ -68,15 +68,26 @@ type Options struct {
 	// StartTimeout and StopTimeout default to DefaultStartTimeout and
 	// DefaultStopTimeout.
 	StartTimeout, StopTimeout time.Duration
+	// Namespaces runs each node in a Linux network namespace of its own, with
+	// address NamespaceAddr(i) on a bridge shared by the nodes, instead of
+	// all on 127.0.0.1, so that bans and limits by address meet real
+	// distinct addresses. It takes root and iproute2 (New skips the test
+	// without them: see NamespacesSupported). The harness reaches the nodes
+	// through their clients and Node.DialContext; their RPC and web addresses
+	// are not reachable from outside the namespaces. Close deletes the
+	// namespaces, and a run deletes those left by runs that died.
+	Namespaces bool
 }
 
-// Network is a set of node processes on 127.0.0.1 and the links between them.
-// Its methods are safe for concurrent use.
+// Network is a set of node processes on 127.0.0.1, or in namespaces of their
+// own, and the links between them. Its methods are safe for concurrent use.
 type Network struct {
 	opts  Options
 	bin   string
 	log   *slog.Logger
 	nodes []*Node
+	// ns is set while the network's namespaces exist, with Options.Namespaces.
+	ns *namespaces
 
 	mu    sync.Mutex
 	links map[Edge]bool // the links the nodes should have now, with A < B
@@ -87,6 +98,11 @@ type Network struct {
 // printed first.
 func New(t testing.TB, opts Options) *Network {
 	t.Helper()
+	if opts.Namespaces {
+		if err := NamespacesSupported(); err != nil {
+			t.Skipf("testnet: %v", err)
+		}
+	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -176,9 +192,15 @@ func newNetwork(opts Options) (*Network, error) {
 		}
 	}
 	// All ports are picked at once so that no two nodes get the same one.
-	ports, err := FreePorts(2 * opts.Nodes)
-	if err != nil {
-		return nil, err
+	// In namespaces each node has all ports to itself.
+	ports := make([]int, 2*opts.Nodes)
+	for i := range opts.Nodes {
+		ports[2*i], ports[2*i+1] = namespaceRPCPort, namespaceP2PPort
+	}
+	if !opts.Namespaces {
+		if ports, err = FreePorts(2 * opts.Nodes); err != nil {
+			return nil, err
+		}
 	}
 	n := &Network{opts: opts, bin: bin, log: opts.Logger, links: map[Edge]bool{}}
 	for _, e := range edges {
@@ -188,16 +210,20 @@ func newNetwork(opts Options) (*Network, error) {
 		node := &Node{
 			index:      i,
 			net:        n,
+			host:       "127.0.0.1",
 			dir:        spec.Dir,
 			args:       spec.Args,
-			fixedPorts: spec.RPCPort != 0 || spec.P2PPort != 0,
+			fixedPorts: spec.RPCPort != 0 || spec.P2PPort != 0 || opts.Namespaces,
 			rpcPort:    orDefault(spec.RPCPort, ports[2*i]),
 			p2pPort:    orDefault(spec.P2PPort, ports[2*i+1]),
 		}
 		if node.dir == "" {
 			node.dir = filepath.Join(opts.Dir, node.String())
 		}
-		node.client = newClient(node.CookieFile(), node.rpcPort)
+		if opts.Namespaces {
+			node.host = NamespaceAddr(i)
+		}
+		node.client = node.newClient()
 		n.nodes = append(n.nodes, node)
 	}
 	return n, nil
@@ -213,6 +239,15 @@ func orDefault(v, def int) int {
 
 // start starts every node and makes the topology's links.
 func (n *Network) start(ctx context.Context) error {
+	if n.opts.Namespaces {
+		ns, err := newNamespaces(ctx, len(n.nodes))
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.ns = ns
+		n.mu.Unlock()
+	}
 	if n.opts.ConnectFlags {
 		for _, node := range n.nodes {
 			if err := node.launch(ctx); err != nil {
@@ -433,14 +468,29 @@ func (n *Network) waitLinks(ctx context.Context, edges []Edge) error {
 
 // Close stops every running node (SIGTERM, then SIGKILL after StopTimeout)
 // and reports those that did not stop cleanly or had exited on their own.
+// Then it deletes the network's namespaces, if any.
 func (n *Network) Close(ctx context.Context) error {
-	errs := make([]error, len(n.nodes))
+	errs := make([]error, len(n.nodes)+1)
 	var wg sync.WaitGroup
 	for i, node := range n.nodes {
 		wg.Go(func() { errs[i] = node.Stop(ctx) })
 	}
 	wg.Wait()
+	n.mu.Lock()
+	ns := n.ns
+	n.ns = nil
+	n.mu.Unlock()
+	if ns != nil {
+		errs[len(n.nodes)] = ns.close(context.WithoutCancel(ctx))
+	}
 	return errors.Join(errs...)
+}
+
+// namespaces returns the network's namespaces, or nil.
+func (n *Network) namespaces() *namespaces {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ns
 }
 
 func (n *Network) dumpLogs(logf func(format string, args ...any)) {

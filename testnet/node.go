@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,6 +37,7 @@ var errPortTaken = errors.New("port already in use")
 type Node struct {
 	index int
 	net   *Network
+	host  string // the address it listens on: 127.0.0.1, or its own in a namespace
 	dir   string // --datadir
 	args  []string
 	// fixedPorts is set when the ports were given, so a taken port is an error
@@ -81,18 +83,22 @@ func (n *Node) StderrFile() string { return filepath.Join(n.dir, "stderr.log") }
 func (n *Node) RPCAddr() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return net127(n.rpcPort)
+	return net.JoinHostPort(n.host, strconv.Itoa(n.rpcPort))
 }
 
 // RPCURL is the node's RPC endpoint.
 func (n *Node) RPCURL() string { return "http://" + n.RPCAddr() }
+
+// Host is the IP address the node listens on: 127.0.0.1, or NamespaceAddr
+// in a namespace.
+func (n *Node) Host() string { return n.host }
 
 // WebURL is the node's explorer, REST and events address (--web-listen),
 // set once the node has started.
 func (n *Node) WebURL() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return "http://" + net127(n.webPort) + "/"
+	return "http://" + net.JoinHostPort(n.host, strconv.Itoa(n.webPort)) + "/"
 }
 
 // P2PPort is the node's TCP port for peers.
@@ -249,25 +255,29 @@ func (n *Node) launch(ctx context.Context) error {
 		}
 		n.mu.Lock()
 		n.rpcPort, n.p2pPort = ports[0], ports[1]
-		n.client = newClient(n.CookieFile(), n.rpcPort)
+		n.client = n.newClient()
 		n.mu.Unlock()
 		n.net.log.Warn("port taken, starting again on others", "node", n.String(), "rpc", ports[0], "p2p", ports[1])
 	}
 }
 
 func (n *Node) startOnce(ctx context.Context, connect []string, attempt int) error {
-	webPort, err := FreePorts(1)
-	if err != nil {
-		return err
+	webPort := []int{namespaceWebPort}
+	ns := n.net.namespaces()
+	if ns == nil {
+		var err error
+		if webPort, err = FreePorts(1); err != nil {
+			return err
+		}
 	}
 	n.mu.Lock()
 	n.webPort = webPort[0]
 	args := []string{
 		"--network", n.net.opts.Network,
 		"--datadir", n.dir,
-		"--rpc-listen", net127(n.rpcPort),
-		"--p2p-listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", n.p2pPort),
-		"--web-listen", net127(n.webPort),
+		"--rpc-listen", net.JoinHostPort(n.host, strconv.Itoa(n.rpcPort)),
+		"--p2p-listen", fmt.Sprintf("/ip4/%s/tcp/%d", n.host, n.p2pPort),
+		"--web-listen", net.JoinHostPort(n.host, strconv.Itoa(n.webPort)),
 		"--log-level", n.net.opts.LogLevel,
 	}
 	n.multiaddr = ""
@@ -283,7 +293,11 @@ func (n *Node) startOnce(ctx context.Context, connect []string, attempt int) err
 	}
 	banner := fmt.Sprintf("=== testnet: %s start %d at %s: %s %s\n",
 		n, attempt, time.Now().Format(time.RFC3339Nano), n.net.bin, strings.Join(args, " "))
-	p, err := startProcess(n.net.bin, args, n.net.env(), n.StderrFile(), banner)
+	bin := n.net.bin
+	if ns != nil {
+		bin, args = ns.command(n.index, bin, args)
+	}
+	p, err := startProcess(bin, args, n.net.env(), n.StderrFile(), banner)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", n, err)
 	}
@@ -331,11 +345,11 @@ func (n *Node) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-// Multiaddr returns the node's P2P address on 127.0.0.1 with its peer id, from
+// Multiaddr returns the node's P2P address on its host with its peer id, from
 // getnetworkinfo's localaddresses, waiting until the node lists it.
 func (n *Node) Multiaddr(ctx context.Context) (string, error) {
 	n.mu.Lock()
-	addr, port := n.multiaddr, n.p2pPort
+	addr, host, port := n.multiaddr, n.host, n.p2pPort
 	n.mu.Unlock()
 	if addr != "" {
 		return addr, nil
@@ -353,7 +367,7 @@ func (n *Node) Multiaddr(ctx context.Context) (string, error) {
 		for _, a := range info.LocalAddresses {
 			all = append(all, a.Address)
 		}
-		addr = pickLoopbackAddr(all, port)
+		addr = pickHostAddr(all, host, port)
 		return addr != "", fmt.Sprintf("localaddresses %q", all)
 	})
 	if err != nil {
@@ -365,14 +379,15 @@ func (n *Node) Multiaddr(ctx context.Context) (string, error) {
 	return addr, nil
 }
 
-// pickLoopbackAddr chooses /ip4/127.0.0.1/tcp/<port>/p2p/<id> from a node's
-// addresses, preferring the given port, so peers dial it over TCP on loopback.
-func pickLoopbackAddr(addrs []string, port int) string {
+// pickHostAddr chooses /ip4/<host>/tcp/<port>/p2p/<id> from a node's
+// addresses, preferring the given port, so peers dial it over TCP at the
+// address it was told to listen on.
+func pickHostAddr(addrs []string, host string, port int) string {
 	var other string
 	for _, a := range addrs {
 		parts := strings.Split(a, "/")
 		// "", "ip4", "127.0.0.1", "tcp", port, "p2p", id
-		if len(parts) != 7 || parts[0] != "" || parts[1] != "ip4" || parts[2] != "127.0.0.1" ||
+		if len(parts) != 7 || parts[0] != "" || parts[1] != "ip4" || parts[2] != host ||
 			parts[3] != "tcp" || parts[5] != "p2p" || parts[6] == "" {
 			continue
 		}
@@ -416,15 +431,28 @@ func (n *Node) peerIDs(ctx context.Context) (map[string]bool, error) {
 	return ids, nil
 }
 
-// newClient gives each node a client whose requests time out on their own, so a
+// newClient gives the node a client whose requests time out on their own, so a
 // call made without a deadline cannot hang a test on a node that stopped
-// answering.
-func newClient(cookie string, port int) *rpcclient.Client {
-	return rpcclient.NewClient(net127(port), rpcclient.WithCookieFile(cookie),
-		rpcclient.WithHTTPClient(&http.Client{Timeout: 2 * time.Minute}))
+// answering. It connects through DialContext, so from inside the node's
+// namespace when it has one. The caller holds n.mu, or has not yet shared n.
+func (n *Node) newClient() *rpcclient.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = n.DialContext
+	return rpcclient.NewClient(net.JoinHostPort(n.host, strconv.Itoa(n.rpcPort)),
+		rpcclient.WithCookieFile(n.CookieFile()),
+		rpcclient.WithHTTPClient(&http.Client{Timeout: 2 * time.Minute, Transport: transport}))
 }
 
-func net127(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+// DialContext connects to addr as net.Dialer does, but from inside the node's
+// network namespace when the network runs in namespaces, so that the other
+// end sees the connection come from the node's own address.
+func (n *Node) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if ns := n.net.namespaces(); ns != nil {
+		return ns.dial(ctx, n.index, network, addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
 
 // readFrom returns a file's contents from offset on, or "" when it cannot be read.
 func readFrom(path string, offset int64) string {
