@@ -3,6 +3,7 @@ package mempool
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 )
@@ -18,6 +19,9 @@ func TestConfirmedTxRelayedAgainIsCheap(t *testing.T) {
 		txs[i] = h.spend([]chain.OutPoint{h.coin()}, 1000, 1)
 	}
 	h.mine(txs...)
+	// AllocsPerRun counts every goroutine's allocations: let the background
+	// indexes index the block first.
+	waitIndexes(t, h.chain)
 	old := txs[0]
 	var err error
 	allocs := testing.AllocsPerRun(20, func() { _, err = h.pool.Accept(old, "peer") })
@@ -30,4 +34,23 @@ func TestConfirmedTxRelayedAgainIsCheap(t *testing.T) {
 		t.Fatalf("refusing a confirmed transaction took %.0f allocations: its block was decoded", allocs)
 	}
 	t.Logf("%.0f allocations", allocs)
+}
+
+// waitIndexes waits until every index of c has reached c's tip.
+func waitIndexes(t *testing.T, c *chain.Chain) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		caughtUp := true
+		for _, st := range c.IndexStatuses() {
+			caughtUp = caughtUp && st.Synced && st.BestHeight == c.Best().Height
+		}
+		if caughtUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("indexes %+v still behind the tip at %d", c.IndexStatuses(), c.Best().Height)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
