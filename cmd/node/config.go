@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 )
@@ -47,6 +48,9 @@ type config struct {
 	BlockNotify   string
 
 	params *chain.Params
+	// feesSaveInterval is how often fee_estimates.dat is written while the
+	// node runs; zero is fees.SaveInterval. Only tests change it.
+	feesSaveInterval time.Duration
 }
 
 // minPruneMiB is the smallest automatic --prune target on main and testnet, as
