@@ -44,6 +44,7 @@ type config struct {
 	AddrIndex     bool
 	MinRelayFee   uint64
 	MaxMempoolMB  int
+	BlockMaxSize  int
 	WebListen     string
 	BlockNotify   string
 
@@ -56,6 +57,10 @@ type config struct {
 // minPruneMiB is the smallest automatic --prune target on main and testnet, as
 // Core's: regtest takes any size, so tests can prune short chains.
 const minPruneMiB = 550
+
+// minBlockMaxSize is the smallest --block-max-size: room for the header, a
+// coinbase and a few transactions, as Core's -blockmaxweight floor of 4,000.
+const minBlockMaxSize = 1000
 
 func (cfg *config) checkPrune() error {
 	switch {
@@ -142,6 +147,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.AddrIndex, "addrindex", true, "keep an index of outputs and transactions by address (the getaddress* calls, the wallet); =0 turns it off")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
+	fs.IntVar(&cfg.BlockMaxSize, "block-max-size", chain.MaxBlockSize, "largest block this node's miner and block templates build, in bytes (Core's -blockmaxweight)")
 	fs.StringVar(&cfg.WebListen, "web-listen", "", "explorer, REST (/rest/) and events (/events) address HOST:PORT, or off\n(default: off on main, 127.0.0.1 and the network's web port on testnet and regtest)")
 	fs.StringVar(&cfg.BlockNotify, "blocknotify", "", "command to run for each new tip, %s replaced by its hash (run without a shell)")
 	return fs
@@ -204,6 +210,9 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 	}
 	if cfg.DBCacheMiB < 4 {
 		return nil, fmt.Errorf("--dbcache must be at least 4 MiB, got %d", cfg.DBCacheMiB)
+	}
+	if cfg.BlockMaxSize < minBlockMaxSize || cfg.BlockMaxSize > chain.MaxBlockSize {
+		return nil, fmt.Errorf("--block-max-size must be from %d to %d bytes, got %d", minBlockMaxSize, chain.MaxBlockSize, cfg.BlockMaxSize)
 	}
 	if cfg.MineThreads < 1 {
 		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)

@@ -96,6 +96,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Logger:          log.With("component", "mempool"),
 		MinRelayFeeRate: mempool.FeeRatePerByte(cfg.MinRelayFee),
 		MaxUsage:        int64(cfg.MaxMempoolMB) * 1_000_000,
+		BlockMaxSize:    cfg.BlockMaxSize,
 	})
 	if err != nil {
 		return nil, err

@@ -65,6 +65,8 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--prune", "10"},
 		{"--network", "testnet", "--prune", "549", "--txindex=0"},
 		{"--network", "regtest", "--prune", "-1", "--txindex=0"},
+		{"--network", "regtest", "--block-max-size", "999"},
+		{"--network", "regtest", "--block-max-size", "1000001"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
