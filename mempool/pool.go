@@ -74,6 +74,10 @@ type Config struct {
 	// RejectReplacements turns replace-by-fee off: a transaction spending an
 	// output another pool transaction spends is refused (first seen wins).
 	RejectReplacements bool
+	// BlockMaxSize bounds the blocks the templates build, in encoded bytes
+	// (Core's -blockmaxweight); zero or above chain.MaxBlockSize means
+	// chain.MaxBlockSize.
+	BlockMaxSize int
 
 	// MaxOrphans, MaxOrphanBytes and MaxOrphanBytesPerPeer bound the
 	// transactions kept while their parents are unknown; OrphanExpiry is how
@@ -103,6 +107,7 @@ type Pool struct {
 	maxUsage           int64
 	expiry             time.Duration
 	rejectReplacements bool
+	blockMaxSize       int
 
 	mu      sync.RWMutex // guards the fields below and every entry's links and stats
 	entries map[chain.Hash]*entry
@@ -144,7 +149,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.MaxUsage < 0 || cfg.Expiry < 0 || cfg.MaxOrphans < 0 || cfg.MaxOrphanBytes < 0 ||
+	if cfg.MaxUsage < 0 || cfg.Expiry < 0 || cfg.BlockMaxSize < 0 || cfg.MaxOrphans < 0 || cfg.MaxOrphanBytes < 0 ||
 		cfg.MaxOrphanBytesPerPeer < 0 || cfg.OrphanExpiry < 0 {
 		return nil, errors.New("mempool: negative limit in config")
 	}
@@ -161,6 +166,7 @@ func New(cfg Config) (*Pool, error) {
 		maxUsage:           orDefault(cfg.MaxUsage, DefaultMaxUsage),
 		expiry:             orDefault(cfg.Expiry, DefaultExpiry),
 		rejectReplacements: cfg.RejectReplacements,
+		blockMaxSize:       min(orDefault(cfg.BlockMaxSize, chain.MaxBlockSize), chain.MaxBlockSize),
 		entries:            make(map[chain.Hash]*entry),
 		spends:             make(map[chain.OutPoint]*entry),
 		orphans: newOrphanPool(

@@ -72,7 +72,7 @@ func (p *Pool) fillTemplate(payTo [chain.PubKeyHashSize]byte, extraNonce uint64,
 	tip := p.tip
 	height := tip.Height + 1
 	coinbase := chain.NewCoinbase(height, extraNonce, free, 0, payTo)
-	budget := int64(chain.MaxBlockSize - chain.HeaderSize - templateReserve - coinbase.SerializeSize())
+	budget := int64(p.blockMaxSize - chain.HeaderSize - templateReserve - coinbase.SerializeSize())
 	selected := p.selectPackages(budget)
 
 	t := &Template{Height: height, MinTime: tip.MedianTime + 1, Txs: make([]TemplateTx, len(selected))}

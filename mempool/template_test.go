@@ -144,3 +144,36 @@ func names(list []*entry) []string {
 	}
 	return out
 }
+
+// With block space bounded, the template keeps the best-paying transactions
+// that fit and leaves the rest waiting: the bound makes fees matter.
+func TestTemplateBlockMaxSize(t *testing.T) {
+	h := newHarness(t, Config{})
+	txs := []*chain.Tx{
+		h.spend([]chain.OutPoint{h.coin()}, 300, 1),
+		h.spend([]chain.OutPoint{h.coin()}, 20_000, 1),
+		h.spend([]chain.OutPoint{h.coin()}, 200, 1),
+		h.spend([]chain.OutPoint{h.coin()}, 5000, 1),
+	}
+	for _, tx := range txs {
+		h.accept(tx)
+	}
+	full, err := h.pool.BlockTemplate(h.g.PKH, 7, []byte("mempool test"))
+	if err != nil || len(full.Txs) != 4 {
+		t.Fatalf("unbounded template: %d transactions, %v", len(full.Txs), err)
+	}
+	// Room for all but the two cheapest, and the reserve the template keeps
+	// for a transaction count of any size.
+	limit := full.Size - txs[0].SerializeSize() - txs[2].SerializeSize() + templateReserve
+	h.newPool(Config{BlockMaxSize: limit})
+	for _, tx := range txs {
+		h.accept(tx)
+	}
+	tmpl := mineTemplate(t, h)
+	if tmpl.Size > limit || len(tmpl.Txs) != 2 || tmpl.Txs[0].TxID != txs[1].TxID() || tmpl.Txs[1].TxID != txs[3].TxID() {
+		t.Fatalf("template of %d bytes (limit %d) holds %d transactions, want the two best", tmpl.Size, limit, len(tmpl.Txs))
+	}
+	if n := h.pool.Info().Count; n != 2 {
+		t.Fatalf("%d transactions left waiting, want the two cheapest", n)
+	}
+}

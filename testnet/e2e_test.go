@@ -95,7 +95,7 @@ func TestE2EBlocksReachEveryNode(t *testing.T) {
 // walletCLI runs the wallet binary against the testnet's nodes, with its
 // files in dir.
 type walletCLI struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	tn    *Network
 	bin   string
@@ -103,7 +103,7 @@ type walletCLI struct {
 	stdin string
 }
 
-func newWalletCLI(t *testing.T, ctx context.Context, tn *Network) *walletCLI {
+func newWalletCLI(t testing.TB, ctx context.Context, tn *Network) *walletCLI {
 	t.Helper()
 	bin, err := WalletBinary()
 	if err != nil {

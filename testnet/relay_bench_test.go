@@ -64,17 +64,8 @@ func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []s
 	pkh := chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())
 	raw := make([]string, 0, total)
 	for h := 1; h <= fans; h++ {
-		value := chain.RegtestParams.Subsidy(int32(h))
-		outs := make([]chain.TxOut, perFan)
-		for i := range outs {
-			outs[i] = chain.TxOut{Value: (value - fanFee) / perFan, PubKeyHash: pkh}
-		}
-		fan := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: chain.OutPoint{TxID: coinbaseTxID(b, ctx, miner, h)}}}, Outputs: outs}
-		chain.SignInput(fan, chain.NewSigHasher(fan, []chain.TxOut{{Value: value, PubKeyHash: pkh}}), 0, e2eKey)
-		if err := miner.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(fan.Encode())}, nil); err != nil {
-			b.Fatalf("fan-out %d: %v", h, err)
-		}
-		for i, out := range outs[:min(perFan, total-len(raw))] {
+		fan := fanOutCoinbase(b, ctx, miner, h, perFan, fanFee, pkh)
+		for i, out := range fan.Outputs[:min(perFan, total-len(raw))] {
 			spend := &chain.Tx{Version: 1,
 				Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}}},
 				Outputs: []chain.TxOut{{Value: out.Value - fee, PubKeyHash: pkh}}}
@@ -89,6 +80,25 @@ func fundRelayTxs(b *testing.B, ctx context.Context, tn *Network, total int) []s
 		b.Fatal(err)
 	}
 	return raw
+}
+
+// fanOutCoinbase spends the coinbase of n's block at height (mined to
+// e2eKey, and mature) into outputs equal outputs paying to pays in turn,
+// less fee, and hands it to n.
+func fanOutCoinbase(tb testing.TB, ctx context.Context, n *Node, height, outputs int, fee uint64, pays ...[chain.PubKeyHashSize]byte) *chain.Tx {
+	tb.Helper()
+	value := chain.RegtestParams.Subsidy(int32(height))
+	outs := make([]chain.TxOut, outputs)
+	for i := range outs {
+		outs[i] = chain.TxOut{Value: (value - fee) / uint64(outputs), PubKeyHash: pays[i%len(pays)]}
+	}
+	fan := &chain.Tx{Version: 1, Inputs: []chain.TxIn{{PrevOut: chain.OutPoint{TxID: coinbaseTxID(tb, ctx, n, height)}}}, Outputs: outs}
+	pkh := chain.PubKeyHash(e2eKey.PubKey().SerializeCompressed())
+	chain.SignInput(fan, chain.NewSigHasher(fan, []chain.TxOut{{Value: value, PubKeyHash: pkh}}), 0, e2eKey)
+	if err := n.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(fan.Encode())}, nil); err != nil {
+		tb.Fatalf("fan-out of the coinbase at height %d: %v", height, err)
+	}
+	return fan
 }
 
 // sendPaced sends raw[i] to nodes[i%len(nodes)] no sooner than i/rate seconds

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 )
@@ -43,10 +44,14 @@ type config struct {
 	AddrIndex     bool
 	MinRelayFee   uint64
 	MaxMempoolMB  int
+	BlockMaxSize  int
 	WebListen     string
 	BlockNotify   string
 
 	params *chain.Params
+	// feesSaveInterval is how often fee_estimates.dat is written while the
+	// node runs; zero is fees.SaveInterval. Only tests change it.
+	feesSaveInterval time.Duration
 }
 
 // minPruneMiB is the smallest automatic --prune target on main and testnet, as
@@ -57,6 +62,10 @@ const minPruneMiB = 550
 // overflow when turned into bytes, and a wrapped size would flush the cache at
 // every block, drop the memory limit or turn automatic pruning off.
 const maxSizeMiB = 1 << 40
+
+// minBlockMaxSize is the smallest --block-max-size: room for the header, a
+// coinbase and a few transactions, as Core's -blockmaxweight floor of 4,000.
+const minBlockMaxSize = 1000
 
 func (cfg *config) checkPrune() error {
 	switch {
@@ -145,6 +154,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.AddrIndex, "addrindex", true, "keep an index of outputs and transactions by address (the getaddress* calls, the wallet); =0 turns it off")
 	fs.Uint64Var(&cfg.MinRelayFee, "min-relay-fee", 1, "minimum relay fee rate, base units per byte")
 	fs.IntVar(&cfg.MaxMempoolMB, "max-mempool", 300, "mempool size limit in MB")
+	fs.IntVar(&cfg.BlockMaxSize, "block-max-size", chain.MaxBlockSize, "largest block this node's miner and block templates build, in bytes (Core's -blockmaxweight)")
 	fs.StringVar(&cfg.WebListen, "web-listen", "", "explorer, REST (/rest/) and events (/events) address HOST:PORT, or off\n(default: off on main, 127.0.0.1 and the network's web port on testnet and regtest)")
 	fs.StringVar(&cfg.BlockNotify, "blocknotify", "", "command to run for each new tip, %s replaced by its hash (run without a shell)")
 	return fs
@@ -210,6 +220,9 @@ func loadConfig(args []string, out io.Writer) (*config, error) {
 	}
 	if cfg.DBCacheMiB > maxSizeMiB {
 		return nil, fmt.Errorf("--dbcache must be at most %d MiB, got %d", maxSizeMiB, cfg.DBCacheMiB)
+	}
+	if cfg.BlockMaxSize < minBlockMaxSize || cfg.BlockMaxSize > chain.MaxBlockSize {
+		return nil, fmt.Errorf("--block-max-size must be from %d to %d bytes, got %d", minBlockMaxSize, chain.MaxBlockSize, cfg.BlockMaxSize)
 	}
 	if cfg.MineThreads < 1 {
 		return nil, fmt.Errorf("--mine-threads must be at least 1, got %d", cfg.MineThreads)

@@ -39,14 +39,16 @@ type node struct {
 	net   *p2p.Node
 	rpc   *rpc.Server
 	// stopFees ends the fee estimator's subscriptions to the chain and pool;
-	// stopRPCPool the RPC methods' subscription to the mempool.
-	stopFees    func()
-	stopRPCPool func()
-	metrics     *http.Server
-	metricsAddr net.Addr
-	stats       *nodeMetrics
-	web         *web.Server
-	notifier    *web.BlockNotifier
+	// stopFeesSaver its periodic saves; stopRPCPool the RPC methods'
+	// subscription to the mempool.
+	stopFees      func()
+	stopFeesSaver func()
+	stopRPCPool   func()
+	metrics       *http.Server
+	metricsAddr   net.Addr
+	stats         *nodeMetrics
+	web           *web.Server
+	notifier      *web.BlockNotifier
 	// unsubscribe ends the chain subscriptions of the web server and notifier.
 	unsubscribe []func()
 
@@ -94,6 +96,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Logger:          log.With("component", "mempool"),
 		MinRelayFeeRate: mempool.FeeRatePerByte(cfg.MinRelayFee),
 		MaxUsage:        int64(cfg.MaxMempoolMB) * 1_000_000,
+		BlockMaxSize:    cfg.BlockMaxSize,
 	})
 	if err != nil {
 		return nil, err
@@ -113,6 +116,11 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		log.Warn("fee estimates file not loaded; estimating from scratch", "path", n.feesFile(), "err", err)
 	}
 	n.stopFees = n.fees.Follow(c, n.pool)
+	saveInterval := cfg.feesSaveInterval
+	if saveInterval == 0 {
+		saveInterval = fees.SaveInterval
+	}
+	n.stopFeesSaver = n.fees.SaveEvery(n.feesFile(), saveInterval, log.With("component", "fees"))
 	switch stats, err := n.pool.Load(n.mempoolFile()); {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -401,6 +409,7 @@ func (n *node) shutdown() error {
 	}
 	if n.fees != nil {
 		n.stopFees()
+		n.stopFeesSaver()
 		if err := n.fees.Save(n.feesFile()); err != nil {
 			errs = append(errs, err)
 		}

@@ -68,6 +68,8 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--prune", "10"},
 		{"--network", "testnet", "--prune", "549", "--txindex=0"},
 		{"--network", "regtest", "--prune", "-1", "--txindex=0"},
+		{"--network", "regtest", "--block-max-size", "999"},
+		{"--network", "regtest", "--block-max-size", "1000001"},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
@@ -161,5 +163,36 @@ func TestMiningNodePublishesFromTheStart(t *testing.T) {
 	n.requestStop()
 	if err := n.shutdown(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A node that dies without a clean stop keeps its fee history up to the last
+// periodic save: the file appears while the node runs.
+func TestNodeSavesFeeEstimatesWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := loadConfig([]string{"--network", "regtest", "--datadir", dir,
+		"--rpc-listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--web-listen", "off"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.feesSaveInterval = 20 * time.Millisecond
+	n, err := startNode(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.shutdown()
+	path := filepath.Join(cfg.networkDir(), "fee_estimates.dat")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no fee_estimates.dat 10 s into a running node's life")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := fees.New().Load(path); err != nil {
+		t.Errorf("periodically saved fee estimates do not load: %v", err)
 	}
 }
