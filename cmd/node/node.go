@@ -191,13 +191,9 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		Mempool:     n.pool,
 	})
 	n.stopRPCPool = methods.RegisterMempool(registry, methods.MempoolBackend{Pool: n.pool, Chain: c, Relay: n.relayTx,
-		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount})
+		IsInitialBlockDownload: n.net.IsInitialBlockDownload, PeerCount: n.net.ConnectionCount, Fees: n.fees})
 	methods.RegisterNetwork(registry, methods.NetworkBackend{Net: n.net, RelayFee: cfg.MinRelayFee})
 	methods.RegisterMining(registry, methods.MiningBackend{Chain: c, Miner: n.miner, Blocks: n, Pool: n.pool})
-	methods.RegisterFeeMethods(registry, methods.FeeBackend{Estimator: n.fees, Pool: n.pool})
-	methods.RegisterAddressMempoolMethods(registry, methods.AddressMempoolBackend{Chain: c, Pool: n.pool})
-	methods.RegisterMempoolFamilyMethods(registry, n.pool)
-	methods.RegisterRawTxMethods(registry, methods.RawTxBackend{Chain: c, Pool: n.pool})
 	n.rpc, err = rpc.NewServer(registry, rpc.Config{
 		Addr:       cfg.RPCListen,
 		CookiePath: filepath.Join(cfg.networkDir(), ".cookie"),

@@ -10,20 +10,6 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
-// AddressMempoolBackend is what getaddressmempool needs.
-type AddressMempoolBackend struct {
-	Chain *chain.Chain
-	Pool  TxPool
-}
-
-// RegisterAddressMempoolMethods registers getaddressmempool.
-func RegisterAddressMempoolMethods(reg *rpc.Registry, b AddressMempoolBackend) {
-	if b.Chain == nil || b.Pool == nil {
-		panic("rpc: RegisterAddressMempoolMethods needs a chain and a pool")
-	}
-	reg.Register(getAddressMempool(b))
-}
-
 // AddressMempoolEntry is one of getaddressmempool's entries, as bitcore's
 // address index answers it: a mempool transaction's output paying to an
 // address (satoshis positive, index the output's), or its input spending
@@ -38,8 +24,8 @@ type AddressMempoolEntry struct {
 	PrevOut   *uint32     `json:"prevout,omitempty"`
 }
 
-func getAddressMempool(b AddressMempoolBackend) rpc.Method {
-	addresses := &chainMethods{params: b.Chain.Params()}
+func (m *mempoolMethods) getaddressmempool() rpc.Method {
+	addresses := &chainMethods{params: m.Chain.Params()}
 	return rpc.Method{
 		Name:     "getaddressmempool",
 		Category: "addressindex",
@@ -66,7 +52,7 @@ func getAddressMempool(b AddressMempoolBackend) rpc.Method {
 			for _, a := range addrs {
 				wanted[a.pkh] = a.addr
 			}
-			entries := b.Pool.Entries()
+			entries := m.Pool.Entries()
 			inPool := make(map[chain.Hash]*chain.Tx, len(entries))
 			for _, e := range entries {
 				inPool[e.TxID] = e.Tx
@@ -83,7 +69,7 @@ func getAddressMempool(b AddressMempoolBackend) rpc.Method {
 					}
 				}
 				for i, in := range e.Tx.Inputs {
-					spent, ok := spentOutput(b.Chain, func(id chain.Hash) *chain.Tx { return inPool[id] }, in.PrevOut)
+					spent, ok := spentOutput(m.Chain, func(id chain.Hash) *chain.Tx { return inPool[id] }, in.PrevOut)
 					if !ok {
 						continue
 					}

@@ -8,7 +8,6 @@ import (
 
 func TestGetAddressMempool(t *testing.T) {
 	f := newPoolFixture(t)
-	RegisterAddressMempoolMethods(f.reg, AddressMempoolBackend{Chain: f.chain, Pool: f.pool})
 	addr := f.chain.Params().EncodeAddress(f.gen.PKH)
 
 	var empty []AddressMempoolEntry

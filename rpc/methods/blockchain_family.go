@@ -9,18 +9,6 @@ import (
 	"github.com/quarrychain/quarry/mempool"
 )
 
-// RegisterMempoolFamilyMethods registers getmempoolancestors and
-// getmempooldescendants.
-func RegisterMempoolFamilyMethods(reg *rpc.Registry, pool TxPool) {
-	if pool == nil {
-		panic("rpc: RegisterMempoolFamilyMethods needs a pool")
-	}
-	reg.Register(
-		mempoolFamily(pool.Ancestors, "getmempoolancestors", "in-mempool ancestors", "ancestor"),
-		mempoolFamily(pool.Descendants, "getmempooldescendants", "in-mempool descendants", "descendant"),
-	)
-}
-
 // mempoolFamily is one of the two methods, as Core's: txids, or with verbose
 // each transaction's getmempoolentry object by txid.
 func mempoolFamily(family func(chain.Hash) ([]mempool.Entry, bool), name, what, one string) rpc.Method {

@@ -11,7 +11,6 @@ import (
 
 func TestMempoolFamily(t *testing.T) {
 	f := newPoolFixture(t)
-	RegisterMempoolFamilyMethods(f.reg, f.pool)
 	a := f.spend(2, 1000)
 	b := f.child(a, 1000)
 	c := f.child(b, 1000)

@@ -35,12 +35,8 @@ func newFullRegistry(t *testing.T, b ChainBackend) *rpc.Registry {
 	RegisterChain(reg, b)
 	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}, Blocks: blockGeneratorFunc(nil)})
 	pool := newPool(t, b.Chain, nil)
-	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: b.Chain}))
+	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: b.Chain, Fees: fees.New()}))
 	RegisterNetwork(reg, NetworkBackend{Net: &fakeNetwork{}})
-	RegisterFeeMethods(reg, FeeBackend{Estimator: fees.New(), Pool: pool})
-	RegisterAddressMempoolMethods(reg, AddressMempoolBackend{Chain: b.Chain, Pool: pool})
-	RegisterMempoolFamilyMethods(reg, pool)
-	RegisterRawTxMethods(reg, RawTxBackend{Chain: b.Chain, Pool: pool})
 	return reg
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -38,6 +39,7 @@ func newPool(t *testing.T, c *chain.Chain, now func() time.Time) *mempool.Pool {
 type poolFixture struct {
 	*chainFixture
 	pool *mempool.Pool
+	fees *fees.Estimator
 
 	mu      sync.Mutex
 	relayed []chain.Hash
@@ -54,9 +56,10 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		f.main = append(f.main, b)
 	}
 	f.pool = newPool(t, f.chain, func() time.Time { return f.now })
+	f.fees = fees.New()
 	f.reg = rpc.NewRegistry()
 	RegisterChain(f.reg, f.backend())
-	t.Cleanup(registerMempool(f.reg, MempoolBackend{Pool: f.pool, Chain: f.chain, Relay: f.relay},
+	t.Cleanup(registerMempool(f.reg, MempoolBackend{Pool: f.pool, Chain: f.chain, Relay: f.relay, Fees: f.fees},
 		20*time.Millisecond, 5*time.Millisecond))
 	return f
 }

@@ -18,33 +18,13 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
-// RawTxBackend is what the raw transaction methods need: the chain and the
-// pool, where signrawtransactionwithkey finds the outputs a transaction spends.
-type RawTxBackend struct {
-	Chain *chain.Chain
-	Pool  TxPool
-}
-
-// RegisterRawTxMethods registers createrawtransaction,
-// signrawtransactionwithkey and combinerawtransaction, with Core's arguments
-// and results. Quarry's outputs have no scripts, so the script arguments
-// Core takes (redeemScript, witnessScript, sighashtype other than ALL) are
-// refused or ignored as each method says.
-func RegisterRawTxMethods(reg *rpc.Registry, b RawTxBackend) {
-	if b.Chain == nil || b.Pool == nil {
-		panic("rpc: RegisterRawTxMethods needs a chain and a pool")
-	}
-	params := b.Chain.Params()
-	reg.Register(createRawTransaction(params), signRawTransactionWithKey(b, params), combineRawTransaction(b))
-}
-
 type rawInput struct {
 	TxID     string  `json:"txid"`
 	Vout     *int64  `json:"vout"`
 	Sequence *uint32 `json:"sequence"`
 }
 
-func createRawTransaction(params *chain.Params) rpc.Method {
+func (m *mempoolMethods) createrawtransaction() rpc.Method {
 	return rpc.Method{
 		Name:     "createrawtransaction",
 		Category: "rawtransactions",
@@ -90,7 +70,7 @@ func createRawTransaction(params *chain.Params) rpc.Method {
 				if o.Address == "data" {
 					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid parameter, data outputs are not supported: Quarry's outputs have no scripts")
 				}
-				pkh, err := params.DecodeAddress(o.Address)
+				pkh, err := m.params.DecodeAddress(o.Address)
 				if err != nil {
 					return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid Quarry address: %s", rpc.Clip(o.Address))
 				}
@@ -186,7 +166,7 @@ type prevTx struct {
 	Amount       *rpc.Amount `json:"amount"`
 }
 
-func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method {
+func (m *mempoolMethods) signrawtransactionwithkey() rpc.Method {
 	return rpc.Method{
 		Name:     "signrawtransactionwithkey",
 		Category: "rawtransactions",
@@ -231,13 +211,13 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			}
 			keys := make(map[[chain.PubKeyHashSize]byte]*secp256k1.PrivateKey)
 			for _, k := range keyTexts {
-				key, err := parsePrivateKey(k, params)
+				key, err := parsePrivateKey(k, m.params)
 				if err != nil {
 					return nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Invalid private key")
 				}
 				keys[chain.PubKeyHash(key.PubKey().SerializeCompressed())] = key
 			}
-			given, err := prevOutputs(prevs, params)
+			given, err := prevOutputs(prevs, m.params)
 			if err != nil {
 				return nil, err
 			}
@@ -246,7 +226,7 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 			for i, in := range tx.Inputs {
 				var ok bool
 				if spent[i], ok = given[in.PrevOut]; !ok {
-					spent[i], ok = b.spentOutput(in.PrevOut)
+					spent[i], ok = m.spentOutput(in.PrevOut)
 				}
 				allKnown = allKnown && ok
 			}
@@ -283,9 +263,9 @@ func signRawTransactionWithKey(b RawTxBackend, params *chain.Params) rpc.Method 
 }
 
 // spentOutput finds the output op in the pool or the UTXO set.
-func (b RawTxBackend) spentOutput(op chain.OutPoint) (chain.TxOut, bool) {
-	return spentOutput(b.Chain, func(id chain.Hash) *chain.Tx {
-		tx, _ := b.Pool.Get(id)
+func (m *mempoolMethods) spentOutput(op chain.OutPoint) (chain.TxOut, bool) {
+	return spentOutput(m.Chain, func(id chain.Hash) *chain.Tx {
+		tx, _ := m.Pool.Get(id)
 		return tx
 	}, op)
 }
@@ -386,7 +366,7 @@ func privateKeyFromBytes(b []byte) (*secp256k1.PrivateKey, error) {
 	return secp256k1.NewPrivateKey(&k), nil
 }
 
-func combineRawTransaction(b RawTxBackend) rpc.Method {
+func (m *mempoolMethods) combinerawtransaction() rpc.Method {
 	return rpc.Method{
 		Name:     "combinerawtransaction",
 		Category: "rawtransactions",
@@ -424,7 +404,7 @@ func combineRawTransaction(b RawTxBackend) rpc.Method {
 			spent := make([]chain.TxOut, len(merged.Inputs))
 			for i, in := range merged.Inputs {
 				var ok bool
-				if spent[i], ok = b.spentOutput(in.PrevOut); !ok {
+				if spent[i], ok = m.spentOutput(in.PrevOut); !ok {
 					return nil, rpc.Errorf(rpc.CodeVerify, "Input not found or already spent")
 				}
 			}

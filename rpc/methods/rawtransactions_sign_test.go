@@ -54,7 +54,6 @@ func TestParsePrivateKey(t *testing.T) {
 
 func TestRawTransactionMethods(t *testing.T) {
 	f := newPoolFixture(t)
-	RegisterRawTxMethods(f.reg, RawTxBackend{Chain: f.chain, Pool: f.pool})
 	params := f.chain.Params()
 	a, b := f.gen.Coinbase(f.main[2].Hash()), f.gen.Coinbase(f.main[3].Hash())
 	to := params.EncodeAddress([20]byte{5})

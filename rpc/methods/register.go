@@ -6,6 +6,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/mempool"
+	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -149,6 +150,9 @@ type MempoolBackend struct {
 	// refuses to serve a template without any, as Core does, since a block
 	// mined in isolation is likely to be orphaned. Nil skips the check.
 	PeerCount func() int
+
+	// Fees answers estimatesmartfee and estimaterawfee; nil leaves them out.
+	Fees *fees.Estimator
 }
 
 // Long polling waits this long before the first look at the pool, then looks
@@ -171,7 +175,10 @@ type mempoolMethods struct {
 }
 
 // RegisterMempool registers sendrawtransaction, testmempoolaccept,
-// getrawmempool, getmempoolentry, getmempoolinfo and getblocktemplate. It
+// getrawmempool, getmempoolentry, getmempoolinfo, getblocktemplate,
+// getmempoolancestors, getmempooldescendants, getaddressmempool, the raw
+// transaction builders (createrawtransaction, signrawtransactionwithkey,
+// combinerawtransaction) and, with b.Fees, the fee estimates. It
 // subscribes to the pool's changes for getblocktemplate's long polling until
 // unsubscribe is called, which the node does when it stops serving RPC. It
 // panics without b.Pool or b.Chain, a wiring bug the first test finds.
@@ -193,7 +200,14 @@ func registerMempool(reg *rpc.Registry, b MempoolBackend, firstCheck, recheck ti
 		m.sendrawtransaction(), m.testmempoolaccept(),
 		m.getrawmempool(), m.getmempoolentry(), m.getmempoolinfo(),
 		m.getblocktemplate(),
+		mempoolFamily(b.Pool.Ancestors, "getmempoolancestors", "in-mempool ancestors", "ancestor"),
+		mempoolFamily(b.Pool.Descendants, "getmempooldescendants", "in-mempool descendants", "descendant"),
+		m.getaddressmempool(),
+		m.createrawtransaction(), m.signrawtransactionwithkey(), m.combinerawtransaction(),
 	)
+	if b.Fees != nil {
+		reg.Register(m.estimatesmartfee(), m.estimaterawfee())
+	}
 	return unsubscribe
 }
 

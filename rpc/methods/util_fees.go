@@ -10,22 +10,6 @@ import (
 	"github.com/quarrychain/quarry/mempool/fees"
 )
 
-// FeeBackend is what the fee estimation methods need.
-type FeeBackend struct {
-	Estimator *fees.Estimator
-	// Pool gives the fee rate floor an estimate never goes below: what a
-	// transaction must pay to enter the mempool now.
-	Pool TxPool
-}
-
-// RegisterFeeMethods registers estimatesmartfee and estimaterawfee.
-func RegisterFeeMethods(reg *rpc.Registry, b FeeBackend) {
-	if b.Estimator == nil || b.Pool == nil {
-		panic("rpc: RegisterFeeMethods needs an estimator and a pool")
-	}
-	reg.Register(estimateSmartFee(b), estimateRawFee(b))
-}
-
 // Core's messages when an estimate has too little data.
 const (
 	errNoFeeRate          = "Insufficient data or no feerate found"
@@ -48,7 +32,7 @@ type EstimateSmartFeeResult struct {
 	Blocks  int         `json:"blocks"`
 }
 
-func estimateSmartFee(b FeeBackend) rpc.Method {
+func (m *mempoolMethods) estimatesmartfee() rpc.Method {
 	return rpc.Method{
 		Name:     "estimatesmartfee",
 		Category: "util",
@@ -78,11 +62,11 @@ func estimateSmartFee(b FeeBackend) rpc.Method {
 			if mode != "unset" && mode != "economical" && mode != "conservative" {
 				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
 			}
-			rate, answered, ok := b.Estimator.EstimateSmartFee(int(target), mode == "conservative")
+			rate, answered, ok := m.Fees.EstimateSmartFee(int(target), mode == "conservative")
 			if !ok {
 				return EstimateSmartFeeResult{Errors: []string{errNoFeeRate}, Blocks: answered}, nil
 			}
-			perKB := max(ratePerKB(rate), uint64(b.Pool.Info().MinFeeRate))
+			perKB := max(ratePerKB(rate), uint64(m.Pool.Info().MinFeeRate))
 			a := rpc.Amount(perKB)
 			return EstimateSmartFeeResult{FeeRate: &a, Blocks: answered}, nil
 		},
@@ -122,7 +106,7 @@ func ratePerKB(rate float64) uint64 { return uint64(math.Ceil(math.Round(rate*1e
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
-func estimateRawFee(b FeeBackend) rpc.Method {
+func (m *mempoolMethods) estimaterawfee() rpc.Method {
 	return rpc.Method{
 		Name:     "estimaterawfee",
 		Category: "util",
@@ -162,10 +146,10 @@ func estimateRawFee(b FeeBackend) rpc.Method {
 			}
 			out := map[string]RawFeeHorizon{}
 			for _, h := range []fees.Horizon{fees.Short, fees.Medium, fees.Long} {
-				if int(target) > b.Estimator.HighestTarget(h) {
+				if int(target) > m.Fees.HighestTarget(h) {
 					continue
 				}
-				rate, res := b.Estimator.EstimateRawFee(int(target), threshold, h)
+				rate, res := m.Fees.EstimateRawFee(int(target), threshold, h)
 				r := RawFeeHorizon{Decay: res.Decay, Scale: res.Scale}
 				if rate > 0 {
 					a := rpc.Amount(ratePerKB(rate))

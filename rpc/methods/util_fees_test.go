@@ -31,8 +31,7 @@ func feedEstimator(e *fees.Estimator, blocks int) {
 
 func TestEstimateFeeMethods(t *testing.T) {
 	f := newPoolFixture(t)
-	est := fees.New()
-	RegisterFeeMethods(f.reg, FeeBackend{Estimator: est, Pool: f.pool})
+	est := f.fees
 
 	// Too little data: Core's errors field and no number.
 	var thin map[string]json.RawMessage
