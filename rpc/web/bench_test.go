@@ -148,6 +148,8 @@ func BenchmarkConnectWithSSEClients(b *testing.B) {
 		for _, clients := range []int{0, 500} {
 			b.Run(fmt.Sprintf("spends=%d/clients=%d", spends, clients), func(b *testing.B) {
 				f := newFixture(b)
+				// Every client comes from 127.0.0.1 here.
+				f.srv.events.maxPerAddress = f.srv.cfg.MaxEventClients
 				blocks := f.prebuild(b, spends, 50)
 				ts := httptest.NewServer(f.srv.Handler())
 				defer ts.Close()

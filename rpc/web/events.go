@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -65,16 +66,21 @@ func frame(typ string, data any) sseMessage {
 type eventHub struct {
 	buffer     int
 	maxClients int
-	in         chan sseMessage
-	overflowed atomic.Bool
+	// maxPerAddress bounds one remote address's streams, so that one visitor
+	// cannot take every slot and end live updates for the others.
+	maxPerAddress int
+	in            chan sseMessage
+	overflowed    atomic.Bool
 
-	mu      sync.Mutex
-	clients map[*sseClient]struct{}
-	closed  bool
+	mu         sync.Mutex
+	clients    map[*sseClient]struct{}
+	perAddress map[string]int
+	closed     bool
 }
 
 type sseClient struct {
-	ch chan sseMessage
+	addr string // the remote address (host) it came from
+	ch   chan sseMessage
 	// gone is closed when the hub drops the client or closes.
 	gone chan struct{}
 }
@@ -82,9 +88,9 @@ type sseClient struct {
 // hubQueue is how many events may wait for the hub's goroutine.
 const hubQueue = 4096
 
-func newEventHub(buffer, maxClients int) *eventHub {
-	return &eventHub{buffer: buffer, maxClients: maxClients, in: make(chan sseMessage, hubQueue),
-		clients: make(map[*sseClient]struct{})}
+func newEventHub(buffer, maxClients, maxPerAddress int) *eventHub {
+	return &eventHub{buffer: buffer, maxClients: maxClients, maxPerAddress: maxPerAddress,
+		in: make(chan sseMessage, hubQueue), clients: make(map[*sseClient]struct{}), perAddress: make(map[string]int)}
 }
 
 // publish hands msg to the hub's goroutine without waiting.
@@ -154,18 +160,23 @@ func (h *eventHub) fanOut(msg sseMessage) {
 
 func (h *eventHub) dropLocked(c *sseClient) {
 	delete(h.clients, c)
+	if h.perAddress[c.addr]--; h.perAddress[c.addr] == 0 {
+		delete(h.perAddress, c.addr)
+	}
 	close(c.gone)
 }
 
-// subscribe adds a client, or returns nil when the hub is full or closed.
-func (h *eventHub) subscribe() *sseClient {
+// subscribe adds a client from the remote address addr, or returns nil when
+// the hub is full or closed or addr has its share of streams already.
+func (h *eventHub) subscribe(addr string) *sseClient {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed || len(h.clients) >= h.maxClients {
+	if h.closed || len(h.clients) >= h.maxClients || h.perAddress[addr] >= h.maxPerAddress {
 		return nil
 	}
-	c := &sseClient{ch: make(chan sseMessage, h.buffer), gone: make(chan struct{})}
+	c := &sseClient{addr: addr, ch: make(chan sseMessage, h.buffer), gone: make(chan struct{})}
 	h.clients[c] = struct{}{}
+	h.perAddress[addr]++
 	return c
 }
 
@@ -201,7 +212,11 @@ const keepAlive = 15 * time.Second
 // the server stops.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	c := s.events.subscribe()
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		addr = r.RemoteAddr
+	}
+	c := s.events.subscribe(addr)
 	if c == nil {
 		http.Error(w, "too many event streams", http.StatusServiceUnavailable)
 		return

@@ -123,8 +123,8 @@ func TestEventStream(t *testing.T) {
 // A client that does not read is dropped once its queue is full, and
 // publishing never waits for it.
 func TestSlowEventClientDropped(t *testing.T) {
-	h := newEventHub(2, 10)
-	slow, fast := h.subscribe(), h.subscribe()
+	h := newEventHub(2, 10, 10)
+	slow, fast := h.subscribe("a"), h.subscribe("a")
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -156,8 +156,8 @@ func TestSlowEventClientDropped(t *testing.T) {
 // When the hub's own queue overflows, publishing still does not wait, and
 // every client is dropped at the next event, since each missed one.
 func TestEventHubOverflowDropsEveryone(t *testing.T) {
-	h := newEventHub(8, 10)
-	a := h.subscribe()
+	h := newEventHub(8, 10, 10)
+	a := h.subscribe("a")
 	for range hubQueue + 10 {
 		h.publish(frame(EventTx, TxEvent{}))
 	}
@@ -167,7 +167,7 @@ func TestEventHubOverflowDropsEveryone(t *testing.T) {
 	default:
 		t.Fatal("a client stayed after the hub overflowed")
 	}
-	b := h.subscribe()
+	b := h.subscribe("a")
 	h.fanOut(<-h.in)
 	select {
 	case <-b.gone:
@@ -179,21 +179,21 @@ func TestEventHubOverflowDropsEveryone(t *testing.T) {
 // The hub takes no more clients than its bound, and none once closed; closing
 // ends every stream.
 func TestEventHubBoundsAndClose(t *testing.T) {
-	h := newEventHub(4, 2)
-	a, b := h.subscribe(), h.subscribe()
+	h := newEventHub(4, 2, 2)
+	a, b := h.subscribe("a"), h.subscribe("a")
 	if a == nil || b == nil {
 		t.Fatal("refused a client under the bound")
 	}
-	if h.subscribe() != nil {
+	if h.subscribe("a") != nil {
 		t.Fatal("took a client over the bound")
 	}
 	h.unsubscribe(a)
-	if h.subscribe() == nil {
+	if h.subscribe("a") == nil {
 		t.Fatal("refused a client after one left")
 	}
 	h.close()
 	<-b.gone
-	if h.subscribe() != nil {
+	if h.subscribe("a") != nil {
 		t.Fatal("took a client after close")
 	}
 }
@@ -211,5 +211,26 @@ func TestStopEndsEventStreams(t *testing.T) {
 		t.Fatalf("stop with a stream open: %v", err)
 	}
 	for r.sc.Scan() {
+	}
+}
+
+// One remote address gets its share of the streams and no more, so that a
+// single visitor cannot take every slot and end live updates for the others;
+// a stream it closes frees its share.
+func TestEventHubBoundsPerAddress(t *testing.T) {
+	h := newEventHub(4, 10, 2)
+	a1, a2 := h.subscribe("10.0.0.1"), h.subscribe("10.0.0.1")
+	if a1 == nil || a2 == nil {
+		t.Fatal("refused an address under its share")
+	}
+	if h.subscribe("10.0.0.1") != nil {
+		t.Fatal("took a stream over the address's share")
+	}
+	if h.subscribe("10.0.0.2") == nil {
+		t.Fatal("refused another address while one is at its share")
+	}
+	h.unsubscribe(a1)
+	if h.subscribe("10.0.0.1") == nil {
+		t.Fatal("refused an address after one of its streams left")
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	EventBuffer int
 	// MaxEventClients bounds the open /events streams; 0 means 1000.
 	MaxEventClients int
+	// MaxEventClientsPerAddress bounds the open /events streams from one
+	// remote address (a browser holds one per tab); 0 means 32.
+	MaxEventClientsPerAddress int
 	// MaxRequests bounds the requests but event streams worked on at once;
 	// more wait for a turn until their deadline. 0 means 4 per CPU.
 	MaxRequests int
@@ -69,6 +72,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxEventClients == 0 {
 		cfg.MaxEventClients = 1000
 	}
+	if cfg.MaxEventClientsPerAddress == 0 {
+		cfg.MaxEventClientsPerAddress = 32
+	}
 	if cfg.MaxRequests == 0 {
 		cfg.MaxRequests = 4 * runtime.NumCPU()
 	}
@@ -76,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		params: cfg.Chain.Params(),
 		log:    cfg.Logger,
-		events: newEventHub(cfg.EventBuffer, cfg.MaxEventClients),
+		events: newEventHub(cfg.EventBuffer, cfg.MaxEventClients, cfg.MaxEventClientsPerAddress),
 		cache:  newCache(),
 	}
 	pages, err := newPages()
