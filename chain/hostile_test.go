@@ -214,3 +214,20 @@ func BenchmarkPresync(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAcceptHeaders stores one full headers message (2,000 headers) in
+// a fresh chain, as header sync does for each answer a peer sends.
+func BenchmarkAcceptHeaders(b *testing.B) {
+	hs := regtestBranch(chain.RegtestParams, 2_000)
+	for b.Loop() {
+		b.StopTimer()
+		c := openChain(b, b.TempDir())
+		b.StartTimer()
+		if err := c.AcceptHeaders(hs); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
