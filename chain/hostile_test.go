@@ -214,3 +214,42 @@ func BenchmarkPresync(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAcceptHeaders stores one full headers message (2,000 headers) in
+// a fresh chain, as header sync does for each answer a peer sends.
+func BenchmarkAcceptHeaders(b *testing.B) {
+	hs := regtestBranch(chain.RegtestParams, 2_000)
+	for b.Loop() {
+		b.StopTimer()
+		c := openChain(b, b.TempDir())
+		b.StartTimer()
+		if err := c.AcceptHeaders(hs); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
+
+// Headers before one that breaks a rule stay stored: AcceptHeaders writes
+// their records in batches, and writes them on its error path too.
+func TestAcceptHeadersStoresThoseBeforeABadOne(t *testing.T) {
+	dir := t.TempDir()
+	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close() }()
+	hs := regtestBranch(chain.RegtestParams, 20)
+	for chain.CheckProofOfWork(&hs[10], chain.RegtestParams) == nil {
+		hs[10].Nonce++
+	}
+	if err := c.AcceptHeaders(hs); err == nil {
+		t.Fatal("a header without its proof of work was accepted")
+	}
+	c = reopen(t, c, dir)
+	if got := c.BestHeaderHeight(); got != 10 {
+		t.Fatalf("best header at height %d after a restart, want 10, the last before the bad one", got)
+	}
+}

@@ -203,12 +203,27 @@ func checkBlockContext(b *Block, height int32, mtp int64) error {
 // rules; the first failure stops and is returned. Unless the branch they
 // extend reaches HeadersWorkThreshold, none is stored and the error is
 // ErrLowWork.
-func (c *Chain) AcceptHeaders(headers []Header) error {
+func (c *Chain) AcceptHeaders(headers []Header) (err error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	if err := c.checkHeadersWork(headers); err != nil {
 		return err
 	}
+	// The records of the headers added are written together, in
+	// transactions of headersPerWrite, not one transaction per header: a
+	// headers message costs a few commits, not 2,000. Those added before a
+	// failing header are written too.
+	var added []*blockNode
+	defer func() {
+		for len(added) > 0 {
+			batch := added[:min(len(added), headersPerWrite)]
+			added = added[len(batch):]
+			if perr := c.persistStatus(batch...); perr != nil {
+				err = errors.Join(err, perr)
+				return
+			}
+		}
+	}()
 	for i := range headers {
 		h := &headers[i]
 		hash := h.Hash()
@@ -229,14 +244,16 @@ func (c *Chain) AcceptHeaders(headers []Header) error {
 			return err
 		}
 		c.mu.Lock()
-		n := c.addNode(h, parent, 0)
+		added = append(added, c.addNode(h, parent, 0))
 		c.mu.Unlock()
-		if err := c.persistStatus(n); err != nil {
-			return err
-		}
 	}
 	return nil
 }
+
+// headersPerWrite bounds the header records AcceptHeaders writes in one
+// Badger transaction, well inside Badger's transaction size limit even for
+// a presync's 100,000 headers handed over at once.
+const headersPerWrite = 2_000
 
 // persistStatus writes n's header record.
 func (c *Chain) persistStatus(nodes ...*blockNode) error {
