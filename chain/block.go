@@ -38,7 +38,7 @@ func (b *Block) SerializeSize() int {
 // DecodeBlock reads exactly one encoded block.
 func DecodeBlock(b []byte) (*Block, error) {
 	if len(b) > MaxBlockSize {
-		return nil, ruleError(ErrTooLarge, fmt.Sprintf("block of %d bytes is over the %d-byte limit", len(b), MaxBlockSize))
+		return nil, NewRuleError(ErrTooLarge, fmt.Sprintf("block of %d bytes is over the %d-byte limit", len(b), MaxBlockSize))
 	}
 	r := reader{buf: bytes.Clone(b)}
 	blk := &Block{Header: r.header()}

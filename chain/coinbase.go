@@ -51,11 +51,11 @@ func CoinbaseLockTime(height int32) uint32 { return uint32(max(height-1, 0)) }
 // CoinbaseHeight reads the height a coinbase commits to.
 func CoinbaseHeight(coinbase *Tx) (int32, error) {
 	if !coinbase.IsCoinbase() || len(coinbase.Inputs[0].Witness) != 1 {
-		return 0, ruleError(ErrBadCoinbaseWitness, "coinbase witness must be one item of coinbase data")
+		return 0, NewRuleError(ErrBadCoinbaseWitness, "coinbase witness must be one item of coinbase data")
 	}
 	data := coinbase.Inputs[0].Witness[0]
 	if len(data) < coinbaseHeightLen {
-		return 0, ruleError(ErrBadCoinbaseHeight, fmt.Sprintf("coinbase data of %d bytes cannot hold the height", len(data)))
+		return 0, NewRuleError(ErrBadCoinbaseHeight, fmt.Sprintf("coinbase data of %d bytes cannot hold the height", len(data)))
 	}
 	return int32(binary.LittleEndian.Uint32(data)), nil
 }

@@ -52,6 +52,15 @@ func AppendCompactSize(dst []byte, n uint64) []byte {
 	}
 }
 
+// ReadCompactSize decodes the CompactSize at the start of b, held to the
+// same minimal encoding as the consensus formats, and returns it with the
+// number of bytes it took.
+func ReadCompactSize(b []byte) (n uint64, size int, err error) {
+	r := reader{buf: b}
+	n = r.compactSize("count")
+	return n, r.off, r.err
+}
+
 // reader decodes consensus encodings from a byte slice. The first error sticks:
 // later reads return zero values, so decoders check err once per structure.
 type reader struct {
@@ -62,7 +71,7 @@ type reader struct {
 
 func (r *reader) fail(kind ErrorKind, format string, args ...any) {
 	if r.err == nil {
-		r.err = ruleError(kind, fmt.Sprintf("at byte %d: ", r.off)+fmt.Sprintf(format, args...))
+		r.err = NewRuleError(kind, fmt.Sprintf("at byte %d: ", r.off)+fmt.Sprintf(format, args...))
 	}
 }
 

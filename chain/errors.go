@@ -240,6 +240,6 @@ func (e *RuleError) Error() string { return e.Description }
 // Unwrap lets errors.Is match the Kind.
 func (e *RuleError) Unwrap() error { return e.Kind }
 
-func ruleError(kind ErrorKind, desc string) *RuleError {
+func NewRuleError(kind ErrorKind, desc string) *RuleError {
 	return &RuleError{Kind: kind, Description: desc}
 }

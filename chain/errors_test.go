@@ -66,7 +66,7 @@ func TestEveryKindHasARule(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	wrapped := func(k ErrorKind) error { return fmt.Errorf("process block: %w", ruleError(k, "details")) }
+	wrapped := func(k ErrorKind) error { return fmt.Errorf("process block: %w", NewRuleError(k, "details")) }
 	for _, c := range []struct {
 		err          error
 		tx, block    Fault

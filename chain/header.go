@@ -39,7 +39,7 @@ func (h *Header) Hash() Hash {
 // DecodeHeader reads exactly one encoded header.
 func DecodeHeader(b []byte) (Header, error) {
 	if len(b) != HeaderSize {
-		return Header{}, ruleError(ErrShortRead, fmt.Sprintf("header must be %d bytes, got %d", HeaderSize, len(b)))
+		return Header{}, NewRuleError(ErrShortRead, fmt.Sprintf("header must be %d bytes, got %d", HeaderSize, len(b)))
 	}
 	r := reader{buf: b}
 	h := r.header()

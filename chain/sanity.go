@@ -26,17 +26,17 @@ func CheckBlockSanity(b *Block, params *Params) error {
 		return err
 	}
 	if len(b.Txs) == 0 {
-		return ruleError(ErrNoTransactions, "block has no transactions")
+		return NewRuleError(ErrNoTransactions, "block has no transactions")
 	}
 	if size := b.SerializeSize(); size > MaxBlockSize {
-		return ruleError(ErrBlockTooBig, fmt.Sprintf("block of %d bytes is over the %d-byte limit", size, MaxBlockSize))
+		return NewRuleError(ErrBlockTooBig, fmt.Sprintf("block of %d bytes is over the %d-byte limit", size, MaxBlockSize))
 	}
 	if !b.Txs[0].IsCoinbase() {
-		return ruleError(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
+		return NewRuleError(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
 	}
 	for i, tx := range b.Txs[1:] {
 		if tx.IsCoinbase() {
-			return ruleError(ErrMultipleCoinbases, fmt.Sprintf("transaction %d is a second coinbase", i+1))
+			return NewRuleError(ErrMultipleCoinbases, fmt.Sprintf("transaction %d is a second coinbase", i+1))
 		}
 	}
 	for i, tx := range b.Txs {
@@ -45,13 +45,13 @@ func CheckBlockSanity(b *Block, params *Params) error {
 		}
 	}
 	if root := MerkleRoot(b.WitnessHashes()); root != b.Header.MerkleRoot {
-		return ruleError(ErrBadMerkleRoot, fmt.Sprintf("merkle root is %s, header says %s", root, b.Header.MerkleRoot))
+		return NewRuleError(ErrBadMerkleRoot, fmt.Sprintf("merkle root is %s, header says %s", root, b.Header.MerkleRoot))
 	}
 	seen := make(map[Hash]struct{}, len(b.Txs))
 	for _, tx := range b.Txs {
 		id := tx.TxID()
 		if _, dup := seen[id]; dup {
-			return ruleError(ErrDuplicateTx, fmt.Sprintf("transaction %s appears twice", id))
+			return NewRuleError(ErrDuplicateTx, fmt.Sprintf("transaction %s appears twice", id))
 		}
 		seen[id] = struct{}{}
 	}
@@ -67,38 +67,38 @@ func CheckProofOfWork(h *Header, params *Params) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, pow.ErrHashAboveTarget):
-		return ruleError(ErrHighHash, fmt.Sprintf("block hash %s is above the target of bits %#08x", hash, h.Bits))
+		return NewRuleError(ErrHighHash, fmt.Sprintf("block hash %s is above the target of bits %#08x", hash, h.Bits))
 	default:
-		return ruleError(ErrBadBits, err.Error())
+		return NewRuleError(ErrBadBits, err.Error())
 	}
 }
 
 // CheckTxSanity applies the rules a transaction must follow wherever it appears.
 func CheckTxSanity(tx *Tx) error {
 	if len(tx.Inputs) == 0 {
-		return ruleError(ErrNoTxInputs, "transaction has no inputs")
+		return NewRuleError(ErrNoTxInputs, "transaction has no inputs")
 	}
 	if len(tx.Outputs) == 0 {
-		return ruleError(ErrNoTxOutputs, "transaction has no outputs")
+		return NewRuleError(ErrNoTxOutputs, "transaction has no outputs")
 	}
 	if size := tx.SerializeSize(); size > MaxTxSize {
-		return ruleError(ErrTxTooBig, fmt.Sprintf("transaction of %d bytes is over the %d-byte limit", size, MaxTxSize))
+		return NewRuleError(ErrTxTooBig, fmt.Sprintf("transaction of %d bytes is over the %d-byte limit", size, MaxTxSize))
 	}
 	var total uint64
 	for i, out := range tx.Outputs {
 		if out.Value > MaxMoney {
-			return ruleError(ErrBadTxOutValue, fmt.Sprintf("output %d value %d is over the %d maximum", i, out.Value, uint64(MaxMoney)))
+			return NewRuleError(ErrBadTxOutValue, fmt.Sprintf("output %d value %d is over the %d maximum", i, out.Value, uint64(MaxMoney)))
 		}
 		// Both terms are at most MaxMoney, so the sum cannot wrap before this check.
 		total += out.Value
 		if total > MaxMoney {
-			return ruleError(ErrBadTxOutValue, fmt.Sprintf("outputs total %d, over the %d maximum", total, uint64(MaxMoney)))
+			return NewRuleError(ErrBadTxOutValue, fmt.Sprintf("outputs total %d, over the %d maximum", total, uint64(MaxMoney)))
 		}
 	}
 	seen := make(map[OutPoint]struct{}, len(tx.Inputs))
 	for _, in := range tx.Inputs {
 		if _, dup := seen[in.PrevOut]; dup {
-			return ruleError(ErrDuplicateTxInputs, fmt.Sprintf("outpoint %s is spent twice", in.PrevOut))
+			return NewRuleError(ErrDuplicateTxInputs, fmt.Sprintf("outpoint %s is spent twice", in.PrevOut))
 		}
 		seen[in.PrevOut] = struct{}{}
 	}
@@ -107,7 +107,7 @@ func CheckTxSanity(tx *Tx) error {
 	}
 	for i := range tx.Inputs {
 		if tx.Inputs[i].PrevOut == NullOutPoint {
-			return ruleError(ErrNullPrevOut, fmt.Sprintf("input %d spends the null outpoint", i))
+			return NewRuleError(ErrNullPrevOut, fmt.Sprintf("input %d spends the null outpoint", i))
 		}
 		if err := CheckSpendWitness(tx.Inputs[i].Witness); err != nil {
 			return fmt.Errorf("input %d: %w", i, err)
@@ -118,10 +118,10 @@ func CheckTxSanity(tx *Tx) error {
 
 func checkCoinbaseWitness(w [][]byte) error {
 	if len(w) != 1 {
-		return ruleError(ErrBadCoinbaseWitness, fmt.Sprintf("coinbase witness has %d items, want 1", len(w)))
+		return NewRuleError(ErrBadCoinbaseWitness, fmt.Sprintf("coinbase witness has %d items, want 1", len(w)))
 	}
 	if n := len(w[0]); n < MinCoinbaseDataLen || n > MaxCoinbaseDataLen {
-		return ruleError(ErrBadCoinbaseDataLen, fmt.Sprintf("coinbase data is %d bytes, want %d to %d", n, MinCoinbaseDataLen, MaxCoinbaseDataLen))
+		return NewRuleError(ErrBadCoinbaseDataLen, fmt.Sprintf("coinbase data is %d bytes, want %d to %d", n, MinCoinbaseDataLen, MaxCoinbaseDataLen))
 	}
 	return nil
 }
@@ -131,21 +131,21 @@ func checkCoinbaseWitness(w [][]byte) error {
 // produce a second valid encoding of the same spend.
 func CheckSpendWitness(w [][]byte) error {
 	if len(w) != 2 {
-		return ruleError(ErrBadWitness, fmt.Sprintf("witness has %d items, want a public key and a signature", len(w)))
+		return NewRuleError(ErrBadWitness, fmt.Sprintf("witness has %d items, want a public key and a signature", len(w)))
 	}
 	pub, sig := w[0], w[1]
 	if len(pub) != CompressedPubKeySize || (pub[0] != secp256k1.PubKeyFormatCompressedEven && pub[0] != secp256k1.PubKeyFormatCompressedOdd) {
-		return ruleError(ErrBadPubKey, fmt.Sprintf("public key is not a %d-byte compressed key", CompressedPubKeySize))
+		return NewRuleError(ErrBadPubKey, fmt.Sprintf("public key is not a %d-byte compressed key", CompressedPubKeySize))
 	}
 	if len(sig) > MaxSignatureSize {
-		return ruleError(ErrBadSignatureEncode, fmt.Sprintf("signature of %d bytes is over %d", len(sig), MaxSignatureSize))
+		return NewRuleError(ErrBadSignatureEncode, fmt.Sprintf("signature of %d bytes is over %d", len(sig), MaxSignatureSize))
 	}
 	parsed, err := ecdsa.ParseDERSignature(sig)
 	if err != nil {
-		return ruleError(ErrBadSignatureEncode, fmt.Sprintf("signature: %v", err))
+		return NewRuleError(ErrBadSignatureEncode, fmt.Sprintf("signature: %v", err))
 	}
 	if s := parsed.S(); s.IsOverHalfOrder() {
-		return ruleError(ErrHighS, "signature S is above half the group order")
+		return NewRuleError(ErrHighS, "signature S is above half the group order")
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func hashEncoding(tx *Tx, withWitness bool) Hash {
 // DecodeTx reads exactly one encoded transaction.
 func DecodeTx(b []byte) (*Tx, error) {
 	if len(b) > MaxTxSize {
-		return nil, ruleError(ErrTooLarge, fmt.Sprintf("transaction of %d bytes is over the %d-byte limit", len(b), MaxTxSize))
+		return nil, NewRuleError(ErrTooLarge, fmt.Sprintf("transaction of %d bytes is over the %d-byte limit", len(b), MaxTxSize))
 	}
 	// Witness items alias one private copy, so the caller may reuse b.
 	r := reader{buf: bytes.Clone(b)}

@@ -49,25 +49,25 @@ func CheckTxInputs(tx *Tx, view UtxoView, spendHeight int32, params *Params) (ui
 		op := tx.Inputs[i].PrevOut
 		entry := view.LookupUtxo(op)
 		if entry == nil {
-			return 0, nil, ruleError(ErrMissingTxOut, fmt.Sprintf("input %d spends %s, which is missing or spent", i, op))
+			return 0, nil, NewRuleError(ErrMissingTxOut, fmt.Sprintf("input %d spends %s, which is missing or spent", i, op))
 		}
 		if entry.Coinbase && spendHeight-entry.Height < params.CoinbaseMaturity {
-			return 0, nil, ruleError(ErrImmatureSpend, fmt.Sprintf(
+			return 0, nil, NewRuleError(ErrImmatureSpend, fmt.Sprintf(
 				"input %d spends coinbase output %s of height %d at height %d; coinbase outputs mature after %d blocks",
 				i, op, entry.Height, spendHeight, params.CoinbaseMaturity))
 		}
 		if entry.Value > MaxMoney || in+entry.Value > MaxMoney {
-			return 0, nil, ruleError(ErrInputValuesTooHigh, fmt.Sprintf("input values exceed %d", uint64(MaxMoney)))
+			return 0, nil, NewRuleError(ErrInputValuesTooHigh, fmt.Sprintf("input values exceed %d", uint64(MaxMoney)))
 		}
 		in += entry.Value
 		prev[i] = *entry
 	}
 	out, ok := tx.TotalOut()
 	if !ok || out > MaxMoney {
-		return 0, nil, ruleError(ErrBadTxOutValue, "output values exceed the money supply")
+		return 0, nil, NewRuleError(ErrBadTxOutValue, "output values exceed the money supply")
 	}
 	if in < out {
-		return 0, nil, ruleError(ErrSpendTooHigh, fmt.Sprintf("inputs total %d, less than the %d the outputs pay", in, out))
+		return 0, nil, NewRuleError(ErrSpendTooHigh, fmt.Sprintf("inputs total %d, less than the %d the outputs pay", in, out))
 	}
 	return in - out, prev, nil
 }
@@ -86,11 +86,11 @@ func VerifyTxSignatures(tx *Tx, prev []UtxoEntry, cache *SigCache) error {
 	for i := range tx.Inputs {
 		w := tx.Inputs[i].Witness
 		if len(w) != 2 {
-			return ruleError(ErrBadWitness, fmt.Sprintf("input %d witness has %d items", i, len(w)))
+			return NewRuleError(ErrBadWitness, fmt.Sprintf("input %d witness has %d items", i, len(w)))
 		}
 		pub, sig := w[0], w[1]
 		if PubKeyHash(pub) != prev[i].PubKeyHash {
-			return ruleError(ErrPubKeyHashMismatch, fmt.Sprintf("input %d key does not hash to the spent output's key hash", i))
+			return NewRuleError(ErrPubKeyHashMismatch, fmt.Sprintf("input %d key does not hash to the spent output's key hash", i))
 		}
 		msg := hasher.SigHash(i)
 		key := sigCacheKey(&msg, pub, sig)
@@ -98,7 +98,7 @@ func VerifyTxSignatures(tx *Tx, prev []UtxoEntry, cache *SigCache) error {
 			continue
 		}
 		if err := verifySignature(&msg, pub, sig); err != nil {
-			return ruleError(ErrBadSignature, fmt.Sprintf("input %d: %v", i, err))
+			return NewRuleError(ErrBadSignature, fmt.Sprintf("input %d: %v", i, err))
 		}
 		cache.add(key)
 	}

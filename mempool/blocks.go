@@ -5,12 +5,13 @@ import (
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // onChainEvent follows the main chain. A connected block takes out what it
 // mined and what conflicts with it; a disconnected block's transactions come
 // back once the reorganisation is over (see finishReorg).
-func (p *Pool) onChainEvent(ev chain.Event) {
+func (p *Pool) onChainEvent(ev blockchain.Event) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -21,7 +22,7 @@ func (p *Pool) onChainEvent(ev chain.Event) {
 	// tip and the UTXO set read now may be ahead of this event, never behind:
 	// what is checked against them now, the events still to come clean up.
 	p.tip = p.chain.Best()
-	if ev.Kind == chain.BlockDisconnected {
+	if ev.Kind == blockchain.BlockDisconnected {
 		p.disconnected = append(p.disconnected, ev.Block)
 		p.reorgPending.Store(true)
 		p.mu.Unlock()

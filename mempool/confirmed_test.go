@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // A peer relaying a transaction that is already confirmed is refused from
@@ -37,7 +38,7 @@ func TestConfirmedTxRelayedAgainIsCheap(t *testing.T) {
 }
 
 // waitIndexes waits until every index of c has reached c's tip.
-func waitIndexes(t *testing.T, c *chain.Chain) {
+func waitIndexes(t *testing.T, c *blockchain.Chain) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -39,7 +40,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 type harness struct {
 	t      testing.TB
 	dir    string
-	chain  *chain.Chain
+	chain  *blockchain.Chain
 	g      *chaintest.Generator
 	pool   *Pool
 	clock  *fakeClock
@@ -78,7 +79,7 @@ func newHarness(t testing.TB, cfg Config) *harness {
 
 func (h *harness) openChain() {
 	h.t.Helper()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: h.dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: h.dir, Logger: quietLog})
 	if err != nil {
 		h.t.Fatal(err)
 	}

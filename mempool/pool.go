@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // Policy limits, Bitcoin Core's defaults.
@@ -57,7 +58,7 @@ const LocalPeer PeerID = ""
 
 // Config says how to build a Pool. Zero fields take the defaults.
 type Config struct {
-	Chain  *chain.Chain
+	Chain  *blockchain.Chain
 	Logger *slog.Logger
 	// Now is the clock for entry times, expiry and block template times.
 	Now func() time.Time
@@ -95,7 +96,7 @@ var ErrClosed = errors.New("mempool is closed")
 // is safe for concurrent use. Transactions enter with Accept; blocks take them
 // out through the chain's events, which the pool subscribes to.
 type Pool struct {
-	chain  *chain.Chain
+	chain  *blockchain.Chain
 	params *chain.Params
 	// sigCache is the chain's: a block carrying pool transactions connects
 	// without verifying their signatures again.
@@ -113,7 +114,7 @@ type Pool struct {
 	entries map[chain.Hash]*entry
 	spends  map[chain.OutPoint]*entry // outpoint -> the pool transaction spending it
 	byScore scoreHeap                 // lowest descendant score first: eviction order
-	tip     chain.BestState
+	tip     blockchain.BestState
 	// gen changes with every chain event, so an acceptance that looked at the
 	// chain without the lock knows whether what it saw is still current.
 	gen         uint64

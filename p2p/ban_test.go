@@ -13,12 +13,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // newAttacker starts a node on chain c that the test drives by hand: its own
 // publishes skip validation, so it can put anything on the topics.
-func newAttacker(t *testing.T, c *chain.Chain) *Node {
+func newAttacker(t *testing.T, c *blockchain.Chain) *Node {
 	t.Helper()
 	n, err := New(context.Background(), Config{
 		Chain:          c,

@@ -11,6 +11,7 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -160,7 +161,7 @@ func TestPublishTooLarge(t *testing.T) {
 // validator does (waiting for the parent, then processing), with a parent
 // wait only a wake-up can end within a test. It returns once the validation
 // waits, with the channel its result will come on.
-func validateWaiting(t *testing.T, tn *testNode, b *chain.Block) <-chan chain.ProcessResult {
+func validateWaiting(t *testing.T, tn *testNode, b *chain.Block) <-chan blockchain.ProcessResult {
 	t.Helper()
 	child := b.Hash()
 	saved := orphanWait
@@ -168,7 +169,7 @@ func validateWaiting(t *testing.T, tn *testNode, b *chain.Block) <-chan chain.Pr
 	t.Cleanup(func() { orphanWait = saved })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	result := make(chan chain.ProcessResult, 1)
+	result := make(chan blockchain.ProcessResult, 1)
 	go func() {
 		end := tn.node.beginValidation(ctx, child, b.Header.PrevBlock)
 		res, _ := tn.chain.ProcessBlock(b)
@@ -185,7 +186,7 @@ func validateWaiting(t *testing.T, tn *testNode, b *chain.Block) <-chan chain.Pr
 
 // checkConnected waits for a validation's result and checks the block joined
 // the main chain.
-func checkConnected(t *testing.T, result <-chan chain.ProcessResult) {
+func checkConnected(t *testing.T, result <-chan blockchain.ProcessResult) {
 	t.Helper()
 	select {
 	case res := <-result:

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -66,7 +67,7 @@ type testNode struct {
 	t      *testing.T
 	dir    string
 	params *chain.Params
-	chain  *chain.Chain
+	chain  *blockchain.Chain
 	pool   *testPool
 	node   *Node
 	cfg    func(*Config)
@@ -89,7 +90,7 @@ func newTestNodeParams(t *testing.T, params *chain.Params, cfg func(*Config)) *t
 func (tn *testNode) start() {
 	t := tn.t
 	t.Helper()
-	c, err := chain.Open(chain.Config{Params: tn.params, Dir: filepath.Join(tn.dir, "chain"), Logger: testLogger()})
+	c, err := blockchain.Open(blockchain.Config{Params: tn.params, Dir: filepath.Join(tn.dir, "chain"), Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

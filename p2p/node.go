@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // TxPool is what the node needs of the mempool: a place to hand transactions
@@ -42,7 +43,7 @@ type TxPool interface {
 // Config configures a Node.
 type Config struct {
 	// Chain is the node's chain; its parameters name the network. Required.
-	Chain *chain.Chain
+	Chain *blockchain.Chain
 	// TxPool takes transactions from peers. Nil ignores relayed transactions.
 	TxPool TxPool
 	// Logger receives the node's logs; nil means slog.Default().
@@ -120,7 +121,7 @@ func DefaultListenAddrs(params *chain.Params) []string {
 // bans those that misbehave.
 type Node struct {
 	cfg    Config
-	chain  *chain.Chain
+	chain  *blockchain.Chain
 	params *chain.Params
 	log    *slog.Logger
 	host   host.Host
@@ -324,7 +325,7 @@ func (n *Node) Start() error {
 		return errors.New("p2p: node already started or closed")
 	}
 	n.started = true
-	n.unsubscribe = n.cfg.Chain.Subscribe(func(chain.Event) { n.wakeValidators() })
+	n.unsubscribe = n.cfg.Chain.Subscribe(func(blockchain.Event) { n.wakeValidators() })
 	n.lifeMu.Unlock()
 
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())

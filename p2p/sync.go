@@ -17,6 +17,7 @@ import (
 	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // Sync timing and window.
@@ -375,7 +376,7 @@ func (n *Node) nobodyHasLocked(it *wantItem) bool {
 // while the download queue is full. (Having the tip is not enough: it may
 // be an orphan, or stored while its ancestors' bodies are missing.) It
 // returns the locator to send.
-func (n *Node) headersPeerLocked(best chain.BestState) (peer.ID, []chain.Hash) {
+func (n *Node) headersPeerLocked(best blockchain.BestState) (peer.ID, []chain.Hash) {
 	if n.chain.BestHeaderHeight()-best.Height > maxHeadersAhead || len(n.sync.want) >= maxWantedBlocks {
 		return "", nil
 	}
@@ -483,13 +484,13 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 			hs = append(slices.Clip(pending), received...)
 			var enough bool
 			heldWork, enough = n.chain.PresyncWork(pendingWork, received)
-			err = chain.ErrLowWork
+			err = blockchain.ErrLowWork
 			if enough {
 				err = n.acceptHeaders(hs)
 			}
 		} else {
 			err = n.acceptHeaders(hs)
-			if errors.Is(err, chain.ErrLowWork) {
+			if errors.Is(err, blockchain.ErrLowWork) {
 				heldWork = n.branchWork(hs)
 			}
 		}
@@ -498,7 +499,7 @@ func (n *Node) syncHeaders(p peer.ID, locator []chain.Hash) {
 		n.mu.Lock()
 		n.sync.presync, n.sync.presyncWork = nil, nil
 		switch {
-		case errors.Is(err, chain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
+		case errors.Is(err, blockchain.ErrLowWork) && full && len(hs) < maxPresyncHeaders:
 			n.sync.presync, n.sync.presyncWork = hs, heldWork
 			ps.lastHeader = hs[len(hs)-1].Hash()
 			held = len(hs) > len(pending)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	}
 	verifyRate := float64(carried) / verifyAllCores(b, built).Seconds()
 	dir0 := filepath.Join(b.TempDir(), "node0")
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir0, "regtest", "chain"),
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir0, "regtest", "chain"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // config is the node's settings after flags and the config file are merged.
@@ -77,7 +78,7 @@ func (cfg *config) checkPrune() error {
 		return fmt.Errorf("--prune must be at most %d MiB, got %d", maxSizeMiB, cfg.PruneMiB)
 	case cfg.TxIndex:
 		return errors.New("--prune is incompatible with --txindex: add --txindex=0")
-	case cfg.PruneMiB > chain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
+	case cfg.PruneMiB > blockchain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
 		return fmt.Errorf("--prune is %d MiB, below the minimum of %d MiB", cfg.PruneMiB, minPruneMiB)
 	}
 	return nil
@@ -85,7 +86,7 @@ func (cfg *config) checkPrune() error {
 
 // pruneTargetBytes is --prune for chain.Config.
 func (cfg *config) pruneTargetBytes() int64 {
-	if cfg.PruneMiB <= chain.PruneManual {
+	if cfg.PruneMiB <= blockchain.PruneManual {
 		return cfg.PruneMiB
 	}
 	return cfg.PruneMiB << 20
@@ -147,7 +148,7 @@ func newFlagSet(cfg *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "Prometheus metrics (/metrics) and Go profiles (/debug/pprof/) address HOST:PORT (off unless set)")
 	fs.BoolVar(&cfg.Reindex, "reindex", false, "rebuild the block index, the chain state and the indexes from the stored blocks")
 	fs.BoolVar(&cfg.ReindexChain, "reindex-chainstate", false, "rebuild the chain state (UTXO set, main chain) from the stored blocks, keeping the block index and the indexes")
-	fs.IntVar(&cfg.DBCacheMiB, "dbcache", chain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
+	fs.IntVar(&cfg.DBCacheMiB, "dbcache", blockchain.DefaultDBCacheMiB, "UTXO cache size in MiB; the chain state is written to disk when it is full")
 	fs.StringVar(&cfg.AssumeValid, "assumevalid", "", "block hash whose ancestors' signatures are not checked again (default: the network's; 0: check every signature)")
 	fs.Int64Var(&cfg.PruneMiB, "prune", 0, "delete old blocks to keep those stored under this many MiB (at least 550 on main and testnet; the last 288 blocks stay); 1: only on pruneblockchain; 0: keep every block")
 	fs.BoolVar(&cfg.TxIndex, "txindex", true, "keep an index of every transaction by txid (getrawtransaction of confirmed transactions); =0 turns it off")

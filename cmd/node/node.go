@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/p2p"
@@ -32,7 +33,7 @@ import (
 type node struct {
 	cfg   *config
 	log   *slog.Logger
-	chain *chain.Chain
+	chain *blockchain.Chain
 	pool  *mempool.Pool
 	fees  *fees.Estimator
 	miner *miner.Miner
@@ -81,7 +82,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	n.stats = newNodeMetrics(reg, n)
 
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
-	c, err := chain.Open(chain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
 		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex,
 		AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
 	if err != nil {
@@ -285,7 +286,7 @@ func (n *node) requestStop() { n.stopOnce.Do(func() { close(n.stopRequested) }) 
 
 // processBlock is the one path every block from RPC and the miner takes: the
 // chain, then the peers. Blocks from peers are relayed by gossip itself.
-func (n *node) processBlock(b *chain.Block) (chain.ProcessResult, error) {
+func (n *node) processBlock(b *chain.Block) (blockchain.ProcessResult, error) {
 	res, err := n.chain.ProcessBlock(b)
 	n.countBlock(err)
 	if err == nil && res.MainChain {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 )
 
@@ -20,7 +21,7 @@ import (
 // it the peer's fault, so the error must not be a rule error.
 func TestPeerOrphanIsHeldNotRelayed(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: log})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package fees
 
 import (
-	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 )
 
@@ -9,7 +9,7 @@ import (
 // Core's mempool and validation signals feed its estimator. The returned
 // cancel stops following the chain; the pool's subscription lasts as long
 // as the pool, which calls nothing once closed.
-func (e *Estimator) Follow(c *chain.Chain, p *mempool.Pool) (cancel func()) {
+func (e *Estimator) Follow(c *blockchain.Chain, p *mempool.Pool) (cancel func()) {
 	p.Subscribe(func(ev mempool.Event) {
 		switch {
 		case ev.Kind == mempool.TxAdded:
@@ -27,8 +27,8 @@ func (e *Estimator) Follow(c *chain.Chain, p *mempool.Pool) (cancel func()) {
 		// A transaction leaving for a block is counted by BlockConnected,
 		// whichever of the two hears of it first.
 	})
-	return c.Subscribe(func(ev chain.Event) {
-		if ev.Kind == chain.BlockConnected {
+	return c.Subscribe(func(ev blockchain.Event) {
+		if ev.Kind == blockchain.BlockConnected {
 			e.BlockConnected(ev.Height, ev.Block.TxIDs())
 		}
 	})

@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // tipPayee is the address the tip's coinbase pays to.
-func tipPayee(t *testing.T, c *chain.Chain) [chain.PubKeyHashSize]byte {
+func tipPayee(t *testing.T, c *blockchain.Chain) [chain.PubKeyHashSize]byte {
 	t.Helper()
 	b, err := c.BlockByHash(c.Best().Hash)
 	if err != nil {
@@ -144,7 +145,7 @@ func TestRegtestNeverTooNew(t *testing.T) {
 // SetGenerate(true) to the first hash counted, and SetGenerate(false) until the
 // loop has stopped (goal: each within 100 ms).
 func BenchmarkSetGenerate(b *testing.B) {
-	c, err := chain.Open(chain.Config{Params: chain.MainParams, Dir: b.TempDir(), Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.MainParams, Dir: b.TempDir(), Logger: quietLog})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,12 +20,13 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/pow"
 )
 
 // Config wires a miner to the node.
 type Config struct {
-	Chain *chain.Chain
+	Chain *blockchain.Chain
 	// Template builds a block on the current tip paying to payTo: coinbase first,
 	// with coinbase data laid out by chain.CoinbaseData, and a time of at least
 	// the median time past + 1.
@@ -111,8 +112,8 @@ func New(cfg Config) *Miner {
 		cfg.Threads = runtime.NumCPU()
 	}
 	m := &Miner{cfg: cfg, rate: pow.NewHashRate(pow.DefaultHashRateWindow, nil), tipSubs: make(map[chan struct{}]struct{}), threads: cfg.Threads}
-	m.unsubscribe = cfg.Chain.Subscribe(func(e chain.Event) {
-		if e.Kind == chain.BlockConnected {
+	m.unsubscribe = cfg.Chain.Subscribe(func(e blockchain.Event) {
+		if e.Kind == blockchain.BlockConnected {
 			m.tipChanged()
 		}
 	})

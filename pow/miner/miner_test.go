@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // coinbaseOnly is a template source without a mempool: a coinbase on the tip.
-func coinbaseOnly(c *chain.Chain) func([chain.PubKeyHashSize]byte) (*chain.Block, error) {
+func coinbaseOnly(c *blockchain.Chain) func([chain.PubKeyHashSize]byte) (*chain.Block, error) {
 	return func(payTo [chain.PubKeyHashSize]byte) (*chain.Block, error) {
 		best := c.Best()
 		height := best.Height + 1
@@ -31,7 +32,7 @@ func coinbaseOnly(c *chain.Chain) func([chain.PubKeyHashSize]byte) (*chain.Block
 	}
 }
 
-func submitTo(c *chain.Chain) func(*chain.Block) error {
+func submitTo(c *blockchain.Chain) func(*chain.Block) error {
 	return func(b *chain.Block) error {
 		_, err := c.ProcessBlock(b)
 		return err

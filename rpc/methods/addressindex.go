@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -130,7 +131,7 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 						tx, _, err = m.Chain.FindTx(h.TxID)
 						// A reorganisation since AddressTxIDs may have taken the
 						// transaction out of the main chain: it received nothing then.
-						if err != nil && !errors.Is(err, chain.ErrNotFound) {
+						if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 							return nil, fmt.Errorf("read transaction %s: %w", h.TxID, err)
 						}
 						txs[h.TxID] = tx
@@ -211,7 +212,7 @@ bound the list when both are given; a single address string or an array of addre
 			if err != nil {
 				return nil, err
 			}
-			var all []chain.AddressTx
+			var all []blockchain.AddressTx
 			for _, a := range addrs {
 				txs, err := m.Chain.AddressTxIDs(a.pkh)
 				if err != nil {
@@ -225,7 +226,7 @@ bound the list when both are given; a single address string or an array of addre
 				}
 			}
 			// Two addresses of one query can share a transaction; it is listed once.
-			slices.SortFunc(all, func(a, b chain.AddressTx) int {
+			slices.SortFunc(all, func(a, b blockchain.AddressTx) int {
 				return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.TxID.String(), b.TxID.String()))
 			})
 			all = slices.Compact(all)

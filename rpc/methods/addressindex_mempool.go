@@ -8,6 +8,7 @@ import (
 	"github.com/quarrychain/quarry/rpc"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // AddressMempoolEntry is one of getaddressmempool's entries, as bitcore's
@@ -89,7 +90,7 @@ func (m *mempoolMethods) getaddressmempool() rpc.Method {
 // spentOutput finds the output op names: a mempool parent's, or the chain's.
 // A block mined since the pool was read may have spent it; then it is not
 // found, and the spend is left out as the pool will drop it.
-func spentOutput(c *chain.Chain, inPool func(chain.Hash) *chain.Tx, op chain.OutPoint) (chain.TxOut, bool) {
+func spentOutput(c *blockchain.Chain, inPool func(chain.Hash) *chain.Tx, op chain.OutPoint) (chain.TxOut, bool) {
 	if parent := inPool(op.TxID); parent != nil {
 		if int(op.Index) < len(parent.Outputs) {
 			return parent.Outputs[op.Index], true

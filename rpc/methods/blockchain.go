@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -54,9 +55,9 @@ func verbosityParam(p *rpc.Params, name string, most int64) int {
 }
 
 // blockInfo looks a block up in the index, answering -5 for one it does not know.
-func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
+func (m *chainMethods) blockInfo(hash chain.Hash) (blockchain.BlockInfo, error) {
 	info, err := m.Chain.BlockInfo(hash)
-	if errors.Is(err, chain.ErrNotFound) {
+	if errors.Is(err, blockchain.ErrNotFound) {
 		return info, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Block not found")
 	}
 	return info, err
@@ -64,7 +65,7 @@ func (m *chainMethods) blockInfo(hash chain.Hash) (chain.BlockInfo, error) {
 
 // block loads a block's body, answering as Core does for a block known only by
 // its header.
-func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
+func (m *chainMethods) block(info blockchain.BlockInfo) (*chain.Block, error) {
 	if info.Pruned {
 		return nil, rpc.Errorf(rpc.CodeMisc, "Block not available (pruned data)")
 	}
@@ -80,7 +81,7 @@ func (m *chainMethods) block(info chain.BlockInfo) (*chain.Block, error) {
 
 // headerResult is the verbose header of the block info describes; best is read
 // after info, so a main-chain block is at or below its height.
-func (m *chainMethods) headerResult(info chain.BlockInfo, best chain.BestState, nTx int) BlockHeaderResult {
+func (m *chainMethods) headerResult(info blockchain.BlockInfo, best blockchain.BestState, nTx int) BlockHeaderResult {
 	h := &info.Header
 	res := BlockHeaderResult{
 		Hash:          info.Hash,
@@ -513,7 +514,7 @@ Otherwise:
 				return nil, nil
 			}
 			entry, err := m.Chain.FetchUtxo(op)
-			if err != nil && !errors.Is(err, chain.ErrNotFound) {
+			if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 				return nil, fmt.Errorf("read output %s: %w", op, err)
 			}
 			best := m.Chain.Best()

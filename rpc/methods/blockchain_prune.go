@@ -5,7 +5,7 @@ import (
 
 	"github.com/quarrychain/quarry/rpc"
 
-	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 func (m *chainMethods) pruneblockchain() rpc.Method {
@@ -73,7 +73,7 @@ func (m *chainMethods) firstBlockAtLeast(t int64) (int32, error) {
 
 // pruneInfo fills getblockchaininfo's pruning fields as Core does: the height
 // and target only when pruning is on (the target only when automatic).
-func pruneInfo(res *BlockchainInfoResult, st chain.PruneState) {
+func pruneInfo(res *BlockchainInfoResult, st blockchain.PruneState) {
 	res.Pruned = st.Enabled
 	if !st.Enabled {
 		return

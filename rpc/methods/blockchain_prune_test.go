@@ -8,6 +8,7 @@ import (
 	"github.com/quarrychain/quarry/rpc"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -15,8 +16,8 @@ import (
 // getblockchaininfo, and refuses pruned blocks with Core's error.
 func TestPruneBlockchain(t *testing.T) {
 	params := chain.RegtestParams
-	c, err := chain.Open(chain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		PruneTargetBytes: chain.PruneManual, DisableTxIndex: true})
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		PruneTargetBytes: blockchain.PruneManual, DisableTxIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
@@ -70,7 +71,7 @@ var regtestGenesisTime = int64(chain.RegtestParams.GenesisBlock.Header.Time)
 // output in the same block (fee 5000 units). A fake mempool holds memTx, which
 // spends the coinbase of block 2.
 type chainFixture struct {
-	chain *chain.Chain
+	chain *blockchain.Chain
 	gen   *chaintest.Generator
 	reg   *rpc.Registry
 	dir   string
@@ -97,7 +98,7 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 	t.Helper()
 	params := chain.RegtestParams
 	f := &chainFixture{dir: t.TempDir(), now: time.Unix(regtestGenesisTime+3600, 0), gen: chaintest.New(params)}
-	c, err := chain.Open(chain.Config{
+	c, err := blockchain.Open(blockchain.Config{
 		Params: params, Dir: f.dir, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return f.now },
 	})
@@ -277,7 +278,7 @@ func checkField(t *testing.T, obj map[string]any, key string, want any) {
 	}
 }
 
-func (f *chainFixture) info(t *testing.T, h chain.Hash) chain.BlockInfo {
+func (f *chainFixture) info(t *testing.T, h chain.Hash) blockchain.BlockInfo {
 	t.Helper()
 	info, err := f.chain.BlockInfo(h)
 	if err != nil {

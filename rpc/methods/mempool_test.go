@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
@@ -22,7 +23,7 @@ import (
 )
 
 // newPool returns a mempool on c, closed when the test ends.
-func newPool(t *testing.T, c *chain.Chain, now func() time.Time) *mempool.Pool {
+func newPool(t *testing.T, c *blockchain.Chain, now func() time.Time) *mempool.Pool {
 	t.Helper()
 	pool, err := mempool.New(mempool.Config{Chain: c, Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/pow"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -108,10 +109,10 @@ func (m *chainMethods) networkHashPS(ctx context.Context, lookup, height int64) 
 		}
 	}
 	lookup = min(lookup, height)
-	at := func(h int64) (chain.BlockInfo, error) {
+	at := func(h int64) (blockchain.BlockInfo, error) {
 		hash, err := m.Chain.BlockHashByHeight(int32(h))
 		if err != nil {
-			return chain.BlockInfo{}, fmt.Errorf("block at height %d: %w", h, err)
+			return blockchain.BlockInfo{}, fmt.Errorf("block at height %d: %w", h, err)
 		}
 		return m.Chain.BlockInfo(hash)
 	}
@@ -141,7 +142,7 @@ func (m *chainMethods) networkHashPS(ctx context.Context, lookup, height int64) 
 // when it extended the main chain, "inconclusive" when it was stored without
 // being connected (an orphan, or a branch with less work), the reject reason
 // when it broke a rule.
-func submitResult(res chain.ProcessResult, err error) (any, error) {
+func submitResult(res blockchain.ProcessResult, err error) (any, error) {
 	var re *chain.RuleError
 	switch {
 	case errors.As(err, &re):
@@ -335,7 +336,7 @@ func (m *mempoolMethods) parseLongPollID(raw json.RawMessage) (chain.Hash, uint6
 func (m *mempoolMethods) longPoll(ctx context.Context, tip chain.Hash, updates uint64) error {
 	changed := make(chan struct{}, 1)
 	// Subscribed before the tip is read, so that no change slips between.
-	cancel := m.Chain.Subscribe(func(chain.Event) {
+	cancel := m.Chain.Subscribe(func(blockchain.Event) {
 		select {
 		case changed <- struct{}{}:
 		default:

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/pow/miner"
 	"github.com/quarrychain/quarry/rpc"
@@ -58,7 +59,7 @@ func (m *fakeMiner) SetGenerate(on bool, threads int) error {
 
 func (m *fakeMiner) SetPayTo(payTo [chain.PubKeyHashSize]byte) { m.payTo = payTo }
 
-func newMiningRegistry(t *testing.T, params *chain.Params, m *fakeMiner) (*rpc.Registry, *chain.Chain) {
+func newMiningRegistry(t *testing.T, params *chain.Params, m *fakeMiner) (*rpc.Registry, *blockchain.Chain) {
 	c := chaintest.OpenChain(t, params)
 	reg := rpc.NewRegistry()
 	RegisterMining(reg, MiningBackend{Chain: c, Miner: m})

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -141,10 +142,10 @@ If verbosity is set to 2:
 // findTx finds a transaction as getrawtransaction does: in the given block when
 // inBlock, else in the mempool, else in the transaction index. info is nil for a
 // mempool transaction; b is the block when it was read whole.
-func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Hash) (tx *chain.Tx, b *chain.Block, info *chain.BlockInfo, err error) {
+func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Hash) (tx *chain.Tx, b *chain.Block, info *blockchain.BlockInfo, err error) {
 	if inBlock {
 		bi, err := m.Chain.BlockInfo(blockHash)
-		if errors.Is(err, chain.ErrNotFound) {
+		if errors.Is(err, blockchain.ErrNotFound) {
 			return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "Block hash not found")
 		}
 		if err != nil {
@@ -166,7 +167,7 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 	if ierr := txIndexError(err); ierr != nil {
 		return nil, nil, nil, ierr
 	}
-	if errors.Is(err, chain.ErrNotFound) {
+	if errors.Is(err, blockchain.ErrNotFound) {
 		return nil, nil, nil, rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.")
 	}
 	if err != nil {
@@ -186,7 +187,7 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 // funding transaction costs a read of its block; the results are kept for the
 // call, so a funding transaction is read once.
 type prevouts struct {
-	chain *chain.Chain
+	chain *blockchain.Chain
 	txs   map[chain.Hash]fundingTx
 }
 
@@ -196,7 +197,7 @@ type fundingTx struct {
 	coinbase bool
 }
 
-func newPrevouts(c *chain.Chain) *prevouts {
+func newPrevouts(c *blockchain.Chain) *prevouts {
 	return &prevouts{chain: c, txs: make(map[chain.Hash]fundingTx)}
 }
 
@@ -210,7 +211,7 @@ func (p *prevouts) lookup(op chain.OutPoint) (chain.UtxoEntry, bool, error) {
 	f, ok := p.txs[op.TxID]
 	if !ok {
 		tx, loc, err := p.chain.FindTx(op.TxID)
-		if err != nil && !errors.Is(err, chain.ErrNotFound) {
+		if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 			return chain.UtxoEntry{}, false, fmt.Errorf("read transaction %s: %w", op.TxID, err)
 		}
 		f = fundingTx{tx: tx, height: loc.Height, coinbase: loc.Index == 0}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -163,7 +164,7 @@ func TestSubmitBlock(t *testing.T) {
 	f := newChainFixture(t, 5)
 	var submitted int
 	b := f.backend()
-	b.SubmitBlock = func(blk *chain.Block) (chain.ProcessResult, error) {
+	b.SubmitBlock = func(blk *chain.Block) (blockchain.ProcessResult, error) {
 		submitted++
 		return f.chain.ProcessBlock(blk)
 	}
@@ -236,7 +237,9 @@ func TestSubmitBlock(t *testing.T) {
 	f.callErr(t, "submitblock", nil, rpc.CodeMisc, "Missing required parameter 'hexdata'")
 	f.callErr(t, "submitblock", []any{hex.EncodeToString(next.Encode()), "dummy", 3}, rpc.CodeMisc, "Too many parameters")
 
-	b.SubmitBlock = func(*chain.Block) (chain.ProcessResult, error) { return chain.ProcessResult{}, errors.New("disk full") }
+	b.SubmitBlock = func(*chain.Block) (blockchain.ProcessResult, error) {
+		return blockchain.ProcessResult{}, errors.New("disk full")
+	}
 	reg = rpc.NewRegistry()
 	RegisterChain(reg, b)
 	expectErr(t, reg, "submitblock", []any{hex.EncodeToString(next.Encode())}, rpc.CodeVerify, "Block processing failed: disk full")
@@ -245,7 +248,7 @@ func TestSubmitBlock(t *testing.T) {
 // TestSubmitResultReason checks that submitblock answers a rule failure with
 // the reason of the rule's row in chain's table, however wrapped.
 func TestSubmitResultReason(t *testing.T) {
-	res, err := submitResult(chain.ProcessResult{}, fmt.Errorf("process: %w", &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"}))
+	res, err := submitResult(blockchain.ProcessResult{}, fmt.Errorf("process: %w", &chain.RuleError{Kind: chain.ErrTimeTooNew, Description: "wrapped"}))
 	if err != nil || res != "time-too-new" {
 		t.Errorf("submitResult of a time-too-new block = %v, %v", res, err)
 	}

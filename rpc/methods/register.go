@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
@@ -16,7 +17,7 @@ import (
 // lifetime). Mempool, mining and network methods are registered by their own
 // Register functions, with their own backends.
 type ChainBackend struct {
-	Chain *chain.Chain
+	Chain *blockchain.Chain
 
 	// ChainDir is the chain's Badger directory (<datadir>/<network>/chain);
 	// getblockchaininfo's size_on_disk is the disk space its files take. Empty
@@ -38,7 +39,7 @@ type ChainBackend struct {
 	// SubmitBlock hands a block from submitblock to the chain. The node wraps
 	// Chain.ProcessBlock (the default when nil) to also relay accepted blocks to
 	// its peers.
-	SubmitBlock func(*chain.Block) (chain.ProcessResult, error)
+	SubmitBlock func(*chain.Block) (blockchain.ProcessResult, error)
 
 	// Stop asks the node to shut down and returns at once; the node's main loop
 	// then stops the RPC server, which a handler cannot do itself. Nil makes
@@ -73,7 +74,7 @@ const MaxTipAge = 24 * time.Hour
 // DefaultSyncState derives the sync state from the chain alone: catching up
 // while headers run ahead of blocks or the tip is older than MaxTipAge, with
 // progress measured in blocks over headers.
-func DefaultSyncState(c *chain.Chain, now time.Time) SyncState {
+func DefaultSyncState(c *blockchain.Chain, now time.Time) SyncState {
 	best := c.Best()
 	st := SyncState{Headers: max(c.BestHeaderHeight(), best.Height), VerificationProgress: 1}
 	if st.Headers > 0 {
@@ -131,7 +132,7 @@ func RegisterChain(reg *rpc.Registry, b ChainBackend) {
 // pool must be built on that chain.
 type MempoolBackend struct {
 	Pool  TxPool
-	Chain *chain.Chain
+	Chain *blockchain.Chain
 
 	// Relay publishes a transaction to the node's peers. sendrawtransaction
 	// calls it with the transaction it accepted, the orphans that entered the
@@ -214,7 +215,7 @@ func registerMempool(reg *rpc.Registry, b MempoolBackend, firstCheck, recheck ti
 // MiningBackend is what the mining and generating methods need from the
 // node. Chain and Miner are required.
 type MiningBackend struct {
-	Chain *chain.Chain
+	Chain *blockchain.Chain
 	Miner Miner
 	// Blocks builds generateblock's blocks; nil leaves generateblock out.
 	Blocks BlockGenerator

@@ -6,7 +6,7 @@ import (
 
 	"github.com/quarrychain/quarry/rpc"
 
-	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // IndexInfoResult is one index in getindexinfo's reply.
@@ -48,7 +48,7 @@ func (m *chainMethods) getindexinfo() rpc.Method {
 // txIndexError turns a transaction index that is off or behind into Core's
 // getrawtransaction errors, saying how far behind it is; nil for other errors.
 func txIndexError(err error) *rpc.Error {
-	var ie *chain.IndexError
+	var ie *blockchain.IndexError
 	if !errors.As(err, &ie) {
 		return nil
 	}

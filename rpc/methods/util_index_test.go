@@ -9,6 +9,7 @@ import (
 	"github.com/quarrychain/quarry/rpc"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -37,7 +38,7 @@ func TestGetIndexInfo(t *testing.T) {
 // of a given block, and refuses a confirmed one with Core's message.
 func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	params := chain.RegtestParams
-	c, err := chain.Open(chain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), DisableTxIndex: true})
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), DisableTxIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

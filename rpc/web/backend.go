@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 )
@@ -13,15 +14,15 @@ import (
 // satisfies it.
 type Chain interface {
 	Params() *chain.Params
-	Best() chain.BestState
-	BlockInfo(hash chain.Hash) (chain.BlockInfo, error)
+	Best() blockchain.BestState
+	BlockInfo(hash chain.Hash) (blockchain.BlockInfo, error)
 	BlockHashByHeight(height int32) (chain.Hash, error)
 	BlockByHash(hash chain.Hash) (*chain.Block, error)
 	RawBlock(hash chain.Hash) ([]byte, error)
-	FindTx(txid chain.Hash) (*chain.Tx, chain.TxLocation, error)
+	FindTx(txid chain.Hash) (*chain.Tx, blockchain.TxLocation, error)
 	FetchUtxo(op chain.OutPoint) (*chain.UtxoEntry, error)
-	AddressUtxos(pkh [chain.PubKeyHashSize]byte) ([]chain.AddressUtxo, error)
-	AddressTxIDs(pkh [chain.PubKeyHashSize]byte) ([]chain.AddressTx, error)
+	AddressUtxos(pkh [chain.PubKeyHashSize]byte) ([]blockchain.AddressUtxo, error)
+	AddressTxIDs(pkh [chain.PubKeyHashSize]byte) ([]blockchain.AddressTx, error)
 }
 
 // Mempool is what the web interface reads of the mempool; *mempool.Pool

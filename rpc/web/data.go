@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/rpc/methods"
 )
@@ -40,7 +41,7 @@ type blockSummary struct {
 	Bits       uint32
 }
 
-func (s *Server) summarize(info chain.BlockInfo) (blockSummary, error) {
+func (s *Server) summarize(info blockchain.BlockInfo) (blockSummary, error) {
 	if b, ok := s.cache.blockSummary(info.Hash); ok {
 		return b, nil
 	}
@@ -139,8 +140,8 @@ func byFeeRateDesc(a, b mempool.Entry) int {
 type addressData struct {
 	Address string
 	Balance uint64 // confirmed, immature coinbase outputs included
-	Utxos   []chain.AddressUtxo
-	Txs     []chain.AddressTx
+	Utxos   []blockchain.AddressUtxo
+	Txs     []blockchain.AddressTx
 }
 
 var errBadAddress = errors.New("not an address of this network")
@@ -162,7 +163,7 @@ func (s *Server) address(addr string) (*addressData, error) {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
 		d := &addressData{Address: addr, Utxos: utxos, Txs: txs}
-		slices.SortFunc(d.Utxos, func(a, b chain.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
+		slices.SortFunc(d.Utxos, func(a, b blockchain.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
 		slices.Reverse(d.Txs) // the index lists oldest first
 		for _, u := range utxos {
 			d.Balance += u.Value

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 )
 
@@ -260,16 +261,16 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 // ChainEvent publishes a main-chain change to the event stream. The node
 // subscribes it to the chain; it runs on the block-processing goroutine, so
 // it only frames the event and queues it, never waiting for a client.
-func (s *Server) ChainEvent(e chain.Event) {
+func (s *Server) ChainEvent(e blockchain.Event) {
 	s.cache.invalidate()
 	switch e.Kind {
-	case chain.BlockConnected:
+	case blockchain.BlockConnected:
 		ev := BlockEvent{Hash: e.Hash, Height: e.Height}
 		if e.Block != nil {
 			ev.Time, ev.NTx, ev.Size = int64(e.Block.Header.Time), len(e.Block.Txs), e.Block.SerializeSize()
 		}
 		s.events.publish(frame(EventBlock, ev))
-	case chain.BlockDisconnected:
+	case blockchain.BlockDisconnected:
 		s.events.publish(frame(EventReorg, ReorgEvent{Disconnected: e.Hash, Height: e.Height}))
 	}
 }

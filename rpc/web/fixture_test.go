@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
@@ -28,7 +29,7 @@ import (
 // coinbase of block 2 to other.
 type fixture struct {
 	t      testing.TB
-	chain  *chain.Chain
+	chain  *blockchain.Chain
 	pool   *mempool.Pool
 	gen    *chaintest.Generator
 	srv    *Server
@@ -51,7 +52,7 @@ func newFixture(t testing.TB) *fixture {
 	params := chain.RegtestParams
 	now := time.Unix(int64(params.GenesisBlock.Header.Time)+3600, 0)
 	clock := func() time.Time { return now }
-	c, err := chain.Open(chain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: clock})
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

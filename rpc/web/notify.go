@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // BlockNotifier runs --blocknotify's command for each new tip, as Core's
@@ -62,8 +63,8 @@ func NewBlockNotifier(command string, timeout time.Duration, log *slog.Logger) (
 
 // ChainEvent queues the command for a block that joined the main chain; the
 // node subscribes it to the chain.
-func (n *BlockNotifier) ChainEvent(e chain.Event) {
-	if e.Kind == chain.BlockConnected {
+func (n *BlockNotifier) ChainEvent(e blockchain.Event) {
+	if e.Kind == blockchain.BlockConnected {
 		n.Notify(e.Hash)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 type notifyRun struct {
@@ -44,9 +45,9 @@ func TestBlockNotifyRunsCommand(t *testing.T) {
 	n, runs := newTestNotifier(t, "touch "+filepath.Join(dir, "%s")+" "+filepath.Join(dir, "$(whoami)"), time.Minute)
 	hashes := []chain.Hash{{1}, {2}, {3}}
 	for _, h := range hashes {
-		n.ChainEvent(chain.Event{Kind: chain.BlockConnected, Hash: h})
+		n.ChainEvent(blockchain.Event{Kind: blockchain.BlockConnected, Hash: h})
 	}
-	n.ChainEvent(chain.Event{Kind: chain.BlockDisconnected, Hash: chain.Hash{9}})
+	n.ChainEvent(blockchain.Event{Kind: blockchain.BlockDisconnected, Hash: chain.Hash{9}})
 	for range hashes {
 		if r := <-runs; r.err != nil {
 			t.Fatalf("run %v: %v", r.argv, r.err)

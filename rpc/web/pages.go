@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 )
@@ -314,7 +315,7 @@ type blockTxRow struct {
 }
 
 type blockView struct {
-	Info          chain.BlockInfo
+	Info          blockchain.BlockInfo
 	Summary       blockSummary
 	Confirmations int64
 	Subsidy       uint64
@@ -332,7 +333,7 @@ func (s *Server) blockPage(_ http.ResponseWriter, r *http.Request) (page, string
 		return page{}, "", err
 	}
 	info, err := s.cfg.Chain.BlockInfo(hash)
-	if errors.Is(err, chain.ErrNotFound) || err == nil && !info.HaveData {
+	if errors.Is(err, blockchain.ErrNotFound) || err == nil && !info.HaveData {
 		return page{}, "", errNotFound("This node does not have block " + hash.String() + ".")
 	}
 	if err != nil {
@@ -380,7 +381,7 @@ type txView struct {
 	TxID          chain.Hash
 	Tx            *chain.Tx
 	InMempool     bool
-	Block         *chain.BlockInfo
+	Block         *blockchain.BlockInfo
 	Confirmations int64
 	Size          int
 	Fee           uint64
@@ -405,7 +406,7 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 		v.Tx, v.InMempool = tx, true
 	} else {
 		tx, loc, err := s.cfg.Chain.FindTx(txid)
-		if errors.Is(err, chain.ErrNotFound) {
+		if errors.Is(err, blockchain.ErrNotFound) {
 			return page{}, "", errNotFound("No transaction " + txid.String() + " in the mempool or the transaction index.")
 		}
 		if err != nil {
@@ -488,7 +489,7 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 			row.Status = "spent (unconfirmed)"
 		} else if !v.InMempool {
 			e, err := s.cfg.Chain.FetchUtxo(op)
-			if err != nil && !errors.Is(err, chain.ErrNotFound) {
+			if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 				return page{}, "", err
 			}
 			if e == nil {
@@ -502,8 +503,8 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 
 type addressView struct {
 	Data  *addressData
-	Utxos []chain.AddressUtxo
-	Txs   []chain.AddressTx
+	Utxos []blockchain.AddressUtxo
+	Txs   []blockchain.AddressTx
 	Pager pager
 }
 

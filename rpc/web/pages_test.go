@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // Every page renders from the real chain and mempool, and shows what it is for.
@@ -159,8 +160,8 @@ func TestAddressPaging(t *testing.T) {
 // as a damaged database would, naming a file of the node.
 type failingChain struct{ Chain }
 
-func (failingChain) FindTx(chain.Hash) (*chain.Tx, chain.TxLocation, error) {
-	return nil, chain.TxLocation{}, errors.New("read /home/operator/.quarry/main/chain/000042.vlog: input/output error")
+func (failingChain) FindTx(chain.Hash) (*chain.Tx, blockchain.TxLocation, error) {
+	return nil, blockchain.TxLocation{}, errors.New("read /home/operator/.quarry/main/chain/000042.vlog: input/output error")
 }
 
 // A failure inside the node answers 500 with a plain message: the cause,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/methods"
 )
@@ -97,7 +98,7 @@ func writeBytes(w http.ResponseWriter, f restFormat, raw []byte) {
 
 func (s *Server) restBlock(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
 	info, err := s.cfg.Chain.BlockInfo(req.hash)
-	if errors.Is(err, chain.ErrNotFound) || err == nil && !info.HaveData {
+	if errors.Is(err, blockchain.ErrNotFound) || err == nil && !info.HaveData {
 		return notFound("%s not found", req.param)
 	}
 	if err != nil {
@@ -122,10 +123,10 @@ func (s *Server) restBlock(ctx context.Context, w http.ResponseWriter, req restR
 // restHeaders walks the main chain up from the block asked for, as Core does:
 // an unknown or stale block gives an empty list.
 func (s *Server) restHeaders(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
-	var infos []chain.BlockInfo
+	var infos []blockchain.BlockInfo
 	for next := req.hash; len(infos) < req.count && !next.IsZero(); {
 		info, err := s.cfg.Chain.BlockInfo(next)
-		if errors.Is(err, chain.ErrNotFound) {
+		if errors.Is(err, blockchain.ErrNotFound) {
 			break
 		}
 		if err != nil {
@@ -192,7 +193,7 @@ func (s *Server) findTx(txid chain.Hash) (*chain.Tx, bool, error) {
 		return tx, true, nil
 	}
 	tx, _, err := s.cfg.Chain.FindTx(txid)
-	if errors.Is(err, chain.ErrNotFound) {
+	if errors.Is(err, blockchain.ErrNotFound) {
 		return nil, false, nil
 	}
 	return tx, err == nil, err
@@ -291,7 +292,7 @@ func (s *Server) unspent(op chain.OutPoint, mempool bool) (chain.TxOut, uint32, 
 		}
 	}
 	e, err := s.cfg.Chain.FetchUtxo(op)
-	if err != nil && !errors.Is(err, chain.ErrNotFound) {
+	if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 		return chain.TxOut{}, 0, false, err
 	}
 	if e != nil {
@@ -308,7 +309,7 @@ func (s *Server) unspent(op chain.OutPoint, mempool bool) (chain.TxOut, uint32, 
 // encodeGetUtxos is Core's binary getutxos answer: chain height, tip hash,
 // the bitmap, then each unspent output as a CCoin (a zero version, height,
 // value and script, the script being P2WPKH's OP_0 <20-byte hash>).
-func encodeGetUtxos(best chain.BestState, bitmap []byte, utxos []utxoResult, outs []chain.TxOut) []byte {
+func encodeGetUtxos(best blockchain.BestState, bitmap []byte, utxos []utxoResult, outs []chain.TxOut) []byte {
 	var b bytes.Buffer
 	b.Write(binary.LittleEndian.AppendUint32(nil, uint32(best.Height)))
 	b.Write(best.Hash[:])

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // listeningServer serves the fixture's chain on a loopback port with the
@@ -77,7 +78,7 @@ func TestEventStreamOutlivesWriteTimeout(t *testing.T) {
 	srv := listeningServer(t, 100*time.Millisecond)
 	events := openEvents(t, "http://"+srv.Addr().String())
 	time.Sleep(time.Second)
-	srv.ChainEvent(chain.Event{Kind: chain.BlockConnected, Hash: chain.Hash{7}, Height: 7})
+	srv.ChainEvent(blockchain.Event{Kind: blockchain.BlockConnected, Hash: chain.Hash{7}, Height: 7})
 	var ev BlockEvent
 	events.nextOf(EventBlock, &ev)
 	if ev.Height != 7 {

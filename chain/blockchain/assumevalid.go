@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"math/big"
 
 	"github.com/quarrychain/quarry/pow"
@@ -34,7 +36,7 @@ func (c *Chain) skipSignatures(n *blockNode) bool {
 // proofEquivalentTime is how long, in seconds, the network would take at tip's
 // difficulty to build the work between from and tip (Core's
 // GetBlockProofEquivalentTime).
-func proofEquivalentTime(tip, from *blockNode, params *Params) int64 {
+func proofEquivalentTime(tip, from *blockNode, params *chain.Params) int64 {
 	work := new(big.Int).Sub(tip.chainWork, from.chainWork)
 	work.Mul(work, big.NewInt(params.TargetSpacing))
 	work.Quo(work, pow.WorkFromBits(tip.header.Bits))

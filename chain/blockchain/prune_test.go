@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -14,9 +15,9 @@ import (
 // six blocks deep still works, and the pruning survives a restart.
 func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	dir := t.TempDir()
-	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2,
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2,
 		DisableTxIndex: true, DisableAddrIndex: true}
-	c, err := chain.Open(cfg)
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,18 +25,18 @@ func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
 	mustProcess(t, c, main...)
 	st := c.PruneState()
-	if want := int32(400 - chain.MinBlocksToKeep + 1); !st.Pruned || !st.Automatic || st.Height != want || st.TargetBytes != 2 {
+	if want := int32(400 - blockchain.MinBlocksToKeep + 1); !st.Pruned || !st.Automatic || st.Height != want || st.TargetBytes != 2 {
 		t.Fatalf("prune state %+v, want automatic, pruned below %d", st, want)
 	}
 	old := main[49].Hash() // height 50
-	if _, err := c.BlockByHash(old); !errors.Is(err, chain.ErrPruned) || !errors.Is(err, chain.ErrNotFound) {
+	if _, err := c.BlockByHash(old); !errors.Is(err, blockchain.ErrPruned) || !errors.Is(err, blockchain.ErrNotFound) {
 		t.Fatalf("BlockByHash of a pruned block: %v", err)
 	}
 	if info, err := c.BlockInfo(old); err != nil || !info.Pruned || info.HaveData || c.HaveBlock(old) {
 		t.Fatalf("BlockInfo of a pruned block: %+v, %v", info, err)
 	}
-	if _, err := c.BlockByHash(main[400-chain.MinBlocksToKeep].Hash()); err != nil {
-		t.Fatalf("block %d of the last %d: %v", 400-chain.MinBlocksToKeep+1, chain.MinBlocksToKeep, err)
+	if _, err := c.BlockByHash(main[400-blockchain.MinBlocksToKeep].Hash()); err != nil {
+		t.Fatalf("block %d of the last %d: %v", 400-blockchain.MinBlocksToKeep+1, blockchain.MinBlocksToKeep, err)
 	}
 	if hs := c.HeadersAfter([]chain.Hash{chain.RegtestParams.GenesisHash}, chain.Hash{}, 2000); len(hs) != 400 || hs[49].Hash() != old {
 		t.Fatalf("%d headers served, want 400", len(hs))
@@ -51,13 +52,13 @@ func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	}
 	c.Close()
 
-	c, err = chain.Open(cfg)
+	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	requireTip(t, c, side[6])
-	if st := c.PruneState(); !st.Pruned || st.Height < 400-chain.MinBlocksToKeep {
+	if st := c.PruneState(); !st.Pruned || st.Height < 400-blockchain.MinBlocksToKeep {
 		t.Fatalf("prune state after a restart: %+v", st)
 	}
 }
@@ -71,11 +72,11 @@ func TestPruneBlockchainManual(t *testing.T) {
 		t.Fatal("a node not in prune mode pruned")
 	}
 	c.Close()
-	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: chain.PruneManual}); err == nil {
+	if _, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual}); err == nil {
 		t.Fatal("pruning opened with the transaction index on")
 	}
 
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: chain.PruneManual, DisableTxIndex: true})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual, DisableTxIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +85,12 @@ func TestPruneBlockchainManual(t *testing.T) {
 	if st := c.PruneState(); st.Pruned || st.Automatic || !st.Enabled {
 		t.Fatalf("manual prune mode pruned on its own: %+v", st)
 	}
-	for _, tc := range []struct{ ask, want int32 }{{100, 100}, {50, 100}, {390, 400 - chain.MinBlocksToKeep}} {
+	for _, tc := range []struct{ ask, want int32 }{{100, 100}, {50, 100}, {390, 400 - blockchain.MinBlocksToKeep}} {
 		if got, err := c.PruneBlockchain(tc.ask); err != nil || got != tc.want {
 			t.Fatalf("PruneBlockchain(%d) = %d, %v; want %d", tc.ask, got, err, tc.want)
 		}
 	}
-	if _, err := c.BlockByHash(main[99].Hash()); !errors.Is(err, chain.ErrPruned) {
+	if _, err := c.BlockByHash(main[99].Hash()); !errors.Is(err, blockchain.ErrPruned) {
 		t.Fatalf("block 100 after pruning: %v", err)
 	}
 }
@@ -99,9 +100,9 @@ func TestPruneBlockchainManual(t *testing.T) {
 // ever and calling it "still being built".
 func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	dir := t.TempDir()
-	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: chain.PruneManual,
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: blockchain.PruneManual,
 		DisableTxIndex: true, DisableAddrIndex: true}
-	c, err := chain.Open(cfg)
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,14 +113,14 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	c.Close()
 
 	cfg.DisableAddrIndex = false
-	if c, err := chain.Open(cfg); err == nil || !strings.Contains(err.Error(), "addrindex best block of the index goes beyond pruned data") {
+	if c, err := blockchain.Open(cfg); err == nil || !strings.Contains(err.Error(), "addrindex best block of the index goes beyond pruned data") {
 		if err == nil {
 			c.Close()
 		}
 		t.Fatalf("open with an index behind the pruned blocks: %v", err)
 	}
 	cfg.DisableAddrIndex = true
-	c, err = chain.Open(cfg)
+	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatalf("open with the index off again: %v", err)
 	}
@@ -132,9 +133,9 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 // gone once it starts.
 func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 	dir := t.TempDir()
-	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40,
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40,
 		DisableTxIndex: true, DisableAddrIndex: true}
-	c, err := chain.Open(cfg)
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 	c.Close()
 
 	cfg.PruneTargetBytes, cfg.DisableAddrIndex, cfg.ReindexChainState = 2, false, true
-	c, err = chain.Open(cfg)
+	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatalf("open with an index at genesis while reconnecting the chain: %v", err)
 	}

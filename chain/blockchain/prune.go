@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -192,7 +194,7 @@ func (c *Chain) pruneBlock(n *blockNode) error {
 
 // checkPruned returns an error wrapping ErrPruned and ErrNotFound if the
 // block's body was pruned.
-func (c *Chain) checkPruned(hash Hash) error {
+func (c *Chain) checkPruned(hash chain.Hash) error {
 	c.mu.RLock()
 	n := c.index[hash]
 	c.mu.RUnlock()

@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
@@ -7,16 +7,17 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // reopen closes c and opens the chain in dir again.
-func reopen(t *testing.T, c *chain.Chain, dir string) *chain.Chain {
+func reopen(t *testing.T, c *blockchain.Chain, dir string) *blockchain.Chain {
 	t.Helper()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func reopen(t *testing.T, c *chain.Chain, dir string) *chain.Chain {
 // A best header ahead of the tip keeps a node in initial block download.
 func TestBestHeaderIsNeverInvalid(t *testing.T) {
 	dir := t.TempDir()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestLowWorkBranchesLeaveNoTrace(t *testing.T) {
 
 	for i := range 40 {
 		branch := g.Chain(chain.RegtestParams.GenesisHash, 50)
-		if err := c.AcceptHeaders(headersOf(branch)); !errors.Is(err, chain.ErrLowWork) {
+		if err := c.AcceptHeaders(headersOf(branch)); !errors.Is(err, blockchain.ErrLowWork) {
 			t.Fatalf("branch %d: AcceptHeaders of 50 headers from genesis: %v, want ErrLowWork", i, err)
 		}
 		for _, b := range branch {
@@ -124,11 +125,11 @@ func TestLowWorkBranchesLeaveNoTrace(t *testing.T) {
 
 // openHeavyMinimum opens a regtest chain whose network minimum chain work is
 // minWork, so that every branch below it is presynced, not stored.
-func openHeavyMinimum(t testing.TB, minWork *big.Int) (*chain.Chain, *chain.Params) {
+func openHeavyMinimum(t testing.TB, minWork *big.Int) (*blockchain.Chain, *chain.Params) {
 	t.Helper()
 	p := *chain.RegtestParams
 	p.MinChainWork = minWork
-	c, err := chain.Open(chain.Config{Params: &p, Dir: t.TempDir(), Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: &p, Dir: t.TempDir(), Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func regtestBranch(p *chain.Params, n int) []chain.Header {
 func TestPresyncWork(t *testing.T) {
 	c, p := openHeavyMinimum(t, big.NewInt(2*60+2))
 	hs := regtestBranch(p, 60)
-	if err := c.AcceptHeaders(hs[:20]); !errors.Is(err, chain.ErrLowWork) {
+	if err := c.AcceptHeaders(hs[:20]); !errors.Is(err, blockchain.ErrLowWork) {
 		t.Fatalf("20 headers of 2 work each, below a minimum of 122: %v", err)
 	}
 	noPow := slices.Clone(hs[20:40])
@@ -201,7 +202,7 @@ func BenchmarkPresync(b *testing.B) {
 	hs := regtestBranch(p, total)
 	b.ResetTimer()
 	for range b.N {
-		if err := c.AcceptHeaders(hs[:batch]); !errors.Is(err, chain.ErrLowWork) {
+		if err := c.AcceptHeaders(hs[:batch]); !errors.Is(err, blockchain.ErrLowWork) {
 			b.Fatal(err)
 		}
 		work := big.NewInt(2 * (batch + 1))
@@ -236,7 +237,7 @@ func BenchmarkAcceptHeaders(b *testing.B) {
 // their records in batches, and writes them on its error path too.
 func TestAcceptHeadersStoresThoseBeforeABadOne(t *testing.T) {
 	dir := t.TempDir()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}

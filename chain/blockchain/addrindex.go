@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"encoding/binary"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,7 +20,7 @@ func addrUtxoValue(value uint64, height int32) []byte {
 
 // connectBlock goes in block order, so an output created and spent within the
 // block is added by its creator and dropped by its spender.
-func (addrIndex) connectBlock(txn *badger.Txn, b *Block, txids []Hash, _ Hash, height int32, spent []UtxoEntry) error {
+func (addrIndex) connectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, _ chain.Hash, height int32, spent []chain.UtxoEntry) error {
 	h := be32(uint32(height))
 	pos := 0
 	for i, tx := range b.Txs {
@@ -36,7 +38,7 @@ func (addrIndex) connectBlock(txn *badger.Txn, b *Block, txids []Hash, _ Hash, h
 		}
 		for idx := range tx.Outputs {
 			out := &tx.Outputs[idx]
-			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
+			op := outpointBytes(chain.OutPoint{TxID: txids[i], Index: uint32(idx)})
 			if err := txn.Set(key(prefixAddrUtxo, out.PubKeyHash[:], op), addrUtxoValue(out.Value, height)); err != nil {
 				return err
 			}
@@ -51,14 +53,14 @@ func (addrIndex) connectBlock(txn *badger.Txn, b *Block, txids []Hash, _ Hash, h
 // disconnectBlock goes last transaction first, so an output created and spent
 // within the block is restored by its spender's undo and then dropped by its
 // creator's.
-func (addrIndex) disconnectBlock(txn *badger.Txn, b *Block, txids []Hash, _ Hash, height int32, spent []UtxoEntry) error {
+func (addrIndex) disconnectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, _ chain.Hash, height int32, spent []chain.UtxoEntry) error {
 	h := be32(uint32(height))
 	pos := len(spent)
 	for i := len(b.Txs) - 1; i >= 0; i-- {
 		tx := b.Txs[i]
 		for idx := range tx.Outputs {
 			pkh := tx.Outputs[idx].PubKeyHash[:]
-			op := outpointBytes(OutPoint{TxID: txids[i], Index: uint32(idx)})
+			op := outpointBytes(chain.OutPoint{TxID: txids[i], Index: uint32(idx)})
 			for _, k := range [][]byte{key(prefixAddrUtxo, pkh, op), key(prefixAddrTx, pkh, h, txids[i][:])} {
 				if err := txn.Delete(k); err != nil {
 					return err

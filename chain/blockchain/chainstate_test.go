@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func openChain(t testing.TB, dir string) *chain.Chain {
+func openChain(t testing.TB, dir string) *blockchain.Chain {
 	t.Helper()
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +24,7 @@ func openChain(t testing.TB, dir string) *chain.Chain {
 	return c
 }
 
-func mustProcess(t testing.TB, c *chain.Chain, blocks ...*chain.Block) {
+func mustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {
 	t.Helper()
 	for _, b := range blocks {
 		if _, err := c.ProcessBlock(b); err != nil {
@@ -37,7 +38,7 @@ func blockHeight(b *chain.Block) int32 {
 	return h
 }
 
-func requireTip(t testing.TB, c *chain.Chain, want *chain.Block) {
+func requireTip(t testing.TB, c *blockchain.Chain, want *chain.Block) {
 	t.Helper()
 	if got := c.Best().Hash; got != want.Hash() {
 		t.Fatalf("tip %s at %d, want %s at %d", got, c.Best().Height, want.Hash(), blockHeight(want))
@@ -46,7 +47,7 @@ func requireTip(t testing.TB, c *chain.Chain, want *chain.Block) {
 
 // matureBase builds 101 blocks on genesis, so the first coinbases are spendable
 // at the next height, and processes them.
-func matureBase(t testing.TB, c *chain.Chain, g *chaintest.Generator) []*chain.Block {
+func matureBase(t testing.TB, c *blockchain.Chain, g *chaintest.Generator) []*chain.Block {
 	t.Helper()
 	blocks := g.Chain(chain.RegtestParams.GenesisHash, 101)
 	mustProcess(t, c, blocks...)

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -41,8 +43,8 @@ func (c *Chain) BestHeaderHeight() int32 {
 
 // BlockInfo is what the index knows of a block.
 type BlockInfo struct {
-	Header     Header
-	Hash       Hash
+	Header     chain.Header
+	Hash       chain.Hash
 	Height     int32
 	ChainWork  *big.Int
 	MedianTime int64
@@ -52,11 +54,11 @@ type BlockInfo struct {
 	Pruned  bool
 	Invalid bool
 	// Next is the main-chain child, zero if none.
-	Next Hash
+	Next chain.Hash
 }
 
 // BlockInfo returns what the index knows of the block hash.
-func (c *Chain) BlockInfo(hash Hash) (BlockInfo, error) {
+func (c *Chain) BlockInfo(hash chain.Hash) (BlockInfo, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[hash]
@@ -76,7 +78,7 @@ func (c *Chain) BlockInfo(hash Hash) (BlockInfo, error) {
 }
 
 // HaveBlock reports whether the block is stored or waiting as an orphan.
-func (c *Chain) HaveBlock(hash Hash) bool {
+func (c *Chain) HaveBlock(hash chain.Hash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[hash]
@@ -84,7 +86,7 @@ func (c *Chain) HaveBlock(hash Hash) bool {
 }
 
 // IsKnownInvalid reports whether the block is known to break a rule.
-func (c *Chain) IsKnownInvalid(hash Hash) bool {
+func (c *Chain) IsKnownInvalid(hash chain.Hash) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	n := c.index[hash]
@@ -93,24 +95,24 @@ func (c *Chain) IsKnownInvalid(hash Hash) bool {
 
 // OrphanRoot returns the first missing ancestor of an orphan block: what to ask
 // a peer for.
-func (c *Chain) OrphanRoot(hash Hash) Hash {
+func (c *Chain) OrphanRoot(hash chain.Hash) chain.Hash {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.orphans.root(hash)
 }
 
 // BlockHashByHeight returns the hash of the main-chain block at height.
-func (c *Chain) BlockHashByHeight(height int32) (Hash, error) {
+func (c *Chain) BlockHashByHeight(height int32) (chain.Hash, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if height < 0 || int(height) >= len(c.mainChain) {
-		return Hash{}, fmt.Errorf("block at height %d: %w", height, ErrNotFound)
+		return chain.Hash{}, fmt.Errorf("block at height %d: %w", height, ErrNotFound)
 	}
 	return c.mainChain[height].hash, nil
 }
 
 // BlockByHash returns a stored block; ErrPruned if its body was pruned.
-func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
+func (c *Chain) BlockByHash(hash chain.Hash) (*chain.Block, error) {
 	if err := c.checkPruned(hash); err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func (c *Chain) BlockByHash(hash Hash) (*Block, error) {
 
 // RawBlock returns the stored encoding of a block; ErrPruned if its body was
 // pruned.
-func (c *Chain) RawBlock(hash Hash) ([]byte, error) {
+func (c *Chain) RawBlock(hash chain.Hash) ([]byte, error) {
 	if err := c.checkPruned(hash); err != nil {
 		return nil, err
 	}
@@ -140,10 +142,10 @@ func (c *Chain) RawBlock(hash Hash) ([]byte, error) {
 
 // BlockLocator lists main-chain hashes from the tip back to genesis, dense at
 // first and then doubling the step, as Bitcoin's block locator.
-func (c *Chain) BlockLocator() []Hash {
+func (c *Chain) BlockLocator() []chain.Hash {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var loc []Hash
+	var loc []chain.Hash
 	step := int32(1)
 	for h := c.tip().height; ; h -= step {
 		if h <= 0 {
@@ -158,7 +160,7 @@ func (c *Chain) BlockLocator() []Hash {
 
 // HeadersAfter returns up to max main-chain headers following the first locator
 // hash found on the main chain (genesis if none is), stopping after stop.
-func (c *Chain) HeadersAfter(locator []Hash, stop Hash, max int) []Header {
+func (c *Chain) HeadersAfter(locator []chain.Hash, stop chain.Hash, max int) []chain.Header {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	start := int32(0)
@@ -168,7 +170,7 @@ func (c *Chain) HeadersAfter(locator []Hash, stop Hash, max int) []Header {
 			break
 		}
 	}
-	var out []Header
+	var out []chain.Header
 	for h := start + 1; int(h) < len(c.mainChain) && len(out) < max; h++ {
 		n := c.mainChain[h]
 		out = append(out, n.header)
@@ -181,7 +183,7 @@ func (c *Chain) HeadersAfter(locator []Hash, stop Hash, max int) []Header {
 
 // LookupUtxo reads an unspent output of the main chain's tip; nil if missing or
 // spent. Storage errors are logged and read as missing; use FetchUtxo to see them.
-func (c *Chain) LookupUtxo(op OutPoint) *UtxoEntry {
+func (c *Chain) LookupUtxo(op chain.OutPoint) *chain.UtxoEntry {
 	e, err := c.FetchUtxo(op)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		c.log.Error("read utxo", "outpoint", op, "err", err)
@@ -190,7 +192,7 @@ func (c *Chain) LookupUtxo(op OutPoint) *UtxoEntry {
 }
 
 // FetchUtxo reads an unspent output of the main chain's tip.
-func (c *Chain) FetchUtxo(op OutPoint) (*UtxoEntry, error) {
+func (c *Chain) FetchUtxo(op chain.OutPoint) (*chain.UtxoEntry, error) {
 	e, err := c.utxos.lookup(op)
 	if err == nil && e == nil {
 		err = fmt.Errorf("utxo %s: %w", op, ErrNotFound)
@@ -200,14 +202,14 @@ func (c *Chain) FetchUtxo(op OutPoint) (*UtxoEntry, error) {
 
 // TxLocation says where a confirmed transaction is.
 type TxLocation struct {
-	Block  Hash
+	Block  chain.Hash
 	Height int32
 	Index  int
 }
 
 // FindTx returns a main-chain transaction from the transaction index; an
 // *IndexError if the index is off or still catching up.
-func (c *Chain) FindTx(txid Hash) (*Tx, TxLocation, error) {
+func (c *Chain) FindTx(txid chain.Hash) (*chain.Tx, TxLocation, error) {
 	if err := c.indexReady(TxIndexName); err != nil {
 		return nil, TxLocation{}, err
 	}
@@ -230,14 +232,14 @@ func (c *Chain) FindTx(txid Hash) (*Tx, TxLocation, error) {
 
 // AddressUtxo is an unspent output paying to a key hash.
 type AddressUtxo struct {
-	OutPoint OutPoint
+	OutPoint chain.OutPoint
 	Value    uint64
 	Height   int32
 }
 
 // AddressUtxos lists the unspent outputs paying to pkh, from the address
 // index; an *IndexError if the index is off or still catching up.
-func (c *Chain) AddressUtxos(pkh [PubKeyHashSize]byte) ([]AddressUtxo, error) {
+func (c *Chain) AddressUtxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error) {
 	if err := c.indexReady(AddrIndexName); err != nil {
 		return nil, err
 	}
@@ -252,12 +254,12 @@ func (c *Chain) AddressUtxos(pkh [PubKeyHashSize]byte) ([]AddressUtxo, error) {
 			if err != nil {
 				return err
 			}
-			if len(k) != HashSize+4 || len(v) != 12 {
+			if len(k) != chain.HashSize+4 || len(v) != 12 {
 				return fmt.Errorf("address index entry is damaged")
 			}
 			var u AddressUtxo
 			copy(u.OutPoint.TxID[:], k)
-			u.OutPoint.Index = binary.BigEndian.Uint32(k[HashSize:])
+			u.OutPoint.Index = binary.BigEndian.Uint32(k[chain.HashSize:])
 			u.Value = binary.LittleEndian.Uint64(v)
 			u.Height = int32(binary.LittleEndian.Uint32(v[8:]))
 			out = append(out, u)
@@ -269,13 +271,13 @@ func (c *Chain) AddressUtxos(pkh [PubKeyHashSize]byte) ([]AddressUtxo, error) {
 
 // AddressTx is a main-chain transaction that paid to or spent from a key hash.
 type AddressTx struct {
-	TxID   Hash
+	TxID   chain.Hash
 	Height int32
 }
 
 // AddressTxIDs lists the transactions touching pkh, oldest first; an
 // *IndexError if the address index is off or still catching up.
-func (c *Chain) AddressTxIDs(pkh [PubKeyHashSize]byte) ([]AddressTx, error) {
+func (c *Chain) AddressTxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
 	if err := c.indexReady(AddrIndexName); err != nil {
 		return nil, err
 	}
@@ -286,7 +288,7 @@ func (c *Chain) AddressTxIDs(pkh [PubKeyHashSize]byte) ([]AddressTx, error) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()[len(prefix):]
-			if len(k) != 4+HashSize {
+			if len(k) != 4+chain.HashSize {
 				return fmt.Errorf("address index entry is damaged")
 			}
 			var t AddressTx
@@ -302,10 +304,10 @@ func (c *Chain) AddressTxIDs(pkh [PubKeyHashSize]byte) ([]AddressTx, error) {
 // UtxoStats summarises the UTXO set at the tip.
 type UtxoStats struct {
 	Height  int32
-	Best    Hash
+	Best    chain.Hash
 	TxOuts  int64
 	Total   uint64
-	SetHash Hash // SHA-256 over every outpoint and entry, in key order
+	SetHash chain.Hash // SHA-256 over every outpoint and entry, in key order
 }
 
 // UtxoStats walks the whole UTXO set. Nodes at the same tip get the same hash.
@@ -344,7 +346,7 @@ func (c *Chain) UtxoStats() (UtxoStats, error) {
 
 // ChainTip is the end of a branch, as getchaintips shows it.
 type ChainTip struct {
-	Hash      Hash
+	Hash      chain.Hash
 	Height    int32
 	BranchLen int32
 	Status    string // active, valid-fork, valid-headers, headers-only, invalid
@@ -425,7 +427,7 @@ func (c *Chain) VerifyUtxoSet() error {
 	c.processMu.Lock()
 	tipHeight := c.Best().Height
 	c.processMu.Unlock()
-	set := make(map[OutPoint]UtxoEntry)
+	set := make(map[chain.OutPoint]chain.UtxoEntry)
 	for h := int32(1); h <= tipHeight; h++ {
 		hash, err := c.BlockHashByHeight(h)
 		if err != nil {
@@ -446,12 +448,12 @@ func (c *Chain) VerifyUtxoSet() error {
 			}
 			id := tx.TxID()
 			for idx, out := range tx.Outputs {
-				set[OutPoint{TxID: id, Index: uint32(idx)}] = UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: h, Coinbase: i == 0}
+				set[chain.OutPoint{TxID: id, Index: uint32(idx)}] = chain.UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: h, Coinbase: i == 0}
 			}
 		}
 	}
 	keys := make([][]byte, 0, len(set))
-	byKey := make(map[string]UtxoEntry, len(set))
+	byKey := make(map[string]chain.UtxoEntry, len(set))
 	for op, e := range set {
 		k := outpointBytes(op)
 		keys = append(keys, k)
@@ -464,7 +466,7 @@ func (c *Chain) VerifyUtxoSet() error {
 		h.Write(k)
 		h.Write(encodeUtxo(&e))
 	}
-	var want Hash
+	var want chain.Hash
 	h.Sum(want[:0])
 	st, err := c.UtxoStats()
 	if err != nil {

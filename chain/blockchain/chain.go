@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,12 +18,12 @@ import (
 
 // Config says where and how to open a chain.
 type Config struct {
-	Params *Params
+	Params *chain.Params
 	// Dir is the Badger directory, <datadir>/<network>/chain.
 	Dir    string
 	Logger *slog.Logger
 	// SigCache is shared with the mempool; nil gives the chain its own.
-	SigCache *SigCache
+	SigCache *chain.SigCache
 	// Now is the clock blocks' times are checked against; nil means time.Now.
 	Now func() time.Time
 	// MaxOrphans and MaxOrphanBytes bound the blocks held while their parent is
@@ -37,7 +39,7 @@ type Config struct {
 	ReindexChainState bool
 	// AssumeValid, if set, replaces Params.AssumeValid; a zero hash turns
 	// assumevalid off.
-	AssumeValid *Hash
+	AssumeValid *chain.Hash
 	// DisableTxIndex and DisableAddrIndex turn off the transaction index and
 	// the address index; queries that need one then fail with an *IndexError.
 	DisableTxIndex   bool
@@ -72,14 +74,14 @@ const (
 // before the connects of the new branch.
 type Event struct {
 	Kind   EventKind
-	Block  *Block
-	Hash   Hash
+	Block  *chain.Block
+	Hash   chain.Hash
 	Height int32
 }
 
 // BestState describes the tip of the main chain.
 type BestState struct {
-	Hash       Hash
+	Hash       chain.Hash
 	Height     int32
 	Bits       uint32
 	Time       int64
@@ -91,7 +93,7 @@ type BestState struct {
 
 // ProcessResult says what became of a block handed to ProcessBlock.
 type ProcessResult struct {
-	Hash Hash
+	Hash chain.Hash
 	// Orphan: the parent is unknown; the block waits in the orphan pool.
 	Orphan bool
 	// MainChain: the block is part of the main chain after processing.
@@ -105,15 +107,15 @@ type ProcessResult struct {
 // the main chain, and the UTXO set and indexes in Badger. Methods are safe for
 // concurrent use; blocks are processed one at a time.
 type Chain struct {
-	params   *Params
+	params   *chain.Params
 	db       *badger.DB
 	log      *slog.Logger
-	sigCache *SigCache
+	sigCache *chain.SigCache
 	now      func() time.Time
 	utxos    *utxoCache
 	prune    pruneState
 	// assumeValid is the block whose ancestors' signatures are skipped; zero: none.
-	assumeValid Hash
+	assumeValid chain.Hash
 
 	// processMu serialises writers, and the delivery of their events, so
 	// subscribers see changes in order.
@@ -123,7 +125,7 @@ type Chain struct {
 	caughtUp atomic.Bool
 
 	mu         sync.RWMutex // guards the fields below
-	index      map[Hash]*blockNode
+	index      map[chain.Hash]*blockNode
 	mainChain  []*blockNode // by height
 	bestHeader *blockNode
 	candidates map[*blockNode]struct{}
@@ -148,7 +150,7 @@ func Open(cfg Config) (*Chain, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.SigCache == nil {
-		cfg.SigCache = NewSigCache(DefaultSigCacheSize)
+		cfg.SigCache = chain.NewSigCache(DefaultSigCacheSize)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -184,7 +186,7 @@ func Open(cfg Config) (*Chain, error) {
 		log:         cfg.Logger,
 		sigCache:    cfg.SigCache,
 		now:         cfg.Now,
-		index:       make(map[Hash]*blockNode),
+		index:       make(map[chain.Hash]*blockNode),
 		candidates:  make(map[*blockNode]struct{}),
 		orphans:     newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
 		assumeValid: cfg.Params.AssumeValid,
@@ -257,10 +259,10 @@ func (c *Chain) Close() error {
 }
 
 // Params returns the network parameters.
-func (c *Chain) Params() *Params { return c.params }
+func (c *Chain) Params() *chain.Params { return c.params }
 
 // SigCache returns the signature cache the chain checks blocks with.
-func (c *Chain) SigCache() *SigCache { return c.sigCache }
+func (c *Chain) SigCache() *chain.SigCache { return c.sigCache }
 
 // Subscribe registers fn to be called with every main-chain change, in order,
 // after the change is stored, until the returned cancel is called. fn runs on
@@ -304,7 +306,7 @@ func (c *Chain) deliver(events []Event) {
 // load rebuilds the in-memory index from the header records, or writes the
 // genesis block into an empty store.
 func (c *Chain) load() error {
-	var tipHash Hash
+	var tipHash chain.Hash
 	err := c.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, key(prefixMeta, []byte(metaTip)))
 		if err != nil || raw == nil {
@@ -391,7 +393,7 @@ func (c *Chain) initGenesis() error {
 // not set afterwards, because the best header is chosen among valid or
 // unchecked headers only: one known invalid must never become it, not even
 // for a moment (it would put the node back into initial block download).
-func (c *Chain) addNode(h *Header, parent *blockNode, status blockStatus) *blockNode {
+func (c *Chain) addNode(h *chain.Header, parent *blockNode, status blockStatus) *blockNode {
 	n := newBlockNode(h, parent)
 	n.status = status
 	if parent != nil && parent.status.invalid() {

@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // waitIndexes waits until every enabled index of c is at its tip.
-func waitIndexes(t *testing.T, c *chain.Chain) {
+func waitIndexes(t *testing.T, c *blockchain.Chain) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -34,8 +35,8 @@ func waitIndexes(t *testing.T, c *chain.Chain) {
 // reorganisation, ending as they would on a chain that only saw the winner.
 func TestIndexesFollowTheChain(t *testing.T) {
 	dir := t.TempDir()
-	open := func(off bool) *chain.Chain {
-		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: off, DisableAddrIndex: off})
+	open := func(off bool) *blockchain.Chain {
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: off, DisableAddrIndex: off})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,11 +51,11 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	a := []*chain.Block{g.NextBlock(fork, spendA)}
 	a = append(a, g.Chain(a[0].Hash(), 2)...)
 	mustProcess(t, c, a...)
-	var ie *chain.IndexError
-	if _, _, err := c.FindTx(spendA.TxID()); !errors.As(err, &ie) || !ie.Disabled || ie.Index != chain.TxIndexName || !errors.Is(err, chain.ErrNotFound) {
+	var ie *blockchain.IndexError
+	if _, _, err := c.FindTx(spendA.TxID()); !errors.As(err, &ie) || !ie.Disabled || ie.Index != blockchain.TxIndexName || !errors.Is(err, blockchain.ErrNotFound) {
 		t.Fatalf("FindTx with the index off: %v", err)
 	}
-	if _, err := c.AddressUtxos(g.PKH); !errors.As(err, &ie) || ie.Index != chain.AddrIndexName {
+	if _, err := c.AddressUtxos(g.PKH); !errors.As(err, &ie) || ie.Index != blockchain.AddrIndexName {
 		t.Fatalf("AddressUtxos with the index off: %v", err)
 	}
 	if st := c.IndexStatuses(); len(st) != 0 {
@@ -82,12 +83,12 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	if _, loc, err := c.FindTx(spendB.TxID()); err != nil || loc.Block != b[0].Hash() {
 		t.Fatalf("FindTx of the winner's spend: %+v %v", loc, err)
 	}
-	if _, _, err := c.FindTx(spendA.TxID()); !errors.Is(err, chain.ErrNotFound) {
+	if _, _, err := c.FindTx(spendA.TxID()); !errors.Is(err, blockchain.ErrNotFound) {
 		t.Fatalf("FindTx of the loser's spend: %v", err)
 	}
 	fresh := openChain(t, t.TempDir())
 	mustProcess(t, fresh, append(slices.Clone(base), b...)...)
-	for _, cc := range []*chain.Chain{c, fresh} {
+	for _, cc := range []*blockchain.Chain{c, fresh} {
 		waitIndexes(t, cc)
 	}
 	gotUtxos, err := c.AddressUtxos(g.PKH)

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"context"
 	"fmt"
 	"sync"
@@ -19,9 +21,9 @@ type indexer interface {
 	// name is the index's name as getindexinfo shows it.
 	name() string
 	// connectBlock adds block b at height to the index.
-	connectBlock(txn *badger.Txn, b *Block, txids []Hash, hash Hash, height int32, spent []UtxoEntry) error
+	connectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, hash chain.Hash, height int32, spent []chain.UtxoEntry) error
 	// disconnectBlock removes block b again, b being the index's last block.
-	disconnectBlock(txn *badger.Txn, b *Block, txids []Hash, hash Hash, height int32, spent []UtxoEntry) error
+	disconnectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, hash chain.Hash, height int32, spent []chain.UtxoEntry) error
 }
 
 // Index names.
@@ -86,7 +88,7 @@ func (c *Chain) openIndexes(indexers []indexer) error {
 		}
 		best := c.mainChain[0]
 		if raw != nil {
-			if best = c.index[Hash(raw)]; len(raw) != HashSize || best == nil {
+			if best = c.index[chain.Hash(raw)]; len(raw) != chain.HashSize || best == nil {
 				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.name(), raw)
 			}
 		}

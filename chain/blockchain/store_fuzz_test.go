@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"bytes"
 	"math/big"
 	"testing"
@@ -11,7 +13,7 @@ import (
 // so nothing is lost or changed by reading it.
 
 func FuzzDecodeUtxo(f *testing.F) {
-	f.Add(encodeUtxo(&UtxoEntry{Value: 5_000_000_000, PubKeyHash: [PubKeyHashSize]byte{1, 2, 3}, Height: 7, Coinbase: true}))
+	f.Add(encodeUtxo(&chain.UtxoEntry{Value: 5_000_000_000, PubKeyHash: [chain.PubKeyHashSize]byte{1, 2, 3}, Height: 7, Coinbase: true}))
 	f.Add([]byte{})
 	f.Add(bytes.Repeat([]byte{0xff}, utxoRecordSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -27,7 +29,7 @@ func FuzzDecodeUtxo(f *testing.F) {
 
 func FuzzDecodeUndo(f *testing.F) {
 	f.Add(encodeUndo(nil))
-	f.Add(encodeUndo([]UtxoEntry{{Value: 1, Height: 2}, {Value: 3, Height: 4, Coinbase: true}}))
+	f.Add(encodeUndo([]chain.UtxoEntry{{Value: 1, Height: 2}, {Value: 3, Height: 4, Coinbase: true}}))
 	f.Add([]byte{0xfd, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		spent, err := decodeUndo(b)
@@ -41,7 +43,7 @@ func FuzzDecodeUndo(f *testing.F) {
 }
 
 func FuzzDecodeHeaderRecord(f *testing.F) {
-	f.Add(encodeHeaderRecord(&blockNode{header: RegtestParams.GenesisBlock.Header, height: 3,
+	f.Add(encodeHeaderRecord(&blockNode{header: chain.RegtestParams.GenesisBlock.Header, height: 3,
 		status: statusValid | statusHaveData, chainWork: big.NewInt(123_456)}))
 	f.Add(make([]byte, headerRecordLen))
 	f.Add([]byte{1, 2, 3})

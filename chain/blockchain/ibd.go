@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
-import "time"
+import (
+	"time"
+)
 
 // MaxTipAge is how recent the tip must be for the node to have caught up
 // with the network, as Bitcoin Core's default -maxtipage.

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,8 +32,8 @@ const (
 	metaTip         = "tip"
 	metaVersion     = "version"
 	storeVersion    = 1
-	utxoRecordSize  = 8 + PubKeyHashSize + 4 + 1
-	headerRecordLen = HeaderSize + 4 + 1 + 32
+	utxoRecordSize  = 8 + chain.PubKeyHashSize + 4 + 1
+	headerRecordLen = chain.HeaderSize + 4 + 1 + 32
 )
 
 func key(prefix byte, parts ...[]byte) []byte {
@@ -49,15 +51,15 @@ func key(prefix byte, parts ...[]byte) []byte {
 
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 
-func outpointBytes(op OutPoint) []byte {
-	return binary.BigEndian.AppendUint32(append(make([]byte, 0, HashSize+4), op.TxID[:]...), op.Index)
+func outpointBytes(op chain.OutPoint) []byte {
+	return binary.BigEndian.AppendUint32(append(make([]byte, 0, chain.HashSize+4), op.TxID[:]...), op.Index)
 }
 
-func utxoKey(op OutPoint) []byte { return key(prefixUtxo, outpointBytes(op)) }
+func utxoKey(op chain.OutPoint) []byte { return key(prefixUtxo, outpointBytes(op)) }
 
 func heightKey(h int32) []byte { return key(prefixHeight, be32(uint32(h))) }
 
-func encodeUtxo(e *UtxoEntry) []byte {
+func encodeUtxo(e *chain.UtxoEntry) []byte {
 	b := make([]byte, 0, utxoRecordSize)
 	b = binary.LittleEndian.AppendUint64(b, e.Value)
 	b = append(b, e.PubKeyHash[:]...)
@@ -69,14 +71,14 @@ func encodeUtxo(e *UtxoEntry) []byte {
 	return append(b, flags)
 }
 
-func decodeUtxo(b []byte) (UtxoEntry, error) {
-	var e UtxoEntry
+func decodeUtxo(b []byte) (chain.UtxoEntry, error) {
+	var e chain.UtxoEntry
 	if len(b) != utxoRecordSize || b[utxoRecordSize-1] > 1 {
 		return e, fmt.Errorf("utxo record of %d bytes is damaged", len(b))
 	}
 	e.Value = binary.LittleEndian.Uint64(b)
 	copy(e.PubKeyHash[:], b[8:])
-	e.Height = int32(binary.LittleEndian.Uint32(b[8+PubKeyHashSize:]))
+	e.Height = int32(binary.LittleEndian.Uint32(b[8+chain.PubKeyHashSize:]))
 	e.Coinbase = b[utxoRecordSize-1] == 1
 	return e, nil
 }
@@ -94,7 +96,7 @@ func encodeHeaderRecord(n *blockNode) []byte {
 }
 
 type headerRecord struct {
-	header    Header
+	header    chain.Header
 	height    int32
 	status    blockStatus
 	chainWork *big.Int
@@ -104,43 +106,40 @@ func decodeHeaderRecord(b []byte) (headerRecord, error) {
 	if len(b) != headerRecordLen {
 		return headerRecord{}, fmt.Errorf("header record of %d bytes is damaged", len(b))
 	}
-	h, err := DecodeHeader(b[:HeaderSize])
+	h, err := chain.DecodeHeader(b[:chain.HeaderSize])
 	if err != nil {
 		return headerRecord{}, err
 	}
 	return headerRecord{
 		header:    h,
-		height:    int32(binary.LittleEndian.Uint32(b[HeaderSize:])),
-		status:    blockStatus(b[HeaderSize+4]),
-		chainWork: new(big.Int).SetBytes(b[HeaderSize+5:]),
+		height:    int32(binary.LittleEndian.Uint32(b[chain.HeaderSize:])),
+		status:    blockStatus(b[chain.HeaderSize+4]),
+		chainWork: new(big.Int).SetBytes(b[chain.HeaderSize+5:]),
 	}, nil
 }
 
-func encodeUndo(spent []UtxoEntry) []byte {
-	b := AppendCompactSize(make([]byte, 0, 9+len(spent)*utxoRecordSize), uint64(len(spent)))
+func encodeUndo(spent []chain.UtxoEntry) []byte {
+	b := chain.AppendCompactSize(make([]byte, 0, 9+len(spent)*utxoRecordSize), uint64(len(spent)))
 	for i := range spent {
 		b = append(b, encodeUtxo(&spent[i])...)
 	}
 	return b
 }
 
-func decodeUndo(b []byte) ([]UtxoEntry, error) {
-	r := reader{buf: b}
-	n := r.count("spent output count", utxoRecordSize)
-	spent := make([]UtxoEntry, n)
+func decodeUndo(b []byte) ([]chain.UtxoEntry, error) {
+	n, off, err := chain.ReadCompactSize(b)
+	if err != nil {
+		return nil, fmt.Errorf("undo data is damaged: %w", err)
+	}
+	records := b[off:]
+	if n != uint64(len(records)/utxoRecordSize) || len(records)%utxoRecordSize != 0 {
+		return nil, fmt.Errorf("undo data is damaged: %d spent outputs announced, %d bytes follow", n, len(records))
+	}
+	spent := make([]chain.UtxoEntry, n)
 	for i := range spent {
-		rec := r.next(utxoRecordSize, "spent output")
-		if r.err != nil {
-			break
-		}
-		e, err := decodeUtxo(rec)
-		if err != nil {
+		if spent[i], err = decodeUtxo(records[i*utxoRecordSize : (i+1)*utxoRecordSize]); err != nil {
 			return nil, err
 		}
-		spent[i] = e
-	}
-	if err := r.finish("undo data"); err != nil {
-		return nil, fmt.Errorf("undo data is damaged: %w", err)
 	}
 	return spent, nil
 }

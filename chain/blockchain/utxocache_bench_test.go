@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"encoding/binary"
 	"log/slog"
 	"testing"
@@ -24,10 +26,10 @@ func BenchmarkFlushFullCache(b *testing.B) {
 		}
 		u := newUtxoCache(db, maxBytes)
 		for n := range entries {
-			var op OutPoint
+			var op chain.OutPoint
 			binary.LittleEndian.PutUint64(op.TxID[:], uint64(n)*0x9e3779b97f4a7c15)
 			binary.LittleEndian.PutUint64(op.TxID[8:], uint64(i))
-			u.add(op, UtxoEntry{Value: uint64(n), Height: int32(n / 2000)}, false)
+			u.add(op, chain.UtxoEntry{Value: uint64(n), Height: int32(n / 2000)}, false)
 		}
 		u.best[0] = byte(i + 1)
 		b.StartTimer()

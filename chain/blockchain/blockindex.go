@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"math/big"
 	"slices"
 
@@ -28,10 +30,10 @@ func (s blockStatus) invalid() bool { return s&(statusFailed|statusFailedParent)
 
 // blockNode is one header in the in-memory index of every header the node knows.
 type blockNode struct {
-	hash      Hash
+	hash      chain.Hash
 	parent    *blockNode
 	children  []*blockNode
-	header    Header
+	header    chain.Header
 	height    int32
 	chainWork *big.Int // total work of the chain up to and including this block
 	status    blockStatus
@@ -42,7 +44,7 @@ type blockNode struct {
 	dataChain bool
 }
 
-func newBlockNode(h *Header, parent *blockNode) *blockNode {
+func newBlockNode(h *chain.Header, parent *blockNode) *blockNode {
 	n := &blockNode{hash: h.Hash(), header: *h, parent: parent, chainWork: pow.WorkFromBits(h.Bits)}
 	if parent != nil {
 		n.height = parent.height + 1
@@ -65,8 +67,8 @@ func (n *blockNode) ancestor(height int32) *blockNode {
 
 // medianTimePast is the median of the times of this block and up to ten ancestors.
 func (n *blockNode) medianTimePast() int64 {
-	times := make([]int64, 0, MedianTimeBlocks)
-	for it := n; it != nil && len(times) < MedianTimeBlocks; it = it.parent {
+	times := make([]int64, 0, chain.MedianTimeBlocks)
+	for it := n; it != nil && len(times) < chain.MedianTimeBlocks; it = it.parent {
 		times = append(times, int64(it.header.Time))
 	}
 	slices.Sort(times)
@@ -76,7 +78,7 @@ func (n *blockNode) medianTimePast() int64 {
 // nextBits is the difficulty a child of n must carry. At a retarget height the
 // window runs from the last block of the previous window to n, covering the full
 // interval (Bitcoin starts one block late); the first window starts at genesis.
-func (n *blockNode) nextBits(params *Params) uint32 {
+func (n *blockNode) nextBits(params *chain.Params) uint32 {
 	height := n.height + 1
 	if !params.IsRetargetHeight(height) {
 		return n.header.Bits

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"errors"
 	"fmt"
 	"math/big"
@@ -45,11 +47,11 @@ func (c *Chain) headersWorkThresholdLocked() *big.Int {
 // yet known ends a branch with at least HeadersWorkThreshold of work. Each
 // header's work is counted only if its proof of work holds, so work claimed
 // in bits but not done cannot carry cheap headers before it into the store.
-func (c *Chain) checkHeadersWork(headers []Header) error {
+func (c *Chain) checkHeadersWork(headers []chain.Header) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	threshold := c.headersWorkThresholdLocked()
-	work := make(map[Hash]*big.Int, len(headers))
+	work := make(map[chain.Hash]*big.Int, len(headers))
 	best := new(big.Int)
 	anyNew := false
 	for i := range headers {
@@ -63,7 +65,7 @@ func (c *Chain) checkHeadersWork(headers []Header) error {
 		if parent := c.index[h.PrevBlock]; parent != nil {
 			parentWork = parent.chainWork
 		}
-		if parentWork == nil || CheckProofOfWork(h, c.params) != nil {
+		if parentWork == nil || chain.CheckProofOfWork(h, c.params) != nil {
 			// The store loop reports it; nothing past it counts.
 			break
 		}
@@ -89,15 +91,15 @@ func (c *Chain) checkHeadersWork(headers []Header) error {
 // the headers received: handing the whole branch held so far to
 // AcceptHeaders with each batch would cost their square, and a peer can
 // restart a presync at will.
-func (c *Chain) PresyncWork(prevWork *big.Int, batch []Header) (*big.Int, bool) {
+func (c *Chain) PresyncWork(prevWork *big.Int, batch []chain.Header) (*big.Int, bool) {
 	c.mu.RLock()
 	threshold := c.headersWorkThresholdLocked()
 	c.mu.RUnlock()
 	work := new(big.Int).Set(prevWork)
-	var prev Hash
+	var prev chain.Hash
 	for i := range batch {
 		h := &batch[i]
-		if (i > 0 && h.PrevBlock != prev) || CheckProofOfWork(h, c.params) != nil {
+		if (i > 0 && h.PrevBlock != prev) || chain.CheckProofOfWork(h, c.params) != nil {
 			break
 		}
 		work.Add(work, pow.WorkFromBits(h.Bits))
@@ -112,7 +114,7 @@ func (c *Chain) PresyncWork(prevWork *big.Int, batch []Header) (*big.Int, bool) 
 // never checked beyond sanity; storing it would let anyone grow the disk
 // with cheap side branches. Bitcoin Core's AcceptBlock drops such a block
 // unless it was requested.
-func (c *Chain) lowWorkBlock(h *Header, parent *blockNode) bool {
+func (c *Chain) lowWorkBlock(h *chain.Header, parent *blockNode) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	w := new(big.Int).Add(parent.chainWork, pow.WorkFromBits(h.Bits))
@@ -123,7 +125,7 @@ func (c *Chain) lowWorkBlock(h *Header, parent *blockNode) bool {
 // being asked (gossip): one whose branch has less work than the tip is
 // dropped, not stored, and the result's LowWork says so. Blocks the node
 // asked for (sync), mined or submitted over RPC go to ProcessBlock.
-func (c *Chain) ProcessUnrequestedBlock(b *Block) (ProcessResult, error) {
+func (c *Chain) ProcessUnrequestedBlock(b *chain.Block) (ProcessResult, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	res, events, err := c.processBlock(b, false)

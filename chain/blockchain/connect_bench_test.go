@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"crypto/rand"
@@ -17,6 +17,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -80,7 +81,7 @@ type connectFixture struct {
 func newConnectFixture(b *testing.B) connectFixture {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "template")
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -158,8 +159,8 @@ func benchConnect(b *testing.B, warm bool) {
 		parallel += time.Since(start)
 		dir := filepath.Join(b.TempDir(), strconv.Itoa(i))
 		copyDir(b, fx.dir, dir)
-		cache := chain.NewSigCache(chain.DefaultSigCacheSize)
-		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, SigCache: cache})
+		cache := chain.NewSigCache(blockchain.DefaultSigCacheSize)
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, SigCache: cache})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -255,7 +256,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 	defer func() { close(stop); wg.Wait() }()
 	var connecting, firstTenth, lastTenth, slowest time.Duration
 	for range b.N {
-		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: quietLog})
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: quietLog})
 		if err != nil {
 			b.Fatal(err)
 		}

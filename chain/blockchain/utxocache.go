@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"bytes"
 	"fmt"
 	"slices"
@@ -72,7 +74,7 @@ const (
 )
 
 type cacheEntry struct {
-	UtxoEntry
+	chain.UtxoEntry
 	flags cacheFlags
 }
 
@@ -83,14 +85,14 @@ type utxoCache struct {
 	maxBytes int64
 
 	mu      sync.RWMutex // guards entries and flushing
-	entries map[OutPoint]cacheEntry
+	entries map[chain.OutPoint]cacheEntry
 	// flushing is the layer being written to the disk, nil if none; it is
 	// not changed, only read and then dropped.
-	flushing map[OutPoint]cacheEntry
+	flushing map[chain.OutPoint]cacheEntry
 
 	// Changed only by the writer.
-	best      Hash // block the cached state belongs to
-	diskBest  Hash // block the stored state belongs to once the flush under way is done
+	best      chain.Hash // block the cached state belongs to
+	diskBest  chain.Hash // block the stored state belongs to once the flush under way is done
 	lastFlush time.Time
 	// flushDone is closed when the flush under way ends, with its error in
 	// flushErr; nil when none ran yet.
@@ -99,11 +101,11 @@ type utxoCache struct {
 }
 
 func newUtxoCache(db *badger.DB, maxBytes int64) *utxoCache {
-	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[OutPoint]cacheEntry), lastFlush: time.Now()}
+	return &utxoCache{db: db, maxBytes: maxBytes, entries: make(map[chain.OutPoint]cacheEntry), lastFlush: time.Now()}
 }
 
 // layered finds op in the cache's layers, newest first; the caller holds mu.
-func (u *utxoCache) layered(op OutPoint) (cacheEntry, bool) {
+func (u *utxoCache) layered(op chain.OutPoint) (cacheEntry, bool) {
 	if e, ok := u.entries[op]; ok {
 		return e, true
 	}
@@ -114,7 +116,7 @@ func (u *utxoCache) layered(op OutPoint) (cacheEntry, bool) {
 // lookup reads an unspent output for any goroutine, from the cache or else
 // from the disk, without adding it to the cache. The read lock is held across
 // the disk read so a flush cannot change the disk underneath.
-func (u *utxoCache) lookup(op OutPoint) (*UtxoEntry, error) {
+func (u *utxoCache) lookup(op chain.OutPoint) (*chain.UtxoEntry, error) {
 	u.mu.RLock()
 	defer u.mu.RUnlock()
 	if e, ok := u.layered(op); ok {
@@ -129,7 +131,7 @@ func (u *utxoCache) lookup(op OutPoint) (*UtxoEntry, error) {
 // fetch is lookup for the writer: an output found below the newest layer
 // is copied into it, clean (the disk has it, or will once the flush under way
 // ends), for the block about to spend it.
-func (u *utxoCache) fetch(op OutPoint) (*UtxoEntry, error) {
+func (u *utxoCache) fetch(op chain.OutPoint) (*chain.UtxoEntry, error) {
 	u.mu.RLock()
 	e, ok := u.entries[op]
 	if !ok {
@@ -156,8 +158,8 @@ func (u *utxoCache) fetch(op OutPoint) (*UtxoEntry, error) {
 	return &e.UtxoEntry, nil
 }
 
-func readUtxo(db *badger.DB, op OutPoint) (*UtxoEntry, error) {
-	var e *UtxoEntry
+func readUtxo(db *badger.DB, op chain.OutPoint) (*chain.UtxoEntry, error) {
+	var e *chain.UtxoEntry
 	err := db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, utxoKey(op))
 		if err != nil || raw == nil {
@@ -176,7 +178,7 @@ func readUtxo(db *badger.DB, op OutPoint) (*UtxoEntry, error) {
 // add puts an unspent output in the cache. mayExist says the disk may hold the
 // output already (a disconnect restoring what a block spent, a replay), so it
 // must be overwritten at flush rather than taken as fresh.
-func (u *utxoCache) add(op OutPoint, e UtxoEntry, mayExist bool) {
+func (u *utxoCache) add(op chain.OutPoint, e chain.UtxoEntry, mayExist bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	flags := cacheDirty
@@ -190,7 +192,7 @@ func (u *utxoCache) add(op OutPoint, e UtxoEntry, mayExist bool) {
 
 // spend removes an output: forgotten if the disk never saw it, otherwise kept
 // as a dirty tombstone to delete at flush.
-func (u *utxoCache) spend(op OutPoint) {
+func (u *utxoCache) spend(op chain.OutPoint) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if old, ok := u.entries[op]; ok && old.flags&cacheFresh != 0 {
@@ -220,7 +222,7 @@ func (u *utxoCache) flush() error {
 	u.mu.Lock()
 	layer := u.entries
 	u.flushing = layer
-	u.entries = make(map[OutPoint]cacheEntry)
+	u.entries = make(map[chain.OutPoint]cacheEntry)
 	u.mu.Unlock()
 	from, to := u.diskBest, u.best
 	u.diskBest = to
@@ -263,8 +265,8 @@ func (u *utxoCache) flushSync() error {
 
 // write puts the dirty entries of layer on the disk, whose state belongs to
 // block from, and records that it now belongs to block to.
-func (u *utxoCache) write(layer map[OutPoint]cacheEntry, from, to Hash) error {
-	heads := append(append(make([]byte, 0, 2*HashSize), to[:]...), from[:]...)
+func (u *utxoCache) write(layer map[chain.OutPoint]cacheEntry, from, to chain.Hash) error {
+	heads := append(append(make([]byte, 0, 2*chain.HashSize), to[:]...), from[:]...)
 	err := u.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(key(prefixMeta, []byte(metaUtxoHeads)), heads)
 	})
@@ -275,13 +277,13 @@ func (u *utxoCache) write(layer map[OutPoint]cacheEntry, from, to Hash) error {
 	defer func() { wb.Cancel() }()
 	written, half := 0, -1
 	// In key order, Badger's skiplist and tables take the writes faster.
-	ops := make([]OutPoint, 0, len(layer))
+	ops := make([]chain.OutPoint, 0, len(layer))
 	for op, e := range layer {
 		if e.flags&cacheDirty != 0 {
 			ops = append(ops, op)
 		}
 	}
-	slices.SortFunc(ops, func(a, b OutPoint) int {
+	slices.SortFunc(ops, func(a, b chain.OutPoint) int {
 		if c := bytes.Compare(a.TxID[:], b.TxID[:]); c != 0 {
 			return c
 		}
@@ -324,7 +326,7 @@ func (u *utxoCache) write(layer map[OutPoint]cacheEntry, from, to Hash) error {
 // connect applies a block whose rules were checked: each transaction spends
 // its inputs and adds its outputs, in block order. A replay passes replaying,
 // since the disk may already hold what it adds.
-func (u *utxoCache) connect(b *Block, txids []Hash, height int32, replaying bool) {
+func (u *utxoCache) connect(b *chain.Block, txids []chain.Hash, height int32, replaying bool) {
 	for i, tx := range b.Txs {
 		if i > 0 {
 			for _, in := range tx.Inputs {
@@ -332,20 +334,20 @@ func (u *utxoCache) connect(b *Block, txids []Hash, height int32, replaying bool
 			}
 		}
 		for idx, out := range tx.Outputs {
-			u.add(OutPoint{TxID: txids[i], Index: uint32(idx)},
-				UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: height, Coinbase: i == 0}, replaying)
+			u.add(chain.OutPoint{TxID: txids[i], Index: uint32(idx)},
+				chain.UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash, Height: height, Coinbase: i == 0}, replaying)
 		}
 	}
 }
 
 // disconnect undoes a block, last transaction first, with its undo data (the
 // outputs it spent, in input order).
-func (u *utxoCache) disconnect(b *Block, txids []Hash, undo []UtxoEntry) {
+func (u *utxoCache) disconnect(b *chain.Block, txids []chain.Hash, undo []chain.UtxoEntry) {
 	pos := len(undo)
 	for i := len(b.Txs) - 1; i >= 0; i-- {
 		tx := b.Txs[i]
 		for idx := range tx.Outputs {
-			u.spend(OutPoint{TxID: txids[i], Index: uint32(idx)})
+			u.spend(chain.OutPoint{TxID: txids[i], Index: uint32(idx)})
 		}
 		if i == 0 {
 			break

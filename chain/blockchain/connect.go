@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"errors"
 	"fmt"
 	"runtime"
@@ -15,12 +17,12 @@ import (
 // created.
 type blockView struct {
 	utxos   *utxoCache
-	created map[OutPoint]*UtxoEntry
-	spent   map[OutPoint]struct{}
+	created map[chain.OutPoint]*chain.UtxoEntry
+	spent   map[chain.OutPoint]struct{}
 	err     error // first storage error; rule checks cannot see it, so it is checked after
 }
 
-func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
+func (v *blockView) LookupUtxo(op chain.OutPoint) *chain.UtxoEntry {
 	if _, gone := v.spent[op]; gone {
 		return nil
 	}
@@ -45,9 +47,9 @@ func (v *blockView) LookupUtxo(op OutPoint) *UtxoEntry {
 // sequential work: each transaction is handed to the verifiers as soon as its
 // inputs are found, and the writes are staged while the last signatures are
 // checked; the transaction commits only once every signature has verified.
-func (c *Chain) connectBlock(n *blockNode, b *Block) error {
+func (c *Chain) connectBlock(n *blockNode, b *chain.Block) error {
 	txids := b.TxIDs()
-	spent := make([][]UtxoEntry, len(b.Txs))
+	spent := make([][]chain.UtxoEntry, len(b.Txs))
 	var undoBytes int
 	// sigs stays nil when assumevalid vouches for the block's signatures.
 	var sigs *blockVerifier
@@ -56,19 +58,19 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 		defer sigs.stop()
 	}
 	err := c.db.Update(func(txn *badger.Txn) error {
-		view := &blockView{utxos: c.utxos, created: make(map[OutPoint]*UtxoEntry), spent: make(map[OutPoint]struct{})}
+		view := &blockView{utxos: c.utxos, created: make(map[chain.OutPoint]*chain.UtxoEntry), spent: make(map[chain.OutPoint]struct{})}
 		var fees uint64
 		for i, tx := range b.Txs {
 			if i > 0 {
-				fee, prev, err := CheckTxInputs(tx, view, n.height, c.params)
+				fee, prev, err := chain.CheckTxInputs(tx, view, n.height, c.params)
 				if view.err != nil {
 					return view.err
 				}
 				if err != nil {
 					return fmt.Errorf("transaction %s: %w", txids[i], err)
 				}
-				if fees += fee; fees > MaxMoney {
-					return ruleError(ErrBadFees, "block fees exceed the money supply")
+				if fees += fee; fees > chain.MaxMoney {
+					return chain.NewRuleError(chain.ErrBadFees, "block fees exceed the money supply")
 				}
 				spent[i] = prev
 				if sigs != nil {
@@ -80,14 +82,14 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 				}
 			}
 			for idx, out := range tx.Outputs {
-				view.created[OutPoint{TxID: txids[i], Index: uint32(idx)}] = &UtxoEntry{
+				view.created[chain.OutPoint{TxID: txids[i], Index: uint32(idx)}] = &chain.UtxoEntry{
 					Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0,
 				}
 			}
 		}
 		claimed, _ := b.Txs[0].TotalOut() // sanity checked: no overflow
 		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
-			return ruleError(ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
+			return chain.NewRuleError(chain.ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 		}
 		var err error
 		if undoBytes, err = c.writeConnect(txn, n, spent); err != nil {
@@ -110,8 +112,8 @@ func (c *Chain) connectBlock(n *blockNode, b *Block) error {
 // blockVerifier checks the signatures of a block's transactions on all cores,
 // taking them as the caller finds their spent outputs.
 type blockVerifier struct {
-	block  *Block
-	cache  *SigCache
+	block  *chain.Block
+	cache  *chain.SigCache
 	jobs   chan sigJob
 	wg     sync.WaitGroup
 	failed atomic.Bool
@@ -123,10 +125,10 @@ type blockVerifier struct {
 
 type sigJob struct {
 	index int
-	prev  []UtxoEntry
+	prev  []chain.UtxoEntry
 }
 
-func (c *Chain) startVerifier(b *Block) *blockVerifier {
+func (c *Chain) startVerifier(b *chain.Block) *blockVerifier {
 	v := &blockVerifier{block: b, cache: c.sigCache, jobs: make(chan sigJob, len(b.Txs)), errIdx: -1}
 	for range min(runtime.GOMAXPROCS(0), max(len(b.Txs)-1, 1)) {
 		v.wg.Go(func() {
@@ -134,7 +136,7 @@ func (c *Chain) startVerifier(b *Block) *blockVerifier {
 				if v.failed.Load() {
 					continue
 				}
-				if err := VerifyTxSignatures(v.block.Txs[job.index], job.prev, v.cache); err != nil {
+				if err := chain.VerifyTxSignatures(v.block.Txs[job.index], job.prev, v.cache); err != nil {
 					v.fail(job.index, err)
 				}
 			}
@@ -143,7 +145,7 @@ func (c *Chain) startVerifier(b *Block) *blockVerifier {
 	return v
 }
 
-func (v *blockVerifier) check(i int, prev []UtxoEntry) { v.jobs <- sigJob{i, prev} }
+func (v *blockVerifier) check(i int, prev []chain.UtxoEntry) { v.jobs <- sigJob{i, prev} }
 
 func (v *blockVerifier) fail(i int, err error) {
 	v.mu.Lock()
@@ -176,8 +178,8 @@ func (v *blockVerifier) stop() {
 // writeConnect stores what must exist before the chain state that depends on
 // it: the block's undo data (its spent outputs, in input order), whose size
 // it returns, and the new tip.
-func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]UtxoEntry) (int, error) {
-	var undo []UtxoEntry
+func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]chain.UtxoEntry) (int, error) {
+	var undo []chain.UtxoEntry
 	for _, s := range spent {
 		undo = append(undo, s...)
 	}
@@ -207,7 +209,7 @@ func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 // The undo data stays: the stored UTXO set may still be at n until the next
 // flush, and a replay after a crash, or an index following the chain, needs it
 // to get back.
-func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
+func (c *Chain) disconnectBlock(n *blockNode, b *chain.Block) error {
 	undo, err := c.loadUndo(n, b)
 	if err != nil {
 		return err
@@ -227,7 +229,7 @@ func (c *Chain) disconnectBlock(n *blockNode, b *Block) error {
 }
 
 // loadUndo reads the undo data of block n, checked against the block's inputs.
-func (c *Chain) loadUndo(n *blockNode, b *Block) ([]UtxoEntry, error) {
+func (c *Chain) loadUndo(n *blockNode, b *chain.Block) ([]chain.UtxoEntry, error) {
 	var raw []byte
 	err := c.db.View(func(txn *badger.Txn) (err error) {
 		raw, err = getValue(txn, key(prefixUndo, n.hash[:]))

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"errors"
 	"fmt"
 	"slices"
@@ -14,7 +16,7 @@ import (
 // needed. A block whose parent is unknown waits in the orphan pool. Rule failures
 // are *RuleErrors; a block that breaks a rule is remembered as invalid with all
 // its descendants and is never checked again.
-func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
+func (c *Chain) ProcessBlock(b *chain.Block) (ProcessResult, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	res, events, err := c.processBlock(b, true)
@@ -24,7 +26,7 @@ func (c *Chain) ProcessBlock(b *Block) (ProcessResult, error) {
 
 // processBlock processes b; an unrequested block with less work than the tip
 // is dropped (see ProcessUnrequestedBlock), and so is such an orphan of it.
-func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, []Event, error) {
+func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []Event, error) {
 	hash := b.Hash()
 	res := ProcessResult{Hash: hash}
 	c.mu.RLock()
@@ -33,11 +35,11 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, []Event, 
 	c.mu.RUnlock()
 	switch {
 	case n != nil && n.status.invalid():
-		return res, nil, ruleError(ErrKnownInvalid, fmt.Sprintf("block %s is known to be invalid", hash))
+		return res, nil, chain.NewRuleError(chain.ErrKnownInvalid, fmt.Sprintf("block %s is known to be invalid", hash))
 	case n != nil && n.status&statusHaveData != 0, orphan:
-		return res, nil, ruleError(ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
+		return res, nil, chain.NewRuleError(chain.ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
 	}
-	if err := CheckBlockSanity(b, c.params); err != nil {
+	if err := chain.CheckBlockSanity(b, c.params); err != nil {
 		// Not remembered as invalid: a body mutated in transit (say, a bad
 		// merkle root) can come with an honest header.
 		return res, nil, err
@@ -63,7 +65,7 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, []Event, 
 		return res, events, err
 	}
 	// Orphans waiting for this block (and for their own children) can go now.
-	for queue := []Hash{hash}; len(queue) > 0; queue = queue[1:] {
+	for queue := []chain.Hash{hash}; len(queue) > 0; queue = queue[1:] {
 		c.mu.Lock()
 		children := c.orphans.takeChildren(queue[0])
 		c.mu.Unlock()
@@ -88,7 +90,7 @@ func (c *Chain) processBlock(b *Block, requested bool) (ProcessResult, []Event, 
 	return res, events, nil
 }
 
-func (c *Chain) node(h Hash) *blockNode {
+func (c *Chain) node(h chain.Hash) *blockNode {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.index[h]
@@ -96,7 +98,7 @@ func (c *Chain) node(h Hash) *blockNode {
 
 // acceptBlock checks a sane block against its known parent, stores it and
 // activates the best chain.
-func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, error) {
+func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode) ([]Event, error) {
 	if parent.status.invalid() {
 		c.mu.Lock()
 		n := c.index[hash]
@@ -105,14 +107,14 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 		}
 		n.status |= statusFailedParent
 		c.mu.Unlock()
-		return nil, errors.Join(ruleError(ErrInvalidAncestor, fmt.Sprintf("block %s extends invalid block %s", hash, parent.hash)), c.persistStatus(n))
+		return nil, errors.Join(chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("block %s extends invalid block %s", hash, parent.hash)), c.persistStatus(n))
 	}
 	c.mu.Lock()
 	n := c.index[hash]
 	c.mu.Unlock()
 	if n == nil {
 		if err := c.checkHeaderContext(&b.Header, parent); err != nil {
-			if !errors.Is(err, ErrTimeTooNew) {
+			if !errors.Is(err, chain.ErrTimeTooNew) {
 				// A header from the future may become valid; any other failure is final.
 				c.mu.Lock()
 				n = c.addNode(&b.Header, parent, statusFailed)
@@ -160,18 +162,18 @@ func (c *Chain) acceptBlock(b *Block, hash Hash, parent *blockNode) ([]Event, er
 // checkHeaderContext applies the rules a header must follow given its parent:
 // the difficulty the retarget rule sets, a time after the median of the last
 // eleven blocks and not too far in the future, and the time-warp guard.
-func (c *Chain) checkHeaderContext(h *Header, parent *blockNode) error {
+func (c *Chain) checkHeaderContext(h *chain.Header, parent *blockNode) error {
 	if want := parent.nextBits(c.params); h.Bits != want {
-		return ruleError(ErrBadDifficulty, fmt.Sprintf("bits %#08x, want %#08x", h.Bits, want))
+		return chain.NewRuleError(chain.ErrBadDifficulty, fmt.Sprintf("bits %#08x, want %#08x", h.Bits, want))
 	}
 	if mtp := parent.medianTimePast(); int64(h.Time) <= mtp {
-		return ruleError(ErrTimeTooOld, fmt.Sprintf("time %d is not after the median time past %d", h.Time, mtp))
+		return chain.NewRuleError(chain.ErrTimeTooOld, fmt.Sprintf("time %d is not after the median time past %d", h.Time, mtp))
 	}
-	if limit := c.now().Unix() + MaxFutureBlockTime; int64(h.Time) > limit {
-		return ruleError(ErrTimeTooNew, fmt.Sprintf("time %d is more than two hours ahead of the clock (%d)", h.Time, c.now().Unix()))
+	if limit := c.now().Unix() + chain.MaxFutureBlockTime; int64(h.Time) > limit {
+		return chain.NewRuleError(chain.ErrTimeTooNew, fmt.Sprintf("time %d is more than two hours ahead of the clock (%d)", h.Time, c.now().Unix()))
 	}
-	if c.params.IsRetargetHeight(parent.height+1) && int64(h.Time) < int64(parent.header.Time)-MaxTimeWarp {
-		return ruleError(ErrTimeWarp, fmt.Sprintf("time %d opens a difficulty window more than two hours before its parent's %d", h.Time, parent.header.Time))
+	if c.params.IsRetargetHeight(parent.height+1) && int64(h.Time) < int64(parent.header.Time)-chain.MaxTimeWarp {
+		return chain.NewRuleError(chain.ErrTimeWarp, fmt.Sprintf("time %d opens a difficulty window more than two hours before its parent's %d", h.Time, parent.header.Time))
 	}
 	return nil
 }
@@ -179,20 +181,20 @@ func (c *Chain) checkHeaderContext(h *Header, parent *blockNode) error {
 // checkBlockContext applies the rules that need the block's height but not the
 // UTXO set: the coinbase commits to the height in its data and lock time, and
 // every transaction is final.
-func checkBlockContext(b *Block, height int32, mtp int64) error {
-	got, err := CoinbaseHeight(b.Txs[0])
+func checkBlockContext(b *chain.Block, height int32, mtp int64) error {
+	got, err := chain.CoinbaseHeight(b.Txs[0])
 	if err != nil {
 		return err
 	}
 	if got != height {
-		return ruleError(ErrBadCoinbaseHeight, fmt.Sprintf("coinbase says height %d, block is at %d", got, height))
+		return chain.NewRuleError(chain.ErrBadCoinbaseHeight, fmt.Sprintf("coinbase says height %d, block is at %d", got, height))
 	}
-	if lt, want := b.Txs[0].LockTime, CoinbaseLockTime(height); lt != want {
-		return ruleError(ErrBadCoinbaseLockTime, fmt.Sprintf("coinbase lock time %d, want %d", lt, want))
+	if lt, want := b.Txs[0].LockTime, chain.CoinbaseLockTime(height); lt != want {
+		return chain.NewRuleError(chain.ErrBadCoinbaseLockTime, fmt.Sprintf("coinbase lock time %d, want %d", lt, want))
 	}
 	for _, tx := range b.Txs {
-		if !IsFinalTx(tx, height, mtp) {
-			return ruleError(ErrUnfinalizedTx, fmt.Sprintf("transaction %s is locked until %d", tx.TxID(), tx.LockTime))
+		if !chain.IsFinalTx(tx, height, mtp) {
+			return chain.NewRuleError(chain.ErrUnfinalizedTx, fmt.Sprintf("transaction %s is locked until %d", tx.TxID(), tx.LockTime))
 		}
 	}
 	return nil
@@ -203,7 +205,7 @@ func checkBlockContext(b *Block, height int32, mtp int64) error {
 // rules; the first failure stops and is returned. Unless the branch they
 // extend reaches HeadersWorkThreshold, none is stored and the error is
 // ErrLowWork.
-func (c *Chain) AcceptHeaders(headers []Header) (err error) {
+func (c *Chain) AcceptHeaders(headers []chain.Header) (err error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	if err := c.checkHeadersWork(headers); err != nil {
@@ -232,12 +234,12 @@ func (c *Chain) AcceptHeaders(headers []Header) (err error) {
 		}
 		parent := c.node(h.PrevBlock)
 		if parent == nil {
-			return ruleError(ErrBadPrevBlock, fmt.Sprintf("header %s extends unknown block %s", hash, h.PrevBlock))
+			return chain.NewRuleError(chain.ErrBadPrevBlock, fmt.Sprintf("header %s extends unknown block %s", hash, h.PrevBlock))
 		}
 		if parent.status.invalid() {
-			return ruleError(ErrInvalidAncestor, fmt.Sprintf("header %s extends invalid block %s", hash, parent.hash))
+			return chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("header %s extends invalid block %s", hash, parent.hash))
 		}
-		if err := CheckProofOfWork(h, c.params); err != nil {
+		if err := chain.CheckProofOfWork(h, c.params); err != nil {
 			return err
 		}
 		if err := c.checkHeaderContext(h, parent); err != nil {
@@ -276,7 +278,7 @@ func (c *Chain) persistStatus(nodes ...*blockNode) error {
 // best valid branch (often the one it left). If the block the caller is
 // processing, report, turns out invalid, that is the error returned; its body,
 // reportBlock, is used as it is rather than read back from the store.
-func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Event, error) {
+func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block) ([]Event, error) {
 	var events []Event
 	var reported error
 	for {
@@ -288,7 +290,7 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 			c.pruneCandidates()
 			c.mu.Unlock()
 			if report != nil && reported == nil && report.status.invalid() {
-				reported = ruleError(ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", report.hash))
+				reported = chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", report.hash))
 			}
 			return events, reported
 		}
@@ -323,7 +325,7 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *Block) ([]Even
 				}
 			}
 			if err := c.connectBlock(n, b); err != nil {
-				var re *RuleError
+				var re *chain.RuleError
 				if !errors.As(err, &re) {
 					return events, fmt.Errorf("connect block %s: %w", n.hash, err)
 				}
@@ -372,8 +374,8 @@ func (c *Chain) markInvalid(n *blockNode) error {
 }
 
 // loadBlock reads a stored block.
-func (c *Chain) loadBlock(hash Hash) (*Block, error) {
-	var b *Block
+func (c *Chain) loadBlock(hash chain.Hash) (*chain.Block, error) {
+	var b *chain.Block
 	err := c.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, key(prefixBlock, hash[:]))
 		if err != nil {
@@ -382,7 +384,7 @@ func (c *Chain) loadBlock(hash Hash) (*Block, error) {
 		if raw == nil {
 			return fmt.Errorf("block %s is not stored", hash)
 		}
-		b, err = DecodeBlock(raw)
+		b, err = chain.DecodeBlock(raw)
 		return err
 	})
 	if err != nil {

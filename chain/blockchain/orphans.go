@@ -1,26 +1,28 @@
-package chain
+package blockchain
+
+import "github.com/quarrychain/quarry/chain"
 
 // orphanPool holds blocks whose parent is unknown, bounded in count and bytes;
 // when full, the oldest go first. It is guarded by Chain.mu.
 type orphanPool struct {
-	byHash   map[Hash]*Block
-	byParent map[Hash][]Hash
-	order    []Hash // oldest first
+	byHash   map[chain.Hash]*chain.Block
+	byParent map[chain.Hash][]chain.Hash
+	order    []chain.Hash // oldest first
 	bytes    int
 	maxCount int
 	maxBytes int
 }
 
 func newOrphanPool(maxCount, maxBytes int) *orphanPool {
-	return &orphanPool{byHash: make(map[Hash]*Block), byParent: make(map[Hash][]Hash), maxCount: maxCount, maxBytes: maxBytes}
+	return &orphanPool{byHash: make(map[chain.Hash]*chain.Block), byParent: make(map[chain.Hash][]chain.Hash), maxCount: maxCount, maxBytes: maxBytes}
 }
 
-func (p *orphanPool) has(h Hash) bool {
+func (p *orphanPool) has(h chain.Hash) bool {
 	_, ok := p.byHash[h]
 	return ok
 }
 
-func (p *orphanPool) add(b *Block, hash Hash) {
+func (p *orphanPool) add(b *chain.Block, hash chain.Hash) {
 	size := b.SerializeSize()
 	if size > p.maxBytes {
 		return
@@ -34,7 +36,7 @@ func (p *orphanPool) add(b *Block, hash Hash) {
 	p.bytes += size
 }
 
-func (p *orphanPool) remove(hash Hash) {
+func (p *orphanPool) remove(hash chain.Hash) {
 	b, ok := p.byHash[hash]
 	if !ok {
 		return
@@ -62,9 +64,9 @@ func (p *orphanPool) remove(hash Hash) {
 }
 
 // takeChildren removes and returns the orphans whose parent is parent.
-func (p *orphanPool) takeChildren(parent Hash) []*Block {
+func (p *orphanPool) takeChildren(parent chain.Hash) []*chain.Block {
 	hashes := p.byParent[parent]
-	children := make([]*Block, 0, len(hashes))
+	children := make([]*chain.Block, 0, len(hashes))
 	for _, h := range hashes {
 		children = append(children, p.byHash[h])
 	}
@@ -76,7 +78,7 @@ func (p *orphanPool) takeChildren(parent Hash) []*Block {
 
 // orphanRoot follows orphan parents back from hash to the first block not in
 // the pool: the block a peer should be asked for.
-func (p *orphanPool) root(hash Hash) Hash {
+func (p *orphanPool) root(hash chain.Hash) chain.Hash {
 	for {
 		b, ok := p.byHash[hash]
 		if !ok {

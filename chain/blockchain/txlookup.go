@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"encoding/binary"
 	"fmt"
 
@@ -8,18 +10,18 @@ import (
 )
 
 // locateTx reads a main-chain transaction's place from the transaction index.
-func (c *Chain) locateTx(txid Hash) (TxLocation, error) {
+func (c *Chain) locateTx(txid chain.Hash) (TxLocation, error) {
 	var loc TxLocation
 	err := c.db.View(func(txn *badger.Txn) error {
 		raw, err := getValue(txn, key(prefixTx, txid[:]))
 		if err != nil {
 			return err
 		}
-		if len(raw) != HashSize+4 {
+		if len(raw) != chain.HashSize+4 {
 			return fmt.Errorf("transaction %s: %w", txid, ErrNotFound)
 		}
 		copy(loc.Block[:], raw)
-		loc.Index = int(binary.LittleEndian.Uint32(raw[HashSize:]))
+		loc.Index = int(binary.LittleEndian.Uint32(raw[chain.HashSize:]))
 		return nil
 	})
 	return loc, err
@@ -32,8 +34,8 @@ func (c *Chain) locateTx(txid Hash) (TxLocation, error) {
 // transaction's first output is unspent: that covers a transaction just
 // confirmed, which the background transaction index may not have reached yet,
 // and a node running without the index. The index answers for the rest.
-func (c *Chain) IsConfirmedTx(txid Hash) bool {
-	if c.LookupUtxo(OutPoint{TxID: txid, Index: 0}) != nil {
+func (c *Chain) IsConfirmedTx(txid chain.Hash) bool {
+	if c.LookupUtxo(chain.OutPoint{TxID: txid, Index: 0}) != nil {
 		return true
 	}
 	_, err := c.locateTx(txid)

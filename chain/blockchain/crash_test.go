@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -117,17 +118,17 @@ func TestCrashChild(t *testing.T) {
 	}
 	switch mode := os.Getenv(crashStopEnv); {
 	case mode == "replay":
-		chain.SetTestHooks(nil, stop("replay"))
+		blockchain.SetTestHooks(nil, stop("replay"))
 	case strings.HasPrefix(mode, "flush:"):
 		n, _ := strconv.Atoi(strings.TrimPrefix(mode, "flush:"))
 		flushes := 0
-		chain.SetTestHooks(func() {
+		blockchain.SetTestHooks(func() {
 			if flushes++; flushes == n {
 				stop("flush")()
 			}
 		}, nil)
 	}
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestCrashRecovery(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	heights := map[int32]bool{}
 	reopen := func(round int, how string) {
-		c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
 		if err != nil {
 			t.Fatalf("round %d: reopen after a kill %s: %v", round, how, err)
 		}
@@ -246,7 +247,7 @@ func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(fresh)
-	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
+	if _, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
 		t.Fatal("a second open of a store in use must fail")
 	}
 	if _, err := os.Stat(fresh); err != nil {
@@ -271,8 +272,8 @@ func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
 // the next start (the replay goes through that block, not around it).
 func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 	dir := t.TempDir()
-	cfg := chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: true, DisableAddrIndex: true}
-	c, err := chain.Open(cfg)
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: true, DisableAddrIndex: true}
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +317,8 @@ func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 	}
 	mustProcess(t, c, abandoned)
 	crash := errors.New("killed mid-flush")
-	chain.SetFlushStopHook(func() error { return crash })
-	defer chain.SetFlushStopHook(nil)
+	blockchain.SetFlushStopHook(func() error { return crash })
+	defer blockchain.SetFlushStopHook(nil)
 	if err := c.FlushChainState(); !errors.Is(err, crash) {
 		t.Fatalf("flush: %v, want it cut short", err)
 	}
@@ -327,14 +328,14 @@ func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if c, err := chain.Open(cfg); !errors.Is(err, crash) {
+	if c, err := blockchain.Open(cfg); !errors.Is(err, crash) {
 		if err == nil {
 			c.Close()
 		}
 		t.Fatalf("open replaying: %v, want its flush cut short", err)
 	}
-	chain.SetFlushStopHook(nil)
-	c, err = chain.Open(cfg)
+	blockchain.SetFlushStopHook(nil)
+	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

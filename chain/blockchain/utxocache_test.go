@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"encoding/binary"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -17,18 +18,18 @@ func TestUtxoCacheSizeIsReal(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		m := chain.NewCacheMapForTest()
+		m := blockchain.NewCacheMapForTest()
 		for i := range n {
 			var op chain.OutPoint
 			binary.LittleEndian.PutUint64(op.TxID[:], uint64(i)*0x9e3779b97f4a7c15)
-			chain.CacheMapAdd(m, op)
+			blockchain.CacheMapAdd(m, op)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		perEntry := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 		t.Logf("%d entries: %.1f bytes each", n, perEntry)
-		if perEntry > chain.CacheEntryBytes {
-			t.Errorf("%d entries take %.1f bytes each, the cache counts %d", n, perEntry, chain.CacheEntryBytes)
+		if perEntry > blockchain.CacheEntryBytes {
+			t.Errorf("%d entries take %.1f bytes each, the cache counts %d", n, perEntry, blockchain.CacheEntryBytes)
 		}
 		runtime.KeepAlive(m)
 	}
@@ -43,8 +44,8 @@ func TestReorgAcrossFlushAndReplay(t *testing.T) {
 	for _, cacheBytes := range []int64{1, 0} {
 		t.Run("", func(t *testing.T) {
 			dir := t.TempDir()
-			open := func() *chain.Chain {
-				c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DBCacheBytes: cacheBytes})
+			open := func() *blockchain.Chain {
+				c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DBCacheBytes: cacheBytes})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
@@ -66,19 +68,19 @@ func resumeReindex(db *badger.DB, cfg *Config) error {
 // Bitcoin Core's -reindex rebuilds its block index from the block files.
 // Headers without a stored body, and blocks whose ancestry does not reach
 // genesis through stored blocks, are dropped.
-func rebuildBlockIndex(db *badger.DB, params *Params) error {
-	headers := make(map[Hash]Header)
+func rebuildBlockIndex(db *badger.DB, params *chain.Params) error {
+	headers := make(map[chain.Hash]chain.Header)
 	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixBlock}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var h Header
+			var h chain.Header
 			err := it.Item().Value(func(raw []byte) error {
-				if len(raw) < HeaderSize {
+				if len(raw) < chain.HeaderSize {
 					return fmt.Errorf("stored block %x is damaged", it.Item().Key()[1:])
 				}
 				var err error
-				h, err = DecodeHeader(raw[:HeaderSize])
+				h, err = chain.DecodeHeader(raw[:chain.HeaderSize])
 				return err
 			})
 			if err != nil {
@@ -94,7 +96,7 @@ func rebuildBlockIndex(db *badger.DB, params *Params) error {
 	if err := deletePrefix(db, prefixHeader); err != nil {
 		return fmt.Errorf("reindex: drop header records: %w", err)
 	}
-	children := make(map[Hash][]Hash)
+	children := make(map[chain.Hash][]chain.Hash)
 	for hash, h := range headers {
 		children[h.PrevBlock] = append(children[h.PrevBlock], hash)
 	}
@@ -123,7 +125,7 @@ func rebuildBlockIndex(db *badger.DB, params *Params) error {
 // again. With indexes it drops the transaction and address indexes too
 // (Core's -reindex); without, it keeps them and the undo data they may need
 // to leave a branch (Core's -reindex-chainstate).
-func resetChainState(db *badger.DB, params *Params, indexes bool) error {
+func resetChainState(db *badger.DB, params *chain.Params, indexes bool) error {
 	prefixes := []byte{prefixUtxo, prefixHeight}
 	if indexes {
 		prefixes = append(prefixes, prefixUndo, prefixTx, prefixAddrUtxo, prefixAddrTx)
@@ -170,7 +172,7 @@ func resetChainState(db *badger.DB, params *Params, indexes bool) error {
 			if len(raw) != headerRecordLen {
 				return fmt.Errorf("reindex: header record %x is damaged", it.Item().Key()[1:])
 			}
-			raw[HeaderSize+4] &= byte(statusHaveData)
+			raw[chain.HeaderSize+4] &= byte(statusHaveData)
 			updates = append(updates, [2][]byte{it.Item().KeyCopy(nil), raw})
 		}
 		for _, u := range updates {

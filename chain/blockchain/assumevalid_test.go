@@ -1,10 +1,11 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -51,7 +52,7 @@ func TestAssumeValid(t *testing.T) {
 		{"overspend under assumevalid", aboveOverspend[1].Hash(), headers(overspend, aboveOverspend[0], aboveOverspend[1]), overspend, chain.ErrSpendTooHigh},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, AssumeValid: &tc.assumeValid})
+			c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, AssumeValid: &tc.assumeValid})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package chain_test
+package blockchain_test
 
 import (
 	"errors"
@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // utxoHash is the hash of the stored UTXO set.
-func utxoHash(t *testing.T, c *chain.Chain) chain.Hash {
+func utxoHash(t *testing.T, c *blockchain.Chain) chain.Hash {
 	t.Helper()
 	st, err := c.UtxoStats()
 	if err != nil {
@@ -22,7 +23,7 @@ func utxoHash(t *testing.T, c *chain.Chain) chain.Hash {
 
 // requireSameState checks that c ends where a fresh chain fed only the winning
 // branch ends: same tip and the same UTXO set, and that the set matches a replay.
-func requireSameState(t *testing.T, c *chain.Chain, winning []*chain.Block) {
+func requireSameState(t *testing.T, c *blockchain.Chain, winning []*chain.Block) {
 	t.Helper()
 	fresh := openChain(t, t.TempDir())
 	mustProcess(t, fresh, winning...)
@@ -51,8 +52,8 @@ func TestReorgs(t *testing.T) {
 			mustProcess(t, c, a...)
 			requireTip(t, c, a[len(a)-1])
 
-			var events []chain.Event
-			c.Subscribe(func(e chain.Event) { events = append(events, e) })
+			var events []blockchain.Event
+			c.Subscribe(func(e blockchain.Event) { events = append(events, e) })
 
 			b := []*chain.Block{g.NextBlock(fork, g.SpendAll(cb, 5000), g.SpendAll(g.Coinbase(base[1].Hash()), 1000))}
 			b = append(b, g.Chain(b[0].Hash(), depth)...)
@@ -65,13 +66,13 @@ func TestReorgs(t *testing.T) {
 			}
 			for i := range depth {
 				e := events[i]
-				if e.Kind != chain.BlockDisconnected || e.Hash != a[depth-1-i].Hash() {
+				if e.Kind != blockchain.BlockDisconnected || e.Hash != a[depth-1-i].Hash() {
 					t.Fatalf("event %d: %+v, want disconnect of A[%d]", i, e.Kind, depth-1-i)
 				}
 			}
 			for i := range depth + 1 {
 				e := events[depth+i]
-				if e.Kind != chain.BlockConnected || e.Hash != b[i].Hash() {
+				if e.Kind != blockchain.BlockConnected || e.Hash != b[i].Hash() {
 					t.Fatalf("event %d: want connect of B[%d]", depth+i, i)
 				}
 			}
@@ -140,7 +141,7 @@ func TestOrphansInReverseOrder(t *testing.T) {
 }
 
 func TestOrphanPoolBounded(t *testing.T) {
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, MaxOrphans: 5})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, MaxOrphans: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestOrphanPoolBounded(t *testing.T) {
 func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	g := chaintest.New(chain.RegtestParams)
-	c, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil || len(txids) != 103 {
 		t.Fatalf("%d address txids (%v), want 103", len(txids), err)
 	}
-	if _, err := chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
+	if _, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}); err == nil {
 		t.Fatal("a second open of the same directory must fail")
 	}
 }
@@ -207,7 +208,7 @@ func TestRestartKeepsState(t *testing.T) {
 // node ends on the same tip and UTXO set, with a side branch still known and
 // its indexes answering, even when a crash cut the reindex short.
 func TestReindex(t *testing.T) {
-	for _, mode := range []chain.Config{{Reindex: true}, {ReindexChainState: true}} {
+	for _, mode := range []blockchain.Config{{Reindex: true}, {ReindexChainState: true}} {
 		t.Run(fmt.Sprintf("reindex=%v,chainstate=%v", mode.Reindex, mode.ReindexChainState), func(t *testing.T) {
 			dir := t.TempDir()
 			c := openChain(t, dir)
@@ -225,14 +226,14 @@ func TestReindex(t *testing.T) {
 			// it without being asked, rather than opening on the old tip with
 			// an empty UTXO set.
 			crash := errors.New("killed mid-reindex")
-			chain.SetReindexHook(func() error { return crash })
+			blockchain.SetReindexHook(func() error { return crash })
 			mode.Params, mode.Dir, mode.Logger = chain.RegtestParams, dir, quietLog
-			_, err := chain.Open(mode)
-			chain.SetReindexHook(nil)
+			_, err := blockchain.Open(mode)
+			blockchain.SetReindexHook(nil)
 			if !errors.Is(err, crash) {
 				t.Fatalf("reindex stopped with %v, want the hook's error", err)
 			}
-			c, err = chain.Open(chain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+			c, err = blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
 			if err != nil {
 				t.Fatal(err)
 			}

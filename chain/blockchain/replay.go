@@ -1,6 +1,8 @@
-package chain
+package blockchain
 
 import (
+	"github.com/quarrychain/quarry/chain"
+
 	"fmt"
 	"time"
 
@@ -34,20 +36,20 @@ func (c *Chain) replayBlocks() error {
 		return c.utxos.flushSync()
 	}
 	from := best
-	var steps []Hash
+	var steps []chain.Hash
 	if heads != nil {
 		// A flush from heads[32:] to heads[:32] was cut short.
-		if len(heads) != 2*HashSize {
+		if len(heads) != 2*chain.HashSize {
 			return fmt.Errorf("chain state marker of %d bytes is damaged", len(heads))
 		}
-		from = heads[HashSize:]
-		steps = append(steps, Hash(heads[:HashSize]))
+		from = heads[chain.HashSize:]
+		steps = append(steps, chain.Hash(heads[:chain.HashSize]))
 	}
-	if len(from) != HashSize {
+	if len(from) != chain.HashSize {
 		return fmt.Errorf("chain state marker of %d bytes is damaged", len(from))
 	}
 	steps = append(steps, tip.hash)
-	at := c.index[Hash(from)]
+	at := c.index[chain.Hash(from)]
 	if at == nil {
 		return fmt.Errorf("the stored UTXO set belongs to block %x, which is not in the block index", from)
 	}

@@ -1,0 +1,39 @@
+package blockchain
+
+import (
+	"github.com/quarrychain/quarry/chain"
+)
+
+// Hooks for the external tests of package blockchain.
+
+// SetTestHooks sets functions called half way through a UTXO cache flush and
+// half way through a replay; nil removes them.
+func SetTestHooks(midFlush, midReplay func()) {
+	testHookMidFlush, testHookMidReplay = nil, midReplay
+	if midFlush != nil {
+		testHookMidFlush = func() error { midFlush(); return nil }
+	}
+}
+
+// SetFlushStopHook sets a function called half way through a UTXO cache
+// flush, whose error stops the flush there as a crash would; nil removes it.
+func SetFlushStopHook(stop func() error) { testHookMidFlush = stop }
+
+// SetReindexHook sets a function called half way through a reindex, once the
+// chain state's records are deleted; an error it returns stops the reindex
+// there. nil removes it.
+func SetReindexHook(hook func() error) { testHookMidReindex = hook }
+
+// Abandon closes the store without flushing the UTXO cache, leaving it as a
+// crash would.
+func (c *Chain) Abandon() error { return c.db.Close() }
+
+// CacheEntryBytes is the memory the cache counts per entry.
+const CacheEntryBytes = cacheEntryBytes
+
+// NewCacheMapForTest and CacheMapAdd build the cache's map alone, to weigh it.
+func NewCacheMapForTest() map[chain.OutPoint]cacheEntry { return make(map[chain.OutPoint]cacheEntry) }
+
+func CacheMapAdd(m map[chain.OutPoint]cacheEntry, op chain.OutPoint) {
+	m[op] = cacheEntry{flags: cacheDirty}
+}
