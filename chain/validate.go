@@ -2,6 +2,7 @@ package chain
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
@@ -19,6 +20,62 @@ type UtxoEntry struct {
 // UtxoView finds unspent outputs; nil means the output does not exist or is spent.
 type UtxoView interface {
 	LookupUtxo(op OutPoint) *UtxoEntry
+}
+
+// ParentContext is what the header rules need of the block a header builds
+// on; the chain state derives it from its index of headers.
+type ParentContext struct {
+	Height int32
+	Time   uint32
+	// MedianTimePast is the median time of the parent and up to ten of its
+	// ancestors.
+	MedianTimePast int64
+	// NextBits is the difficulty the retarget rule sets for the parent's
+	// children.
+	NextBits uint32
+}
+
+// CheckHeaderContext applies the rules a header must follow given its
+// parent: the difficulty the retarget rule sets, a time after the median of
+// the last eleven blocks and not more than two hours ahead of now, and the
+// time-warp guard at a retarget height.
+func CheckHeaderContext(h *Header, parent ParentContext, now time.Time, params *Params) error {
+	if h.Bits != parent.NextBits {
+		return NewRuleError(ErrBadDifficulty, fmt.Sprintf("bits %#08x, want %#08x", h.Bits, parent.NextBits))
+	}
+	if int64(h.Time) <= parent.MedianTimePast {
+		return NewRuleError(ErrTimeTooOld, fmt.Sprintf("time %d is not after the median time past %d", h.Time, parent.MedianTimePast))
+	}
+	if limit := now.Unix() + MaxFutureBlockTime; int64(h.Time) > limit {
+		return NewRuleError(ErrTimeTooNew, fmt.Sprintf("time %d is more than two hours ahead of the clock (%d)", h.Time, now.Unix()))
+	}
+	if params.IsRetargetHeight(parent.Height+1) && int64(h.Time) < int64(parent.Time)-MaxTimeWarp {
+		return NewRuleError(ErrTimeWarp, fmt.Sprintf("time %d opens a difficulty window more than two hours before its parent's %d", h.Time, parent.Time))
+	}
+	return nil
+}
+
+// CheckBlockContext applies to a block that passed CheckBlockSanity the rules
+// that need its height and its parent's median time past but not the UTXO
+// set: the coinbase commits to the height in its data and lock time, and
+// every transaction is final.
+func CheckBlockContext(b *Block, height int32, mtp int64) error {
+	got, err := CoinbaseHeight(b.Txs[0])
+	if err != nil {
+		return err
+	}
+	if got != height {
+		return NewRuleError(ErrBadCoinbaseHeight, fmt.Sprintf("coinbase says height %d, block is at %d", got, height))
+	}
+	if lt, want := b.Txs[0].LockTime, CoinbaseLockTime(height); lt != want {
+		return NewRuleError(ErrBadCoinbaseLockTime, fmt.Sprintf("coinbase lock time %d, want %d", lt, want))
+	}
+	for _, tx := range b.Txs {
+		if !IsFinalTx(tx, height, mtp) {
+			return NewRuleError(ErrUnfinalizedTx, fmt.Sprintf("transaction %s is locked until %d", tx.TxID(), tx.LockTime))
+		}
+	}
+	return nil
 }
 
 // lockTimeThreshold separates lock times read as heights from unix times, as in Bitcoin.

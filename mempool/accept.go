@@ -216,7 +216,7 @@ func (p *Pool) refused(c *candidate, peer PeerID, mode acceptMode, err error) (*
 	// index answers that in one lookup, where probing each of its outputs in
 	// the UTXO set would let a peer's orphans cost thousands (and loading its
 	// block, a megabyte decoded for each relay of an old transaction).
-	if p.chain.IsConfirmedTx(c.txid) {
+	if p.isConfirmed(c.txid) {
 		return nil, &RejectError{Reason: ReasonAlreadyInChain, Err: fmt.Errorf("transaction %s is confirmed", c.txid)}
 	}
 	if peer == LocalPeer || mode.test || len(c.missing) == 0 {
@@ -499,4 +499,14 @@ func (v *inputView) LookupUtxo(op chain.OutPoint) *chain.UtxoEntry {
 		}
 	}
 	return nil
+}
+
+// isConfirmed reports whether txid is in a main-chain block with two key
+// reads at most. The UTXO set answers first, as Core's txn-already-known
+// check does, while the transaction's first output is unspent: that covers a
+// transaction just confirmed, which the background transaction index may not
+// have reached yet, and a node running without the index. The index answers
+// for the rest.
+func (p *Pool) isConfirmed(txid chain.Hash) bool {
+	return p.chain.LookupUtxo(chain.OutPoint{TxID: txid, Index: 0}) != nil || p.txIndex.Has(txid)
 }

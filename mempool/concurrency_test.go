@@ -48,7 +48,7 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	h.check()
 	for _, tx := range all {
-		if _, _, err := h.chain.FindTx(tx.TxID()); err != nil && !h.pool.Has(tx.TxID()) {
+		if _, _, err := h.txIndex.Find(tx.TxID()); err != nil && !h.pool.Has(tx.TxID()) {
 			t.Fatalf("%s is neither confirmed nor in the pool", tx.TxID())
 		}
 	}

@@ -3,10 +3,9 @@ package mempool
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // A peer relaying a transaction that is already confirmed is refused from
@@ -22,7 +21,7 @@ func TestConfirmedTxRelayedAgainIsCheap(t *testing.T) {
 	h.mine(txs...)
 	// AllocsPerRun counts every goroutine's allocations: let the background
 	// indexes index the block first.
-	waitIndexes(t, h.chain)
+	chaintest.WaitIndexes(t, h.chain)
 	old := txs[0]
 	var err error
 	allocs := testing.AllocsPerRun(20, func() { _, err = h.pool.Accept(old, "peer") })
@@ -35,23 +34,4 @@ func TestConfirmedTxRelayedAgainIsCheap(t *testing.T) {
 		t.Fatalf("refusing a confirmed transaction took %.0f allocations: its block was decoded", allocs)
 	}
 	t.Logf("%.0f allocations", allocs)
-}
-
-// waitIndexes waits until every index of c has reached c's tip.
-func waitIndexes(t *testing.T, c *blockchain.Chain) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		caughtUp := true
-		for _, st := range c.IndexStatuses() {
-			caughtUp = caughtUp && st.Synced && st.BestHeight == c.Best().Height
-		}
-		if caughtUp {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("indexes %+v still behind the tip at %d", c.IndexStatuses(), c.Best().Height)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

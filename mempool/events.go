@@ -66,7 +66,7 @@ type subscriber struct {
 // without the pool locked; it may call the pool but should return quickly,
 // and must not process blocks. Calling the returned cancel ends the
 // subscription (a batch already being delivered may still reach fn), as
-// chain.Chain.Subscribe's does.
+// blockchain.Chain.Subscribe's does.
 func (p *Pool) Subscribe(fn func(Event)) (cancel func()) {
 	n := &p.notifier
 	n.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -38,16 +39,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // harness is a real chain in a temporary directory with a pool on top, and
 // coins to spend: outputs of a fan-out transaction confirmed at height 102.
 type harness struct {
-	t      testing.TB
-	dir    string
-	chain  *blockchain.Chain
-	g      *chaintest.Generator
-	pool   *Pool
-	clock  *fakeClock
-	tip    chain.Hash
-	base   []*chain.Block
-	coins  []chain.OutPoint
-	values map[chain.OutPoint]uint64
+	t       testing.TB
+	dir     string
+	chain   *blockchain.Chain
+	txIndex *indexers.TxIndex
+	g       *chaintest.Generator
+	pool    *Pool
+	clock   *fakeClock
+	tip     chain.Hash
+	base    []*chain.Block
+	coins   []chain.OutPoint
+	values  map[chain.OutPoint]uint64
 }
 
 const (
@@ -79,7 +81,8 @@ func newHarness(t testing.TB, cfg Config) *harness {
 
 func (h *harness) openChain() {
 	h.t.Helper()
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: h.dir, Logger: quietLog})
+	h.txIndex = indexers.NewTxIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: h.dir, Logger: quietLog, Indexers: []blockchain.Indexer{h.txIndex}})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -94,7 +97,7 @@ func (h *harness) newPool(cfg Config) *Pool {
 	if h.pool != nil {
 		h.pool.Close()
 	}
-	cfg.Chain = h.chain
+	cfg.Chain, cfg.TxIndex = h.chain, h.txIndex
 	cfg.Logger = quietLog
 	if cfg.Now == nil {
 		cfg.Now = h.clock.Now

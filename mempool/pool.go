@@ -12,6 +12,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 // Policy limits, Bitcoin Core's defaults.
@@ -58,8 +59,12 @@ const LocalPeer PeerID = ""
 
 // Config says how to build a Pool. Zero fields take the defaults.
 type Config struct {
-	Chain  *blockchain.Chain
-	Logger *slog.Logger
+	Chain *blockchain.Chain
+	// TxIndex, the chain's transaction index or nil when it is off, tells a
+	// confirmed transaction sent again from an orphan; without it only one
+	// whose first output is unspent is known as confirmed.
+	TxIndex *indexers.TxIndex
+	Logger  *slog.Logger
 	// Now is the clock for entry times, expiry and block template times.
 	Now func() time.Time
 
@@ -96,8 +101,9 @@ var ErrClosed = errors.New("mempool is closed")
 // is safe for concurrent use. Transactions enter with Accept; blocks take them
 // out through the chain's events, which the pool subscribes to.
 type Pool struct {
-	chain  *blockchain.Chain
-	params *chain.Params
+	chain   *blockchain.Chain
+	txIndex *indexers.TxIndex
+	params  *chain.Params
 	// sigCache is the chain's: a block carrying pool transactions connects
 	// without verifying their signatures again.
 	sigCache *chain.SigCache
@@ -159,6 +165,7 @@ func New(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{
 		chain:              cfg.Chain,
+		txIndex:            cfg.TxIndex,
 		params:             cfg.Chain.Params(),
 		sigCache:           cfg.Chain.SigCache(),
 		log:                cfg.Logger.With("component", "mempool"),

@@ -252,7 +252,7 @@ type syncState struct {
 	order       []*wantItem // by height
 	headersBusy bool
 	// presync holds headers from presyncPeer of a branch with too little
-	// work yet to be stored (chain.ErrLowWork), while it proves more.
+	// work yet to be stored (blockchain.ErrLowWork), while it proves more.
 	presync     []chain.Header
 	presyncWork *big.Int // at the end of presync
 	presyncPeer peer.ID

@@ -87,6 +87,11 @@ func (n *blockNode) nextBits(params *chain.Params) uint32 {
 	return pow.NextBits(n.header.Bits, int64(first.header.Time), int64(n.header.Time), params.TargetTimespan(), params.PowLimit)
 }
 
+// context is what the header rules need of n as the parent of a new header.
+func (n *blockNode) context(params *chain.Params) chain.ParentContext {
+	return chain.ParentContext{Height: n.height, Time: n.header.Time, MedianTimePast: n.medianTimePast(), NextBits: n.nextBits(params)}
+}
+
 // moreWork reports whether a has strictly more cumulative work than b; on a tie
 // the chain seen first stays, as in Bitcoin Core.
 func moreWork(a, b *blockNode) bool { return a.chainWork.Cmp(b.chainWork) > 0 }

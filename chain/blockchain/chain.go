@@ -40,13 +40,11 @@ type Config struct {
 	// AssumeValid, if set, replaces Params.AssumeValid; a zero hash turns
 	// assumevalid off.
 	AssumeValid *chain.Hash
-	// DisableTxIndex and DisableAddrIndex turn off the transaction index and
-	// the address index; queries that need one then fail with an *IndexError.
-	DisableTxIndex   bool
-	DisableAddrIndex bool
+	// Indexers are the indexes that follow the main chain (package
+	// chain/indexers); none is on unless given.
+	Indexers []Indexer
 	// PruneTargetBytes turns pruning on: PruneManual for PruneBlockchain only,
-	// more for an automatic target of stored block bodies and undo data. It
-	// needs DisableTxIndex, as Core's -prune refuses -txindex.
+	// more for an automatic target of stored block bodies and undo data.
 	PruneTargetBytes int64
 	// DBCacheBytes bounds the memory of the UTXO cache; zero gives
 	// DefaultDBCacheMiB MiB.
@@ -137,8 +135,9 @@ type Chain struct {
 	nextSub int
 
 	// indexes are the enabled indexes by name, each following the main chain
-	// on its own goroutine until stopIndexes; set at Open.
+	// on its own goroutine until stopIndexes; set at Open, in indexOrder.
 	indexes     map[string]*indexFollower
+	indexOrder  []string
 	stopIndexes func()
 	indexWG     sync.WaitGroup
 }
@@ -154,9 +153,6 @@ func Open(cfg Config) (*Chain, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.PruneTargetBytes != 0 && !cfg.DisableTxIndex {
-		return nil, errors.New("pruning is incompatible with the transaction index: turn one off")
 	}
 	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
 	if err != nil {
@@ -213,14 +209,7 @@ func Open(cfg Config) (*Chain, error) {
 	}
 	// The indexes' places are known before the activation below, which may
 	// connect blocks and so prune: pruning must leave what they still need.
-	var indexers []indexer
-	if !cfg.DisableTxIndex {
-		indexers = append(indexers, txIndex{})
-	}
-	if !cfg.DisableAddrIndex {
-		indexers = append(indexers, addrIndex{})
-	}
-	if err := c.openIndexes(indexers); err != nil {
+	if err := c.openIndexes(cfg.Indexers); err != nil {
 		db.Close()
 		return nil, err
 	}

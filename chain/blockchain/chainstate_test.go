@@ -10,6 +10,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -22,6 +23,20 @@ func openChain(t testing.TB, dir string) *blockchain.Chain {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// openIndexed opens the chain in dir, closed when the test ends, with the
+// transaction and address indexes.
+func openIndexed(t testing.TB, dir string) (*blockchain.Chain, *indexers.TxIndex, *indexers.AddrIndex) {
+	t.Helper()
+	txIndex, addrIndex := indexers.NewTxIndex(), indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog,
+		Indexers: []blockchain.Indexer{txIndex, addrIndex}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, txIndex, addrIndex
 }
 
 func mustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {

@@ -272,7 +272,7 @@ func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
 // the next start (the replay goes through that block, not around it).
 func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, DisableTxIndex: true, DisableAddrIndex: true}
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}
 	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package blockchain
 
 import (
+	"slices"
+
 	"github.com/quarrychain/quarry/chain"
 
 	"context"
@@ -12,25 +14,57 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// An indexer keeps an index of the main chain in the chain's store. It does
-// not slow block connection: its follower applies the main chain's blocks to
-// it in the background, each block with its spent outputs (undo data), and
-// records the last block it applied in its own marker, written in the same
-// Badger transaction, as Bitcoin Core's BaseIndex and btcd's indexers do.
-type indexer interface {
-	// name is the index's name as getindexinfo shows it.
-	name() string
-	// connectBlock adds block b at height to the index.
-	connectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, hash chain.Hash, height int32, spent []chain.UtxoEntry) error
-	// disconnectBlock removes block b again, b being the index's last block.
-	disconnectBlock(txn *badger.Txn, b *chain.Block, txids []chain.Hash, hash chain.Hash, height int32, spent []chain.UtxoEntry) error
+// Indexer is the hook an index of the main chain plugs into (package
+// chain/indexers holds the node's). The chain applies its main chain to each
+// index in the background, block by block with the block's spent outputs
+// (undo data), and records the last block applied in the index's own marker,
+// written in the same Badger transaction as the index's records, as Bitcoin
+// Core's BaseIndex and btcd's indexers do. So a block connects without
+// waiting for any index, and an index that is behind (turned on late, or
+// after a crash) catches up on its own.
+type Indexer interface {
+	// Name is the index's name as getindexinfo shows it; its flag is
+	// --<name>.
+	Name() string
+	// KeyPrefixes are the first bytes of the index's records in the store;
+	// --reindex deletes them. They must not be one the chain uses.
+	KeyPrefixes() []byte
+	// Init hands the index the reader of its records, once, at Open.
+	Init(r *IndexReader)
+	// ConnectBlock adds the block u to the index.
+	ConnectBlock(txn *badger.Txn, u *BlockUpdate) error
+	// DisconnectBlock removes the block u, the index's last, again.
+	DisconnectBlock(txn *badger.Txn, u *BlockUpdate) error
 }
 
-// Index names.
-const (
-	TxIndexName   = "txindex"
-	AddrIndexName = "addrindex"
-)
+// BlockUpdate is a block an index applies or takes back.
+type BlockUpdate struct {
+	Block  *chain.Block
+	TxIDs  []chain.Hash
+	Hash   chain.Hash
+	Height int32
+	// Spent are the outputs the block's inputs spend, in input order, the
+	// coinbase's none.
+	Spent []chain.UtxoEntry
+}
+
+// IndexReader is how an index reads its records and the chain they index.
+type IndexReader struct {
+	c    *Chain
+	name string
+}
+
+// Ready returns nil when the index holds the main chain up to the tip as it
+// is now, waiting a little for an index that caught up once to apply the
+// last blocks (Core's BlockUntilSyncedToCurrentChain); otherwise an
+// *IndexError.
+func (r *IndexReader) Ready() error { return r.c.indexReady(r.name) }
+
+// View runs fn in a read transaction of the store.
+func (r *IndexReader) View(fn func(txn *badger.Txn) error) error { return r.c.db.View(fn) }
+
+// Chain is the chain the index follows.
+func (r *IndexReader) Chain() *Chain { return r.c }
 
 // indexSyncWait bounds how long a query waits for an index that has caught up
 // once to apply the blocks connected since (Core's
@@ -59,7 +93,7 @@ func (e *IndexError) Is(target error) bool { return target == ErrNotFound }
 // indexFollower applies the main chain to one index on its own goroutine.
 type indexFollower struct {
 	c    *Chain
-	ix   indexer
+	ix   Indexer
 	wake chan struct{}
 
 	mu    sync.Mutex
@@ -71,31 +105,55 @@ type indexFollower struct {
 	synced atomic.Bool
 }
 
+// checkIndexKeys refuses an index whose name is taken or whose records would
+// share a key prefix with the chain's or another index's.
+func (c *Chain) checkIndexKeys(ix Indexer) error {
+	if _, dup := c.indexes[ix.Name()]; dup {
+		return fmt.Errorf("two indexes named %s", ix.Name())
+	}
+	for _, p := range ix.KeyPrefixes() {
+		if slices.Contains(chainKeyPrefixes, p) {
+			return fmt.Errorf("index %s: key prefix %q belongs to the chain state", ix.Name(), p)
+		}
+		for _, other := range c.indexes {
+			if slices.Contains(other.ix.KeyPrefixes(), p) {
+				return fmt.Errorf("indexes %s and %s share key prefix %q", ix.Name(), other.ix.Name(), p)
+			}
+		}
+	}
+	return nil
+}
+
 func indexMarkerKey(name string) []byte { return key(prefixMeta, []byte("index/"+name)) }
 
 // openIndexes finds where each index is, from its marker; runIndexes then
 // starts their followers, which stop at Close.
-func (c *Chain) openIndexes(indexers []indexer) error {
+func (c *Chain) openIndexes(indexers []Indexer) error {
 	c.indexes = make(map[string]*indexFollower)
 	for _, ix := range indexers {
+		if err := c.checkIndexKeys(ix); err != nil {
+			return err
+		}
+		c.indexOrder = append(c.indexOrder, ix.Name())
 		var raw []byte
 		err := c.db.View(func(txn *badger.Txn) (err error) {
-			raw, err = getValue(txn, indexMarkerKey(ix.name()))
+			raw, err = getValue(txn, indexMarkerKey(ix.Name()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("read %s marker: %w", ix.name(), err)
+			return fmt.Errorf("read %s marker: %w", ix.Name(), err)
 		}
 		best := c.mainChain[0]
 		if raw != nil {
 			if best = c.index[chain.Hash(raw)]; len(raw) != chain.HashSize || best == nil {
-				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.name(), raw)
+				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.Name(), raw)
 			}
 		}
-		if err := c.checkIndexNotPruned(ix.name(), best); err != nil {
+		if err := c.checkIndexNotPruned(ix.Name(), best); err != nil {
 			return err
 		}
-		c.indexes[ix.name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
+		ix.Init(&IndexReader{c: c, name: ix.Name()})
+		c.indexes[ix.Name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 	}
 	return nil
 }
@@ -131,7 +189,7 @@ func (c *Chain) wakeIndexes() {
 }
 
 func (f *indexFollower) run(ctx context.Context) {
-	log := f.c.log.With("index", f.ix.name())
+	log := f.c.log.With("index", f.ix.Name())
 	for ctx.Err() == nil {
 		moved, err := f.step()
 		switch {
@@ -188,18 +246,18 @@ func (f *indexFollower) step() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	txids := b.TxIDs()
+	u := &BlockUpdate{Block: b, TxIDs: b.TxIDs(), Hash: target.hash, Height: target.height, Spent: spent}
 	err = c.db.Update(func(txn *badger.Txn) error {
 		var err error
 		if connect {
-			err = f.ix.connectBlock(txn, b, txids, target.hash, target.height, spent)
+			err = f.ix.ConnectBlock(txn, u)
 		} else {
-			err = f.ix.disconnectBlock(txn, b, txids, target.hash, target.height, spent)
+			err = f.ix.DisconnectBlock(txn, u)
 		}
 		if err != nil {
 			return err
 		}
-		return txn.Set(indexMarkerKey(f.ix.name()), newBest.hash[:])
+		return txn.Set(indexMarkerKey(f.ix.Name()), newBest.hash[:])
 	})
 	if err != nil {
 		return false, fmt.Errorf("block %s: %w", target.hash, err)
@@ -212,7 +270,7 @@ func (f *indexFollower) step() (bool, error) {
 	return true, nil
 }
 
-// ready returns nil when the index holds the main chain up to the tip as it is
+// indexReady returns nil when the index holds the main chain up to the tip as it is
 // now, waiting a little for an index that is synced to apply the last
 // blocks; otherwise an *IndexError.
 func (c *Chain) indexReady(name string) error {
@@ -253,13 +311,12 @@ type IndexStatus struct {
 	BestHeight int32
 }
 
-// IndexStatuses lists the enabled indexes.
+// IndexStatuses lists the enabled indexes, in the order of Config.Indexers.
 func (c *Chain) IndexStatuses() []IndexStatus {
-	var out []IndexStatus
-	for _, name := range []string{TxIndexName, AddrIndexName} {
-		if f := c.indexes[name]; f != nil {
-			out = append(out, IndexStatus{Name: name, Synced: f.synced.Load(), BestHeight: f.bestNode().height})
-		}
+	out := make([]IndexStatus, 0, len(c.indexOrder))
+	for _, name := range c.indexOrder {
+		f := c.indexes[name]
+		out = append(out, IndexStatus{Name: name, Synced: f.synced.Load(), BestHeight: f.bestNode().height})
 	}
 	return out
 }

@@ -124,7 +124,7 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode) 
 			return nil, err
 		}
 	}
-	if err := checkBlockContext(b, parent.height+1, parent.medianTimePast()); err != nil {
+	if err := chain.CheckBlockContext(b, parent.height+1, parent.medianTimePast()); err != nil {
 		c.mu.Lock()
 		if n == nil {
 			n = c.addNode(&b.Header, parent, statusFailed)
@@ -159,45 +159,9 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode) 
 	return c.activateBestChain(n, b)
 }
 
-// checkHeaderContext applies the rules a header must follow given its parent:
-// the difficulty the retarget rule sets, a time after the median of the last
-// eleven blocks and not too far in the future, and the time-warp guard.
+// checkHeaderContext applies chain.CheckHeaderContext to a header on parent.
 func (c *Chain) checkHeaderContext(h *chain.Header, parent *blockNode) error {
-	if want := parent.nextBits(c.params); h.Bits != want {
-		return chain.NewRuleError(chain.ErrBadDifficulty, fmt.Sprintf("bits %#08x, want %#08x", h.Bits, want))
-	}
-	if mtp := parent.medianTimePast(); int64(h.Time) <= mtp {
-		return chain.NewRuleError(chain.ErrTimeTooOld, fmt.Sprintf("time %d is not after the median time past %d", h.Time, mtp))
-	}
-	if limit := c.now().Unix() + chain.MaxFutureBlockTime; int64(h.Time) > limit {
-		return chain.NewRuleError(chain.ErrTimeTooNew, fmt.Sprintf("time %d is more than two hours ahead of the clock (%d)", h.Time, c.now().Unix()))
-	}
-	if c.params.IsRetargetHeight(parent.height+1) && int64(h.Time) < int64(parent.header.Time)-chain.MaxTimeWarp {
-		return chain.NewRuleError(chain.ErrTimeWarp, fmt.Sprintf("time %d opens a difficulty window more than two hours before its parent's %d", h.Time, parent.header.Time))
-	}
-	return nil
-}
-
-// checkBlockContext applies the rules that need the block's height but not the
-// UTXO set: the coinbase commits to the height in its data and lock time, and
-// every transaction is final.
-func checkBlockContext(b *chain.Block, height int32, mtp int64) error {
-	got, err := chain.CoinbaseHeight(b.Txs[0])
-	if err != nil {
-		return err
-	}
-	if got != height {
-		return chain.NewRuleError(chain.ErrBadCoinbaseHeight, fmt.Sprintf("coinbase says height %d, block is at %d", got, height))
-	}
-	if lt, want := b.Txs[0].LockTime, chain.CoinbaseLockTime(height); lt != want {
-		return chain.NewRuleError(chain.ErrBadCoinbaseLockTime, fmt.Sprintf("coinbase lock time %d, want %d", lt, want))
-	}
-	for _, tx := range b.Txs {
-		if !chain.IsFinalTx(tx, height, mtp) {
-			return chain.NewRuleError(chain.ErrUnfinalizedTx, fmt.Sprintf("transaction %s is locked until %d", tx.TxID(), tx.LockTime))
-		}
-	}
-	return nil
+	return chain.CheckHeaderContext(h, parent.context(c.params), c.now(), c.params)
 }
 
 // AcceptHeaders adds headers to the index ahead of their bodies, for

@@ -8,6 +8,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 // A node pruning to a tiny target keeps the last 288 blocks and every header:
@@ -15,8 +16,7 @@ import (
 // six blocks deep still works, and the pruning survives a restart.
 func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2,
-		DisableTxIndex: true, DisableAddrIndex: true}
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2}
 	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +72,7 @@ func TestPruneBlockchainManual(t *testing.T) {
 		t.Fatal("a node not in prune mode pruned")
 	}
 	c.Close()
-	if _, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual}); err == nil {
-		t.Fatal("pruning opened with the transaction index on")
-	}
-
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual, DisableTxIndex: true})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +96,7 @@ func TestPruneBlockchainManual(t *testing.T) {
 // ever and calling it "still being built".
 func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: blockchain.PruneManual,
-		DisableTxIndex: true, DisableAddrIndex: true}
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: blockchain.PruneManual}
 	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -112,14 +107,14 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	}
 	c.Close()
 
-	cfg.DisableAddrIndex = false
+	cfg.Indexers = []blockchain.Indexer{indexers.NewAddrIndex()}
 	if c, err := blockchain.Open(cfg); err == nil || !strings.Contains(err.Error(), "addrindex best block of the index goes beyond pruned data") {
 		if err == nil {
 			c.Close()
 		}
 		t.Fatalf("open with an index behind the pruned blocks: %v", err)
 	}
-	cfg.DisableAddrIndex = true
+	cfg.Indexers = nil
 	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatalf("open with the index off again: %v", err)
@@ -133,8 +128,7 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 // gone once it starts.
 func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40,
-		DisableTxIndex: true, DisableAddrIndex: true}
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 1 << 40}
 	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -142,13 +136,13 @@ func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
 	c.Close()
 
-	cfg.PruneTargetBytes, cfg.DisableAddrIndex, cfg.ReindexChainState = 2, false, true
+	cfg.PruneTargetBytes, cfg.Indexers, cfg.ReindexChainState = 2, []blockchain.Indexer{indexers.NewAddrIndex()}, true
 	c, err = blockchain.Open(cfg)
 	if err != nil {
 		t.Fatalf("open with an index at genesis while reconnecting the chain: %v", err)
 	}
 	defer c.Close()
-	waitIndexes(t, c)
+	chaintest.WaitIndexes(t, c)
 	if st := c.PruneState(); st.Pruned {
 		t.Fatalf("pruned %+v before the index caught up", st)
 	}

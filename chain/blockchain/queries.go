@@ -5,7 +5,6 @@ import (
 
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -198,107 +197,6 @@ func (c *Chain) FetchUtxo(op chain.OutPoint) (*chain.UtxoEntry, error) {
 		err = fmt.Errorf("utxo %s: %w", op, ErrNotFound)
 	}
 	return e, err
-}
-
-// TxLocation says where a confirmed transaction is.
-type TxLocation struct {
-	Block  chain.Hash
-	Height int32
-	Index  int
-}
-
-// FindTx returns a main-chain transaction from the transaction index; an
-// *IndexError if the index is off or still catching up.
-func (c *Chain) FindTx(txid chain.Hash) (*chain.Tx, TxLocation, error) {
-	if err := c.indexReady(TxIndexName); err != nil {
-		return nil, TxLocation{}, err
-	}
-	loc, err := c.locateTx(txid)
-	if err != nil {
-		return nil, loc, err
-	}
-	b, err := c.loadBlock(loc.Block)
-	if err != nil {
-		return nil, loc, err
-	}
-	if loc.Index >= len(b.Txs) {
-		return nil, loc, fmt.Errorf("transaction index entry of %s is damaged", txid)
-	}
-	if info, err := c.BlockInfo(loc.Block); err == nil {
-		loc.Height = info.Height
-	}
-	return b.Txs[loc.Index], loc, nil
-}
-
-// AddressUtxo is an unspent output paying to a key hash.
-type AddressUtxo struct {
-	OutPoint chain.OutPoint
-	Value    uint64
-	Height   int32
-}
-
-// AddressUtxos lists the unspent outputs paying to pkh, from the address
-// index; an *IndexError if the index is off or still catching up.
-func (c *Chain) AddressUtxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error) {
-	if err := c.indexReady(AddrIndexName); err != nil {
-		return nil, err
-	}
-	var out []AddressUtxo
-	prefix := key(prefixAddrUtxo, pkh[:])
-	err := c.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[len(prefix):]
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(k) != chain.HashSize+4 || len(v) != 12 {
-				return fmt.Errorf("address index entry is damaged")
-			}
-			var u AddressUtxo
-			copy(u.OutPoint.TxID[:], k)
-			u.OutPoint.Index = binary.BigEndian.Uint32(k[chain.HashSize:])
-			u.Value = binary.LittleEndian.Uint64(v)
-			u.Height = int32(binary.LittleEndian.Uint32(v[8:]))
-			out = append(out, u)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// AddressTx is a main-chain transaction that paid to or spent from a key hash.
-type AddressTx struct {
-	TxID   chain.Hash
-	Height int32
-}
-
-// AddressTxIDs lists the transactions touching pkh, oldest first; an
-// *IndexError if the address index is off or still catching up.
-func (c *Chain) AddressTxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
-	if err := c.indexReady(AddrIndexName); err != nil {
-		return nil, err
-	}
-	var out []AddressTx
-	prefix := key(prefixAddrTx, pkh[:])
-	err := c.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[len(prefix):]
-			if len(k) != 4+chain.HashSize {
-				return fmt.Errorf("address index entry is damaged")
-			}
-			var t AddressTx
-			t.Height = int32(binary.BigEndian.Uint32(k))
-			copy(t.TxID[:], k[4:])
-			out = append(out, t)
-		}
-		return nil
-	})
-	return out, err
 }
 
 // UtxoStats summarises the UTXO set at the tip.

@@ -1,6 +1,8 @@
 package blockchain
 
 import (
+	"slices"
+
 	"github.com/quarrychain/quarry/chain"
 
 	"fmt"
@@ -122,13 +124,20 @@ func rebuildBlockIndex(db *badger.DB, params *chain.Params) error {
 // resetChainState keeps the stored blocks and header records and drops what is
 // derived from them (UTXO set, main chain, tip, validation results), so that
 // loading reconnects every stored block from genesis with every rule checked
-// again. With indexes it drops the transaction and address indexes too
-// (Core's -reindex); without, it keeps them and the undo data they may need
+// again. With indexes it drops the records of every index too, those of an
+// index turned off now included, since the undo data such an index would
+// need to leave its branch is rebuilt only for the new main chain (Core's
+// -reindex); without, it keeps the indexes and the undo data they may need
 // to leave a branch (Core's -reindex-chainstate).
 func resetChainState(db *badger.DB, params *chain.Params, indexes bool) error {
 	prefixes := []byte{prefixUtxo, prefixHeight}
 	if indexes {
-		prefixes = append(prefixes, prefixUndo, prefixTx, prefixAddrUtxo, prefixAddrTx)
+		prefixes = prefixes[:0]
+		for p := range 256 {
+			if !slices.Contains(keptByReindex, byte(p)) {
+				prefixes = append(prefixes, byte(p))
+			}
+		}
 	}
 	for _, prefix := range prefixes {
 		if err := deletePrefix(db, prefix); err != nil {
@@ -149,8 +158,14 @@ func resetChainState(db *badger.DB, params *chain.Params, indexes bool) error {
 		if !indexes {
 			return nil
 		}
-		for _, name := range []string{TxIndexName, AddrIndexName} {
-			if err := txn.Delete(indexMarkerKey(name)); err != nil {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexMarkerKey("")})
+		defer it.Close()
+		var markers [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			markers = append(markers, it.Item().KeyCopy(nil))
+		}
+		for _, k := range markers {
+			if err := txn.Delete(k); err != nil {
 				return err
 			}
 		}

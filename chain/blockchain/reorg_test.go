@@ -166,10 +166,7 @@ func TestOrphanPoolBounded(t *testing.T) {
 func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	g := chaintest.New(chain.RegtestParams)
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _, _ := openIndexed(t, dir)
 	base := matureBase(t, c, g)
 	tx := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
 	last := g.NextBlock(base[100].Hash(), tx)
@@ -177,16 +174,17 @@ func TestRestartKeepsState(t *testing.T) {
 	before := utxoHash(t, c)
 	c.Close()
 
-	c = openChain(t, dir)
+	c, txIndex, addrIndex := openIndexed(t, dir)
 	requireTip(t, c, last)
+	chaintest.WaitIndexes(t, c) // an index that had not caught up at the close goes on now
 	if utxoHash(t, c) != before {
 		t.Fatal("UTXO set changed across a restart")
 	}
-	got, loc, err := c.FindTx(tx.TxID())
+	got, loc, err := txIndex.Find(tx.TxID())
 	if err != nil || got.TxID() != tx.TxID() || loc.Height != 102 || loc.Block != last.Hash() {
 		t.Fatalf("FindTx = %v, %+v, %v", got, loc, err)
 	}
-	utxos, err := c.AddressUtxos(g.PKH)
+	utxos, err := addrIndex.Utxos(g.PKH)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +192,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if len(utxos) != 102 {
 		t.Fatalf("%d address utxos, want 102", len(utxos))
 	}
-	txids, err := c.AddressTxIDs(g.PKH)
+	txids, err := addrIndex.TxIDs(g.PKH)
 	if err != nil || len(txids) != 103 {
 		t.Fatalf("%d address txids (%v), want 103", len(txids), err)
 	}
@@ -233,11 +231,7 @@ func TestReindex(t *testing.T) {
 			if !errors.Is(err, crash) {
 				t.Fatalf("reindex stopped with %v, want the hook's error", err)
 			}
-			c, err = blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, txIndex, _ := openIndexed(t, dir)
 			requireTip(t, c, last)
 			if utxoHash(t, c) != before {
 				t.Fatal("reindexed UTXO set differs")
@@ -248,8 +242,8 @@ func TestReindex(t *testing.T) {
 			if info, err := c.BlockInfo(side.Hash()); err != nil || !info.HaveData || info.MainChain {
 				t.Fatalf("side branch after the reindex: %+v, %v", info, err)
 			}
-			waitIndexes(t, c)
-			if _, loc, err := c.FindTx(spend.TxID()); err != nil || loc.Block != last.Hash() {
+			chaintest.WaitIndexes(t, c)
+			if _, loc, err := txIndex.Find(spend.TxID()); err != nil || loc.Block != last.Hash() {
 				t.Fatalf("FindTx after the reindex: %+v, %v", loc, err)
 			}
 		})

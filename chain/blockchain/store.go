@@ -18,16 +18,14 @@ import (
 )
 
 // Key prefixes of the Badger store. Each record kind has one byte, so a prefix
-// scan reads exactly one kind.
+// scan reads exactly one kind. The indexes' records use prefixes of their own
+// (Indexer.KeyPrefixes), none of chainKeyPrefixes.
 const (
 	prefixBlock     = 'b' // block hash -> encoded block
 	prefixHeader    = 'h' // block hash -> header index record
 	prefixHeight    = 'n' // main-chain height (big-endian) -> block hash
 	prefixUtxo      = 'u' // outpoint -> utxo record
 	prefixUndo      = 'r' // block hash -> spent outputs, in input order
-	prefixTx        = 't' // txid -> block hash, position in block
-	prefixAddrUtxo  = 'a' // key hash, outpoint -> value, height
-	prefixAddrTx    = 'x' // key hash, height (big-endian), txid -> nothing
 	prefixMeta      = 'm' // named values
 	metaTip         = "tip"
 	metaVersion     = "version"
@@ -35,6 +33,13 @@ const (
 	utxoRecordSize  = 8 + chain.PubKeyHashSize + 4 + 1
 	headerRecordLen = chain.HeaderSize + 4 + 1 + 32
 )
+
+// chainKeyPrefixes are the prefixes of the chain's own records.
+var chainKeyPrefixes = []byte{prefixBlock, prefixHeader, prefixHeight, prefixUtxo, prefixUndo, prefixMeta}
+
+// keptByReindex are the records --reindex keeps: everything else is derived
+// from the stored blocks.
+var keptByReindex = []byte{prefixBlock, prefixHeader, prefixMeta}
 
 func key(prefix byte, parts ...[]byte) []byte {
 	n := 1

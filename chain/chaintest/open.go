@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
@@ -24,4 +25,35 @@ func OpenChain(t testing.TB, params *chain.Params) *blockchain.Chain {
 		}
 	})
 	return c
+}
+
+// MustProcess hands blocks to c in order and fails the test at the first
+// error.
+func MustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {
+	t.Helper()
+	for _, b := range blocks {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatalf("block %s: %v", b.Hash(), err)
+		}
+	}
+}
+
+// WaitIndexes waits until every enabled index of c is at its tip, failing
+// the test after 20 s.
+func WaitIndexes(t testing.TB, c *blockchain.Chain) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		done := true
+		for _, st := range c.IndexStatuses() {
+			done = done && st.BestHeight == c.Best().Height
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("indexes %+v did not reach the tip at %d", c.IndexStatuses(), c.Best().Height)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -84,7 +84,7 @@ func (cfg *config) checkPrune() error {
 	return nil
 }
 
-// pruneTargetBytes is --prune for chain.Config.
+// pruneTargetBytes is --prune for blockchain.Config.
 func (cfg *config) pruneTargetBytes() int64 {
 	if cfg.PruneMiB <= blockchain.PruneManual {
 		return cfg.PruneMiB
@@ -92,7 +92,7 @@ func (cfg *config) pruneTargetBytes() int64 {
 	return cfg.PruneMiB << 20
 }
 
-// assumeValid is the --assumevalid block for chain.Config: nil for the
+// assumeValid is the --assumevalid block for blockchain.Config: nil for the
 // network's default, a zero hash for none.
 func (cfg *config) assumeValid() *chain.Hash {
 	switch cfg.AssumeValid {

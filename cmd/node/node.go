@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/p2p"
@@ -34,11 +35,14 @@ type node struct {
 	cfg   *config
 	log   *slog.Logger
 	chain *blockchain.Chain
-	pool  *mempool.Pool
-	fees  *fees.Estimator
-	miner *miner.Miner
-	net   *p2p.Node
-	rpc   *rpc.Server
+	// txIndex and addrIndex are the chain's indexes, nil when turned off.
+	txIndex   *indexers.TxIndex
+	addrIndex *indexers.AddrIndex
+	pool      *mempool.Pool
+	fees      *fees.Estimator
+	miner     *miner.Miner
+	net       *p2p.Node
+	rpc       *rpc.Server
 	// stopFees ends the fee estimator's subscriptions to the chain and pool;
 	// stopFeesSaver its periodic saves; stopRPCPool the RPC methods'
 	// subscription to the mempool.
@@ -82,9 +86,17 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	n.stats = newNodeMetrics(reg, n)
 
 	chainDir := filepath.Join(cfg.networkDir(), "chain")
+	var indexes []blockchain.Indexer
+	if cfg.TxIndex {
+		n.txIndex = indexers.NewTxIndex()
+		indexes = append(indexes, n.txIndex)
+	}
+	if cfg.AddrIndex {
+		n.addrIndex = indexers.NewAddrIndex()
+		indexes = append(indexes, n.addrIndex)
+	}
 	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
-		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, DisableTxIndex: !cfg.TxIndex, DisableAddrIndex: !cfg.AddrIndex,
-		AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
+		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, Indexers: indexes, AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +106,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 
 	n.pool, err = mempool.New(mempool.Config{
 		Chain:           c,
+		TxIndex:         n.txIndex,
 		Logger:          log.With("component", "mempool"),
 		MinRelayFeeRate: mempool.FeeRatePerByte(cfg.MinRelayFee),
 		MaxUsage:        int64(cfg.MaxMempoolMB) * 1_000_000,
@@ -184,6 +197,8 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	registry := rpc.NewRegistry()
 	methods.RegisterChain(registry, methods.ChainBackend{
 		Chain:       c,
+		TxIndex:     n.txIndex,
+		AddrIndex:   n.addrIndex,
 		ChainDir:    chainDir,
 		StartTime:   time.Now(),
 		SubmitBlock: n.processBlock,
@@ -263,11 +278,13 @@ func (n *node) startWeb(registry *rpc.Registry) error {
 		return nil
 	}
 	srv, err := web.New(web.Config{
-		Chain:   n.chain,
-		Mempool: n.pool,
-		RPC:     registry,
-		Network: n.net,
-		Logger:  n.log.With("component", "web"),
+		Chain:     n.chain,
+		TxIndex:   n.txIndex,
+		AddrIndex: n.addrIndex,
+		Mempool:   n.pool,
+		RPC:       registry,
+		Network:   n.net,
+		Logger:    n.log.With("component", "web"),
 	})
 	if err != nil {
 		return err

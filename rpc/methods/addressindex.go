@@ -11,6 +11,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/rpc"
 )
 
@@ -111,14 +112,14 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 			var res AddressBalanceResult
 			txs := make(map[chain.Hash]*chain.Tx)
 			for _, a := range addrs {
-				utxos, err := m.Chain.AddressUtxos(a.pkh)
+				utxos, err := m.AddrIndex.Utxos(a.pkh)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
 				for _, u := range utxos {
 					res.Balance += u.Value
 				}
-				history, err := m.Chain.AddressTxIDs(a.pkh)
+				history, err := m.AddrIndex.TxIDs(a.pkh)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
@@ -128,7 +129,7 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 					}
 					tx, ok := txs[h.TxID]
 					if !ok {
-						tx, _, err = m.Chain.FindTx(h.TxID)
+						tx, _, err = m.TxIndex.Find(h.TxID)
 						// A reorganisation since AddressTxIDs may have taken the
 						// transaction out of the main chain: it received nothing then.
 						if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
@@ -175,7 +176,7 @@ func (m *chainMethods) getaddressutxos() rpc.Method {
 			}
 			out := []AddressUtxoResult{}
 			for _, a := range addrs {
-				utxos, err := m.Chain.AddressUtxos(a.pkh)
+				utxos, err := m.AddrIndex.Utxos(a.pkh)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
@@ -212,9 +213,9 @@ bound the list when both are given; a single address string or an array of addre
 			if err != nil {
 				return nil, err
 			}
-			var all []blockchain.AddressTx
+			var all []indexers.AddressTx
 			for _, a := range addrs {
-				txs, err := m.Chain.AddressTxIDs(a.pkh)
+				txs, err := m.AddrIndex.TxIDs(a.pkh)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
@@ -226,7 +227,7 @@ bound the list when both are given; a single address string or an array of addre
 				}
 			}
 			// Two addresses of one query can share a transaction; it is listed once.
-			slices.SortFunc(all, func(a, b blockchain.AddressTx) int {
+			slices.SortFunc(all, func(a, b indexers.AddressTx) int {
 				return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.TxID.String(), b.TxID.String()))
 			})
 			all = slices.Compact(all)

@@ -333,7 +333,7 @@ For verbosity = 3:
 				res.Tx = b.TxIDs()
 				return res, nil
 			}
-			prev := newPrevouts(m.Chain)
+			prev := newPrevouts(m.TxIndex)
 			prev.addBlock(b, info.Height)
 			verbose := BlockVerboseResult{BlockResult: res, Tx: make([]TxResult, len(b.Txs))}
 			for i, tx := range b.Txs {

@@ -17,7 +17,7 @@ import (
 func TestPruneBlockchain(t *testing.T) {
 	params := chain.RegtestParams
 	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		PruneTargetBytes: blockchain.PruneManual, DisableTxIndex: true})
+		PruneTargetBytes: blockchain.PruneManual})
 	if err != nil {
 		t.Fatal(err)
 	}

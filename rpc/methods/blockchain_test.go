@@ -18,6 +18,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/rpcclient"
@@ -35,7 +36,7 @@ func newFullRegistry(t *testing.T, b ChainBackend) *rpc.Registry {
 	reg := rpc.NewRegistry()
 	RegisterChain(reg, b)
 	RegisterMining(reg, MiningBackend{Chain: b.Chain, Miner: &fakeMiner{}, Blocks: blockGeneratorFunc(nil)})
-	pool := newPool(t, b.Chain, nil)
+	pool := newPool(t, b.Chain, b.TxIndex, nil)
 	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: b.Chain, Fees: fees.New()}))
 	RegisterNetwork(reg, NetworkBackend{Net: &fakeNetwork{}})
 	return reg
@@ -71,11 +72,13 @@ var regtestGenesisTime = int64(chain.RegtestParams.GenesisBlock.Header.Time)
 // output in the same block (fee 5000 units). A fake mempool holds memTx, which
 // spends the coinbase of block 2.
 type chainFixture struct {
-	chain *blockchain.Chain
-	gen   *chaintest.Generator
-	reg   *rpc.Registry
-	dir   string
-	now   time.Time
+	chain     *blockchain.Chain
+	txIndex   *indexers.TxIndex
+	addrIndex *indexers.AddrIndex
+	gen       *chaintest.Generator
+	reg       *rpc.Registry
+	dir       string
+	now       time.Time
 
 	main       []*chain.Block // by height, genesis first
 	tx1, tx2   *chain.Tx
@@ -98,9 +101,11 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 	t.Helper()
 	params := chain.RegtestParams
 	f := &chainFixture{dir: t.TempDir(), now: time.Unix(regtestGenesisTime+3600, 0), gen: chaintest.New(params)}
+	f.txIndex, f.addrIndex = indexers.NewTxIndex(), indexers.NewAddrIndex()
 	c, err := blockchain.Open(blockchain.Config{
 		Params: params, Dir: f.dir, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return f.now },
+		Now:      func() time.Time { return f.now },
+		Indexers: []blockchain.Indexer{f.txIndex, f.addrIndex},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +169,8 @@ func newChainFixture(t *testing.T, height int) *chainFixture {
 func (f *chainFixture) backend() ChainBackend {
 	return ChainBackend{
 		Chain:     f.chain,
+		TxIndex:   f.txIndex,
+		AddrIndex: f.addrIndex,
 		ChainDir:  f.dir,
 		StartTime: f.now.Add(-90 * time.Second),
 		Now:       func() time.Time { return f.now },

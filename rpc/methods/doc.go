@@ -6,11 +6,11 @@
 // control.go, and addressindex.go for the address index; results.go holds the
 // result types Go callers decode into.
 //
-// The methods read the chain (*chain.Chain) directly and reach the rest of the
-// node only through the small interfaces of interface.go (Mempool, TxPool,
-// Miner, BlockGenerator, Network), which the node's parts satisfy and tests
-// fake. The node
-// wires them with the Register functions of register.go, one per backend:
+// The methods read the chain (*blockchain.Chain) and its indexes
+// (*indexers.TxIndex, *indexers.AddrIndex, nil when off) directly and reach
+// the rest of the node only through the small interfaces of interface.go
+// (Mempool, TxPool, Miner, BlockGenerator, Network), which the node's parts
+// satisfy and tests fake. The node wires them with the Register functions of register.go, one per backend:
 //
 //	reg := rpc.NewRegistry()
 //	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, Mempool: pool})

@@ -17,15 +17,17 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
 )
 
-// newPool returns a mempool on c, closed when the test ends.
-func newPool(t *testing.T, c *blockchain.Chain, now func() time.Time) *mempool.Pool {
+// newPool returns a mempool on c and its transaction index (nil: off),
+// closed when the test ends.
+func newPool(t *testing.T, c *blockchain.Chain, txIndex *indexers.TxIndex, now func() time.Time) *mempool.Pool {
 	t.Helper()
-	pool, err := mempool.New(mempool.Config{Chain: c, Logger: slog.New(slog.DiscardHandler), Now: now})
+	pool, err := mempool.New(mempool.Config{Chain: c, TxIndex: txIndex, Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func newPoolFixture(t *testing.T) *poolFixture {
 		}
 		f.main = append(f.main, b)
 	}
-	f.pool = newPool(t, f.chain, func() time.Time { return f.now })
+	f.pool = newPool(t, f.chain, f.txIndex, func() time.Time { return f.now })
 	f.fees = fees.New()
 	f.reg = rpc.NewRegistry()
 	RegisterChain(f.reg, f.backend())
@@ -446,8 +448,8 @@ func TestGetBlockTemplate(t *testing.T) {
 		}
 		// The parent's outputs are all spent, so only the transaction index,
 		// which follows the chain in the background, knows it is confirmed:
-		// FindTx waits for the index to reach the tip.
-		if _, _, err := f.chain.FindTx(parent.TxID()); err != nil {
+		// Find waits for the index to reach the tip.
+		if _, _, err := f.txIndex.Find(parent.TxID()); err != nil {
 			t.Fatal(err)
 		}
 		f.callErr(t, "sendrawtransaction", []any{hexTx(parent)}, rpc.CodeVerifyAlreadyInChain, "Transaction already in block chain")
@@ -606,7 +608,7 @@ func TestGetBlockTemplateLongPoll(t *testing.T) {
 // served only to a node with peers that has caught up.
 func TestGetBlockTemplateMain(t *testing.T) {
 	c := chaintest.OpenChain(t, chain.MainParams)
-	pool := newPool(t, c, nil)
+	pool := newPool(t, c, nil, nil)
 	peers, ibd := 0, true
 	reg := rpc.NewRegistry()
 	t.Cleanup(RegisterMempool(reg, MempoolBackend{Pool: pool, Chain: c,

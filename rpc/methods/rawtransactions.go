@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -113,7 +114,7 @@ If verbosity is set to 2:
 			}
 			res := txResult(tx, m.params)
 			if verbosity == 2 {
-				prev := newPrevouts(m.Chain)
+				prev := newPrevouts(m.TxIndex)
 				if b != nil {
 					prev.addBlock(b, info.Height)
 				}
@@ -163,7 +164,7 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 	if tx, ok := m.Mempool.Get(txid); ok {
 		return tx, nil, nil, nil
 	}
-	tx, loc, err := m.Chain.FindTx(txid)
+	tx, loc, err := m.TxIndex.Find(txid)
 	if ierr := txIndexError(err); ierr != nil {
 		return nil, nil, nil, ierr
 	}
@@ -187,8 +188,8 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 // funding transaction costs a read of its block; the results are kept for the
 // call, so a funding transaction is read once.
 type prevouts struct {
-	chain *blockchain.Chain
-	txs   map[chain.Hash]fundingTx
+	txIndex *indexers.TxIndex
+	txs     map[chain.Hash]fundingTx
 }
 
 type fundingTx struct {
@@ -197,8 +198,8 @@ type fundingTx struct {
 	coinbase bool
 }
 
-func newPrevouts(c *blockchain.Chain) *prevouts {
-	return &prevouts{chain: c, txs: make(map[chain.Hash]fundingTx)}
+func newPrevouts(txIndex *indexers.TxIndex) *prevouts {
+	return &prevouts{txIndex: txIndex, txs: make(map[chain.Hash]fundingTx)}
 }
 
 func (p *prevouts) addBlock(b *chain.Block, height int32) {
@@ -210,7 +211,7 @@ func (p *prevouts) addBlock(b *chain.Block, height int32) {
 func (p *prevouts) lookup(op chain.OutPoint) (chain.UtxoEntry, bool, error) {
 	f, ok := p.txs[op.TxID]
 	if !ok {
-		tx, loc, err := p.chain.FindTx(op.TxID)
+		tx, loc, err := p.txIndex.Find(op.TxID)
 		if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
 			return chain.UtxoEntry{}, false, fmt.Errorf("read transaction %s: %w", op.TxID, err)
 		}

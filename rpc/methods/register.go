@@ -6,6 +6,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc"
@@ -18,6 +19,10 @@ import (
 // Register functions, with their own backends.
 type ChainBackend struct {
 	Chain *blockchain.Chain
+	// TxIndex and AddrIndex are the chain's indexes, nil when off: the
+	// methods that need one then fail with Core's error naming it.
+	TxIndex   *indexers.TxIndex
+	AddrIndex *indexers.AddrIndex
 
 	// ChainDir is the chain's Badger directory (<datadir>/<network>/chain);
 	// getblockchaininfo's size_on_disk is the disk space its files take. Empty

@@ -11,6 +11,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 func TestGetIndexInfo(t *testing.T) {
@@ -38,7 +39,9 @@ func TestGetIndexInfo(t *testing.T) {
 // of a given block, and refuses a confirmed one with Core's message.
 func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	params := chain.RegtestParams
-	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), DisableTxIndex: true})
+	addrIndex := indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Indexers: []blockchain.Indexer{addrIndex}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +57,7 @@ func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	}
 	pending := g.SpendAll(g.Coinbase(blocks[1].Hash()), 1000)
 	reg := rpc.NewRegistry()
-	RegisterChain(reg, ChainBackend{Chain: c, Mempool: fixtureMempool{&chainFixture{memTx: pending}}})
+	RegisterChain(reg, ChainBackend{Chain: c, AddrIndex: addrIndex, Mempool: fixtureMempool{&chainFixture{memTx: pending}}})
 	if _, err := reg.Call(t.Context(), "getrawtransaction", []any{pending.TxID()}); err != nil {
 		t.Fatalf("mempool transaction: %v", err)
 	}

@@ -6,12 +6,13 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 )
 
-// Chain is what the web interface reads of the block chain; *chain.Chain
-// satisfies it.
+// Chain is what the web interface reads of the block chain;
+// *blockchain.Chain satisfies it.
 type Chain interface {
 	Params() *chain.Params
 	Best() blockchain.BestState
@@ -19,10 +20,19 @@ type Chain interface {
 	BlockHashByHeight(height int32) (chain.Hash, error)
 	BlockByHash(hash chain.Hash) (*chain.Block, error)
 	RawBlock(hash chain.Hash) ([]byte, error)
-	FindTx(txid chain.Hash) (*chain.Tx, blockchain.TxLocation, error)
 	FetchUtxo(op chain.OutPoint) (*chain.UtxoEntry, error)
-	AddressUtxos(pkh [chain.PubKeyHashSize]byte) ([]blockchain.AddressUtxo, error)
-	AddressTxIDs(pkh [chain.PubKeyHashSize]byte) ([]blockchain.AddressTx, error)
+}
+
+// TxIndex finds confirmed transactions; *indexers.TxIndex satisfies it.
+type TxIndex interface {
+	Find(txid chain.Hash) (*chain.Tx, indexers.TxLocation, error)
+}
+
+// AddrIndex lists what paid to or spent from an address;
+// *indexers.AddrIndex satisfies it.
+type AddrIndex interface {
+	Utxos(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressUtxo, error)
+	TxIDs(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressTx, error)
 }
 
 // Mempool is what the web interface reads of the mempool; *mempool.Pool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/rpc/methods"
 )
@@ -140,8 +141,8 @@ func byFeeRateDesc(a, b mempool.Entry) int {
 type addressData struct {
 	Address string
 	Balance uint64 // confirmed, immature coinbase outputs included
-	Utxos   []blockchain.AddressUtxo
-	Txs     []blockchain.AddressTx
+	Utxos   []indexers.AddressUtxo
+	Txs     []indexers.AddressTx
 }
 
 var errBadAddress = errors.New("not an address of this network")
@@ -154,16 +155,16 @@ func (s *Server) address(addr string) (*addressData, error) {
 		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
 	}
 	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
-		utxos, err := s.cfg.Chain.AddressUtxos(pkh)
+		utxos, err := s.cfg.AddrIndex.Utxos(pkh)
 		if err != nil {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
-		txs, err := s.cfg.Chain.AddressTxIDs(pkh)
+		txs, err := s.cfg.AddrIndex.TxIDs(pkh)
 		if err != nil {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
 		d := &addressData{Address: addr, Utxos: utxos, Txs: txs}
-		slices.SortFunc(d.Utxos, func(a, b blockchain.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
+		slices.SortFunc(d.Utxos, func(a, b indexers.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
 		slices.Reverse(d.Txs) // the index lists oldest first
 		for _, u := range utxos {
 			d.Balance += u.Value

@@ -12,6 +12,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 	"github.com/quarrychain/quarry/rpc"
@@ -52,7 +53,9 @@ func newFixture(t testing.TB) *fixture {
 	params := chain.RegtestParams
 	now := time.Unix(int64(params.GenesisBlock.Header.Time)+3600, 0)
 	clock := func() time.Time { return now }
-	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: clock})
+	txIndex, addrIndex := indexers.NewTxIndex(), indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: clock,
+		Indexers: []blockchain.Indexer{txIndex, addrIndex}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,7 @@ func newFixture(t testing.TB) *fixture {
 	f.extend()
 	f.extend()
 
-	f.pool, err = mempool.New(mempool.Config{Chain: c, Logger: slog.New(slog.DiscardHandler), Now: clock, MinRelayFeeRate: 1})
+	f.pool, err = mempool.New(mempool.Config{Chain: c, TxIndex: txIndex, Logger: slog.New(slog.DiscardHandler), Now: clock, MinRelayFeeRate: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +89,9 @@ func newFixture(t testing.TB) *fixture {
 	}
 
 	reg := rpc.NewRegistry()
-	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, Now: clock, Mempool: f.pool})
+	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, TxIndex: txIndex, AddrIndex: addrIndex, Now: clock, Mempool: f.pool})
 	t.Cleanup(methods.RegisterMempool(reg, methods.MempoolBackend{Pool: f.pool, Chain: c}))
-	f.srv, err = New(Config{Chain: c, Mempool: f.pool, RPC: reg, Network: fakeNetwork{}})
+	f.srv, err = New(Config{Chain: c, TxIndex: txIndex, AddrIndex: addrIndex, Mempool: f.pool, RPC: reg, Network: fakeNetwork{}})
 	if err != nil {
 		t.Fatal(err)
 	}

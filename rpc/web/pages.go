@@ -16,6 +16,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/mempool"
 	"github.com/quarrychain/quarry/p2p"
 )
@@ -141,10 +142,14 @@ func writeHTML(w http.ResponseWriter, status int, html []byte) {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, pages pageSet, p page, name string, err error) {
 	status := http.StatusOK
 	var nf errNotFound
+	var ie *blockchain.IndexError
 	switch {
 	case errors.As(err, &nf):
 		status, name = http.StatusNotFound, "notfound"
 		p = page{Title: "Not found", Body: string(nf)}
+	case errors.As(err, &ie):
+		status, name = http.StatusServiceUnavailable, "notfound"
+		p = page{Title: "Index not available", Body: "This page needs the node's " + ie.Error() + "."}
 	case err != nil:
 		if r.Context().Err() == nil {
 			s.log.Warn("web page", "path", r.URL.Path, "err", err)
@@ -405,7 +410,7 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 	if tx, ok := s.cfg.Mempool.Get(txid); ok {
 		v.Tx, v.InMempool = tx, true
 	} else {
-		tx, loc, err := s.cfg.Chain.FindTx(txid)
+		tx, loc, err := s.cfg.TxIndex.Find(txid)
 		if errors.Is(err, blockchain.ErrNotFound) {
 			return page{}, "", errNotFound("No transaction " + txid.String() + " in the mempool or the transaction index.")
 		}
@@ -503,8 +508,8 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 
 type addressView struct {
 	Data  *addressData
-	Utxos []blockchain.AddressUtxo
-	Txs   []blockchain.AddressTx
+	Utxos []indexers.AddressUtxo
+	Txs   []indexers.AddressTx
 	Pager pager
 }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 // Every page renders from the real chain and mempool, and shows what it is for.
@@ -156,19 +156,19 @@ func TestAddressPaging(t *testing.T) {
 	}
 }
 
-// failingChain is the fixture's chain with a transaction index that fails,
-// as a damaged database would, naming a file of the node.
-type failingChain struct{ Chain }
+// failingTxIndex is a transaction index that fails, as a damaged database
+// would, naming a file of the node.
+type failingTxIndex struct{}
 
-func (failingChain) FindTx(chain.Hash) (*chain.Tx, blockchain.TxLocation, error) {
-	return nil, blockchain.TxLocation{}, errors.New("read /home/operator/.quarry/main/chain/000042.vlog: input/output error")
+func (failingTxIndex) Find(chain.Hash) (*chain.Tx, indexers.TxLocation, error) {
+	return nil, indexers.TxLocation{}, errors.New("read /home/operator/.quarry/main/chain/000042.vlog: input/output error")
 }
 
 // A failure inside the node answers 500 with a plain message: the cause,
 // which may name the node's files, goes to the log only.
 func TestInternalErrorsStayInTheLog(t *testing.T) {
 	f := newFixture(t)
-	srv, err := New(Config{Chain: failingChain{f.chain}, Mempool: f.pool, RPC: f.srv.cfg.RPC})
+	srv, err := New(Config{Chain: f.chain, TxIndex: failingTxIndex{}, Mempool: f.pool, RPC: f.srv.cfg.RPC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +179,25 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "operator") {
 			t.Errorf("%s: %d %q", path, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+// With the address index off, the address page and its REST answer say so
+// (503, naming the flag that turns it on) rather than failing inside.
+func TestAddressWithIndexOff(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(Config{Chain: f.chain, Mempool: f.pool, RPC: f.srv.cfg.RPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	addr := f.params.EncodeAddress(f.other)
+	for _, path := range []string{"/address/" + addr, "/rest/address/" + addr + ".json"} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "addrindex is disabled (enable it with --addrindex=1)") {
+			t.Errorf("%s: %d %.200q", path, rec.Code, rec.Body.String())
 		}
 	}
 }

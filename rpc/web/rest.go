@@ -192,7 +192,7 @@ func (s *Server) findTx(txid chain.Hash) (*chain.Tx, bool, error) {
 	if tx, ok := s.cfg.Mempool.Get(txid); ok {
 		return tx, true, nil
 	}
-	tx, _, err := s.cfg.Chain.FindTx(txid)
+	tx, _, err := s.cfg.TxIndex.Find(txid)
 	if errors.Is(err, blockchain.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -355,8 +355,12 @@ type addressTxResult struct {
 
 func (s *Server) restAddress(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
 	d, err := s.address(req.param)
-	if errors.Is(err, errBadAddress) {
+	var ie *blockchain.IndexError
+	switch {
+	case errors.Is(err, errBadAddress):
 		return badRequest("Invalid address: %s", sanitize(req.param))
+	case errors.As(err, &ie):
+		return &restError{status: http.StatusServiceUnavailable, msg: ie.Error()}
 	}
 	if err != nil {
 		return internalError(err)

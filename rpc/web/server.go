@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 // Config is what the web interface reads and how it is bounded.
@@ -19,6 +20,10 @@ type Config struct {
 	Chain   Chain   // required
 	Mempool Mempool // required
 	RPC     Caller  // required: Core's JSON shapes
+	// TxIndex and AddrIndex are the chain's indexes; nil is an index that
+	// is off, and the pages that need it say so.
+	TxIndex   TxIndex
+	AddrIndex AddrIndex
 	// Network lists peers and bans; nil shows none.
 	Network Network
 	Logger  *slog.Logger
@@ -62,6 +67,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TxIndex == nil {
+		cfg.TxIndex = (*indexers.TxIndex)(nil)
+	}
+	if cfg.AddrIndex == nil {
+		cfg.AddrIndex = (*indexers.AddrIndex)(nil)
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second

@@ -1,0 +1,134 @@
+package indexers
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+)
+
+// Index names, as getindexinfo shows them and their flags are spelt.
+const (
+	TxIndexName   = "txindex"
+	AddrIndexName = "addrindex"
+)
+
+// prefixTx: txid -> block hash, position in the block.
+const prefixTx = 't'
+
+// txLocationSize is a transaction index record: block hash, position.
+const txLocationSize = chain.HashSize + 4
+
+// TxIndex maps each main-chain txid to its block and position (Core's
+// -txindex). A nil *TxIndex is the index turned off: its queries fail with a
+// disabled *blockchain.IndexError. Give it to blockchain.Open before use.
+type TxIndex struct {
+	r *blockchain.IndexReader
+}
+
+// NewTxIndex returns the transaction index, for blockchain.Config.Indexers.
+func NewTxIndex() *TxIndex { return &TxIndex{} }
+
+// Name implements blockchain.Indexer.
+func (*TxIndex) Name() string { return TxIndexName }
+
+// KeyPrefixes implements blockchain.Indexer.
+func (*TxIndex) KeyPrefixes() []byte { return []byte{prefixTx} }
+
+// Init implements blockchain.Indexer.
+func (x *TxIndex) Init(r *blockchain.IndexReader) { x.r = r }
+
+func txKey(txid *chain.Hash) []byte { return append([]byte{prefixTx}, txid[:]...) }
+
+// ConnectBlock implements blockchain.Indexer.
+func (*TxIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+	for i := range u.TxIDs {
+		loc := binary.LittleEndian.AppendUint32(append(make([]byte, 0, txLocationSize), u.Hash[:]...), uint32(i))
+		if err := txn.Set(txKey(&u.TxIDs[i]), loc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DisconnectBlock implements blockchain.Indexer.
+func (*TxIndex) DisconnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+	for i := range u.TxIDs {
+		if err := txn.Delete(txKey(&u.TxIDs[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TxLocation says where a confirmed transaction is.
+type TxLocation struct {
+	Block  chain.Hash
+	Height int32
+	Index  int
+}
+
+// Find returns a main-chain transaction and where it is; a
+// *blockchain.IndexError if the index is off or still catching up, an error
+// matching blockchain.ErrNotFound if no main-chain block holds it.
+func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
+	if x == nil {
+		return nil, TxLocation{}, &blockchain.IndexError{Index: TxIndexName, Disabled: true}
+	}
+	if err := x.r.Ready(); err != nil {
+		return nil, TxLocation{}, err
+	}
+	loc, err := x.locate(txid)
+	if err != nil {
+		return nil, loc, err
+	}
+	c := x.r.Chain()
+	b, err := c.BlockByHash(loc.Block)
+	if err != nil {
+		return nil, loc, err
+	}
+	if loc.Index >= len(b.Txs) {
+		return nil, loc, fmt.Errorf("transaction index entry of %s is damaged", txid)
+	}
+	if info, err := c.BlockInfo(loc.Block); err == nil {
+		loc.Height = info.Height
+	}
+	return b.Txs[loc.Index], loc, nil
+}
+
+// Has reports, from one key read and without waiting for the index to reach
+// the tip, whether the index holds txid: false for a nil (turned off) index.
+func (x *TxIndex) Has(txid chain.Hash) bool {
+	if x == nil {
+		return false
+	}
+	_, err := x.locate(txid)
+	return err == nil
+}
+
+// locate reads a transaction's record.
+func (x *TxIndex) locate(txid chain.Hash) (TxLocation, error) {
+	var loc TxLocation
+	err := x.r.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(txKey(&txid))
+		if err != nil {
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return fmt.Errorf("transaction %s: %w", txid, blockchain.ErrNotFound)
+			}
+			return err
+		}
+		return item.Value(func(raw []byte) error {
+			if len(raw) != txLocationSize {
+				return fmt.Errorf("transaction index entry of %s is damaged", txid)
+			}
+			copy(loc.Block[:], raw)
+			loc.Index = int(binary.LittleEndian.Uint32(raw[chain.HashSize:]))
+			return nil
+		})
+	})
+	return loc, err
+}
