@@ -1,6 +1,7 @@
 package blockchain
 
 import (
+	"encoding/binary"
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
@@ -29,6 +30,11 @@ type Indexer interface {
 	// KeyPrefixes are the first bytes of the index's records in the store;
 	// --reindex deletes them. They must not be one the chain uses.
 	KeyPrefixes() []byte
+	// Version is the format of the index's records. When it is not the one
+	// the stored index was built with, the chain deletes the old records and
+	// builds the index again from genesis, as Core does on a new index
+	// database version.
+	Version() uint32
 	// Init hands the index the reader of its records, once, at Open.
 	Init(r *IndexReader)
 	// ConnectBlock adds the block u to the index.
@@ -135,19 +141,9 @@ func (c *Chain) openIndexes(indexers []Indexer) error {
 			return err
 		}
 		c.indexOrder = append(c.indexOrder, ix.Name())
-		var raw []byte
-		err := c.db.View(func(txn *badger.Txn) (err error) {
-			raw, err = getValue(txn, indexMarkerKey(ix.Name()))
-			return err
-		})
+		best, err := c.readIndexMarker(ix)
 		if err != nil {
-			return fmt.Errorf("read %s marker: %w", ix.Name(), err)
-		}
-		best := c.mainChain[0]
-		if raw != nil {
-			if best = c.index[chain.Hash(raw)]; len(raw) != chain.HashSize || best == nil {
-				return fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.Name(), raw)
-			}
+			return err
 		}
 		if err := c.checkIndexNotPruned(ix.Name(), best); err != nil {
 			return err
@@ -156,6 +152,56 @@ func (c *Chain) openIndexes(indexers []Indexer) error {
 		c.indexes[ix.Name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 	}
 	return nil
+}
+
+// readIndexMarker returns the last block the index applied: genesis for an
+// index never built, or one whose records are of another Version, which are
+// deleted first.
+func (c *Chain) readIndexMarker(ix Indexer) (*blockNode, error) {
+	var raw []byte
+	err := c.db.View(func(txn *badger.Txn) (err error) {
+		raw, err = getValue(txn, indexMarkerKey(ix.Name()))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s marker: %w", ix.Name(), err)
+	}
+	if raw == nil {
+		return c.mainChain[0], nil
+	}
+	// The marker is the block's hash and, since versions exist, the version;
+	// a marker of the hash alone is version 0.
+	var version uint32
+	switch len(raw) {
+	case chain.HashSize:
+	case chain.HashSize + 4:
+		version = binary.LittleEndian.Uint32(raw[chain.HashSize:])
+	default:
+		return nil, fmt.Errorf("%s marker %x is damaged; restart with --reindex", ix.Name(), raw)
+	}
+	if version != ix.Version() {
+		c.log.Warn("index records are of another version: rebuilding the index from genesis", "index", ix.Name(), "stored", version, "now", ix.Version())
+		for _, p := range ix.KeyPrefixes() {
+			if err := deletePrefix(c.db, p); err != nil {
+				return nil, fmt.Errorf("drop %s records: %w", ix.Name(), err)
+			}
+		}
+		if err := c.db.Update(func(txn *badger.Txn) error { return txn.Delete(indexMarkerKey(ix.Name())) }); err != nil {
+			return nil, fmt.Errorf("drop %s marker: %w", ix.Name(), err)
+		}
+		return c.mainChain[0], nil
+	}
+	best := c.index[chain.Hash(raw[:chain.HashSize])]
+	if best == nil {
+		return nil, fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.Name(), raw)
+	}
+	return best, nil
+}
+
+// indexMarker is the value of an index's marker: the last block it applied
+// and the version of its records.
+func indexMarker(best *blockNode, version uint32) []byte {
+	return binary.LittleEndian.AppendUint32(append(make([]byte, 0, chain.HashSize+4), best.hash[:]...), version)
 }
 
 func (c *Chain) runIndexes() {
@@ -257,7 +303,7 @@ func (f *indexFollower) step() (bool, error) {
 		if err != nil {
 			return err
 		}
-		return txn.Set(indexMarkerKey(f.ix.Name()), newBest.hash[:])
+		return txn.Set(indexMarkerKey(f.ix.Name()), indexMarker(newBest, f.ix.Version()))
 	})
 	if err != nil {
 		return false, fmt.Errorf("block %s: %w", target.hash, err)

@@ -13,7 +13,7 @@ import (
 // Address index records.
 const (
 	prefixAddrUtxo = 'a' // key hash, outpoint (txid, big-endian index) -> value, height
-	prefixAddrTx   = 'x' // key hash, height (big-endian), txid -> nothing
+	prefixAddrTx   = 'x' // key hash, height (big-endian), txid -> value received (u64)
 )
 
 // AddrIndex keeps, per public key hash, its unspent outputs and the
@@ -30,8 +30,16 @@ func NewAddrIndex() *AddrIndex { return &AddrIndex{} }
 // Name implements blockchain.Indexer.
 func (*AddrIndex) Name() string { return AddrIndexName }
 
+var _ blockchain.Indexer = (*AddrIndex)(nil)
+
 // KeyPrefixes implements blockchain.Indexer.
 func (*AddrIndex) KeyPrefixes() []byte { return []byte{prefixAddrUtxo, prefixAddrTx} }
+
+// Version implements blockchain.Indexer. Version 1 records with each
+// transaction of a key hash what the transaction paid to it, so an
+// address's total received is a sum over its history, needing neither the
+// transactions nor the transaction index.
+func (*AddrIndex) Version() uint32 { return 1 }
 
 // Init implements blockchain.Indexer.
 func (x *AddrIndex) Init(r *blockchain.IndexReader) { x.r = r }
@@ -59,6 +67,9 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 	pos := 0
 	for i, tx := range u.Block.Txs {
 		txid := &u.TxIDs[i]
+		// received is what tx paid each key hash it touches, spenders
+		// included (with 0 unless also paid), written once per key hash.
+		received := make(map[[chain.PubKeyHashSize]byte]uint64)
 		if i > 0 {
 			for _, in := range tx.Inputs {
 				prev := &u.Spent[pos]
@@ -66,8 +77,8 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 				if err := txn.Delete(addrUtxoKey(&prev.PubKeyHash, in.PrevOut)); err != nil {
 					return err
 				}
-				if err := txn.Set(addrTxKey(&prev.PubKeyHash, u.Height, txid), nil); err != nil {
-					return err
+				if _, ok := received[prev.PubKeyHash]; !ok {
+					received[prev.PubKeyHash] = 0
 				}
 			}
 		}
@@ -77,7 +88,10 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 			if err := txn.Set(addrUtxoKey(&out.PubKeyHash, op), addrUtxoValue(out.Value, u.Height)); err != nil {
 				return err
 			}
-			if err := txn.Set(addrTxKey(&out.PubKeyHash, u.Height, txid), nil); err != nil {
+			received[out.PubKeyHash] += out.Value
+		}
+		for pkh, value := range received {
+			if err := txn.Set(addrTxKey(&pkh, u.Height, txid), binary.LittleEndian.AppendUint64(nil, value)); err != nil {
 				return err
 			}
 		}
@@ -161,6 +175,8 @@ func (x *AddrIndex) Utxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error)
 type AddressTx struct {
 	TxID   chain.Hash
 	Height int32
+	// Received is what the transaction paid to the key hash.
+	Received uint64
 }
 
 // TxIDs lists the transactions touching pkh, oldest first; a
@@ -172,14 +188,21 @@ func (x *AddrIndex) TxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
 	var out []AddressTx
 	prefix := append([]byte{prefixAddrTx}, pkh[:]...)
 	err := x.r.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()[len(prefix):]
-			if len(k) != 4+chain.HashSize {
-				return fmt.Errorf("address index entry is damaged")
-			}
 			var t AddressTx
+			err := it.Item().Value(func(v []byte) error {
+				if len(k) != 4+chain.HashSize || len(v) != 8 {
+					return fmt.Errorf("address index entry is damaged")
+				}
+				t.Received = binary.LittleEndian.Uint64(v)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 			t.Height = int32(binary.BigEndian.Uint32(k))
 			copy(t.TxID[:], k[4:])
 			out = append(out, t)

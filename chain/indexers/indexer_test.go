@@ -4,8 +4,10 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
@@ -96,5 +98,98 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	wantTxs, _ := freshAddr.TxIDs(g.PKH)
 	if !slices.Equal(gotUtxos, wantUtxos) || !slices.Equal(gotTxs, wantTxs) || len(wantTxs) == 0 {
 		t.Fatalf("address index after the reorganisation: %d utxos, %d txs; want %d, %d", len(gotUtxos), len(gotTxs), len(wantUtxos), len(wantTxs))
+	}
+}
+
+// An address index built before its records carried what each transaction
+// received (version 0: a marker of the block hash alone, empty values) is
+// dropped and rebuilt when the node starts, and then answers with amounts; a
+// damaged marker stops the start with an error naming it.
+func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*blockchain.Chain, *indexers.AddrIndex, error) {
+		ix := indexers.NewAddrIndex()
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: slog.New(slog.DiscardHandler), Indexers: []blockchain.Indexer{ix}})
+		return c, ix, err
+	}
+	c, _, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, 101)
+	blocks = append(blocks, g.NextBlock(blocks[100].Hash(), g.SpendAll(g.Coinbase(blocks[0].Hash()), 1000)))
+	chaintest.MustProcess(t, c, blocks...)
+	chaintest.WaitIndexes(t, c)
+	c.Close()
+
+	marker := []byte("mindex/addrindex")
+	rewrite := func(edit func(txn *badger.Txn) error) {
+		t.Helper()
+		db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(edit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite(func(txn *badger.Txn) error {
+		item, err := txn.Get(marker)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		if err := txn.Set(marker, v[:chain.HashSize]); err != nil {
+			return err
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'x'}})
+		defer it.Close()
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		for _, k := range keys {
+			if err := txn.Set(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
+	c, ix, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chaintest.WaitIndexes(t, c)
+	history, err := ix.TxIDs(g.PKH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want uint64
+	for _, h := range history {
+		got += h.Received
+	}
+	for _, b := range blocks {
+		for _, tx := range b.Txs {
+			for _, out := range tx.Outputs {
+				if out.PubKeyHash == g.PKH {
+					want += out.Value
+				}
+			}
+		}
+	}
+	if got != want || len(history) != 103 {
+		t.Fatalf("rebuilt index: %d transactions receiving %d, want 103 receiving %d", len(history), got, want)
+	}
+	c.Close()
+
+	rewrite(func(txn *badger.Txn) error { return txn.Set(marker, []byte{1, 2, 3}) })
+	if c, _, err := open(); err == nil || !strings.Contains(err.Error(), "addrindex marker 010203 is damaged") {
+		if err == nil {
+			c.Close()
+		}
+		t.Fatalf("open with a damaged marker: %v", err)
 	}
 }

@@ -36,8 +36,14 @@ func NewTxIndex() *TxIndex { return &TxIndex{} }
 // Name implements blockchain.Indexer.
 func (*TxIndex) Name() string { return TxIndexName }
 
+var _ blockchain.Indexer = (*TxIndex)(nil)
+
 // KeyPrefixes implements blockchain.Indexer.
 func (*TxIndex) KeyPrefixes() []byte { return []byte{prefixTx} }
+
+// Version implements blockchain.Indexer: the records are as they were before
+// versions existed.
+func (*TxIndex) Version() uint32 { return 0 }
 
 // Init implements blockchain.Indexer.
 func (x *TxIndex) Init(r *blockchain.IndexReader) { x.r = r }

@@ -10,7 +10,6 @@ import (
 	"slices"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/rpc"
 )
@@ -110,7 +109,6 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 				return nil, err
 			}
 			var res AddressBalanceResult
-			txs := make(map[chain.Hash]*chain.Tx)
 			for _, a := range addrs {
 				utxos, err := m.AddrIndex.Utxos(a.pkh)
 				if err != nil {
@@ -124,27 +122,7 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
 				for _, h := range history {
-					if err := ctx.Err(); err != nil {
-						return nil, err
-					}
-					tx, ok := txs[h.TxID]
-					if !ok {
-						tx, _, err = m.TxIndex.Find(h.TxID)
-						// A reorganisation since AddressTxIDs may have taken the
-						// transaction out of the main chain: it received nothing then.
-						if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
-							return nil, fmt.Errorf("read transaction %s: %w", h.TxID, err)
-						}
-						txs[h.TxID] = tx
-					}
-					if tx == nil {
-						continue
-					}
-					for _, out := range tx.Outputs {
-						if out.PubKeyHash == a.pkh {
-							res.Received += out.Value
-						}
-					}
+					res.Received += h.Received
 				}
 			}
 			return res, nil

@@ -1,6 +1,7 @@
 package methods
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"testing"
@@ -69,5 +70,23 @@ func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	raw, err := reg.Call(t.Context(), "getindexinfo", nil)
 	if err != nil || strings.Contains(string(raw), "txindex") || !strings.Contains(string(raw), "addrindex") {
 		t.Fatalf("getindexinfo without txindex = %s, %v", raw, err)
+	}
+	// The address index alone gives an address's total received: it needs
+	// neither the transactions nor their index.
+	var want uint64
+	for _, b := range blocks {
+		for _, tx := range b.Txs {
+			for _, out := range tx.Outputs {
+				if out.PubKeyHash == g.PKH {
+					want += out.Value
+				}
+			}
+		}
+	}
+	chaintest.WaitIndexes(t, c)
+	raw, err = reg.Call(t.Context(), "getaddressbalance", []any{params.EncodeAddress(g.PKH)})
+	var bal AddressBalanceResult
+	if err != nil || json.Unmarshal(raw, &bal) != nil || bal.Received != want || want == 0 {
+		t.Fatalf("getaddressbalance without txindex = %s, %v; want received %d", raw, err, want)
 	}
 }

@@ -376,7 +376,7 @@ func (s *Server) restAddress(ctx context.Context, w http.ResponseWriter, req res
 	}
 	txs, _ := pageOf(d.Txs, req.page, addressPerPage)
 	for _, t := range txs {
-		res.Txs = append(res.Txs, addressTxResult(t))
+		res.Txs = append(res.Txs, addressTxResult{TxID: t.TxID, Height: t.Height})
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
