@@ -1,12 +1,11 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"errors"
 	"fmt"
 	"math/big"
 
+	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/pow"
 )
 

@@ -1,10 +1,9 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"math/big"
 
+	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/pow"
 )
 

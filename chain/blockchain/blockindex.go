@@ -1,11 +1,10 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"math/big"
 	"slices"
 
+	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/pow"
 )
 

@@ -1,8 +1,6 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Config says where and how to open a chain.

@@ -1,8 +1,6 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // blockView is the UTXO set as a block being connected sees it: the chain

@@ -1,18 +1,17 @@
 package blockchain
 
 import (
-	"encoding/binary"
-	"slices"
-
-	"github.com/quarrychain/quarry/chain"
-
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Indexer is the hook an index of the main chain plugs into (package

@@ -1,13 +1,13 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // ProcessBlock takes a block from anywhere (a peer, the miner, RPC): it checks

@@ -1,13 +1,13 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Pruning deletes the bodies and undo data of old blocks, as Bitcoin Core's

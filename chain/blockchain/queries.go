@@ -1,8 +1,6 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -11,6 +9,8 @@ import (
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // ErrNotFound is returned by lookups of blocks and transactions the node does not have.

@@ -1,13 +1,12 @@
 package blockchain
 
 import (
+	"fmt"
 	"slices"
 
-	"github.com/quarrychain/quarry/chain"
-
-	"fmt"
-
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // metaReindex marks a reindex under way: reindexFull or reindexChainState.

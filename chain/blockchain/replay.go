@@ -1,12 +1,12 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"fmt"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // replayBlocks brings the UTXO set from the block its stored state belongs to

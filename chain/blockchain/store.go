@@ -1,8 +1,6 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/sys/unix"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // Key prefixes of the Badger store. Each record kind has one byte, so a prefix

@@ -1,11 +1,11 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"bytes"
 	"math/big"
 	"testing"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // The records below are read back from the store: a damaged database must give

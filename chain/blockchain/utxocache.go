@@ -1,8 +1,6 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"bytes"
 	"fmt"
 	"slices"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // The UTXO cache holds the chain state in memory in front of Badger, as Bitcoin

@@ -1,12 +1,12 @@
 package blockchain
 
 import (
-	"github.com/quarrychain/quarry/chain"
-
 	"encoding/binary"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // BenchmarkFlushFullCache fills a UTXO cache to the default --dbcache bound

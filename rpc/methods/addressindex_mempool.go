@@ -5,10 +5,9 @@ import (
 	"context"
 	"slices"
 
-	"github.com/quarrychain/quarry/rpc"
-
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 // AddressMempoolEntry is one of getaddressmempool's entries, as bitcore's

@@ -3,9 +3,8 @@ package methods
 import (
 	"context"
 
-	"github.com/quarrychain/quarry/rpc"
-
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 func (m *chainMethods) pruneblockchain() rpc.Method {

@@ -5,11 +5,10 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/quarrychain/quarry/rpc"
-
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 // A node in manual prune mode prunes on pruneblockchain, reports it in

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 
-	"github.com/quarrychain/quarry/rpc"
-
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 // IndexInfoResult is one index in getindexinfo's reply.

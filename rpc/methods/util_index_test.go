@@ -7,12 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quarrychain/quarry/rpc"
-
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/chain/indexers"
+	"github.com/quarrychain/quarry/rpc"
 )
 
 func TestGetIndexInfo(t *testing.T) {
