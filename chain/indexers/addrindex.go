@@ -18,8 +18,8 @@ const (
 
 // AddrIndex keeps, per public key hash, its unspent outputs and the
 // transactions that paid to or spent from it, as bitcore's address index. A
-// nil *AddrIndex is the index turned off: its queries fail with a disabled
-// *blockchain.IndexError. Give it to blockchain.Open before use.
+// nil *AddrIndex, or one not given to blockchain.Open, is the index turned
+// off: its queries fail with a disabled *blockchain.IndexError.
 type AddrIndex struct {
 	r *blockchain.IndexReader
 }
@@ -213,7 +213,7 @@ func (x *AddrIndex) TxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
 }
 
 func (x *AddrIndex) ready() error {
-	if x == nil {
+	if x == nil || x.r == nil {
 		return &blockchain.IndexError{Index: AddrIndexName, Disabled: true}
 	}
 	return x.r.Ready()

@@ -194,3 +194,24 @@ func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 		t.Fatalf("open with a damaged marker: %v", err)
 	}
 }
+
+// An index made but never given to blockchain.Open (a node that built it and
+// then left it out of Config.Indexers) is an index turned off: its queries
+// say so rather than dereference a reader it was never handed.
+func TestIndexNotOpenedIsOff(t *testing.T) {
+	txIndex, addrIndex := indexers.NewTxIndex(), indexers.NewAddrIndex()
+	var pkh [chain.PubKeyHashSize]byte
+	var ie *blockchain.IndexError
+	if _, _, err := txIndex.Find(chain.Hash{1}); !errors.As(err, &ie) || !ie.Disabled || ie.Index != indexers.TxIndexName {
+		t.Errorf("Find: %v", err)
+	}
+	if txIndex.Has(chain.Hash{1}) {
+		t.Error("Has: true")
+	}
+	if _, err := addrIndex.Utxos(pkh); !errors.As(err, &ie) || !ie.Disabled || ie.Index != indexers.AddrIndexName {
+		t.Errorf("Utxos: %v", err)
+	}
+	if _, err := addrIndex.TxIDs(pkh); !errors.As(err, &ie) || !ie.Disabled {
+		t.Errorf("TxIDs: %v", err)
+	}
+}

@@ -24,8 +24,8 @@ const prefixTx = 't'
 const txLocationSize = chain.HashSize + 4
 
 // TxIndex maps each main-chain txid to its block and position (Core's
-// -txindex). A nil *TxIndex is the index turned off: its queries fail with a
-// disabled *blockchain.IndexError. Give it to blockchain.Open before use.
+// -txindex). A nil *TxIndex, or one not given to blockchain.Open, is the
+// index turned off: its queries fail with a disabled *blockchain.IndexError.
 type TxIndex struct {
 	r *blockchain.IndexReader
 }
@@ -82,10 +82,7 @@ type TxLocation struct {
 // *blockchain.IndexError if the index is off or still catching up, an error
 // matching blockchain.ErrNotFound if no main-chain block holds it.
 func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
-	if x == nil {
-		return nil, TxLocation{}, &blockchain.IndexError{Index: TxIndexName, Disabled: true}
-	}
-	if err := x.r.Ready(); err != nil {
+	if err := x.ready(); err != nil {
 		return nil, TxLocation{}, err
 	}
 	loc, err := x.locate(txid)
@@ -107,13 +104,24 @@ func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
 }
 
 // Has reports, from one key read and without waiting for the index to reach
-// the tip, whether the index holds txid: false for a nil (turned off) index.
+// the tip, whether the index holds txid: false for an index turned off.
 func (x *TxIndex) Has(txid chain.Hash) bool {
-	if x == nil {
+	if !x.opened() {
 		return false
 	}
 	_, err := x.locate(txid)
 	return err == nil
+}
+
+// opened reports whether the index is on: given to blockchain.Open, which
+// handed it its reader.
+func (x *TxIndex) opened() bool { return x != nil && x.r != nil }
+
+func (x *TxIndex) ready() error {
+	if !x.opened() {
+		return &blockchain.IndexError{Index: TxIndexName, Disabled: true}
+	}
+	return x.r.Ready()
 }
 
 // locate reads a transaction's record.
