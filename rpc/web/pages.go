@@ -149,7 +149,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, pages pageSet, p
 		p = page{Title: "Not found", Body: string(nf)}
 	case errors.As(err, &ie):
 		status, name = http.StatusServiceUnavailable, "notfound"
-		p = page{Title: "Index not available", Body: "This page needs the node's " + ie.Error() + "."}
+		p = page{Title: "Index not available", Body: "The node's " + ie.Error() + "."}
 	case err != nil:
 		if r.Context().Err() == nil {
 			s.log.Warn("web page", "path", r.URL.Path, "err", err)
@@ -411,7 +411,10 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 		v.Tx, v.InMempool = tx, true
 	} else {
 		tx, loc, err := s.cfg.TxIndex.Find(txid)
-		if errors.Is(err, blockchain.ErrNotFound) {
+		// An index that is off or behind matches ErrNotFound too, but the page
+		// says that, not that no such transaction exists (render: 503).
+		var ie *blockchain.IndexError
+		if errors.Is(err, blockchain.ErrNotFound) && !errors.As(err, &ie) {
 			return page{}, "", errNotFound("No transaction " + txid.String() + " in the mempool or the transaction index.")
 		}
 		if err != nil {

@@ -183,6 +183,22 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 	}
 }
 
+// With the transaction index off, the page of a confirmed transaction says
+// so (503, naming the flag), not that the transaction does not exist.
+func TestTxPageWithIndexOff(t *testing.T) {
+	f := newFixture(t)
+	srv, err := New(Config{Chain: f.chain, Mempool: f.pool, RPC: f.srv.cfg.RPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/tx/"+f.tx1.TxID().String(), nil))
+	if body := rec.Body.String(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "The node&#39;s txindex is disabled (enable it with --txindex=1).") {
+		t.Errorf("%d %.300q", rec.Code, body)
+	}
+}
+
 // With the address index off, the address page and its REST answer say so
 // (503, naming the flag that turns it on) rather than failing inside.
 func TestAddressWithIndexOff(t *testing.T) {
