@@ -12,8 +12,9 @@
 // context live in validate.go and take it as arguments: a header's parent
 // (CheckHeaderContext: difficulty, median time, future time, time warp), a
 // block's height (CheckBlockContext: coinbase height and lock time, finality),
-// the outputs a transaction spends (CheckTxInputs, VerifyTxSignatures). Every rule failure is a *RuleError whose Kind identifies
-// the rule, so callers test it with errors.Is(err, chain.ErrBadMerkleRoot).
+// the outputs a transaction spends (CheckTxInputs, VerifyTxSignatures). Every
+// rule failure is a *RuleError whose Kind identifies the rule, so callers test
+// it with errors.Is(err, chain.ErrBadMerkleRoot).
 //
 // errors.go holds the one table of rule failures: each ErrorKind's row (Rule) gives
 // Bitcoin Core's reject reason and whose fault a failure is, for a loose transaction

@@ -231,7 +231,7 @@ func BenchmarkConnectBlock2000Cached(b *testing.B) { benchConnect(b, true) }
 // the first tenth, and the slowest connect (which would show a block waiting
 // for a flush of the UTXO cache). Run it alone, with the soft memory limit the
 // node sets for the chain and the default 256 MiB cache:
-// GOMEMLIMIT=640MiB go test ./chain -run X -bench Connect1000 -benchtime 1x
+// GOMEMLIMIT=640MiB go test ./chain/blockchain -run X -bench Connect1000 -benchtime 1x
 // (QUARRY_BENCH_BLOCKS=N connects N blocks instead of 1,000).
 func BenchmarkConnect1000Blocks(b *testing.B) {
 	const perBlock = 2000

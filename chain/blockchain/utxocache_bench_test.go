@@ -13,7 +13,7 @@ import (
 // with new outputs and flushes it to a fresh store, reporting how long the
 // flush takes and how long the writer (block connection) waited for it.
 //
-// Run: go test ./chain -run '^$' -bench FlushFullCache -benchtime 1x
+// Run: go test ./chain/blockchain -run '^$' -bench FlushFullCache -benchtime 1x
 func BenchmarkFlushFullCache(b *testing.B) {
 	const maxBytes = DefaultDBCacheMiB << 20
 	entries := maxBytes / cacheEntryBytes

@@ -10,10 +10,11 @@
 // (*indexers.TxIndex, *indexers.AddrIndex, nil when off) directly and reach
 // the rest of the node only through the small interfaces of interface.go
 // (Mempool, TxPool, Miner, BlockGenerator, Network), which the node's parts
-// satisfy and tests fake. The node wires them with the Register functions of register.go, one per backend:
+// satisfy and tests fake. The node wires them with the Register functions of
+// register.go, one per backend:
 //
 //	reg := rpc.NewRegistry()
-//	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, Mempool: pool})
+//	methods.RegisterChain(reg, methods.ChainBackend{Chain: c, TxIndex: txIndex, AddrIndex: addrIndex, Mempool: pool})
 //	unsubscribe := methods.RegisterMempool(reg, methods.MempoolBackend{Pool: pool, Chain: c})
 //	methods.RegisterMining(reg, methods.MiningBackend{Chain: c, Miner: m})
 //	methods.RegisterNetwork(reg, methods.NetworkBackend{Net: node})
