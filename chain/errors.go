@@ -240,6 +240,9 @@ func (e *RuleError) Error() string { return e.Description }
 // Unwrap lets errors.Is match the Kind.
 func (e *RuleError) Unwrap() error { return e.Kind }
 
+// NewRuleError returns the failure of the rule kind, desc saying what broke
+// it; package blockchain reports the rules only the chain state can check
+// (a known-invalid ancestor, the coinbase's claim on the block's fees) with it.
 func NewRuleError(kind ErrorKind, desc string) *RuleError {
 	return &RuleError{Kind: kind, Description: desc}
 }

@@ -1,6 +1,7 @@
 package blockchain
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -184,9 +185,9 @@ func Open(cfg Config) (*Chain, error) {
 		now:         cfg.Now,
 		index:       make(map[chain.Hash]*blockNode),
 		candidates:  make(map[*blockNode]struct{}),
-		orphans:     newOrphanPool(cmp(cfg.MaxOrphans, DefaultMaxOrphans), cmp(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
+		orphans:     newOrphanPool(cmp.Or(cfg.MaxOrphans, DefaultMaxOrphans), cmp.Or(cfg.MaxOrphanBytes, DefaultMaxOrphanBytes)),
 		assumeValid: cfg.Params.AssumeValid,
-		utxos:       newUtxoCache(db, cmp(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
+		utxos:       newUtxoCache(db, cmp.Or(cfg.DBCacheBytes, DefaultDBCacheMiB<<20)),
 	}
 	if cfg.AssumeValid != nil {
 		c.assumeValid = *cfg.AssumeValid
@@ -224,13 +225,6 @@ func Open(cfg Config) (*Chain, error) {
 	}
 	c.runIndexes()
 	return c, nil
-}
-
-func cmp[T int | int64](v, def T) T {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // Close stops the indexes, once those that caught up with the chain applied

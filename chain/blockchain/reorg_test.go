@@ -182,7 +182,7 @@ func TestRestartKeepsState(t *testing.T) {
 	}
 	got, loc, err := txIndex.Find(tx.TxID())
 	if err != nil || got.TxID() != tx.TxID() || loc.Height != 102 || loc.Block != last.Hash() {
-		t.Fatalf("FindTx = %v, %+v, %v", got, loc, err)
+		t.Fatalf("Find = %v, %+v, %v", got, loc, err)
 	}
 	utxos, err := addrIndex.Utxos(g.PKH)
 	if err != nil {
@@ -244,7 +244,7 @@ func TestReindex(t *testing.T) {
 			}
 			chaintest.WaitIndexes(t, c)
 			if _, loc, err := txIndex.Find(spend.TxID()); err != nil || loc.Block != last.Hash() {
-				t.Fatalf("FindTx after the reindex: %+v, %v", loc, err)
+				t.Fatalf("Find after the reindex: %+v, %v", loc, err)
 			}
 		})
 	}

@@ -47,10 +47,10 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	chaintest.MustProcess(t, c, a...)
 	var ie *blockchain.IndexError
 	if _, _, err := txIndex.Find(spendA.TxID()); !errors.As(err, &ie) || !ie.Disabled || ie.Index != indexers.TxIndexName || !errors.Is(err, blockchain.ErrNotFound) {
-		t.Fatalf("FindTx with the index off: %v", err)
+		t.Fatalf("Find with the index off: %v", err)
 	}
 	if _, err := addrIndex.Utxos(g.PKH); !errors.As(err, &ie) || ie.Index != indexers.AddrIndexName {
-		t.Fatalf("AddressUtxos with the index off: %v", err)
+		t.Fatalf("Utxos with the index off: %v", err)
 	}
 	if st := c.IndexStatuses(); len(st) != 0 {
 		t.Fatalf("index statuses with the indexes off: %+v", st)
@@ -61,7 +61,7 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	defer c.Close()
 	chaintest.WaitIndexes(t, c)
 	if _, loc, err := txIndex.Find(spendA.TxID()); err != nil || loc.Block != a[0].Hash() {
-		t.Fatalf("FindTx after catching up: %+v %v", loc, err)
+		t.Fatalf("Find after catching up: %+v %v", loc, err)
 	}
 	for _, st := range c.IndexStatuses() {
 		if !st.Synced {
@@ -75,10 +75,10 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	chaintest.MustProcess(t, c, b...)
 	// Queries wait for a synced index to apply the last blocks.
 	if _, loc, err := txIndex.Find(spendB.TxID()); err != nil || loc.Block != b[0].Hash() {
-		t.Fatalf("FindTx of the winner's spend: %+v %v", loc, err)
+		t.Fatalf("Find of the winner's spend: %+v %v", loc, err)
 	}
 	if _, _, err := txIndex.Find(spendA.TxID()); !errors.Is(err, blockchain.ErrNotFound) {
-		t.Fatalf("FindTx of the loser's spend: %v", err)
+		t.Fatalf("Find of the loser's spend: %v", err)
 	}
 	freshAddr := indexers.NewAddrIndex()
 	fresh, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Indexers: []blockchain.Indexer{freshAddr}})
