@@ -123,11 +123,14 @@ func (c *Chain) PruneBlockchain(height int32) (int32, error) {
 // lowest first, main chain and side branches, stopping early when toTarget
 // and the stored size is an eighth below the target (so that pruning, and the
 // flush it needs, come once per eighth of the target of new blocks rather
-// than at every block), and never above what an index still needs. The UTXO
-// cache is flushed first: a replay needs the blocks above the stored state.
+// than at every block), and never above what an index still needs: every
+// block above where its last block meets the main chain, since an index left
+// on a losing branch takes that branch back before it applies the winner's.
+// The UTXO cache is flushed first: a replay needs the blocks above the stored
+// state.
 func (c *Chain) pruneTo(limit int32, toTarget bool) (int32, error) {
 	for _, f := range c.indexes {
-		limit = min(limit, f.bestNode().height)
+		limit = min(limit, forkPoint(f.bestNode(), c.tip()).height)
 	}
 	from := c.prune.height.Load()
 	if limit < max(from, 1) {

@@ -147,3 +147,47 @@ func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 		t.Fatalf("pruned %+v before the index caught up", st)
 	}
 }
+
+// An index left on a branch that lost needs that branch's blocks (to take
+// them back) and the main chain's above the fork (to apply them): pruning
+// keeps everything above the fork, not merely up to the index's height.
+// Here the index sits on a block that lost to a 300-block branch while it
+// was off, and --reindex-chainstate reconnects, and prunes, every block
+// before it starts.
+func TestPruneKeepsWhatAnIndexOnALosingBranchNeeds(t *testing.T) {
+	dir := t.TempDir()
+	g := chaintest.New(chain.RegtestParams)
+	base := g.Chain(chain.RegtestParams.GenesisHash, 10)
+	fork := base[len(base)-1].Hash()
+	loser := g.NextBlock(fork)
+	c, _, _ := openIndexed(t, dir)
+	mustProcess(t, c, append(base, loser)...)
+	chaintest.WaitIndexes(t, c)
+	c.Close()
+
+	winner := g.Chain(fork, 300)
+	c = openChain(t, dir)
+	mustProcess(t, c, winner...)
+	c.Close()
+
+	addrIndex := indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog,
+		PruneTargetBytes: 2, ReindexChainState: true, Indexers: []blockchain.Indexer{addrIndex}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, b := range []*chain.Block{loser, winner[0]} {
+		if _, err := c.BlockByHash(b.Hash()); err != nil {
+			t.Fatalf("block %s the index needs: %v", b.Hash(), err)
+		}
+	}
+	chaintest.WaitIndexes(t, c)
+	if st := c.IndexStatuses(); len(st) != 1 || !st[0].Synced {
+		t.Fatalf("index after the prune: %+v", st)
+	}
+	txs, err := addrIndex.TxIDs(g.PKH)
+	if err != nil || len(txs) != len(base)+len(winner) {
+		t.Fatalf("address index holds %d transactions (%v), want the %d coinbases of the main chain", len(txs), err, len(base)+len(winner))
+	}
+}
