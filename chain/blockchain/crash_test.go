@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 const (
@@ -37,7 +39,7 @@ const (
 // (200 signatures), and a heavier fork from 20 blocks back that spends the same
 // coinbases differently, so a child killed at random moments is caught in
 // connects, disconnects and reorganisations.
-func crashChain(t *testing.T) (blocks []*chain.Block, final *chain.Block) {
+func crashChain(t *testing.T) (blocks []*chain.Block, final *chain.Block, pkh [chain.PubKeyHashSize]byte) {
 	g := chaintest.New(chain.RegtestParams)
 	blocks = g.Chain(chain.RegtestParams.GenesisHash, 101)
 	branch := func(parent chain.Hash, firstCoinbase, n int) []*chain.Block {
@@ -66,7 +68,14 @@ func crashChain(t *testing.T) (blocks []*chain.Block, final *chain.Block) {
 	mainBranch := branch(blocks[100].Hash(), 0, 40)
 	fork := branch(mainBranch[19].Hash(), 20, 25)
 	blocks = append(append(blocks, mainBranch...), fork...)
-	return blocks, fork[len(fork)-1]
+	return blocks, fork[len(fork)-1], g.PKH
+}
+
+// crashConfig opens the crash test's chain, with both indexes, so that kills
+// catch them applying blocks and catching up too.
+func crashConfig(dir string) blockchain.Config {
+	return blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes,
+		Indexers: []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}}
 }
 
 func writeBlocks(t *testing.T, path string, blocks []*chain.Block) {
@@ -128,7 +137,7 @@ func TestCrashChild(t *testing.T) {
 			}
 		}, nil)
 	}
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
+	c, err := blockchain.Open(crashConfig(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,18 +153,19 @@ func TestCrashChild(t *testing.T) {
 // A node killed with SIGKILL at any moment, half way through a flush of its
 // chain state or through the replay of the blocks after the last flush,
 // restarts on a fully connected tip whose UTXO set equals the one replayed
-// from the stored blocks.
+// from the stored blocks, and its indexes, killed while they apply blocks or
+// catch up, end holding what indexes never killed hold.
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	dir := t.TempDir()
-	blocks, final := crashChain(t)
+	blocks, final, pkh := crashChain(t)
 	writeBlocks(t, filepath.Join(dir, "blocks"), blocks)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	heights := map[int32]bool{}
 	reopen := func(round int, how string) {
-		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir, "chain"), Logger: quietLog, DBCacheBytes: crashCacheBytes})
+		c, err := blockchain.Open(crashConfig(dir))
 		if err != nil {
 			t.Fatalf("round %d: reopen after a kill %s: %v", round, how, err)
 		}
@@ -199,10 +209,43 @@ func TestCrashRecovery(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
-	c := openChain(t, filepath.Join(dir, "chain"))
+	c, txIndex, addrIndex := openIndexed(t, filepath.Join(dir, "chain"))
 	requireTip(t, c, final)
 	if err := c.VerifyUtxoSet(); err != nil {
 		t.Fatal(err)
+	}
+	// The indexes, killed as often as the chain, hold what indexes that never
+	// were hold.
+	fresh, freshTx, freshAddr := openIndexed(t, t.TempDir())
+	mustProcess(t, fresh, blocks...)
+	chaintest.WaitIndexes(t, c)
+	chaintest.WaitIndexes(t, fresh)
+	for height := int32(1); height <= fresh.Best().Height; height++ {
+		hash, err := fresh.BlockHashByHeight(height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := fresh.BlockByHash(hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range b.Txs {
+			_, got, err := txIndex.Find(tx.TxID())
+			_, want, werr := freshTx.Find(tx.TxID())
+			if err != nil || werr != nil || got != want {
+				t.Fatalf("transaction index: %s at %+v (%v), want %+v (%v)", tx.TxID(), got, err, want, werr)
+			}
+		}
+	}
+	gotUtxos, err := addrIndex.Utxos(pkh)
+	wantUtxos, werr := freshAddr.Utxos(pkh)
+	if err != nil || werr != nil || !slices.Equal(gotUtxos, wantUtxos) || len(wantUtxos) == 0 {
+		t.Fatalf("address index: %d outputs (%v), want %d (%v)", len(gotUtxos), err, len(wantUtxos), werr)
+	}
+	gotTxs, err := addrIndex.TxIDs(pkh)
+	wantTxs, werr := freshAddr.TxIDs(pkh)
+	if err != nil || werr != nil || !slices.Equal(gotTxs, wantTxs) {
+		t.Fatalf("address index: %d transactions (%v), want %d (%v)", len(gotTxs), err, len(wantTxs), werr)
 	}
 }
 
