@@ -19,6 +19,7 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
 
 // BenchmarkInitialSync measures initial block download between two node
@@ -48,7 +49,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	verifyRate := float64(carried) / verifyAllCores(b, built).Seconds()
 	dir0 := filepath.Join(b.TempDir(), "node0")
 	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir0, "regtest", "chain"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Indexers: []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,7 +20,14 @@ import (
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
 )
+
+// nodeIndexes are the indexes a node runs by default: the benchmarks connect
+// blocks while they follow, as on a node.
+func nodeIndexes() []blockchain.Indexer {
+	return []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}
+}
 
 // sigCase is one signature as a block carries it: the signed message, the
 // serialized key and the DER signature.
@@ -82,7 +89,7 @@ type connectFixture struct {
 func newConnectFixture(b *testing.B) connectFixture {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "template")
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog})
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Indexers: nodeIndexes()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +168,7 @@ func benchConnect(b *testing.B, warm bool) {
 		dir := filepath.Join(b.TempDir(), strconv.Itoa(i))
 		copyDir(b, fx.dir, dir)
 		cache := chain.NewSigCache(blockchain.DefaultSigCacheSize)
-		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, SigCache: cache})
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, SigCache: cache, Indexers: nodeIndexes()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -257,7 +264,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 	defer func() { close(stop); wg.Wait() }()
 	var connecting, firstTenth, lastTenth, slowest time.Duration
 	for range b.N {
-		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: quietLog})
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: quietLog, Indexers: nodeIndexes()})
 		if err != nil {
 			b.Fatal(err)
 		}
