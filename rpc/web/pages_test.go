@@ -183,25 +183,10 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 	}
 }
 
-// With the transaction index off, the page of a confirmed transaction says
-// so (503, naming the flag), not that the transaction does not exist.
-func TestTxPageWithIndexOff(t *testing.T) {
-	f := newFixture(t)
-	srv, err := New(Config{Chain: f.chain, Mempool: f.pool, RPC: f.srv.cfg.RPC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop(context.Background()) })
-	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/tx/"+f.tx1.TxID().String(), nil))
-	if body := rec.Body.String(); rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "The node&#39;s txindex is disabled (enable it with --txindex=1).") {
-		t.Errorf("%d %.300q", rec.Code, body)
-	}
-}
-
-// With the address index off, the address page and its REST answer say so
-// (503, naming the flag that turns it on) rather than failing inside.
-func TestAddressWithIndexOff(t *testing.T) {
+// With the indexes off, the pages and REST answers that need one say so
+// (503, naming the flag that turns it on) rather than failing inside or, for
+// a confirmed transaction, saying that it does not exist.
+func TestPagesWithIndexesOff(t *testing.T) {
 	f := newFixture(t)
 	srv, err := New(Config{Chain: f.chain, Mempool: f.pool, RPC: f.srv.cfg.RPC})
 	if err != nil {
@@ -209,10 +194,14 @@ func TestAddressWithIndexOff(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Stop(context.Background()) })
 	addr := f.params.EncodeAddress(f.other)
-	for _, path := range []string{"/address/" + addr, "/rest/address/" + addr + ".json"} {
+	for path, want := range map[string]string{
+		"/tx/" + f.tx1.TxID().String():    "txindex is disabled (enable it with --txindex=1)",
+		"/address/" + addr:                "addrindex is disabled (enable it with --addrindex=1)",
+		"/rest/address/" + addr + ".json": "addrindex is disabled (enable it with --addrindex=1)",
+	} {
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "addrindex is disabled (enable it with --addrindex=1)") {
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("%s: %d %.200q", path, rec.Code, rec.Body.String())
 		}
 	}
