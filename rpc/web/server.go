@@ -68,6 +68,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A nil *indexers.TxIndex or *AddrIndex answers as an index turned off,
+	// so the pages need no nil checks of their own.
 	if cfg.TxIndex == nil {
 		cfg.TxIndex = (*indexers.TxIndex)(nil)
 	}
