@@ -324,7 +324,7 @@ func (c *Chain) indexReady(name string) error {
 		return &IndexError{Index: name, Disabled: true}
 	}
 	c.mu.RLock()
-	tip := c.tip()
+	asked := c.tip()
 	c.mu.RUnlock()
 	deadline := time.NewTimer(indexSyncWait)
 	defer deadline.Stop()
@@ -332,12 +332,17 @@ func (c *Chain) indexReady(name string) error {
 		f.mu.Lock()
 		best, moved := f.best, f.moved
 		f.mu.Unlock()
-		if best == tip {
-			return nil
-		}
+		// The index may pass the tip the query saw between two looks, or
+		// never reach it when a reorganisation took it away: it is ready
+		// once it holds that tip or the one there is now.
 		c.mu.RLock()
+		tip := c.tip()
+		reached := best.ancestor(asked.height) == asked || best.ancestor(tip.height) == tip
 		behind := tip.height - forkPoint(best, tip).height
 		c.mu.RUnlock()
+		if reached {
+			return nil
+		}
 		if !f.synced.Load() {
 			return &IndexError{Index: name, Behind: behind}
 		}

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -213,5 +215,57 @@ func TestIndexNotOpenedIsOff(t *testing.T) {
 	}
 	if _, err := addrIndex.TxIDs(pkh); !errors.As(err, &ie) || !ie.Disabled {
 		t.Errorf("TxIDs: %v", err)
+	}
+}
+
+// heldTxIndex is a transaction index whose ConnectBlock waits, while held,
+// until released: the test decides when the index moves.
+type heldTxIndex struct {
+	*indexers.TxIndex
+	held     atomic.Bool
+	released chan struct{}
+}
+
+func (x *heldTxIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+	if x.held.Load() {
+		<-x.released
+	}
+	return x.TxIndex.ConnectBlock(txn, u)
+}
+
+// A query waits for a synced index to reach the tip it saw, and is answered
+// once the index holds the main chain, even when a reorganisation took that
+// tip away before the index got to it: the index then never passes through
+// it, and the query used to wait out its whole bound and fail with "still
+// being built".
+func TestQueryAcrossReorgAnswers(t *testing.T) {
+	ix := &heldTxIndex{TxIndex: indexers.NewTxIndex(), released: make(chan struct{})}
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := chaintest.New(chain.RegtestParams)
+	base := g.Chain(chain.RegtestParams.GenesisHash, 5)
+	chaintest.MustProcess(t, c, base...)
+	chaintest.WaitIndexes(t, c)
+
+	// The index is busy with the next block while the tip moves to a block
+	// the query sees, then to a heavier branch without it.
+	ix.held.Store(true)
+	next := g.NextBlock(base[4].Hash())
+	chaintest.MustProcess(t, c, next)
+	chaintest.MustProcess(t, c, g.NextBlock(next.Hash()))
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := ix.Find(base[2].Txs[0].TxID())
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the query read the tip it waits for
+	chaintest.MustProcess(t, c, g.Chain(next.Hash(), 2)...)
+	close(ix.released)
+	if err := <-done; err != nil {
+		t.Fatalf("query across the reorganisation: %v", err)
 	}
 }
