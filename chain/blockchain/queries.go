@@ -122,6 +122,26 @@ func (c *Chain) BlockByHash(hash chain.Hash) (*chain.Block, error) {
 	return b, nil
 }
 
+// SpentOutputs returns the outputs the inputs of b spend, in input order, the
+// coinbase's none: the undo data of a stored block that was connected once,
+// from which Core's getblock and getrawtransaction show prevouts and fees
+// without -txindex. An error matching ErrNotFound for a block never
+// connected, ErrPruned for one pruned.
+func (c *Chain) SpentOutputs(b *chain.Block) ([]chain.UtxoEntry, error) {
+	hash := b.Hash()
+	if err := c.checkPruned(hash); err != nil {
+		return nil, err
+	}
+	c.mu.RLock()
+	n := c.index[hash]
+	connected := n != nil && n.status&statusValid != 0
+	c.mu.RUnlock()
+	if !connected {
+		return nil, fmt.Errorf("undo data of block %s: %w", hash, ErrNotFound)
+	}
+	return c.loadUndo(n, b)
+}
+
 // RawBlock returns the stored encoding of a block; ErrPruned if its body was
 // pruned.
 func (c *Chain) RawBlock(hash chain.Hash) ([]byte, error) {

@@ -333,8 +333,10 @@ For verbosity = 3:
 				res.Tx = b.TxIDs()
 				return res, nil
 			}
-			prev := newPrevouts(m.TxIndex)
-			prev.addBlock(b, info.Height)
+			prev, err := m.blockPrevouts(b, info.Height)
+			if err != nil {
+				return nil, err
+			}
 			verbose := BlockVerboseResult{BlockResult: res, Tx: make([]TxResult, len(b.Txs))}
 			for i, tx := range b.Txs {
 				if err := ctx.Err(); err != nil {

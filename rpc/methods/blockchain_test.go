@@ -468,37 +468,17 @@ func TestGetBlock(t *testing.T) {
 		}
 	})
 	t.Run("verbosity 2 and 3", func(t *testing.T) {
-		for _, verbosity := range []int{2, 3} {
-			obj := f.object(t, "getblock", []any{hash, verbosity})
-			checkKeys(t, "getblock", obj, append([]string{"size", "strippedsize", "weight", "tx"}, headerKeys...)...)
-			txs := obj["tx"].([]any)
-			if len(txs) != 3 {
-				t.Fatalf("getblock verbosity %d has %d transactions, want 3", verbosity, len(txs))
-			}
-			coinbase := txs[0].(map[string]any)
-			checkKeys(t, "coinbase", coinbase, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex")
-			checkField(t, coinbase, "txid", b.Txs[0].TxID())
-			checkField(t, coinbase, "hex", hex.EncodeToString(b.Txs[0].Encode()))
-			for i, wantFee := range []rpc.Amount{tx1Fee, tx2Fee} {
-				tx := txs[i+1].(map[string]any)
-				checkKeys(t, "transaction", tx, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex", "fee")
-				checkField(t, tx, "fee", wantFee)
-				in := tx["vin"].([]any)[0].(map[string]any)
-				if verbosity == 2 {
-					checkKeys(t, "input", in, "txid", "vout", "scriptSig", "txinwitness")
-					continue
-				}
-				checkKeys(t, "input", in, "txid", "vout", "scriptSig", "txinwitness", "prevout")
-				prevout := in["prevout"].(map[string]any)
-				checkKeys(t, "prevout", prevout, "generated", "height", "value", "scriptPubKey")
-				wantPrevout := []PrevoutResult{
-					{Generated: true, Height: 1, Value: 50 * chain.Coin},
-					{Generated: false, Height: 102, Value: 30 * chain.Coin},
-				}[i]
-				checkField(t, prevout, "generated", wantPrevout.Generated)
-				checkField(t, prevout, "height", wantPrevout.Height)
-				checkField(t, prevout, "value", wantPrevout.Value)
-			}
+		// A node without the transaction index shows the same fees and
+		// prevouts: they come from the block's undo data, as in Core.
+		withTxIndex := f.reg
+		defer func() { f.reg = withTxIndex }()
+		noTxIndex := f.backend()
+		noTxIndex.TxIndex = nil
+		withoutTxIndex := rpc.NewRegistry()
+		RegisterChain(withoutTxIndex, noTxIndex)
+		for _, reg := range []*rpc.Registry{withTxIndex, withoutTxIndex} {
+			f.reg = reg
+			getblockVerbose(t, f, b)
 		}
 		// The fee also survives the exact decoding Go callers use.
 		var verbose BlockVerboseResult
@@ -741,6 +721,45 @@ func TestAmountUnmarshal(t *testing.T) {
 		var a rpc.Amount
 		if err := json.Unmarshal([]byte(in), &a); err == nil {
 			t.Errorf("unmarshal %s = %d, want an error", in, a)
+		}
+	}
+}
+
+// getblockVerbose checks getblock's verbosity 2 and 3 of b, block 102 of the
+// fixture: fees, and with 3 the prevouts.
+func getblockVerbose(t *testing.T, f *chainFixture, b *chain.Block) {
+	t.Helper()
+	hash := b.Hash()
+	for _, verbosity := range []int{2, 3} {
+		obj := f.object(t, "getblock", []any{hash, verbosity})
+		checkKeys(t, "getblock", obj, append([]string{"size", "strippedsize", "weight", "tx"}, headerKeys...)...)
+		txs := obj["tx"].([]any)
+		if len(txs) != 3 {
+			t.Fatalf("getblock verbosity %d has %d transactions, want 3", verbosity, len(txs))
+		}
+		coinbase := txs[0].(map[string]any)
+		checkKeys(t, "coinbase", coinbase, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex")
+		checkField(t, coinbase, "txid", b.Txs[0].TxID())
+		checkField(t, coinbase, "hex", hex.EncodeToString(b.Txs[0].Encode()))
+		for i, wantFee := range []rpc.Amount{tx1Fee, tx2Fee} {
+			tx := txs[i+1].(map[string]any)
+			checkKeys(t, "transaction", tx, "txid", "hash", "version", "size", "vsize", "weight", "locktime", "vin", "vout", "hex", "fee")
+			checkField(t, tx, "fee", wantFee)
+			in := tx["vin"].([]any)[0].(map[string]any)
+			if verbosity == 2 {
+				checkKeys(t, "input", in, "txid", "vout", "scriptSig", "txinwitness")
+				continue
+			}
+			checkKeys(t, "input", in, "txid", "vout", "scriptSig", "txinwitness", "prevout")
+			prevout := in["prevout"].(map[string]any)
+			checkKeys(t, "prevout", prevout, "generated", "height", "value", "scriptPubKey")
+			wantPrevout := []PrevoutResult{
+				{Generated: true, Height: 1, Value: 50 * chain.Coin},
+				{Generated: false, Height: 102, Value: 30 * chain.Coin},
+			}[i]
+			checkField(t, prevout, "generated", wantPrevout.Generated)
+			checkField(t, prevout, "height", wantPrevout.Height)
+			checkField(t, prevout, "value", wantPrevout.Value)
 		}
 	}
 }

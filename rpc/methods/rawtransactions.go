@@ -116,7 +116,9 @@ If verbosity is set to 2:
 			if verbosity == 2 {
 				prev := newPrevouts(m.TxIndex)
 				if b != nil {
-					prev.addBlock(b, info.Height)
+					if prev, err = m.blockPrevouts(b, info.Height); err != nil {
+						return nil, err
+					}
 				}
 				if err := prev.fill(&res, tx, true, m.params); err != nil {
 					return nil, err
@@ -183,13 +185,15 @@ func (m *chainMethods) findTx(txid chain.Hash, inBlock bool, blockHash chain.Has
 
 // prevouts finds the outputs that inputs spend, for fees and prevout fields:
 // among the transactions it was given (those of the block shown, so spends
-// within a block resolve), else through the transaction index. Spent outputs
-// have left the UTXO set and the chain does not expose undo data, so each
-// funding transaction costs a read of its block; the results are kept for the
-// call, so a funding transaction is read once.
+// within a block resolve), then in the undo data of the block shown (as
+// Core reads them, so a node without the transaction index shows them too),
+// else through the transaction index, where each funding transaction costs a
+// read of its block; the results are kept for the call, so a funding
+// transaction is read once.
 type prevouts struct {
 	txIndex *indexers.TxIndex
 	txs     map[chain.Hash]fundingTx
+	spent   map[chain.OutPoint]chain.UtxoEntry
 }
 
 type fundingTx struct {
@@ -199,16 +203,36 @@ type fundingTx struct {
 }
 
 func newPrevouts(txIndex *indexers.TxIndex) *prevouts {
-	return &prevouts{txIndex: txIndex, txs: make(map[chain.Hash]fundingTx)}
+	return &prevouts{txIndex: txIndex, txs: make(map[chain.Hash]fundingTx), spent: make(map[chain.OutPoint]chain.UtxoEntry)}
 }
 
-func (p *prevouts) addBlock(b *chain.Block, height int32) {
+// blockPrevouts returns the prevouts of b's transactions: b's own and its
+// undo data, when b was connected once.
+func (m *chainMethods) blockPrevouts(b *chain.Block, height int32) (*prevouts, error) {
+	p := newPrevouts(m.TxIndex)
 	for i, tx := range b.Txs {
 		p.txs[tx.TxID()] = fundingTx{tx: tx, height: height, coinbase: i == 0}
 	}
+	spent, err := m.Chain.SpentOutputs(b)
+	switch {
+	case errors.Is(err, blockchain.ErrNotFound): // never connected: the index answers
+	case err != nil:
+		return nil, fmt.Errorf("read spent outputs of block %s: %w", b.Hash(), err)
+	default:
+		// SpentOutputs holds one entry per input of b's transactions after the coinbase.
+		for _, tx := range b.Txs[1:] {
+			for _, in := range tx.Inputs {
+				p.spent[in.PrevOut], spent = spent[0], spent[1:]
+			}
+		}
+	}
+	return p, nil
 }
 
 func (p *prevouts) lookup(op chain.OutPoint) (chain.UtxoEntry, bool, error) {
+	if e, ok := p.spent[op]; ok {
+		return e, true, nil
+	}
 	f, ok := p.txs[op.TxID]
 	if !ok {
 		tx, loc, err := p.txIndex.Find(op.TxID)
