@@ -231,9 +231,14 @@ func Open(cfg Config) (*Chain, error) {
 // its last blocks, flushes the UTXO cache and closes the database. The chain
 // must not be used afterwards.
 func (c *Chain) Close() error {
+	// Each synced index applies the last blocks, all at once so a stuck one
+	// delays the stop by indexSyncWait at most; one still catching up goes on
+	// at the next start.
+	var ready sync.WaitGroup
 	for name := range c.indexes {
-		c.indexReady(name) // an index still catching up goes on at the next start
+		ready.Go(func() { c.indexReady(name) })
 	}
+	ready.Wait()
 	c.stopIndexes()
 	c.indexWG.Wait()
 	c.processMu.Lock()

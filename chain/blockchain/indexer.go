@@ -89,7 +89,11 @@ func (e *IndexError) Error() string {
 	if e.Disabled {
 		return fmt.Sprintf("%s is disabled (enable it with --%s=1)", e.Index, e.Index)
 	}
-	return fmt.Sprintf("%s is still being built: %d blocks behind the tip", e.Index, e.Behind)
+	blocks := "blocks"
+	if e.Behind == 1 {
+		blocks = "block"
+	}
+	return fmt.Sprintf("%s is still being built: %d %s behind the tip", e.Index, e.Behind, blocks)
 }
 
 // Is makes an IndexError match ErrNotFound.
