@@ -384,7 +384,7 @@ func TestHeadersPresync(t *testing.T) {
 	short := branchHeaders(params, MaxHeadersPerMsg+20, 1)
 	weak := newHostilePeer(t, victim, claim(short, tip+1000), serveBranch(short))
 	waitFor(t, 20*time.Second, "both batches of the short branch asked for", func() bool { return weak.served.Load() >= 2 })
-	waitFor(t, 5*time.Second, "the short branch dropped", func() bool {
+	waitFor(t, 20*time.Second, "the short branch dropped", func() bool {
 		victim.node.mu.Lock()
 		defer victim.node.mu.Unlock()
 		return len(victim.node.sync.presync) == 0
