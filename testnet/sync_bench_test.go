@@ -5,11 +5,15 @@ package testnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,7 +39,9 @@ import (
 // transaction rate over the all-core verify rate).
 //
 // Run: go test ./testnet -run '^$' -bench InitialSync -benchtime 1x
-// (QUARRY_SYNC_BLOCKS and QUARRY_SYNC_TXS make the chain smaller.)
+// (QUARRY_SYNC_BLOCKS and QUARRY_SYNC_TXS make the chain smaller;
+// QUARRY_SYNC_PROFILE=DIR writes both nodes' CPU profiles of each sync
+// there, as node<i>-sync-NN.pprof and node<i>-assumevalid-NN.pprof.)
 func BenchmarkInitialSync(b *testing.B) {
 	if testing.Short() {
 		b.Skip("runs node processes")
@@ -68,8 +74,8 @@ func BenchmarkInitialSync(b *testing.B) {
 	var synced, assumed time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		synced += timeSync(b, dir0, len(built), filepath.Join(b.TempDir(), strconv.Itoa(i)))
-		assumed += timeSync(b, dir0, len(built), filepath.Join(b.TempDir(), strconv.Itoa(i)+"av"), "--assumevalid", tip)
+		synced += timeSync(b, dir0, len(built), filepath.Join(b.TempDir(), strconv.Itoa(i)), "sync")
+		assumed += timeSync(b, dir0, len(built), filepath.Join(b.TempDir(), strconv.Itoa(i)+"av"), "assumevalid", "--assumevalid", tip)
 	}
 	connectRate := float64(len(built)) / connect.Seconds()
 	syncRate := float64(len(built)*b.N) / synced.Seconds()
@@ -85,19 +91,38 @@ func BenchmarkInitialSync(b *testing.B) {
 }
 
 // timeSync starts node 0 on dir0 and an empty node 1 with nodeArgs, links
-// them and returns how long node 1 took to reach height.
-func timeSync(b *testing.B, dir0 string, height int, dir string, nodeArgs ...string) time.Duration {
+// them and returns how long node 1 took to reach height. With
+// QUARRY_SYNC_PROFILE set, both nodes' CPU profiles of the sync go into
+// that directory, named after the run.
+func timeSync(b *testing.B, dir0 string, height int, dir, run string, nodeArgs ...string) time.Duration {
 	b.StopTimer()
 	defer b.StopTimer()
+	profileDir := os.Getenv("QUARRY_SYNC_PROFILE")
+	var metrics []int
+	if profileDir != "" {
+		var err error
+		if metrics, err = FreePorts(2); err != nil {
+			b.Fatal(err)
+		}
+	}
 	tn := New(b, Options{Nodes: 2, Topology: Isolated, LogLevel: "warn", Dir: dir,
 		Spec: func(i int) NodeSpec {
+			spec := NodeSpec{Args: nodeArgs}
 			if i == 0 {
-				return NodeSpec{Dir: dir0}
+				spec = NodeSpec{Dir: dir0}
 			}
-			return NodeSpec{Args: nodeArgs}
+			if metrics != nil {
+				spec.Args = append(slices.Clip(spec.Args), "--metrics-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(metrics[i])))
+			}
+			return spec
 		}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
+	var profiles []*cpuProfiler
+	for i, port := range metrics {
+		profiles = append(profiles, startCPUProfiler(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+			filepath.Join(profileDir, fmt.Sprintf("node%d-%s", i, run))))
+	}
 	b.StartTimer()
 	start := time.Now()
 	if err := tn.Reconnect(ctx, 1, 0); err != nil {
@@ -108,10 +133,67 @@ func timeSync(b *testing.B, dir0 string, height int, dir string, nodeArgs ...str
 	}
 	took := time.Since(start)
 	b.StopTimer()
+	for _, p := range profiles {
+		if err := p.stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	if err := tn.Close(ctx); err != nil {
 		b.Fatal(err)
 	}
 	return took
+}
+
+// cpuProfiler takes a node's CPU profile from its /debug/pprof/profile
+// endpoint in back-to-back pieces of profilePiece, so that the profile covers
+// what is measured and not the node's start or stop: the pieces go to
+// <prefix>-NN.pprof, and `go tool pprof BINARY <prefix>-*.pprof` merges them.
+type cpuProfiler struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const profilePiece = time.Second
+
+func startCPUProfiler(addr, prefix string) *cpuProfiler {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &cpuProfiler{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(profilePiece/time.Second))
+		var err error
+		for piece := 0; ctx.Err() == nil && err == nil; piece++ {
+			err = fetchTo(url, fmt.Sprintf("%s-%02d.pprof", prefix, piece))
+		}
+		p.done <- err
+	}()
+	return p
+}
+
+// stop waits for the piece under way, which ends the profile.
+func (p *cpuProfiler) stop() error {
+	p.cancel()
+	return <-p.done
+}
+
+// fetchTo writes what url answers to path.
+func fetchTo(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // verifyAllCores checks every signature of blocks on all cores, with nothing
