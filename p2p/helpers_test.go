@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -250,4 +251,16 @@ func withGen(f func(g *chaintest.Generator)) {
 	genMu.Lock()
 	defer genMu.Unlock()
 	f(gen)
+}
+
+// answerSync replaces n's sync protocol handler with answer, which gets each
+// request read off its stream; the stream is closed after.
+func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []byte)) {
+	n.host.SetStreamHandler(n.proto, func(s network.Stream) {
+		defer s.Close()
+		typ, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
+		if err == nil {
+			answer(s, typ, payload)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -146,8 +147,10 @@ type Node struct {
 	closed  bool
 	wg      sync.WaitGroup
 
-	kickSync   chan struct{}
-	kickStatus chan struct{}
+	kickSync chan struct{}
+	// kickProcess wakes the processor of sync's block deliveries.
+	kickProcess chan struct{}
+	kickStatus  chan struct{}
 
 	mu         sync.Mutex // guards the fields below
 	peers      map[peer.ID]*peerState
@@ -163,6 +166,7 @@ type Node struct {
 	// and read under lifeMu.
 	unsubscribe func()
 	sync        syncState
+	preverifier preverifier
 
 	discovery []func() error // closers of the discovery services
 }
@@ -253,17 +257,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, chain: cfg.Chain, params: params, log: log,
 		host: h, gater: g, cm: cm, bw: bw, proto: proto,
-		seen:       newSeenSet(seenSetSize),
-		ctx:        nctx,
-		cancel:     cancel,
-		kickSync:   make(chan struct{}, 1),
-		kickStatus: make(chan struct{}, 1),
-		peers:      make(map[peer.ID]*peerState),
-		persistent: make(map[peer.ID]*persistentPeer),
-		scores:     make(map[peer.ID]float64),
-		mesh:       make(map[peer.ID]map[string]bool),
-		validating: make(map[chain.Hash]chan struct{}),
-		validated:  make(chan struct{}),
+		seen:        newSeenSet(seenSetSize),
+		ctx:         nctx,
+		cancel:      cancel,
+		kickSync:    make(chan struct{}, 1),
+		kickProcess: make(chan struct{}, 1),
+		preverifier: preverifier{wake: make(chan struct{}, 1)},
+		kickStatus:  make(chan struct{}, 1),
+		peers:       make(map[peer.ID]*peerState),
+		persistent:  make(map[peer.ID]*persistentPeer),
+		scores:      make(map[peer.ID]float64),
+		mesh:        make(map[peer.ID]map[string]bool),
+		validating:  make(map[chain.Hash]chan struct{}),
+		validated:   make(chan struct{}),
 	}
 	n.sync.init()
 	h.SetStreamHandler(proto, n.handleStream)
@@ -331,6 +337,10 @@ func (n *Node) Start() error {
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())
 	n.goOwned(n.statusLoop)
 	n.goOwned(n.syncLoop)
+	n.goOwned(n.processLoop)
+	for range runtime.GOMAXPROCS(0) {
+		n.goOwned(n.preverifyLoop)
+	}
 	n.goOwned(n.progressLoop)
 	n.mu.Lock()
 	for _, pp := range n.persistent {

@@ -256,6 +256,9 @@ type syncState struct {
 	presync     []chain.Header
 	presyncWork *big.Int // at the end of presync
 	presyncPeer peer.ID
+	// deliveries are the getblocks requests whose blocks the processor has
+	// not yet handed to the chain, in the order they were made.
+	deliveries []*delivery
 }
 
 func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
@@ -344,11 +347,13 @@ func (n *Node) schedule() {
 			for _, it := range batch {
 				it.peer = c.id
 			}
-			c.ps.blocksInFlight++
-			p, ps := c.id, c.ps
-			if !n.goOwned(func() { n.fetchBlocks(p, ps, batch) }) {
+			d := newDelivery(c.id, c.ps, batch)
+			if !n.goOwned(func() { n.fetchBlocks(d) }) {
 				return
 			}
+			c.ps.blocksInFlight++
+			n.sync.deliveries = append(n.sync.deliveries, d)
+			kick(n.kickProcess)
 		}
 	}
 }
@@ -599,19 +604,20 @@ func (n *Node) acceptHeaders(hs []chain.Header) error {
 	return nil
 }
 
-// fetchBlocks asks p for a batch of blocks and hands each to the chain as it
-// arrives; the chain takes them in any order once their headers are known.
-func (n *Node) fetchBlocks(p peer.ID, ps *peerState, batch []*wantItem) {
-	defer kick(n.kickSync)
+// fetchBlocks asks p for a batch of blocks and passes each, as it arrives,
+// to the delivery d that schedule queued for the processor; it closes d when
+// the answer ends.
+func (n *Node) fetchBlocks(d *delivery) {
+	defer close(d.arrived)
+	p, ps, batch := d.peer, d.ps, d.items
 	hashes := make([]chain.Hash, len(batch))
 	for i, it := range batch {
 		hashes[i] = it.hash
 	}
-	var last *chain.Block
 	err := n.request(p, msgGetBlocks, encodeGetBlocks(hashes), n.cfg.StallTimeout, func(s network.Stream, r *bufio.Reader) error {
 		for i, h := range hashes {
-			// Each block has its own deadline, so the time this node spends
-			// processing the ones before is not held against the peer.
+			// Each block has its own deadline: a batch of large blocks on a
+			// slow link is not held against the peer as a whole.
 			_ = s.SetReadDeadline(time.Now().Add(n.cfg.StallTimeout))
 			t, payload, err := readFrame(r, msgBlock, msgNotFound)
 			if err != nil {
@@ -635,39 +641,17 @@ func (n *Node) fetchBlocks(p peer.ID, ps *peerState, batch []*wantItem) {
 			if b.Hash() != h {
 				return protocolErrorf("unsolicited block %s, asked for %s", b.Hash(), h)
 			}
-			if err := n.processSynced(b); err != nil {
-				if fault, broke := chain.BlockFault(err); broke && fault == chain.FaultTime {
-					n.skipPeer(batch[i], p, ps)
-					continue
-				}
-				return err
-			}
-			last = b
+			n.preverify(b, batch[i].height)
+			d.arrived <- arrival{item: batch[i], block: b}
 		}
 		return nil
 	})
-	n.mu.Lock()
-	ps.blocksInFlight--
 	if err != nil {
+		n.mu.Lock()
 		// Whatever went wrong, do not ask this peer again at once.
 		ps.pauseUntil = time.Now().Add(failurePause)
-	}
-	for _, it := range batch {
-		if it.peer == p {
-			it.peer = ""
-		}
-	}
-	n.mu.Unlock()
-	if err != nil {
+		n.mu.Unlock()
 		n.peerFailed(p, err)
-		return
-	}
-	// A node that caught up by sync passes its new tip on, as it would a
-	// block it mined: peers that missed the gossip learn of it.
-	if last != nil && n.chain.Best().Hash == last.Hash() && !n.IsInitialBlockDownload() {
-		if err := n.PublishBlock(last); err != nil {
-			n.log.Debug("announce synced tip", "hash", last.Hash(), "err", err)
-		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bufio"
 	"context"
 	"testing"
 	"time"
@@ -84,12 +83,7 @@ func TestSyncStalledPeer(t *testing.T) {
 	staller := newAttacker(t, a.chain)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	staller.host.SetStreamHandler(staller.proto, func(s network.Stream) {
-		defer s.Close()
-		typ, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
-		if err != nil {
-			return
-		}
+	answerSync(staller, func(s network.Stream, typ msgType, payload []byte) {
 		switch typ {
 		case msgStatus:
 			ours := staller.ourStatus()

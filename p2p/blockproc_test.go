@@ -1,0 +1,144 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// spendingChain is a regtest chain of 101 blocks, whose first coinbases are
+// mature, and three blocks on it: the first spends one coinbase, the second
+// two, the third one more.
+func spendingChain() (g *chaintest.Generator, base, next []*chain.Block) {
+	g = chaintest.New(chain.RegtestParams)
+	base = g.Chain(chain.RegtestParams.GenesisHash, 101)
+	spend := func(i int) *chain.Tx { return g.SpendAll(g.Coinbase(base[i].Hash()), 1000) }
+	next = append(next, g.NextBlock(base[100].Hash(), spend(0)))
+	next = append(next, g.NextBlock(next[0].Hash(), spend(1), spend(2)))
+	next = append(next, g.NextBlock(next[1].Hash(), spend(3)))
+	return g, base, next
+}
+
+// chainWithHeaders opens a chain holding blocks and the headers of ahead,
+// with --assumevalid set to assumeValid.
+func chainWithHeaders(t *testing.T, assumeValid chain.Hash, blocks, ahead []*chain.Block) *blockchain.Chain {
+	t.Helper()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(t.TempDir(), "chain"),
+		Logger: testLogger(), AssumeValid: &assumeValid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, b := range blocks {
+		if _, err := c.ProcessBlock(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.AcceptHeaders(headersOf(ahead)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func headersOf(blocks []*chain.Block) []chain.Header {
+	hs := make([]chain.Header, len(blocks))
+	for i, b := range blocks {
+		hs[i] = b.Header
+	}
+	return hs
+}
+
+// The preverifier puts the signatures of a block waiting behind the next one
+// into the chain's cache, and leaves alone the next block to connect (the
+// chain checks that one itself) and blocks assumevalid vouches for.
+func TestPreverifyFillsSignatureCache(t *testing.T) {
+	t.Parallel()
+	_, base, next := spendingChain()
+	for _, tc := range []struct {
+		name        string
+		assumeValid chain.Hash
+		block       int // of next, at height 102+block
+		want        int // signatures cached
+	}{
+		{"block after the next", chain.Hash{}, 1, 2},
+		{"next block to connect", chain.Hash{}, 0, 0},
+		{"under assumevalid", next[2].Hash(), 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := chainWithHeaders(t, tc.assumeValid, base, next)
+			n := newAttacker(t, c)
+			before := c.SigCache().Len()
+			n.preverify(next[tc.block], 102+int32(tc.block))
+			if tc.want == 0 {
+				n.preverifier.mu.Lock()
+				queued := len(n.preverifier.queue)
+				n.preverifier.mu.Unlock()
+				if queued != 0 {
+					t.Fatalf("%d blocks queued, want none", queued)
+				}
+				return
+			}
+			waitFor(t, 10*time.Second, "signatures cached", func() bool { return c.SigCache().Len() == before+tc.want })
+		})
+	}
+}
+
+// A peer that serves by sync a block with a false signature, two blocks
+// ahead of the tip so that the preverifier checks it first, is banned and
+// the block is not connected: the preverifier's failed check changes
+// nothing, the chain checks the signature again.
+func TestSyncFalseSignatureBanned(t *testing.T) {
+	t.Parallel()
+	g, base, next := spendingChain()
+	bad := g.SpendAll(g.Coinbase(base[1].Hash()), 1000)
+	bad.Inputs[0].Witness = g.SpendAll(g.Coinbase(base[1].Hash()), 2000).Inputs[0].Witness
+	next[1] = g.NextBlock(next[0].Hash(), bad)
+	next[2] = g.NextBlock(next[1].Hash(), g.SpendAll(g.Coinbase(base[3].Hash()), 1000))
+
+	// The attacker's chain knows the headers, to tell the work they claim.
+	ac := chainWithHeaders(t, chain.Hash{}, base, next)
+	tip, err := ac.BlockInfo(next[2].Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(map[chain.Hash]*chain.Block)
+	for _, b := range next {
+		bodies[b.Hash()] = b
+	}
+	att := newAttacker(t, ac)
+	answerSync(att, func(s network.Stream, typ msgType, payload []byte) {
+		switch typ {
+		case msgStatus:
+			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: tip.Hash, Height: tip.Height, Work: tip.ChainWork}
+			_ = writeFrame(s, msgStatus, st.encode())
+		case msgGetHeaders:
+			_ = writeFrame(s, msgHeaders, encodeHeaders(headersOf(next)))
+		case msgGetBlocks:
+			hashes, _ := decodeGetBlocks(payload)
+			w := bufio.NewWriter(s)
+			for _, h := range hashes {
+				_ = writeFrame(w, msgBlock, bodies[h].Encode())
+			}
+			_ = w.Flush()
+		}
+	})
+
+	v := newTestNode(t, nil)
+	v.process(base...)
+	if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
+	if got := v.chain.Best().Hash; got != next[0].Hash() {
+		t.Errorf("tip %s, want %s, the last block before the false signature", got, next[0].Hash())
+	}
+}
