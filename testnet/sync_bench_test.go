@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,7 +42,9 @@ import (
 // Run: go test ./testnet -run '^$' -bench InitialSync -benchtime 1x
 // (QUARRY_SYNC_BLOCKS and QUARRY_SYNC_TXS make the chain smaller;
 // QUARRY_SYNC_PROFILE=DIR writes both nodes' CPU profiles of each sync
-// there, as node<i>-sync-NN.pprof and node<i>-assumevalid-NN.pprof.)
+// there, as node<i>-sync-NN.pprof and node<i>-assumevalid-NN.pprof;
+// QUARRY_SYNC_ARGS gives the syncing node more flags, such as
+// "--txindex=0 --addrindex=0" to see what the indexes cost.)
 func BenchmarkInitialSync(b *testing.B) {
 	if testing.Short() {
 		b.Skip("runs node processes")
@@ -107,7 +110,7 @@ func timeSync(b *testing.B, dir0 string, height int, dir, run string, nodeArgs .
 	}
 	tn := New(b, Options{Nodes: 2, Topology: Isolated, LogLevel: "warn", Dir: dir,
 		Spec: func(i int) NodeSpec {
-			spec := NodeSpec{Args: nodeArgs}
+			spec := NodeSpec{Args: append(slices.Clip(nodeArgs), strings.Fields(os.Getenv("QUARRY_SYNC_ARGS"))...)}
 			if i == 0 {
 				spec = NodeSpec{Dir: dir0}
 			}
