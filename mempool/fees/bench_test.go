@@ -13,3 +13,16 @@ func BenchmarkEstimateSmartFee(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBlockConnected: an empty block, which every block of an initial
+// sync is to the estimator (its mempool is empty): what a block costs it
+// whatever it holds, decaying every average once.
+func BenchmarkBlockConnected(b *testing.B) {
+	e := New()
+	simulate(e, 1100)
+	height := e.bestSeen
+	for b.Loop() {
+		height++
+		e.BlockConnected(height, nil)
+	}
+}

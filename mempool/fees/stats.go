@@ -85,15 +85,21 @@ func (s *confirmStats) record(blocksToConfirm int, rate float64) {
 	s.feerateAvg[b] += rate
 }
 
-// updateMovingAverages decays every average once, for a new block.
+// updateMovingAverages decays every average once, for a new block. It goes
+// row by row, each row contiguous in memory: it runs for every block
+// connected, on the chain's path to the next one.
 func (s *confirmStats) updateMovingAverages() {
-	for b := range s.buckets {
-		for p := range s.confAvg {
-			s.confAvg[p][b] *= s.decay
-			s.failAvg[p][b] *= s.decay
-		}
-		s.feerateAvg[b] *= s.decay
-		s.txCtAvg[b] *= s.decay
+	for p := range s.confAvg {
+		scaleAll(s.confAvg[p], s.decay)
+		scaleAll(s.failAvg[p], s.decay)
+	}
+	scaleAll(s.feerateAvg, s.decay)
+	scaleAll(s.txCtAvg, s.decay)
+}
+
+func scaleAll(xs []float64, f float64) {
+	for i := range xs {
+		xs[i] *= f
 	}
 }
 
