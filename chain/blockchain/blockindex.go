@@ -29,8 +29,13 @@ func (s blockStatus) invalid() bool { return s&(statusFailed|statusFailedParent)
 
 // blockNode is one header in the in-memory index of every header the node knows.
 type blockNode struct {
-	hash      chain.Hash
-	parent    *blockNode
+	hash   chain.Hash
+	parent *blockNode
+	// skip is an ancestor further back (at skipHeight), so that ancestor
+	// takes O(log n) steps rather than n: assumevalid asks, for every block
+	// it connects, whether it is an ancestor of a block thousands of
+	// blocks higher (Core's pskip).
+	skip      *blockNode
 	children  []*blockNode
 	header    chain.Header
 	height    int32
@@ -49,19 +54,45 @@ func newBlockNode(h *chain.Header, parent *blockNode) *blockNode {
 		n.height = parent.height + 1
 		n.chainWork.Add(n.chainWork, parent.chainWork)
 		parent.children = append(parent.children, n)
+		n.skip = parent.ancestor(skipHeight(n.height))
 	}
 	return n
 }
 
-// ancestor returns the node's ancestor at height, or nil.
+// skipHeight is the height of the skip pointer of a block at height: any
+// lower height would do, and this one (Core's GetSkipHeight) reaches any
+// ancestor of a chain of 2^18 blocks in at most 110 steps.
+func skipHeight(height int32) int32 {
+	if height < 2 {
+		return 0
+	}
+	clearLowest := func(h int32) int32 { return h & (h - 1) }
+	if height&1 == 1 {
+		return clearLowest(clearLowest(height-1)) + 1
+	}
+	return clearLowest(height)
+}
+
+// ancestor returns the node's ancestor at height, or nil (Core's
+// GetAncestor).
 func (n *blockNode) ancestor(height int32) *blockNode {
 	if height < 0 || height > n.height {
 		return nil
 	}
 	for n != nil && n.height > height {
-		n = n.parent
+		n = n.towards(height)
 	}
 	return n
+}
+
+// towards is one step of ancestor's walk down to height: the skip pointer,
+// unless it overshoots or the parent's gets closer in fewer steps.
+func (n *blockNode) towards(height int32) *blockNode {
+	hSkip, hSkipPrev := skipHeight(n.height), skipHeight(n.height-1)
+	if n.skip != nil && (hSkip == height || hSkip > height && !(hSkipPrev < hSkip-2 && hSkipPrev >= height)) {
+		return n.skip
+	}
+	return n.parent
 }
 
 // medianTimePast is the median of the times of this block and up to ten ancestors.
