@@ -32,12 +32,14 @@ import (
 // one-input, two-output transactions, each paying to keys of its own; node 1
 // starts empty and is linked to it. The chain is first connected in-process
 // into node 0's store, which gives the connect rate of these very blocks on
-// this machine with nothing else running, and its signatures are verified on
-// all cores alone, which gives the rate the signatures allow. The sync is then
-// timed from the link until node 1 has the tip, once checking every signature
-// and once with --assumevalid set to the tip. Reported: the rates in blocks
-// and transactions per second, sync-vs-connect, and sync-vs-verify (the sync's
-// transaction rate over the all-core verify rate).
+// this machine with nothing else running. The sync is then timed from the
+// link until node 1 has the tip, once checking every signature and once with
+// --assumevalid set to the tip; right before and right after the first, the
+// chain's signatures are verified on all cores alone, which gives the rate
+// the signatures allow. Reported: the rates in blocks and transactions per
+// second, sync-vs-connect, sync-vs-verify (the sync's transaction rate over
+// the all-core verify rate), and the rates until node 1's indexes too reach
+// the tip.
 //
 // Run: go test ./testnet -run '^$' -bench InitialSync -benchtime 1x
 // (QUARRY_SYNC_BLOCKS and QUARRY_SYNC_TXS make the chain smaller;
