@@ -57,45 +57,9 @@ func headersOf(blocks []*chain.Block) []chain.Header {
 	return hs
 }
 
-// The preverifier puts the signatures of a block waiting behind the next one
-// into the chain's cache, and leaves alone the next block to connect (the
-// chain checks that one itself) and blocks assumevalid vouches for.
-func TestPreverifyFillsSignatureCache(t *testing.T) {
-	t.Parallel()
-	_, base, next := spendingChain()
-	for _, tc := range []struct {
-		name        string
-		assumeValid chain.Hash
-		block       int // of next, at height 102+block
-		want        int // signatures cached
-	}{
-		{"block after the next", chain.Hash{}, 1, 2},
-		{"next block to connect", chain.Hash{}, 0, 0},
-		{"under assumevalid", next[2].Hash(), 1, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := chainWithHeaders(t, tc.assumeValid, base, next)
-			n := newAttacker(t, c)
-			before := c.SigCache().Len()
-			n.preverify(next[tc.block], 102+int32(tc.block))
-			if tc.want == 0 {
-				n.preverifier.mu.Lock()
-				queued := len(n.preverifier.queue)
-				n.preverifier.mu.Unlock()
-				if queued != 0 {
-					t.Fatalf("%d blocks queued, want none", queued)
-				}
-				return
-			}
-			waitFor(t, 10*time.Second, "signatures cached", func() bool { return c.SigCache().Len() == before+tc.want })
-		})
-	}
-}
-
-// A peer that serves by sync a block with a false signature, two blocks
-// ahead of the tip so that the preverifier checks it first, is banned and
-// the block is not connected: the preverifier's failed check changes
-// nothing, the chain checks the signature again.
+// A peer that serves by sync a block with a false signature, behind a good
+// one in the same answer, is banned by the processor, the good block
+// connected and the false one not.
 func TestSyncFalseSignatureBanned(t *testing.T) {
 	t.Parallel()
 	g, base, next := spendingChain()

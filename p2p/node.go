@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
@@ -166,7 +165,6 @@ type Node struct {
 	// and read under lifeMu.
 	unsubscribe func()
 	sync        syncState
-	preverifier preverifier
 
 	discovery []func() error // closers of the discovery services
 }
@@ -262,7 +260,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		cancel:      cancel,
 		kickSync:    make(chan struct{}, 1),
 		kickProcess: make(chan struct{}, 1),
-		preverifier: preverifier{wake: make(chan struct{}, 1)},
 		kickStatus:  make(chan struct{}, 1),
 		peers:       make(map[peer.ID]*peerState),
 		persistent:  make(map[peer.ID]*persistentPeer),
@@ -338,9 +335,6 @@ func (n *Node) Start() error {
 	n.goOwned(n.statusLoop)
 	n.goOwned(n.syncLoop)
 	n.goOwned(n.processLoop)
-	for range runtime.GOMAXPROCS(0) {
-		n.goOwned(n.preverifyLoop)
-	}
 	n.goOwned(n.progressLoop)
 	n.mu.Lock()
 	for _, pp := range n.persistent {

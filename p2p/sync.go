@@ -641,7 +641,6 @@ func (n *Node) fetchBlocks(d *delivery) {
 			if b.Hash() != h {
 				return protocolErrorf("unsolicited block %s, asked for %s", b.Hash(), h)
 			}
-			n.preverify(b, batch[i].height)
 			d.arrived <- arrival{item: batch[i], block: b}
 		}
 		return nil

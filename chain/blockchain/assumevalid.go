@@ -32,16 +32,6 @@ func (c *Chain) skipSignatures(n *blockNode) bool {
 	return proofEquivalentTime(best, n, c.params) > c.params.AssumeValidBuried
 }
 
-// SignaturesAssumed reports whether the block with the given hash, whose
-// header is known, would now be connected without its signatures checked
-// (see skipSignatures); false for a header the chain does not know. Work
-// done ahead of connection, such as verifying signatures into the cache
-// while blocks download, is wasted on such a block.
-func (c *Chain) SignaturesAssumed(hash chain.Hash) bool {
-	n := c.node(hash)
-	return n != nil && c.skipSignatures(n)
-}
-
 // proofEquivalentTime is how long, in seconds, the network would take at tip's
 // difficulty to build the work between from and tip (Core's
 // GetBlockProofEquivalentTime).
