@@ -16,8 +16,9 @@ import (
 // overlap, and blocks reach the chain parent first: a block that came before
 // its parent would be stored, and read back and decoded again to connect.
 //
-// A request counts against its peer's maxBlockRequestsPerPeer until its
-// blocks are processed, which bounds the blocks held in memory; its items
+// A request counts against its peer's maxBlockRequestsPerPeer, and its
+// blocks against maxQueuedBlocks, until they are processed, which bounds the
+// blocks held in memory whatever the number of peers; its items
 // stay assigned to the peer until then, so they are not asked of anyone else.
 type delivery struct {
 	peer  peer.ID
@@ -82,6 +83,7 @@ func (n *Node) process(d *delivery) {
 	}
 	n.mu.Lock()
 	d.ps.blocksInFlight--
+	n.sync.queuedBlocks -= len(d.items)
 	if failed != nil {
 		d.ps.pauseUntil = time.Now().Add(failurePause)
 	}

@@ -3,6 +3,8 @@ package p2p
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
@@ -104,5 +106,48 @@ func TestSyncFalseSignatureBanned(t *testing.T) {
 	waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
 	if got := v.chain.Best().Hash; got != next[0].Hash() {
 		t.Errorf("tip %s, want %s, the last block before the false signature", got, next[0].Hash())
+	}
+}
+
+// However many peers can serve it, sync holds at most maxQueuedBlocks
+// blocks asked for and not yet processed: with the window spanning many
+// branches, each peer would otherwise add two more requests of decoded
+// blocks for the processor to hold.
+func TestSyncQueuedBlocksBounded(t *testing.T) {
+	t.Parallel()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(t.TempDir(), "chain"), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Not started: no processor takes the deliveries off the queue.
+	n, err := New(context.Background(), Config{Chain: c, Logger: testLogger(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	const peers, branches = 40, 8
+	n.mu.Lock()
+	for height := int32(1); height <= downloadWindow; height++ {
+		for branch := range branches {
+			n.sync.add(chain.Hash{byte(branch), byte(height), byte(height >> 8), 1}, height)
+		}
+	}
+	for i := range peers {
+		ps := n.peerLocked(peer.ID(fmt.Sprintf("peer-%d", i)))
+		ps.status = statusMsg{Height: 1000, Work: big.NewInt(0)}
+		ps.hasStatus = true
+	}
+	n.mu.Unlock()
+
+	n.schedule()
+	n.mu.Lock()
+	queued := 0
+	for _, d := range n.sync.deliveries {
+		queued += len(d.items)
+	}
+	n.mu.Unlock()
+	if queued == 0 || queued > maxQueuedBlocks {
+		t.Fatalf("%d blocks asked for and queued for the processor, want 1 to %d", queued, maxQueuedBlocks)
 	}
 }

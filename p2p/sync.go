@@ -31,6 +31,11 @@ const (
 	// MaxBlocksPerRequest blocks at a time.
 	downloadWindow          = 128
 	maxBlockRequestsPerPeer = 2
+	// maxQueuedBlocks bounds the blocks asked for and not yet handed to the
+	// chain, over all peers: the processor holds them decoded in memory,
+	// and the window alone does not bound them when it spans several
+	// branches, so without it each new peer would add two more requests.
+	maxQueuedBlocks = downloadWindow
 	// maxHeadersAhead pauses header sync while the best header is that far
 	// past the tip, which bounds the download queue.
 	maxHeadersAhead = 50_000
@@ -259,6 +264,8 @@ type syncState struct {
 	// deliveries are the getblocks requests whose blocks the processor has
 	// not yet handed to the chain, in the order they were made.
 	deliveries []*delivery
+	// queuedBlocks counts the items of deliveries (maxQueuedBlocks).
+	queuedBlocks int
 }
 
 func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
@@ -332,9 +339,10 @@ func (n *Node) schedule() {
 	slices.SortFunc(peers, func(a, b cand) int { return a.ps.blocksInFlight - b.ps.blocksInFlight })
 	for _, c := range peers {
 		for c.ps.blocksInFlight < maxBlockRequestsPerPeer {
+			room := min(MaxBlocksPerRequest, maxQueuedBlocks-n.sync.queuedBlocks)
 			var batch []*wantItem
 			for _, it := range n.sync.order {
-				if it.height > limit || len(batch) == MaxBlocksPerRequest {
+				if it.height > limit || len(batch) >= room {
 					break
 				}
 				if tip, skip := it.skip[c.id]; it.peer == "" && c.ps.status.Height >= it.height && (!skip || tip != c.ps.status.Tip) {
@@ -352,6 +360,7 @@ func (n *Node) schedule() {
 				return
 			}
 			c.ps.blocksInFlight++
+			n.sync.queuedBlocks += len(batch)
 			n.sync.deliveries = append(n.sync.deliveries, d)
 			kick(n.kickProcess)
 		}
