@@ -63,12 +63,14 @@ func (n *Node) processLoop() {
 
 // process hands d's blocks to the chain as they arrive, until its reader is
 // done. A block that breaks a rule is the serving peer's fault; the rest of
-// its delivery is dropped.
+// its delivery is dropped, and so are the blocks still queued of a peer
+// banned meanwhile (here or by its reader, its gossip): they would cost the
+// chain their checks and be stored on disk, on a hostile peer's word.
 func (n *Node) process(d *delivery) {
 	var failed error
 	var last *chain.Block
 	for a := range d.arrived {
-		if failed != nil || n.ctx.Err() != nil {
+		if failed != nil || n.ctx.Err() != nil || n.IsBanned(d.peer) {
 			continue
 		}
 		err := n.processSynced(a.block)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -149,5 +150,69 @@ func TestSyncQueuedBlocksBounded(t *testing.T) {
 	n.mu.Unlock()
 	if queued == 0 || queued > maxQueuedBlocks {
 		t.Fatalf("%d blocks asked for and queued for the processor, want 1 to %d", queued, maxQueuedBlocks)
+	}
+}
+
+// Once a peer is banned for a block of one request, the blocks of its next
+// request, already asked for and queued behind, are dropped rather than
+// checked and stored on a hostile peer's word.
+func TestSyncBannedPeerQueuedBlocksDropped(t *testing.T) {
+	t.Parallel()
+	g, base, _ := spendingChain()
+	bad := g.SpendAll(g.Coinbase(base[1].Hash()), 1000)
+	bad.Inputs[0].Witness = g.SpendAll(g.Coinbase(base[1].Hash()), 2000).Inputs[0].Witness
+	// The false block comes first at its height, so the first request is
+	// it and 15 blocks of the other branch, the second the next five.
+	falseBranch := []*chain.Block{g.NextBlock(base[100].Hash(), bad)}
+	other := g.Chain(base[100].Hash(), MaxBlocksPerRequest+5)
+	queued := other[MaxBlocksPerRequest-1:]
+
+	ac := chainWithHeaders(t, chain.Hash{}, base, append(slices.Clone(falseBranch), other...))
+	tip, err := ac.BlockInfo(other[len(other)-1].Hash())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(map[chain.Hash]*chain.Block)
+	for _, b := range append(slices.Clone(falseBranch), other...) {
+		bodies[b.Hash()] = b
+	}
+	att := newAttacker(t, ac)
+	answerSync(att, func(s network.Stream, typ msgType, payload []byte) {
+		switch typ {
+		case msgStatus:
+			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: tip.Hash, Height: tip.Height, Work: tip.ChainWork}
+			_ = writeFrame(s, msgStatus, st.encode())
+		case msgGetHeaders:
+			_ = writeFrame(s, msgHeaders, encodeHeaders(nil))
+		case msgGetBlocks:
+			hashes, _ := decodeGetBlocks(payload)
+			w := bufio.NewWriter(s)
+			for _, h := range hashes {
+				_ = writeFrame(w, msgBlock, bodies[h].Encode())
+			}
+			_ = w.Flush()
+		}
+	})
+
+	v := newTestNode(t, nil)
+	v.process(base...)
+	for _, branch := range [][]*chain.Block{falseBranch, other} {
+		if err := v.node.acceptHeaders(headersOf(branch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
+	waitFor(t, 20*time.Second, "the processor done with the attacker's requests", func() bool {
+		v.node.mu.Lock()
+		defer v.node.mu.Unlock()
+		return v.node.sync.queuedBlocks == 0
+	})
+	for _, b := range queued {
+		if v.chain.HaveBlock(b.Hash()) {
+			t.Errorf("block %s of the banned peer's queued request was stored", b.Hash())
+		}
 	}
 }
