@@ -60,6 +60,40 @@ func headersOf(blocks []*chain.Block) []chain.Header {
 	return hs
 }
 
+// servingAttacker starts a peer whose chain holds base and the headers of
+// ahead: it claims the work of tip, answers every getheaders with headers
+// and every getblocks with the bodies of ahead.
+func servingAttacker(t *testing.T, base, ahead []*chain.Block, tip chain.Hash, headers []chain.Header) *Node {
+	t.Helper()
+	ac := chainWithHeaders(t, chain.Hash{}, base, ahead)
+	claim, err := ac.BlockInfo(tip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(map[chain.Hash]*chain.Block)
+	for _, b := range ahead {
+		bodies[b.Hash()] = b
+	}
+	att := newAttacker(t, ac)
+	answerSync(att, func(s network.Stream, typ msgType, payload []byte) {
+		switch typ {
+		case msgStatus:
+			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: claim.Hash, Height: claim.Height, Work: claim.ChainWork}
+			_ = writeFrame(s, msgStatus, st.encode())
+		case msgGetHeaders:
+			_ = writeFrame(s, msgHeaders, encodeHeaders(headers))
+		case msgGetBlocks:
+			hashes, _ := decodeGetBlocks(payload)
+			w := bufio.NewWriter(s)
+			for _, h := range hashes {
+				_ = writeFrame(w, msgBlock, bodies[h].Encode())
+			}
+			_ = w.Flush()
+		}
+	})
+	return att
+}
+
 // A peer that serves by sync a block with a false signature, behind a good
 // one in the same answer, is banned by the processor, the good block
 // connected and the false one not.
@@ -71,33 +105,7 @@ func TestSyncFalseSignatureBanned(t *testing.T) {
 	next[1] = g.NextBlock(next[0].Hash(), bad)
 	next[2] = g.NextBlock(next[1].Hash(), g.SpendAll(g.Coinbase(base[3].Hash()), 1000))
 
-	// The attacker's chain knows the headers, to tell the work they claim.
-	ac := chainWithHeaders(t, chain.Hash{}, base, next)
-	tip, err := ac.BlockInfo(next[2].Hash())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies := make(map[chain.Hash]*chain.Block)
-	for _, b := range next {
-		bodies[b.Hash()] = b
-	}
-	att := newAttacker(t, ac)
-	answerSync(att, func(s network.Stream, typ msgType, payload []byte) {
-		switch typ {
-		case msgStatus:
-			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: tip.Hash, Height: tip.Height, Work: tip.ChainWork}
-			_ = writeFrame(s, msgStatus, st.encode())
-		case msgGetHeaders:
-			_ = writeFrame(s, msgHeaders, encodeHeaders(headersOf(next)))
-		case msgGetBlocks:
-			hashes, _ := decodeGetBlocks(payload)
-			w := bufio.NewWriter(s)
-			for _, h := range hashes {
-				_ = writeFrame(w, msgBlock, bodies[h].Encode())
-			}
-			_ = w.Flush()
-		}
-	})
+	att := servingAttacker(t, base, next, next[2].Hash(), headersOf(next))
 
 	v := newTestNode(t, nil)
 	v.process(base...)
@@ -167,32 +175,7 @@ func TestSyncBannedPeerQueuedBlocksDropped(t *testing.T) {
 	other := g.Chain(base[100].Hash(), MaxBlocksPerRequest+5)
 	queued := other[MaxBlocksPerRequest-1:]
 
-	ac := chainWithHeaders(t, chain.Hash{}, base, append(slices.Clone(falseBranch), other...))
-	tip, err := ac.BlockInfo(other[len(other)-1].Hash())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodies := make(map[chain.Hash]*chain.Block)
-	for _, b := range append(slices.Clone(falseBranch), other...) {
-		bodies[b.Hash()] = b
-	}
-	att := newAttacker(t, ac)
-	answerSync(att, func(s network.Stream, typ msgType, payload []byte) {
-		switch typ {
-		case msgStatus:
-			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: tip.Hash, Height: tip.Height, Work: tip.ChainWork}
-			_ = writeFrame(s, msgStatus, st.encode())
-		case msgGetHeaders:
-			_ = writeFrame(s, msgHeaders, encodeHeaders(nil))
-		case msgGetBlocks:
-			hashes, _ := decodeGetBlocks(payload)
-			w := bufio.NewWriter(s)
-			for _, h := range hashes {
-				_ = writeFrame(w, msgBlock, bodies[h].Encode())
-			}
-			_ = w.Flush()
-		}
-	})
+	att := servingAttacker(t, base, append(slices.Clone(falseBranch), other...), other[len(other)-1].Hash(), nil)
 
 	v := newTestNode(t, nil)
 	v.process(base...)
