@@ -69,7 +69,12 @@ func (n *Node) processLoop() {
 func (n *Node) process(d *delivery) {
 	var failed error
 	var last *chain.Block
-	for a := range d.arrived {
+	w := waiter{d: d}
+	for {
+		a, ok := n.nextArrival(&w)
+		if !ok {
+			break
+		}
 		if failed != nil || n.ctx.Err() != nil || n.IsBanned(d.peer) {
 			continue
 		}
@@ -107,4 +112,61 @@ func (n *Node) process(d *delivery) {
 			n.log.Debug("announce synced tip", "hash", last.Hash(), "err", err)
 		}
 	}
+}
+
+// A waiter keeps what the processor has waited for one delivery.
+type waiter struct {
+	d       *delivery
+	waited  time.Duration
+	dropped bool
+}
+
+// stallRecheck is how often the processor, waiting on a peer past its
+// budget, looks again for another peer's blocks queued behind.
+const stallRecheck = time.Second
+
+// nextArrival waits for w's delivery's next block; false once its reader is
+// done. The read deadline is per block, so a peer sending each just before
+// it would hold the processor, and every peer's blocks queued behind, for
+// MaxBlocksPerRequest deadlines a request. So, as Core drops the peer that
+// stalls its download window, a peer whose blocks the processor has waited
+// StallTimeout for in all, while another peer's blocks wait behind, is
+// dropped (not banned: a slow link is no offence) and its blocks are asked
+// of others. Only the waiting counts, not the chain's work on the blocks.
+func (n *Node) nextArrival(w *waiter) (arrival, bool) {
+	select {
+	case a, ok := <-w.d.arrived:
+		return a, ok
+	default:
+	}
+	start := time.Now()
+	defer func() { w.waited += time.Since(start) }()
+	timer := time.NewTimer(max(n.cfg.StallTimeout-w.waited, 0))
+	defer timer.Stop()
+	for {
+		select {
+		case a, ok := <-w.d.arrived:
+			return a, ok
+		case <-timer.C:
+		}
+		if !w.dropped && n.othersQueuedBehind(w.d.peer) {
+			w.dropped = true
+			n.log.Info("dropping peer stalling the block processor", "peer", w.d.peer, "waited", w.waited+time.Since(start))
+			n.closePeer(w.d.peer)
+		}
+		timer.Reset(stallRecheck)
+	}
+}
+
+// othersQueuedBehind reports whether a peer other than p has blocks waiting
+// for the processor.
+func (n *Node) othersQueuedBehind(p peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, d := range n.sync.deliveries {
+		if d.peer != p {
+			return true
+		}
+	}
+	return false
 }

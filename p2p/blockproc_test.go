@@ -199,3 +199,63 @@ func TestSyncBannedPeerQueuedBlocksDropped(t *testing.T) {
 		}
 	}
 }
+
+// A peer that sends each block just inside the read deadline, so that it is
+// never dropped as stalled, would hold the processor, and every honest
+// peer's blocks queued behind, for that deadline per block. Waited for
+// StallTimeout in all while another peer's blocks wait, it is dropped (not
+// banned) and the honest peer's blocks reach the chain.
+func TestSyncTricklingPeerDropped(t *testing.T) {
+	t.Parallel()
+	const stall = 2 * time.Second
+	blocks := mainBlocks(4 * MaxBlocksPerRequest)
+	honest := newTestNode(t, nil)
+	honest.process(blocks...)
+	trickler := newAttacker(t, honest.chain)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	answerSync(trickler, func(s network.Stream, typ msgType, payload []byte) {
+		switch typ {
+		case msgStatus:
+			ours := trickler.ourStatus()
+			_ = writeFrame(s, msgStatus, ours.encode())
+		case msgGetHeaders:
+			m, _ := decodeGetHeaders(payload)
+			_ = writeFrame(s, msgHeaders, encodeHeaders(honest.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))
+		case msgGetBlocks:
+			hashes, _ := decodeGetBlocks(payload)
+			for _, h := range hashes {
+				raw, _ := honest.chain.RawBlock(h)
+				if writeFrame(s, msgBlock, raw) != nil {
+					return
+				}
+				select {
+				case <-release:
+					return
+				case <-time.After(stall * 3 / 4):
+				}
+			}
+		}
+	})
+
+	v := newTestNode(t, func(cfg *Config) { cfg.StallTimeout = stall })
+	connect := func(p *Node) {
+		if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: p.ID(), Addrs: p.host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The trickler first, so that its answers are the first in the queue.
+	connect(trickler)
+	waitFor(t, 20*time.Second, "blocks asked of the trickler", func() bool {
+		v.node.mu.Lock()
+		defer v.node.mu.Unlock()
+		return v.node.sync.queuedBlocks > 0
+	})
+	connect(honest.node)
+	// The trickler alone would take 3/4 of the deadline a block for two
+	// requests before the honest peer's blocks could be processed: 24 s.
+	waitTip(t, 12*time.Second, blocks[len(blocks)-1], v)
+	if v.node.IsBanned(trickler.ID()) {
+		t.Error("a slow peer was banned")
+	}
+}

@@ -84,8 +84,9 @@ type Config struct {
 
 	// StallTimeout is how long a peer may take over each answer to a sync
 	// request (a status, a headers message, each block of a getblocks answer)
-	// before it is dropped as stalled and its blocks are asked of others.
-	// Zero gives 30 s.
+	// before it is dropped as stalled and its blocks are asked of others;
+	// and how long, over a whole getblocks answer, sync's block processor
+	// waits for it while other peers' blocks wait behind. Zero gives 30 s.
 	StallTimeout time.Duration
 
 	// Registerer receives libp2p's Prometheus metrics; nil turns them off.
