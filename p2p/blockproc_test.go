@@ -214,26 +214,16 @@ func TestSyncTricklingPeerDropped(t *testing.T) {
 	trickler := newAttacker(t, honest.chain)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	answerSync(trickler, func(s network.Stream, typ msgType, payload []byte) {
-		switch typ {
-		case msgStatus:
-			ours := trickler.ourStatus()
-			_ = writeFrame(s, msgStatus, ours.encode())
-		case msgGetHeaders:
-			m, _ := decodeGetHeaders(payload)
-			_ = writeFrame(s, msgHeaders, encodeHeaders(honest.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))
-		case msgGetBlocks:
-			hashes, _ := decodeGetBlocks(payload)
-			for _, h := range hashes {
-				raw, _ := honest.chain.RawBlock(h)
-				if writeFrame(s, msgBlock, raw) != nil {
-					return
-				}
-				select {
-				case <-release:
-					return
-				case <-time.After(stall * 3 / 4):
-				}
+	answerSyncWithBlocks(trickler, func(s network.Stream, hashes []chain.Hash) {
+		for _, h := range hashes {
+			raw, _ := honest.chain.RawBlock(h)
+			if writeFrame(s, msgBlock, raw) != nil {
+				return
+			}
+			select {
+			case <-release:
+				return
+			case <-time.After(stall * 3 / 4):
 			}
 		}
 	})

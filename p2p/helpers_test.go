@@ -264,3 +264,21 @@ func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []by
 		}
 	})
 }
+
+// answerSyncWithBlocks makes n answer status and getheaders requests from
+// its chain, as an honest peer, and getblocks with getBlocks.
+func answerSyncWithBlocks(n *Node, getBlocks func(s network.Stream, hashes []chain.Hash)) {
+	answerSync(n, func(s network.Stream, typ msgType, payload []byte) {
+		switch typ {
+		case msgStatus:
+			ours := n.ourStatus()
+			_ = writeFrame(s, msgStatus, ours.encode())
+		case msgGetHeaders:
+			m, _ := decodeGetHeaders(payload)
+			_ = writeFrame(s, msgHeaders, encodeHeaders(n.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))
+		case msgGetBlocks:
+			hashes, _ := decodeGetBlocks(payload)
+			getBlocks(s, hashes)
+		}
+	})
+}

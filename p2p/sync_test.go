@@ -7,6 +7,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quarrychain/quarry/chain"
 )
 
 // TestSyncLateJoiner starts a node from nothing next to two peers 1,000
@@ -83,18 +85,9 @@ func TestSyncStalledPeer(t *testing.T) {
 	staller := newAttacker(t, a.chain)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	answerSync(staller, func(s network.Stream, typ msgType, payload []byte) {
-		switch typ {
-		case msgStatus:
-			ours := staller.ourStatus()
-			_ = writeFrame(s, msgStatus, ours.encode())
-		case msgGetHeaders:
-			m, _ := decodeGetHeaders(payload)
-			_ = writeFrame(s, msgHeaders, encodeHeaders(a.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))
-		case msgGetBlocks:
-			// Hold the stream open, sending nothing.
-			<-release
-		}
+	answerSyncWithBlocks(staller, func(network.Stream, []chain.Hash) {
+		// Hold the stream open, sending nothing.
+		<-release
 	})
 
 	c := newTestNode(t, func(cfg *Config) { cfg.StallTimeout = time.Second })
