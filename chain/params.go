@@ -62,6 +62,12 @@ type Params struct {
 	// skipped: Core's two weeks, so that miners cannot make users take an
 	// invalid block by telling them to set assumevalid to it.
 	AssumeValidBuried int64
+
+	// PruneAfterHeight is the tip height automatic pruning and
+	// pruneblockchain wait for (Core's nPruneAfterHeight): on a young chain
+	// the blocks are few and small, so deleting them frees little while
+	// they are what new nodes need to catch up.
+	PruneAfterHeight int32
 }
 
 // TargetTimespan is the intended duration of one difficulty window, in seconds.
@@ -124,6 +130,8 @@ var (
 		// No block is old enough yet for a default AssumeValid; like Core's, it
 		// is set to a recent block at each release.
 		AssumeValidBuried: 14 * 24 * 60 * 60,
+		// Core's: same block size and spacing, about two years of blocks.
+		PruneAfterHeight: 100_000,
 	}, genesisTime+1, mainGenesisNonce, mainGenesisHash)
 
 	// TestnetParams start at about 2^22 hashes a block, well under a second on
@@ -139,6 +147,9 @@ var (
 		AddressHRP:             "tqry",
 		DefaultRPCPort:         18432,
 		DefaultP2PPort:         18433,
+		// Core's testnet value: under three hours of blocks at 10 s, so a
+		// local testnet reaches pruning in an afternoon.
+		PruneAfterHeight: 1_000,
 	}, genesisTime, testnetGenesisNonce, testnetGenesisHash)
 
 	RegtestParams = newParams(Params{
@@ -151,6 +162,12 @@ var (
 		AddressHRP:             "rqry",
 		DefaultRPCPort:         18543,
 		DefaultP2PPort:         18544,
+		// Not Core's 1,000: tests prune chains of a few hundred blocks
+		// (every block past this and the 288 always kept costs each pruning
+		// test its connect time, Core's value would triple it). 300 still
+		// holds back the chains of 289 to 300 blocks that could otherwise
+		// prune, so tests cross the threshold both ways.
+		PruneAfterHeight: 300,
 	}, genesisTime, regtestGenesisNonce, regtestGenesisHash)
 )
 

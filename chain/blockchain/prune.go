@@ -24,8 +24,16 @@ const MinBlocksToKeep = 288
 // PruneBlockchain (Core's -prune=1).
 const PruneManual = 1
 
-// ErrPruned is returned for a block whose body was pruned.
-var ErrPruned = errors.New("block pruned")
+// Errors of pruning.
+var (
+	// ErrPruned is returned for a block whose body was pruned.
+	ErrPruned = errors.New("block pruned")
+	// ErrNotPruneMode: PruneBlockchain on a chain opened without
+	// PruneTargetBytes.
+	ErrNotPruneMode = errors.New("cannot prune blocks because node is not in prune mode")
+	// ErrTooShortToPrune: PruneBlockchain below Params.PruneAfterHeight.
+	ErrTooShortToPrune = errors.New("blockchain is too short for pruning")
+)
 
 // pruneState is the chain's pruning; the writer holding processMu changes it.
 type pruneState struct {
@@ -98,9 +106,10 @@ func (c *Chain) loadPruneState(target int64) error {
 }
 
 // maybePrune prunes old blocks while the stored size is over the automatic
-// target. The caller holds processMu.
+// target, once the tip is past Params.PruneAfterHeight. The caller holds
+// processMu.
 func (c *Chain) maybePrune() error {
-	if c.prune.target <= PruneManual || c.prune.stored.Load() <= c.prune.target {
+	if c.prune.target <= PruneManual || c.prune.stored.Load() <= c.prune.target || c.tip().height <= c.params.PruneAfterHeight {
 		return nil
 	}
 	_, err := c.pruneTo(c.tip().height-MinBlocksToKeep, true)
@@ -109,12 +118,16 @@ func (c *Chain) maybePrune() error {
 
 // PruneBlockchain prunes the blocks up to height (Core's pruneblockchain),
 // keeping the last MinBlocksToKeep, and returns the height of the last block
-// pruned (-1 if none).
+// pruned (-1 if none). It fails with ErrNotPruneMode, or ErrTooShortToPrune
+// while the tip is below Params.PruneAfterHeight.
 func (c *Chain) PruneBlockchain(height int32) (int32, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	if c.prune.target == 0 {
-		return 0, errors.New("cannot prune blocks because node is not in prune mode")
+		return 0, ErrNotPruneMode
+	}
+	if tip := c.tip().height; tip < c.params.PruneAfterHeight {
+		return 0, fmt.Errorf("%w: height %d, pruning starts at %d", ErrTooShortToPrune, tip, c.params.PruneAfterHeight)
 	}
 	return c.pruneTo(min(height, c.tip().height-MinBlocksToKeep), false)
 }

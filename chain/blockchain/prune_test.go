@@ -63,13 +63,45 @@ func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	}
 }
 
+// Neither automatic nor manual pruning starts before the tip passes the
+// network's PruneAfterHeight, as Core's.
+func TestPruneWaitsForPruneAfterHeight(t *testing.T) {
+	after := chain.RegtestParams.PruneAfterHeight
+	blocks := chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, int(after)+1)
+	for _, target := range []int64{blockchain.PruneManual, 2} {
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustProcess(t, c, blocks[:after-1]...)
+		if _, err := c.PruneBlockchain(5); !errors.Is(err, blockchain.ErrTooShortToPrune) {
+			t.Errorf("target %d: PruneBlockchain at height %d: %v, want ErrTooShortToPrune", target, after-1, err)
+		}
+		mustProcess(t, c, blocks[after-1])
+		if st := c.PruneState(); st.Pruned {
+			t.Errorf("target %d: pruned at height %d, PruneAfterHeight %d: %+v", target, after, after, st)
+		}
+		mustProcess(t, c, blocks[after])
+		want := after + 1 - blockchain.MinBlocksToKeep // the last block pruned
+		if target == blockchain.PruneManual {
+			if got, err := c.PruneBlockchain(after); err != nil || got != want {
+				t.Errorf("PruneBlockchain at height %d = %d, %v; want %d", after+1, got, err, want)
+			}
+		}
+		if st := c.PruneState(); !st.Pruned || st.Height != want+1 {
+			t.Errorf("target %d: at height %d: %+v, want blocks up to %d pruned", target, after+1, st, want)
+		}
+		c.Close()
+	}
+}
+
 func TestPruneBlockchainManual(t *testing.T) {
 	g := chaintest.New(chain.RegtestParams)
 	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
 	c := openChain(t, t.TempDir())
 	mustProcess(t, c, main...)
-	if _, err := c.PruneBlockchain(100); err == nil {
-		t.Fatal("a node not in prune mode pruned")
+	if _, err := c.PruneBlockchain(100); !errors.Is(err, blockchain.ErrNotPruneMode) {
+		t.Fatalf("PruneBlockchain not in prune mode: %v", err)
 	}
 	c.Close()
 	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: blockchain.PruneManual})
@@ -133,7 +165,8 @@ func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	// Past PruneAfterHeight, so that only the index holds pruning back.
+	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 400)...)
 	c.Close()
 
 	cfg.PruneTargetBytes, cfg.Indexers, cfg.ReindexChainState = 2, []blockchain.Indexer{indexers.NewAddrIndex()}, true

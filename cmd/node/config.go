@@ -68,18 +68,23 @@ const maxSizeMiB = 1 << 40
 // coinbase and a few transactions, as Core's -blockmaxweight floor of 4,000.
 const minBlockMaxSize = 1000
 
+// checkPrune refuses --prune settings Core refuses, with Core's messages (so
+// "-txindex" with one dash, as Core names its options).
 func (cfg *config) checkPrune() error {
 	switch {
 	case cfg.PruneMiB < 0:
-		return fmt.Errorf("--prune must not be negative, got %d", cfg.PruneMiB)
+		//lint:ignore ST1005 Core's message, word for word
+		return errors.New("Prune cannot be configured with a negative value.")
 	case cfg.PruneMiB == 0:
 		return nil
 	case cfg.PruneMiB > maxSizeMiB:
 		return fmt.Errorf("--prune must be at most %d MiB, got %d", maxSizeMiB, cfg.PruneMiB)
 	case cfg.TxIndex:
-		return errors.New("--prune is incompatible with --txindex: add --txindex=0")
+		//lint:ignore ST1005 Core's message, word for word
+		return errors.New("Prune mode is incompatible with -txindex.")
 	case cfg.PruneMiB > blockchain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
-		return fmt.Errorf("--prune is %d MiB, below the minimum of %d MiB", cfg.PruneMiB, minPruneMiB)
+		//lint:ignore ST1005 Core's message, word for word
+		return fmt.Errorf("Prune configured below the minimum of %d MiB.  Please use a higher number.", minPruneMiB)
 	}
 	return nil
 }

@@ -53,6 +53,20 @@ func TestConfigFileAndFlags(t *testing.T) {
 	if cfg, err := loadConfig([]string{"--datadir", dir, "--network", "regtest", "--prune", "10", "--txindex=0"}, io.Discard); err != nil || cfg.pruneTargetBytes() != 10<<20 {
 		t.Fatalf("regtest --prune 10: %v", err)
 	}
+	// --prune refused with Core's messages.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--network", "regtest", "--prune", "10"}, "Prune mode is incompatible with -txindex."},
+		{[]string{"--network", "regtest", "--prune", "1", "--txindex=1"}, "Prune mode is incompatible with -txindex."},
+		{[]string{"--network", "testnet", "--prune", "549", "--txindex=0"}, "Prune configured below the minimum of 550 MiB.  Please use a higher number."},
+		{[]string{"--network", "regtest", "--prune", "-1", "--txindex=0"}, "Prune cannot be configured with a negative value."},
+	} {
+		if _, err := loadConfig(append([]string{"--datadir", dir}, tc.args...), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
 	for _, args := range [][]string{
 		{"--network", "simnet"},
 		{"--network", "regtest", "--mine"},
@@ -65,9 +79,6 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{"--network", "regtest", "--dbcache", "9223372036854775807"},
 		{"--network", "regtest", "--prune", "9223372036854775807", "--txindex=0"},
 		{"--network", "regtest", "--assumevalid", "00ff"},
-		{"--network", "regtest", "--prune", "10"},
-		{"--network", "testnet", "--prune", "549", "--txindex=0"},
-		{"--network", "regtest", "--prune", "-1", "--txindex=0"},
 		{"--network", "regtest", "--block-max-size", "999"},
 		{"--network", "regtest", "--block-max-size", "1000001"},
 	} {

@@ -2,10 +2,15 @@ package methods
 
 import (
 	"context"
+	"errors"
 
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/rpc"
 )
+
+// errTooShortToPrune is Core's answer while the tip is below the network's
+// PruneAfterHeight.
+var errTooShortToPrune = rpc.Errorf(rpc.CodeMisc, "Blockchain is too short for pruning.")
 
 func (m *chainMethods) pruneblockchain() rpc.Method {
 	return rpc.Method{
@@ -37,10 +42,17 @@ func (m *chainMethods) pruneblockchain() rpc.Method {
 				}
 				height = int64(h)
 			}
+			if best.Height < m.params.PruneAfterHeight {
+				return nil, errTooShortToPrune
+			}
 			if height > int64(best.Height) {
 				return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Blockchain is shorter than the attempted prune height.")
 			}
 			pruned, err := m.Chain.PruneBlockchain(int32(height))
+			if errors.Is(err, blockchain.ErrTooShortToPrune) {
+				// The chain reorganised to a shorter branch meanwhile.
+				return nil, errTooShortToPrune
+			}
 			if err != nil {
 				return nil, err
 			}
