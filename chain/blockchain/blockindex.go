@@ -46,6 +46,11 @@ type blockNode struct {
 	// dataChain: this block and every ancestor have their bodies stored, so the
 	// chain ending here could be connected.
 	dataChain bool
+	// beyondPrune: the block's branch forks from the main chain below the
+	// pruned blocks, or runs through a pruned block: connecting it would take
+	// bodies or undo data that are gone, so it is never a candidate tip.
+	// Kept in memory only: after a restart one attempt finds it again.
+	beyondPrune bool
 }
 
 func newBlockNode(h *chain.Header, parent *blockNode) *blockNode {

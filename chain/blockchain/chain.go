@@ -387,6 +387,9 @@ func (c *Chain) addNode(h *chain.Header, parent *blockNode, status blockStatus) 
 	if parent != nil && parent.status.invalid() {
 		n.status |= statusFailedParent
 	}
+	if parent != nil {
+		n.beyondPrune = parent.beyondPrune
+	}
 	c.nextSeq++
 	n.seq = c.nextSeq
 	c.index[n.hash] = n
@@ -408,7 +411,7 @@ func (c *Chain) markDataChain(n *blockNode) {
 		it := queue[0]
 		queue = queue[1:]
 		it.dataChain = true
-		if !it.status.invalid() {
+		if !it.status.invalid() && !it.beyondPrune {
 			c.candidates[it] = struct{}{}
 		}
 		for _, child := range it.children {
@@ -457,7 +460,7 @@ func (c *Chain) pruneCandidates() {
 func (c *Chain) rebuildCandidates() {
 	clear(c.candidates)
 	for _, n := range c.index {
-		if n.dataChain && !n.status.invalid() {
+		if n.dataChain && !n.status.invalid() && !n.beyondPrune {
 			c.candidates[n] = struct{}{}
 		}
 	}

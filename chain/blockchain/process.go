@@ -256,9 +256,18 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block) (
 			if report != nil && reported == nil && report.status.invalid() {
 				reported = chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", report.hash))
 			}
+			if report != nil && reported == nil && report.beyondPrune {
+				reported = c.beyondPruneError(report)
+			}
 			return events, reported
 		}
 		fork := forkPoint(tip, best)
+		// Checked before anything is disconnected: a reorganisation that
+		// stopped at a pruned block would leave the chain on neither branch.
+		if root := unreachableRoot(tip, best, fork); root != nil {
+			c.refuseBeyondPrune(root, best, fork)
+			continue
+		}
 		for n := tip; n != fork; n = n.parent {
 			b, err := c.loadBlock(n.hash)
 			if err != nil {

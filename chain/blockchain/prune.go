@@ -33,6 +33,11 @@ var (
 	ErrNotPruneMode = errors.New("cannot prune blocks because node is not in prune mode")
 	// ErrTooShortToPrune: PruneBlockchain below Params.PruneAfterHeight.
 	ErrTooShortToPrune = errors.New("blockchain is too short for pruning")
+	// ErrForkBeyondPrune is returned for a block, stored, whose branch
+	// forks from the main chain below the pruned blocks (or runs through
+	// one): the node cannot take the main chain back that far, so it
+	// stays on its tip and never tries that branch again.
+	ErrForkBeyondPrune = errors.New("branch forks below the pruned blocks")
 )
 
 // pruneState is the chain's pruning; the writer holding processMu changes it.
@@ -218,4 +223,52 @@ func (c *Chain) checkPruned(hash chain.Hash) error {
 		return fmt.Errorf("block %s: %w (%w)", hash, ErrPruned, ErrNotFound)
 	}
 	return nil
+}
+
+// unreachableRoot returns the lowest block of best's branch above fork from
+// which on nothing can be connected from tip, or nil if every block needed is
+// there: the branch's first block if a main-chain block to disconnect was
+// pruned (its undo data is gone), else the branch's lowest pruned block. The
+// caller holds processMu, under which statuses only change.
+func unreachableRoot(tip, best, fork *blockNode) *blockNode {
+	for n := tip; n != fork; n = n.parent {
+		if n.status&statusPruned != 0 {
+			return best.ancestor(fork.height + 1)
+		}
+	}
+	var root *blockNode
+	for n := best; n != fork; n = n.parent {
+		if n.status&statusPruned != 0 {
+			root = n
+		}
+	}
+	return root
+}
+
+// refuseBeyondPrune marks root and its descendants beyondPrune, which drops
+// them from the candidate tips (so the branch is not tried again at every
+// block), and says so. Nothing was disconnected yet: the chain stays on its
+// tip.
+func (c *Chain) refuseBeyondPrune(root, best, fork *blockNode) {
+	c.mu.Lock()
+	for queue := []*blockNode{root}; len(queue) > 0; queue = queue[1:] {
+		n := queue[0]
+		n.beyondPrune = true
+		delete(c.candidates, n)
+		queue = append(queue, n.children...)
+	}
+	c.mu.Unlock()
+	c.log.Warn("not reorganising to a branch with more work: it forks below the pruned blocks, whose data a reorganisation needs; staying on the current tip",
+		"branch_tip", best.hash, "branch_height", best.height, "fork_height", fork.height,
+		"pruned_below", c.prune.height.Load(), "tip_height", c.tip().height)
+}
+
+// beyondPruneError is the error for n, a block on a branch refuseBeyondPrune
+// marked.
+func (c *Chain) beyondPruneError(n *blockNode) error {
+	c.mu.RLock()
+	fork := forkPoint(n, c.tip())
+	c.mu.RUnlock()
+	return fmt.Errorf("block %s at height %d: %w (fork at height %d, blocks below %d pruned)",
+		n.hash, n.height, ErrForkBeyondPrune, fork.height, c.prune.height.Load())
 }

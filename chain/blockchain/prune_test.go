@@ -1,8 +1,11 @@
 package blockchain_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -223,4 +226,100 @@ func TestPruneKeepsWhatAnIndexOnALosingBranchNeeds(t *testing.T) {
 	if err != nil || len(txs) != len(base)+len(winner) {
 		t.Fatalf("address index holds %d transactions (%v), want the %d coinbases of the main chain", len(txs), err, len(base)+len(winner))
 	}
+}
+
+// A branch with more work that forks below the pruned blocks cannot be
+// reorganised to (the undo data of the main chain down to the fork is gone):
+// the chain stays on its tip with its state untouched, the blocks that would
+// make the branch the best get ErrForkBeyondPrune, the branch is tried once
+// and not at every block after, and the chain still extends and reopens.
+func TestReorgBelowPruneHeightRefused(t *testing.T) {
+	dir := t.TempDir()
+	refusals := &countingHandler{match: "forks below the pruned blocks"}
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: slog.New(refusals), PruneTargetBytes: 2}
+	c, err := blockchain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
+	mustProcess(t, c, main...)
+	pruneHeight := c.PruneState().Height // the lowest block stored
+	if pruneHeight != 400-blockchain.MinBlocksToKeep+1 {
+		t.Fatalf("prune state %+v", c.PruneState())
+	}
+	before := utxoHash(t, c)
+
+	// Forks at height 50: 350 blocks take it to 400 (as much work as the
+	// tip, which stays), the 351st past it.
+	side := g.Chain(main[49].Hash(), 352)
+	mustProcess(t, c, side[:350]...)
+	for _, b := range side[350:] {
+		_, err := c.ProcessBlock(b)
+		if !errors.Is(err, blockchain.ErrForkBeyondPrune) || !strings.Contains(err.Error(), "fork at height 50") {
+			t.Fatalf("block %d of the branch: %v, want ErrForkBeyondPrune at the fork", blockHeight(b), err)
+		}
+	}
+	requireTip(t, c, main[399])
+	if utxoHash(t, c) != before {
+		t.Fatal("the UTXO set changed on a refused reorganisation")
+	}
+	for _, h := range []int32{pruneHeight, 399} {
+		if hash, err := c.BlockHashByHeight(h); err != nil || hash != main[h-1].Hash() {
+			t.Fatalf("main chain at height %d: %s, %v; want the old main chain", h, hash, err)
+		}
+	}
+	if _, err := c.BlockByHash(main[399].Hash()); err != nil {
+		t.Fatalf("tip block: %v", err)
+	}
+	if n := refusals.count(); n != 1 {
+		t.Fatalf("the branch was refused %d times, want once", n)
+	}
+	more := g.Chain(main[399].Hash(), 3) // main back ahead of the branch
+	mustProcess(t, c, more...)
+	requireTip(t, c, more[2])
+	c.Close()
+
+	c, err = blockchain.Open(cfg)
+	if err != nil {
+		t.Fatalf("reopen with a refused branch stored: %v", err)
+	}
+	defer c.Close()
+	requireTip(t, c, more[2])
+	// The branch passes the main chain again; after a restart it is found
+	// beyond the pruned blocks once more, and refused just as cleanly.
+	tail := g.Chain(side[351].Hash(), 2)
+	mustProcess(t, c, tail[0]) // as much work as the tip
+	if _, err := c.ProcessBlock(tail[1]); !errors.Is(err, blockchain.ErrForkBeyondPrune) {
+		t.Fatalf("a block taking the refused branch past the tip after a restart: %v", err)
+	}
+	requireTip(t, c, more[2])
+	if n := refusals.count(); n != 2 {
+		t.Fatalf("the branch was refused %d times in all, want once before and once after the restart", n)
+	}
+}
+
+// countingHandler counts the log records whose message contains match.
+type countingHandler struct {
+	match string
+	mu    sync.Mutex
+	n     int
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.match) {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *countingHandler) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
 }
