@@ -29,7 +29,8 @@
 // answer per stream, in frames of a uvarint length, a type byte and a
 // payload, each type with its own size limit:
 //
-//	status      network, genesis hash, tip hash, height, chain work; both ways
+//	status      network, genesis hash, tip hash, height, chain work,
+//	            services; both ways
 //	getheaders  block locator and stop hash   -> headers (up to 2,000)
 //	getblocks   up to 16 block hashes         -> one block or notfound each
 //
@@ -48,6 +49,12 @@
 // while, doubling each time. Headers of a branch with too little work to
 // store are held in memory until it proves enough (Core's presync), and the
 // queue of wanted bodies is bounded.
+//
+// A node in prune mode advertises NodeNetworkLimited alone, as Core's (a
+// full node both): it serves the blocks of its last NetworkLimitedBlocks
+// (288, and two more for races) and drops a peer asking for a deeper one.
+// Bodies are asked of full peers first, and of a limited peer only within
+// its window.
 //
 // # Bans
 //

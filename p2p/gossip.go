@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 )
 
 // Gossip limits and queue sizes.
@@ -325,6 +326,10 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	case broke:
 		// A duplicate, or a block from the future, which may become valid:
 		// it is not the sender's fault that its clock runs ahead of ours.
+		return pubsub.ValidationIgnore
+	case errors.Is(err, blockchain.ErrForkBeyondPrune):
+		// Stored, on a branch this pruned node cannot follow: not ours to
+		// relay, and no fault of the sender's.
 		return pubsub.ValidationIgnore
 	default:
 		n.log.Error("process gossiped block", "hash", hash, "err", err)

@@ -72,6 +72,8 @@ type testNode struct {
 	pool   *testPool
 	node   *Node
 	cfg    func(*Config)
+	// prune is the chain's PruneTargetBytes.
+	prune int64
 }
 
 // newTestNode starts a regtest node; cfg may adjust its configuration.
@@ -82,16 +84,27 @@ func newTestNode(t *testing.T, cfg func(*Config)) *testNode {
 
 func newTestNodeParams(t *testing.T, params *chain.Params, cfg func(*Config)) *testNode {
 	t.Helper()
-	tn := &testNode{t: t, dir: t.TempDir(), params: params, pool: newTestPool(), cfg: cfg}
+	return startTestNode(&testNode{t: t, dir: t.TempDir(), params: params, pool: newTestPool(), cfg: cfg})
+}
+
+// newPrunedTestNode starts a regtest node in manual prune mode: it
+// advertises NodeNetworkLimited alone.
+func newPrunedTestNode(t *testing.T, cfg func(*Config)) *testNode {
+	t.Helper()
+	return startTestNode(&testNode{t: t, dir: t.TempDir(), params: chain.RegtestParams, pool: newTestPool(), cfg: cfg, prune: blockchain.PruneManual})
+}
+
+func startTestNode(tn *testNode) *testNode {
+	tn.t.Helper()
 	tn.start()
-	t.Cleanup(tn.stop)
+	tn.t.Cleanup(tn.stop)
 	return tn
 }
 
 func (tn *testNode) start() {
 	t := tn.t
 	t.Helper()
-	c, err := blockchain.Open(blockchain.Config{Params: tn.params, Dir: filepath.Join(tn.dir, "chain"), Logger: testLogger()})
+	c, err := blockchain.Open(blockchain.Config{Params: tn.params, Dir: filepath.Join(tn.dir, "chain"), Logger: testLogger(), PruneTargetBytes: tn.prune})
 	if err != nil {
 		t.Fatal(err)
 	}

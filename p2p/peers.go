@@ -170,7 +170,8 @@ func (n *Node) exchangeStatus(p peer.ID) {
 // ourStatus describes the node's chain.
 func (n *Node) ourStatus() statusMsg {
 	best := n.chain.Best()
-	return statusMsg{Network: n.params.Name, Genesis: n.params.GenesisHash, Tip: best.Hash, Height: best.Height, Work: best.ChainWork}
+	return statusMsg{Network: n.params.Name, Genesis: n.params.GenesisHash, Tip: best.Hash, Height: best.Height, Work: best.ChainWork,
+		Services: n.LocalServices()}
 }
 
 // gotStatus records a peer's status, refusing the peer if it is on another
@@ -255,8 +256,10 @@ type PeerInfo struct {
 	Inbound bool
 	// Height and Tip are from the peer's last status; Height is -1 before
 	// the first.
-	Height      int32
-	Tip         chain.Hash
+	Height int32
+	Tip    chain.Hash
+	// Services are from the peer's last status, 0 before the first.
+	Services    ServiceFlags
 	PingRTT     time.Duration
 	BytesSent   int64
 	BytesRecv   int64
@@ -291,7 +294,7 @@ func (n *Node) Peers() []PeerInfo {
 		}
 		n.mu.Lock()
 		if ps := n.peers[p]; ps != nil && ps.hasStatus {
-			info.Height, info.Tip = ps.status.Height, ps.status.Tip
+			info.Height, info.Tip, info.Services = ps.status.Height, ps.status.Tip, ps.status.Services
 		}
 		_, info.Persistent = n.persistent[p]
 		info.Mesh = n.meshTopicsLocked(p)

@@ -157,6 +157,10 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 			return err
 		}
 	case msgGetBlocks:
+		if err := n.checkLimitedWindow(hashes); err != nil {
+			n.closePeer(p)
+			return err
+		}
 		for _, h := range hashes {
 			_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 			raw, err := n.chain.RawBlock(h)
@@ -173,6 +177,29 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 		}
 	}
 	return w.Flush()
+}
+
+// errBeyondLimitedWindow answers a request, to a node advertising only
+// NodeNetworkLimited, for a block deeper than it serves.
+var errBeyondLimitedWindow = errors.New("block request below the NETWORK_LIMITED window")
+
+// checkLimitedWindow refuses a getblocks request, from a node advertising
+// only NodeNetworkLimited, for any block more than NetworkLimitedBlocks (and
+// the race slack) below its tip, stored or not: as Core, the node then
+// drops the peer, which ought to have known, rather than answer notfound
+// and leave it waiting; and serving what it happens to have stored would
+// tell peers how far it pruned.
+func (n *Node) checkLimitedWindow(hashes []chain.Hash) error {
+	if !n.LocalServices().limited() {
+		return nil
+	}
+	tip := n.chain.Best().Height
+	for _, h := range hashes {
+		if info, err := n.chain.BlockInfo(h); err == nil && tip-info.Height > NetworkLimitedBlocks+limitedRace {
+			return fmt.Errorf("%w: block %s at height %d, tip at %d; disconnecting", errBeyondLimitedWindow, h, info.Height, tip)
+		}
+	}
+	return nil
 }
 
 // request sends one request to p on a new sync stream and reads the answer
@@ -336,8 +363,25 @@ func (n *Node) schedule() {
 			peers = append(peers, cand{p, ps})
 		}
 	}
-	slices.SortFunc(peers, func(a, b cand) int { return a.ps.blocksInFlight - b.ps.blocksInFlight })
+	// Peers serving every block first, then those serving only their last
+	// blocks (NodeNetworkLimited), which get what is left in their window:
+	// asked for a block below it they would drop us.
+	slices.SortFunc(peers, func(a, b cand) int {
+		if la, lb := a.ps.status.Services.limited(), b.ps.status.Services.limited(); la != lb {
+			if la {
+				return 1
+			}
+			return -1
+		}
+		return a.ps.blocksInFlight - b.ps.blocksInFlight
+	})
 	for _, c := range peers {
+		// The lowest height c serves: Core's window, two blocks short for
+		// a tip that moved since c's status.
+		lowest := int32(0)
+		if c.ps.status.Services.limited() {
+			lowest = c.ps.status.Height - (NetworkLimitedBlocks - limitedRace) + 1
+		}
 		for c.ps.blocksInFlight < maxBlockRequestsPerPeer {
 			room := min(MaxBlocksPerRequest, maxQueuedBlocks-n.sync.queuedBlocks)
 			var batch []*wantItem
@@ -345,7 +389,7 @@ func (n *Node) schedule() {
 				if it.height > limit || len(batch) >= room {
 					break
 				}
-				if tip, skip := it.skip[c.id]; it.peer == "" && c.ps.status.Height >= it.height && (!skip || tip != c.ps.status.Tip) {
+				if tip, skip := it.skip[c.id]; it.peer == "" && it.height >= lowest && c.ps.status.Height >= it.height && (!skip || tip != c.ps.status.Tip) {
 					batch = append(batch, it)
 				}
 			}

@@ -53,7 +53,7 @@ const (
 func maxPayload(t msgType) (int, bool) {
 	switch t {
 	case msgStatus:
-		return uvarintLen(maxNetworkName) + maxNetworkName + 2*chain.HashSize + 4 + uvarintLen(maxWorkBytes) + maxWorkBytes, true
+		return uvarintLen(maxNetworkName) + maxNetworkName + 2*chain.HashSize + 4 + uvarintLen(maxWorkBytes) + maxWorkBytes + 8, true
 	case msgGetHeaders:
 		return uvarintLen(maxLocatorHashes) + (maxLocatorHashes+1)*chain.HashSize, true
 	case msgHeaders:
@@ -184,13 +184,15 @@ func truncated(err error) error {
 }
 
 // statusMsg is what a node says of itself when a connection opens and when a
-// peer asks again: which network it is on and how far its chain goes.
+// peer asks again: which network it is on, how far its chain goes, and which
+// blocks it serves (as Bitcoin's version message carries its services).
 type statusMsg struct {
-	Network string
-	Genesis chain.Hash
-	Tip     chain.Hash
-	Height  int32
-	Work    *big.Int
+	Network  string
+	Genesis  chain.Hash
+	Tip      chain.Hash
+	Height   int32
+	Work     *big.Int
+	Services ServiceFlags
 }
 
 func (m *statusMsg) encode() []byte {
@@ -201,7 +203,8 @@ func (m *statusMsg) encode() []byte {
 	b = append(b, m.Tip[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(m.Height))
 	b = binary.AppendUvarint(b, uint64(len(work)))
-	return append(b, work...)
+	b = append(b, work...)
+	return binary.LittleEndian.AppendUint64(b, uint64(m.Services))
 }
 
 func decodeStatus(b []byte) (statusMsg, error) {
@@ -215,6 +218,7 @@ func decodeStatus(b []byte) (statusMsg, error) {
 	if d.err == nil && len(work) > 0 && work[0] == 0 {
 		d.fail("chain work has a leading zero byte")
 	}
+	m.Services = ServiceFlags(d.uint64("services"))
 	if d.err == nil && m.Height < 0 {
 		d.fail("negative height %d", m.Height)
 	}
@@ -392,6 +396,13 @@ func (d *decoder) hash(what string) (h chain.Hash) {
 func (d *decoder) uint32(what string) uint32 {
 	if b := d.next(4, what); b != nil {
 		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (d *decoder) uint64(what string) uint64 {
+	if b := d.next(8, what); b != nil {
+		return binary.LittleEndian.Uint64(b)
 	}
 	return 0
 }

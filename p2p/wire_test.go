@@ -14,7 +14,8 @@ import (
 
 func TestFrameRoundTrip(t *testing.T) {
 	blocks := mainBlocks(2)
-	st := statusMsg{Network: "regtest", Genesis: chain.RegtestParams.GenesisHash, Tip: blocks[1].Hash(), Height: 2, Work: big.NewInt(4)}
+	st := statusMsg{Network: "regtest", Genesis: chain.RegtestParams.GenesisHash, Tip: blocks[1].Hash(), Height: 2, Work: big.NewInt(4),
+		Services: NodeNetwork | NodeNetworkLimited}
 	var buf bytes.Buffer
 	for _, f := range []struct {
 		t msgType
@@ -30,7 +31,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		t.Fatalf("status frame: %v %v", typ, err)
 	}
 	got, err := decodeStatus(payload)
-	if err != nil || got.Network != st.Network || got.Tip != st.Tip || got.Height != 2 || got.Work.Cmp(st.Work) != 0 {
+	if err != nil || got.Network != st.Network || got.Tip != st.Tip || got.Height != 2 || got.Work.Cmp(st.Work) != 0 || got.Services != st.Services {
 		t.Fatalf("status %+v, %v", got, err)
 	}
 	_, payload, err = readFrame(r, msgHeaders)
@@ -126,5 +127,20 @@ func TestDecodersRefuse(t *testing.T) {
 				t.Fatalf("error %v, want a protocol violation", err)
 			}
 		})
+	}
+}
+
+func TestServiceNames(t *testing.T) {
+	for _, tc := range []struct {
+		s    ServiceFlags
+		want string
+	}{
+		{0, ""},
+		{NodeNetworkLimited, "NETWORK_LIMITED"},
+		{NodeNetwork | NodeNetworkLimited | 1<<3, "NETWORK,UNKNOWN[2^3],NETWORK_LIMITED"},
+	} {
+		if got := strings.Join(tc.s.Names(), ","); got != tc.want {
+			t.Errorf("%#x: %q, want %q", uint64(tc.s), got, tc.want)
+		}
 	}
 }

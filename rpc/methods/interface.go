@@ -86,6 +86,8 @@ type Network interface {
 	ConnectionCount() int
 	// LocalAddrs lists the node's dialable multiaddrs, each ending in its id.
 	LocalAddrs() []string
+	// LocalServices are the service flags the node advertises.
+	LocalServices() p2p.ServiceFlags
 
 	// AddPeer keeps a peer connected (p2p.ErrAlreadyAdded if kept already),
 	// RemovePeer stops keeping it (p2p.ErrNotAdded if it was not), DialOnce

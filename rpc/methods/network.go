@@ -3,6 +3,7 @@ package methods
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/quarrychain/quarry/p2p"
@@ -36,6 +37,10 @@ func (m *networkMethods) getpeerinfo() rpc.Method {
     "id" : n,                 (numeric) Peer index
     "peerid" : "str",         (string) The libp2p peer id
     "addr" : "str",           (string) The peer's multiaddr, ending in /p2p/<peer id>
+    "services" : "hex",       (string) The services the peer offers, from its last status
+    "servicesnames" : [       (array) The services the peer offers, by name
+      "str",...               (string) NETWORK (serves every block) or NETWORK_LIMITED (its last 288)
+    ],
     "inbound" : true|false,   (boolean) Inbound (true) or outbound (false)
     "connection_type" : "str",(string) "manual" for --connect and addnode peers, else "inbound" or "outbound-full-relay"
     "synced_blocks" : n,      (numeric) The peer's tip height from its last status, -1 before the first
@@ -60,7 +65,8 @@ func (m *networkMethods) getpeerinfo() rpc.Method {
 					kind = "inbound"
 				}
 				out[i] = PeerInfoResult{
-					ID: i, PeerID: p.ID, Addr: p.Addr, Inbound: p.Inbound, ConnectionType: kind,
+					ID: i, PeerID: p.ID, Addr: p.Addr, Services: servicesHex(p.Services), ServicesNames: p.Services.Names(),
+					Inbound: p.Inbound, ConnectionType: kind,
 					SyncedBlocks: p.Height, PingTime: p.PingRTT.Seconds(),
 					BytesSent: p.BytesSent, BytesRecv: p.BytesRecv, ConnTime: p.ConnectedAt.Unix(),
 					Score: p.GossipScore, Mesh: p.Mesh,
@@ -86,6 +92,10 @@ func (m *networkMethods) getnetworkinfo() rpc.Method {
   "version" : n,              (numeric) The node's version
   "subversion" : "str",       (string) The node's user agent
   "protocolversion" : n,      (numeric) The sync protocol version
+  "localservices" : "hex",    (string) The services the node offers: a pruned node NETWORK_LIMITED alone
+  "localservicesnames" : [    (array) The services the node offers, by name
+    "str",...                 (string) NETWORK (serves every block) or NETWORK_LIMITED (its last 288)
+  ],
   "localrelay" : true,        (boolean) Transactions are relayed
   "networkactive" : true,     (boolean) P2P networking is on
   "connections" : n,          (numeric) The number of connections
@@ -105,6 +115,7 @@ func (m *networkMethods) getnetworkinfo() rpc.Method {
 			peers := m.Net.Peers()
 			info := NetworkInfoResult{
 				Version: NodeVersion, Subversion: NodeSubversion, ProtocolVersion: ProtocolVersion,
+				LocalServices: servicesHex(m.Net.LocalServices()), ServicesNames: m.Net.LocalServices().Names(),
 				LocalRelay: true, NetworkActive: true, Connections: len(peers),
 				RelayFee: rpc.Amount(m.RelayFee * 1000), IncrementalFee: rpc.Amount(m.RelayFee * 1000),
 				LocalAddresses: []LocalAddress{},
@@ -123,6 +134,9 @@ func (m *networkMethods) getnetworkinfo() rpc.Method {
 		},
 	}
 }
+
+// servicesHex shows service flags as Core does: 16 hex digits.
+func servicesHex(s p2p.ServiceFlags) string { return fmt.Sprintf("%016x", uint64(s)) }
 
 func (m *networkMethods) addnode() rpc.Method {
 	return rpc.Method{

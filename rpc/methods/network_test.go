@@ -17,10 +17,11 @@ import (
 // fakeNetwork is a P2P node of fixed peers and bans that records what the
 // network methods ask of it.
 type fakeNetwork struct {
-	peers []p2p.PeerInfo
-	bans  []p2p.Ban
-	kept  []string // AddPeer'd addresses
-	calls []string // "add ADDR", "remove ADDR", "onetry ADDR", "disconnect T", "ban T D", "unban T", "clear"
+	services p2p.ServiceFlags
+	peers    []p2p.PeerInfo
+	bans     []p2p.Ban
+	kept     []string // AddPeer'd addresses
+	calls    []string // "add ADDR", "remove ADDR", "onetry ADDR", "disconnect T", "ban T D", "unban T", "clear"
 }
 
 func (n *fakeNetwork) Peers() []p2p.PeerInfo { return n.peers }
@@ -28,6 +29,8 @@ func (n *fakeNetwork) ConnectionCount() int  { return len(n.peers) }
 func (n *fakeNetwork) LocalAddrs() []string {
 	return []string{"/ip4/127.0.0.1/tcp/18544/p2p/12D3KooWLocal"}
 }
+
+func (n *fakeNetwork) LocalServices() p2p.ServiceFlags { return n.services }
 
 func (n *fakeNetwork) AddPeer(addr string) error {
 	n.calls = append(n.calls, "add "+addr)
@@ -109,9 +112,10 @@ func callJSON(t *testing.T, reg *rpc.Registry, method string, params, out any) {
 
 func TestNetworkPeerMethods(t *testing.T) {
 	connected := time.Unix(1_700_000_000, 0)
-	net := &fakeNetwork{peers: []p2p.PeerInfo{
+	net := &fakeNetwork{services: p2p.NodeNetworkLimited, peers: []p2p.PeerInfo{
 		{ID: "peerA", Addr: "/ip4/10.0.0.1/tcp/1/p2p/peerA", Persistent: true, Height: 7, Tip: chain.Hash{7},
-			PingRTT: 1500 * time.Millisecond, BytesSent: 10, BytesRecv: 20, ConnectedAt: connected, GossipScore: 0.5, Mesh: []string{"blocks"}},
+			Services: p2p.NodeNetwork | p2p.NodeNetworkLimited,
+			PingRTT:  1500 * time.Millisecond, BytesSent: 10, BytesRecv: 20, ConnectedAt: connected, GossipScore: 0.5, Mesh: []string{"blocks"}},
 		{ID: "peerB", Addr: "/ip4/10.0.0.2/tcp/1/p2p/peerB", Inbound: true, Height: -1},
 		{ID: "peerC", Addr: "/ip4/10.0.0.3/tcp/1/p2p/peerC", Height: 0},
 	}}
@@ -126,11 +130,14 @@ func TestNetworkPeerMethods(t *testing.T) {
 	var peers []PeerInfoResult
 	callJSON(t, reg, "getpeerinfo", nil, &peers)
 	want := []PeerInfoResult{
-		{ID: 0, PeerID: "peerA", Addr: net.peers[0].Addr, ConnectionType: "manual", SyncedBlocks: 7, Tip: chain.Hash{7}.String(),
+		{ID: 0, PeerID: "peerA", Addr: net.peers[0].Addr, Services: "0000000000000401", ServicesNames: []string{"NETWORK", "NETWORK_LIMITED"},
+			ConnectionType: "manual", SyncedBlocks: 7, Tip: chain.Hash{7}.String(),
 			PingTime: 1.5, BytesSent: 10, BytesRecv: 20, ConnTime: connected.Unix(), Score: 0.5, Mesh: []string{"blocks"}},
-		{ID: 1, PeerID: "peerB", Addr: net.peers[1].Addr, Inbound: true, ConnectionType: "inbound", SyncedBlocks: -1,
+		{ID: 1, PeerID: "peerB", Addr: net.peers[1].Addr, Services: "0000000000000000", ServicesNames: []string{},
+			Inbound: true, ConnectionType: "inbound", SyncedBlocks: -1,
 			ConnTime: time.Time{}.Unix(), Mesh: []string{}},
-		{ID: 2, PeerID: "peerC", Addr: net.peers[2].Addr, ConnectionType: "outbound-full-relay", Tip: chain.Hash{}.String(),
+		{ID: 2, PeerID: "peerC", Addr: net.peers[2].Addr, Services: "0000000000000000", ServicesNames: []string{},
+			ConnectionType: "outbound-full-relay", Tip: chain.Hash{}.String(),
 			ConnTime: time.Time{}.Unix(), Mesh: []string{}},
 	}
 	for i := range want {
@@ -143,7 +150,8 @@ func TestNetworkPeerMethods(t *testing.T) {
 	callJSON(t, reg, "getnetworkinfo", nil, &info)
 	if info.Connections != 3 || info.ConnectionsIn != 1 || info.ConnectionsOut != 2 || info.RelayFee != 2000 ||
 		info.IncrementalFee != 2000 || info.Subversion != NodeSubversion || len(info.LocalAddresses) != 1 ||
-		info.LocalAddresses[0] != (LocalAddress{Address: "/ip4/127.0.0.1/tcp/18544/p2p/12D3KooWLocal", Score: 1}) {
+		info.LocalAddresses[0] != (LocalAddress{Address: "/ip4/127.0.0.1/tcp/18544/p2p/12D3KooWLocal", Score: 1}) ||
+		info.LocalServices != "0000000000000400" || !slices.Equal(info.ServicesNames, []string{"NETWORK_LIMITED"}) {
 		t.Errorf("getnetworkinfo = %+v", info)
 	}
 }

@@ -423,6 +423,8 @@ type PeerInfoResult struct {
 	ID             int      `json:"id"`
 	PeerID         string   `json:"peerid"`
 	Addr           string   `json:"addr"`
+	Services       string   `json:"services"`
+	ServicesNames  []string `json:"servicesnames"`
 	Inbound        bool     `json:"inbound"`
 	ConnectionType string   `json:"connection_type"`
 	SyncedBlocks   int32    `json:"synced_blocks"`
@@ -440,6 +442,8 @@ type NetworkInfoResult struct {
 	Version         int            `json:"version"`
 	Subversion      string         `json:"subversion"`
 	ProtocolVersion int            `json:"protocolversion"`
+	LocalServices   string         `json:"localservices"`
+	ServicesNames   []string       `json:"localservicesnames"`
 	LocalRelay      bool           `json:"localrelay"`
 	NetworkActive   bool           `json:"networkactive"`
 	Connections     int            `json:"connections"`

@@ -1,0 +1,167 @@
+package p2p
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// getBlocksFrom asks p for blocks over n's sync protocol and returns how
+// many came as blocks.
+func getBlocksFrom(n *Node, p peer.ID, hashes []chain.Hash) (int, error) {
+	got := 0
+	err := n.request(p, msgGetBlocks, encodeGetBlocks(hashes), 5*time.Second, func(_ network.Stream, r *bufio.Reader) error {
+		for range hashes {
+			t, _, err := readFrame(r, msgBlock, msgNotFound)
+			if err != nil {
+				return err
+			}
+			if t == msgBlock {
+				got++
+			}
+		}
+		return nil
+	})
+	return got, err
+}
+
+// A node in prune mode advertises NETWORK_LIMITED alone (a full node both,
+// as Core's), serves the blocks of its last 288 (and Core's two more for
+// races), and drops a peer asking for one deeper, stored or not, as Core
+// does.
+func TestPrunedNodeServesOnlyItsLastBlocks(t *testing.T) {
+	blocks := mainBlocks(300)
+	pruned := newPrunedTestNode(t, nil)
+	full := newTestNode(t, nil)
+	pruned.process(blocks...)
+	full.process(blocks...)
+	if got, want := pruned.node.LocalServices(), NodeNetworkLimited; got != want {
+		t.Fatalf("pruned node advertises %v, want %v", got.Names(), want.Names())
+	}
+	if got, want := full.node.LocalServices(), NodeNetwork|NodeNetworkLimited; got != want {
+		t.Fatalf("full node advertises %v, want %v", got.Names(), want.Names())
+	}
+	full.keep(pruned)
+	waitFor(t, 10*time.Second, "status exchange", func() bool { return full.ready(pruned) && pruned.ready(full) })
+	services := map[string]ServiceFlags{}
+	for _, p := range full.node.Peers() {
+		services[p.ID] = p.Services
+	}
+	if got := services[pruned.node.ID().String()]; got != NodeNetworkLimited {
+		t.Fatalf("the full node sees the pruned node's services as %v", got.Names())
+	}
+
+	// Height 10 is 290 below the tip, the deepest served; 9 is one deeper.
+	if n, err := getBlocksFrom(full.node, pruned.node.ID(), []chain.Hash{blocks[9].Hash(), blocks[299].Hash()}); err != nil || n != 2 {
+		t.Fatalf("blocks at heights 10 and 300 from the pruned node: %d served, %v", n, err)
+	}
+	if n, err := getBlocksFrom(full.node, pruned.node.ID(), []chain.Hash{blocks[299].Hash(), blocks[8].Hash()}); err == nil {
+		t.Fatalf("block at height 9, stored but below the window, answered (%d blocks)", n)
+	}
+	waitFor(t, 10*time.Second, "the pruned node to drop the peer", func() bool { return !full.connectedTo(pruned) })
+
+	// A full node serves any depth.
+	pruned.keep(full)
+	waitFor(t, 10*time.Second, "reconnection", func() bool { return pruned.ready(full) })
+	if n, err := getBlocksFrom(pruned.node, full.node.ID(), []chain.Hash{blocks[0].Hash()}); err != nil || n != 1 {
+		t.Fatalf("block at height 1 from the full node: %d served, %v", n, err)
+	}
+}
+
+// syncLog collects a node's logs at debug level.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
+// A node catching up takes headers from a pruned peer, and from it only the
+// blocks in its window: asked for deeper ones the peer would drop it. It
+// gets the rest from a full peer once one comes.
+func TestSyncAsksPrunedPeerOnlyItsWindow(t *testing.T) {
+	blocks := mainBlocks(300)
+	var prunedLog syncLog
+	pruned := newPrunedTestNode(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&prunedLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	pruned.process(blocks...)
+	if last, err := pruned.chain.PruneBlockchain(10); err != nil || last != 10 {
+		t.Fatalf("PruneBlockchain(10) = %d, %v", last, err)
+	}
+	fresh := newTestNode(t, nil)
+	fresh.keep(pruned)
+	// Height 15 is the lowest in the pruned peer's window as fresh sees it
+	// (Core's 288 less two), 128 the highest of fresh's download window.
+	waitFor(t, 20*time.Second, "headers from the pruned peer and the blocks of its window", func() bool {
+		return fresh.chain.BestHeaderHeight() == 300 && fresh.chain.HaveBlock(blocks[14].Hash()) && fresh.chain.HaveBlock(blocks[127].Hash())
+	})
+	for _, b := range blocks[:14] {
+		if fresh.chain.HaveBlock(b.Hash()) {
+			t.Fatalf("block %s below the pruned peer's window was fetched", b.Hash())
+		}
+	}
+	if fresh.chain.Best().Height != 0 {
+		t.Fatalf("tip at %d without blocks 1 to 14", fresh.chain.Best().Height)
+	}
+
+	full := newTestNode(t, nil)
+	full.process(blocks...)
+	fresh.keep(full)
+	waitTip(t, 30*time.Second, blocks[299], fresh)
+	if n := prunedLog.count(errBeyondLimitedWindow.Error()); n != 0 || !fresh.connectedTo(pruned) {
+		t.Fatalf("the pruned peer refused %d requests below its window (connected: %v)", n, fresh.connectedTo(pruned))
+	}
+}
+
+// A gossiped block of a branch that forks below a pruned node's pruned
+// blocks is ignored (stored, not relayed) without an error in the log: the
+// chain warned once that it cannot follow that branch, and the sender did
+// nothing wrong.
+func TestGossipedBlockBeyondPruneIgnored(t *testing.T) {
+	blocks := mainBlocks(300)
+	var log syncLog
+	pruned := newPrunedTestNode(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	pruned.process(blocks...)
+	if _, err := pruned.chain.PruneBlockchain(10); err != nil {
+		t.Fatal(err)
+	}
+	var branch []*chain.Block
+	withGen(func(g *chaintest.Generator) { branch = g.Chain(blocks[4].Hash(), 296) }) // heights 6 to 301
+	pruned.process(branch[:295]...)                                                   // up to 300: as much work as the tip
+	msg := &pubsub.Message{Message: &pb.Message{Data: branch[295].Encode()}, ReceivedFrom: randomPeer(t)}
+	if got := pruned.node.validateBlock(context.Background(), msg.ReceivedFrom, msg); got != pubsub.ValidationIgnore {
+		t.Fatalf("verdict %v, want ignore", got)
+	}
+	if !pruned.chain.HaveBlock(branch[295].Hash()) || pruned.chain.Best().Hash != blocks[299].Hash() {
+		t.Fatalf("branch block stored: %v; tip %s, want the old tip", pruned.chain.HaveBlock(branch[295].Hash()), pruned.chain.Best().Hash)
+	}
+	if n := log.count("level=ERROR"); n != 0 {
+		t.Fatalf("%d errors logged", n)
+	}
+}
