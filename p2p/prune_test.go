@@ -98,19 +98,27 @@ func (l *syncLog) count(s string) int {
 	return strings.Count(l.buf.String(), s)
 }
 
-// A node catching up takes headers from a pruned peer, and from it only the
-// blocks in its window: asked for deeper ones the peer would drop it. It
-// gets the rest from a full peer once one comes.
-func TestSyncAsksPrunedPeerOnlyItsWindow(t *testing.T) {
+// prunedTo10 starts a node in prune mode, logging at debug level, with the
+// first 300 shared blocks, pruned up to height 10.
+func prunedTo10(t *testing.T) ([]*chain.Block, *testNode, *syncLog) {
+	t.Helper()
 	blocks := mainBlocks(300)
-	var prunedLog syncLog
+	log := new(syncLog)
 	pruned := newPrunedTestNode(t, func(c *Config) {
-		c.Logger = slog.New(slog.NewTextHandler(&prunedLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	pruned.process(blocks...)
 	if last, err := pruned.chain.PruneBlockchain(10); err != nil || last != 10 {
 		t.Fatalf("PruneBlockchain(10) = %d, %v", last, err)
 	}
+	return blocks, pruned, log
+}
+
+// A node catching up takes headers from a pruned peer, and from it only the
+// blocks in its window: asked for deeper ones the peer would drop it. It
+// gets the rest from a full peer once one comes.
+func TestSyncAsksPrunedPeerOnlyItsWindow(t *testing.T) {
+	blocks, pruned, prunedLog := prunedTo10(t)
 	fresh := newTestNode(t, nil)
 	fresh.keep(pruned)
 	// Height 15 is the lowest in the pruned peer's window as fresh sees it
@@ -141,15 +149,7 @@ func TestSyncAsksPrunedPeerOnlyItsWindow(t *testing.T) {
 // chain warned once that it cannot follow that branch, and the sender did
 // nothing wrong.
 func TestGossipedBlockBeyondPruneIgnored(t *testing.T) {
-	blocks := mainBlocks(300)
-	var log syncLog
-	pruned := newPrunedTestNode(t, func(c *Config) {
-		c.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
-	pruned.process(blocks...)
-	if _, err := pruned.chain.PruneBlockchain(10); err != nil {
-		t.Fatal(err)
-	}
+	blocks, pruned, log := prunedTo10(t)
 	var branch []*chain.Block
 	withGen(func(g *chaintest.Generator) { branch = g.Chain(blocks[4].Hash(), 296) }) // heights 6 to 301
 	pruned.process(branch[:295]...)                                                   // up to 300: as much work as the tip

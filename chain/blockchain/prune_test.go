@@ -18,15 +18,8 @@ import (
 // old bodies are gone (ErrPruned), headers are still served, a reorganisation
 // six blocks deep still works, and the pruning survives a restart.
 func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
-	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, PruneTargetBytes: 2}
-	c, err := blockchain.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := chaintest.New(chain.RegtestParams)
-	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
-	mustProcess(t, c, main...)
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, PruneTargetBytes: 2}
+	c, g, main := openPruned400(t, cfg)
 	st := c.PruneState()
 	if want := int32(400 - blockchain.MinBlocksToKeep + 1); !st.Pruned || !st.Automatic || st.Height != want || st.TargetBytes != 2 {
 		t.Fatalf("prune state %+v, want automatic, pruned below %d", st, want)
@@ -55,7 +48,7 @@ func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	}
 	c.Close()
 
-	c, err = blockchain.Open(cfg)
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +89,20 @@ func TestPruneWaitsForPruneAfterHeight(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// openPruned400 opens the chain cfg describes, pruning automatically, and
+// processes 400 blocks: everything below height 113 is pruned.
+func openPruned400(t *testing.T, cfg blockchain.Config) (*blockchain.Chain, *chaintest.Generator, []*chain.Block) {
+	t.Helper()
+	c, err := blockchain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
+	mustProcess(t, c, main...)
+	return c, g, main
 }
 
 func TestPruneBlockchainManual(t *testing.T) {
@@ -234,16 +241,9 @@ func TestPruneKeepsWhatAnIndexOnALosingBranchNeeds(t *testing.T) {
 // make the branch the best get ErrForkBeyondPrune, the branch is tried once
 // and not at every block after, and the chain still extends and reopens.
 func TestReorgBelowPruneHeightRefused(t *testing.T) {
-	dir := t.TempDir()
 	refusals := &countingHandler{match: "forks below the pruned blocks"}
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: slog.New(refusals), PruneTargetBytes: 2}
-	c, err := blockchain.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := chaintest.New(chain.RegtestParams)
-	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
-	mustProcess(t, c, main...)
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(refusals), PruneTargetBytes: 2}
+	c, g, main := openPruned400(t, cfg)
 	pruneHeight := c.PruneState().Height // the lowest block stored
 	if pruneHeight != 400-blockchain.MinBlocksToKeep+1 {
 		t.Fatalf("prune state %+v", c.PruneState())
@@ -280,7 +280,7 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	requireTip(t, c, more[2])
 	c.Close()
 
-	c, err = blockchain.Open(cfg)
+	c, err := blockchain.Open(cfg)
 	if err != nil {
 		t.Fatalf("reopen with a refused branch stored: %v", err)
 	}

@@ -115,7 +115,7 @@ func (m *networkMethods) getnetworkinfo() rpc.Method {
 			peers := m.Net.Peers()
 			info := NetworkInfoResult{
 				Version: NodeVersion, Subversion: NodeSubversion, ProtocolVersion: ProtocolVersion,
-				LocalServices: servicesHex(m.Net.LocalServices()), ServicesNames: m.Net.LocalServices().Names(),
+				LocalServices: servicesHex(m.Net.LocalServices()), LocalServicesNames: m.Net.LocalServices().Names(),
 				LocalRelay: true, NetworkActive: true, Connections: len(peers),
 				RelayFee: rpc.Amount(m.RelayFee * 1000), IncrementalFee: rpc.Amount(m.RelayFee * 1000),
 				LocalAddresses: []LocalAddress{},

@@ -151,7 +151,7 @@ func TestNetworkPeerMethods(t *testing.T) {
 	if info.Connections != 3 || info.ConnectionsIn != 1 || info.ConnectionsOut != 2 || info.RelayFee != 2000 ||
 		info.IncrementalFee != 2000 || info.Subversion != NodeSubversion || len(info.LocalAddresses) != 1 ||
 		info.LocalAddresses[0] != (LocalAddress{Address: "/ip4/127.0.0.1/tcp/18544/p2p/12D3KooWLocal", Score: 1}) ||
-		info.LocalServices != "0000000000000400" || !slices.Equal(info.ServicesNames, []string{"NETWORK_LIMITED"}) {
+		info.LocalServices != "0000000000000400" || !slices.Equal(info.LocalServicesNames, []string{"NETWORK_LIMITED"}) {
 		t.Errorf("getnetworkinfo = %+v", info)
 	}
 }

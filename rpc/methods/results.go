@@ -439,20 +439,20 @@ type PeerInfoResult struct {
 
 // NetworkInfoResult is getnetworkinfo's result.
 type NetworkInfoResult struct {
-	Version         int            `json:"version"`
-	Subversion      string         `json:"subversion"`
-	ProtocolVersion int            `json:"protocolversion"`
-	LocalServices   string         `json:"localservices"`
-	ServicesNames   []string       `json:"localservicesnames"`
-	LocalRelay      bool           `json:"localrelay"`
-	NetworkActive   bool           `json:"networkactive"`
-	Connections     int            `json:"connections"`
-	ConnectionsIn   int            `json:"connections_in"`
-	ConnectionsOut  int            `json:"connections_out"`
-	RelayFee        rpc.Amount     `json:"relayfee"`
-	IncrementalFee  rpc.Amount     `json:"incrementalfee"`
-	LocalAddresses  []LocalAddress `json:"localaddresses"`
-	Warnings        string         `json:"warnings"`
+	Version            int            `json:"version"`
+	Subversion         string         `json:"subversion"`
+	ProtocolVersion    int            `json:"protocolversion"`
+	LocalServices      string         `json:"localservices"`
+	LocalServicesNames []string       `json:"localservicesnames"`
+	LocalRelay         bool           `json:"localrelay"`
+	NetworkActive      bool           `json:"networkactive"`
+	Connections        int            `json:"connections"`
+	ConnectionsIn      int            `json:"connections_in"`
+	ConnectionsOut     int            `json:"connections_out"`
+	RelayFee           rpc.Amount     `json:"relayfee"`
+	IncrementalFee     rpc.Amount     `json:"incrementalfee"`
+	LocalAddresses     []LocalAddress `json:"localaddresses"`
+	Warnings           string         `json:"warnings"`
 }
 
 // LocalAddress is one of the node's dialable addresses.
