@@ -47,8 +47,8 @@ type blockNode struct {
 	// chain ending here could be connected.
 	dataChain bool
 	// beyondPrune: the block's branch forks from the main chain below the
-	// pruned blocks, or runs through a pruned block: connecting it would take
-	// bodies or undo data that are gone, so it is never a candidate tip.
+	// pruned blocks: connecting it would take undo data that is gone, so it
+	// is never a candidate tip.
 	// Kept in memory only: after a restart one attempt finds it again.
 	beyondPrune bool
 }

@@ -34,9 +34,9 @@ var (
 	// ErrTooShortToPrune: PruneBlockchain below Params.PruneAfterHeight.
 	ErrTooShortToPrune = errors.New("blockchain is too short for pruning")
 	// ErrForkBeyondPrune is returned for a block, stored, whose branch
-	// forks from the main chain below the pruned blocks (or runs through
-	// one): the node cannot take the main chain back that far, so it
-	// stays on its tip and never tries that branch again.
+	// forks from the main chain below the pruned blocks: the node cannot
+	// take the main chain back that far, so it stays on its tip and does
+	// not try that branch again.
 	ErrForkBeyondPrune = errors.New("branch forks below the pruned blocks")
 )
 
@@ -225,24 +225,19 @@ func (c *Chain) checkPruned(hash chain.Hash) error {
 	return nil
 }
 
-// unreachableRoot returns the lowest block of best's branch above fork from
-// which on nothing can be connected from tip, or nil if every block needed is
-// there: the branch's first block if a main-chain block to disconnect was
-// pruned (its undo data is gone), else the branch's lowest pruned block. The
-// caller holds processMu, under which statuses only change.
+// unreachableRoot returns the first block of best's branch above fork if
+// connecting the branch needs data that was pruned, else nil. Only the
+// main-chain blocks to disconnect need looking at: the undo data they need
+// goes with pruning, and a pruned block of the branch itself lies at or
+// below a pruned height of the main chain, above the fork. The caller holds
+// processMu, under which statuses change.
 func unreachableRoot(tip, best, fork *blockNode) *blockNode {
 	for n := tip; n != fork; n = n.parent {
 		if n.status&statusPruned != 0 {
 			return best.ancestor(fork.height + 1)
 		}
 	}
-	var root *blockNode
-	for n := best; n != fork; n = n.parent {
-		if n.status&statusPruned != 0 {
-			root = n
-		}
-	}
-	return root
+	return nil
 }
 
 // refuseBeyondPrune marks root and its descendants beyondPrune, which drops
