@@ -36,6 +36,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/p2p"
 )
 
 // The hostile-peer suite: a peer of our own, written as an attacker would
@@ -85,7 +86,8 @@ func statusPayload(p *chain.Params, tip chain.Hash, height int32, work *big.Int)
 	b = bin.LittleEndian.AppendUint32(b, uint32(height))
 	w := work.Bytes()
 	b = bin.AppendUvarint(b, uint64(len(w)))
-	return append(b, w...)
+	b = append(b, w...)
+	return bin.LittleEndian.AppendUint64(b, uint64(p2p.NodeNetwork|p2p.NodeNetworkLimited)) // a full node's services
 }
 
 func headersPayload(hs []chain.Header) []byte {
