@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,5 +163,19 @@ func TestGossipedBlockBeyondPruneIgnored(t *testing.T) {
 	}
 	if n := log.count("level=ERROR"); n != 0 {
 		t.Fatalf("%d errors logged", n)
+	}
+}
+
+// Blocks are asked of full peers first, even busier ones, then of limited
+// peers.
+func TestBlockSourceOrderPrefersFullPeers(t *testing.T) {
+	peer := func(s ServiceFlags, inFlight int) *peerState {
+		return &peerState{status: statusMsg{Services: s}, blocksInFlight: inFlight}
+	}
+	limitedIdle, fullBusy, fullIdle := peer(NodeNetworkLimited, 0), peer(NodeNetwork|NodeNetworkLimited, 1), peer(NodeNetwork|NodeNetworkLimited, 0)
+	peers := []*peerState{limitedIdle, fullBusy, fullIdle}
+	slices.SortFunc(peers, blockSourceOrder)
+	if peers[0] != fullIdle || peers[1] != fullBusy || peers[2] != limitedIdle {
+		t.Fatalf("order %+v, want the idle full peer, the busy full peer, the limited peer", peers)
 	}
 }

@@ -363,18 +363,7 @@ func (n *Node) schedule() {
 			peers = append(peers, cand{p, ps})
 		}
 	}
-	// Peers serving every block first, then those serving only their last
-	// blocks (NodeNetworkLimited), which get what is left in their window:
-	// asked for a block below it they would drop us.
-	slices.SortFunc(peers, func(a, b cand) int {
-		if la, lb := a.ps.status.Services.limited(), b.ps.status.Services.limited(); la != lb {
-			if la {
-				return 1
-			}
-			return -1
-		}
-		return a.ps.blocksInFlight - b.ps.blocksInFlight
-	})
+	slices.SortFunc(peers, func(a, b cand) int { return blockSourceOrder(a.ps, b.ps) })
 	for _, c := range peers {
 		// The lowest height c serves: Core's window, two blocks short for
 		// a tip that moved since c's status.
@@ -409,6 +398,20 @@ func (n *Node) schedule() {
 			kick(n.kickProcess)
 		}
 	}
+}
+
+// blockSourceOrder orders the peers to ask for blocks: those serving every
+// block first, then those serving only their last blocks
+// (NodeNetworkLimited), which get what is left in their window; among
+// equals, the one with fewer requests in flight first.
+func blockSourceOrder(a, b *peerState) int {
+	if la, lb := a.status.Services.limited(), b.status.Services.limited(); la != lb {
+		if la {
+			return 1
+		}
+		return -1
+	}
+	return a.blocksInFlight - b.blocksInFlight
 }
 
 // nobodyHasLocked reports whether every peer with a status said it does not
