@@ -59,7 +59,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	}
 	dir0 := filepath.Join(b.TempDir(), "node0")
 	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: filepath.Join(dir0, "regtest", "chain"),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Indexers: []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}})
+		IndexDir: filepath.Join(dir0, "regtest", "indexes"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Indexers: []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/big"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,9 +21,14 @@ import (
 // Config says where and how to open a chain.
 type Config struct {
 	Params *chain.Params
-	// Dir is the Badger directory, <datadir>/<network>/chain.
-	Dir    string
-	Logger *slog.Logger
+	// Dir is the chain database's Badger directory,
+	// <datadir>/<network>/chain.
+	Dir string
+	// IndexDir is the index database's Badger directory,
+	// <datadir>/<network>/indexes; empty means <Dir>/indexes. It is opened
+	// only when an index is on.
+	IndexDir string
+	Logger   *slog.Logger
 	// SigCache is shared with the mempool; nil gives the chain its own.
 	SigCache *chain.SigCache
 	// Now is the clock blocks' times are checked against; nil means time.Now.
@@ -106,8 +112,10 @@ type ProcessResult struct {
 // the main chain, and the UTXO set and indexes in Badger. Methods are safe for
 // concurrent use; blocks are processed one at a time.
 type Chain struct {
-	params   *chain.Params
-	db       *badger.DB
+	params *chain.Params
+	db     *badger.DB
+	// idb is the index database, nil when every index is off.
+	idb      *badger.DB
 	log      *slog.Logger
 	sigCache *chain.SigCache
 	now      func() time.Time
@@ -155,27 +163,12 @@ func Open(cfg Config) (*Chain, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.IndexDir == "" {
+		cfg.IndexDir = filepath.Join(cfg.Dir, "indexes")
+	}
 	db, err := openBadger(cfg.Dir, cfg.Logger.With("component", "badger"))
 	if err != nil {
 		return nil, err
-	}
-	if err := resumeReindex(db, &cfg); err != nil {
-		db.Close()
-		return nil, err
-	}
-	switch {
-	case cfg.Reindex:
-		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")
-		if err := errors.Join(rebuildBlockIndex(db, cfg.Params), resetChainState(db, cfg.Params, true)); err != nil {
-			db.Close()
-			return nil, err
-		}
-	case cfg.ReindexChainState:
-		cfg.Logger.Info("reindexing: rebuilding the chain state from the stored blocks")
-		if err := resetChainState(db, cfg.Params, false); err != nil {
-			db.Close()
-			return nil, err
-		}
 	}
 	c := &Chain{
 		params:      cfg.Params,
@@ -192,48 +185,79 @@ func Open(cfg Config) (*Chain, error) {
 	if cfg.AssumeValid != nil {
 		c.assumeValid = *cfg.AssumeValid
 	}
-	if err := c.load(); err != nil {
+	if err := c.open(&cfg); err != nil {
+		c.utxos.waitFlushed()
+		if c.idb != nil {
+			c.idb.Close()
+		}
 		db.Close()
 		return nil, err
+	}
+	return c, nil
+}
+
+// open readies the chain Open made on its chain database: a reindex, the
+// index database, the block index, the chain state and the indexes.
+func (c *Chain) open(cfg *Config) error {
+	db := c.db
+	if err := resumeReindex(db, cfg); err != nil {
+		return err
+	}
+	if err := dropIndexesFromChainDB(db, cfg.Logger); err != nil {
+		return err
+	}
+	var err error
+	if c.idb, err = openIndexDB(cfg); err != nil {
+		return err
+	}
+	switch {
+	case cfg.Reindex:
+		cfg.Logger.Info("reindexing: rebuilding the block index, the chain state and the indexes from the stored blocks")
+		if err := errors.Join(rebuildBlockIndex(db, cfg.Params), resetChainState(db, cfg.Params, true)); err != nil {
+			return err
+		}
+	case cfg.ReindexChainState:
+		cfg.Logger.Info("reindexing: rebuilding the chain state from the stored blocks")
+		if err := resetChainState(db, cfg.Params, false); err != nil {
+			return err
+		}
+	}
+	if err := c.load(); err != nil {
+		return err
 	}
 	if err := c.loadPruneState(cfg.PruneTargetBytes); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	if err := c.replayBlocks(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("chain database %s: %w; restart with --reindex-chainstate to rebuild the chain state from the stored blocks", cfg.Dir, err)
+		return fmt.Errorf("chain database %s: %w; restart with --reindex-chainstate to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
 	if err := c.verifyRecent(6); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
+		return fmt.Errorf("chain database %s is damaged: %w; restart with --reindex to rebuild the chain state from the stored blocks", cfg.Dir, err)
 	}
 	// The indexes' places are known before the activation below, which may
 	// connect blocks and so prune: pruning must leave what they still need.
 	if err := c.openIndexes(cfg.Indexers); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	events, err := c.activateBestChain(nil, nil)
 	c.deliver(events)
 	if err != nil {
-		c.utxos.waitFlushed()
-		db.Close()
-		return nil, err
+		return err
 	}
 	c.runIndexes()
-	return c, nil
+	return nil
 }
 
 // Close stops the indexes, once those that caught up with the chain applied
-// its last blocks, flushes the UTXO cache and closes the database. The chain
-// must not be used afterwards.
+// its last blocks, closes the index database, then flushes the UTXO cache and closes the
+// chain database: the indexes never hold a block the chain database lost.
+// The chain must not be used afterwards.
 func (c *Chain) Close() error {
 	// Each synced index applies the last blocks, all at once so a stuck one
-	// delays the stop by indexSyncWait at most; one still catching up goes on
-	// at the next start.
+	// delays the stop by indexSyncWait at most; one still catching up goes
+	// on at the next start.
 	var ready sync.WaitGroup
 	for name := range c.indexes {
 		ready.Go(func() { c.indexReady(name) })
@@ -241,9 +265,13 @@ func (c *Chain) Close() error {
 	ready.Wait()
 	c.stopIndexes()
 	c.indexWG.Wait()
+	var err error
+	if c.idb != nil {
+		err = c.idb.Close()
+	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	return errors.Join(c.utxos.flushSync(), c.db.Close())
+	return errors.Join(err, c.utxos.flushSync(), c.db.Close())
 }
 
 // Params returns the network parameters.

@@ -1,6 +1,8 @@
 package blockchain
 
 import (
+	"errors"
+
 	"github.com/quarrychain/quarry/chain"
 )
 
@@ -24,9 +26,17 @@ func SetFlushStopHook(stop func() error) { testHookMidFlush = stop }
 // there. nil removes it.
 func SetReindexHook(hook func() error) { testHookMidReindex = hook }
 
-// Abandon closes the store without flushing the UTXO cache, leaving it as a
-// crash would.
-func (c *Chain) Abandon() error { return c.db.Close() }
+// Abandon stops the indexes where they are and closes the stores without
+// flushing the UTXO cache, leaving them as a crash would.
+func (c *Chain) Abandon() error {
+	c.stopIndexes()
+	c.indexWG.Wait()
+	var err error
+	if c.idb != nil {
+		err = c.idb.Close()
+	}
+	return errors.Join(err, c.db.Close())
+}
 
 // CacheEntryBytes is the memory the cache counts per entry.
 const CacheEntryBytes = cacheEntryBytes

@@ -3,7 +3,11 @@ package blockchain
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,12 +26,21 @@ import (
 // Core's BaseIndex and btcd's indexers do. So a block connects without
 // waiting for any index, and an index that is behind (turned on late, or
 // after a crash) catches up on its own.
+//
+// The indexes' records and markers are in a Badger database of their own
+// (Config.IndexDir), written by the indexes alone: their writes, most of the
+// keys a syncing node writes, never queue in front of the chain's commits.
+// An index applies only blocks the chain database holds, so after a crash
+// it is behind the chain, or on a branch the chain left, which it takes back
+// with the branch's undo data.
 type Indexer interface {
 	// Name is the index's name as getindexinfo shows it; its flag is
 	// --<name>.
 	Name() string
-	// KeyPrefixes are the first bytes of the index's records in the store;
-	// --reindex deletes them. They must not be one the chain uses.
+	// KeyPrefixes are the first bytes of the index's records in the index
+	// database; a rebuild of the index deletes them. They must not be one
+	// the chain uses: the chain database held the indexes' records before
+	// they moved out, and they are found there by that.
 	KeyPrefixes() []byte
 	// Version is the format of the index's records. When it is not the one
 	// the stored index was built with, the chain deletes the old records and
@@ -36,9 +49,11 @@ type Indexer interface {
 	Version() uint32
 	// Init hands the index the reader of its records, once, at Open.
 	Init(r *IndexReader)
-	// ConnectBlock adds the block u to the index.
+	// ConnectBlock adds the block u to the index, in txn of the index
+	// database.
 	ConnectBlock(txn *badger.Txn, u *BlockUpdate) error
-	// DisconnectBlock removes the block u, the index's last, again.
+	// DisconnectBlock removes the block u, the index's last, again, in txn
+	// of the index database.
 	DisconnectBlock(txn *badger.Txn, u *BlockUpdate) error
 }
 
@@ -65,8 +80,8 @@ type IndexReader struct {
 // *IndexError.
 func (r *IndexReader) Ready() error { return r.c.indexReady(r.name) }
 
-// View runs fn in a read transaction of the store.
-func (r *IndexReader) View(fn func(txn *badger.Txn) error) error { return r.c.db.View(fn) }
+// View runs fn in a read transaction of the index database.
+func (r *IndexReader) View(fn func(txn *badger.Txn) error) error { return r.c.idb.View(fn) }
 
 // Chain is the chain the index follows.
 func (r *IndexReader) Chain() *Chain { return r.c }
@@ -157,12 +172,92 @@ func (c *Chain) openIndexes(indexers []Indexer) error {
 	return nil
 }
 
+// openIndexDB opens the index database when an index is on. A full reindex
+// empties it (Core's -reindex rebuilds the indexes; -reindex-chainstate
+// keeps them), even with every index off, so that none turned on later goes
+// on from a block the reindex forgot.
+func openIndexDB(cfg *Config) (*badger.DB, error) {
+	if len(cfg.Indexers) == 0 {
+		if !cfg.Reindex {
+			return nil, nil
+		}
+		if _, err := os.Stat(cfg.IndexDir); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	idb, err := openIndexBadger(cfg.IndexDir, cfg.Logger.With("component", "badger", "db", "indexes"))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Reindex {
+		cfg.Logger.Info("reindexing: dropping the indexes", "dir", cfg.IndexDir)
+		if err := idb.DropAll(); err != nil {
+			idb.Close()
+			return nil, fmt.Errorf("reindex: drop the index database %s: %w", cfg.IndexDir, err)
+		}
+	}
+	if len(cfg.Indexers) == 0 {
+		return nil, idb.Close()
+	}
+	return idb, nil
+}
+
+// dropIndexesFromChainDB deletes from the chain database the indexes'
+// records and markers, which it held before they moved to the index
+// database: every record under a prefix that is not the chain's, in
+// batches of a Badger transaction each, then the markers, so that a crash
+// half way does it again at the next start. The indexes then find no
+// marker in the index database and build themselves again there.
+func dropIndexesFromChainDB(db *badger.DB, log *slog.Logger) error {
+	var markers [][]byte
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexMarkerKey("")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			markers = append(markers, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err != nil || len(markers) == 0 {
+		return err
+	}
+	names := make([]string, len(markers))
+	for i, k := range markers {
+		names[i] = string(k[len(indexMarkerKey("")):])
+	}
+	log.Warn("the indexes moved out of the chain database into their own: deleting them from the chain database; they are built again from genesis", "indexes", names)
+	start := time.Now()
+	for p := range 256 {
+		if slices.Contains(chainKeyPrefixes, byte(p)) {
+			continue
+		}
+		if err := deletePrefix(db, byte(p)); err != nil {
+			return fmt.Errorf("delete index records of prefix %q from the chain database: %w", byte(p), err)
+		}
+	}
+	err = db.Update(func(txn *badger.Txn) error {
+		for _, k := range markers {
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete index markers from the chain database: %w", err)
+	}
+	log.Info("indexes deleted from the chain database", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
 // readIndexMarker returns the last block the index applied: genesis for an
-// index never built, or one whose records are of another Version, which are
-// deleted first.
+// index never built. An index whose records are of another Version, or whose
+// marker is damaged or names a block it could not take back (the index
+// database of another chain, or one that outlived a crash of the machine
+// the chain database did not), is deleted and built again from genesis.
 func (c *Chain) readIndexMarker(ix Indexer) (*blockNode, error) {
 	var raw []byte
-	err := c.db.View(func(txn *badger.Txn) (err error) {
+	err := c.idb.View(func(txn *badger.Txn) (err error) {
 		raw, err = getValue(txn, indexMarkerKey(ix.Name()))
 		return err
 	})
@@ -172,33 +267,53 @@ func (c *Chain) readIndexMarker(ix Indexer) (*blockNode, error) {
 	if raw == nil {
 		return c.mainChain[0], nil
 	}
-	// The marker is the block's hash and, since versions exist, the version;
-	// a marker of the hash alone is version 0.
+	best, version, err := c.indexMarkerBlock(ix.Name(), raw)
+	switch {
+	case err != nil:
+		c.log.Error("index marker is unusable: rebuilding the index from genesis", "index", ix.Name(), "err", err)
+	case version != ix.Version():
+		c.log.Warn("index records are of another version: rebuilding the index from genesis", "index", ix.Name(), "stored", version, "now", ix.Version())
+	default:
+		return best, nil
+	}
+	for _, p := range ix.KeyPrefixes() {
+		if err := deletePrefix(c.idb, p); err != nil {
+			return nil, fmt.Errorf("drop %s records: %w", ix.Name(), err)
+		}
+	}
+	if err := c.idb.Update(func(txn *badger.Txn) error { return txn.Delete(indexMarkerKey(ix.Name())) }); err != nil {
+		return nil, fmt.Errorf("drop %s marker: %w", ix.Name(), err)
+	}
+	return c.mainChain[0], nil
+}
+
+// indexMarkerBlock decodes a marker: the block's hash and, since versions
+// exist, the version; a marker of the hash alone is version 0. The block
+// must be one the index can go on from: on the main chain, or on a branch
+// whose blocks have the undo data that takes them back.
+func (c *Chain) indexMarkerBlock(name string, raw []byte) (*blockNode, uint32, error) {
 	var version uint32
 	switch len(raw) {
 	case chain.HashSize:
 	case chain.HashSize + 4:
 		version = binary.LittleEndian.Uint32(raw[chain.HashSize:])
 	default:
-		return nil, fmt.Errorf("%s marker %x is damaged; restart with --reindex", ix.Name(), raw)
-	}
-	if version != ix.Version() {
-		c.log.Warn("index records are of another version: rebuilding the index from genesis", "index", ix.Name(), "stored", version, "now", ix.Version())
-		for _, p := range ix.KeyPrefixes() {
-			if err := deletePrefix(c.db, p); err != nil {
-				return nil, fmt.Errorf("drop %s records: %w", ix.Name(), err)
-			}
-		}
-		if err := c.db.Update(func(txn *badger.Txn) error { return txn.Delete(indexMarkerKey(ix.Name())) }); err != nil {
-			return nil, fmt.Errorf("drop %s marker: %w", ix.Name(), err)
-		}
-		return c.mainChain[0], nil
+		return nil, 0, fmt.Errorf("%s marker %x is damaged", name, raw)
 	}
 	best := c.index[chain.Hash(raw[:chain.HashSize])]
 	if best == nil {
-		return nil, fmt.Errorf("%s marker %x is not a known block; restart with --reindex", ix.Name(), raw)
+		return nil, 0, fmt.Errorf("%s marker %x is not a known block", name, raw)
 	}
-	return best, nil
+	fork := forkPoint(best, c.tip())
+	err := c.db.View(func(txn *badger.Txn) error {
+		for n := best; n != fork; n = n.parent {
+			if _, err := txn.Get(key(prefixUndo, n.hash[:])); err != nil {
+				return fmt.Errorf("%s is at block %s, off the main chain and without undo data: %w", name, n.hash, err)
+			}
+		}
+		return nil
+	})
+	return best, version, err
 }
 
 // indexMarker is the value of an index's marker: the last block it applied
@@ -296,7 +411,7 @@ func (f *indexFollower) step() (bool, error) {
 		return false, err
 	}
 	u := &BlockUpdate{Block: b, TxIDs: b.TxIDs(), Hash: target.hash, Height: target.height, Spent: spent}
-	err = c.db.Update(func(txn *badger.Txn) error {
+	err = c.idb.Update(func(txn *badger.Txn) error {
 		var err error
 		if connect {
 			err = f.ix.ConnectBlock(txn, u)

@@ -27,8 +27,8 @@ func (prefixIndex) DisconnectBlock(*badger.Txn, *blockchain.BlockUpdate) error {
 
 // Open refuses indexes whose records would mix with the chain's or each
 // other's (--reindex deletes an index by its prefixes, and a shared marker
-// would let one index skip blocks the other applied), and leaves the store
-// closed, so that the node opens it again with the right indexes.
+// would let one index skip blocks the other applied), and leaves the stores
+// closed, so that the node opens them again with the right indexes.
 func TestOpenRefusesClashingIndexes(t *testing.T) {
 	txIndex := indexers.NewTxIndex()
 	for _, tc := range []struct {
@@ -52,7 +52,7 @@ func TestOpenRefusesClashingIndexes(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q, want %q", err, tc.want)
 			}
-			openChain(t, dir) // the failed open released the store
+			openIndexed(t, dir) // the failed open released both stores
 		})
 	}
 }

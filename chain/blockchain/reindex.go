@@ -2,7 +2,6 @@ package blockchain
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -123,20 +122,14 @@ func rebuildBlockIndex(db *badger.DB, params *chain.Params) error {
 // resetChainState keeps the stored blocks and header records and drops what is
 // derived from them (UTXO set, main chain, tip, validation results), so that
 // loading reconnects every stored block from genesis with every rule checked
-// again. With indexes it drops the records of every index too, those of an
-// index turned off now included, since the undo data such an index would
-// need to leave its branch is rebuilt only for the new main chain (Core's
-// -reindex); without, it keeps the indexes and the undo data they may need
-// to leave a branch (Core's -reindex-chainstate).
-func resetChainState(db *badger.DB, params *chain.Params, indexes bool) error {
+// again. With undo it drops the undo data too, which is rebuilt only for the
+// new main chain (Core's -reindex, which rebuilds the indexes too, the
+// index database having been emptied); without, it keeps the undo data the
+// indexes, kept, may need to leave a branch (Core's -reindex-chainstate).
+func resetChainState(db *badger.DB, params *chain.Params, undo bool) error {
 	prefixes := []byte{prefixUtxo, prefixHeight}
-	if indexes {
-		prefixes = prefixes[:0]
-		for p := range 256 {
-			if !slices.Contains(keptByReindex, byte(p)) {
-				prefixes = append(prefixes, byte(p))
-			}
-		}
+	if undo {
+		prefixes = append(prefixes, prefixUndo)
 	}
 	for _, prefix := range prefixes {
 		if err := deletePrefix(db, prefix); err != nil {
@@ -151,20 +144,6 @@ func resetChainState(db *badger.DB, params *chain.Params, indexes bool) error {
 	err := db.Update(func(txn *badger.Txn) error {
 		for _, meta := range []string{metaTip, metaUtxoBest, metaUtxoHeads} {
 			if err := txn.Delete(key(prefixMeta, []byte(meta))); err != nil {
-				return err
-			}
-		}
-		if !indexes {
-			return nil
-		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: indexMarkerKey("")})
-		defer it.Close()
-		var markers [][]byte
-		for it.Rewind(); it.Valid(); it.Next() {
-			markers = append(markers, it.Item().KeyCopy(nil))
-		}
-		for _, k := range markers {
-			if err := txn.Delete(k); err != nil {
 				return err
 			}
 		}

@@ -251,9 +251,9 @@ func TestReindex(t *testing.T) {
 }
 
 // The largest block the rules allow, all outputs, must connect and disconnect
-// in one store transaction each.
+// in one store transaction each, in the chain database and in each index.
 func TestLargestBlockConnectsAndDisconnects(t *testing.T) {
-	c := openChain(t, t.TempDir())
+	c, txIndex, addrIndex := openIndexed(t, t.TempDir())
 	g := chaintest.New(chain.RegtestParams)
 	base := matureBase(t, c, g)
 	n := (chain.MaxBlockSize - 1000) / (8 + chain.PubKeyHashSize)
@@ -267,8 +267,17 @@ func TestLargestBlockConnectsAndDisconnects(t *testing.T) {
 	}
 	mustProcess(t, c, big)
 	requireTip(t, c, big)
+	chaintest.WaitIndexes(t, c)
+	bigTx := big.Txs[1].TxID()
+	if utxos, err := addrIndex.Utxos(g.PKH); err != nil || len(utxos) < n {
+		t.Fatalf("address index after the big block: %d outputs, %v", len(utxos), err)
+	}
 	// A longer branch from below makes the big block leave again.
 	fork := g.Chain(base[100].Hash(), 2)
 	mustProcess(t, c, fork...)
 	requireSameState(t, c, append(slices.Clone(base), fork...))
+	chaintest.WaitIndexes(t, c)
+	if _, _, err := txIndex.Find(bigTx); !errors.Is(err, blockchain.ErrNotFound) {
+		t.Fatalf("transaction index after the big block left: %v", err)
+	}
 }

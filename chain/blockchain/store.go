@@ -17,9 +17,11 @@ import (
 	"github.com/quarrychain/quarry/chain"
 )
 
-// Key prefixes of the Badger store. Each record kind has one byte, so a prefix
-// scan reads exactly one kind. The indexes' records use prefixes of their own
-// (Indexer.KeyPrefixes), none of chainKeyPrefixes.
+// Key prefixes of the chain database. Each record kind has one byte, so a
+// prefix scan reads exactly one kind. The indexes' records are in the index
+// database, under prefixes of their own (Indexer.KeyPrefixes), none of
+// chainKeyPrefixes: a chain database from before the indexes moved out holds
+// them, and only them, under other prefixes (see dropIndexesFromChainDB).
 const (
 	prefixBlock     = 'b' // block hash -> encoded block
 	prefixHeader    = 'h' // block hash -> header index record
@@ -36,10 +38,6 @@ const (
 
 // chainKeyPrefixes are the prefixes of the chain's own records.
 var chainKeyPrefixes = []byte{prefixBlock, prefixHeader, prefixHeight, prefixUtxo, prefixUndo, prefixMeta}
-
-// keptByReindex are the records --reindex keeps: everything else is derived
-// from the stored blocks.
-var keptByReindex = []byte{prefixBlock, prefixHeader, prefixMeta}
 
 func key(prefix byte, parts ...[]byte) []byte {
 	n := 1
@@ -149,19 +147,16 @@ func decodeUndo(b []byte) ([]chain.UtxoEntry, error) {
 	return spent, nil
 }
 
-// openBadger opens the store with options sized for a node: memory bounded by
-// two memtables and explicit block and index caches; values above 4 KiB (block
-// bodies, undo data) in the value log so the LSM tree holds only small records
-// (UTXOs, indexes) and compacts cheaply; conflict detection off because one
-// goroutine writes. A Badger transaction may hold at most 15% of a memtable
-// (about 150,000 records at 96 MiB), which bounds the largest block that can
-// be connected atomically: a MaxBlockSize block of only outputs needs ~110,000.
+// openBadger opens the chain database with options sized for a node: memory
+// bounded by two memtables and explicit block and index caches; values above
+// 4 KiB (block bodies, undo data) in the value log so the LSM tree holds only
+// small records (UTXOs) and compacts cheaply; conflict detection off because
+// one goroutine writes. A Badger transaction may hold at most 15% of a
+// memtable (about 150,000 records at 96 MiB), which bounds the largest block
+// that can be connected atomically: a MaxBlockSize block of only outputs
+// needs ~110,000.
 func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
-	if err := removeEmptyLogs(dir, log); err != nil {
-		return nil, err
-	}
 	opts := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{log}).
 		WithMemTableSize(96 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(3).
@@ -173,12 +168,59 @@ func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 		WithNumCompactors(2).
 		WithDetectConflicts(false).
 		WithCompactL0OnClose(true)
-	db, err := badger.Open(opts)
+	return openStore("chain database", opts, log)
+}
+
+// The index database's sizes. Its records are small and all in the LSM
+// tree, and nothing waits on its reads but RPC queries, so its caches are
+// smaller than the chain's. A memtable of 64 MiB still takes the largest
+// transaction an index writes, one MaxBlockSize block (~50,000 records of
+// the address index; Badger takes up to 15% of a memtable, ~100,000).
+const (
+	indexMemTableSize  = 64 << 20
+	indexBlockCache    = 16 << 20
+	indexIndexCache    = 8 << 20
+	indexNumMemtables  = 2
+	indexValueLogBytes = 64 << 20
+)
+
+// IndexStoreMemory is the memory the index database takes when an index is
+// on, for a node's soft memory limit: its memtables, each allocated at 1.3
+// times its size (Badger's slack for the largest transaction), and its caches.
+const IndexStoreMemory = indexNumMemtables*indexMemTableSize*13/10 + indexBlockCache + indexIndexCache
+
+// openIndexBadger opens the index database, which holds the indexes'
+// records and markers apart from the chain's, so that the indexes' writes,
+// most of the keys a syncing node writes, never queue in the chain
+// database's single write goroutine in front of a block's commit.
+func openIndexBadger(dir string, log *slog.Logger) (*badger.DB, error) {
+	opts := badger.DefaultOptions(dir).
+		WithMemTableSize(indexMemTableSize).
+		WithNumMemtables(indexNumMemtables).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithBlockCacheSize(indexBlockCache).
+		WithIndexCacheSize(indexIndexCache).
+		WithValueThreshold(4 << 10).
+		WithValueLogFileSize(indexValueLogBytes).
+		WithNumCompactors(2).
+		WithDetectConflicts(false).
+		WithCompactL0OnClose(true)
+	return openStore("index database", opts, log)
+}
+
+// openStore opens one of the node's Badger stores, named in its errors,
+// once the log files a crash left empty are gone.
+func openStore(name string, opts badger.Options, log *slog.Logger) (*badger.DB, error) {
+	if err := removeEmptyLogs(opts.Dir, log); err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(opts.WithLogger(badgerLogger{log}))
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			return nil, fmt.Errorf("chain database %s is in use by another process (is another node running on this data directory?)", dir)
+			return nil, fmt.Errorf("%s %s is in use by another process (is another node running on this data directory?)", name, opts.Dir)
 		}
-		return nil, fmt.Errorf("open chain database %s: %w", dir, err)
+		return nil, fmt.Errorf("open %s %s: %w", name, opts.Dir, err)
 	}
 	return db, nil
 }

@@ -331,5 +331,17 @@ func (c *config) setWebListen() error {
 	return nil
 }
 
-// networkDir is <datadir>/<network>, where the chain, cookie, key and log live.
+// networkDir is <datadir>/<network>, where the chain, indexes, cookie, key and
+// log live.
 func (c *config) networkDir() string { return filepath.Join(c.DataDir, c.Network) }
+
+// memoryLimit is the node's soft memory limit: the chain's share, the UTXO
+// cache's and the mempool's bounds, and the index database's memory when an
+// index is on.
+func (c *config) memoryLimit() int64 {
+	limit := chainMemoryLimit + int64(c.DBCacheMiB)<<20 + int64(c.MaxMempoolMB)*1_000_000
+	if c.TxIndex || c.AddrIndex {
+		limit += blockchain.IndexStoreMemory
+	}
+	return limit
+}

@@ -54,11 +54,11 @@ func run(args []string, stderr io.Writer) int {
 	// Badger's memtables and table builds come and go in large pieces, and
 	// with the default GOGC the heap can grow to twice what is live. A soft
 	// limit (the chain's share, measured by chain/blockchain's
-	// BenchmarkConnect1000Blocks, plus the bounds of the UTXO cache and the
-	// mempool) makes the collector work harder before memory grows past it;
-	// GOMEMLIMIT, if set, wins.
+	// BenchmarkConnect1000Blocks, plus the bounds of the UTXO cache, the
+	// index database and the mempool) makes the collector work harder before
+	// memory grows past it; GOMEMLIMIT, if set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(chainMemoryLimit + int64(cfg.DBCacheMiB)<<20 + int64(cfg.MaxMempoolMB)*1_000_000)
+		debug.SetMemoryLimit(cfg.memoryLimit())
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()

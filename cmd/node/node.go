@@ -86,7 +86,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 	// The gauges read the parts only when scraped, after they all started.
 	n.stats = newNodeMetrics(reg, n)
 
-	chainDir := filepath.Join(cfg.networkDir(), "chain")
+	chainDir, indexDir := filepath.Join(cfg.networkDir(), "chain"), filepath.Join(cfg.networkDir(), "indexes")
 	var indexes []blockchain.Indexer
 	if cfg.TxIndex {
 		n.txIndex = indexers.NewTxIndex()
@@ -96,7 +96,7 @@ func startNode(ctx context.Context, cfg *config, log *slog.Logger) (*node, error
 		n.addrIndex = indexers.NewAddrIndex()
 		indexes = append(indexes, n.addrIndex)
 	}
-	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: chainDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
+	c, err := blockchain.Open(blockchain.Config{Params: params, Dir: chainDir, IndexDir: indexDir, Logger: log.With("component", "chain"), Reindex: cfg.Reindex, ReindexChainState: cfg.ReindexChain,
 		DBCacheBytes: int64(cfg.DBCacheMiB) << 20, Indexers: indexes, AssumeValid: cfg.assumeValid(), PruneTargetBytes: cfg.pruneTargetBytes()})
 	if err != nil {
 		return nil, err

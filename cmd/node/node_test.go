@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/mempool/fees"
 	"github.com/quarrychain/quarry/rpc/rpcclient"
 )
@@ -30,6 +31,12 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 	if cfg.TxIndex || !cfg.AddrIndex || cfg.DBCacheMiB != 256 {
 		t.Fatalf("config %+v: want txindex off from the file, addrindex on and a 256 MiB dbcache by default", cfg)
+	}
+	// The soft memory limit counts the index database while an index is on.
+	withIndex := cfg.memoryLimit()
+	cfg.AddrIndex = false
+	if withIndex-cfg.memoryLimit() != blockchain.IndexStoreMemory {
+		t.Fatalf("memory limit %d with the address index, %d without: want the index database's %d between", withIndex, cfg.memoryLimit(), blockchain.IndexStoreMemory)
 	}
 	if cfg.RPCListen != "127.0.0.1:18543" {
 		t.Fatalf("default RPC address %q, want regtest's on 127.0.0.1", cfg.RPCListen)
@@ -142,6 +149,11 @@ func TestNodeStartsServesAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.networkDir(), "mempool.dat")); err != nil {
 		t.Errorf("mempool not saved: %v", err)
+	}
+	for _, db := range []string{"chain", "indexes"} {
+		if _, err := os.Stat(filepath.Join(cfg.networkDir(), db, "MANIFEST")); err != nil {
+			t.Errorf("no %s database next to the others: %v", db, err)
+		}
 	}
 	if err := fees.New().Load(filepath.Join(cfg.networkDir(), "fee_estimates.dat")); err != nil {
 		t.Errorf("fee estimates not saved readably: %v", err)

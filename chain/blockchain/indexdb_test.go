@@ -1,0 +1,270 @@
+package blockchain_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
+)
+
+// chainKinds are the first bytes of the chain database's own records.
+const chainKinds = "bhnurm"
+
+// storeKeys lists the keys of the Badger store in dir: the markers of the
+// indexes ("mindex/<name>") by name, every other key by its first byte.
+func storeKeys(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys := make(map[string]int)
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if bytes.HasPrefix(k, []byte("mindex/")) {
+				keys[string(k)]++
+			} else {
+				keys[string(k[:1])]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// lockedBuffer is a log destination a test reads while the chain writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The indexes' records and markers are in the index database, by default
+// in the chain database's directory, else where Config.IndexDir says; the
+// chain database holds only the chain's records, and a node without
+// indexes makes no index database.
+func TestIndexDatabaseHoldsTheIndexes(t *testing.T) {
+	for _, custom := range []bool{false, true} {
+		dir := t.TempDir()
+		indexDir := filepath.Join(dir, "indexes")
+		if custom {
+			indexDir = filepath.Join(t.TempDir(), "elsewhere")
+		}
+		c := openChain(t, dir)
+		g := chaintest.New(chain.RegtestParams)
+		base := matureBase(t, c, g)
+		c.Close()
+		if _, err := os.Stat(indexDir); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a node without indexes made the index database: %v", err)
+		}
+
+		cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog,
+			Indexers: []blockchain.Indexer{indexers.NewTxIndex(), indexers.NewAddrIndex()}}
+		if custom {
+			cfg.IndexDir = indexDir
+		}
+		c, err := blockchain.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustProcess(t, c, g.NextBlock(base[100].Hash(), g.SpendAll(g.Coinbase(base[0].Hash()), 1000)))
+		chaintest.WaitIndexes(t, c)
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for k := range storeKeys(t, dir) {
+			if len(k) != 1 || !strings.Contains(chainKinds, k) {
+				t.Errorf("index DB at %s: chain database holds %q records", indexDir, k)
+			}
+		}
+		idx := storeKeys(t, indexDir)
+		for _, k := range []string{"mindex/txindex", "mindex/addrindex", "t", "a", "x"} {
+			if idx[k] == 0 {
+				t.Errorf("index DB at %s: no %q records in it: %v", indexDir, k, idx)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "indexes")); custom && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the default index directory was made too: %v", err)
+		}
+	}
+}
+
+// writeOldLayout puts into the chain database in dir what the indexes kept
+// there before they moved out: their records and markers at the tip.
+func writeOldLayout(t *testing.T, dir string, tip chain.Hash, blocks []*chain.Block) {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	set := func(k, v []byte) {
+		if err := wb.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set([]byte("mindex/txindex"), append(tip[:], 0, 0, 0, 0))
+	set([]byte("mindex/addrindex"), append(tip[:], 1, 0, 0, 0))
+	for _, b := range blocks {
+		for _, id := range b.TxIDs() {
+			set(append([]byte{'t'}, id[:]...), make([]byte, chain.HashSize+4))
+			set(append([]byte{'a'}, id[:]...), make([]byte, 12))
+			set(append([]byte{'x'}, id[:]...), make([]byte, 8))
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A chain database from before the indexes had their own holds their
+// records and markers: the next start deletes them from it, says so, and the
+// indexes on build themselves again in the index database.
+func TestIndexesMoveOutOfTheChainDatabase(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		dir := t.TempDir()
+		c := openChain(t, dir)
+		g := chaintest.New(chain.RegtestParams)
+		base := matureBase(t, c, g)
+		spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+		last := g.NextBlock(base[100].Hash(), spend)
+		mustProcess(t, c, last)
+		c.Close()
+		writeOldLayout(t, dir, last.Hash(), append(base, last))
+		if keys := storeKeys(t, dir); keys["t"] != 103 || keys["mindex/txindex"] != 1 {
+			t.Fatalf("old layout not written: %v", keys)
+		}
+
+		var logged lockedBuffer
+		txIndex := indexers.NewTxIndex()
+		cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+		if on {
+			cfg.Indexers = []blockchain.Indexer{txIndex, indexers.NewAddrIndex()}
+		}
+		c, err := blockchain.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireTip(t, c, last)
+		if on {
+			chaintest.WaitIndexes(t, c)
+			if _, loc, err := txIndex.Find(spend.TxID()); err != nil || loc.Block != last.Hash() || loc.Height != 102 {
+				t.Fatalf("indexes on: Find after the move: %+v, %v", loc, err)
+			}
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logged.String(), "the indexes moved out of the chain database") {
+			t.Errorf("indexes on=%v: the move is not logged:\n%s", on, logged.String())
+		}
+		keys := storeKeys(t, dir)
+		for k := range keys {
+			if len(k) != 1 || !strings.Contains(chainKinds, k) {
+				t.Errorf("indexes on=%v: chain database still holds %q records", on, k)
+			}
+		}
+		if keys["b"] != 103 {
+			t.Errorf("indexes on=%v: %d blocks left in the chain database, want 103", on, keys["b"])
+		}
+		if on {
+			if idx := storeKeys(t, filepath.Join(dir, "indexes")); idx["t"] != 103 || idx["mindex/txindex"] != 1 {
+				t.Errorf("index database after the move: %v", idx)
+			}
+		}
+	}
+}
+
+// countingIndex is a transaction index that counts the blocks it applies.
+type countingIndex struct {
+	*indexers.TxIndex
+	connected atomic.Int32
+}
+
+func (x *countingIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+	x.connected.Add(1)
+	return x.TxIndex.ConnectBlock(txn, u)
+}
+
+// --reindex empties the index database, with the indexes on or off, and the
+// indexes build themselves again from genesis; --reindex-chainstate keeps
+// them where they are (Core's -reindex and -reindex-chainstate).
+func TestReindexDropsTheIndexes(t *testing.T) {
+	dir := t.TempDir()
+	c, _, _ := openIndexed(t, dir)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	last := g.NextBlock(base[100].Hash(), spend)
+	mustProcess(t, c, last)
+	chaintest.WaitIndexes(t, c)
+	c.Close()
+
+	reopen := func(mode blockchain.Config) int32 {
+		t.Helper()
+		ix := &countingIndex{TxIndex: indexers.NewTxIndex()}
+		mode.Params, mode.Dir, mode.Logger = chain.RegtestParams, dir, quietLog
+		mode.Indexers = []blockchain.Indexer{ix}
+		c, err := blockchain.Open(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		requireTip(t, c, last)
+		chaintest.WaitIndexes(t, c)
+		if _, loc, err := ix.Find(spend.TxID()); err != nil || loc.Block != last.Hash() {
+			t.Fatalf("Find after %+v: %+v, %v", mode, loc, err)
+		}
+		return ix.connected.Load()
+	}
+	if n := reopen(blockchain.Config{ReindexChainState: true}); n != 0 {
+		t.Fatalf("--reindex-chainstate: the index applied %d blocks again, want none", n)
+	}
+	if n := reopen(blockchain.Config{Reindex: true}); n != 102 {
+		t.Fatalf("--reindex: the index applied %d blocks, want all 102", n)
+	}
+
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Reindex: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if keys := storeKeys(t, filepath.Join(dir, "indexes")); len(keys) != 0 {
+		t.Fatalf("index database after --reindex with the indexes off: %v", keys)
+	}
+	if n := reopen(blockchain.Config{}); n != 102 {
+		t.Fatalf("after --reindex with the indexes off: the index applied %d blocks, want all 102", n)
+	}
+}
