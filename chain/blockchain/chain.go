@@ -250,14 +250,14 @@ func (c *Chain) open(cfg *Config) error {
 	return nil
 }
 
-// Close stops the indexes, once those that caught up with the chain applied
-// its last blocks, closes the index database, then flushes the UTXO cache and closes the
+// Close stops the indexes, once those near the tip applied its last blocks,
+// closes the index database, then flushes the UTXO cache and closes the
 // chain database: the indexes never hold a block the chain database lost.
 // The chain must not be used afterwards.
 func (c *Chain) Close() error {
-	// Each synced index applies the last blocks, all at once so a stuck one
-	// delays the stop by indexSyncWait at most; one still catching up goes
-	// on at the next start.
+	// Each index near the tip applies the last blocks, all at once so a
+	// stuck one delays the stop by indexSyncWait at most; one further
+	// behind goes on at the next start.
 	var ready sync.WaitGroup
 	for name := range c.indexes {
 		ready.Go(func() { c.indexReady(name) })

@@ -2,6 +2,7 @@ package blockchain
 
 import (
 	"errors"
+	"time"
 
 	"github.com/quarrychain/quarry/chain"
 )
@@ -25,6 +26,17 @@ func SetFlushStopHook(stop func() error) { testHookMidFlush = stop }
 // chain state's records are deleted; an error it returns stops the reindex
 // there. nil removes it.
 func SetReindexHook(hook func() error) { testHookMidReindex = hook }
+
+// SetIndexSyncWait sets how long a query waits for an index near the tip;
+// the returned function restores it.
+func SetIndexSyncWait(d time.Duration) (restore func()) {
+	old := indexSyncWait
+	indexSyncWait = d
+	return func() { indexSyncWait = old }
+}
+
+// IndexNearTip is how many blocks behind the tip an index counts as synced.
+const IndexNearTip = indexNearTip
 
 // Abandon stops the indexes where they are and closes the stores without
 // flushing the UTXO cache, leaving them as a crash would.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -203,6 +204,82 @@ func TestIndexesMoveOutOfTheChainDatabase(t *testing.T) {
 			if idx := storeKeys(t, filepath.Join(dir, "indexes")); idx["t"] != 103 || idx["mindex/txindex"] != 1 {
 				t.Errorf("index database after the move: %v", idx)
 			}
+		}
+	}
+}
+
+// gatedIndex is a transaction index that refuses blocks while closed, so
+// that it falls behind the chain where the test wants it.
+type gatedIndex struct {
+	*indexers.TxIndex
+	closed atomic.Bool
+}
+
+var errGateClosed = errors.New("gate closed")
+
+func (x *gatedIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+	if x.closed.Load() {
+		return errGateClosed
+	}
+	return x.TxIndex.ConnectBlock(txn, u)
+}
+
+// An index far behind the tip is not synced, and its queries fail at once
+// saying how far behind it is, with an error that is not "not found"; after
+// a stop without Close (as a kill leaves it: UTXO cache unflushed, the index
+// where it was), it catches up on the next start.
+func TestIndexFarBehindFailsAtOnceAndCatchesUp(t *testing.T) {
+	defer blockchain.SetIndexSyncWait(time.Hour)()
+	dir := t.TempDir()
+	gated := &gatedIndex{TxIndex: indexers.NewTxIndex()}
+	addrIndex := indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog,
+		Indexers: []blockchain.Indexer{gated, addrIndex}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+	gated.closed.Store(true)
+	spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	tail := []*chain.Block{g.NextBlock(base[100].Hash(), spend)}
+	tail = append(tail, g.Chain(tail[0].Hash(), blockchain.IndexNearTip+3)...)
+	mustProcess(t, c, tail...)
+	behind := int32(len(tail))
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := gated.Find(base[50].Txs[0].TxID())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ie *blockchain.IndexError
+		if !errors.As(err, &ie) || ie.Index != indexers.TxIndexName || ie.Disabled || ie.Behind != behind ||
+			!errors.Is(err, blockchain.ErrIndexUnavailable) || errors.Is(err, blockchain.ErrNotFound) {
+			t.Fatalf("query of an index %d blocks behind: %v", behind, err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("a query of an index %d blocks behind waits for it", behind)
+	}
+	statuses := c.IndexStatuses()
+	if len(statuses) != 2 || statuses[0].Synced || statuses[0].BestHeight != 101 || !statuses[1].Synced {
+		t.Fatalf("statuses with the transaction index %d blocks behind: %+v", behind, statuses)
+	}
+	if err := c.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, txIndex, _ := openIndexed(t, dir)
+	requireTip(t, c, tail[len(tail)-1])
+	chaintest.WaitIndexes(t, c)
+	if _, loc, err := txIndex.Find(spend.TxID()); err != nil || loc.Block != tail[0].Hash() {
+		t.Fatalf("Find after catching up: %+v, %v", loc, err)
+	}
+	for _, st := range c.IndexStatuses() {
+		if !st.Synced {
+			t.Fatalf("index %+v at the tip is not synced", st)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,9 +74,8 @@ type IndexReader struct {
 }
 
 // Ready returns nil when the index holds the main chain up to the tip as it
-// is now, waiting a little for an index that caught up once to apply the
-// last blocks (Core's BlockUntilSyncedToCurrentChain); otherwise an
-// *IndexError.
+// is now, waiting a little for an index near the tip to apply the last
+// blocks (Core's BlockUntilSyncedToCurrentChain); otherwise an *IndexError.
 func (r *IndexReader) Ready() error { return r.c.indexReady(r.name) }
 
 // View runs fn in a read transaction of the index database.
@@ -86,13 +84,22 @@ func (r *IndexReader) View(fn func(txn *badger.Txn) error) error { return r.c.id
 // Chain is the chain the index follows.
 func (r *IndexReader) Chain() *Chain { return r.c }
 
-// indexSyncWait bounds how long a query waits for an index that has caught up
-// once to apply the blocks connected since (Core's
-// BlockUntilSyncedToCurrentChain); these are a few milliseconds behind.
-const indexSyncWait = 10 * time.Second
+// An index at most indexNearTip blocks behind the tip is synced: a query
+// waits for it to apply them (Core's BlockUntilSyncedToCurrentChain), for
+// indexSyncWait at most, since it applies a block in milliseconds. A query
+// of an index further behind fails at once, saying how far behind it is.
+const indexNearTip = 6
 
-// IndexError says that a query needs an index that is off or still catching up.
-// It matches ErrNotFound: what the index would hold cannot be found.
+// indexSyncWait is a variable for the tests.
+var indexSyncWait = 5 * time.Second
+
+// ErrIndexUnavailable is what an *IndexError matches: the query needs an
+// index that is off or still catching up. It is not ErrNotFound: such an
+// index cannot say whether what was asked for exists.
+var ErrIndexUnavailable = errors.New("index unavailable")
+
+// IndexError says that a query needs an index that is off or still catching
+// up. It matches ErrIndexUnavailable.
 type IndexError struct {
 	Index    string
 	Disabled bool
@@ -111,8 +118,8 @@ func (e *IndexError) Error() string {
 	return fmt.Sprintf("%s is still being built: %d %s behind the tip", e.Index, e.Behind, blocks)
 }
 
-// Is makes an IndexError match ErrNotFound.
-func (e *IndexError) Is(target error) bool { return target == ErrNotFound }
+// Is makes an IndexError match ErrIndexUnavailable.
+func (e *IndexError) Is(target error) bool { return target == ErrIndexUnavailable }
 
 // indexFollower applies the main chain to one index on its own goroutine.
 type indexFollower struct {
@@ -123,10 +130,6 @@ type indexFollower struct {
 	mu    sync.Mutex
 	best  *blockNode    // last block applied
 	moved chan struct{} // closed when best changes
-
-	// synced: the index caught up with the tip once, so queries wait for it to
-	// apply the last few blocks rather than fail.
-	synced atomic.Bool
 }
 
 // checkIndexKeys refuses an index whose name is taken or whose records would
@@ -354,6 +357,7 @@ func (c *Chain) wakeIndexes() {
 
 func (f *indexFollower) run(ctx context.Context) {
 	log := f.c.log.With("index", f.ix.Name())
+	logged := false
 	for ctx.Err() == nil {
 		moved, err := f.step()
 		switch {
@@ -365,8 +369,9 @@ func (f *indexFollower) run(ctx context.Context) {
 			}
 		case moved:
 		default:
-			if !f.synced.Swap(true) {
+			if !logged {
 				log.Info("index is synced", "height", f.bestNode().height)
+				logged = true
 			}
 			select {
 			case <-ctx.Done():
@@ -434,8 +439,8 @@ func (f *indexFollower) step() (bool, error) {
 	return true, nil
 }
 
-// indexReady returns nil when the index holds the main chain up to the tip as it is
-// now, waiting a little for an index that is synced to apply the last
+// indexReady returns nil when the index holds the main chain up to the tip
+// as it is now, waiting a little for an index near the tip to apply the last
 // blocks; otherwise an *IndexError.
 func (c *Chain) indexReady(name string) error {
 	f := c.indexes[name]
@@ -453,16 +458,19 @@ func (c *Chain) indexReady(name string) error {
 		f.mu.Unlock()
 		// The index may pass the tip the query saw between two looks, or
 		// never reach it when a reorganisation took it away: it is ready
-		// once it holds that tip or the one there is now.
+		// once it holds that tip or the one there is now. What it has left
+		// to do is what separates it from the tip the query saw, which the
+		// tip moving on does not add to.
 		c.mu.RLock()
 		tip := c.tip()
 		reached := best.ancestor(asked.height) == asked || best.ancestor(tip.height) == tip
+		toDo := asked.height - forkPoint(best, asked).height
 		behind := tip.height - forkPoint(best, tip).height
 		c.mu.RUnlock()
 		if reached {
 			return nil
 		}
-		if !f.synced.Load() {
+		if toDo > indexNearTip {
 			return &IndexError{Index: name, Behind: behind}
 		}
 		select {
@@ -475,7 +483,9 @@ func (c *Chain) indexReady(name string) error {
 
 // IndexStatus is what getindexinfo shows of one index.
 type IndexStatus struct {
-	Name       string
+	Name string
+	// Synced: the index is at most a few blocks behind the tip, and queries
+	// wait for it to apply them rather than fail.
 	Synced     bool
 	BestHeight int32
 }
@@ -484,8 +494,12 @@ type IndexStatus struct {
 func (c *Chain) IndexStatuses() []IndexStatus {
 	out := make([]IndexStatus, 0, len(c.indexOrder))
 	for _, name := range c.indexOrder {
-		f := c.indexes[name]
-		out = append(out, IndexStatus{Name: name, Synced: f.synced.Load(), BestHeight: f.bestNode().height})
+		best := c.indexes[name].bestNode()
+		c.mu.RLock()
+		tip := c.tip()
+		behind := tip.height - forkPoint(best, tip).height
+		c.mu.RUnlock()
+		out = append(out, IndexStatus{Name: name, Synced: behind <= indexNearTip, BestHeight: best.height})
 	}
 	return out
 }

@@ -50,7 +50,8 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	a = append(a, g.Chain(a[0].Hash(), 2)...)
 	chaintest.MustProcess(t, c, a...)
 	var ie *blockchain.IndexError
-	if _, _, err := txIndex.Find(spendA.TxID()); !errors.As(err, &ie) || !ie.Disabled || ie.Index != indexers.TxIndexName || !errors.Is(err, blockchain.ErrNotFound) {
+	if _, _, err := txIndex.Find(spendA.TxID()); !errors.As(err, &ie) || !ie.Disabled || ie.Index != indexers.TxIndexName ||
+		!errors.Is(err, blockchain.ErrIndexUnavailable) || errors.Is(err, blockchain.ErrNotFound) {
 		t.Fatalf("Find with the index off: %v", err)
 	}
 	if _, err := addrIndex.Utxos(g.PKH); !errors.As(err, &ie) || ie.Index != indexers.AddrIndexName {

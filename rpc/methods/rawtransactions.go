@@ -235,8 +235,9 @@ func (p *prevouts) lookup(op chain.OutPoint) (chain.UtxoEntry, bool, error) {
 	}
 	f, ok := p.txs[op.TxID]
 	if !ok {
+		// Without the index, or with it behind, the output stays unknown.
 		tx, loc, err := p.txIndex.Find(op.TxID)
-		if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
+		if err != nil && !errors.Is(err, blockchain.ErrNotFound) && !errors.Is(err, blockchain.ErrIndexUnavailable) {
 			return chain.UtxoEntry{}, false, fmt.Errorf("read transaction %s: %w", op.TxID, err)
 		}
 		f = fundingTx{tx: tx, height: loc.Height, coinbase: loc.Index == 0}

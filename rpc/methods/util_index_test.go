@@ -61,6 +61,10 @@ func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	if _, err := reg.Call(t.Context(), "getrawtransaction", []any{pending.TxID()}); err != nil {
 		t.Fatalf("mempool transaction: %v", err)
 	}
+	// Its inputs' prevouts need the index: they are shown unknown.
+	if raw, err := reg.Call(t.Context(), "getrawtransaction", []any{pending.TxID(), 2}); err != nil || strings.Contains(string(raw), `"prevout"`) {
+		t.Fatalf("mempool transaction with prevouts: %s, %v", raw, err)
+	}
 	if _, err := reg.Call(t.Context(), "getrawtransaction", []any{confirmed.TxID(), 0, blocks[101].Hash()}); err != nil {
 		t.Fatalf("confirmed transaction with its block: %v", err)
 	}

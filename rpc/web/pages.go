@@ -411,10 +411,8 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 		v.Tx, v.InMempool = tx, true
 	} else {
 		tx, loc, err := s.cfg.TxIndex.Find(txid)
-		// An index that is off or behind matches ErrNotFound too, but the page
-		// says that, not that no such transaction exists (render: 503).
-		var ie *blockchain.IndexError
-		if errors.Is(err, blockchain.ErrNotFound) && !errors.As(err, &ie) {
+		// An index that is off or behind is no answer: render says so (503).
+		if errors.Is(err, blockchain.ErrNotFound) {
 			return page{}, "", errNotFound("No transaction " + txid.String() + " in the mempool or the transaction index.")
 		}
 		if err != nil {
@@ -437,8 +435,10 @@ func (s *Server) txPage(_ http.ResponseWriter, r *http.Request) (page, string, e
 	prevout := func(op chain.OutPoint) (chain.TxOut, bool, error) {
 		f, seen := funding[op.TxID]
 		if !seen {
+			// Without the transaction index, or with it behind, the
+			// output stays unknown.
 			var err error
-			if f, _, err = s.findTx(op.TxID); err != nil {
+			if f, _, err = s.findTx(op.TxID); err != nil && !errors.Is(err, blockchain.ErrIndexUnavailable) {
 				return chain.TxOut{}, false, err
 			}
 			funding[op.TxID] = f
@@ -609,7 +609,7 @@ func (s *Server) searchTarget(q string) (string, error) {
 			return "/block/" + hash.String(), nil
 		}
 		_, ok, err := s.findTx(hash)
-		if err != nil {
+		if err != nil && !errors.Is(err, blockchain.ErrIndexUnavailable) {
 			return "", err
 		}
 		if ok {

@@ -185,7 +185,9 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 
 // With the indexes off, the pages and REST answers that need one say so
 // (503, naming the flag that turns it on) rather than failing inside or, for
-// a confirmed transaction, saying that it does not exist.
+// a confirmed transaction, saying that it does not exist; those that only
+// use an index to show more (a mempool transaction's inputs, the search)
+// answer without it.
 func TestPagesWithIndexesOff(t *testing.T) {
 	f := newFixture(t)
 	srv, err := New(Config{Chain: f.chain, Mempool: f.pool, RPC: f.srv.cfg.RPC})
@@ -195,14 +197,26 @@ func TestPagesWithIndexesOff(t *testing.T) {
 	t.Cleanup(func() { srv.Stop(context.Background()) })
 	addr := f.params.EncodeAddress(f.other)
 	for path, want := range map[string]string{
-		"/tx/" + f.tx1.TxID().String():    "txindex is disabled (enable it with --txindex=1)",
-		"/address/" + addr:                "addrindex is disabled (enable it with --addrindex=1)",
-		"/rest/address/" + addr + ".json": "addrindex is disabled (enable it with --addrindex=1)",
+		"/tx/" + f.tx1.TxID().String():                "txindex is disabled (enable it with --txindex=1)",
+		"/rest/tx/" + f.tx1.TxID().String() + ".json": "txindex is disabled (enable it with --txindex=1)",
+		"/address/" + addr:                            "addrindex is disabled (enable it with --addrindex=1)",
+		"/rest/address/" + addr + ".json":             "addrindex is disabled (enable it with --addrindex=1)",
 	} {
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("%s: %d %.200q", path, rec.Code, rec.Body.String())
+		}
+	}
+	for path, want := range map[string]int{
+		"/tx/" + f.memTx.TxID().String():       http.StatusOK,
+		"/search?q=" + f.tx1.TxID().String():   http.StatusNotFound,
+		"/search?q=" + f.memTx.TxID().String(): http.StatusSeeOther,
+	} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d: %.200q", path, rec.Code, want, rec.Body.String())
 		}
 	}
 }

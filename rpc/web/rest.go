@@ -187,7 +187,9 @@ func (s *Server) restBlockHashByHeight(w http.ResponseWriter, req restRequest) *
 	return nil
 }
 
-// findTx looks a transaction up in the mempool, then the transaction index.
+// findTx looks a transaction up in the mempool, then the transaction index;
+// an index that is off or behind is an error matching
+// blockchain.ErrIndexUnavailable.
 func (s *Server) findTx(txid chain.Hash) (*chain.Tx, bool, error) {
 	if tx, ok := s.cfg.Mempool.Get(txid); ok {
 		return tx, true, nil
@@ -199,8 +201,21 @@ func (s *Server) findTx(txid chain.Hash) (*chain.Tx, bool, error) {
 	return tx, err == nil, err
 }
 
+// indexUnavailable answers 503, saying why, when err is an index that is off
+// or behind: the index cannot tell whether what was asked for exists.
+func indexUnavailable(err error) *restError {
+	var ie *blockchain.IndexError
+	if !errors.As(err, &ie) {
+		return nil
+	}
+	return &restError{status: http.StatusServiceUnavailable, msg: ie.Error()}
+}
+
 func (s *Server) restTx(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
 	tx, ok, err := s.findTx(req.hash)
+	if rerr := indexUnavailable(err); rerr != nil {
+		return rerr
+	}
 	if err != nil {
 		return internalError(err)
 	}
@@ -355,12 +370,11 @@ type addressTxResult struct {
 
 func (s *Server) restAddress(ctx context.Context, w http.ResponseWriter, req restRequest) *restError {
 	d, err := s.address(req.param)
-	var ie *blockchain.IndexError
-	switch {
-	case errors.Is(err, errBadAddress):
+	if errors.Is(err, errBadAddress) {
 		return badRequest("Invalid address: %s", sanitize(req.param))
-	case errors.As(err, &ie):
-		return &restError{status: http.StatusServiceUnavailable, msg: ie.Error()}
+	}
+	if rerr := indexUnavailable(err); rerr != nil {
+		return rerr
 	}
 	if err != nil {
 		return internalError(err)
