@@ -263,15 +263,21 @@ func (c *Chain) Close() error {
 		ready.Go(func() { c.indexReady(name) })
 	}
 	ready.Wait()
-	c.stopIndexes()
-	c.indexWG.Wait()
-	var err error
-	if c.idb != nil {
-		err = c.idb.Close()
-	}
+	err := c.closeIndexes()
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
 	return errors.Join(err, c.utxos.flushSync(), c.db.Close())
+}
+
+// closeIndexes stops the indexes where they are and closes the index
+// database.
+func (c *Chain) closeIndexes() error {
+	c.stopIndexes()
+	c.indexWG.Wait()
+	if c.idb == nil {
+		return nil
+	}
+	return c.idb.Close()
 }
 
 // Params returns the network parameters.

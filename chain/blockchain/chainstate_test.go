@@ -69,6 +69,18 @@ func matureBase(t testing.TB, c *blockchain.Chain, g *chaintest.Generator) []*ch
 	return blocks
 }
 
+// spendOnBase processes a mature base and, on it, a block whose one
+// transaction spends the first coinbase; it returns the base, that
+// transaction and that block.
+func spendOnBase(t testing.TB, c *blockchain.Chain, g *chaintest.Generator) (base []*chain.Block, spend *chain.Tx, last *chain.Block) {
+	t.Helper()
+	base = matureBase(t, c, g)
+	spend = g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	last = g.NextBlock(base[100].Hash(), spend)
+	mustProcess(t, c, last)
+	return base, spend, last
+}
+
 // One case per contextual rule, each on top of the same mature base: the block
 // must be rejected with the rule's error kind and the tip must not move.
 func TestProcessBlockRules(t *testing.T) {

@@ -40,15 +40,7 @@ const IndexNearTip = indexNearTip
 
 // Abandon stops the indexes where they are and closes the stores without
 // flushing the UTXO cache, leaving them as a crash would.
-func (c *Chain) Abandon() error {
-	c.stopIndexes()
-	c.indexWG.Wait()
-	var err error
-	if c.idb != nil {
-		err = c.idb.Close()
-	}
-	return errors.Join(err, c.db.Close())
-}
+func (c *Chain) Abandon() error { return errors.Join(c.closeIndexes(), c.db.Close()) }
 
 // CacheEntryBytes is the memory the cache counts per entry.
 const CacheEntryBytes = cacheEntryBytes

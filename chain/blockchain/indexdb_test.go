@@ -23,17 +23,24 @@ import (
 // chainKinds are the first bytes of the chain database's own records.
 const chainKinds = "bhnurm"
 
-// storeKeys lists the keys of the Badger store in dir: the markers of the
-// indexes ("mindex/<name>") by name, every other key by its first byte.
-func storeKeys(t *testing.T, dir string) map[string]int {
+// openRawStore opens the Badger store in dir as it is, without the chain.
+func openRawStore(t *testing.T, dir string) *badger.DB {
 	t.Helper()
 	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// storeKeys lists the keys of the Badger store in dir: the markers of the
+// indexes ("mindex/<name>") by name, every other key by its first byte.
+func storeKeys(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	db := openRawStore(t, dir)
 	defer db.Close()
 	keys := make(map[string]int)
-	err = db.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -124,10 +131,7 @@ func TestIndexDatabaseHoldsTheIndexes(t *testing.T) {
 // there before they moved out: their records and markers at the tip.
 func writeOldLayout(t *testing.T, dir string, tip chain.Hash, blocks []*chain.Block) {
 	t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openRawStore(t, dir)
 	defer db.Close()
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
@@ -158,10 +162,7 @@ func TestIndexesMoveOutOfTheChainDatabase(t *testing.T) {
 		dir := t.TempDir()
 		c := openChain(t, dir)
 		g := chaintest.New(chain.RegtestParams)
-		base := matureBase(t, c, g)
-		spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
-		last := g.NextBlock(base[100].Hash(), spend)
-		mustProcess(t, c, last)
+		base, spend, last := spendOnBase(t, c, g)
 		c.Close()
 		writeOldLayout(t, dir, last.Hash(), append(base, last))
 		if keys := storeKeys(t, dir); keys["t"] != 103 || keys["mindex/txindex"] != 1 {
@@ -302,10 +303,7 @@ func TestReindexDropsTheIndexes(t *testing.T) {
 	dir := t.TempDir()
 	c, _, _ := openIndexed(t, dir)
 	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
-	last := g.NextBlock(base[100].Hash(), spend)
-	mustProcess(t, c, last)
+	_, spend, last := spendOnBase(t, c, g)
 	chaintest.WaitIndexes(t, c)
 	c.Close()
 

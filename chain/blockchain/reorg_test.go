@@ -167,10 +167,7 @@ func TestRestartKeepsState(t *testing.T) {
 	dir := t.TempDir()
 	g := chaintest.New(chain.RegtestParams)
 	c, _, _ := openIndexed(t, dir)
-	base := matureBase(t, c, g)
-	tx := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
-	last := g.NextBlock(base[100].Hash(), tx)
-	mustProcess(t, c, last)
+	_, tx, last := spendOnBase(t, c, g)
 	before := utxoHash(t, c)
 	c.Close()
 
@@ -211,11 +208,9 @@ func TestReindex(t *testing.T) {
 			dir := t.TempDir()
 			c := openChain(t, dir)
 			g := chaintest.New(chain.RegtestParams)
-			base := matureBase(t, c, g)
-			spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
-			last := g.NextBlock(base[100].Hash(), spend)
+			base, spend, last := spendOnBase(t, c, g)
 			side := g.NextBlock(base[99].Hash()) // less work: no tie for the tip
-			mustProcess(t, c, last, side)
+			mustProcess(t, c, side)
 			before := utxoHash(t, c)
 			c.Close()
 
