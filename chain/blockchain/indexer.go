@@ -88,7 +88,10 @@ func (r *IndexReader) Chain() *Chain { return r.c }
 // waits for it to apply them (Core's BlockUntilSyncedToCurrentChain), for
 // indexSyncWait at most, since it applies a block in milliseconds. A query
 // of an index further behind fails at once, saying how far behind it is.
-const indexNearTip = 6
+// indexNearTip is a day of blocks on the main network: enough that blocks
+// arriving together (a peer's batch, regtest's generatetoaddress 101) do not
+// fail the queries made right after them.
+const indexNearTip = 144
 
 // indexSyncWait is a variable for the tests.
 var indexSyncWait = 5 * time.Second
@@ -484,8 +487,8 @@ func (c *Chain) indexReady(name string) error {
 // IndexStatus is what getindexinfo shows of one index.
 type IndexStatus struct {
 	Name string
-	// Synced: the index is at most a few blocks behind the tip, and queries
-	// wait for it to apply them rather than fail.
+	// Synced: the index is at most indexNearTip blocks behind the tip, and
+	// queries wait for it to apply them rather than fail.
 	Synced     bool
 	BestHeight int32
 }

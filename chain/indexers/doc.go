@@ -3,9 +3,9 @@
 // transaction index (txid -> block, Core's -txindex) and the address index
 // (key hash -> unspent outputs and transaction history, as bitcore's). The
 // chain applies its blocks to each in the background, so an index never slows
-// block connection, and keeps their records in a database of their own; a
-// query waits briefly for an index a few blocks behind, and fails with a
-// *blockchain.IndexError (matching blockchain.ErrIndexUnavailable, never
-// blockchain.ErrNotFound) for one that is off (a nil index) or further
-// behind.
+// block connection, and keeps their records in a database of their own. A
+// query waits briefly for an index up to a day of blocks (144) behind, and
+// fails with a *blockchain.IndexError (matching
+// blockchain.ErrIndexUnavailable, never blockchain.ErrNotFound) for one that
+// is off (a nil index) or further behind.
 package indexers

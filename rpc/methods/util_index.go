@@ -24,7 +24,7 @@ func (m *chainMethods) getindexinfo() rpc.Method {
 		},
 		Result: `{                               (json object) Empty if no index is enabled (or the named one is not)
   "name" : {                    (json object) The name of the index
-    "synced" : true|false,      (boolean) Whether the index is at most a few blocks behind the tip
+    "synced" : true|false,      (boolean) Whether the index is at most 144 blocks behind the tip
     "best_block_height" : n     (numeric) The block height to which the index is synced
   }
 }`,
