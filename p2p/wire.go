@@ -218,7 +218,13 @@ func decodeStatus(b []byte) (statusMsg, error) {
 	if d.err == nil && len(work) > 0 && work[0] == 0 {
 		d.fail("chain work has a leading zero byte")
 	}
-	m.Services = ServiceFlags(d.uint64("services"))
+	// Nodes built before the field existed end the message here; they
+	// serve every block, so they are taken as full nodes rather than
+	// refused (and banned) for a short message.
+	m.Services = NodeNetwork
+	if d.err == nil && len(d.buf) > 0 {
+		m.Services = ServiceFlags(d.uint64("services"))
+	}
 	if d.err == nil && m.Height < 0 {
 		d.fail("negative height %d", m.Height)
 	}

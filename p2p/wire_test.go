@@ -93,8 +93,13 @@ func TestDecodersRefuse(t *testing.T) {
 		}},
 		{"status work leading zero", func() error {
 			b := st.encode()
-			b = append(b[:len(b)-2], 2, 0, 1)
+			b = append(b[:len(b)-8-2], 2, 0, 1) // the work, and no services
 			_, err := decodeStatus(b)
+			return err
+		}},
+		{"status services truncated", func() error {
+			b := st.encode()
+			_, err := decodeStatus(b[:len(b)-3])
 			return err
 		}},
 		{"status negative height", func() error {
@@ -142,5 +147,19 @@ func TestServiceNames(t *testing.T) {
 		if got := strings.Join(tc.s.Names(), ","); got != tc.want {
 			t.Errorf("%#x: %q, want %q", uint64(tc.s), got, tc.want)
 		}
+	}
+}
+
+// A node built before the services field sends a status without it: it is
+// read as a full node's, not refused (which would get the old node banned).
+func TestStatusWithoutServices(t *testing.T) {
+	st := statusMsg{Network: "regtest", Genesis: chain.RegtestParams.GenesisHash, Height: 7, Work: big.NewInt(300), Services: NodeNetworkLimited}
+	b := st.encode()
+	got, err := decodeStatus(b[:len(b)-8])
+	if err != nil {
+		t.Fatalf("old-format status refused: %v", err)
+	}
+	if got.Services != NodeNetwork || got.Height != 7 || got.Work.Cmp(st.Work) != 0 || got.Network != "regtest" {
+		t.Fatalf("decoded %+v, want height 7, work 300 and services NETWORK", got)
 	}
 }
