@@ -73,6 +73,10 @@ type peerState struct {
 	// headersRestUntil.
 	headersStrikes   int
 	headersRestUntil time.Time
+	// toldHeight is the height in the last status sent to the peer, the
+	// tip it knows of ours: a limited node blames the peer only for asking
+	// below the window of that tip (statusFor, checkLimitedWindow).
+	toldHeight int32
 }
 
 // peerLocked returns p's state, creating it; n.mu must be held.
@@ -172,6 +176,18 @@ func (n *Node) ourStatus() statusMsg {
 	best := n.chain.Best()
 	return statusMsg{Network: n.params.Name, Genesis: n.params.GenesisHash, Tip: best.Hash, Height: best.Height, Work: best.ChainWork,
 		Services: n.LocalServices()}
+}
+
+// statusFor is ourStatus, to be sent to p: it records the height told.
+func (n *Node) statusFor(p peer.ID) statusMsg {
+	st := n.ourStatus()
+	n.mu.Lock()
+	// Only a known peer: a status exchange may end after it left.
+	if ps := n.peers[p]; ps != nil {
+		ps.toldHeight = st.Height
+	}
+	n.mu.Unlock()
+	return st
 }
 
 // gotStatus records a peer's status, refusing the peer if it is on another

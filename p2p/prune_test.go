@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -177,5 +178,28 @@ func TestBlockSourceOrderPrefersFullPeers(t *testing.T) {
 	slices.SortFunc(peers, blockSourceOrder)
 	if peers[0] != fullIdle || peers[1] != fullBusy || peers[2] != limitedIdle {
 		t.Fatalf("order %+v, want the idle full peer, the busy full peer, the limited peer", peers)
+	}
+}
+
+// A peer asking a pruned node for a block in the window of the tip the
+// node last told it, which the node has since moved past, did nothing
+// wrong: the block is withheld (notfound), the peer is not dropped. Asking
+// below the told window still drops it.
+func TestLimitedWindowFollowsToldTip(t *testing.T) {
+	blocks := mainBlocks(306)
+	pruned := newPrunedTestNode(t, nil)
+	pruned.process(blocks...)
+	p := randomPeer(t)
+	pruned.node.mu.Lock()
+	pruned.node.peerLocked(p).toldHeight = 300
+	pruned.node.mu.Unlock()
+	// Height 15 is the lowest a peer told 300 asks for (Core's 288 less
+	// two); 16 the lowest the tip at 306 serves.
+	withheld, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[14].Hash(), blocks[15].Hash()})
+	if err != nil || len(withheld) != 2 || !withheld[0] || withheld[1] {
+		t.Fatalf("heights 15 and 16 after telling 300, tip 306: withheld %v, %v; want the first withheld, no error", withheld, err)
+	}
+	if _, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[8].Hash()}); !errors.Is(err, errBeyondLimitedWindow) {
+		t.Fatalf("height 9 after telling 300: %v, want %v", err, errBeyondLimitedWindow)
 	}
 }

@@ -135,7 +135,7 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 	w := bufio.NewWriter(s)
 	switch t {
 	case msgStatus:
-		ours := n.ourStatus()
+		ours := n.statusFor(p)
 		if err := writeFrame(w, msgStatus, ours.encode()); err != nil {
 			return err
 		}
@@ -157,16 +157,17 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 			return err
 		}
 	case msgGetBlocks:
-		if err := n.checkLimitedWindow(hashes); err != nil {
+		withheld, err := n.checkLimitedWindow(p, hashes)
+		if err != nil {
 			n.closePeer(p)
 			return err
 		}
-		for _, h := range hashes {
+		for i, h := range hashes {
 			_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 			raw, err := n.chain.RawBlock(h)
 			// A block stored and later found invalid is never served: the
 			// peer would rightly ban us for it.
-			if err != nil || n.chain.IsKnownInvalid(h) {
+			if err != nil || n.chain.IsKnownInvalid(h) || (withheld != nil && withheld[i]) {
 				err = writeFrame(w, msgNotFound, h[:])
 			} else {
 				err = writeFrame(w, msgBlock, raw)
@@ -185,21 +186,39 @@ var errBeyondLimitedWindow = errors.New("block request below the NETWORK_LIMITED
 
 // checkLimitedWindow refuses a getblocks request, from a node advertising
 // only NodeNetworkLimited, for any block more than NetworkLimitedBlocks (and
-// the race slack) below its tip, stored or not: as Core, the node then
-// drops the peer, which ought to have known, rather than answer notfound
-// and leave it waiting; and serving what it happens to have stored would
-// tell peers how far it pruned.
-func (n *Node) checkLimitedWindow(hashes []chain.Hash) error {
+// the race slack) below the tip it last told p, stored or not: as Core, the
+// node then drops the peer, which ought to have known, rather than answer
+// notfound and leave it waiting; and serving what it happens to have stored
+// would tell peers how far it pruned. A block below the window of the
+// current tip but not of the told one is withheld (withheld[i], answered
+// notfound, stored or not): our tip moved past the peer's view since the
+// last status, most of all while we catch up ourselves, and dropping an
+// honest peer for that would cut two syncing nodes apart at every status.
+func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash) (withheld []bool, err error) {
 	if !n.LocalServices().limited() {
-		return nil
+		return nil, nil
 	}
 	tip := n.chain.Best().Height
-	for _, h := range hashes {
-		if info, err := n.chain.BlockInfo(h); err == nil && tip-info.Height > NetworkLimitedBlocks+limitedRace {
-			return fmt.Errorf("%w: block %s at height %d, tip at %d; disconnecting", errBeyondLimitedWindow, h, info.Height, tip)
+	var told int32
+	n.mu.Lock()
+	if ps := n.peers[p]; ps != nil {
+		told = ps.toldHeight
+	}
+	n.mu.Unlock()
+	for i, h := range hashes {
+		info, err := n.chain.BlockInfo(h)
+		switch {
+		case err != nil:
+		case told-info.Height > NetworkLimitedBlocks+limitedRace:
+			return nil, fmt.Errorf("%w: block %s at height %d, tip at %d (told %d); disconnecting", errBeyondLimitedWindow, h, info.Height, tip, told)
+		case tip-info.Height > NetworkLimitedBlocks+limitedRace:
+			if withheld == nil {
+				withheld = make([]bool, len(hashes))
+			}
+			withheld[i] = true
 		}
 	}
-	return nil
+	return withheld, nil
 }
 
 // request sends one request to p on a new sync stream and reads the answer
@@ -254,7 +273,7 @@ func isTimeout(err error) bool {
 var errStalled = errors.New("peer stalled")
 
 func (n *Node) getStatus(p peer.ID) (statusMsg, error) {
-	ours := n.ourStatus()
+	ours := n.statusFor(p)
 	var st statusMsg
 	err := n.request(p, msgStatus, ours.encode(), n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader) error {
 		_, payload, err := readFrame(r, msgStatus)
