@@ -151,10 +151,7 @@ func TestSyncAsksPrunedPeerOnlyItsWindow(t *testing.T) {
 // chain warned once that it cannot follow that branch, and the sender did
 // nothing wrong.
 func TestGossipedBlockBeyondPruneIgnored(t *testing.T) {
-	blocks, pruned, log := prunedTo10(t)
-	var branch []*chain.Block
-	withGen(func(g *chaintest.Generator) { branch = g.Chain(blocks[4].Hash(), 296) }) // heights 6 to 301
-	pruned.process(branch[:295]...)                                                   // up to 300: as much work as the tip
+	blocks, pruned, log, branch := prunedWithBranch(t)
 	msg := &pubsub.Message{Message: &pb.Message{Data: branch[295].Encode()}, ReceivedFrom: randomPeer(t)}
 	if got := pruned.node.validateBlock(context.Background(), msg.ReceivedFrom, msg); got != pubsub.ValidationIgnore {
 		t.Fatalf("verdict %v, want ignore", got)
@@ -164,6 +161,31 @@ func TestGossipedBlockBeyondPruneIgnored(t *testing.T) {
 	}
 	if n := log.count("level=ERROR"); n != 0 {
 		t.Fatalf("%d errors logged", n)
+	}
+}
+
+// prunedWithBranch is prunedTo10 with a branch forking at height 5 stored
+// up to height 300, as much work as the tip, and its block 301 returned
+// last, not processed: the block that would make the branch the best.
+func prunedWithBranch(t *testing.T) ([]*chain.Block, *testNode, *syncLog, []*chain.Block) {
+	t.Helper()
+	blocks, pruned, log := prunedTo10(t)
+	var branch []*chain.Block
+	withGen(func(g *chaintest.Generator) { branch = g.Chain(blocks[4].Hash(), 296) }) // heights 6 to 301
+	pruned.process(branch[:295]...)
+	return blocks, pruned, log, branch
+}
+
+// A synced block of a branch that forks below the pruned blocks is no
+// failure of the peer that served it: before, it aborted the rest of the
+// peer's answer and paused the peer, one block a round trip.
+func TestSyncedBlockBeyondPruneNoFailure(t *testing.T) {
+	blocks, pruned, _, branch := prunedWithBranch(t)
+	if err := pruned.node.processSynced(branch[295]); err != nil {
+		t.Fatalf("synced block of the refused branch: %v, want no failure", err)
+	}
+	if !pruned.chain.HaveBlock(branch[295].Hash()) || pruned.chain.Best().Hash != blocks[299].Hash() {
+		t.Fatalf("branch block stored: %v; tip %s, want the old tip", pruned.chain.HaveBlock(branch[295].Hash()), pruned.chain.Best().Hash)
 	}
 }
 

@@ -749,6 +749,11 @@ func (n *Node) processSynced(b *chain.Block) error {
 	case err == nil, broke && fault == chain.FaultPolicy:
 		// Gossip may have brought the block meanwhile.
 		return nil
+	case errors.Is(err, blockchain.ErrForkBeyondPrune):
+		// Stored, on a branch this pruned node cannot follow (the chain
+		// warned once): the peer served what we asked for, and the blocks
+		// after it in the request are to be processed, not asked again.
+		return nil
 	case broke && fault == chain.FaultTime:
 		return err
 	case broke:
