@@ -82,6 +82,11 @@ func (cfg *config) checkPrune() error {
 	case cfg.TxIndex:
 		//lint:ignore ST1005 Core's message, word for word
 		return errors.New("Prune mode is incompatible with -txindex.")
+	case cfg.ReindexChain:
+		// Reconnecting every block needs the pruned ones: the chain would
+		// fail on the first, "not stored", after dropping its state.
+		//lint:ignore ST1005 Core's message, word for word
+		return errors.New("Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead.")
 	case cfg.PruneMiB > blockchain.PruneManual && cfg.PruneMiB < minPruneMiB && cfg.params.Name != chain.RegtestParams.Name:
 		//lint:ignore ST1005 Core's message, word for word
 		return fmt.Errorf("Prune configured below the minimum of %d MiB.  Please use a higher number.", minPruneMiB)

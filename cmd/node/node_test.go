@@ -69,6 +69,7 @@ func TestConfigFileAndFlags(t *testing.T) {
 		{[]string{"--network", "regtest", "--prune", "1", "--txindex=1"}, "Prune mode is incompatible with -txindex."},
 		{[]string{"--network", "testnet", "--prune", "549", "--txindex=0"}, "Prune configured below the minimum of 550 MiB.  Please use a higher number."},
 		{[]string{"--network", "regtest", "--prune", "-1", "--txindex=0"}, "Prune cannot be configured with a negative value."},
+		{[]string{"--network", "regtest", "--prune", "1", "--txindex=0", "--reindex-chainstate"}, "Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead."},
 	} {
 		if _, err := loadConfig(append([]string{"--datadir", dir}, tc.args...), io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
