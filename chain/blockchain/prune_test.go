@@ -275,6 +275,7 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	if n := refusals.count(); n != 1 {
 		t.Fatalf("the branch was refused %d times, want once", n)
 	}
+	requireBranchTip(t, c, side[351], 352)
 	c.Close()
 
 	// Reopened with the branch still ahead: it is found beyond the pruned
@@ -288,6 +289,7 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	if n := refusals.count(); n != 2 {
 		t.Fatalf("the branch was refused %d times in all, want once before and once at the restart", n)
 	}
+	requireBranchTip(t, c, side[351], 352)
 	more := g.Chain(main[399].Hash(), 3) // the main chain grows past the branch
 	mustProcess(t, c, more...)
 	requireTip(t, c, more[2])
@@ -301,6 +303,23 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	if n := refusals.count(); n != 2 {
 		t.Fatalf("the refused branch was tried again: %d refusals", n)
 	}
+}
+
+// requireBranchTip fails unless getchaintips shows b as a branch of
+// branchLen blocks, "valid-headers" as Core shows a stored branch never
+// connected: on a pruned node that includes one forking below the pruned
+// blocks, which it will not switch to.
+func requireBranchTip(t *testing.T, c *blockchain.Chain, b *chain.Block, branchLen int32) {
+	t.Helper()
+	for _, tip := range c.ChainTips() {
+		if tip.Hash == b.Hash() {
+			if tip.Status != "valid-headers" || tip.BranchLen != branchLen {
+				t.Fatalf("branch tip %+v, want valid-headers with a branch of %d", tip, branchLen)
+			}
+			return
+		}
+	}
+	t.Fatalf("branch tip %s not among the chain tips", b.Hash())
 }
 
 // countingHandler counts the log records whose message contains match.

@@ -442,6 +442,7 @@ func (m *chainMethods) getchaintips() rpc.Method {
                           1.  "invalid"               This branch contains at least one invalid block
                           2.  "headers-only"          Not all blocks for this branch are available, but the headers are valid
                           3.  "valid-headers"         All blocks are available for this branch, but they were never fully validated
+                                                      (also a branch a pruned node will not switch to: it forks below the pruned blocks)
                           4.  "valid-fork"            This branch is not part of the active chain, but is fully validated
                           5.  "active"                This is the tip of the active main chain, which is certainly valid
   },
