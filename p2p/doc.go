@@ -30,7 +30,8 @@
 // payload, each type with its own size limit:
 //
 //	status      network, genesis hash, tip hash, height, chain work,
-//	            services; both ways
+//	            services (absent from nodes built before it: a full
+//	            node's); both ways
 //	getheaders  block locator and stop hash   -> headers (up to 2,000)
 //	getblocks   up to 16 block hashes         -> one block or notfound each
 //
@@ -52,7 +53,9 @@
 //
 // A node in prune mode advertises NodeNetworkLimited alone, as Core's (a
 // full node both): it serves the blocks of its last NetworkLimitedBlocks
-// (288, and two more for races) and drops a peer asking for a deeper one.
+// (288, and two more for races) and drops a peer asking for a deeper one
+// by the tip it last told that peer (deeper only by the tip since reached,
+// the block is answered notfound).
 // Bodies are asked of full peers first, and of a limited peer only within
 // its window.
 //
