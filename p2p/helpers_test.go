@@ -281,11 +281,16 @@ func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []by
 // answerSyncWithBlocks makes n answer status and getheaders requests from
 // its chain, as an honest peer, and getblocks with getBlocks.
 func answerSyncWithBlocks(n *Node, getBlocks func(s network.Stream, hashes []chain.Hash)) {
+	answerSyncWith(n, func(st statusMsg) []byte { return st.encode() }, getBlocks)
+}
+
+// answerSyncWith is answerSyncWithBlocks with n's status encoded by
+// status.
+func answerSyncWith(n *Node, status func(statusMsg) []byte, getBlocks func(s network.Stream, hashes []chain.Hash)) {
 	answerSync(n, func(s network.Stream, typ msgType, payload []byte) {
 		switch typ {
 		case msgStatus:
-			ours := n.ourStatus()
-			_ = writeFrame(s, msgStatus, ours.encode())
+			_ = writeFrame(s, msgStatus, status(n.ourStatus()))
 		case msgGetHeaders:
 			m, _ := decodeGetHeaders(payload)
 			_ = writeFrame(s, msgHeaders, encodeHeaders(n.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))

@@ -225,3 +225,39 @@ func TestLimitedWindowFollowsToldTip(t *testing.T) {
 		t.Fatalf("height 9 after telling 300: %v, want %v", err, errBeyondLimitedWindow)
 	}
 }
+
+// A peer built before the services field answers statuses without it: the
+// node takes it for a full node and syncs from it, where it used to ban it
+// for a short status.
+func TestSyncFromPeerWithoutServices(t *testing.T) {
+	blocks := mainBlocks(20)
+	old := newTestNode(t, nil)
+	old.process(blocks...)
+	answerSyncWith(old.node, func(st statusMsg) []byte {
+		b := st.encode()
+		return b[:len(b)-8] // the status before the services field
+	}, func(s network.Stream, hashes []chain.Hash) {
+		for _, h := range hashes {
+			raw, _ := old.chain.RawBlock(h)
+			if writeFrame(s, msgBlock, raw) != nil {
+				return
+			}
+		}
+	})
+	fresh := newTestNode(t, nil)
+	// Not kept: a kept peer is never banned.
+	if err := fresh.node.DialOnce(old.addr()); err != nil {
+		t.Fatal(err)
+	}
+	waitTip(t, 20*time.Second, blocks[19], fresh)
+	// Its own requests carry today's status, services and all (both
+	// full), so only NETWORK is sure to be read.
+	for _, p := range fresh.node.Peers() {
+		if p.ID == old.node.ID().String() && p.Services&NodeNetwork == 0 {
+			t.Fatalf("the old peer's services read as %v, want NETWORK", p.Services.Names())
+		}
+	}
+	if fresh.node.IsBanned(old.node.ID()) {
+		t.Fatal("the old peer was banned")
+	}
+}
