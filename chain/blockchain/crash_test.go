@@ -30,14 +30,20 @@ const (
 	// chain state ("flush:N") or through the replay at its start ("replay"),
 	// say so on its standard output, and wait there to be killed.
 	crashStopEnv = "QUARRY_CRASH_TEST_STOP"
+	// crashUptoEnv is how many of the stored blocks the child processes:
+	// the rounds raise it, so the chain grows from round to round and kills
+	// find it at every stage, the reorganisation to the fork included,
+	// rather than at its final tip after the first child that was not
+	// killed in time.
+	crashUptoEnv = "QUARRY_CRASH_TEST_UPTO"
 	// crashCacheBytes bounds the child's UTXO cache so it flushes every block or
 	// two, and kills find the stored state behind the tip.
 	crashCacheBytes = 48 << 10
 )
 
-// crashChain is 101 mature blocks, then 40 blocks that each fan a coinbase out
+// crashChain is 101 mature blocks, then 24 blocks that each fan a coinbase out
 // into 200 outputs and gather the previous block's 200 outputs back into one
-// (200 signatures), and a heavier fork from 20 blocks back that spends the same
+// (200 signatures), and a heavier fork from 12 blocks back that spends the same
 // coinbases differently, so a child killed at random moments is caught in
 // connects, disconnects and reorganisations.
 func crashChain(t *testing.T) (blocks []*chain.Block, final *chain.Block, pkh [chain.PubKeyHashSize]byte) {
@@ -66,8 +72,8 @@ func crashChain(t *testing.T) (blocks []*chain.Block, final *chain.Block, pkh [c
 		}
 		return out
 	}
-	mainBranch := branch(blocks[100].Hash(), 0, 40)
-	fork := branch(mainBranch[19].Hash(), 20, 25)
+	mainBranch := branch(blocks[100].Hash(), 0, 24)
+	fork := branch(mainBranch[11].Hash(), 12, 16)
 	blocks = append(append(blocks, mainBranch...), fork...)
 	return blocks, fork[len(fork)-1], g.PKH
 }
@@ -129,6 +135,13 @@ func TestCrashChild(t *testing.T) {
 	switch mode := os.Getenv(crashStopEnv); {
 	case mode == "replay":
 		blockchain.SetTestHooks(nil, stop("replay"))
+		// With too little to replay to stop half way, the child ends as
+		// a kill would, right after its start: it leaves the blocks to
+		// the next round.
+		if _, err := blockchain.Open(crashConfig(dir)); err != nil {
+			t.Fatal(err)
+		}
+		return
 	case strings.HasPrefix(mode, "flush:"):
 		n, _ := strconv.Atoi(strings.TrimPrefix(mode, "flush:"))
 		flushes := 0
@@ -141,6 +154,9 @@ func TestCrashChild(t *testing.T) {
 	c, err := blockchain.Open(crashConfig(dir))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if upto, err := strconv.Atoi(os.Getenv(crashUptoEnv)); err == nil {
+		blocks = blocks[:upto]
 	}
 	for _, b := range blocks {
 		if _, err := c.ProcessBlock(b); err != nil && !errors.Is(err, chain.ErrDuplicateBlock) {
@@ -188,23 +204,26 @@ func TestCrashRecovery(t *testing.T) {
 	// Every fourth round kills in the middle of a flush, then in the middle of
 	// the replay that follows; the others kill at random.
 	stopped := map[string]int{}
-	for round := 0; round < 16; round++ {
+	const rounds = 16
+	for round := range rounds {
+		// The first round has the 101 empty blocks to itself.
+		upto := 101 + round*(len(blocks)-101)/(rounds-1)
 		if round%4 == 0 {
-			if killWhenStopped(t, crashChild(dir, fmt.Sprintf("flush:%d", 1+rng.IntN(3))), "flush") {
+			if killWhenStopped(t, crashChild(dir, fmt.Sprintf("flush:%d", 1+rng.IntN(3)), upto), "flush") {
 				stopped["flush"]++
 			}
-			if killWhenStopped(t, crashChild(dir, "replay"), "replay") {
+			if killWhenStopped(t, crashChild(dir, "replay", upto), "replay") {
 				stopped["replay"]++
 			}
 			reopen(round, "during a flush and a replay")
 			continue
 		}
-		cmd := crashChild(dir, "")
+		cmd := crashChild(dir, "", upto)
 		cmd.Stdout = io.Discard
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(30+rng.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(30+rng.IntN(500)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		reopen(round, "at random")
@@ -214,7 +233,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Logf("tips after kills at heights %v; kills in the middle of: %v", heights, stopped)
 
-	cmd := crashChild(dir, "")
+	cmd := crashChild(dir, "", len(blocks))
 	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
@@ -259,9 +278,9 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
-func crashChild(dir, stop string) *exec.Cmd {
+func crashChild(dir, stop string, upto int) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStopEnv+"="+stop)
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStopEnv+"="+stop, crashUptoEnv+"="+strconv.Itoa(upto))
 	cmd.Stderr = io.Discard
 	return cmd
 }

@@ -87,7 +87,7 @@ func (c *Chain) replayBlocks() error {
 				return fmt.Errorf("replay: %w", err)
 			}
 			c.utxos.connect(b, b.TxIDs(), path[i].height, true)
-			if redone++; redone == len(path)/2 && testHookMidReplay != nil {
+			if redone++; redone == (len(path)+1)/2 && testHookMidReplay != nil {
 				testHookMidReplay()
 			}
 		}
