@@ -41,7 +41,7 @@ func BenchmarkMerkleRoot2000(b *testing.B) {
 func BenchmarkBlockSanity2000(b *testing.B) {
 	blk := benchBlock(b)
 	for b.Loop() {
-		if err := CheckBlockSanity(blk, RegtestParams); err != nil {
+		if _, err := CheckBlockSanity(blk, RegtestParams); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -33,7 +33,7 @@ func FuzzDecodeBlock(f *testing.F) {
 		if enc := blk.Encode(); !bytes.Equal(enc, b) {
 			t.Fatalf("re-encoding differs:\n in %x\nout %x", b, enc)
 		}
-		_ = CheckBlockSanity(blk, RegtestParams)
+		_, _ = CheckBlockSanity(blk, RegtestParams)
 	})
 }
 

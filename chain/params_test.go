@@ -14,7 +14,7 @@ func TestGenesisBlocks(t *testing.T) {
 		if got := g.Hash(); got != p.GenesisHash {
 			t.Errorf("%s: genesis hashes to %s, params say %s", p.Name, got, p.GenesisHash)
 		}
-		if err := CheckBlockSanity(g, p); err != nil {
+		if _, err := CheckBlockSanity(g, p); err != nil {
 			t.Errorf("%s: genesis fails sanity: %v", p.Name, err)
 		}
 		if h, err := CoinbaseHeight(g.Txs[0]); err != nil || h != 0 {

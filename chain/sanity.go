@@ -3,6 +3,8 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
@@ -21,40 +23,80 @@ const (
 // CheckBlockSanity applies the rules a block must follow whatever chain it
 // extends, cheapest first so that junk costs little: proof of work against its
 // own bits, shape and size, every transaction's sanity, the merkle root, and
-// unique txids.
-func CheckBlockSanity(b *Block, params *Params) error {
+// unique txids. It returns the txids, in block order, so the caller hashes
+// each transaction once: connecting the block needs them too.
+//
+// The transactions of a large block are checked and hashed on all cores;
+// the error returned is the one a check in block order meets first.
+func CheckBlockSanity(b *Block, params *Params) ([]Hash, error) {
 	if err := CheckProofOfWork(&b.Header, params); err != nil {
-		return err
+		return nil, err
 	}
 	if len(b.Txs) == 0 {
-		return NewRuleError(ErrNoTransactions, "block has no transactions")
+		return nil, NewRuleError(ErrNoTransactions, "block has no transactions")
 	}
 	if size := b.SerializeSize(); size > MaxBlockSize {
-		return NewRuleError(ErrBlockTooBig, fmt.Sprintf("block of %d bytes is over the %d-byte limit", size, MaxBlockSize))
+		return nil, NewRuleError(ErrBlockTooBig, fmt.Sprintf("block of %d bytes is over the %d-byte limit", size, MaxBlockSize))
 	}
 	if !b.Txs[0].IsCoinbase() {
-		return NewRuleError(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
+		return nil, NewRuleError(ErrFirstTxNotCoinbase, "first transaction is not a coinbase")
 	}
 	for i, tx := range b.Txs[1:] {
 		if tx.IsCoinbase() {
-			return NewRuleError(ErrMultipleCoinbases, fmt.Sprintf("transaction %d is a second coinbase", i+1))
+			return nil, NewRuleError(ErrMultipleCoinbases, fmt.Sprintf("transaction %d is a second coinbase", i+1))
 		}
 	}
-	for i, tx := range b.Txs {
-		if err := CheckTxSanity(tx); err != nil {
-			return fmt.Errorf("transaction %d: %w", i, err)
-		}
+	txids := make([]Hash, len(b.Txs))
+	leaves := make([]Hash, len(b.Txs))
+	if err := checkTxsSanity(b.Txs, txids, leaves); err != nil {
+		return nil, err
 	}
-	if root := MerkleRoot(b.WitnessHashes()); root != b.Header.MerkleRoot {
-		return NewRuleError(ErrBadMerkleRoot, fmt.Sprintf("merkle root is %s, header says %s", root, b.Header.MerkleRoot))
+	if root := MerkleRoot(leaves); root != b.Header.MerkleRoot {
+		return nil, NewRuleError(ErrBadMerkleRoot, fmt.Sprintf("merkle root is %s, header says %s", root, b.Header.MerkleRoot))
 	}
 	seen := make(map[Hash]struct{}, len(b.Txs))
-	for _, tx := range b.Txs {
-		id := tx.TxID()
+	for _, id := range txids {
 		if _, dup := seen[id]; dup {
-			return NewRuleError(ErrDuplicateTx, fmt.Sprintf("transaction %s appears twice", id))
+			return nil, NewRuleError(ErrDuplicateTx, fmt.Sprintf("transaction %s appears twice", id))
 		}
 		seen[id] = struct{}{}
+	}
+	return txids, nil
+}
+
+// parallelSanityTxs is the block size from which checkTxsSanity spreads the
+// work over the cores: below it, starting goroutines costs more than it saves.
+const parallelSanityTxs = 256
+
+// checkTxsSanity checks every transaction's sanity and fills in its txid and
+// witness hash, in chunks on all cores for a large block, and returns the
+// failure of the first failing transaction in block order.
+func checkTxsSanity(txs []*Tx, txids, leaves []Hash) error {
+	check := func(from, to int) error {
+		for i := from; i < to; i++ {
+			if err := CheckTxSanity(txs[i]); err != nil {
+				return fmt.Errorf("transaction %d: %w", i, err)
+			}
+			txids[i], leaves[i] = txs[i].TxID(), txs[i].WitnessHash()
+		}
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(txs)/parallelSanityTxs)
+	if workers < 2 {
+		return check(0, len(txs))
+	}
+	// Chunks in block order: each worker stops at its chunk's first failure,
+	// and the first chunk that failed holds the first failing transaction.
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { errs[w] = check(w*len(txs)/workers, (w+1)*len(txs)/workers) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package chain
 import (
 	"bytes"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -77,10 +79,13 @@ func TestCheckBlockSanity(t *testing.T) {
 			if c.resolve {
 				finishBlock(t, b)
 			}
-			err := CheckBlockSanity(b, params)
+			txids, err := CheckBlockSanity(b, params)
 			if c.want == "" {
 				if err != nil {
 					t.Fatalf("valid block rejected: %v", err)
+				}
+				if !slices.Equal(txids, b.TxIDs()) {
+					t.Fatalf("txids %v, want %v", txids, b.TxIDs())
 				}
 				return
 			}
@@ -92,6 +97,36 @@ func TestCheckBlockSanity(t *testing.T) {
 				t.Fatalf("err %v is not a described *RuleError", err)
 			}
 		})
+	}
+}
+
+// A block large enough to be checked on several cores returns every txid,
+// and of two failing transactions reports the first in block order, whichever
+// core meets its failure first.
+func TestCheckBlockSanityLargeBlock(t *testing.T) {
+	key := testKey(4)
+	txs := make([]*Tx, 4*parallelSanityTxs)
+	for i := range txs {
+		txs[i] = spendTx(t, key, uint32(i+1), 1, 10_000)
+	}
+	b := testBlock(t, txs...)
+	txids, err := CheckBlockSanity(b, RegtestParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(txids, b.TxIDs()) {
+		t.Fatal("txids of a large block differ from the transactions'")
+	}
+	// Transaction 3 sits in the first core's chunk, the last one in the last
+	// core's; the first core has a chunk of hundreds to go through first.
+	b.Txs[len(b.Txs)-1].Outputs = nil
+	b.Txs[3].Inputs = nil
+	finishBlock(t, b)
+	for range 20 {
+		_, err := CheckBlockSanity(b, RegtestParams)
+		if !errors.Is(err, ErrNoTxInputs) || !strings.HasPrefix(err.Error(), "transaction 3:") {
+			t.Fatalf("err = %v, want transaction 3's missing inputs", err)
+		}
 	}
 }
 

@@ -241,7 +241,7 @@ func (c *Chain) open(cfg *Config) error {
 	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	events, err := c.activateBestChain(nil, nil)
+	events, err := c.activateBestChain(nil, nil, nil)
 	c.deliver(events)
 	if err != nil {
 		return err
@@ -253,8 +253,11 @@ func (c *Chain) open(cfg *Config) error {
 // Close stops the indexes, once those near the tip applied its last blocks,
 // closes the index database, then flushes the UTXO cache and closes the
 // chain database: the indexes never hold a block the chain database lost.
-// The chain must not be used afterwards.
+// The chain must not be used afterwards; a second Close does nothing.
 func (c *Chain) Close() error {
+	if c.db.IsClosed() {
+		return nil
+	}
 	// Each index near the tip applies the last blocks, all at once so a
 	// stuck one delays the stop by indexSyncWait at most; one further
 	// behind goes on at the next start.

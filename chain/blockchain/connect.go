@@ -1,7 +1,6 @@
 package blockchain
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -14,12 +13,14 @@ import (
 
 // blockView is the UTXO set as a block being connected sees it: the chain
 // state, minus what earlier transactions of the block spent, plus what they
-// created.
+// created. The outputs its inputs spend are fetched in batches ahead of the
+// checks (prefetch), so the cache's lock and a Badger read transaction are
+// taken once for many inputs.
 type blockView struct {
 	utxos   *utxoCache
+	fetched map[chain.OutPoint]*chain.UtxoEntry
 	created map[chain.OutPoint]*chain.UtxoEntry
 	spent   map[chain.OutPoint]struct{}
-	err     error // first storage error; rule checks cannot see it, so it is checked after
 }
 
 func (v *blockView) LookupUtxo(op chain.OutPoint) *chain.UtxoEntry {
@@ -29,93 +30,172 @@ func (v *blockView) LookupUtxo(op chain.OutPoint) *chain.UtxoEntry {
 	if e, ok := v.created[op]; ok {
 		return e
 	}
-	e, err := v.utxos.fetch(op)
-	if err != nil {
-		v.err = errors.Join(v.err, err)
-		return nil
-	}
-	return e
+	return v.fetched[op]
 }
 
+// prefetch fetches the outputs spent by txs that the block did not create
+// itself.
+func (v *blockView) prefetch(txs []*chain.Tx) error {
+	var ops []chain.OutPoint
+	for _, tx := range txs {
+		for i := range tx.Inputs {
+			op := tx.Inputs[i].PrevOut
+			if _, ok := v.created[op]; !ok {
+				ops = append(ops, op)
+			}
+		}
+	}
+	return v.utxos.fetchMany(ops, v.fetched)
+}
+
+// prefetchInputs is how many inputs the view fetches at a time: enough that
+// the lock and the read transaction cost nothing per input, few enough that
+// the verifiers get their first transactions at once.
+const prefetchInputs = 128
+
+// testHookCommitConnect, nil but in tests, commits the transaction of a
+// block's connect in place of Badger's CommitWith, to make it fail.
+var testHookCommitConnect func(txn *badger.Txn, done func(error))
+
 // connectBlock checks the block against the UTXO set at its parent, which must
-// be the tip. Once every rule holds it writes the block's undo data, the
-// height index and the new tip in one Badger transaction, and then applies the
-// block to the UTXO cache; the indexes follow in the background. A rule
-// failure is returned as a *RuleError and changes nothing.
+// be the tip; txids are its transactions' ids. Once every rule holds it writes
+// the block's undo data, the height index and the new tip in one Badger
+// transaction, and applies the block to the UTXO cache; the indexes follow in
+// the background. A rule failure is returned as a *RuleError and changes
+// nothing; so does a failed commit, whose cache changes are rolled back.
 //
 // Signatures are checked on all cores while this goroutine goes on with the
 // sequential work: each transaction is handed to the verifiers as soon as its
-// inputs are found, and the writes are staged while the last signatures are
-// checked; the transaction commits only once every signature has verified.
-func (c *Chain) connectBlock(n *blockNode, b *chain.Block) error {
-	txids := b.TxIDs()
-	spent := make([][]chain.UtxoEntry, len(b.Txs))
-	var undoBytes int
+// inputs are found, and the undo data is encoded and the cache's changes
+// collected while the last signatures are checked. No Badger write
+// transaction is open meanwhile; the commit and the cache's update run
+// together once every signature verified.
+func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash) error {
 	// sigs stays nil when assumevalid vouches for the block's signatures.
 	var sigs *blockVerifier
 	if !c.skipSignatures(n) {
-		sigs = c.startVerifier(b)
+		sigs = c.startVerifier(b, txids)
 		defer sigs.stop()
 	}
-	err := c.db.Update(func(txn *badger.Txn) error {
-		view := &blockView{utxos: c.utxos, created: make(map[chain.OutPoint]*chain.UtxoEntry), spent: make(map[chain.OutPoint]struct{})}
-		var fees uint64
-		for i, tx := range b.Txs {
-			if i > 0 {
-				fee, prev, err := chain.CheckTxInputs(tx, view, n.height, c.params)
-				if view.err != nil {
-					return view.err
-				}
-				if err != nil {
-					return fmt.Errorf("transaction %s: %w", txids[i], err)
-				}
-				if fees += fee; fees > chain.MaxMoney {
-					return chain.NewRuleError(chain.ErrBadFees, "block fees exceed the money supply")
-				}
-				spent[i] = prev
-				if sigs != nil {
-					sigs.check(i, prev)
-				}
-				for _, in := range tx.Inputs {
-					view.spent[in.PrevOut] = struct{}{}
-					delete(view.created, in.PrevOut)
-				}
-			}
-			for idx, out := range tx.Outputs {
-				view.created[chain.OutPoint{TxID: txids[i], Index: uint32(idx)}] = &chain.UtxoEntry{
-					Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0,
-				}
-			}
-		}
-		claimed, _ := b.Txs[0].TotalOut() // sanity checked: no overflow
-		if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
-			return chain.NewRuleError(chain.ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
-		}
-		var err error
-		if undoBytes, err = c.writeConnect(txn, n, spent); err != nil {
-			return err
-		}
-		if sigs == nil {
-			return nil
-		}
-		return sigs.wait()
-	})
+	changes, undo, err := c.checkInputs(n, b, txids, sigs)
 	if err != nil {
 		return err
 	}
-	c.prune.stored.Add(int64(undoBytes))
-	c.utxos.connect(b, txids, n.height, false)
+	if sigs != nil {
+		if err := sigs.wait(); err != nil {
+			return err
+		}
+	}
+	txn := c.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set(key(prefixUndo, n.hash[:]), undo); err != nil {
+		return err
+	}
+	if err := writeTip(txn, n, statusValid); err != nil {
+		return err
+	}
+	// The cache takes the block's changes while Badger commits; they are
+	// taken back if the commit fails, so the cache never runs ahead of the
+	// stored tip.
+	committed := make(chan error, 1)
+	commit := (*badger.Txn).CommitWith
+	if testHookCommitConnect != nil {
+		commit = testHookCommitConnect
+	}
+	commit(txn, func(err error) { committed <- err })
+	prior := c.utxos.apply(changes)
+	if err := <-committed; err != nil {
+		c.utxos.rollback(prior)
+		return fmt.Errorf("commit: %w", err)
+	}
+	c.prune.stored.Add(int64(len(undo)))
 	c.utxos.best = n.hash
 	return nil
+}
+
+// checkInputs applies the rules that need the UTXO set to the block's
+// transactions in order, handing each to sigs (if not nil) once its spent
+// outputs are known. It returns the block's changes to the UTXO set and its
+// encoded undo data (the spent outputs, in input order).
+func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, sigs *blockVerifier) (*blockChanges, []byte, error) {
+	view := &blockView{utxos: c.utxos, fetched: make(map[chain.OutPoint]*chain.UtxoEntry),
+		created: make(map[chain.OutPoint]*chain.UtxoEntry), spent: make(map[chain.OutPoint]struct{})}
+	var inputs, outputs int
+	for _, tx := range b.Txs {
+		inputs += len(tx.Inputs)
+		outputs += len(tx.Outputs)
+	}
+	inputs-- // the coinbase's
+	undo := chain.AppendCompactSize(make([]byte, 0, 9+inputs*utxoRecordSize), uint64(inputs))
+	changes := &blockChanges{spent: make([]chain.OutPoint, 0, inputs)}
+	var fees uint64
+	fetchedTo := 1 // transactions before it have their inputs fetched
+	for i, tx := range b.Txs {
+		if i > 0 {
+			if i == fetchedTo {
+				for batch := 0; fetchedTo < len(b.Txs) && batch < prefetchInputs; fetchedTo++ {
+					batch += len(b.Txs[fetchedTo].Inputs)
+				}
+				if err := view.prefetch(b.Txs[i:fetchedTo]); err != nil {
+					return nil, nil, err
+				}
+			}
+			fee, prev, err := chain.CheckTxInputs(tx, view, n.height, c.params)
+			if err != nil {
+				return nil, nil, fmt.Errorf("transaction %s: %w", txids[i], err)
+			}
+			if fees += fee; fees > chain.MaxMoney {
+				return nil, nil, chain.NewRuleError(chain.ErrBadFees, "block fees exceed the money supply")
+			}
+			if sigs != nil {
+				sigs.check(i, prev)
+			}
+			for j := range tx.Inputs {
+				op := tx.Inputs[j].PrevOut
+				view.spent[op] = struct{}{}
+				if _, ok := view.created[op]; ok {
+					// Created and spent within the block: the cache never sees it.
+					delete(view.created, op)
+				} else {
+					changes.spent = append(changes.spent, op)
+				}
+				undo = appendUtxo(undo, &prev[j])
+			}
+		}
+		for idx, out := range tx.Outputs {
+			view.created[chain.OutPoint{TxID: txids[i], Index: uint32(idx)}] = &chain.UtxoEntry{
+				Value: out.Value, PubKeyHash: out.PubKeyHash, Height: n.height, Coinbase: i == 0,
+			}
+		}
+	}
+	claimed, _ := b.Txs[0].TotalOut() // sanity checked: no overflow
+	if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
+		return nil, nil, chain.NewRuleError(chain.ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
+	}
+	// In block order, as the outputs were created: the cache's map does not
+	// care, but a flush's writes are sorted anyway.
+	changes.created = make([]createdOutput, 0, len(view.created))
+	for i, tx := range b.Txs {
+		for idx := range tx.Outputs {
+			op := chain.OutPoint{TxID: txids[i], Index: uint32(idx)}
+			if e, ok := view.created[op]; ok {
+				changes.created = append(changes.created, createdOutput{op, *e})
+			}
+		}
+	}
+	return changes, undo, nil
 }
 
 // blockVerifier checks the signatures of a block's transactions on all cores,
 // taking them as the caller finds their spent outputs.
 type blockVerifier struct {
-	block  *chain.Block
-	cache  *chain.SigCache
-	jobs   chan sigJob
-	wg     sync.WaitGroup
+	block *chain.Block
+	txids []chain.Hash
+	cache *chain.SigCache
+	jobs  chan sigJob
+	wg    sync.WaitGroup
+	// failed is set at the first failure, and by stop: what is queued then
+	// is not checked.
 	failed atomic.Bool
 	mu     sync.Mutex
 	errIdx int // index of the first failing transaction, or -1
@@ -128,8 +208,8 @@ type sigJob struct {
 	prev  []chain.UtxoEntry
 }
 
-func (c *Chain) startVerifier(b *chain.Block) *blockVerifier {
-	v := &blockVerifier{block: b, cache: c.sigCache, jobs: make(chan sigJob, len(b.Txs)), errIdx: -1}
+func (c *Chain) startVerifier(b *chain.Block, txids []chain.Hash) *blockVerifier {
+	v := &blockVerifier{block: b, txids: txids, cache: c.sigCache, jobs: make(chan sigJob, len(b.Txs)), errIdx: -1}
 	for range min(runtime.GOMAXPROCS(0), max(len(b.Txs)-1, 1)) {
 		v.wg.Go(func() {
 			for job := range v.jobs {
@@ -159,35 +239,26 @@ func (v *blockVerifier) fail(i int, err error) {
 // wait returns once every queued transaction is checked, with the failure of
 // the first transaction (in block order) that failed.
 func (v *blockVerifier) wait() error {
-	v.stop()
+	v.close()
 	if v.err != nil {
-		return fmt.Errorf("transaction %s: %w", v.block.Txs[v.errIdx].TxID(), v.err)
+		return fmt.Errorf("transaction %s: %w", v.txids[v.errIdx], v.err)
 	}
 	return nil
 }
 
-// stop ends the workers; it may be called more than once.
+// stop ends the workers, skipping what is still queued: the block failed
+// another rule. It may be called after wait, and more than once.
 func (v *blockVerifier) stop() {
+	v.failed.Store(true)
+	v.close()
+}
+
+func (v *blockVerifier) close() {
 	if !v.closed {
 		v.closed = true
 		close(v.jobs)
 	}
 	v.wg.Wait()
-}
-
-// writeConnect stores what must exist before the chain state that depends on
-// it: the block's undo data (its spent outputs, in input order), whose size
-// it returns, and the new tip.
-func (c *Chain) writeConnect(txn *badger.Txn, n *blockNode, spent [][]chain.UtxoEntry) (int, error) {
-	var undo []chain.UtxoEntry
-	for _, s := range spent {
-		undo = append(undo, s...)
-	}
-	enc := encodeUndo(undo)
-	if err := txn.Set(key(prefixUndo, n.hash[:]), enc); err != nil {
-		return 0, err
-	}
-	return len(enc), writeTip(txn, n, statusValid)
 }
 
 // writeTip records n as the tip and as main chain at its height, with status

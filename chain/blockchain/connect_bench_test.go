@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,11 +237,15 @@ func BenchmarkConnectBlock2000Cached(b *testing.B) { benchConnect(b, true) }
 // all of them and over the last tenth, when the store is largest and its
 // compactions compete with the signature checks for the cores, its ratio to
 // the first tenth, and the slowest connect (which would show a block waiting
-// for a flush of the UTXO cache). Run it alone, with the soft memory limit the
-// node sets for the chain and the default 256 MiB cache:
-// GOMEMLIMIT=640MiB go test ./chain/blockchain -run X -bench Connect1000 -benchtime 1x
+// for a flush of the UTXO cache). It runs with the soft memory limit a node
+// sets for the chain and the default 256 MiB cache (SoftMemoryLimit) unless
+// GOMEMLIMIT says otherwise. Run it alone:
+// go test ./chain/blockchain -run X -bench Connect1000 -benchtime 1x
 // (QUARRY_BENCH_BLOCKS=N connects N blocks instead of 1,000).
 func BenchmarkConnect1000Blocks(b *testing.B) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(blockchain.SoftMemoryLimit(blockchain.DefaultDBCacheMiB << 20)))
+	}
 	const perBlock = 2000
 	blocks := 1000
 	if n, err := strconv.Atoi(os.Getenv("QUARRY_BENCH_BLOCKS")); err == nil {

@@ -151,6 +151,9 @@ func TestCrashChild(t *testing.T) {
 			}
 		}, nil)
 	}
+	// Flushes of a few hundred entries go in several transactions, as a
+	// node's of millions do, so kills catch some of them on disk.
+	blockchain.SetFlushBatchEntries(16)
 	c, err := blockchain.Open(crashConfig(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +346,7 @@ func TestOpenInUseKeepsEmptyLogFiles(t *testing.T) {
 // block that reached the disk in the first flush must still be deleted at
 // the next start (the replay goes through that block, not around it).
 func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
+	defer blockchain.SetFlushBatchEntries(blockchain.SetFlushBatchEntries(16))
 	dir := t.TempDir()
 	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}
 	c, err := blockchain.Open(cfg)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/quarrychain/quarry/chain"
 )
 
@@ -39,8 +41,16 @@ func SetIndexSyncWait(d time.Duration) (restore func()) {
 const IndexNearTip = indexNearTip
 
 // Abandon stops the indexes where they are and closes the stores without
-// flushing the UTXO cache, leaving them as a crash would.
-func (c *Chain) Abandon() error { return errors.Join(c.closeIndexes(), c.db.Close()) }
+// flushing the UTXO cache, leaving them as a crash would. A flush already
+// under way ends first: Badger must not be closed under its writes (a kill
+// during a flush is TestCrashRecovery's).
+func (c *Chain) Abandon() error {
+	err := c.closeIndexes()
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	c.utxos.waitFlushed()
+	return errors.Join(err, c.db.Close())
+}
 
 // CacheEntryBytes is the memory the cache counts per entry.
 const CacheEntryBytes = cacheEntryBytes
@@ -50,4 +60,19 @@ func NewCacheMapForTest() map[chain.OutPoint]cacheEntry { return make(map[chain.
 
 func CacheMapAdd(m map[chain.OutPoint]cacheEntry, op chain.OutPoint) {
 	m[op] = cacheEntry{flags: cacheDirty}
+}
+
+// SetCommitConnectHook sets a function that commits the transaction of a
+// block's connect in place of Badger (calling done with the outcome); nil
+// restores Badger's commit.
+func SetCommitConnectHook(commit func(txn *badger.Txn, done func(error))) {
+	testHookCommitConnect = commit
+}
+
+// SetFlushBatchEntries sets how many entries a flush writes in one
+// transaction and returns the number it replaces.
+func SetFlushBatchEntries(n int) int {
+	old := flushBatchEntries
+	flushBatchEntries = n
+	return old
 }

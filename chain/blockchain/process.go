@@ -39,7 +39,8 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 	case n != nil && n.status&statusHaveData != 0, orphan:
 		return res, nil, chain.NewRuleError(chain.ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
 	}
-	if err := chain.CheckBlockSanity(b, c.params); err != nil {
+	txids, err := chain.CheckBlockSanity(b, c.params)
+	if err != nil {
 		// Not remembered as invalid: a body mutated in transit (say, a bad
 		// merkle root) can come with an honest header.
 		return res, nil, err
@@ -60,7 +61,7 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 		return res, nil, nil
 	}
 
-	events, err := c.acceptBlock(b, hash, parent)
+	events, err := c.acceptBlock(b, hash, parent, txids)
 	if err != nil {
 		return res, events, err
 	}
@@ -75,7 +76,7 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 			if c.lowWorkBlock(&child.Header, c.node(queue[0])) {
 				continue
 			}
-			more, err := c.acceptBlock(child, childHash, c.node(queue[0]))
+			more, err := c.acceptBlock(child, childHash, c.node(queue[0]), child.TxIDs())
 			events = append(events, more...)
 			if err != nil {
 				c.log.Info("orphan block rejected", "hash", childHash, "err", err)
@@ -96,9 +97,9 @@ func (c *Chain) node(h chain.Hash) *blockNode {
 	return c.index[h]
 }
 
-// acceptBlock checks a sane block against its known parent, stores it and
-// activates the best chain.
-func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode) ([]Event, error) {
+// acceptBlock checks a sane block, whose transactions have txids, against its
+// known parent, stores it and activates the best chain.
+func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, txids []chain.Hash) ([]Event, error) {
 	if parent.status.invalid() {
 		c.mu.Lock()
 		n := c.index[hash]
@@ -156,7 +157,7 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode) 
 	n.status |= statusHaveData
 	c.markDataChain(n)
 	c.mu.Unlock()
-	return c.activateBestChain(n, b)
+	return c.activateBestChain(n, b, txids)
 }
 
 // checkHeaderContext applies chain.CheckHeaderContext to a header on parent.
@@ -241,8 +242,9 @@ func (c *Chain) persistStatus(nodes ...*blockNode) error {
 // descendants, and the search starts over, which brings the chain back to the
 // best valid branch (often the one it left). If the block the caller is
 // processing, report, turns out invalid, that is the error returned; its body,
-// reportBlock, is used as it is rather than read back from the store.
-func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block) ([]Event, error) {
+// reportBlock, and its txids, reportTxIDs, are used as they are rather than
+// read back from the store and hashed again.
+func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, reportTxIDs []chain.Hash) ([]Event, error) {
 	var events []Event
 	var reported error
 	for {
@@ -290,14 +292,15 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block) (
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			n := path[i]
-			b := reportBlock
+			b, txids := reportBlock, reportTxIDs
 			if n != report {
 				var err error
 				if b, err = c.loadBlock(n.hash); err != nil {
 					return events, err
 				}
+				txids = b.TxIDs()
 			}
-			if err := c.connectBlock(n, b); err != nil {
+			if err := c.connectBlock(n, b, txids); err != nil {
 				var re *chain.RuleError
 				if !errors.As(err, &re) {
 					return events, fmt.Errorf("connect block %s: %w", n.hash, err)

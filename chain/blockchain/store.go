@@ -62,8 +62,9 @@ func utxoKey(op chain.OutPoint) []byte { return key(prefixUtxo, outpointBytes(op
 
 func heightKey(h int32) []byte { return key(prefixHeight, be32(uint32(h))) }
 
-func encodeUtxo(e *chain.UtxoEntry) []byte {
-	b := make([]byte, 0, utxoRecordSize)
+func encodeUtxo(e *chain.UtxoEntry) []byte { return appendUtxo(make([]byte, 0, utxoRecordSize), e) }
+
+func appendUtxo(b []byte, e *chain.UtxoEntry) []byte {
 	b = binary.LittleEndian.AppendUint64(b, e.Value)
 	b = append(b, e.PubKeyHash[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Height))
@@ -124,7 +125,7 @@ func decodeHeaderRecord(b []byte) (headerRecord, error) {
 func encodeUndo(spent []chain.UtxoEntry) []byte {
 	b := chain.AppendCompactSize(make([]byte, 0, 9+len(spent)*utxoRecordSize), uint64(len(spent)))
 	for i := range spent {
-		b = append(b, encodeUtxo(&spent[i])...)
+		b = appendUtxo(b, &spent[i])
 	}
 	return b
 }
@@ -147,22 +148,45 @@ func decodeUndo(b []byte) ([]chain.UtxoEntry, error) {
 	return spent, nil
 }
 
+// Badger's memory: memtables of memTableBytes, numMemtables of them at
+// most (the one taking writes and one waiting to be flushed), and the block
+// and index caches.
+const (
+	memTableBytes   = 48 << 20
+	numMemtables    = 2
+	blockCacheBytes = 32 << 20
+	indexCacheBytes = 16 << 20
+	// chainHeapMargin is the rest of the chain's memory over a long run: the
+	// blocks being connected and indexed, table builds of flushes and
+	// compactions, the block index, and the collector's headroom.
+	chainHeapMargin = 96 << 20
+)
+
+// SoftMemoryLimit is the soft memory limit (runtime/debug.SetMemoryLimit) a
+// process running the chain with a UTXO cache of dbcacheBytes should set,
+// before adding what its other parts need: the cache, Badger's memtables and
+// caches, and a margin for the rest of the chain. With it, the collector
+// works harder rather than let the heap grow to twice what is live while
+// Badger's large buffers come and go.
+func SoftMemoryLimit(dbcacheBytes int64) int64 {
+	return dbcacheBytes + numMemtables*memTableBytes + blockCacheBytes + indexCacheBytes + chainHeapMargin
+}
+
 // openBadger opens the chain database with options sized for a node: memory
 // bounded by two memtables and explicit block and index caches; values above
 // 4 KiB (block bodies, undo data) in the value log so the LSM tree holds only
 // small records (UTXOs) and compacts cheaply; conflict detection off because
 // one goroutine writes. A Badger transaction may hold at most 15% of a
-// memtable (about 150,000 records at 96 MiB), which bounds the largest block
-// that can be connected atomically: a MaxBlockSize block of only outputs
-// needs ~110,000.
+// memtable (about 78,000 records at 48 MiB): the largest the chain writes is
+// a flush's batch of flushBatchEntries.
 func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
-		WithMemTableSize(96 << 20).
-		WithNumMemtables(2).
+		WithMemTableSize(memTableBytes).
+		WithNumMemtables(numMemtables).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
+		WithBlockCacheSize(blockCacheBytes).
+		WithIndexCacheSize(indexCacheBytes).
 		WithValueThreshold(4 << 10).
 		WithValueLogFileSize(256 << 20).
 		WithNumCompactors(2).

@@ -128,59 +128,68 @@ func (u *utxoCache) lookup(op chain.OutPoint) (*chain.UtxoEntry, error) {
 	return readUtxo(u.db, op)
 }
 
-// fetch is lookup for the writer: an output found below the newest layer
-// is copied into it, clean (the disk has it, or will once the flush under way
-// ends), for the block about to spend it.
-func (u *utxoCache) fetch(op chain.OutPoint) (*chain.UtxoEntry, error) {
+// fetchMany finds the unspent outputs ops for the writer, in the cache's
+// layers or else on the disk, and records each in found (nil when missing or
+// spent). The cache's lock is taken once and the disk read in one
+// transaction, not one of each per output: a block's inputs are fetched in
+// batches. The writer alone changes the newest layer and starts flushes, and
+// the layer being flushed does not change, so an output in no layer has the
+// disk's value and may be read after the lock is released.
+func (u *utxoCache) fetchMany(ops []chain.OutPoint, found map[chain.OutPoint]*chain.UtxoEntry) error {
+	var misses []chain.OutPoint
 	u.mu.RLock()
-	e, ok := u.entries[op]
-	if !ok {
-		if e, ok = u.flushing[op]; ok {
-			e.flags &^= cacheDirty | cacheFresh
+	for _, op := range ops {
+		e, ok := u.layered(op)
+		switch {
+		case !ok:
+			misses = append(misses, op)
+		case e.flags&cacheSpent != 0:
+			found[op] = nil
+		default:
+			found[op] = &e.UtxoEntry
 		}
 	}
 	u.mu.RUnlock()
-	if !ok {
-		stored, err := readUtxo(u.db, op)
-		if err != nil || stored == nil {
-			return nil, err
-		}
-		e, ok = cacheEntry{UtxoEntry: *stored}, true
+	if len(misses) == 0 {
+		return nil
 	}
-	if e.flags&cacheSpent != 0 {
-		return nil, nil
-	}
-	u.mu.Lock()
-	if _, there := u.entries[op]; !there {
-		u.entries[op] = e
-	}
-	u.mu.Unlock()
-	return &e.UtxoEntry, nil
-}
-
-func readUtxo(db *badger.DB, op chain.OutPoint) (*chain.UtxoEntry, error) {
-	var e *chain.UtxoEntry
-	err := db.View(func(txn *badger.Txn) error {
-		raw, err := getValue(txn, utxoKey(op))
-		if err != nil || raw == nil {
-			return err
+	return u.db.View(func(txn *badger.Txn) error {
+		for _, op := range misses {
+			e, err := readUtxoTxn(txn, op)
+			if err != nil {
+				return err
+			}
+			found[op] = e
 		}
-		entry, err := decodeUtxo(raw)
-		if err != nil {
-			return fmt.Errorf("utxo %s: %w", op, err)
-		}
-		e = &entry
 		return nil
 	})
+}
+
+func readUtxo(db *badger.DB, op chain.OutPoint) (e *chain.UtxoEntry, err error) {
+	err = db.View(func(txn *badger.Txn) error {
+		e, err = readUtxoTxn(txn, op)
+		return err
+	})
 	return e, err
+}
+
+func readUtxoTxn(txn *badger.Txn, op chain.OutPoint) (*chain.UtxoEntry, error) {
+	raw, err := getValue(txn, utxoKey(op))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	e, err := decodeUtxo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("utxo %s: %w", op, err)
+	}
+	return &e, nil
 }
 
 // add puts an unspent output in the cache. mayExist says the disk may hold the
 // output already (a disconnect restoring what a block spent, a replay), so it
 // must be overwritten at flush rather than taken as fresh.
+// The caller holds mu.
 func (u *utxoCache) add(op chain.OutPoint, e chain.UtxoEntry, mayExist bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
 	flags := cacheDirty
 	// Fresh only if the disk cannot have it: not in the cache (a new output's
 	// txid is unique), or in it as fresh.
@@ -191,10 +200,8 @@ func (u *utxoCache) add(op chain.OutPoint, e chain.UtxoEntry, mayExist bool) {
 }
 
 // spend removes an output: forgotten if the disk never saw it, otherwise kept
-// as a dirty tombstone to delete at flush.
+// as a dirty tombstone to delete at flush. The caller holds mu.
 func (u *utxoCache) spend(op chain.OutPoint) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
 	if old, ok := u.entries[op]; ok && old.flags&cacheFresh != 0 {
 		delete(u.entries, op)
 		return
@@ -263,9 +270,22 @@ func (u *utxoCache) flushSync() error {
 	return u.waitFlushed()
 }
 
+// flushBatchEntries is how many entries a flush writes in one Badger
+// transaction: one transaction for a whole cache would pass Badger's bound on
+// a transaction's size and hold all of it in memory twice; many small ones
+// would each pay a commit.
+var flushBatchEntries = 16_384
+
 // write puts the dirty entries of layer on the disk, whose state belongs to
-// block from, and records that it now belongs to block to.
+// block from, and records that it now belongs to block to: the record goes
+// in the same transaction as the last entries, and everything written before
+// it (the blocks and undo data the state depends on, the other batches) is
+// synced to the disk first, so the record never gets there before what it
+// vouches for.
 func (u *utxoCache) write(layer map[chain.OutPoint]cacheEntry, from, to chain.Hash) error {
+	if err := u.db.Sync(); err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
 	heads := append(append(make([]byte, 0, 2*chain.HashSize), to[:]...), from[:]...)
 	err := u.db.Update(func(txn *badger.Txn) error {
 		return txn.Set(key(prefixMeta, []byte(metaUtxoHeads)), heads)
@@ -273,9 +293,6 @@ func (u *utxoCache) write(layer map[chain.OutPoint]cacheEntry, from, to chain.Ha
 	if err != nil {
 		return err
 	}
-	wb := u.db.NewWriteBatch()
-	defer func() { wb.Cancel() }()
-	written, half := 0, -1
 	// In key order, Badger's skiplist and tables take the writes faster.
 	ops := make([]chain.OutPoint, 0, len(layer))
 	for op, e := range layer {
@@ -289,44 +306,61 @@ func (u *utxoCache) write(layer map[chain.OutPoint]cacheEntry, from, to chain.Ha
 		}
 		return int(int64(a.Index) - int64(b.Index))
 	})
+	half := -1
 	if testHookMidFlush != nil {
 		half = len(ops) / 2
 	}
-	for _, op := range ops {
-		e := layer[op]
-		if e.flags&cacheSpent != 0 {
-			err = wb.Delete(utxoKey(op))
-		} else {
-			err = wb.Set(utxoKey(op), encodeUtxo(&e.UtxoEntry))
+	for start := 0; ; {
+		end := min(start+flushBatchEntries, len(ops))
+		if start < half && half < end {
+			end = half // the test hook's stop falls between two batches
 		}
+		last := end == len(ops)
+		if last && start > 0 {
+			if err := u.db.Sync(); err != nil {
+				return fmt.Errorf("sync store: %w", err)
+			}
+		}
+		err := u.db.Update(func(txn *badger.Txn) error {
+			for _, op := range ops[start:end] {
+				var err error
+				if e := layer[op]; e.flags&cacheSpent != 0 {
+					err = txn.Delete(utxoKey(op))
+				} else {
+					err = txn.Set(utxoKey(op), encodeUtxo(&e.UtxoEntry))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			if !last {
+				return nil
+			}
+			if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), to[:]); err != nil {
+				return err
+			}
+			return txn.Delete(key(prefixMeta, []byte(metaUtxoHeads)))
+		})
 		if err != nil {
 			return err
 		}
-		if written++; written == half {
-			if err = wb.Flush(); err != nil {
+		if last {
+			return nil
+		}
+		if start = end; start == half {
+			if err := testHookMidFlush(); err != nil {
 				return err
 			}
-			if err = testHookMidFlush(); err != nil {
-				return err
-			}
-			wb = u.db.NewWriteBatch()
 		}
 	}
-	if err := wb.Flush(); err != nil {
-		return err
-	}
-	return u.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixMeta, []byte(metaUtxoBest)), to[:]); err != nil {
-			return err
-		}
-		return txn.Delete(key(prefixMeta, []byte(metaUtxoHeads)))
-	})
 }
 
 // connect applies a block whose rules were checked: each transaction spends
 // its inputs and adds its outputs, in block order. A replay passes replaying,
 // since the disk may already hold what it adds.
 func (u *utxoCache) connect(b *chain.Block, txids []chain.Hash, height int32, replaying bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	for i, tx := range b.Txs {
 		if i > 0 {
 			for _, in := range tx.Inputs {
@@ -343,6 +377,8 @@ func (u *utxoCache) connect(b *chain.Block, txids []chain.Hash, height int32, re
 // disconnect undoes a block, last transaction first, with its undo data (the
 // outputs it spent, in input order).
 func (u *utxoCache) disconnect(b *chain.Block, txids []chain.Hash, undo []chain.UtxoEntry) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	pos := len(undo)
 	for i := len(b.Txs) - 1; i >= 0; i-- {
 		tx := b.Txs[i]
@@ -355,6 +391,59 @@ func (u *utxoCache) disconnect(b *chain.Block, txids []chain.Hash, undo []chain.
 		pos -= len(tx.Inputs)
 		for j, in := range tx.Inputs {
 			u.add(in.PrevOut, undo[pos+j], true)
+		}
+	}
+}
+
+// blockChanges are the changes a block makes to the UTXO set, found while its
+// rules are checked: the outputs it spends that existed before it, and the
+// outputs it creates that it does not spend itself.
+type blockChanges struct {
+	spent   []chain.OutPoint
+	created []createdOutput
+}
+
+type createdOutput struct {
+	op    chain.OutPoint
+	entry chain.UtxoEntry
+}
+
+// priorEntry is a cache entry as it was before apply changed it.
+type priorEntry struct {
+	op    chain.OutPoint
+	entry cacheEntry
+	had   bool
+}
+
+// apply makes a block's changes to the newest layer under one lock, and
+// returns what they replaced, for rollback.
+func (u *utxoCache) apply(ch *blockChanges) []priorEntry {
+	prior := make([]priorEntry, 0, len(ch.spent)+len(ch.created))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, op := range ch.spent {
+		e, had := u.entries[op]
+		prior = append(prior, priorEntry{op, e, had})
+		u.spend(op)
+	}
+	for i := range ch.created {
+		c := &ch.created[i]
+		e, had := u.entries[c.op]
+		prior = append(prior, priorEntry{c.op, e, had})
+		u.add(c.op, c.entry, false)
+	}
+	return prior
+}
+
+// rollback undoes apply, for a block whose connect did not reach the disk.
+func (u *utxoCache) rollback(prior []priorEntry) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := len(prior) - 1; i >= 0; i-- {
+		if p := &prior[i]; p.had {
+			u.entries[p.op] = p.entry
+		} else {
+			delete(u.entries, p.op)
 		}
 	}
 }

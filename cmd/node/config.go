@@ -340,11 +340,12 @@ func (c *config) setWebListen() error {
 // log live.
 func (c *config) networkDir() string { return filepath.Join(c.DataDir, c.Network) }
 
-// memoryLimit is the node's soft memory limit: the chain's share, the UTXO
-// cache's and the mempool's bounds, and the index database's memory when an
-// index is on.
+// memoryLimit is the node's soft memory limit: the chain's share with its
+// UTXO cache (as chain/blockchain counts it), the mempool's bound, a margin
+// for the rest of the node, and the index database's memory when an index
+// is on.
 func (c *config) memoryLimit() int64 {
-	limit := chainMemoryLimit + int64(c.DBCacheMiB)<<20 + int64(c.MaxMempoolMB)*1_000_000
+	limit := blockchain.SoftMemoryLimit(int64(c.DBCacheMiB)<<20) + nodeMemoryMargin + int64(c.MaxMempoolMB)*1_000_000
 	if c.TxIndex || c.AddrIndex {
 		limit += blockchain.IndexStoreMemory
 	}

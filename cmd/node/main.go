@@ -18,9 +18,9 @@ import (
 	"syscall"
 )
 
-// chainMemoryLimit is the soft memory limit the node allows the chain and
-// everything but the mempool and the UTXO cache.
-const chainMemoryLimit = 384 << 20
+// nodeMemoryMargin is what the node's soft memory limit allows the parts
+// other than the chain and the mempool: peers, RPC, the miner.
+const nodeMemoryMargin = 64 << 20
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "testnet" {
@@ -53,10 +53,10 @@ func run(args []string, stderr io.Writer) int {
 
 	// Badger's memtables and table builds come and go in large pieces, and
 	// with the default GOGC the heap can grow to twice what is live. A soft
-	// limit (the chain's share, measured by chain/blockchain's
-	// BenchmarkConnect1000Blocks, plus the bounds of the UTXO cache, the
-	// index database and the mempool) makes the collector work harder before
-	// memory grows past it; GOMEMLIMIT, if set, wins.
+	// limit (the chain's share with its UTXO cache, as chain/blockchain
+	// counts it, plus the index database's memory, the mempool's bound and a
+	// margin) makes the collector work harder before memory grows past it;
+	// GOMEMLIMIT, if set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(cfg.memoryLimit())
 	}

@@ -1,0 +1,86 @@
+package blockchain_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// A block whose connect fails to commit leaves the UTXO cache as the disk
+// has it: the outputs it spent are still there, those it created are not,
+// and the tip has not moved. Once the store works again, a restart connects
+// the block (it is stored) and ends where a chain that never failed does.
+func TestFailedCommitRollsBackCache(t *testing.T) {
+	dir := t.TempDir()
+	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}
+	c, err := blockchain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	tip := base[len(base)-1]
+	// The block spends one output in the cache and one on the disk, and one
+	// created within itself.
+	if err := c.FlushChainState(); err != nil {
+		t.Fatal(err)
+	}
+	cached := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	tip = g.NextBlock(tip.Hash(), cached)
+	mustProcess(t, c, tip)
+	parent := tip.Hash()
+	fromDisk, fromCache := g.Coinbase(base[1].Hash()), chain.OutPoint{TxID: cached.TxID()}
+	first := g.SpendAll(fromDisk, 1000)
+	g.NextBlock(parent, first) // the generator learns first's outputs
+	inner := g.SpendAll(chain.OutPoint{TxID: first.TxID()}, 1000)
+	block := g.NextBlock(parent, first, inner, g.SpendAll(fromCache, 1000))
+	created := chain.OutPoint{TxID: inner.TxID()}
+
+	failure := errors.New("disk full")
+	blockchain.SetCommitConnectHook(func(txn *badger.Txn, done func(error)) {
+		txn.Discard()
+		go done(failure)
+	})
+	_, err = c.ProcessBlock(block)
+	blockchain.SetCommitConnectHook(nil)
+	if !errors.Is(err, failure) {
+		t.Fatalf("process: %v, want the commit's failure", err)
+	}
+	if c.Best().Hash != parent {
+		t.Fatalf("tip moved to %s after a failed commit", c.Best().Hash)
+	}
+	for _, op := range []chain.OutPoint{fromDisk, fromCache} {
+		if e, err := c.FetchUtxo(op); err != nil || e == nil {
+			t.Fatalf("output %s spent by the failed block is gone from the cache (%v)", op, err)
+		}
+	}
+	for _, op := range []chain.OutPoint{created, {TxID: block.Txs[0].TxID()}} {
+		if e := c.LookupUtxo(op); e != nil {
+			t.Fatalf("output %s of the failed block is in the cache", op)
+		}
+	}
+	stats, err := c.UtxoStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := openChain(t, t.TempDir())
+	mustProcess(t, fresh, append(base, tip)...)
+	if want := utxoHash(t, fresh); stats.SetHash != want {
+		t.Fatal("UTXO set after the failed commit differs from the one at its parent")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err = blockchain.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	requireSameState(t, c, append(base, tip, block))
+}
