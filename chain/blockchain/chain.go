@@ -241,7 +241,7 @@ func (c *Chain) open(cfg *Config) error {
 	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	events, err := c.activateBestChain(nil, nil, nil)
+	events, err := c.activateBestChain(nil, nil, nil, nil)
 	c.deliver(events)
 	if err != nil {
 		return err

@@ -42,12 +42,14 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 	created := chain.OutPoint{TxID: inner.TxID()}
 
 	failure := errors.New("disk full")
-	blockchain.SetCommitConnectHook(func(txn *badger.Txn, done func(error)) {
-		txn.Discard()
-		go done(failure)
+	blockchain.SetCommitHook(func(what string, txn *badger.Txn) error {
+		if what == "connect" {
+			return failure
+		}
+		return txn.Commit()
 	})
 	_, err = c.ProcessBlock(block)
-	blockchain.SetCommitConnectHook(nil)
+	blockchain.SetCommitHook(nil)
 	if !errors.Is(err, failure) {
 		t.Fatalf("process: %v, want the commit's failure", err)
 	}
@@ -83,4 +85,38 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 	}
 	defer c.Close()
 	requireSameState(t, c, append(base, tip, block))
+}
+
+// A block whose store fails is not connected (its connect waits for the
+// store) and is not taken as stored: processed again once the store works,
+// it connects.
+func TestFailedBlockStoreIsNotConnected(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	parent := base[len(base)-1]
+	spent := g.Coinbase(base[0].Hash())
+	block := g.NextBlock(parent.Hash(), g.SpendAll(spent, 1000))
+
+	failure := errors.New("disk full")
+	blockchain.SetCommitHook(func(what string, txn *badger.Txn) error {
+		if what == "block" {
+			return failure
+		}
+		return txn.Commit()
+	})
+	_, err := c.ProcessBlock(block)
+	blockchain.SetCommitHook(nil)
+	if !errors.Is(err, failure) {
+		t.Fatalf("process: %v, want the store's failure", err)
+	}
+	requireTip(t, c, parent)
+	if e := c.LookupUtxo(spent); e == nil {
+		t.Fatal("the output the unstored block spends is gone")
+	}
+	res, err := c.ProcessBlock(block)
+	if err != nil || !res.MainChain {
+		t.Fatalf("process again: %+v %v", res, err)
+	}
+	requireSameState(t, c, append(base, block))
 }

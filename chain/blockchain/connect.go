@@ -53,12 +53,16 @@ func (v *blockView) prefetch(txs []*chain.Tx) error {
 // the verifiers get their first transactions at once.
 const prefetchInputs = 128
 
-// testHookCommitConnect, nil but in tests, commits the transaction of a
-// block's connect in place of Badger's CommitWith, to make it fail.
-var testHookCommitConnect func(txn *badger.Txn, done func(error))
+// testHookCommit, nil but in tests, commits the transaction that stores a
+// block ("block") or connects it ("connect") in place of Badger, to make it
+// fail.
+var testHookCommit func(what string, txn *badger.Txn) error
 
 // connectBlock checks the block against the UTXO set at its parent, which must
-// be the tip; txids are its transactions' ids. Once every rule holds it writes
+// be the tip; txids are its transactions' ids, and stored, if not nil, waits
+// for the block's own store to end (the commit waits for it, and so does a
+// failure: a header record written after it must not be overwritten by it).
+// Once every rule holds it writes
 // the block's undo data, the height index and the new tip in one Badger
 // transaction, and applies the block to the UTXO cache; the indexes follow in
 // the background. A rule failure is returned as a *RuleError and changes
@@ -70,7 +74,14 @@ var testHookCommitConnect func(txn *badger.Txn, done func(error))
 // collected while the last signatures are checked. No Badger write
 // transaction is open meanwhile; the commit and the cache's update run
 // together once every signature verified.
-func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash) error {
+func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash, stored func() error) (err error) {
+	if stored != nil {
+		defer func() {
+			if serr := stored(); serr != nil && err == nil {
+				err = fmt.Errorf("store: %w", serr)
+			}
+		}()
+	}
 	// sigs stays nil when assumevalid vouches for the block's signatures.
 	var sigs *blockVerifier
 	if !c.skipSignatures(n) {
@@ -97,12 +108,17 @@ func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash) e
 	// The cache takes the block's changes while Badger commits; they are
 	// taken back if the commit fails, so the cache never runs ahead of the
 	// stored tip.
-	committed := make(chan error, 1)
-	commit := (*badger.Txn).CommitWith
-	if testHookCommitConnect != nil {
-		commit = testHookCommitConnect
+	if stored != nil {
+		if err := stored(); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
 	}
-	commit(txn, func(err error) { committed <- err })
+	committed := make(chan error, 1)
+	if testHookCommit != nil {
+		go func() { committed <- testHookCommit("connect", txn) }()
+	} else {
+		txn.CommitWith(func(err error) { committed <- err })
+	}
 	prior := c.utxos.apply(changes)
 	if err := <-committed; err != nil {
 		c.utxos.rollback(prior)

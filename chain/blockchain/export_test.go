@@ -62,12 +62,10 @@ func CacheMapAdd(m map[chain.OutPoint]cacheEntry, op chain.OutPoint) {
 	m[op] = cacheEntry{flags: cacheDirty}
 }
 
-// SetCommitConnectHook sets a function that commits the transaction of a
-// block's connect in place of Badger (calling done with the outcome); nil
-// restores Badger's commit.
-func SetCommitConnectHook(commit func(txn *badger.Txn, done func(error))) {
-	testHookCommitConnect = commit
-}
+// SetCommitHook sets a function that commits, in place of Badger, the
+// transaction that stores a block (what is "block") or connects it
+// ("connect"); nil restores Badger's commit.
+func SetCommitHook(commit func(what string, txn *badger.Txn) error) { testHookCommit = commit }
 
 // SetFlushBatchEntries sets how many entries a flush writes in one
 // transaction and returns the number it replaces.

@@ -140,24 +140,74 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, 
 		n = c.addNode(&b.Header, parent, 0)
 	}
 	c.mu.Unlock()
-	body := b.Encode()
-	err := c.db.Update(func(txn *badger.Txn) error {
-		if err := txn.Set(key(prefixBlock, hash[:]), body); err != nil {
-			return err
+	// The block is written while its signatures are checked: a goroutine
+	// stores it, and its connect waits for the store before committing, as
+	// the chain state must never name a block the store lacks. Until then
+	// the index says the block has data; a failed store takes that back.
+	rec := *n
+	rec.status |= statusHaveData
+	header := encodeHeaderRecord(&rec)
+	stored := make(chan error, 1)
+	go func() { stored <- c.storeBlock(hash, b, header) }()
+	var storeErr error
+	waited := false
+	waitStored := func() error {
+		if !waited {
+			storeErr, waited = <-stored, true
 		}
-		rec := *n
-		rec.status |= statusHaveData
-		return txn.Set(key(prefixHeader, hash[:]), encodeHeaderRecord(&rec))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store block %s: %w", hash, err)
+		return storeErr
 	}
-	c.prune.stored.Add(int64(len(body)))
 	c.mu.Lock()
 	n.status |= statusHaveData
 	c.markDataChain(n)
 	c.mu.Unlock()
-	return c.activateBestChain(n, b, txids)
+	events, err := c.activateBestChain(n, b, txids, waitStored)
+	if serr := waitStored(); serr != nil {
+		c.mu.Lock()
+		c.unmarkData(n)
+		c.mu.Unlock()
+		return events, errors.Join(err, fmt.Errorf("store block %s: %w", hash, serr))
+	}
+	return events, err
+}
+
+// storeBlock writes block b and its header record.
+func (c *Chain) storeBlock(hash chain.Hash, b *chain.Block, header []byte) error {
+	body := b.Encode()
+	commit := func(txn *badger.Txn) error { return txn.Commit() }
+	if testHookCommit != nil {
+		commit = func(txn *badger.Txn) error { return testHookCommit("block", txn) }
+	}
+	txn := c.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set(key(prefixBlock, hash[:]), body); err != nil {
+		return err
+	}
+	if err := txn.Set(key(prefixHeader, hash[:]), header); err != nil {
+		return err
+	}
+	if err := commit(txn); err != nil {
+		return err
+	}
+	c.prune.stored.Add(int64(len(body)))
+	return nil
+}
+
+// unmarkData takes back that n has data, after its store failed: neither n
+// nor the descendants that markDataChain made candidates through it are
+// candidates any more. The caller holds mu.
+func (c *Chain) unmarkData(n *blockNode) {
+	n.status &^= statusHaveData
+	for queue := []*blockNode{n}; len(queue) > 0; queue = queue[1:] {
+		it := queue[0]
+		it.dataChain = false
+		delete(c.candidates, it)
+		for _, child := range it.children {
+			if child.dataChain {
+				queue = append(queue, child)
+			}
+		}
+	}
 }
 
 // checkHeaderContext applies chain.CheckHeaderContext to a header on parent.
@@ -243,8 +293,9 @@ func (c *Chain) persistStatus(nodes ...*blockNode) error {
 // best valid branch (often the one it left). If the block the caller is
 // processing, report, turns out invalid, that is the error returned; its body,
 // reportBlock, and its txids, reportTxIDs, are used as they are rather than
-// read back from the store and hashed again.
-func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, reportTxIDs []chain.Hash) ([]Event, error) {
+// read back from the store and hashed again; reportStored, if not nil, waits
+// for the store of its body and returns the store's error.
+func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, reportTxIDs []chain.Hash, reportStored func() error) ([]Event, error) {
 	var events []Event
 	var reported error
 	for {
@@ -292,15 +343,16 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, r
 		}
 		for i := len(path) - 1; i >= 0; i-- {
 			n := path[i]
-			b, txids := reportBlock, reportTxIDs
+			b, txids, stored := reportBlock, reportTxIDs, reportStored
 			if n != report {
+				stored = nil
 				var err error
 				if b, err = c.loadBlock(n.hash); err != nil {
 					return events, err
 				}
 				txids = b.TxIDs()
 			}
-			if err := c.connectBlock(n, b, txids); err != nil {
+			if err := c.connectBlock(n, b, txids, stored); err != nil {
 				var re *chain.RuleError
 				if !errors.As(err, &re) {
 					return events, fmt.Errorf("connect block %s: %w", n.hash, err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 	"golang.org/x/sys/unix"
 
 	"github.com/quarrychain/quarry/chain"
@@ -149,12 +150,12 @@ func decodeUndo(b []byte) ([]chain.UtxoEntry, error) {
 }
 
 // Badger's memory: memtables of memTableBytes, numMemtables of them at
-// most (the one taking writes and one waiting to be flushed), and the block
-// and index caches.
+// most (the one taking writes and one waiting to be flushed), and the index
+// cache. Tables are not compressed, so their blocks are read in place from
+// the memory-mapped files (the kernel's page cache) with no block cache.
 const (
 	memTableBytes   = 48 << 20
 	numMemtables    = 2
-	blockCacheBytes = 32 << 20
 	indexCacheBytes = 16 << 20
 	// chainHeapMargin is the rest of the chain's memory over a long run: the
 	// blocks being connected and indexed, table builds of flushes and
@@ -169,11 +170,13 @@ const (
 // works harder rather than let the heap grow to twice what is live while
 // Badger's large buffers come and go.
 func SoftMemoryLimit(dbcacheBytes int64) int64 {
-	return dbcacheBytes + numMemtables*memTableBytes + blockCacheBytes + indexCacheBytes + chainHeapMargin
+	return dbcacheBytes + numMemtables*memTableBytes + indexCacheBytes + chainHeapMargin
 }
 
 // openBadger opens the chain database with options sized for a node: memory
-// bounded by two memtables and explicit block and index caches; values above
+// bounded by two memtables and an explicit index cache; tables not
+// compressed, since UTXO records are mostly hashes, which do not compress,
+// and decompressing a table block was most of a UTXO read; values above
 // 4 KiB (block bodies, undo data) in the value log so the LSM tree holds only
 // small records (UTXOs) and compacts cheaply; conflict detection off because
 // one goroutine writes. A Badger transaction may hold at most 15% of a
@@ -185,7 +188,8 @@ func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 		WithNumMemtables(numMemtables).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(blockCacheBytes).
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
 		WithIndexCacheSize(indexCacheBytes).
 		WithValueThreshold(4 << 10).
 		WithValueLogFileSize(256 << 20).
