@@ -120,3 +120,36 @@ func TestFailedBlockStoreIsNotConnected(t *testing.T) {
 	}
 	requireSameState(t, c, append(base, block))
 }
+
+// A block of more inputs than one prefetch batch connects with spends of
+// outputs it creates itself, from an earlier batch and from the same one,
+// and is rejected for an input missing in a later batch.
+func TestConnectAcrossPrefetchBatches(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	values := make([]uint64, 300)
+	for i := range values {
+		values[i] = chain.RegtestParams.Subsidy(1)/300 - 100
+	}
+	fan := g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
+	fanBlock := g.NextBlock(base[100].Hash(), fan)
+	mustProcess(t, c, fanBlock)
+	var txs []*chain.Tx
+	for i := range 300 {
+		txs = append(txs, g.SpendAll(chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}, 1000))
+	}
+	g.NextBlock(fanBlock.Hash(), txs...) // the generator learns their outputs
+	early := g.SpendAll(chain.OutPoint{TxID: txs[1].TxID()}, 1000)
+	g.NextBlock(fanBlock.Hash(), early)
+	late := g.SpendAll(chain.OutPoint{TxID: early.TxID()}, 1000)
+
+	missing := g.Spend([]chain.OutPoint{{TxID: chaintest.TxIDFromSeed(7)}}, 1000)
+	bad := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), missing)...)
+	if _, err := c.ProcessBlock(bad); !errors.Is(err, chain.ErrMissingTxOut) {
+		t.Fatalf("block with a missing input in its last batch: %v, want %v", err, chain.ErrMissingTxOut)
+	}
+	good := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), early, late)...)
+	mustProcess(t, c, good)
+	requireSameState(t, c, append(base, fanBlock, good))
+}
