@@ -17,11 +17,7 @@ import (
 // the block (it is stored) and ends where a chain that never failed does.
 func TestFailedCommitRollsBackCache(t *testing.T) {
 	dir := t.TempDir()
-	cfg := blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog}
-	c, err := blockchain.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openChain(t, dir)
 	g := chaintest.New(chain.RegtestParams)
 	base := matureBase(t, c, g)
 	tip := base[len(base)-1]
@@ -48,7 +44,7 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 		}
 		return txn.Commit()
 	})
-	_, err = c.ProcessBlock(block)
+	_, err := c.ProcessBlock(block)
 	blockchain.SetCommitHook(nil)
 	if !errors.Is(err, failure) {
 		t.Fatalf("process: %v, want the commit's failure", err)
@@ -78,13 +74,7 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	c, err = blockchain.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	requireSameState(t, c, append(base, tip, block))
+	requireSameState(t, openChain(t, dir), append(base, tip, block))
 }
 
 // A block whose store fails is not connected (its connect waits for the
