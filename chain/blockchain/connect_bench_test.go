@@ -122,6 +122,7 @@ func newConnectFixture(b *testing.B) connectFixture {
 	return connectFixture{dir: dir, block: block, sigs: sigs}
 }
 
+// copyDir copies the directory from, with its subdirectories, to to.
 func copyDir(b *testing.B, from, to string) {
 	b.Helper()
 	entries, err := os.ReadDir(from)
@@ -130,6 +131,10 @@ func copyDir(b *testing.B, from, to string) {
 	}
 	os.MkdirAll(to, 0o700)
 	for _, e := range entries {
+		if e.IsDir() { // the index database, under the chain's
+			copyDir(b, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
+			continue
+		}
 		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
 		if err != nil {
 			b.Fatal(err)
