@@ -608,8 +608,10 @@ func (s *Server) searchTarget(q string) (string, error) {
 		if _, err := s.cfg.Chain.BlockInfo(hash); err == nil {
 			return "/block/" + hash.String(), nil
 		}
+		// An index that is off or behind cannot tell whether the
+		// transaction exists: render says so (503), not "nothing found".
 		_, ok, err := s.findTx(hash)
-		if err != nil && !errors.Is(err, blockchain.ErrIndexUnavailable) {
+		if err != nil {
 			return "", err
 		}
 		if ok {
