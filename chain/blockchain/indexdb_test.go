@@ -342,3 +342,101 @@ func TestReindexDropsTheIndexes(t *testing.T) {
 		t.Fatalf("after --reindex with the indexes off: the index applied %d blocks, want all 102", n)
 	}
 }
+
+// An index database ahead of the chain database, as a power loss may leave
+// them (their files reach the disk apart): with its last blocks on a branch
+// the chain database holds off its main chain, the index takes them back
+// with their undo data rather than building itself again; with its last
+// block one the chain database lost, it builds itself again from genesis.
+// Either way it then answers for the main chain only.
+func TestIndexDatabaseAheadOfTheChainDatabase(t *testing.T) {
+	dir := t.TempDir()
+	chainDir, indexDir := filepath.Join(dir, "chain"), filepath.Join(dir, "indexes")
+	open := func() (*blockchain.Chain, *countingIndex) {
+		t.Helper()
+		ix := &countingIndex{TxIndex: indexers.NewTxIndex()}
+		c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: chainDir, IndexDir: indexDir, Logger: quietLog,
+			Indexers: []blockchain.Indexer{ix}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, ix
+	}
+	snapshot := func(from string) string {
+		t.Helper()
+		to := filepath.Join(t.TempDir(), "copy")
+		if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+			t.Fatal(err)
+		}
+		return to
+	}
+	restore := func(snap, to string) {
+		t.Helper()
+		if err := os.RemoveAll(to); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.CopyFS(to, os.DirFS(snap)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// find waits for the index to reach the tip and looks tx up.
+	find := func(ix *countingIndex, tx *chain.Tx) (indexers.TxLocation, error) {
+		t.Helper()
+		_, loc, err := ix.Find(tx.TxID())
+		return loc, err
+	}
+
+	c, _ := open()
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+	c.Close()
+	chainAtBase := snapshot(chainDir)
+
+	// The index applies branch x; the chain then moves to the heavier y.
+	c, ix := open()
+	spendX := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	x := []*chain.Block{g.NextBlock(base[100].Hash(), spendX)}
+	x = append(x, g.NextBlock(x[0].Hash()))
+	mustProcess(t, c, x...)
+	if loc, err := find(ix, spendX); err != nil || loc.Block != x[0].Hash() {
+		t.Fatalf("Find on branch x: %+v, %v", loc, err)
+	}
+	c.Close()
+	indexOnX := snapshot(indexDir)
+	c, _ = open()
+	spendY := g.SpendAll(g.Coinbase(base[1].Hash()), 1000)
+	y := []*chain.Block{g.NextBlock(base[100].Hash(), spendY)}
+	y = append(y, g.Chain(y[0].Hash(), 2)...)
+	mustProcess(t, c, y...)
+	requireTip(t, c, y[2])
+	chaintest.WaitIndexes(t, c)
+	c.Close()
+
+	// The index database on x, the chain database on y: x is taken back.
+	restore(indexOnX, indexDir)
+	c, ix = open()
+	if _, err := find(ix, spendX); !errors.Is(err, blockchain.ErrNotFound) {
+		t.Fatalf("Find of branch x's transaction once the index left x: %v", err)
+	}
+	if loc, err := find(ix, spendY); err != nil || loc.Block != y[0].Hash() {
+		t.Fatalf("Find of branch y's transaction: %+v, %v", loc, err)
+	}
+	if n := ix.connected.Load(); n != int32(len(y)) {
+		t.Fatalf("the index applied %d blocks to leave x for y, want the %d of y", n, len(y))
+	}
+	c.Close()
+
+	// The index database on y, the chain database back at the base, without
+	// y: the index builds itself again and holds nothing of y.
+	restore(chainAtBase, chainDir)
+	c, ix = open()
+	defer c.Close()
+	requireTip(t, c, base[100])
+	if _, err := find(ix, spendY); !errors.Is(err, blockchain.ErrNotFound) {
+		t.Fatalf("Find of a transaction of blocks the chain database lost: %v", err)
+	}
+	if n := ix.connected.Load(); n != int32(len(base)) {
+		t.Fatalf("the index applied %d blocks after the chain database lost its last ones, want all %d from genesis", n, len(base))
+	}
+}
