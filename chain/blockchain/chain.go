@@ -246,6 +246,9 @@ func (c *Chain) open(cfg *Config) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkIndexUndo(); err != nil {
+		return err
+	}
 	c.runIndexes()
 	return nil
 }

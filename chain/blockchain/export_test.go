@@ -2,6 +2,7 @@ package blockchain
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -73,4 +74,29 @@ func SetFlushBatchEntries(n int) int {
 	old := flushBatchEntries
 	flushBatchEntries = n
 	return old
+}
+
+// LoseConnect edits the closed chain database in dir as a power loss that
+// kept the main chain's last block's body, stored when it arrived, and lost
+// its connect, written after, leaves it: the undo data and main-chain record
+// of the block gone, the tip back on its parent. The stored UTXO set must
+// not include the block.
+func LoseConnect(dir string, tip *chain.Block, height int32) error {
+	db, err := openBadger(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	hash := tip.Hash()
+	err = db.Update(func(txn *badger.Txn) error {
+		utxoBest, err := getValue(txn, key(prefixMeta, []byte(metaUtxoBest)))
+		if err != nil {
+			return err
+		}
+		if chain.Hash(utxoBest) == hash {
+			return errors.New("the stored UTXO set includes the block")
+		}
+		return errors.Join(txn.Delete(key(prefixUndo, hash[:])), txn.Delete(heightKey(height)),
+			txn.Set(key(prefixMeta, []byte(metaTip)), tip.Header.PrevBlock[:]))
+	})
+	return errors.Join(err, db.Close())
 }

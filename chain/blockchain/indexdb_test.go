@@ -440,3 +440,37 @@ func TestIndexDatabaseAheadOfTheChainDatabase(t *testing.T) {
 		t.Fatalf("the index applied %d blocks after the chain database lost its last ones, want all %d from genesis", n, len(base))
 	}
 }
+
+// A power loss may keep the index database's last block and lose the chain
+// database's connect of it, while keeping the block itself, stored when it
+// arrived: the chain connects it again at the start, and the index, on it,
+// goes on from there rather than building itself again from genesis.
+func TestIndexOnABlockTheChainConnectsAgain(t *testing.T) {
+	dir := t.TempDir()
+	c, _, _ := openIndexed(t, dir)
+	g := chaintest.New(chain.RegtestParams)
+	_, spend, last := spendOnBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+	// Abandoned, not closed: the stored UTXO set stays where the last flush
+	// left it, before the last block.
+	if err := c.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if err := blockchain.LoseConnect(dir, last, blockHeight(last)); err != nil {
+		t.Fatal(err)
+	}
+
+	ix := &countingIndex{TxIndex: indexers.NewTxIndex()}
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	requireTip(t, c, last)
+	if _, loc, err := ix.Find(spend.TxID()); err != nil || loc.Block != last.Hash() {
+		t.Fatalf("Find: %+v, %v", loc, err)
+	}
+	if n := ix.connected.Load(); n != 0 {
+		t.Fatalf("the index applied %d blocks again, want none", n)
+	}
+}

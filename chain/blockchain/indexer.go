@@ -258,7 +258,7 @@ func dropIndexesFromChainDB(db *badger.DB, log *slog.Logger) error {
 
 // readIndexMarker returns the last block the index applied: genesis for an
 // index never built. An index whose records are of another Version, or whose
-// marker is damaged or names a block it could not take back (the index
+// marker is damaged or names a block the chain does not know (the index
 // database of another chain, or one that outlived a crash of the machine
 // the chain database did not), is deleted and built again from genesis.
 func (c *Chain) readIndexMarker(ix Indexer) (*blockNode, error) {
@@ -282,21 +282,64 @@ func (c *Chain) readIndexMarker(ix Indexer) (*blockNode, error) {
 	default:
 		return best, nil
 	}
-	for _, p := range ix.KeyPrefixes() {
-		if err := deletePrefix(c.idb, p); err != nil {
-			return nil, fmt.Errorf("drop %s records: %w", ix.Name(), err)
-		}
-	}
-	if err := c.idb.Update(func(txn *badger.Txn) error { return txn.Delete(indexMarkerKey(ix.Name())) }); err != nil {
-		return nil, fmt.Errorf("drop %s marker: %w", ix.Name(), err)
+	if err := c.dropIndex(ix); err != nil {
+		return nil, err
 	}
 	return c.mainChain[0], nil
 }
 
+// dropIndex deletes the index's records, then its marker, so that a crash
+// half way leaves a marker that has it dropped again.
+func (c *Chain) dropIndex(ix Indexer) error {
+	for _, p := range ix.KeyPrefixes() {
+		if err := deletePrefix(c.idb, p); err != nil {
+			return fmt.Errorf("drop %s records: %w", ix.Name(), err)
+		}
+	}
+	if err := c.idb.Update(func(txn *badger.Txn) error { return txn.Delete(indexMarkerKey(ix.Name())) }); err != nil {
+		return fmt.Errorf("drop %s marker: %w", ix.Name(), err)
+	}
+	return nil
+}
+
+// checkIndexUndo runs once the chain connected at the start what it could:
+// an index whose last blocks are now off the main chain must take them back,
+// which needs their undo data. A block without it is one whose connect the
+// chain database lost in a crash of the machine that the index database
+// outlived; the chain usually connects it again from its stored body (so it
+// is checked only now), but one it did not cannot be taken back, and the
+// index is built again from genesis.
+func (c *Chain) checkIndexUndo() error {
+	for _, name := range c.indexOrder {
+		f := c.indexes[name]
+		fork := forkPoint(f.best, c.tip())
+		err := c.db.View(func(txn *badger.Txn) error {
+			for n := f.best; n != fork; n = n.parent {
+				if _, err := txn.Get(key(prefixUndo, n.hash[:])); err != nil {
+					return fmt.Errorf("%s is at block %s, off the main chain and without undo data: %w", name, n.hash, err)
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			continue
+		}
+		c.log.Error("index cannot leave the branch it is on: rebuilding the index from genesis", "index", name, "err", err)
+		if err := c.dropIndex(f.ix); err != nil {
+			return err
+		}
+		f.best = c.mainChain[0]
+		if err := c.checkIndexNotPruned(name, f.best); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // indexMarkerBlock decodes a marker: the block's hash and, since versions
 // exist, the version; a marker of the hash alone is version 0. The block
-// must be one the index can go on from: on the main chain, or on a branch
-// whose blocks have the undo data that takes them back.
+// must be a known one (checkIndexUndo checks later that the index can go on
+// from it).
 func (c *Chain) indexMarkerBlock(name string, raw []byte) (*blockNode, uint32, error) {
 	var version uint32
 	switch len(raw) {
@@ -310,16 +353,7 @@ func (c *Chain) indexMarkerBlock(name string, raw []byte) (*blockNode, uint32, e
 	if best == nil {
 		return nil, 0, fmt.Errorf("%s marker %x is not a known block", name, raw)
 	}
-	fork := forkPoint(best, c.tip())
-	err := c.db.View(func(txn *badger.Txn) error {
-		for n := best; n != fork; n = n.parent {
-			if _, err := txn.Get(key(prefixUndo, n.hash[:])); err != nil {
-				return fmt.Errorf("%s is at block %s, off the main chain and without undo data: %w", name, n.hash, err)
-			}
-		}
-		return nil
-	})
-	return best, version, err
+	return best, version, nil
 }
 
 // indexMarker is the value of an index's marker: the last block it applied
