@@ -79,17 +79,37 @@ type TxLocation struct {
 }
 
 // Find returns a main-chain transaction and where it is; a
-// *blockchain.IndexError if the index is off or still catching up, an error
-// matching blockchain.ErrNotFound if no main-chain block holds it.
+// *blockchain.IndexError if the index is off, or still catching up and
+// without it; an error matching blockchain.ErrNotFound if no main-chain
+// block holds it. An index catching up answers for the blocks it holds
+// already, as Core's does: only an answer that it does not hold the
+// transaction waits for it to reach the tip.
 func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
-	if err := x.ready(); err != nil {
-		return nil, TxLocation{}, err
-	}
-	loc, err := x.locate(txid)
-	if err != nil {
-		return nil, loc, err
+	if !x.opened() {
+		return nil, TxLocation{}, x.ready()
 	}
 	c := x.r.Chain()
+	loc, err := x.locate(txid)
+	var info blockchain.BlockInfo
+	if err == nil {
+		info, err = c.BlockInfo(loc.Block)
+	}
+	// An entry for a block off the main chain is one the index has yet to
+	// take back.
+	if err != nil || !info.MainChain {
+		if err != nil && !errors.Is(err, blockchain.ErrNotFound) {
+			return nil, TxLocation{}, err
+		}
+		if err := x.ready(); err != nil {
+			return nil, TxLocation{}, err
+		}
+		if loc, err = x.locate(txid); err != nil {
+			return nil, loc, err
+		}
+		if info, err = c.BlockInfo(loc.Block); err != nil {
+			return nil, loc, err
+		}
+	}
 	b, err := c.BlockByHash(loc.Block)
 	if err != nil {
 		return nil, loc, err
@@ -97,9 +117,7 @@ func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
 	if loc.Index >= len(b.Txs) {
 		return nil, loc, fmt.Errorf("transaction index entry of %s is damaged", txid)
 	}
-	if info, err := c.BlockInfo(loc.Block); err == nil {
-		loc.Height = info.Height
-	}
+	loc.Height = info.Height
 	return b.Txs[loc.Index], loc, nil
 }
 
