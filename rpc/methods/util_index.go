@@ -54,5 +54,9 @@ func txIndexError(err error) *rpc.Error {
 	if ie.Disabled {
 		return rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions.")
 	}
-	return rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Blockchain transactions are still in the process of being indexed (%s is %d blocks behind).", ie.Index, ie.Behind)
+	blocks := "blocks"
+	if ie.Behind == 1 {
+		blocks = "block"
+	}
+	return rpc.Errorf(rpc.CodeInvalidAddressOrKey, "No such mempool or blockchain transaction. Blockchain transactions are still in the process of being indexed (%s is %d %s behind). Use gettransaction for wallet transactions.", ie.Index, ie.Behind, blocks)
 }

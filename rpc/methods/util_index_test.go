@@ -2,6 +2,7 @@ package methods
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -91,5 +92,26 @@ func TestGetRawTransactionWithoutTxIndex(t *testing.T) {
 	var bal AddressBalanceResult
 	if err != nil || json.Unmarshal(raw, &bal) != nil || bal.Received != want || want == 0 {
 		t.Fatalf("getaddressbalance without txindex = %s, %v; want received %d", raw, err, want)
+	}
+}
+
+// getrawtransaction's errors for a transaction index that is off or behind
+// are Core's, ending as Core's do, with how far behind it is in between.
+func TestTxIndexErrorTexts(t *testing.T) {
+	for _, c := range []struct {
+		ie   *blockchain.IndexError
+		want string
+	}{
+		{&blockchain.IndexError{Index: "txindex", Disabled: true}, "No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions."},
+		{&blockchain.IndexError{Index: "txindex", Behind: 1}, "No such mempool or blockchain transaction. Blockchain transactions are still in the process of being indexed (txindex is 1 block behind). Use gettransaction for wallet transactions."},
+		{&blockchain.IndexError{Index: "txindex", Behind: 200}, "No such mempool or blockchain transaction. Blockchain transactions are still in the process of being indexed (txindex is 200 blocks behind). Use gettransaction for wallet transactions."},
+	} {
+		got := txIndexError(fmt.Errorf("find: %w", c.ie))
+		if got == nil || got.Code != rpc.CodeInvalidAddressOrKey || got.Message != c.want {
+			t.Errorf("%+v: %+v, want %q", c.ie, got, c.want)
+		}
+	}
+	if txIndexError(blockchain.ErrNotFound) != nil {
+		t.Error("not found is not an index error")
 	}
 }
