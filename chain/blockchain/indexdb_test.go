@@ -300,15 +300,22 @@ func (x *countingIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate)
 	return x.TxIndex.ConnectBlock(txn, u)
 }
 
+// indexedSpend opens the chain in dir with both indexes and gives it
+// spendOnBase's blocks, applied by the indexes.
+func indexedSpend(t *testing.T, dir string) (c *blockchain.Chain, spend *chain.Tx, last *chain.Block) {
+	t.Helper()
+	c, _, _ = openIndexed(t, dir)
+	_, spend, last = spendOnBase(t, c, chaintest.New(chain.RegtestParams))
+	chaintest.WaitIndexes(t, c)
+	return c, spend, last
+}
+
 // --reindex empties the index database, with the indexes on or off, and the
 // indexes build themselves again from genesis; --reindex-chainstate keeps
 // them where they are (Core's -reindex and -reindex-chainstate).
 func TestReindexDropsTheIndexes(t *testing.T) {
 	dir := t.TempDir()
-	c, _, _ := openIndexed(t, dir)
-	g := chaintest.New(chain.RegtestParams)
-	_, spend, last := spendOnBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
+	c, spend, last := indexedSpend(t, dir)
 	c.Close()
 
 	reopen := func(mode blockchain.Config) int32 {
@@ -452,10 +459,7 @@ func TestIndexDatabaseAheadOfTheChainDatabase(t *testing.T) {
 // goes on from there rather than building itself again from genesis.
 func TestIndexOnABlockTheChainConnectsAgain(t *testing.T) {
 	dir := t.TempDir()
-	c, _, _ := openIndexed(t, dir)
-	g := chaintest.New(chain.RegtestParams)
-	_, spend, last := spendOnBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
+	c, spend, last := indexedSpend(t, dir)
 	// Abandoned, not closed: the stored UTXO set stays where the last flush
 	// left it, before the last block.
 	if err := c.Abandon(); err != nil {
