@@ -283,7 +283,9 @@ func (c *Chain) closeIndexes() error {
 	if c.idb == nil {
 		return nil
 	}
-	return c.idb.Close()
+	// The chain's records go to the disk first: an index database durable
+	// past the chain's would name blocks a power loss took back.
+	return errors.Join(c.db.Sync(), c.idb.Close())
 }
 
 // Params returns the network parameters.

@@ -214,8 +214,11 @@ const (
 
 // IndexStoreMemory is the memory the index database takes when an index is
 // on, for a node's soft memory limit: its memtables, each allocated at 1.3
-// times its size (Badger's slack for the largest transaction), and its caches.
-const IndexStoreMemory = indexNumMemtables*indexMemTableSize*13/10 + indexBlockCache + indexIndexCache
+// times its size (Badger's slack for the largest transaction), one more
+// being written out to a table while an index catches up, the table built
+// from it, and its caches. (Counting only the memtables and caches, a
+// catching-up index database measured up to twice the figure.)
+const IndexStoreMemory = (indexNumMemtables+1)*indexMemTableSize*13/10 + indexMemTableSize + indexBlockCache + indexIndexCache
 
 // openIndexBadger opens the index database, which holds the indexes'
 // records and markers apart from the chain's, so that the indexes' writes,
