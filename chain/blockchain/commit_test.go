@@ -2,6 +2,7 @@ package blockchain_test
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -75,6 +76,51 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireSameState(t, openChain(t, dir), append(base, tip, block))
+}
+
+// While a block's connect commits, no reader (the mempool, RPC) sees the
+// outputs it creates: the commit may fail and the outputs be taken back, and
+// a mempool that accepted a transaction spending one would then offer miners
+// a transaction with a missing input.
+func TestCommitWindowHidesBlockFromReaders(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
+	block := g.NextBlock(base[len(base)-1].Hash(), spend)
+	created := chain.OutPoint{TxID: spend.TxID()}
+
+	failure := errors.New("disk full")
+	seen := false
+	blockchain.SetCommitHook(func(what string, txn *badger.Txn) error {
+		if what != "connect" {
+			return txn.Commit()
+		}
+		// Until readers are held off, or the block's output shows.
+		for {
+			e, readable := blockchain.PeekUtxo(c, created)
+			if !readable {
+				break
+			}
+			if e != nil {
+				seen = true
+				break
+			}
+			runtime.Gosched()
+		}
+		return failure
+	})
+	_, err := c.ProcessBlock(block)
+	blockchain.SetCommitHook(nil)
+	if !errors.Is(err, failure) {
+		t.Fatalf("process: %v, want the commit's failure", err)
+	}
+	if seen {
+		t.Fatal("a reader saw an output of a block whose commit then failed")
+	}
+	if e := c.LookupUtxo(created); e != nil {
+		t.Fatal("the failed block's output is in the cache")
+	}
 }
 
 // A block whose store fails is not connected (its connect waits for the

@@ -138,23 +138,22 @@ func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash, s
 	if err := writeTip(txn, n, statusValid); err != nil {
 		return err
 	}
-	// The cache takes the block's changes while Badger commits; they are
-	// taken back if the commit fails, so the cache never runs ahead of the
-	// stored tip.
 	if stored != nil {
 		if err := stored(); err != nil {
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	committed := make(chan error, 1)
-	if testHookCommit != nil {
-		go func() { committed <- testHookCommit("connect", txn) }()
-	} else {
-		txn.CommitWith(func(err error) { committed <- err })
-	}
-	prior := c.utxos.apply(changes)
-	if err := <-committed; err != nil {
-		c.utxos.rollback(prior)
+	// The cache takes the block's changes while Badger commits; they are
+	// taken back if the commit fails, so the cache never runs ahead of the
+	// stored tip. Readers wait for the outcome: the mempool must not accept
+	// a transaction spending an output that is then taken back.
+	if err := c.utxos.applyCommitted(changes, func(committed chan<- error) {
+		if testHookCommit != nil {
+			go func() { committed <- testHookCommit("connect", txn) }()
+		} else {
+			txn.CommitWith(func(err error) { committed <- err })
+		}
+	}); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	c.prune.stored.Add(int64(len(undo)))

@@ -100,3 +100,16 @@ func LoseConnect(dir string, tip *chain.Block, height int32) error {
 	})
 	return errors.Join(err, db.Close())
 }
+
+// PeekUtxo reads op from the cache's layers if no writer holds the cache's
+// lock; readable is false if one does.
+func PeekUtxo(c *Chain, op chain.OutPoint) (e *chain.UtxoEntry, readable bool) {
+	if !c.utxos.mu.TryRLock() {
+		return nil, false
+	}
+	defer c.utxos.mu.RUnlock()
+	if ce, ok := c.utxos.layered(op); ok && ce.flags&cacheSpent == 0 {
+		return &ce.UtxoEntry, true
+	}
+	return nil, true
+}

@@ -408,19 +408,24 @@ type createdOutput struct {
 	entry chain.UtxoEntry
 }
 
-// priorEntry is a cache entry as it was before apply changed it.
+// priorEntry is a cache entry as it was before a block changed it.
 type priorEntry struct {
 	op    chain.OutPoint
 	entry cacheEntry
 	had   bool
 }
 
-// apply makes a block's changes to the newest layer under one lock, and
-// returns what they replaced, for rollback.
-func (u *utxoCache) apply(ch *blockChanges) []priorEntry {
+// applyCommitted makes a block's changes to the newest layer while commit
+// stores the block's connect, and takes them back if the commit fails. The
+// cache's lock is held until the commit's outcome is known, so no reader sees
+// changes that may be taken back. commit starts the commit and sends its
+// outcome on the channel it is given.
+func (u *utxoCache) applyCommitted(ch *blockChanges, commit func(chan<- error)) error {
 	prior := make([]priorEntry, 0, len(ch.spent)+len(ch.created))
+	committed := make(chan error, 1)
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	commit(committed)
 	for _, op := range ch.spent {
 		e, had := u.entries[op]
 		prior = append(prior, priorEntry{op, e, had})
@@ -432,13 +437,10 @@ func (u *utxoCache) apply(ch *blockChanges) []priorEntry {
 		prior = append(prior, priorEntry{c.op, e, had})
 		u.add(c.op, c.entry, false)
 	}
-	return prior
-}
-
-// rollback undoes apply, for a block whose connect did not reach the disk.
-func (u *utxoCache) rollback(prior []priorEntry) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
+	err := <-committed
+	if err == nil {
+		return nil
+	}
 	for i := len(prior) - 1; i >= 0; i-- {
 		if p := &prior[i]; p.had {
 			u.entries[p.op] = p.entry
@@ -446,4 +448,5 @@ func (u *utxoCache) rollback(prior []priorEntry) {
 			delete(u.entries, p.op)
 		}
 	}
+	return err
 }
