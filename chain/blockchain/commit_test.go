@@ -189,3 +189,46 @@ func TestConnectAcrossPrefetchBatches(t *testing.T) {
 	mustProcess(t, c, good)
 	requireSameState(t, c, append(base, fanBlock, good))
 }
+
+// The spends a block's prefetch batches cannot see: an output spent twice
+// with a batch boundary between the spends, and an output created by a later
+// transaction of the block, are rejected; a block connected through several
+// batches disconnects in a reorganisation to the state its parent had.
+func TestPrefetchBatchesDoubleSpendAndReorg(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	values := make([]uint64, 300)
+	for i := range values {
+		values[i] = chain.RegtestParams.Subsidy(1)/300 - 100
+	}
+	fan := g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
+	fanBlock := g.NextBlock(base[100].Hash(), fan)
+	mustProcess(t, c, fanBlock)
+	var txs []*chain.Tx
+	for i := range 300 {
+		txs = append(txs, g.SpendAll(chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}, 1000))
+	}
+	g.NextBlock(fanBlock.Hash(), txs...) // the generator learns their outputs
+
+	twice := g.SpendAll(chain.OutPoint{TxID: fan.TxID()}, 2000)
+	double := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), twice)...)
+	if _, err := c.ProcessBlock(double); !errors.Is(err, chain.ErrMissingTxOut) {
+		t.Fatalf("output spent in the first batch and again in the last: %v, want %v", err, chain.ErrMissingTxOut)
+	}
+	forward := g.SpendAll(chain.OutPoint{TxID: txs[299].TxID()}, 1000)
+	ahead := g.NextBlock(fanBlock.Hash(), append([]*chain.Tx{forward}, txs...)...)
+	if _, err := c.ProcessBlock(ahead); !errors.Is(err, chain.ErrMissingTxOut) {
+		t.Fatalf("spend of an output a later transaction creates: %v, want %v", err, chain.ErrMissingTxOut)
+	}
+	requireTip(t, c, fanBlock)
+
+	chained := g.SpendAll(chain.OutPoint{TxID: txs[0].TxID()}, 1000)
+	wide := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), chained)...)
+	mustProcess(t, c, wide)
+	requireSameState(t, c, append(base, fanBlock, wide))
+	alt := g.Chain(fanBlock.Hash(), 2)
+	mustProcess(t, c, alt...)
+	requireTip(t, c, alt[1])
+	requireSameState(t, c, append(append(base, fanBlock), alt...))
+}
