@@ -232,3 +232,40 @@ func TestPrefetchBatchesDoubleSpendAndReorg(t *testing.T) {
 	requireTip(t, c, alt[1])
 	requireSameState(t, c, append(append(base, fanBlock), alt...))
 }
+
+// A block whose ancestor turns out invalid while the block is being stored
+// (the reorganisation it starts connects the ancestor first) keeps the
+// invalid mark in its stored header record: the store, committing late,
+// does not overwrite the record the mark was written in.
+func TestLateBlockStoreKeepsInvalidMark(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	tip := base[len(base)-1]
+	// bad ties with the tip, so it is stored but not connected; child, on
+	// it, has more work and makes the chain try bad.
+	bad := g.NextBlock(tip.Header.PrevBlock, g.Spend([]chain.OutPoint{{TxID: chaintest.TxIDFromSeed(3)}}, 1000))
+	if res, err := c.ProcessBlock(bad); err != nil || res.MainChain {
+		t.Fatalf("process the tying block: %+v %v", res, err)
+	}
+	child := g.NextBlock(bad.Hash())
+
+	blockchain.SetCommitHook(func(what string, txn *badger.Txn) error {
+		if what == "block" {
+			// The store commits once the chain marked the block invalid.
+			for !c.IsKnownInvalid(child.Hash()) {
+				runtime.Gosched()
+			}
+		}
+		return txn.Commit()
+	})
+	_, err := c.ProcessBlock(child)
+	blockchain.SetCommitHook(nil)
+	if !errors.Is(err, chain.ErrInvalidAncestor) {
+		t.Fatalf("process the child of an invalid block: %v, want %v", err, chain.ErrInvalidAncestor)
+	}
+	requireTip(t, c, tip)
+	if invalid, err := blockchain.StoredInvalid(c, child.Hash()); err != nil || !invalid {
+		t.Fatalf("stored record of the child says invalid: %v (%v), want true", invalid, err)
+	}
+}

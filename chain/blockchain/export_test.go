@@ -113,3 +113,19 @@ func PeekUtxo(c *Chain, op chain.OutPoint) (e *chain.UtxoEntry, readable bool) {
 	}
 	return nil, true
 }
+
+// StoredInvalid reports whether the header record stored for hash says the
+// block breaks a rule.
+func StoredInvalid(c *Chain, hash chain.Hash) (bool, error) {
+	var invalid bool
+	err := c.db.View(func(txn *badger.Txn) error {
+		raw, err := getValue(txn, key(prefixHeader, hash[:]))
+		if err != nil || raw == nil {
+			return err
+		}
+		rec, err := decodeHeaderRecord(raw)
+		invalid = rec.status.invalid()
+		return err
+	})
+	return invalid, err
+}

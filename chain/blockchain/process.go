@@ -168,6 +168,16 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, 
 		c.mu.Unlock()
 		return events, errors.Join(err, fmt.Errorf("store block %s: %w", hash, serr))
 	}
+	// An ancestor that broke a rule while the block was being stored marked
+	// it invalid in a record the store, committing later, overwrote.
+	c.mu.RLock()
+	invalid := n.status.invalid()
+	c.mu.RUnlock()
+	if invalid {
+		if perr := c.persistStatus(n); perr != nil {
+			return events, errors.Join(err, perr)
+		}
+	}
 	return events, err
 }
 
