@@ -157,25 +157,33 @@ func TestFailedBlockStoreIsNotConnected(t *testing.T) {
 	requireSameState(t, c, append(base, block))
 }
 
-// A block of more inputs than one prefetch batch connects with spends of
-// outputs it creates itself, from an earlier batch and from the same one,
-// and is rejected for an input missing in a later batch.
-func TestConnectAcrossPrefetchBatches(t *testing.T) {
-	c := openChain(t, t.TempDir())
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
+// fanOut opens a chain with a mature base and connects a block on it whose
+// transaction fan has 300 outputs; txs spend one each (the generator knows
+// their outputs; none is processed), more inputs than a prefetch batch.
+func fanOut(t *testing.T) (c *blockchain.Chain, g *chaintest.Generator, base []*chain.Block, fanBlock *chain.Block, fan *chain.Tx, txs []*chain.Tx) {
+	t.Helper()
+	c = openChain(t, t.TempDir())
+	g = chaintest.New(chain.RegtestParams)
+	base = matureBase(t, c, g)
 	values := make([]uint64, 300)
 	for i := range values {
 		values[i] = chain.RegtestParams.Subsidy(1)/300 - 100
 	}
-	fan := g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
-	fanBlock := g.NextBlock(base[100].Hash(), fan)
+	fan = g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
+	fanBlock = g.NextBlock(base[100].Hash(), fan)
 	mustProcess(t, c, fanBlock)
-	var txs []*chain.Tx
 	for i := range 300 {
 		txs = append(txs, g.SpendAll(chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}, 1000))
 	}
-	g.NextBlock(fanBlock.Hash(), txs...) // the generator learns their outputs
+	g.NextBlock(fanBlock.Hash(), txs...)
+	return c, g, base, fanBlock, fan, txs
+}
+
+// A block of more inputs than one prefetch batch connects with spends of
+// outputs it creates itself, from an earlier batch and from the same one,
+// and is rejected for an input missing in a later batch.
+func TestConnectAcrossPrefetchBatches(t *testing.T) {
+	c, g, base, fanBlock, _, txs := fanOut(t)
 	early := g.SpendAll(chain.OutPoint{TxID: txs[1].TxID()}, 1000)
 	g.NextBlock(fanBlock.Hash(), early)
 	late := g.SpendAll(chain.OutPoint{TxID: early.TxID()}, 1000)
@@ -195,21 +203,7 @@ func TestConnectAcrossPrefetchBatches(t *testing.T) {
 // transaction of the block, are rejected; a block connected through several
 // batches disconnects in a reorganisation to the state its parent had.
 func TestPrefetchBatchesDoubleSpendAndReorg(t *testing.T) {
-	c := openChain(t, t.TempDir())
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	values := make([]uint64, 300)
-	for i := range values {
-		values[i] = chain.RegtestParams.Subsidy(1)/300 - 100
-	}
-	fan := g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
-	fanBlock := g.NextBlock(base[100].Hash(), fan)
-	mustProcess(t, c, fanBlock)
-	var txs []*chain.Tx
-	for i := range 300 {
-		txs = append(txs, g.SpendAll(chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}, 1000))
-	}
-	g.NextBlock(fanBlock.Hash(), txs...) // the generator learns their outputs
+	c, g, base, fanBlock, fan, txs := fanOut(t)
 
 	twice := g.SpendAll(chain.OutPoint{TxID: fan.TxID()}, 2000)
 	double := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), twice)...)
