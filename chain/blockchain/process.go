@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -149,14 +150,7 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, 
 	header := encodeHeaderRecord(&rec)
 	stored := make(chan error, 1)
 	go func() { stored <- c.storeBlock(hash, b, header) }()
-	var storeErr error
-	waited := false
-	waitStored := func() error {
-		if !waited {
-			storeErr, waited = <-stored, true
-		}
-		return storeErr
-	}
+	waitStored := sync.OnceValue(func() error { return <-stored })
 	c.mu.Lock()
 	n.status |= statusHaveData
 	c.markDataChain(n)
