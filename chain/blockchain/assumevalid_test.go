@@ -57,7 +57,7 @@ func TestAssumeValid(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			mustProcess(t, c, base...)
+			chaintest.MustProcess(t, c, base...)
 			if err := c.AcceptHeaders(tc.headers); err != nil {
 				t.Fatal(err)
 			}

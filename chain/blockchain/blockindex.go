@@ -51,12 +51,17 @@ type blockNode struct {
 	// is never a candidate tip.
 	// Kept in memory only: after a restart one attempt finds it again.
 	beyondPrune bool
+	// timeMax is the latest time of this block and its ancestors, which
+	// never decreases along a chain, so a time can be found by bisection
+	// (Core's nTimeMax) although block times themselves may go back.
+	timeMax uint32
 }
 
 func newBlockNode(h *chain.Header, parent *blockNode) *blockNode {
-	n := &blockNode{hash: h.Hash(), header: *h, parent: parent, chainWork: pow.WorkFromBits(h.Bits)}
+	n := &blockNode{hash: h.Hash(), header: *h, parent: parent, chainWork: pow.WorkFromBits(h.Bits), timeMax: h.Time}
 	if parent != nil {
 		n.height = parent.height + 1
+		n.timeMax = max(h.Time, parent.timeMax)
 		n.chainWork.Add(n.chainWork, parent.chainWork)
 		parent.children = append(parent.children, n)
 		n.skip = parent.ancestor(skipHeight(n.height))

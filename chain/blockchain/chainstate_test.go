@@ -39,15 +39,6 @@ func openIndexed(t testing.TB, dir string) (*blockchain.Chain, *indexers.TxIndex
 	return c, txIndex, addrIndex
 }
 
-func mustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {
-	t.Helper()
-	for _, b := range blocks {
-		if _, err := c.ProcessBlock(b); err != nil {
-			t.Fatalf("block %s at height %d: %v", b.Hash(), blockHeight(b), err)
-		}
-	}
-}
-
 func blockHeight(b *chain.Block) int32 {
 	h, _ := chain.CoinbaseHeight(b.Txs[0])
 	return h
@@ -65,7 +56,7 @@ func requireTip(t testing.TB, c *blockchain.Chain, want *chain.Block) {
 func matureBase(t testing.TB, c *blockchain.Chain, g *chaintest.Generator) []*chain.Block {
 	t.Helper()
 	blocks := g.Chain(chain.RegtestParams.GenesisHash, 101)
-	mustProcess(t, c, blocks...)
+	chaintest.MustProcess(t, c, blocks...)
 	return blocks
 }
 
@@ -77,7 +68,7 @@ func spendOnBase(t testing.TB, c *blockchain.Chain, g *chaintest.Generator) (bas
 	base = matureBase(t, c, g)
 	spend = g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
 	last = g.NextBlock(base[100].Hash(), spend)
-	mustProcess(t, c, last)
+	chaintest.MustProcess(t, c, last)
 	return base, spend, last
 }
 
@@ -94,7 +85,7 @@ func TestProcessBlockRules(t *testing.T) {
 
 	// A block that spends cb2 goes first, for the cross-block double spend.
 	spender := g.NextBlock(tipHash, g.SpendAll(cb2, 1000))
-	mustProcess(t, c, spender)
+	chaintest.MustProcess(t, c, spender)
 	tipHash = spender.Hash()
 
 	cases := []struct {
@@ -197,7 +188,7 @@ func TestProcessBlockRules(t *testing.T) {
 		})
 	}
 	// The chain still takes a valid block on the same tip.
-	mustProcess(t, c, g.NextBlock(tipHash, g.SpendAll(cb1, 1000)))
+	chaintest.MustProcess(t, c, g.NextBlock(tipHash, g.SpendAll(cb1, 1000)))
 	if err := c.VerifyUtxoSet(); err != nil {
 		t.Fatal(err)
 	}

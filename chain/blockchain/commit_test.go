@@ -29,7 +29,7 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 	}
 	cached := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
 	tip = g.NextBlock(tip.Hash(), cached)
-	mustProcess(t, c, tip)
+	chaintest.MustProcess(t, c, tip)
 	parent := tip.Hash()
 	fromDisk, fromCache := g.Coinbase(base[1].Hash()), chain.OutPoint{TxID: cached.TxID()}
 	first := g.SpendAll(fromDisk, 1000)
@@ -68,7 +68,7 @@ func TestFailedCommitRollsBackCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := openChain(t, t.TempDir())
-	mustProcess(t, fresh, append(base, tip)...)
+	chaintest.MustProcess(t, fresh, append(base, tip)...)
 	if want := utxoHash(t, fresh); stats.SetHash != want {
 		t.Fatal("UTXO set after the failed commit differs from the one at its parent")
 	}
@@ -171,7 +171,7 @@ func fanOut(t *testing.T) (c *blockchain.Chain, g *chaintest.Generator, base []*
 	}
 	fan = g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
 	fanBlock = g.NextBlock(base[100].Hash(), fan)
-	mustProcess(t, c, fanBlock)
+	chaintest.MustProcess(t, c, fanBlock)
 	for i := range 300 {
 		txs = append(txs, g.SpendAll(chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}, 1000))
 	}
@@ -194,7 +194,7 @@ func TestConnectAcrossPrefetchBatches(t *testing.T) {
 		t.Fatalf("block with a missing input in its last batch: %v, want %v", err, chain.ErrMissingTxOut)
 	}
 	good := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), early, late)...)
-	mustProcess(t, c, good)
+	chaintest.MustProcess(t, c, good)
 	requireSameState(t, c, append(base, fanBlock, good))
 }
 
@@ -219,10 +219,10 @@ func TestPrefetchBatchesDoubleSpendAndReorg(t *testing.T) {
 
 	chained := g.SpendAll(chain.OutPoint{TxID: txs[0].TxID()}, 1000)
 	wide := g.NextBlock(fanBlock.Hash(), append(append([]*chain.Tx{}, txs...), chained)...)
-	mustProcess(t, c, wide)
+	chaintest.MustProcess(t, c, wide)
 	requireSameState(t, c, append(base, fanBlock, wide))
 	alt := g.Chain(fanBlock.Hash(), 2)
-	mustProcess(t, c, alt...)
+	chaintest.MustProcess(t, c, alt...)
 	requireTip(t, c, alt[1])
 	requireSameState(t, c, append(append(base, fanBlock), alt...))
 }

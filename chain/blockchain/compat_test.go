@@ -59,7 +59,7 @@ func TestOpensStoreWithCompressedTables(t *testing.T) {
 	requireTip(t, c, base[len(base)-1])
 	spent := g.Coinbase(base[0].Hash())
 	block := g.NextBlock(base[len(base)-1].Hash(), g.SpendAll(spent, 1000))
-	mustProcess(t, c, block)
+	chaintest.MustProcess(t, c, block)
 	if e := c.LookupUtxo(spent); e != nil {
 		t.Fatal("the output the block spent is still unspent")
 	}

@@ -104,7 +104,7 @@ func newConnectFixture(b *testing.B) connectFixture {
 	}
 	fan := g.SpendTo([]chain.OutPoint{g.Coinbase(base[0].Hash())}, outs...)
 	fanBlock := g.NextBlock(base[100].Hash(), fan)
-	mustProcess(b, c, append(base, fanBlock)...)
+	chaintest.MustProcess(b, c, append(base, fanBlock)...)
 	txs := make([]*chain.Tx, 2000)
 	for i := range txs {
 		op := chain.OutPoint{TxID: fan.TxID(), Index: uint32(i)}
@@ -286,7 +286,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 		}
 		fan := g.Spend([]chain.OutPoint{g.Coinbase(base[0].Hash())}, values...)
 		prevBlock := g.NextBlock(base[100].Hash(), fan)
-		mustProcess(b, c, append(base, prevBlock)...)
+		chaintest.MustProcess(b, c, append(base, prevBlock)...)
 		// Outputs pay to a ring of keys, each key once per block, as a block of
 		// 2,000 payments between different people would; the ring is bounded
 		// so the generator's own memory stays out of the figure.
@@ -316,7 +316,7 @@ func BenchmarkConnect1000Blocks(b *testing.B) {
 			blk := &chain.Block{Header: chain.Header{Version: 1, PrevBlock: parent, Time: tm, Bits: chain.RegtestParams.PowLimitBits}, Txs: append([]*chain.Tx{cb}, txs...)}
 			g.Solve(blk)
 			start := time.Now()
-			mustProcess(b, c, blk)
+			chaintest.MustProcess(b, c, blk)
 			took := time.Since(start)
 			connecting += took
 			slowest = max(slowest, took)

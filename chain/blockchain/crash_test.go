@@ -249,7 +249,7 @@ func TestCrashRecovery(t *testing.T) {
 	// The indexes, killed as often as the chain, hold what indexes that never
 	// were hold.
 	fresh, freshTx, freshAddr := openIndexed(t, t.TempDir())
-	mustProcess(t, fresh, blocks...)
+	chaintest.MustProcess(t, fresh, blocks...)
 	chaintest.WaitIndexes(t, c)
 	chaintest.WaitIndexes(t, fresh)
 	for height := int32(1); height <= fresh.Best().Height; height++ {
@@ -391,14 +391,14 @@ func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 	if err := c.FlushChainState(); err != nil {
 		t.Fatal(err)
 	}
-	mustProcess(t, c, abandoned)
+	chaintest.MustProcess(t, c, abandoned)
 	crash := errors.New("killed mid-flush")
 	blockchain.SetFlushStopHook(func() error { return crash })
 	defer blockchain.SetFlushStopHook(nil)
 	if err := c.FlushChainState(); !errors.Is(err, crash) {
 		t.Fatalf("flush: %v, want it cut short", err)
 	}
-	mustProcess(t, c, winner, winner2)
+	chaintest.MustProcess(t, c, winner, winner2)
 	requireTip(t, c, winner2)
 	if err := c.Abandon(); err != nil {
 		t.Fatal(err)
@@ -418,7 +418,7 @@ func TestCrashInReplayAfterFlushOfAbandonedBlock(t *testing.T) {
 	defer c.Close()
 	requireTip(t, c, winner2)
 	fresh := openChain(t, t.TempDir())
-	mustProcess(t, fresh, append(base, winner, winner2)...)
+	chaintest.MustProcess(t, fresh, append(base, winner, winner2)...)
 	if utxoHash(t, c) != utxoHash(t, fresh) {
 		t.Fatal("UTXO set after the crashes differs from a node that saw only the winning branch")
 	}

@@ -37,7 +37,7 @@ func TestBestHeaderIsNeverInvalid(t *testing.T) {
 	defer func() { c.Close() }()
 	g := chaintest.New(chain.RegtestParams)
 	base := g.Chain(chain.RegtestParams.GenesisHash, 3)
-	mustProcess(t, c, base...)
+	chaintest.MustProcess(t, c, base...)
 	bad := g.BuildBlock(base[2].Hash(), func(b *chain.Block) {
 		b.Txs[0] = chain.NewCoinbase(40, 0, nil, chain.RegtestParams.Subsidy(4), g.PKH)
 	})
@@ -74,7 +74,7 @@ func TestLowWorkBranchesLeaveNoTrace(t *testing.T) {
 	c := openChain(t, t.TempDir())
 	g := chaintest.New(chain.RegtestParams)
 	main := g.Chain(chain.RegtestParams.GenesisHash, 300)
-	mustProcess(t, c, main...)
+	chaintest.MustProcess(t, c, main...)
 
 	for i := range 40 {
 		branch := g.Chain(chain.RegtestParams.GenesisHash, 50)
@@ -119,7 +119,7 @@ func TestLowWorkBranchesLeaveNoTrace(t *testing.T) {
 	if res, err := c.ProcessUnrequestedBlock(long[0]); err != nil || !res.LowWork || c.HaveBlock(long[0].Hash()) {
 		t.Fatalf("unrequested block below the tip's work: %+v %v, want it dropped", res, err)
 	}
-	mustProcess(t, c, long...)
+	chaintest.MustProcess(t, c, long...)
 	requireTip(t, c, long[len(long)-1])
 }
 

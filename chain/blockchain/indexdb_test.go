@@ -105,7 +105,7 @@ func TestIndexDatabaseHoldsTheIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustProcess(t, c, g.NextBlock(base[100].Hash(), g.SpendAll(g.Coinbase(base[0].Hash()), 1000)))
+		chaintest.MustProcess(t, c, g.NextBlock(base[100].Hash(), g.SpendAll(g.Coinbase(base[0].Hash()), 1000)))
 		chaintest.WaitIndexes(t, c)
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
@@ -246,7 +246,7 @@ func TestIndexFarBehindFailsAtOnceAndCatchesUp(t *testing.T) {
 	spend := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
 	tail := []*chain.Block{g.NextBlock(base[100].Hash(), spend)}
 	tail = append(tail, g.Chain(tail[0].Hash(), blockchain.IndexNearTip+3)...)
-	mustProcess(t, c, tail...)
+	chaintest.MustProcess(t, c, tail...)
 	behind := int32(len(tail))
 
 	done := make(chan error, 1)
@@ -410,7 +410,7 @@ func TestIndexDatabaseAheadOfTheChainDatabase(t *testing.T) {
 	spendX := g.SpendAll(g.Coinbase(base[0].Hash()), 1000)
 	x := []*chain.Block{g.NextBlock(base[100].Hash(), spendX)}
 	x = append(x, g.NextBlock(x[0].Hash()))
-	mustProcess(t, c, x...)
+	chaintest.MustProcess(t, c, x...)
 	if loc, err := find(ix, spendX); err != nil || loc.Block != x[0].Hash() {
 		t.Fatalf("Find on branch x: %+v, %v", loc, err)
 	}
@@ -420,7 +420,7 @@ func TestIndexDatabaseAheadOfTheChainDatabase(t *testing.T) {
 	spendY := g.SpendAll(g.Coinbase(base[1].Hash()), 1000)
 	y := []*chain.Block{g.NextBlock(base[100].Hash(), spendY)}
 	y = append(y, g.Chain(y[0].Hash(), 2)...)
-	mustProcess(t, c, y...)
+	chaintest.MustProcess(t, c, y...)
 	requireTip(t, c, y[2])
 	chaintest.WaitIndexes(t, c)
 	c.Close()

@@ -39,10 +39,10 @@ func TestPruneKeepsRecentBlocksAndHeaders(t *testing.T) {
 	}
 
 	side := g.Chain(main[393].Hash(), 7) // from height 394: six blocks off, one more
-	mustProcess(t, c, side...)
+	chaintest.MustProcess(t, c, side...)
 	requireTip(t, c, side[6])
 	fresh := openChain(t, t.TempDir())
-	mustProcess(t, fresh, append(main[:394:394], side...)...)
+	chaintest.MustProcess(t, fresh, append(main[:394:394], side...)...)
 	if utxoHash(t, c) != utxoHash(t, fresh) {
 		t.Fatal("UTXO set after a reorganisation on a pruned node differs from a node that saw only the winner")
 	}
@@ -69,15 +69,15 @@ func TestPruneWaitsForPruneAfterHeight(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustProcess(t, c, blocks[:after-1]...)
+		chaintest.MustProcess(t, c, blocks[:after-1]...)
 		if _, err := c.PruneBlockchain(5); !errors.Is(err, blockchain.ErrTooShortToPrune) {
 			t.Errorf("target %d: PruneBlockchain at height %d: %v, want ErrTooShortToPrune", target, after-1, err)
 		}
-		mustProcess(t, c, blocks[after-1])
+		chaintest.MustProcess(t, c, blocks[after-1])
 		if st := c.PruneState(); st.Pruned {
 			t.Errorf("target %d: pruned at height %d, PruneAfterHeight %d: %+v", target, after, after, st)
 		}
-		mustProcess(t, c, blocks[after])
+		chaintest.MustProcess(t, c, blocks[after])
 		want := after + 1 - blockchain.MinBlocksToKeep // the last block pruned
 		if target == blockchain.PruneManual {
 			if got, err := c.PruneBlockchain(after); err != nil || got != want {
@@ -101,7 +101,7 @@ func openPruned400(t *testing.T, cfg blockchain.Config) (*blockchain.Chain, *cha
 	}
 	g := chaintest.New(chain.RegtestParams)
 	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
-	mustProcess(t, c, main...)
+	chaintest.MustProcess(t, c, main...)
 	return c, g, main
 }
 
@@ -109,7 +109,7 @@ func TestPruneBlockchainManual(t *testing.T) {
 	g := chaintest.New(chain.RegtestParams)
 	main := g.Chain(chain.RegtestParams.GenesisHash, 400)
 	c := openChain(t, t.TempDir())
-	mustProcess(t, c, main...)
+	chaintest.MustProcess(t, c, main...)
 	if _, err := c.PruneBlockchain(100); !errors.Is(err, blockchain.ErrNotPruneMode) {
 		t.Fatalf("PruneBlockchain not in prune mode: %v", err)
 	}
@@ -119,7 +119,7 @@ func TestPruneBlockchainManual(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	mustProcess(t, c, main...)
+	chaintest.MustProcess(t, c, main...)
 	if st := c.PruneState(); st.Pruned || st.Automatic || !st.Enabled {
 		t.Fatalf("manual prune mode pruned on its own: %+v", st)
 	}
@@ -143,7 +143,7 @@ func TestIndexBehindPrunedDataRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
+	chaintest.MustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 300)...)
 	if got, err := c.PruneBlockchain(10); err != nil || got != 10 {
 		t.Fatalf("PruneBlockchain(10) = %d, %v", got, err)
 	}
@@ -176,7 +176,7 @@ func TestPruneAtOpenKeepsWhatIndexesNeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Past PruneAfterHeight, so that only the index holds pruning back.
-	mustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 400)...)
+	chaintest.MustProcess(t, c, chaintest.New(chain.RegtestParams).Chain(chain.RegtestParams.GenesisHash, 400)...)
 	c.Close()
 
 	cfg.PruneTargetBytes, cfg.Indexers, cfg.ReindexChainState = 2, []blockchain.Indexer{indexers.NewAddrIndex()}, true
@@ -204,13 +204,13 @@ func TestPruneKeepsWhatAnIndexOnALosingBranchNeeds(t *testing.T) {
 	fork := base[len(base)-1].Hash()
 	loser := g.NextBlock(fork)
 	c, _, _ := openIndexed(t, dir)
-	mustProcess(t, c, append(base, loser)...)
+	chaintest.MustProcess(t, c, append(base, loser)...)
 	chaintest.WaitIndexes(t, c)
 	c.Close()
 
 	winner := g.Chain(fork, 300)
 	c = openChain(t, dir)
-	mustProcess(t, c, winner...)
+	chaintest.MustProcess(t, c, winner...)
 	c.Close()
 
 	addrIndex := indexers.NewAddrIndex()
@@ -253,7 +253,7 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	// Forks at height 50: 350 blocks take it to 400 (as much work as the
 	// tip, which stays), the 351st past it.
 	side := g.Chain(main[49].Hash(), 352)
-	mustProcess(t, c, side[:350]...)
+	chaintest.MustProcess(t, c, side[:350]...)
 	for _, b := range side[350:] {
 		_, err := c.ProcessBlock(b)
 		if !errors.Is(err, blockchain.ErrForkBeyondPrune) || !strings.Contains(err.Error(), "fork at height 50") {
@@ -291,7 +291,7 @@ func TestReorgBelowPruneHeightRefused(t *testing.T) {
 	}
 	requireBranchTip(t, c, side[351], 352)
 	more := g.Chain(main[399].Hash(), 3) // the main chain grows past the branch
-	mustProcess(t, c, more...)
+	chaintest.MustProcess(t, c, more...)
 	requireTip(t, c, more[2])
 	tail := g.Chain(side[351].Hash(), 2) // and the branch past it again
 	for _, b := range tail {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sort"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -108,6 +109,16 @@ func (c *Chain) BlockHashByHeight(height int32) (chain.Hash, error) {
 		return chain.Hash{}, fmt.Errorf("block at height %d: %w", height, ErrNotFound)
 	}
 	return c.mainChain[height].hash, nil
+}
+
+// FirstBlockAtTime returns the height of the first main-chain block that, or
+// an ancestor of which, has a time of at least t (Core's FindEarliestAtLeast),
+// and false if no block has.
+func (c *Chain) FirstBlockAtTime(t int64) (int32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h := sort.Search(len(c.mainChain), func(i int) bool { return int64(c.mainChain[i].timeMax) >= t })
+	return int32(h), h < len(c.mainChain)
 }
 
 // BlockByHash returns a stored block; ErrPruned if its body was pruned.

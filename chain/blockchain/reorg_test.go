@@ -26,7 +26,7 @@ func utxoHash(t *testing.T, c *blockchain.Chain) chain.Hash {
 func requireSameState(t *testing.T, c *blockchain.Chain, winning []*chain.Block) {
 	t.Helper()
 	fresh := openChain(t, t.TempDir())
-	mustProcess(t, fresh, winning...)
+	chaintest.MustProcess(t, fresh, winning...)
 	requireTip(t, c, winning[len(winning)-1])
 	if utxoHash(t, c) != utxoHash(t, fresh) {
 		t.Fatal("UTXO set after the reorganisation differs from a chain that only saw the winner")
@@ -49,7 +49,7 @@ func TestReorgs(t *testing.T) {
 			cb := g.Coinbase(base[0].Hash())
 			a := []*chain.Block{g.NextBlock(fork, g.SpendAll(cb, 1000))}
 			a = append(a, g.Chain(a[0].Hash(), depth-1)...)
-			mustProcess(t, c, a...)
+			chaintest.MustProcess(t, c, a...)
 			requireTip(t, c, a[len(a)-1])
 
 			var events []blockchain.Event
@@ -57,7 +57,7 @@ func TestReorgs(t *testing.T) {
 
 			b := []*chain.Block{g.NextBlock(fork, g.SpendAll(cb, 5000), g.SpendAll(g.Coinbase(base[1].Hash()), 1000))}
 			b = append(b, g.Chain(b[0].Hash(), depth)...)
-			mustProcess(t, c, b...)
+			chaintest.MustProcess(t, c, b...)
 			requireSameState(t, c, append(slices.Clone(base), b...))
 
 			// Every block of A leaves, tip first, before B's blocks arrive in order.
@@ -89,7 +89,7 @@ func TestReorgOntoInvalidBranch(t *testing.T) {
 	base := matureBase(t, c, g)
 	fork := base[len(base)-1].Hash()
 	a := g.Chain(fork, 3)
-	mustProcess(t, c, a...)
+	chaintest.MustProcess(t, c, a...)
 
 	b1 := g.NextBlock(fork)
 	bad := g.NextBlock(b1.Hash(), g.SpendAll(chain.OutPoint{TxID: chaintest.TxIDFromSeed(9)}, 0))
@@ -116,7 +116,7 @@ func TestReorgOntoInvalidBranch(t *testing.T) {
 	}
 	// A longer valid branch from b1 still wins.
 	c1 := g.Chain(b1.Hash(), 4)
-	mustProcess(t, c, c1...)
+	chaintest.MustProcess(t, c, c1...)
 	requireTip(t, c, c1[3])
 }
 
@@ -136,7 +136,7 @@ func TestOrphansInReverseOrder(t *testing.T) {
 	if _, err := c.ProcessBlock(blocks[5]); !errors.Is(err, chain.ErrDuplicateBlock) {
 		t.Fatalf("orphan seen twice: %v", err)
 	}
-	mustProcess(t, c, blocks[0])
+	chaintest.MustProcess(t, c, blocks[0])
 	requireTip(t, c, blocks[19])
 }
 
@@ -159,7 +159,7 @@ func TestOrphanPoolBounded(t *testing.T) {
 			t.Fatalf("orphan %d held = %v, want %v", i+1, !want, want)
 		}
 	}
-	mustProcess(t, c, blocks[0])
+	chaintest.MustProcess(t, c, blocks[0])
 	requireTip(t, c, blocks[0])
 }
 
@@ -210,7 +210,7 @@ func TestReindex(t *testing.T) {
 			g := chaintest.New(chain.RegtestParams)
 			base, spend, last := spendOnBase(t, c, g)
 			side := g.NextBlock(base[99].Hash()) // less work: no tie for the tip
-			mustProcess(t, c, side)
+			chaintest.MustProcess(t, c, side)
 			before := utxoHash(t, c)
 			c.Close()
 
@@ -260,7 +260,7 @@ func TestLargestBlockConnectsAndDisconnects(t *testing.T) {
 	if size := big.SerializeSize(); size > chain.MaxBlockSize || size < chain.MaxBlockSize-2000 {
 		t.Fatalf("block of %d bytes, want just under the limit", size)
 	}
-	mustProcess(t, c, big)
+	chaintest.MustProcess(t, c, big)
 	requireTip(t, c, big)
 	chaintest.WaitIndexes(t, c)
 	bigTx := big.Txs[1].TxID()
@@ -269,7 +269,7 @@ func TestLargestBlockConnectsAndDisconnects(t *testing.T) {
 	}
 	// A longer branch from below makes the big block leave again.
 	fork := g.Chain(base[100].Hash(), 2)
-	mustProcess(t, c, fork...)
+	chaintest.MustProcess(t, c, fork...)
 	requireSameState(t, c, append(slices.Clone(base), fork...))
 	chaintest.WaitIndexes(t, c)
 	if _, _, err := txIndex.Find(bigTx); !errors.Is(err, blockchain.ErrNotFound) {

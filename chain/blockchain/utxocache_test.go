@@ -58,13 +58,13 @@ func TestReorgAcrossFlushAndReplay(t *testing.T) {
 			cb := g.Coinbase(base[0].Hash())
 			a := []*chain.Block{g.NextBlock(fork, g.SpendAll(cb, 1000))}
 			a = append(a, g.Chain(a[0].Hash(), 4)...)
-			mustProcess(t, c, a...)
+			chaintest.MustProcess(t, c, a...)
 			if err := c.FlushChainState(); err != nil {
 				t.Fatal(err)
 			}
 			b := []*chain.Block{g.NextBlock(fork, g.SpendAll(cb, 5000), g.SpendAll(g.Coinbase(base[1].Hash()), 1000))}
 			b = append(b, g.Chain(b[0].Hash(), 5)...)
-			mustProcess(t, c, b...)
+			chaintest.MustProcess(t, c, b...)
 			if err := c.Abandon(); err != nil {
 				t.Fatal(err)
 			}

@@ -33,7 +33,8 @@ func MustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {
 	t.Helper()
 	for _, b := range blocks {
 		if _, err := c.ProcessBlock(b); err != nil {
-			t.Fatalf("block %s: %v", b.Hash(), err)
+			height, _ := chain.CoinbaseHeight(b.Txs[0])
+			t.Fatalf("block %s at height %d: %v", b.Hash(), height, err)
 		}
 	}
 }

@@ -36,9 +36,9 @@ func (m *chainMethods) pruneblockchain() rpc.Method {
 			best := m.Chain.Best()
 			if height > 1_000_000_000 {
 				// A time, with two hours of slack for blocks stamped early.
-				h, err := m.firstBlockAtLeast(height - 2*60*60)
-				if err != nil {
-					return nil, err
+				h, ok := m.Chain.FirstBlockAtTime(height - 2*60*60)
+				if !ok {
+					return nil, rpc.Errorf(rpc.CodeInvalidParameter, "Could not find block with at least the specified timestamp.")
 				}
 				height = int64(h)
 			}
@@ -59,27 +59,6 @@ func (m *chainMethods) pruneblockchain() rpc.Method {
 			return pruned, nil
 		},
 	}
-}
-
-// firstBlockAtLeast is the height of the first main-chain block that, or an
-// ancestor of which, has a time of at least t (Core's FindEarliestAtLeast over
-// each block's maximum time); an error if none has.
-func (m *chainMethods) firstBlockAtLeast(t int64) (int32, error) {
-	var maxTime int64
-	for h := range m.Chain.Best().Height + 1 {
-		hash, err := m.Chain.BlockHashByHeight(h)
-		if err != nil {
-			return 0, err
-		}
-		info, err := m.Chain.BlockInfo(hash)
-		if err != nil {
-			return 0, err
-		}
-		if maxTime = max(maxTime, int64(info.Header.Time)); maxTime >= t {
-			return h, nil
-		}
-	}
-	return 0, rpc.Errorf(rpc.CodeInvalidParameter, "Could not find block with at least the specified timestamp.")
 }
 
 // pruneInfo fills getblockchaininfo's pruning fields as Core does: the height
