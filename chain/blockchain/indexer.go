@@ -525,6 +525,7 @@ type IndexStatus struct {
 	// queries wait for it to apply them rather than fail.
 	Synced     bool
 	BestHeight int32
+	BestHash   chain.Hash
 }
 
 // IndexStatuses lists the enabled indexes, in the order of Config.Indexers.
@@ -536,7 +537,7 @@ func (c *Chain) IndexStatuses() []IndexStatus {
 		tip := c.tip()
 		behind := tip.height - forkPoint(best, tip).height
 		c.mu.RUnlock()
-		out = append(out, IndexStatus{Name: name, Synced: behind <= indexNearTip, BestHeight: best.height})
+		out = append(out, IndexStatus{Name: name, Synced: behind <= indexNearTip, BestHeight: best.height, BestHash: best.hash})
 	}
 	return out
 }

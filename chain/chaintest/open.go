@@ -39,15 +39,16 @@ func MustProcess(t testing.TB, c *blockchain.Chain, blocks ...*chain.Block) {
 	}
 }
 
-// WaitIndexes waits until every enabled index of c is at its tip, failing
-// the test after 20 s.
+// WaitIndexes waits until every enabled index of c is at its tip (the same
+// block, not only the same height, so that a reorganisation to a branch as
+// long is waited for), failing the test after 20 s.
 func WaitIndexes(t testing.TB, c *blockchain.Chain) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		done := true
 		for _, st := range c.IndexStatuses() {
-			done = done && st.BestHeight == c.Best().Height
+			done = done && st.BestHash == c.Best().Hash
 		}
 		if done {
 			return
