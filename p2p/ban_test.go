@@ -94,7 +94,7 @@ func publishRaw(t *testing.T, topic *pubsub.Topic, data []byte) {
 // sendRaw opens a sync stream from the attacker to victim and writes raw bytes.
 func sendRaw(t *testing.T, att *Node, victim *testNode, raw []byte) {
 	t.Helper()
-	s, err := att.host.NewStream(context.Background(), victim.node.ID(), att.proto)
+	s, err := att.host.NewStream(context.Background(), victim.node.ID(), att.protos[0])
 	if err != nil {
 		t.Fatal(err)
 	}

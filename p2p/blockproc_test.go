@@ -79,7 +79,7 @@ func servingAttacker(t *testing.T, base, ahead []*chain.Block, tip chain.Hash, h
 		switch typ {
 		case msgStatus:
 			st := statusMsg{Network: att.params.Name, Genesis: att.params.GenesisHash, Tip: claim.Hash, Height: claim.Height, Work: claim.ChainWork}
-			_ = writeFrame(s, msgStatus, st.encode())
+			_ = writeFrame(s, msgStatus, st.encode(syncV2))
 		case msgGetHeaders:
 			_ = writeFrame(s, msgHeaders, encodeHeaders(headers))
 		case msgGetBlocks:

@@ -25,15 +25,23 @@
 //
 // # Sync
 //
-// The stream protocol /quarry/<network>/sync/1 carries one request and its
+// The stream protocol /quarry/<network>/sync/2 carries one request and its
 // answer per stream, in frames of a uvarint length, a type byte and a
 // payload, each type with its own size limit:
 //
 //	status      network, genesis hash, tip hash, height, chain work,
-//	            services (absent from nodes built before it: a full
-//	            node's); both ways
+//	            services; both ways
 //	getheaders  block locator and stop hash   -> headers (up to 2,000)
 //	getblocks   up to 16 block hashes         -> one block or notfound each
+//
+// /quarry/<network>/sync/1, which nodes built before the services speak, is
+// the same but for the status, which ends after the chain work (such a node
+// refuses more, and bans the sender). A node serves both and opens each
+// stream offering both, version 2 first; libp2p takes the first the peer
+// speaks. A peer speaking only version 1 is a full node (it cannot prune)
+// and, if the node is pruned, is not dropped for asking below the window (it
+// cannot know of it): the blocks there are answered notfound. getpeerinfo
+// shows the version each peer speaks.
 //
 // Every new connection starts with a status exchange; a peer on another
 // network or genesis is dropped and refused for a day. Peers are asked for

@@ -39,13 +39,15 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzDecodeStatus(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := decodeStatus(data)
-		if err != nil {
-			checkProtocolError(t, err)
-			return
-		}
-		if enc := m.encode(); !bytes.Equal(enc, data) {
-			t.Fatalf("status re-encodes to %x, read from %x", enc, data)
+		for _, v := range []syncVersion{syncV1, syncV2} {
+			m, err := decodeStatus(data, v)
+			if err != nil {
+				checkProtocolError(t, err)
+				continue
+			}
+			if enc := m.encode(v); !bytes.Equal(enc, data) {
+				t.Fatalf("version %d status re-encodes to %x, read from %x", v, enc, data)
+			}
 		}
 	})
 }

@@ -266,10 +266,11 @@ func withGen(f func(g *chaintest.Generator)) {
 	f(gen)
 }
 
-// answerSync replaces n's sync protocol handler with answer, which gets each
-// request read off its stream; the stream is closed after.
+// answerSync replaces n's handler of the newest sync protocol version, which
+// its peers speak, with answer, which gets each request read off its stream;
+// the stream is closed after.
 func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []byte)) {
-	n.host.SetStreamHandler(n.proto, func(s network.Stream) {
+	n.host.SetStreamHandler(n.protos[0], func(s network.Stream) {
 		defer s.Close()
 		typ, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
 		if err == nil {
@@ -281,16 +282,11 @@ func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []by
 // answerSyncWithBlocks makes n answer status and getheaders requests from
 // its chain, as an honest peer, and getblocks with getBlocks.
 func answerSyncWithBlocks(n *Node, getBlocks func(s network.Stream, hashes []chain.Hash)) {
-	answerSyncWith(n, func(st statusMsg) []byte { return st.encode() }, getBlocks)
-}
-
-// answerSyncWith is answerSyncWithBlocks with n's status encoded by
-// status.
-func answerSyncWith(n *Node, status func(statusMsg) []byte, getBlocks func(s network.Stream, hashes []chain.Hash)) {
 	answerSync(n, func(s network.Stream, typ msgType, payload []byte) {
 		switch typ {
 		case msgStatus:
-			_ = writeFrame(s, msgStatus, status(n.ourStatus()))
+			st := n.ourStatus()
+			_ = writeFrame(s, msgStatus, st.encode(syncV2))
 		case msgGetHeaders:
 			m, _ := decodeGetHeaders(payload)
 			_ = writeFrame(s, msgHeaders, encodeHeaders(n.chain.HeadersAfter(m.Locator, m.Stop, MaxHeadersPerMsg)))

@@ -184,7 +184,7 @@ func newHostilePeer(t *testing.T, victim *testNode, status func() statusMsg, hea
 	}
 	t.Cleanup(func() { h.Close() })
 	hp := &hostilePeer{host: h, status: status, headers: headers}
-	h.SetStreamHandler(victim.node.proto, hp.serve)
+	h.SetStreamHandler(victim.node.protos[0], hp.serve)
 	if err := h.Connect(context.Background(), peer.AddrInfo{ID: victim.node.ID(), Addrs: victim.node.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func (hp *hostilePeer) serve(s network.Stream) {
 	switch t {
 	case msgStatus:
 		st := hp.status()
-		_ = writeFrame(s, msgStatus, st.encode())
+		_ = writeFrame(s, msgStatus, st.encode(syncV2))
 	case msgGetHeaders:
 		gh, err := decodeGetHeaders(payload)
 		if err != nil {
@@ -232,7 +232,7 @@ func (hp *hostilePeer) pushStatus(victim peer.ID, proto protocol.ID) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
 	st := hp.status()
-	if writeFrame(s, msgStatus, st.encode()) != nil || s.CloseWrite() != nil {
+	if writeFrame(s, msgStatus, st.encode(syncV2)) != nil || s.CloseWrite() != nil {
 		return
 	}
 	_, _, _ = readFrame(bufio.NewReader(s), msgStatus)

@@ -129,7 +129,9 @@ type Node struct {
 	gater  *gater
 	cm     *connmgr.BasicConnMgr
 	bw     *metrics.BandwidthCounter
-	proto  protocol.ID
+	// protos are the sync protocol's IDs, the newest version first: the
+	// order in which a stream offers them (syncProtocols).
+	protos []protocol.ID
 
 	ps         *pubsub.PubSub
 	blockTopic *pubsub.Topic
@@ -218,8 +220,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	proto := protocol.ID("/quarry/" + params.Name + "/sync/1")
-	rm, err := newResourceManager(proto)
+	protos := syncProtocols(params.Name)
+	rm, err := newResourceManager(protos)
 	if err != nil {
 		cm.Close()
 		return nil, err
@@ -255,7 +257,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Node{
 		cfg: cfg, chain: cfg.Chain, params: params, log: log,
-		host: h, gater: g, cm: cm, bw: bw, proto: proto,
+		host: h, gater: g, cm: cm, bw: bw, protos: protos,
 		seen:        newSeenSet(seenSetSize),
 		ctx:         nctx,
 		cancel:      cancel,
@@ -270,7 +272,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		validated:   make(chan struct{}),
 	}
 	n.sync.init()
-	h.SetStreamHandler(proto, n.handleStream)
+	for _, proto := range protos {
+		h.SetStreamHandler(proto, n.handleStream)
+	}
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    n.connected,
 		DisconnectedF: n.disconnected,
@@ -298,8 +302,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 // default limits scaled to 1 GiB of memory and 1024 file descriptors, each
 // peer held to 64 streams and 64 MiB (room for a few 2 MB blocks in flight on
 // sync and gossip at once), and at most 8 concurrent sync streams each way
-// per peer (a syncing peer needs 4 at most).
-func newResourceManager(proto protocol.ID) (network.ResourceManager, error) {
+// per peer and sync protocol version (a syncing peer needs 4 at most, on one
+// version; a peer opening streams on both still gets no more answers, since
+// the request limiter is per peer).
+func newResourceManager(protos []protocol.ID) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	scaled := limits.Scale(1<<30, 1024)
@@ -310,9 +316,10 @@ func newResourceManager(proto protocol.ID) (network.ResourceManager, error) {
 			StreamsOutbound: 32,
 			Memory:          64 << 20,
 		},
-		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
-			proto: {Streams: 16, StreamsInbound: 8, StreamsOutbound: 8},
-		},
+		ProtocolPeer: make(map[protocol.ID]rcmgr.ResourceLimits),
+	}
+	for _, proto := range protos {
+		partial.ProtocolPeer[proto] = rcmgr.ResourceLimits{Streams: 16, StreamsInbound: 8, StreamsOutbound: 8}
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaled)))
 	if err != nil {
@@ -364,7 +371,9 @@ func (n *Node) Close() error {
 	for _, c := range n.discovery {
 		errs = append(errs, c())
 	}
-	n.host.RemoveStreamHandler(n.proto)
+	for _, proto := range n.protos {
+		n.host.RemoveStreamHandler(proto)
+	}
 	errs = append(errs, n.host.Close())
 	n.wg.Wait()
 	return errors.Join(errs...)

@@ -54,7 +54,10 @@ const (
 type peerState struct {
 	status    statusMsg
 	hasStatus bool
-	statusAt  time.Time
+	// version is the sync protocol version of the last status, the
+	// newest the peer speaks: 1 for a node built before the services.
+	version  syncVersion
+	statusAt time.Time
 	// statusBusy: a status request is in flight; statusDue: ask at once.
 	statusBusy bool
 	statusDue  bool
@@ -150,7 +153,7 @@ func (n *Node) requestStatus(p peer.ID) {
 
 func (n *Node) exchangeStatus(p peer.ID) {
 	start := time.Now()
-	st, err := n.getStatus(p)
+	st, v, err := n.getStatus(p)
 	rtt := time.Since(start)
 	n.mu.Lock()
 	if ps := n.peers[p]; ps != nil {
@@ -161,9 +164,9 @@ func (n *Node) exchangeStatus(p peer.ID) {
 	switch {
 	case err == nil:
 		n.host.Peerstore().RecordLatency(p, rtt)
-		n.gotStatus(p, st)
+		n.gotStatus(p, st, v)
 	case isNotSupported(err):
-		n.refuseForeign(p, "does not speak "+string(n.proto))
+		n.refuseForeign(p, fmt.Sprintf("speaks none of %v", n.protos))
 	case isMisbehaviour(err):
 		n.misbehaved(p, err.Error())
 	default:
@@ -190,9 +193,10 @@ func (n *Node) statusFor(p peer.ID) statusMsg {
 	return st
 }
 
-// gotStatus records a peer's status, refusing the peer if it is on another
-// network, and lets the syncer see whether the peer is ahead.
-func (n *Node) gotStatus(p peer.ID, st statusMsg) {
+// gotStatus records a peer's status, told in version v of the sync
+// protocol, refusing the peer if it is on another network, and lets the
+// syncer see whether the peer is ahead.
+func (n *Node) gotStatus(p peer.ID, st statusMsg, v syncVersion) {
 	if !n.compatible(st) {
 		n.refuseForeign(p, fmt.Sprintf("network %q genesis %s", st.Network, st.Genesis))
 		return
@@ -203,7 +207,7 @@ func (n *Node) gotStatus(p peer.ID, st statusMsg) {
 	n.mu.Lock()
 	ps := n.peerLocked(p)
 	first := !ps.hasStatus
-	ps.status, ps.hasStatus, ps.statusAt = st, true, time.Now()
+	ps.status, ps.hasStatus, ps.statusAt, ps.version = st, true, time.Now(), v
 	if first {
 		// Ask again once gossipsub's mesh has formed: blocks relayed to us
 		// before the peer joined our mesh were not passed on to it.
@@ -274,8 +278,12 @@ type PeerInfo struct {
 	// the first.
 	Height int32
 	Tip    chain.Hash
-	// Services are from the peer's last status, 0 before the first.
-	Services    ServiceFlags
+	// Services are from the peer's last status, 0 before the first; a
+	// peer speaking only version 1 of the sync protocol has NodeNetwork.
+	Services ServiceFlags
+	// SyncVersion is the newest version of the sync protocol the peer
+	// speaks (SyncProtocolVersion is ours), 0 before its first status.
+	SyncVersion int
 	PingRTT     time.Duration
 	BytesSent   int64
 	BytesRecv   int64
@@ -310,7 +318,7 @@ func (n *Node) Peers() []PeerInfo {
 		}
 		n.mu.Lock()
 		if ps := n.peers[p]; ps != nil && ps.hasStatus {
-			info.Height, info.Tip, info.Services = ps.status.Height, ps.status.Tip, ps.status.Services
+			info.Height, info.Tip, info.Services, info.SyncVersion = ps.status.Height, ps.status.Tip, ps.status.Services, int(ps.version)
 		}
 		_, info.Persistent = n.persistent[p]
 		info.Mesh = n.meshTopicsLocked(p)

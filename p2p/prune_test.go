@@ -25,7 +25,8 @@ import (
 // many came as blocks.
 func getBlocksFrom(n *Node, p peer.ID, hashes []chain.Hash) (int, error) {
 	got := 0
-	err := n.request(p, msgGetBlocks, encodeGetBlocks(hashes), 5*time.Second, func(_ network.Stream, r *bufio.Reader) error {
+	req := encodeGetBlocks(hashes)
+	err := n.request(p, msgGetBlocks, func(syncVersion) []byte { return req }, 5*time.Second, func(_ network.Stream, r *bufio.Reader, _ syncVersion) error {
 		for range hashes {
 			t, _, err := readFrame(r, msgBlock, msgNotFound)
 			if err != nil {
@@ -61,12 +62,13 @@ func TestPrunedNodeServesOnlyItsLastBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "status exchange", func() bool { return full.ready(pruned) && pruned.ready(full) })
-	services := map[string]ServiceFlags{}
+	seen := map[string]PeerInfo{}
 	for _, p := range full.node.Peers() {
-		services[p.ID] = p.Services
+		seen[p.ID] = p
 	}
-	if got := services[pruned.node.ID().String()]; got != NodeNetworkLimited {
-		t.Fatalf("the full node sees the pruned node's services as %v", got.Names())
+	// The services come with version 2 of the sync protocol, which both speak.
+	if got := seen[pruned.node.ID().String()]; got.Services != NodeNetworkLimited || got.SyncVersion != SyncProtocolVersion {
+		t.Fatalf("the full node sees the pruned node's services as %v, on sync version %d", got.Services.Names(), got.SyncVersion)
 	}
 	if n, err := getBlocksFrom(pruned.node, full.node.ID(), []chain.Hash{blocks[0].Hash()}); err != nil || n != 1 {
 		t.Fatalf("block at height 1 from the full node: %d served, %v", n, err)
@@ -206,7 +208,9 @@ func TestBlockSourceOrderPrefersFullPeers(t *testing.T) {
 // A peer asking a pruned node for a block in the window of the tip the
 // node last told it, which the node has since moved past, did nothing
 // wrong: the block is withheld (notfound), the peer is not dropped. Asking
-// below the told window still drops it.
+// below the told window still drops it, unless the peer speaks version 1
+// of the sync protocol: it cannot know the node is pruned, and every block
+// below the window is withheld.
 func TestLimitedWindowFollowsToldTip(t *testing.T) {
 	blocks := mainBlocks(306)
 	pruned := newPrunedTestNode(t, nil)
@@ -217,47 +221,16 @@ func TestLimitedWindowFollowsToldTip(t *testing.T) {
 	pruned.node.mu.Unlock()
 	// Height 15 is the lowest a peer told 300 asks for (Core's 288 less
 	// two); 16 the lowest the tip at 306 serves.
-	withheld, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[14].Hash(), blocks[15].Hash()})
+	withheld, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[14].Hash(), blocks[15].Hash()}, syncV2)
 	if err != nil || len(withheld) != 2 || !withheld[0] || withheld[1] {
 		t.Fatalf("heights 15 and 16 after telling 300, tip 306: withheld %v, %v; want the first withheld, no error", withheld, err)
 	}
-	if _, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[8].Hash()}); !errors.Is(err, errBeyondLimitedWindow) {
+	deep := []chain.Hash{blocks[8].Hash(), blocks[15].Hash()}
+	if _, err := pruned.node.checkLimitedWindow(p, deep, syncV2); !errors.Is(err, errBeyondLimitedWindow) {
 		t.Fatalf("height 9 after telling 300: %v, want %v", err, errBeyondLimitedWindow)
 	}
-}
-
-// A peer built before the services field answers statuses without it: the
-// node takes it for a full node and syncs from it, where it used to ban it
-// for a short status.
-func TestSyncFromPeerWithoutServices(t *testing.T) {
-	blocks := mainBlocks(20)
-	old := newTestNode(t, nil)
-	old.process(blocks...)
-	answerSyncWith(old.node, func(st statusMsg) []byte {
-		b := st.encode()
-		return b[:len(b)-8] // the status before the services field
-	}, func(s network.Stream, hashes []chain.Hash) {
-		for _, h := range hashes {
-			raw, _ := old.chain.RawBlock(h)
-			if writeFrame(s, msgBlock, raw) != nil {
-				return
-			}
-		}
-	})
-	fresh := newTestNode(t, nil)
-	// Not kept: a kept peer is never banned.
-	if err := fresh.node.DialOnce(old.addr()); err != nil {
-		t.Fatal(err)
-	}
-	waitTip(t, 20*time.Second, blocks[19], fresh)
-	// Its own requests carry today's status, services and all (both
-	// full), so only NETWORK is sure to be read.
-	for _, p := range fresh.node.Peers() {
-		if p.ID == old.node.ID().String() && p.Services&NodeNetwork == 0 {
-			t.Fatalf("the old peer's services read as %v, want NETWORK", p.Services.Names())
-		}
-	}
-	if fresh.node.IsBanned(old.node.ID()) {
-		t.Fatal("the old peer was banned")
+	withheld, err = pruned.node.checkLimitedWindow(p, deep, syncV1)
+	if err != nil || len(withheld) != 2 || !withheld[0] || withheld[1] {
+		t.Fatalf("heights 9 and 16 on version 1: withheld %v, %v; want the first withheld, no error", withheld, err)
 	}
 }

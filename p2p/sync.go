@@ -70,6 +70,26 @@ func isNotSupported(err error) bool {
 	return errors.Is(err, msmux.ErrNotSupported[protocol.ID]{})
 }
 
+// syncProtocols are the sync protocol's IDs on a network, the newest version
+// first. A node serves them all; opening a stream it offers them in this
+// order, and libp2p takes the first the peer speaks: a node built before
+// version 2 speaks only /sync/1, whose status would carry no services, and
+// refuses a status with bytes after the chain work.
+func syncProtocols(network string) []protocol.ID {
+	return []protocol.ID{
+		protocol.ID(fmt.Sprintf("/quarry/%s/sync/%d", network, syncV2)),
+		protocol.ID(fmt.Sprintf("/quarry/%s/sync/%d", network, syncV1)),
+	}
+}
+
+// syncVersionOf returns the version of the sync protocol id, one of n.protos.
+func (n *Node) syncVersionOf(id protocol.ID) syncVersion {
+	if id == n.protos[len(n.protos)-1] {
+		return syncV1
+	}
+	return syncV2
+}
+
 // handleStream serves one sync request: read it, answer it, close.
 func (n *Node) handleStream(s network.Stream) {
 	if !n.enter() {
@@ -78,7 +98,7 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 	defer n.wg.Done()
 	p := s.Conn().RemotePeer()
-	if err := n.serve(s, p); err != nil {
+	if err := n.serve(s, p, n.syncVersionOf(s.Protocol())); err != nil {
 		_ = s.Reset()
 		if isMisbehaviour(err) {
 			n.misbehaved(p, err.Error())
@@ -90,7 +110,8 @@ func (n *Node) handleStream(s network.Stream) {
 	_ = s.Close()
 }
 
-func (n *Node) serve(s network.Stream, p peer.ID) error {
+// serve answers one request on a stream of version v of the protocol.
+func (n *Node) serve(s network.Stream, p peer.ID, v syncVersion) error {
 	_ = s.SetDeadline(time.Now().Add(readRequestTimeout))
 	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
 	if err != nil {
@@ -108,7 +129,7 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 	)
 	switch t {
 	case msgStatus:
-		st, err = decodeStatus(payload)
+		st, err = decodeStatus(payload, v)
 	case msgGetHeaders:
 		gh, err = decodeGetHeaders(payload)
 		cost = headersRequestCost
@@ -136,7 +157,7 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 	switch t {
 	case msgStatus:
 		ours := n.statusFor(p)
-		if err := writeFrame(w, msgStatus, ours.encode()); err != nil {
+		if err := writeFrame(w, msgStatus, ours.encode(v)); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {
@@ -149,7 +170,7 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 			_ = s.SetReadDeadline(time.Now().Add(foreignLinger))
 			_, _ = io.Copy(io.Discard, io.LimitReader(s, 1))
 		}
-		n.gotStatus(p, st)
+		n.gotStatus(p, st, v)
 		return nil
 	case msgGetHeaders:
 		hs := n.chain.HeadersAfter(gh.Locator, gh.Stop, MaxHeadersPerMsg)
@@ -157,7 +178,7 @@ func (n *Node) serve(s network.Stream, p peer.ID) error {
 			return err
 		}
 	case msgGetBlocks:
-		withheld, err := n.checkLimitedWindow(p, hashes)
+		withheld, err := n.checkLimitedWindow(p, hashes, v)
 		if err != nil {
 			n.closePeer(p)
 			return err
@@ -194,7 +215,10 @@ var errBeyondLimitedWindow = errors.New("block request below the NETWORK_LIMITED
 // notfound, stored or not): our tip moved past the peer's view since the
 // last status, most of all while we catch up ourselves, and dropping an
 // honest peer for that would cut two syncing nodes apart at every status.
-func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash) (withheld []bool, err error) {
+// A peer asking on version 1 of the protocol never learnt that we serve only
+// our last blocks (its status has no services): it is not dropped, and every
+// block below the window is withheld.
+func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash, v syncVersion) (withheld []bool, err error) {
 	if !n.LocalServices().limited() {
 		return nil, nil
 	}
@@ -209,7 +233,7 @@ func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash) (withheld []bo
 		info, err := n.chain.BlockInfo(h)
 		switch {
 		case err != nil:
-		case told-info.Height > NetworkLimitedBlocks+limitedRace:
+		case v >= syncV2 && told-info.Height > NetworkLimitedBlocks+limitedRace:
 			return nil, fmt.Errorf("%w: block %s at height %d, tip at %d (told %d); disconnecting", errBeyondLimitedWindow, h, info.Height, tip, told)
 		case tip-info.Height > NetworkLimitedBlocks+limitedRace:
 			if withheld == nil {
@@ -221,24 +245,27 @@ func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash) (withheld []bo
 	return withheld, nil
 }
 
-// request sends one request to p on a new sync stream and reads the answer
-// with read, within timeout unless read moves the stream's deadline. The
-// answer must end the stream: anything after it is unsolicited.
-func (n *Node) request(p peer.ID, t msgType, payload []byte, timeout time.Duration, read func(network.Stream, *bufio.Reader) error) error {
+// request sends one request to p on a new sync stream, of the newest
+// protocol version p speaks, and reads the answer with read, within timeout
+// unless read moves the stream's deadline. The request is payload(v) and
+// read gets v, the version spoken. The answer must end the stream: anything
+// after it is unsolicited.
+func (n *Node) request(p peer.ID, t msgType, payload func(syncVersion) []byte, timeout time.Duration, read func(network.Stream, *bufio.Reader, syncVersion) error) error {
 	ctx, cancel := context.WithTimeout(n.ctx, timeout)
 	defer cancel()
-	s, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.proto)
+	s, err := n.host.NewStream(network.WithNoDial(ctx, "sync request"), p, n.protos...)
 	if err != nil {
 		return fmt.Errorf("open sync stream: %w", err)
 	}
+	v := n.syncVersionOf(s.Protocol())
 	_ = s.SetDeadline(time.Now().Add(timeout))
-	err = writeFrame(s, t, payload)
+	err = writeFrame(s, t, payload(v))
 	if err == nil {
 		err = s.CloseWrite()
 	}
 	r := bufio.NewReader(s)
 	if err == nil {
-		err = read(s, r)
+		err = read(s, r, v)
 		if errors.Is(err, io.EOF) {
 			// Our server resets a stream it will not answer; a clean close
 			// before the answer is a broken peer.
@@ -272,18 +299,22 @@ func isTimeout(err error) bool {
 // errStalled marks a peer that did not answer in time.
 var errStalled = errors.New("peer stalled")
 
-func (n *Node) getStatus(p peer.ID) (statusMsg, error) {
+// getStatus exchanges statuses with p; it returns p's and the protocol
+// version it was told in.
+func (n *Node) getStatus(p peer.ID) (statusMsg, syncVersion, error) {
 	ours := n.statusFor(p)
 	var st statusMsg
-	err := n.request(p, msgStatus, ours.encode(), n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader) error {
+	var spoken syncVersion
+	err := n.request(p, msgStatus, ours.encode, n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader, v syncVersion) error {
+		spoken = v
 		_, payload, err := readFrame(r, msgStatus)
 		if err != nil {
 			return err
 		}
-		st, err = decodeStatus(payload)
+		st, err = decodeStatus(payload, v)
 		return err
 	})
-	return st, err
+	return st, spoken, err
 }
 
 // wantItem is a block whose header is known and whose body is to be fetched.
@@ -641,7 +672,7 @@ func (n *Node) branchWork(hs []chain.Header) *big.Int {
 func (n *Node) getHeaders(p peer.ID, locator []chain.Hash) ([]chain.Header, error) {
 	req := getHeadersMsg{Locator: locator}
 	var hs []chain.Header
-	err := n.request(p, msgGetHeaders, req.encode(), n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader) error {
+	err := n.request(p, msgGetHeaders, func(syncVersion) []byte { return req.encode() }, n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader, _ syncVersion) error {
 		_, payload, err := readFrame(r, msgHeaders)
 		if err != nil {
 			return err
@@ -689,7 +720,8 @@ func (n *Node) fetchBlocks(d *delivery) {
 	for i, it := range batch {
 		hashes[i] = it.hash
 	}
-	err := n.request(p, msgGetBlocks, encodeGetBlocks(hashes), n.cfg.StallTimeout, func(s network.Stream, r *bufio.Reader) error {
+	req := encodeGetBlocks(hashes)
+	err := n.request(p, msgGetBlocks, func(syncVersion) []byte { return req }, n.cfg.StallTimeout, func(s network.Stream, r *bufio.Reader, _ syncVersion) error {
 		for i, h := range hashes {
 			// Each block has its own deadline: a batch of large blocks on a
 			// slow link is not held against the peer as a whole.

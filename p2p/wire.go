@@ -31,6 +31,20 @@ const (
 	msgNotFound   msgType = 6
 )
 
+// syncVersion is a version of the sync protocol, the last element of its
+// protocol ID (/quarry/<network>/sync/<version>). The versions differ only in
+// the status message: version 2's carries the sender's services.
+type syncVersion int
+
+const (
+	syncV1 syncVersion = 1
+	syncV2 syncVersion = 2
+)
+
+// SyncProtocolVersion is the newest version of the sync protocol the node
+// speaks; it serves the older ones too, for nodes built before.
+const SyncProtocolVersion = int(syncV2)
+
 // Protocol limits.
 const (
 	// MaxHeadersPerMsg is the most headers one headers message carries, as in Bitcoin.
@@ -195,7 +209,9 @@ type statusMsg struct {
 	Services ServiceFlags
 }
 
-func (m *statusMsg) encode() []byte {
+// encode writes the status as version v of the sync protocol has it: version
+// 1 ends after the chain work.
+func (m *statusMsg) encode(v syncVersion) []byte {
 	work := m.Work.Bytes()
 	b := binary.AppendUvarint(nil, uint64(len(m.Network)))
 	b = append(b, m.Network...)
@@ -204,10 +220,16 @@ func (m *statusMsg) encode() []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(m.Height))
 	b = binary.AppendUvarint(b, uint64(len(work)))
 	b = append(b, work...)
+	if v < syncV2 {
+		return b
+	}
 	return binary.LittleEndian.AppendUint64(b, uint64(m.Services))
 }
 
-func decodeStatus(b []byte) (statusMsg, error) {
+// decodeStatus reads a status of version v of the sync protocol. A version 1
+// status has no services: its sender was built before pruning and serves
+// every block, so it is a full node.
+func decodeStatus(b []byte, v syncVersion) (statusMsg, error) {
 	d := decoder{buf: b}
 	var m statusMsg
 	m.Network = string(d.bytes("network name", maxNetworkName))
@@ -218,11 +240,8 @@ func decodeStatus(b []byte) (statusMsg, error) {
 	if d.err == nil && len(work) > 0 && work[0] == 0 {
 		d.fail("chain work has a leading zero byte")
 	}
-	// Nodes built before the field existed end the message here; they
-	// serve every block, so they are taken as full nodes rather than
-	// refused (and banned) for a short message.
 	m.Services = NodeNetwork
-	if d.err == nil && len(d.buf) > 0 {
+	if v >= syncV2 {
 		m.Services = ServiceFlags(d.uint64("services"))
 	}
 	if d.err == nil && m.Height < 0 {

@@ -20,7 +20,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	for _, f := range []struct {
 		t msgType
 		p []byte
-	}{{msgStatus, st.encode()}, {msgHeaders, encodeHeaders([]chain.Header{blocks[0].Header, blocks[1].Header})}, {msgBlock, blocks[0].Encode()}} {
+	}{{msgStatus, st.encode(syncV2)}, {msgHeaders, encodeHeaders([]chain.Header{blocks[0].Header, blocks[1].Header})}, {msgBlock, blocks[0].Encode()}} {
 		if err := writeFrame(&buf, f.t, f.p); err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +30,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	if err != nil || typ != msgStatus {
 		t.Fatalf("status frame: %v %v", typ, err)
 	}
-	got, err := decodeStatus(payload)
+	got, err := decodeStatus(payload, syncV2)
 	if err != nil || got.Network != st.Network || got.Tip != st.Tip || got.Height != 2 || got.Work.Cmp(st.Work) != 0 || got.Services != st.Services {
 		t.Fatalf("status %+v, %v", got, err)
 	}
@@ -86,24 +86,27 @@ func TestDecodersRefuse(t *testing.T) {
 		name   string
 		decode func() error
 	}{
-		{"status trailing bytes", func() error { _, err := decodeStatus(append(st.encode(), 0)); return err }},
+		{"status trailing bytes", func() error { _, err := decodeStatus(append(st.encode(syncV2), 0), syncV2); return err }},
+		// A node built before the services refused them.
+		{"version 1 status with services", func() error { _, err := decodeStatus(st.encode(syncV2), syncV1); return err }},
+		{"version 2 status without services", func() error { _, err := decodeStatus(st.encode(syncV1), syncV2); return err }},
 		{"status long name", func() error {
-			_, err := decodeStatus((&statusMsg{Network: strings.Repeat("x", 33), Work: big.NewInt(1)}).encode())
+			_, err := decodeStatus((&statusMsg{Network: strings.Repeat("x", 33), Work: big.NewInt(1)}).encode(syncV2), syncV2)
 			return err
 		}},
 		{"status work leading zero", func() error {
-			b := st.encode()
-			b = append(b[:len(b)-8-2], 2, 0, 1) // the work, and no services
-			_, err := decodeStatus(b)
+			b := st.encode(syncV1)
+			b = append(b[:len(b)-2], 2, 0, 1)
+			_, err := decodeStatus(b, syncV1)
 			return err
 		}},
 		{"status services truncated", func() error {
-			b := st.encode()
-			_, err := decodeStatus(b[:len(b)-3])
+			b := st.encode(syncV2)
+			_, err := decodeStatus(b[:len(b)-3], syncV2)
 			return err
 		}},
 		{"status negative height", func() error {
-			_, err := decodeStatus((&statusMsg{Height: -1, Work: big.NewInt(1)}).encode())
+			_, err := decodeStatus((&statusMsg{Height: -1, Work: big.NewInt(1)}).encode(syncV2), syncV2)
 			return err
 		}},
 		{"empty locator", func() error { _, err := decodeGetHeaders((&getHeadersMsg{}).encode()); return err }},
@@ -150,14 +153,18 @@ func TestServiceNames(t *testing.T) {
 	}
 }
 
-// A node built before the services field sends a status without it: it is
-// read as a full node's, not refused (which would get the old node banned).
-func TestStatusWithoutServices(t *testing.T) {
+// Version 1 of the sync protocol, which nodes built before the services
+// speak, has the status without them: it is version 2's less its last 8
+// bytes, and reads as a full node's.
+func TestStatusVersion1(t *testing.T) {
 	st := statusMsg{Network: "regtest", Genesis: chain.RegtestParams.GenesisHash, Height: 7, Work: big.NewInt(300), Services: NodeNetworkLimited}
-	b := st.encode()
-	got, err := decodeStatus(b[:len(b)-8])
+	v1, v2 := st.encode(syncV1), st.encode(syncV2)
+	if !bytes.Equal(v1, v2[:len(v2)-8]) {
+		t.Fatalf("version 1 status %x, want version 2's %x less its services", v1, v2)
+	}
+	got, err := decodeStatus(v1, syncV1)
 	if err != nil {
-		t.Fatalf("old-format status refused: %v", err)
+		t.Fatalf("version 1 status refused: %v", err)
 	}
 	if got.Services != NodeNetwork || got.Height != 7 || got.Work.Cmp(st.Work) != 0 || got.Network != "regtest" {
 		t.Fatalf("decoded %+v, want height 7, work 300 and services NETWORK", got)

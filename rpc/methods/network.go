@@ -14,7 +14,7 @@ import (
 const (
 	NodeVersion     = 100 // 0.1.0, encoded as Core encodes its own
 	NodeSubversion  = "/Quarry:0.1.0/"
-	ProtocolVersion = 1
+	ProtocolVersion = p2p.SyncProtocolVersion
 )
 
 func (m *networkMethods) getconnectioncount() rpc.Method {
@@ -41,6 +41,7 @@ func (m *networkMethods) getpeerinfo() rpc.Method {
     "servicesnames" : [       (array) The services the peer offers, by name
       "str",...               (string) NETWORK (serves every block) or NETWORK_LIMITED (its last 288)
     ],
+    "version" : n,            (numeric) The newest sync protocol version the peer speaks, 0 before its first status
     "inbound" : true|false,   (boolean) Inbound (true) or outbound (false)
     "connection_type" : "str",(string) "manual" for --connect and addnode peers, else "inbound" or "outbound-full-relay"
     "synced_blocks" : n,      (numeric) The peer's tip height from its last status, -1 before the first
@@ -66,6 +67,7 @@ func (m *networkMethods) getpeerinfo() rpc.Method {
 				}
 				out[i] = PeerInfoResult{
 					ID: i, PeerID: p.ID, Addr: p.Addr, Services: servicesHex(p.Services), ServicesNames: p.Services.Names(),
+					Version: p.SyncVersion,
 					Inbound: p.Inbound, ConnectionType: kind,
 					SyncedBlocks: p.Height, PingTime: p.PingRTT.Seconds(),
 					BytesSent: p.BytesSent, BytesRecv: p.BytesRecv, ConnTime: p.ConnectedAt.Unix(),

@@ -114,8 +114,8 @@ func TestNetworkPeerMethods(t *testing.T) {
 	connected := time.Unix(1_700_000_000, 0)
 	net := &fakeNetwork{services: p2p.NodeNetworkLimited, peers: []p2p.PeerInfo{
 		{ID: "peerA", Addr: "/ip4/10.0.0.1/tcp/1/p2p/peerA", Persistent: true, Height: 7, Tip: chain.Hash{7},
-			Services: p2p.NodeNetwork | p2p.NodeNetworkLimited,
-			PingRTT:  1500 * time.Millisecond, BytesSent: 10, BytesRecv: 20, ConnectedAt: connected, GossipScore: 0.5, Mesh: []string{"blocks"}},
+			Services: p2p.NodeNetwork | p2p.NodeNetworkLimited, SyncVersion: 2,
+			PingRTT: 1500 * time.Millisecond, BytesSent: 10, BytesRecv: 20, ConnectedAt: connected, GossipScore: 0.5, Mesh: []string{"blocks"}},
 		{ID: "peerB", Addr: "/ip4/10.0.0.2/tcp/1/p2p/peerB", Inbound: true, Height: -1},
 		{ID: "peerC", Addr: "/ip4/10.0.0.3/tcp/1/p2p/peerC", Height: 0},
 	}}
@@ -130,7 +130,7 @@ func TestNetworkPeerMethods(t *testing.T) {
 	var peers []PeerInfoResult
 	callJSON(t, reg, "getpeerinfo", nil, &peers)
 	want := []PeerInfoResult{
-		{ID: 0, PeerID: "peerA", Addr: net.peers[0].Addr, Services: "0000000000000401", ServicesNames: []string{"NETWORK", "NETWORK_LIMITED"},
+		{ID: 0, PeerID: "peerA", Addr: net.peers[0].Addr, Services: "0000000000000401", ServicesNames: []string{"NETWORK", "NETWORK_LIMITED"}, Version: 2,
 			ConnectionType: "manual", SyncedBlocks: 7, Tip: chain.Hash{7}.String(),
 			PingTime: 1.5, BytesSent: 10, BytesRecv: 20, ConnTime: connected.Unix(), Score: 0.5, Mesh: []string{"blocks"}},
 		{ID: 1, PeerID: "peerB", Addr: net.peers[1].Addr, Services: "0000000000000000", ServicesNames: []string{},
@@ -149,7 +149,7 @@ func TestNetworkPeerMethods(t *testing.T) {
 	var info NetworkInfoResult
 	callJSON(t, reg, "getnetworkinfo", nil, &info)
 	if info.Connections != 3 || info.ConnectionsIn != 1 || info.ConnectionsOut != 2 || info.RelayFee != 2000 ||
-		info.IncrementalFee != 2000 || info.Subversion != NodeSubversion || len(info.LocalAddresses) != 1 ||
+		info.IncrementalFee != 2000 || info.Subversion != NodeSubversion || info.ProtocolVersion != 2 || len(info.LocalAddresses) != 1 ||
 		info.LocalAddresses[0] != (LocalAddress{Address: "/ip4/127.0.0.1/tcp/18544/p2p/12D3KooWLocal", Score: 1}) ||
 		info.LocalServices != "0000000000000400" || !slices.Equal(info.LocalServicesNames, []string{"NETWORK_LIMITED"}) {
 		t.Errorf("getnetworkinfo = %+v", info)

@@ -425,6 +425,7 @@ type PeerInfoResult struct {
 	Addr           string   `json:"addr"`
 	Services       string   `json:"services"`
 	ServicesNames  []string `json:"servicesnames"`
+	Version        int      `json:"version"`
 	Inbound        bool     `json:"inbound"`
 	ConnectionType string   `json:"connection_type"`
 	SyncedBlocks   int32    `json:"synced_blocks"`
