@@ -9,17 +9,21 @@ import (
 )
 
 // A delivery is one getblocks request on its way to the chain. Its reader
-// (fetchBlocks) takes the blocks off the stream and decodes them without
-// waiting for the chain; one processor goroutine hands them to the chain in
+// (fetchBlocks) takes the blocks off the stream without waiting for the
+// chain; one processor goroutine decodes them and hands them to the chain in
 // the order the requests were made, which is the order of their heights. So
-// the network, the decoding and the chain's work on the block before all
-// overlap, and blocks reach the chain parent first: a block that came before
-// its parent would be stored, and read back and decoded again to connect.
+// the network and the chain's work on the block before overlap, and blocks
+// reach the chain parent first: a block that came before its parent would be
+// stored, and read back and decoded again to connect.
 //
 // A request counts against its peer's maxBlockRequestsPerPeer, and its
-// blocks against maxQueuedBlocks, until they are processed, which bounds the
-// blocks held in memory whatever the number of peers; its items
-// stay assigned to the peer until then, so they are not asked of anyone else.
+// blocks against maxQueuedBlocks, until they are processed, and the blocks
+// read against SyncQueueBytes, which bounds the blocks held in memory
+// whatever the number of peers and the size of their blocks; its items stay
+// assigned to the peer until then, so they are not asked of anyone else.
+// The blocks are held encoded: a block's decoded form may be many times the
+// size of its encoding (a hostile peer's garbage, say, of tiny witness
+// items), and the chain's checks that find out come later.
 type delivery struct {
 	peer  peer.ID
 	ps    *peerState
@@ -30,8 +34,8 @@ type delivery struct {
 }
 
 type arrival struct {
-	item  *wantItem
-	block *chain.Block
+	item *wantItem
+	raw  []byte // the block message
 }
 
 func newDelivery(p peer.ID, ps *peerState, items []*wantItem) *delivery {
@@ -47,6 +51,9 @@ func (n *Node) processLoop() {
 		if len(n.sync.deliveries) > 0 {
 			d = n.sync.deliveries[0]
 			n.sync.deliveries = n.sync.deliveries[1:]
+			n.sync.processing = d
+			// Its reader may read past the queue's budget now.
+			n.wakeQueueLocked()
 		}
 		n.mu.Unlock()
 		if d == nil {
@@ -76,12 +83,17 @@ func (n *Node) process(d *delivery) {
 			break
 		}
 		if failed != nil || n.ctx.Err() != nil || n.IsBanned(d.peer) {
+			n.releaseQueue(len(a.raw))
 			continue
 		}
-		err := n.processSynced(a.block)
+		b, err := decodeBlockMsg(a.raw)
+		if err == nil {
+			err = n.processSynced(b)
+		}
+		n.releaseQueue(len(a.raw))
 		switch fault, broke := chain.BlockFault(err); {
 		case err == nil:
-			last = a.block
+			last = b
 		case broke && fault == chain.FaultTime:
 			n.skipPeer(a.item, d.peer, d.ps)
 		default:
@@ -89,6 +101,7 @@ func (n *Node) process(d *delivery) {
 		}
 	}
 	n.mu.Lock()
+	n.sync.processing = nil
 	d.ps.blocksInFlight--
 	n.sync.queuedBlocks -= len(d.items)
 	if failed != nil {
@@ -169,4 +182,48 @@ func (n *Node) othersQueuedBehind(p peer.ID) bool {
 		}
 	}
 	return false
+}
+
+// reserveQueue waits until a block of size bytes, of d, fits in the sync
+// queue's byte budget, and counts it; the caller then reads it, and
+// releaseQueue gives the bytes back once the chain has it or it is dropped.
+// The delivery the processor is on reads a block whatever the budget while
+// the processor waits for it, for the blocks filling the queue are those of
+// later deliveries, which wait on it: so the queue exceeds its budget by at
+// most that one block. It fails only when the node closes.
+func (n *Node) reserveQueue(d *delivery, size int) error {
+	for {
+		n.mu.Lock()
+		q := &n.sync
+		if q.queuedBytes+size <= q.maxBytes || (q.processing == d && len(d.arrived) == 0) {
+			q.queuedBytes += size
+			n.mu.Unlock()
+			return nil
+		}
+		freed := q.bytesFreed
+		n.mu.Unlock()
+		select {
+		case <-freed:
+		case <-n.ctx.Done():
+			return n.ctx.Err()
+		}
+	}
+}
+
+// releaseQueue gives back size bytes reserveQueue counted.
+func (n *Node) releaseQueue(size int) {
+	if size == 0 {
+		return
+	}
+	n.mu.Lock()
+	n.sync.queuedBytes -= size
+	n.wakeQueueLocked()
+	n.mu.Unlock()
+}
+
+// wakeQueueLocked wakes the readers waiting in reserveQueue; n.mu must be
+// held.
+func (n *Node) wakeQueueLocked() {
+	close(n.sync.bytesFreed)
+	n.sync.bytesFreed = make(chan struct{})
 }

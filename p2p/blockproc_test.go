@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,4 +249,78 @@ func TestSyncTricklingPeerDropped(t *testing.T) {
 	if v.node.IsBanned(trickler.ID()) {
 		t.Error("a slow peer was banned")
 	}
+}
+
+// Peers sending large blocks while the processor waits on an earlier
+// request fill the sync queue up to its byte budget (lowered here to four
+// blocks) and no further: their readers wait for room and no more is asked
+// for. Once the stalling peer is dropped, the chain takes every block.
+func TestSyncQueueBytesBounded(t *testing.T) {
+	t.Parallel()
+	g := chaintest.New(chain.RegtestParams)
+	blocks := make([]*chain.Block, 40)
+	parent := chain.RegtestParams.GenesisHash
+	for i := range blocks {
+		blocks[i] = g.BuildBlock(parent, func(b *chain.Block) {
+			// About 8 kB.
+			b.Txs[0].Outputs = append(b.Txs[0].Outputs, make([]chain.TxOut, 300)...)
+		})
+		parent = blocks[i].Hash()
+	}
+	size := blocks[0].SerializeSize()
+	src := chaintest.OpenChain(t, chain.RegtestParams)
+	chaintest.MustProcess(t, src, blocks...)
+	var stalled atomic.Bool
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	attackers := []*Node{newAttacker(t, src), newAttacker(t, src)}
+	for _, att := range attackers {
+		answerSyncWithBlocks(att, func(s network.Stream, hashes []chain.Hash) {
+			if hashes[0] == blocks[0].Hash() && stalled.CompareAndSwap(false, true) {
+				<-release
+				return
+			}
+			for _, h := range hashes {
+				raw, _ := src.RawBlock(h)
+				if writeFrame(s, msgBlock, raw) != nil {
+					return
+				}
+			}
+		})
+	}
+
+	v := newTestNode(t, func(cfg *Config) { cfg.StallTimeout = 2 * time.Second })
+	const room = 4
+	v.node.mu.Lock()
+	v.node.sync.maxBytes = room*size + size/2
+	v.node.mu.Unlock()
+	for _, att := range attackers {
+		if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := 0
+	waitFor(t, 30*time.Second, "the chain to take every block", func() bool {
+		peak = max(peak, heldBlocks(v.node))
+		return v.chain.Best().Hash == blocks[len(blocks)-1].Hash()
+	})
+	// The delivery the processor is on may read one block past the budget.
+	if peak < room || peak > room+1 {
+		t.Fatalf("at most %d blocks of %d bytes held for the processor, want %d or %d", peak, size, room, room+1)
+	}
+}
+
+// heldBlocks counts the blocks read off sync streams that wait for n's
+// processor.
+func heldBlocks(n *Node) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	held := 0
+	if d := n.sync.processing; d != nil {
+		held += len(d.arrived)
+	}
+	for _, d := range n.sync.deliveries {
+		held += len(d.arrived)
+	}
+	return held
 }

@@ -50,10 +50,11 @@
 // from the peer claiming the most work, stores them with chain.AcceptHeaders,
 // and fetches the bodies from every peer that has them, at most 128 blocks
 // past its tip, dropping peers that stall. The bodies are read off the
-// streams as they come and handed to the chain by one processor, in the
-// order they were asked for (parents first), while the next are read; at
-// most 128 wait for it, whatever the number of peers, and those of a peer
-// banned meanwhile are dropped. A claim is checked against what the peer
+// streams as they come and decoded and handed to the chain by one
+// processor, in the order they were asked for (parents first), while the
+// next are read; at most 128, of at most SyncQueueBytes (32 MiB) encoded,
+// wait for it, whatever the number of peers and the size of their blocks,
+// and those of a peer banned meanwhile are dropped. A claim is checked against what the peer
 // delivers: one whose headers bring no new work is not asked again for a
 // while, doubling each time. Headers of a branch with too little work to
 // store are held in memory until it proves enough (Core's presync), and the

@@ -55,6 +55,17 @@ const (
 	failurePause = time.Second
 )
 
+// SyncQueueBytes bounds the blocks read off sync streams and not yet handed
+// to the chain, by their encoded size, as maxQueuedBlocks bounds their
+// number: 128 blocks of up to 1 MB each, from peers that may be hostile,
+// would be 128 MB. They are held encoded, and decoded one at a time as the
+// chain takes them, so the bytes counted are the bytes held (a block's
+// decoded form can be many times its encoding, at a peer's choice). 32 MiB
+// is 32 full blocks ahead of the chain, seconds of its work; the queue
+// exceeds it by at most one block (reserveQueue). The node's soft memory
+// limit counts it (cmd/node).
+const SyncQueueBytes = 32 << 20
+
 // errInvalidData marks a peer that served a block or header breaking a
 // consensus rule.
 var errInvalidData = errors.New("peer sent invalid data")
@@ -343,9 +354,22 @@ type syncState struct {
 	deliveries []*delivery
 	// queuedBlocks counts the items of deliveries (maxQueuedBlocks).
 	queuedBlocks int
+	// queuedBytes counts the blocks read off deliveries' streams, and
+	// being read, not yet handed to the chain, by their encoded size;
+	// maxBytes bounds it (SyncQueueBytes). bytesFreed is closed, and
+	// replaced, whenever it falls or processing changes.
+	queuedBytes int
+	maxBytes    int
+	bytesFreed  chan struct{}
+	// processing is the delivery the processor is on, nil between two.
+	processing *delivery
 }
 
-func (s *syncState) init() { s.want = make(map[chain.Hash]*wantItem) }
+func (s *syncState) init() {
+	s.want = make(map[chain.Hash]*wantItem)
+	s.maxBytes = SyncQueueBytes
+	s.bytesFreed = make(chan struct{})
+}
 
 func (s *syncState) add(hash chain.Hash, height int32) {
 	if _, ok := s.want[hash]; ok {
@@ -423,6 +447,10 @@ func (n *Node) schedule() {
 		}
 		for c.ps.blocksInFlight < maxBlockRequestsPerPeer {
 			room := min(MaxBlocksPerRequest, maxQueuedBlocks-n.sync.queuedBlocks)
+			if n.sync.queuedBytes >= n.sync.maxBytes {
+				// Its blocks could not be read before the queue drains.
+				room = 0
+			}
 			var batch []*wantItem
 			for _, it := range n.sync.order {
 				if it.height > limit || len(batch) >= room {
@@ -726,8 +754,24 @@ func (n *Node) fetchBlocks(d *delivery) {
 			// Each block has its own deadline: a batch of large blocks on a
 			// slow link is not held against the peer as a whole.
 			_ = s.SetReadDeadline(time.Now().Add(n.cfg.StallTimeout))
-			t, payload, err := readFrame(r, msgBlock, msgNotFound)
+			reserved := 0
+			t, payload, err := readFrameAdmit(r, func(t msgType, size int) error {
+				if t != msgBlock {
+					return nil
+				}
+				if err := n.reserveQueue(d, size); err != nil {
+					return err
+				}
+				reserved = size
+				// The wait for room was ours, not the peer's.
+				_ = s.SetReadDeadline(time.Now().Add(n.cfg.StallTimeout))
+				return nil
+			}, msgBlock, msgNotFound)
+			if err == nil && t == msgBlock {
+				err = checkBlockHash(payload, h)
+			}
 			if err != nil {
+				n.releaseQueue(reserved)
 				return err
 			}
 			if t == msgNotFound {
@@ -741,14 +785,7 @@ func (n *Node) fetchBlocks(d *delivery) {
 				n.skipPeer(batch[i], p, ps)
 				continue
 			}
-			b, err := decodeBlockMsg(payload)
-			if err != nil {
-				return err
-			}
-			if b.Hash() != h {
-				return protocolErrorf("unsolicited block %s, asked for %s", b.Hash(), h)
-			}
-			d.arrived <- arrival{item: batch[i], block: b}
+			d.arrived <- arrival{item: batch[i], raw: payload}
 		}
 		return nil
 	})
@@ -759,6 +796,16 @@ func (n *Node) fetchBlocks(d *delivery) {
 		n.mu.Unlock()
 		n.peerFailed(p, err)
 	}
+}
+
+// checkBlockHash checks that a block message is of the block asked for, by
+// its header; the processor decodes the rest.
+func checkBlockHash(payload []byte, want chain.Hash) error {
+	got, err := blockMsgHash(payload)
+	if err == nil && got != want {
+		err = protocolErrorf("unsolicited block %s, asked for %s", got, want)
+	}
+	return err
 }
 
 // skipPeer stops asking p for it until p's tip moves.

@@ -128,6 +128,14 @@ func writeFrame(w io.Writer, t msgType, payload []byte) error {
 // type, of a length over its type's limit, or with a non-minimal length is a
 // protocol error; so is a stream that ends inside a frame.
 func readFrame(r *bufio.Reader, allowed ...msgType) (msgType, []byte, error) {
+	return readFrameAdmit(r, nil, allowed...)
+}
+
+// readFrameAdmit is readFrame calling admit, if not nil, with the type and
+// payload length of a frame that passes the checks before the payload is
+// read: a reader holding payloads in memory waits there for room, and an
+// error from admit ends the read.
+func readFrameAdmit(r *bufio.Reader, admit func(t msgType, size int) error, allowed ...msgType) (msgType, []byte, error) {
 	n, err := readUvarint(r)
 	if err != nil {
 		return 0, nil, err
@@ -153,6 +161,11 @@ func readFrame(r *bufio.Reader, allowed ...msgType) (msgType, []byte, error) {
 	}
 	if n-1 > uint64(limit) {
 		return 0, nil, protocolErrorf("%s message of %d bytes is over the %d-byte limit", t, n-1, limit)
+	}
+	if admit != nil {
+		if err := admit(t, int(n-1)); err != nil {
+			return 0, nil, err
+		}
 	}
 	payload := make([]byte, n-1)
 	if _, err := io.ReadFull(r, payload); err != nil {
@@ -331,6 +344,19 @@ func decodeNotFound(b []byte) (chain.Hash, error) {
 	d := decoder{buf: b}
 	h := d.hash("block hash")
 	return h, d.finish()
+}
+
+// blockMsgHash is the hash of the block in a block message, read from its
+// header alone.
+func blockMsgHash(b []byte) (chain.Hash, error) {
+	if len(b) < chain.HeaderSize {
+		return chain.Hash{}, protocolErrorf("block of %d bytes is shorter than its header", len(b))
+	}
+	h, err := chain.DecodeHeader(b[:chain.HeaderSize])
+	if err != nil {
+		return chain.Hash{}, protocolErrorf("block header: %v", err)
+	}
+	return h.Hash(), nil
 }
 
 // decodeBlockMsg reads a block message: the block's consensus encoding.

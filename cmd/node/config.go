@@ -17,6 +17,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/p2p"
 )
 
 // config is the node's settings after flags and the config file are merged.
@@ -341,11 +342,11 @@ func (c *config) setWebListen() error {
 func (c *config) networkDir() string { return filepath.Join(c.DataDir, c.Network) }
 
 // memoryLimit is the node's soft memory limit: the chain's share with its
-// UTXO cache (as chain/blockchain counts it), the mempool's bound, a margin
-// for the rest of the node, and the index database's memory when an index
-// is on.
+// UTXO cache (as chain/blockchain counts it), the mempool's bound, the
+// blocks sync holds for the chain, a margin for the rest of the node, and
+// the index database's memory when an index is on.
 func (c *config) memoryLimit() int64 {
-	limit := blockchain.SoftMemoryLimit(int64(c.DBCacheMiB)<<20) + nodeMemoryMargin + int64(c.MaxMempoolMB)*1_000_000
+	limit := blockchain.SoftMemoryLimit(int64(c.DBCacheMiB)<<20) + nodeMemoryMargin + int64(c.MaxMempoolMB)*1_000_000 + p2p.SyncQueueBytes
 	if c.TxIndex || c.AddrIndex {
 		limit += blockchain.IndexStoreMemory
 	}

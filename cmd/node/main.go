@@ -19,7 +19,8 @@ import (
 )
 
 // nodeMemoryMargin is what the node's soft memory limit allows the parts
-// other than the chain and the mempool: peers, RPC, the miner.
+// other than the chain, the mempool and sync's queue of blocks: peers, RPC,
+// the miner.
 const nodeMemoryMargin = 64 << 20
 
 func main() {
@@ -54,9 +55,9 @@ func run(args []string, stderr io.Writer) int {
 	// Badger's memtables and table builds come and go in large pieces, and
 	// with the default GOGC the heap can grow to twice what is live. A soft
 	// limit (the chain's share with its UTXO cache, as chain/blockchain
-	// counts it, plus the index database's memory, the mempool's bound and a
-	// margin) makes the collector work harder before memory grows past it;
-	// GOMEMLIMIT, if set, wins.
+	// counts it, plus the index database's memory, the mempool's bound,
+	// sync's queue of blocks and a margin) makes the collector work harder
+	// before memory grows past it; GOMEMLIMIT, if set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(cfg.memoryLimit())
 	}
