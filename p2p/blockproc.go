@@ -143,9 +143,10 @@ const stallRecheck = time.Second
 // it would hold the processor, and every peer's blocks queued behind, for
 // MaxBlocksPerRequest deadlines a request. So, as Core drops the peer that
 // stalls its download window, a peer whose blocks the processor has waited
-// StallTimeout for in all, while another peer's blocks wait behind, is
-// dropped (not banned: a slow link is no offence) and its blocks are asked
-// of others. Only the waiting counts, not the chain's work on the blocks.
+// the block stall timeout for in all, while another peer's blocks wait
+// behind, is dropped (not banned: a slow link is no offence) and its blocks
+// are asked of others; the timeout doubles. Only the waiting counts, not the
+// chain's work on the blocks.
 func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	select {
 	case a, ok := <-w.d.arrived:
@@ -154,7 +155,10 @@ func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	}
 	start := time.Now()
 	defer func() { w.waited += time.Since(start) }()
-	timer := time.NewTimer(max(n.cfg.StallTimeout-w.waited, 0))
+	n.mu.Lock()
+	stall := n.sync.blockStall
+	n.mu.Unlock()
+	timer := time.NewTimer(max(stall-w.waited, 0))
 	defer timer.Stop()
 	for {
 		select {
@@ -166,6 +170,7 @@ func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 			w.dropped = true
 			n.log.Info("dropping peer stalling the block processor", "peer", w.d.peer, "waited", w.waited+time.Since(start))
 			n.closePeer(w.d.peer)
+			n.raiseBlockStall()
 		}
 		timer.Reset(stallRecheck)
 	}
@@ -226,4 +231,26 @@ func (n *Node) releaseQueue(size int) {
 func (n *Node) wakeQueueLocked() {
 	close(n.sync.bytesFreed)
 	n.sync.bytesFreed = make(chan struct{})
+}
+
+// raiseBlockStall doubles the block stall timeout, up to StallTimeout, after
+// a peer was dropped for it: if our own link is what is slow, the next peer
+// is given longer rather than dropped too (Core's).
+func (n *Node) raiseBlockStall() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := &n.sync
+	if next := min(2*q.blockStall, q.maxBlockStall); next != q.blockStall {
+		q.blockStall = next
+		n.log.Debug("block stall timeout raised", "timeout", next)
+	}
+}
+
+// relaxBlockStall takes the block stall timeout a step back towards its
+// floor, as each block connected shows the download moving.
+func (n *Node) relaxBlockStall() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	q := &n.sync
+	q.blockStall = max(q.blockStall-time.Duration(float64(q.blockStall)*blockStallDecay), q.blockStallFloor)
 }

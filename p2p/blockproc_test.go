@@ -254,7 +254,9 @@ func TestSyncTricklingPeerDropped(t *testing.T) {
 // Peers sending large blocks while the processor waits on an earlier
 // request fill the sync queue up to its byte budget (lowered here to four
 // blocks) and no further: their readers wait for room and no more is asked
-// for. Once the stalling peer is dropped, the chain takes every block.
+// for. Once the stalling peer is dropped, by the block stall timeout (2 s,
+// then raised, and relaxed again by the blocks connected), the chain takes
+// every block.
 func TestSyncQueueBytesBounded(t *testing.T) {
 	t.Parallel()
 	g := chaintest.New(chain.RegtestParams)
@@ -289,7 +291,7 @@ func TestSyncQueueBytesBounded(t *testing.T) {
 		})
 	}
 
-	v := newTestNode(t, func(cfg *Config) { cfg.StallTimeout = 2 * time.Second })
+	v := newTestNode(t, func(cfg *Config) { cfg.StallTimeout = 8 * time.Second })
 	const room = 4
 	v.node.mu.Lock()
 	v.node.sync.maxBytes = room*size + size/2
@@ -307,6 +309,50 @@ func TestSyncQueueBytesBounded(t *testing.T) {
 	// The delivery the processor is on may read one block past the budget.
 	if peak < room || peak > room+1 {
 		t.Fatalf("at most %d blocks of %d bytes held for the processor, want %d or %d", peak, size, room, room+1)
+	}
+	v.node.mu.Lock()
+	stall := v.node.sync.blockStall
+	v.node.mu.Unlock()
+	if stall != blockStallTimeout {
+		t.Errorf("block stall timeout %v after the chain took 40 blocks, want %v", stall, blockStallTimeout)
+	}
+}
+
+// The processor's wait for a peer's blocks adapts as Core's: 2 s at first,
+// doubled with each peer dropped for it up to StallTimeout, and 15% less
+// with each block connected, back down to 2 s; never above StallTimeout.
+func TestBlockStallTimeoutAdapts(t *testing.T) {
+	t.Parallel()
+	n := &Node{log: testLogger()}
+	n.sync.init(30 * time.Second)
+	var got []time.Duration
+	for range 6 {
+		got = append(got, n.sync.blockStall)
+		n.raiseBlockStall()
+	}
+	want := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("raised: %v, want %v", got, want)
+	}
+	n.relaxBlockStall()
+	if got, want := n.sync.blockStall, 25500*time.Millisecond; got != want {
+		t.Fatalf("relaxed once from 30 s: %v, want %v", got, want)
+	}
+	for range 20 {
+		last := n.sync.blockStall
+		n.relaxBlockStall()
+		if n.sync.blockStall > last || n.sync.blockStall < 2*time.Second {
+			t.Fatalf("relaxed from %v to %v", last, n.sync.blockStall)
+		}
+	}
+	if n.sync.blockStall != 2*time.Second {
+		t.Fatalf("relaxed 21 times from 30 s: %v, want 2s", n.sync.blockStall)
+	}
+
+	n.sync.init(time.Second)
+	n.raiseBlockStall()
+	if n.sync.blockStall != time.Second {
+		t.Fatalf("with StallTimeout 1 s, raised to %v", n.sync.blockStall)
 	}
 }
 

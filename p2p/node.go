@@ -85,8 +85,12 @@ type Config struct {
 	// StallTimeout is how long a peer may take over each answer to a sync
 	// request (a status, a headers message, each block of a getblocks answer)
 	// before it is dropped as stalled and its blocks are asked of others;
-	// and how long, over a whole getblocks answer, sync's block processor
-	// waits for it while other peers' blocks wait behind. Zero gives 30 s.
+	// and the longest sync's block processor waits for it, over a whole
+	// getblocks answer, while other peers' blocks wait behind. That wait
+	// adapts below it, as Core's block stalling timeout: it starts at 2 s
+	// (StallTimeout if less), doubles each time a peer is dropped for it,
+	// lest a slow link of ours drop one peer after another, and shrinks by
+	// 15% with each block connected. Zero gives 30 s.
 	StallTimeout time.Duration
 
 	// Registerer receives libp2p's Prometheus metrics; nil turns them off.
@@ -271,7 +275,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		validating:  make(map[chain.Hash]chan struct{}),
 		validated:   make(chan struct{}),
 	}
-	n.sync.init()
+	n.sync.init(cfg.StallTimeout)
 	for _, proto := range protos {
 		h.SetStreamHandler(proto, n.handleStream)
 	}
@@ -336,7 +340,12 @@ func (n *Node) Start() error {
 		return errors.New("p2p: node already started or closed")
 	}
 	n.started = true
-	n.unsubscribe = n.cfg.Chain.Subscribe(func(blockchain.Event) { n.wakeValidators() })
+	n.unsubscribe = n.cfg.Chain.Subscribe(func(e blockchain.Event) {
+		n.wakeValidators()
+		if e.Kind == blockchain.BlockConnected {
+			n.relaxBlockStall()
+		}
+	})
 	n.lifeMu.Unlock()
 
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())

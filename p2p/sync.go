@@ -53,6 +53,11 @@ const (
 	progressInterval = 5 * time.Second
 	// failurePause is how long a peer whose request failed is left alone.
 	failurePause = time.Second
+	// blockStallTimeout is where the processor's wait for a peer's blocks
+	// starts and returns to (Core's BLOCK_STALLING_TIMEOUT_DEFAULT); each
+	// block connected takes blockStallDecay of it off (Core's).
+	blockStallTimeout = 2 * time.Second
+	blockStallDecay   = 0.15
 )
 
 // SyncQueueBytes bounds the blocks read off sync streams and not yet handed
@@ -363,10 +368,17 @@ type syncState struct {
 	bytesFreed  chan struct{}
 	// processing is the delivery the processor is on, nil between two.
 	processing *delivery
+	// blockStall is how long the processor waits for a peer's blocks
+	// while others' wait behind (nextArrival), between blockStallFloor
+	// and maxBlockStall.
+	blockStall, blockStallFloor, maxBlockStall time.Duration
 }
 
-func (s *syncState) init() {
+func (s *syncState) init(stallTimeout time.Duration) {
 	s.want = make(map[chain.Hash]*wantItem)
+	s.maxBlockStall = stallTimeout
+	s.blockStallFloor = min(blockStallTimeout, stallTimeout)
+	s.blockStall = s.blockStallFloor
 	s.maxBytes = SyncQueueBytes
 	s.bytesFreed = make(chan struct{})
 }
