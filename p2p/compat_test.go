@@ -94,10 +94,8 @@ func (op *oldPeer) status() statusMsg {
 
 func (op *oldPeer) serve(s network.Stream) {
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
-	if err != nil {
-		_ = s.Reset()
+	t, payload, ok := readSyncRequest(s)
+	if !ok {
 		return
 	}
 	switch t {
@@ -114,7 +112,8 @@ func (op *oldPeer) serve(s network.Stream) {
 	case msgGetBlocks:
 		hashes, _ := decodeGetBlocks(payload)
 		for _, h := range hashes {
-			if raw, err := op.chain.RawBlock(h); err != nil {
+			raw, err := op.chain.RawBlock(h)
+			if err != nil {
 				err = writeFrame(s, msgNotFound, h[:])
 			} else {
 				err = writeFrame(s, msgBlock, raw)

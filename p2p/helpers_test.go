@@ -272,11 +272,22 @@ func withGen(f func(g *chaintest.Generator)) {
 func answerSync(n *Node, answer func(s network.Stream, typ msgType, payload []byte)) {
 	n.host.SetStreamHandler(n.protos[0], func(s network.Stream) {
 		defer s.Close()
-		typ, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
-		if err == nil {
+		if typ, payload, ok := readSyncRequest(s); ok {
 			answer(s, typ, payload)
 		}
 	})
+}
+
+// readSyncRequest reads the request on a sync stream a test peer serves,
+// within 10 s; it resets the stream if it cannot.
+func readSyncRequest(s network.Stream) (msgType, []byte, bool) {
+	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
+	if err != nil {
+		_ = s.Reset()
+		return 0, nil, false
+	}
+	return t, payload, true
 }
 
 // answerSyncWithBlocks makes n answer status and getheaders requests from

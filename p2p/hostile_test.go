@@ -193,10 +193,8 @@ func newHostilePeer(t *testing.T, victim *testNode, status func() statusMsg, hea
 
 func (hp *hostilePeer) serve(s network.Stream) {
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-	t, payload, err := readFrame(bufio.NewReader(s), msgStatus, msgGetHeaders, msgGetBlocks)
-	if err != nil {
-		_ = s.Reset()
+	t, payload, ok := readSyncRequest(s)
+	if !ok {
 		return
 	}
 	switch t {
