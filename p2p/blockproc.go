@@ -195,7 +195,8 @@ func (n *Node) othersQueuedBehind(p peer.ID) bool {
 // The delivery the processor is on reads a block whatever the budget while
 // the processor waits for it, for the blocks filling the queue are those of
 // later deliveries, which wait on it: so the queue exceeds its budget by at
-// most that one block. It fails only when the node closes.
+// most that block and the one the chain is taking, counted until taken. It
+// fails only when the node closes.
 func (n *Node) reserveQueue(d *delivery, size int) error {
 	for {
 		n.mu.Lock()

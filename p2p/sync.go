@@ -67,7 +67,7 @@ const (
 // chain takes them, so the bytes counted are the bytes held (a block's
 // decoded form can be many times its encoding, at a peer's choice). 32 MiB
 // is 32 full blocks ahead of the chain, seconds of its work; the queue
-// exceeds it by at most one block (reserveQueue). The node's soft memory
+// exceeds it by at most two blocks (reserveQueue). The node's soft memory
 // limit counts it (cmd/node).
 const SyncQueueBytes = 32 << 20
 
