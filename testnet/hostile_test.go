@@ -78,6 +78,9 @@ func readSyncFrame(r *bufio.Reader) (byte, []byte, error) {
 	return buf[0], buf[1:], nil
 }
 
+// syncProto is the newest sync protocol, whose status statusPayload writes.
+var syncProto = protocol.ID(fmt.Sprintf("/quarry/%s/sync/%d", chain.RegtestParams.Name, p2p.SyncProtocolVersion))
+
 func statusPayload(p *chain.Params, tip chain.Hash, height int32, work *big.Int) []byte {
 	b := bin.AppendUvarint(nil, uint64(len(p.Name)))
 	b = append(b, p.Name...)
@@ -119,8 +122,7 @@ func newHostile(t *testing.T, ctx context.Context, victim string, onSync syncHan
 	}
 	t.Cleanup(func() { h.Close() })
 	params := chain.RegtestParams
-	proto := protocol.ID("/quarry/" + params.Name + "/sync/1")
-	h.SetStreamHandler(proto, func(s network.Stream) {
+	h.SetStreamHandler(syncProto, func(s network.Stream) {
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(time.Minute))
 		typ, payload, err := readSyncFrame(bufio.NewReader(s))
@@ -192,7 +194,7 @@ func txMessage(tx *chain.Tx) []byte {
 
 // syncRequest opens a sync stream to the victim and writes raw.
 func (hs *hostile) syncRequest(ctx context.Context, victim peer.ID, raw []byte) (network.Stream, error) {
-	s, err := hs.host.NewStream(ctx, victim, protocol.ID("/quarry/"+chain.RegtestParams.Name+"/sync/1"))
+	s, err := hs.host.NewStream(ctx, victim, syncProto)
 	if err != nil {
 		return nil, err
 	}
