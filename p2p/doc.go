@@ -35,13 +35,14 @@
 //	getblocks   up to 16 block hashes         -> one block or notfound each
 //
 // /quarry/<network>/sync/1, which nodes built before the services speak, is
-// the same but for the status, which ends after the chain work (such a node
-// refuses more, and bans the sender). A node serves both and opens each
+// the same but for the status, which ends after the chain work: such a node
+// refuses more, and bans the sender. A node serves both and opens each
 // stream offering both, version 2 first; libp2p takes the first the peer
-// speaks. A peer speaking only version 1 is a full node (it cannot prune)
-// and, if the node is pruned, is not dropped for asking below the window (it
-// cannot know of it): the blocks there are answered notfound. getpeerinfo
-// shows the version each peer speaks.
+// speaks. A version 1 status without services is a full node's (it cannot
+// prune); one with them, from a node built between the services and
+// version 2, is taken at its word. A peer on version 1 asking a pruned node
+// below its window is not dropped (it cannot know of it): the blocks there
+// are answered notfound. getpeerinfo shows the version each peer speaks.
 //
 // Every new connection starts with a status exchange; a peer on another
 // network or genesis is dropped and refused for a day. Peers are asked for

@@ -45,7 +45,12 @@ func FuzzDecodeStatus(f *testing.F) {
 				checkProtocolError(t, err)
 				continue
 			}
-			if enc := m.encode(v); !bytes.Equal(enc, data) {
+			enc := m.encode(v)
+			if v == syncV1 && len(data) > len(enc) {
+				// Services on version 1, as nodes built before it sent them.
+				enc = m.encode(syncV2)
+			}
+			if !bytes.Equal(enc, data) {
 				t.Fatalf("version %d status re-encodes to %x, read from %x", v, enc, data)
 			}
 		}

@@ -241,7 +241,9 @@ func (m *statusMsg) encode(v syncVersion) []byte {
 
 // decodeStatus reads a status of version v of the sync protocol. A version 1
 // status has no services: its sender was built before pruning and serves
-// every block, so it is a full node.
+// every block, so it is a full node. Nodes built between the services and
+// version 2 add them on version 1 too (they read a status without them):
+// they are taken at their word, pruned or not, rather than banned.
 func decodeStatus(b []byte, v syncVersion) (statusMsg, error) {
 	d := decoder{buf: b}
 	var m statusMsg
@@ -254,7 +256,7 @@ func decodeStatus(b []byte, v syncVersion) (statusMsg, error) {
 		d.fail("chain work has a leading zero byte")
 	}
 	m.Services = NodeNetwork
-	if v >= syncV2 {
+	if v >= syncV2 || (d.err == nil && len(d.buf) > 0) {
 		m.Services = ServiceFlags(d.uint64("services"))
 	}
 	if d.err == nil && m.Height < 0 {

@@ -87,8 +87,6 @@ func TestDecodersRefuse(t *testing.T) {
 		decode func() error
 	}{
 		{"status trailing bytes", func() error { _, err := decodeStatus(append(st.encode(syncV2), 0), syncV2); return err }},
-		// A node built before the services refused them.
-		{"version 1 status with services", func() error { _, err := decodeStatus(st.encode(syncV2), syncV1); return err }},
 		{"version 2 status without services", func() error { _, err := decodeStatus(st.encode(syncV1), syncV2); return err }},
 		{"status long name", func() error {
 			_, err := decodeStatus((&statusMsg{Network: strings.Repeat("x", 33), Work: big.NewInt(1)}).encode(syncV2), syncV2)
@@ -168,5 +166,10 @@ func TestStatusVersion1(t *testing.T) {
 	}
 	if got.Services != NodeNetwork || got.Height != 7 || got.Work.Cmp(st.Work) != 0 || got.Network != "regtest" {
 		t.Fatalf("decoded %+v, want height 7, work 300 and services NETWORK", got)
+	}
+	// Nodes built between the services and version 2 send them on
+	// version 1.
+	if got, err := decodeStatus(v2, syncV1); err != nil || got.Services != NodeNetworkLimited {
+		t.Fatalf("version 1 status with services: %v, %v; want NETWORK_LIMITED", got.Services.Names(), err)
 	}
 }
