@@ -112,13 +112,16 @@ func TestSendAllAndCoinControl(t *testing.T) {
 	mustContain(t, h.fail("send", otherAddress(1), "0.5", "--coins", chosen.Coin), "coin not spendable", chosen.Coin)
 	h.node.mine()
 
-	// sendall empties the wallet at the rate asked, to one output.
+	// sendall empties the wallet at the rate asked, to one output. The fee
+	// may stay above the rate times the signed size by what the signatures
+	// shortened at the last signing (finish lowers the fee only once): a
+	// DER signature's length varies by a byte or two.
 	to := otherAddress(2)
 	s = jsonOf[sendJSON](t, h.ok("sendall", to, "--fee-rate", "3", "--json"))
 	tx = h.node.mempoolTxs()[0]
 	fee, _ := wallet.ParseAmount(string(s.Fee))
 	in := h.node.inputValue(tx)
-	if len(tx.Outputs) != 1 || paidTo(tx)[to] != in-fee || fee < 3*uint64(tx.SerializeSize()) || fee > 3*uint64(tx.SerializeSize()+2) {
+	if len(tx.Outputs) != 1 || paidTo(tx)[to] != in-fee || fee < 3*uint64(tx.SerializeSize()) || fee > 3*uint64(tx.SerializeSize()+2*len(tx.Inputs)) {
 		t.Errorf("sendall: inputs %d, outputs %v, fee %d for %d bytes", in, paidTo(tx), fee, tx.SerializeSize())
 	}
 	h.node.mine()
