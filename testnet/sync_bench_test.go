@@ -12,12 +12,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +49,7 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.Skip("runs node processes")
 	}
 	blocks, txs := envInt("QUARRY_SYNC_BLOCKS", 5000), envInt("QUARRY_SYNC_TXS", 100_000)
-	built := buildSyncChain(blocks, txs)
+	built := chaintest.PaymentChain(blocks, txs)
 	var carried int
 	for _, blk := range built {
 		carried += len(blk.Txs) - 1
@@ -246,88 +243,11 @@ func fetchTo(url, path string) error {
 // verifyAllCores checks every signature of blocks on all cores, with nothing
 // else: the rate a sync checking every signature can at best reach.
 func verifyAllCores(b *testing.B, blocks []*chain.Block) time.Duration {
-	outputs := make(map[chain.OutPoint]chain.UtxoEntry)
-	var txs []*chain.Tx
-	var prevs [][]chain.UtxoEntry
-	for _, blk := range blocks {
-		for i, tx := range blk.Txs {
-			if i > 0 {
-				prev := make([]chain.UtxoEntry, len(tx.Inputs))
-				for j, in := range tx.Inputs {
-					prev[j] = outputs[in.PrevOut]
-				}
-				txs, prevs = append(txs, tx), append(prevs, prev)
-			}
-			id := tx.TxID()
-			for idx, out := range tx.Outputs {
-				outputs[chain.OutPoint{TxID: id, Index: uint32(idx)}] = chain.UtxoEntry{Value: out.Value, PubKeyHash: out.PubKeyHash}
-			}
-		}
-	}
-	var next atomic.Int64
-	errs := make([]error, runtime.GOMAXPROCS(0))
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range errs {
-		wg.Go(func() {
-			cache := chain.NewSigCache(1)
-			for i := int(next.Add(1)) - 1; i < len(txs) && errs[w] == nil; i = int(next.Add(1)) - 1 {
-				errs[w] = chain.VerifyTxSignatures(txs[i], prevs[i], cache)
-			}
-		})
-	}
-	wg.Wait()
-	took := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
+	took, err := chaintest.VerifyAllCores(blocks)
+	if err != nil {
 		b.Fatal(err)
 	}
 	return took
-}
-
-// buildSyncChain builds a regtest chain of the given number of blocks after
-// genesis carrying txs transactions spread evenly over the blocks after the
-// first coinbase matures. Each transaction spends the oldest output not yet
-// spent into two halves (less a fee) paying to the next keys of a ring of
-// 4,096, so the address index sees many keys, each more than once.
-func buildSyncChain(blocks, txs int) []*chain.Block {
-	g := chaintest.New(chain.RegtestParams)
-	maturity := int(chain.RegtestParams.CoinbaseMaturity)
-	built := g.Chain(chain.RegtestParams.GenesisHash, min(blocks, maturity+1))
-	const keys = 4096
-	payTo := g.KeyRing(keys)
-	// The first coinbase funds everything: fanned out into 4,096 outputs by the
-	// first transaction, then each output spent into two, so the queue of
-	// outputs to spend only grows.
-	fan := make([]chain.TxOut, keys)
-	for i := range fan {
-		fan[i] = chain.TxOut{Value: chain.RegtestParams.Subsidy(1) / uint64(len(fan)), PubKeyHash: payTo()}
-	}
-	pending := []*chain.Tx{g.SpendTo([]chain.OutPoint{g.Coinbase(built[0].Hash())}, fan...)}
-	var queue []chain.OutPoint
-	const fee = 1000
-	spread := blocks - len(built)
-	for i := range spread {
-		count := (i+1)*txs/spread - i*txs/spread
-		for len(pending) < count && len(queue) > 0 {
-			op := queue[0]
-			queue = queue[1:]
-			prev, _ := g.Output(op)
-			half := (prev.Value - fee) / 2
-			pending = append(pending, g.SpendTo([]chain.OutPoint{op},
-				chain.TxOut{Value: half, PubKeyHash: payTo()},
-				chain.TxOut{Value: prev.Value - fee - half, PubKeyHash: payTo()}))
-		}
-		blk := g.NextBlock(built[len(built)-1].Hash(), pending...)
-		built = append(built, blk)
-		for _, tx := range pending {
-			id := tx.TxID()
-			for idx := range tx.Outputs {
-				queue = append(queue, chain.OutPoint{TxID: id, Index: uint32(idx)})
-			}
-		}
-		pending = nil
-	}
-	return built
 }
 
 // envInt reads a positive count from the environment, or returns def.

@@ -1,6 +1,7 @@
 package blockchain_test
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -352,4 +354,83 @@ func procStatus(b *testing.B, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkConnectSmallBlocks connects, in-process, the chain the initial
+// sync benchmark syncs between nodes (chaintest.PaymentChain: blocks of 20
+// one-input, two-output transactions), checking every signature, with the
+// node's indexes following ("indexes") or none ("bare"). Such blocks show
+// the fixed cost of a block: the figures are the connect's transaction rate,
+// the all-core verify rate of the same signatures (measured right before and
+// right after), their ratio, and the milliseconds a block takes to connect
+// and its signatures to verify, and the share of the cores' time the
+// connect used (cpu-use; what it falls short of the verify's, verify-cpu-use,
+// the cores it left idle waiting). QUARRY_BENCH_SMALL_BLOCKS and
+// QUARRY_BENCH_SMALL_TXS set the chain's size (2,000 blocks, 40,000
+// transactions by default).
+func BenchmarkConnectSmallBlocks(b *testing.B) {
+	blocks, txs := 2000, 40_000
+	if n, err := strconv.Atoi(os.Getenv("QUARRY_BENCH_SMALL_BLOCKS")); err == nil && n > 0 {
+		blocks = n
+	}
+	if n, err := strconv.Atoi(os.Getenv("QUARRY_BENCH_SMALL_TXS")); err == nil && n > 0 {
+		txs = n
+	}
+	built := chaintest.PaymentChain(blocks, txs)
+	var carried int
+	for _, blk := range built {
+		carried += len(blk.Txs) - 1
+	}
+	for _, run := range []struct {
+		name     string
+		indexers func() []blockchain.Indexer
+	}{{"indexes", nodeIndexes}, {"bare", func() []blockchain.Indexer { return nil }}} {
+		b.Run(run.name, func(b *testing.B) {
+			var connect, verified time.Duration
+			var cpu, verifyCPU time.Duration
+			var cpuKnown bool
+			verify := func() {
+				before, _ := chaintest.ProcessCPU()
+				took, err := chaintest.VerifyAllCores(built)
+				if err != nil {
+					b.Fatal(err)
+				}
+				after, _ := chaintest.ProcessCPU()
+				verified, verifyCPU = verified+took, verifyCPU+after-before
+			}
+			for range b.N {
+				verify()
+				// Labelled, with the goroutines the chain starts, so that a
+				// CPU profile can be narrowed to it: -tagfocus phase=connect.
+				pprof.Do(context.Background(), pprof.Labels("phase", "connect"), func(context.Context) {
+					c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: quietLog, Indexers: run.indexers()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					cpuBefore, _ := chaintest.ProcessCPU()
+					start := time.Now()
+					chaintest.MustProcess(b, c, built...)
+					connect += time.Since(start)
+					cpuAfter, ok := chaintest.ProcessCPU()
+					cpu, cpuKnown = cpu+cpuAfter-cpuBefore, ok
+					if err := c.Close(); err != nil {
+						b.Fatal(err)
+					}
+				})
+				verify()
+			}
+			connectRate := float64(carried*b.N) / connect.Seconds()
+			verifyRate := float64(2*carried*b.N) / verified.Seconds()
+			b.ReportMetric(connectRate, "connect-tx/s")
+			b.ReportMetric(verifyRate, "all-core-verify-tx/s")
+			b.ReportMetric(connectRate/verifyRate, "connect-vs-verify")
+			b.ReportMetric(connect.Seconds()*1000/float64(len(built)*b.N), "ms/block")
+			b.ReportMetric(verified.Seconds()*1000/float64(2*len(built)*b.N), "verify-ms/block")
+			if cpuKnown {
+				cores := float64(runtime.GOMAXPROCS(0))
+				b.ReportMetric(cpu.Seconds()/(connect.Seconds()*cores), "cpu-use")
+				b.ReportMetric(verifyCPU.Seconds()/(verified.Seconds()*cores), "verify-cpu-use")
+			}
+		})
+	}
 }
