@@ -29,7 +29,7 @@ func (p *Pool) onChainEvent(ev blockchain.Event) {
 		return
 	}
 	p.finishReorg()
-	txids := ev.Block.TxIDs()
+	txids := ev.TxIDs
 	p.removeForBlock(ev.Block, txids)
 	p.settleRollingFee()
 	p.expire()

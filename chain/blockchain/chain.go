@@ -78,8 +78,11 @@ const (
 // order the changes were made: in a reorganisation, every disconnect (tip first)
 // before the connects of the new branch.
 type Event struct {
-	Kind   EventKind
-	Block  *chain.Block
+	Kind  EventKind
+	Block *chain.Block
+	// TxIDs are the ids of Block's transactions, as the chain hashed them to
+	// check the block: subscribers need not hash them again.
+	TxIDs  []chain.Hash
 	Hash   chain.Hash
 	Height int32
 }

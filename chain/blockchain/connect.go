@@ -326,12 +326,13 @@ func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
 	return txn.Set(key(prefixMeta, []byte(metaTip)), n.hash[:])
 }
 
-// disconnectBlock undoes the tip block n: the tip moves to its parent, and
-// then the UTXO cache loses the block's outputs and gets back those it spent.
+// disconnectBlock undoes the tip block n, whose transactions have txids: the
+// tip moves to its parent, and then the UTXO cache loses the block's outputs
+// and gets back those it spent.
 // The undo data stays: the stored UTXO set may still be at n until the next
 // flush, and a replay after a crash, or an index following the chain, needs it
 // to get back.
-func (c *Chain) disconnectBlock(n *blockNode, b *chain.Block) error {
+func (c *Chain) disconnectBlock(n *blockNode, b *chain.Block, txids []chain.Hash) error {
 	undo, err := c.loadUndo(n, b)
 	if err != nil {
 		return err
@@ -345,7 +346,7 @@ func (c *Chain) disconnectBlock(n *blockNode, b *chain.Block) error {
 	if err != nil {
 		return err
 	}
-	c.utxos.disconnect(b, b.TxIDs(), undo)
+	c.utxos.disconnect(b, txids, undo)
 	c.utxos.best = n.parent.hash
 	return nil
 }

@@ -330,13 +330,14 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, r
 			if err != nil {
 				return events, err
 			}
-			if err := c.disconnectBlock(n, b); err != nil {
+			txids := b.TxIDs()
+			if err := c.disconnectBlock(n, b, txids); err != nil {
 				return events, fmt.Errorf("disconnect block %s: %w", n.hash, err)
 			}
 			c.mu.Lock()
 			c.mainChain = c.mainChain[:n.height]
 			c.mu.Unlock()
-			events = append(events, Event{Kind: BlockDisconnected, Block: b, Hash: n.hash, Height: n.height})
+			events = append(events, Event{Kind: BlockDisconnected, Block: b, TxIDs: txids, Hash: n.hash, Height: n.height})
 			if err := c.maybeFlush(); err != nil {
 				return events, err
 			}
@@ -374,7 +375,7 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, r
 			n.status |= statusValid
 			c.mainChain = append(c.mainChain, n)
 			c.mu.Unlock()
-			events = append(events, Event{Kind: BlockConnected, Block: b, Hash: n.hash, Height: n.height})
+			events = append(events, Event{Kind: BlockConnected, Block: b, TxIDs: txids, Hash: n.hash, Height: n.height})
 			if err := c.maybeFlush(); err != nil {
 				return events, err
 			}

@@ -60,9 +60,15 @@ func TestReorgs(t *testing.T) {
 			chaintest.MustProcess(t, c, b...)
 			requireSameState(t, c, append(slices.Clone(base), b...))
 
-			// Every block of A leaves, tip first, before B's blocks arrive in order.
+			// Every block of A leaves, tip first, before B's blocks arrive in
+			// order, each with its transactions' ids.
 			if len(events) != 2*depth+1 {
 				t.Fatalf("%d events, want %d", len(events), 2*depth+1)
+			}
+			for i, e := range events {
+				if !slices.Equal(e.TxIDs, e.Block.TxIDs()) {
+					t.Fatalf("event %d: txids %v, want those of its block, %v", i, e.TxIDs, e.Block.TxIDs())
+				}
 			}
 			for i := range depth {
 				e := events[i]

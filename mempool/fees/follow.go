@@ -29,7 +29,7 @@ func (e *Estimator) Follow(c *blockchain.Chain, p *mempool.Pool) (cancel func())
 	})
 	return c.Subscribe(func(ev blockchain.Event) {
 		if ev.Kind == blockchain.BlockConnected {
-			e.BlockConnected(ev.Height, ev.Block.TxIDs())
+			e.BlockConnected(ev.Height, ev.TxIDs)
 		}
 	})
 }
