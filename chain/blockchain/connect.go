@@ -45,33 +45,20 @@ type fetchedBatch struct {
 	err   error
 }
 
-// prefetch fetches the outputs spent by b's transactions on a goroutine of
-// its own, a few batches ahead of the checks, which it sends them to in
-// block order; so the checks do not wait for the disk, and a block whose
-// signatures are cached connects on two cores. It stops at the first error
-// or when done is closed; the caller waits for it on wg.
-func (c *Chain) prefetch(b *chain.Block, txids []chain.Hash, done <-chan struct{}, wg *sync.WaitGroup) <-chan fetchedBatch {
+// prefetch fetches the outputs spent by b's transactions from from on, on a
+// goroutine of its own, a few batches ahead of the checks, which it sends
+// them to in block order; so the checks do not wait for the disk, and a block
+// whose signatures are cached connects on two cores. position maps the ids
+// of b's transactions to their positions. It stops at the first error or
+// when done is closed; the caller waits for it on wg.
+func (c *Chain) prefetch(b *chain.Block, position map[chain.Hash]int, from int, done <-chan struct{}, wg *sync.WaitGroup) <-chan fetchedBatch {
 	out := make(chan fetchedBatch, 4)
 	wg.Go(func() {
 		defer close(out)
-		position := make(map[chain.Hash]int, len(txids))
-		for i, id := range txids {
-			position[id] = i
-		}
 		var ops []chain.OutPoint
-		for from := 1; from < len(b.Txs); {
-			to := from
-			ops = ops[:0]
-			for ; to < len(b.Txs) && len(ops) < prefetchInputs; to++ {
-				for j := range b.Txs[to].Inputs {
-					op := b.Txs[to].Inputs[j].PrevOut
-					if p, ok := position[op.TxID]; !ok || p >= to {
-						ops = append(ops, op)
-					}
-				}
-			}
-			batch := fetchedBatch{upTo: to, found: make(map[chain.OutPoint]*chain.UtxoEntry, len(ops))}
-			batch.err = c.utxos.fetchMany(ops, batch.found)
+		for from < len(b.Txs) {
+			var batch fetchedBatch
+			batch, ops = c.fetchBatch(b, position, from, ops[:0])
 			select {
 			case out <- batch:
 			case <-done:
@@ -80,10 +67,38 @@ func (c *Chain) prefetch(b *chain.Block, txids []chain.Hash, done <-chan struct{
 			if batch.err != nil {
 				return
 			}
-			from = to
+			from = batch.upTo
 		}
 	})
 	return out
+}
+
+// txPositions maps the ids of a block's transactions to their positions.
+func txPositions(txids []chain.Hash) map[chain.Hash]int {
+	position := make(map[chain.Hash]int, len(txids))
+	for i, id := range txids {
+		position[id] = i
+	}
+	return position
+}
+
+// fetchBatch fetches the outputs spent by b's transactions from from on, for
+// prefetchInputs inputs or a little more (a transaction's inputs are not
+// split), but those an earlier transaction of the block creates; ops is
+// where it lists them, returned for the next batch to reuse.
+func (c *Chain) fetchBatch(b *chain.Block, position map[chain.Hash]int, from int, ops []chain.OutPoint) (fetchedBatch, []chain.OutPoint) {
+	to := from
+	for ; to < len(b.Txs) && len(ops) < prefetchInputs; to++ {
+		for j := range b.Txs[to].Inputs {
+			op := b.Txs[to].Inputs[j].PrevOut
+			if p, ok := position[op.TxID]; !ok || p >= to {
+				ops = append(ops, op)
+			}
+		}
+	}
+	batch := fetchedBatch{upTo: to, found: make(map[chain.OutPoint]*chain.UtxoEntry, len(ops))}
+	batch.err = c.utxos.fetchMany(ops, batch.found)
+	return batch, ops
 }
 
 // testHookCommit, nil but in tests, commits the transaction that stores a
@@ -173,15 +188,27 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 	}
 	inputs-- // the coinbase's
 	view := &blockView{created: make(map[chain.OutPoint]*chain.UtxoEntry, outputs), spent: make(map[chain.OutPoint]struct{}, inputs)}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(done)
-	batches := c.prefetch(b, txids, done, &wg)
+	// The first batch is fetched here: the checks wait for it anyway, and
+	// a goroutine would add its start and a handoff to the critical path of
+	// a small block, which needs no other batch.
+	position := txPositions(txids)
+	first, _ := c.fetchBatch(b, position, 1, nil)
+	if first.err != nil {
+		return nil, nil, first.err
+	}
+	var batches <-chan fetchedBatch
+	if first.upTo < len(b.Txs) {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer close(done)
+		batches = c.prefetch(b, position, first.upTo, done, &wg)
+	}
 	undo := chain.AppendCompactSize(make([]byte, 0, 9+inputs*utxoRecordSize), uint64(inputs))
 	changes := &blockChanges{spent: make([]chain.OutPoint, 0, inputs)}
 	var fees uint64
-	fetchedTo := 1 // transactions before it have their inputs fetched
+	view.fetched = first.found
+	fetchedTo := first.upTo // transactions before it have their inputs fetched
 	for i, tx := range b.Txs {
 		if i > 0 {
 			if i == fetchedTo {
