@@ -10,6 +10,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
 // BenchmarkVerifySingleCore is the reference for the acceptance benchmarks:
@@ -55,12 +56,12 @@ type cpuMeter struct {
 }
 
 func startCPU() cpuMeter {
-	t, ok := processCPU()
+	t, ok := chaintest.ProcessCPU()
 	return cpuMeter{t, ok}
 }
 
 func (m cpuMeter) report(b *testing.B) {
-	if t, ok := processCPU(); ok && m.ok && b.N > 0 {
+	if t, ok := chaintest.ProcessCPU(); ok && m.ok && b.N > 0 {
 		b.ReportMetric(float64(t-m.start)/float64(b.N), "cpu-ns/op")
 	}
 }
