@@ -1,6 +1,7 @@
 package blockchain
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"time"
@@ -128,4 +129,21 @@ func StoredInvalid(c *Chain, hash chain.Hash) (bool, error) {
 		return err
 	})
 	return invalid, err
+}
+
+// IndexKeyVersions counts the versions of key in the index database,
+// tombstones included.
+func IndexKeyVersions(c *Chain, key []byte) (int, error) {
+	n := 0
+	err := c.idb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: key, AllVersions: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if bytes.Equal(it.Item().Key(), key) {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }

@@ -218,11 +218,11 @@ type gatedIndex struct {
 
 var errGateClosed = errors.New("gate closed")
 
-func (x *gatedIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (x *gatedIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	if x.closed.Load() {
 		return errGateClosed
 	}
-	return x.TxIndex.ConnectBlock(txn, u)
+	return x.TxIndex.ConnectBlock(b, u)
 }
 
 // An index far behind the tip is not synced, and its queries of what it does
@@ -295,9 +295,9 @@ type countingIndex struct {
 	connected atomic.Int32
 }
 
-func (x *countingIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (x *countingIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	x.connected.Add(1)
-	return x.TxIndex.ConnectBlock(txn, u)
+	return x.TxIndex.ConnectBlock(b, u)
 }
 
 // indexedSpend opens the chain in dir with both indexes and gives it

@@ -48,12 +48,50 @@ type Indexer interface {
 	Version() uint32
 	// Init hands the index the reader of its records, once, at Open.
 	Init(r *IndexReader)
-	// ConnectBlock adds the block u to the index, in txn of the index
-	// database.
-	ConnectBlock(txn *badger.Txn, u *BlockUpdate) error
-	// DisconnectBlock removes the block u, the index's last, again, in txn
-	// of the index database.
-	DisconnectBlock(txn *badger.Txn, u *BlockUpdate) error
+	// ConnectBlock adds the block u to the index, in b. A record it sets
+	// must be one the index does not hold yet (its key names a transaction
+	// or an output of u, which are unique): a later block of the same batch
+	// that deletes it then writes neither.
+	ConnectBlock(b *IndexBatch, u *BlockUpdate) error
+	// DisconnectBlock removes the block u, the index's last, again, in b.
+	DisconnectBlock(b *IndexBatch, u *BlockUpdate) error
+}
+
+// IndexBatch is what one Badger transaction of an index writes: one block
+// or, for an index behind the chain, several in a row, with the index's
+// marker. An output created and spent within a batch is never written, as
+// the UTXO cache's fresh entries are not: no record, no tombstone for the
+// index database's compactions to carry.
+type IndexBatch struct {
+	writes map[string]indexWrite
+	// connecting: the batch connects blocks, whose Sets are of new records.
+	connecting bool
+}
+
+type indexWrite struct {
+	value   []byte
+	deleted bool
+	// fresh: the index database does not hold the record.
+	fresh bool
+}
+
+func newIndexBatch(connecting bool) *IndexBatch {
+	return &IndexBatch{writes: make(map[string]indexWrite), connecting: connecting}
+}
+
+// Set writes the record k.
+func (b *IndexBatch) Set(k, v []byte) {
+	old, ok := b.writes[string(k)]
+	b.writes[string(k)] = indexWrite{value: v, fresh: b.connecting && (!ok || old.fresh)}
+}
+
+// Delete deletes the record k.
+func (b *IndexBatch) Delete(k []byte) {
+	if old, ok := b.writes[string(k)]; ok && old.fresh {
+		delete(b.writes, string(k))
+		return
+	}
+	b.writes[string(k)] = indexWrite{deleted: true}
 }
 
 // BlockUpdate is a block an index applies or takes back.
@@ -424,49 +462,96 @@ func (f *indexFollower) bestNode() *blockNode {
 	return f.best
 }
 
-// step applies one block: it takes back the index's last block if that left
-// the main chain, or else adds the next main-chain block. It reports whether
-// the index moved.
+// An index behind the chain applies up to indexBatchBlocks blocks in one
+// Badger transaction, and adds none once the batch holds indexBatchRecords
+// records: a Badger transaction of the index database may hold up to
+// ~104,000 records (15% of a memtable, Badger's limit), and one block
+// writes at most ~70,000 (a MaxBlockSize block of outputs, each to a key
+// hash of its own: an address-index record and a history record each).
+// indexBatchBlocks keeps a batch of small blocks, each loaded from the chain
+// database, short, so that the marker of an index catching up moves often.
+const (
+	indexBatchBlocks  = 144
+	indexBatchRecords = 30_000
+)
+
+// step takes back the index's last block if that left the main chain, or
+// else adds the next main-chain blocks, as many as one batch takes. It
+// reports whether the index moved.
 func (f *indexFollower) step() (bool, error) {
 	best := f.bestNode()
 	c := f.c
 	c.mu.RLock()
 	onMain := c.isMain(best)
-	var next *blockNode
-	if onMain && int(best.height)+1 < len(c.mainChain) {
-		next = c.mainChain[best.height+1]
+	var next []*blockNode
+	if onMain {
+		last := min(len(c.mainChain)-1, int(best.height)+indexBatchBlocks)
+		next = slices.Clone(c.mainChain[best.height+1 : last+1])
 	}
 	c.mu.RUnlock()
-	target, newBest, connect := next, next, true
-	switch {
-	case !onMain:
-		target, newBest, connect = best, best.parent, false
-	case next == nil:
+	if !onMain {
+		b := newIndexBatch(false)
+		if err := f.apply(b, best, f.ix.DisconnectBlock); err != nil {
+			return false, err
+		}
+		return f.commit(b, best.parent)
+	}
+	if len(next) == 0 {
 		return false, nil
 	}
-	b, err := c.loadBlock(target.hash)
-	if err != nil {
-		return false, err
-	}
-	spent, err := c.loadUndo(target, b)
-	if err != nil {
-		return false, err
-	}
-	u := &BlockUpdate{Block: b, TxIDs: b.TxIDs(), Hash: target.hash, Height: target.height, Spent: spent}
-	err = c.idb.Update(func(txn *badger.Txn) error {
-		var err error
-		if connect {
-			err = f.ix.ConnectBlock(txn, u)
-		} else {
-			err = f.ix.DisconnectBlock(txn, u)
+	// The blocks were the main chain's when read: if it has left them
+	// since, the next step takes them back.
+	b := newIndexBatch(true)
+	var newBest *blockNode
+	for _, n := range next {
+		if newBest != nil && len(b.writes) >= indexBatchRecords {
+			break
 		}
-		if err != nil {
-			return err
+		if err := f.apply(b, n, f.ix.ConnectBlock); err != nil {
+			return false, err
+		}
+		newBest = n
+	}
+	return f.commit(b, newBest)
+}
+
+// apply adds the block n to b with the index's ConnectBlock or
+// DisconnectBlock.
+func (f *indexFollower) apply(b *IndexBatch, n *blockNode, fn func(*IndexBatch, *BlockUpdate) error) error {
+	blk, err := f.c.loadBlock(n.hash)
+	if err != nil {
+		return err
+	}
+	spent, err := f.c.loadUndo(n, blk)
+	if err != nil {
+		return err
+	}
+	u := &BlockUpdate{Block: blk, TxIDs: blk.TxIDs(), Hash: n.hash, Height: n.height, Spent: spent}
+	if err := fn(b, u); err != nil {
+		return fmt.Errorf("block %s: %w", n.hash, err)
+	}
+	return nil
+}
+
+// commit writes b and the index's marker, newBest, in one transaction, and
+// reports whether it did.
+func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) {
+	err := f.c.idb.Update(func(txn *badger.Txn) error {
+		for k, w := range b.writes {
+			var err error
+			if w.deleted {
+				err = txn.Delete([]byte(k))
+			} else {
+				err = txn.Set([]byte(k), w.value)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		return txn.Set(indexMarkerKey(f.ix.Name()), indexMarker(newBest, f.ix.Version()))
 	})
 	if err != nil {
-		return false, fmt.Errorf("block %s: %w", target.hash, err)
+		return false, fmt.Errorf("write the index up to block %s: %w", newBest.hash, err)
 	}
 	f.mu.Lock()
 	f.best = newBest

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/indexers"
@@ -18,12 +16,12 @@ type prefixIndex struct {
 	prefixes []byte
 }
 
-func (x prefixIndex) Name() string                                             { return x.name }
-func (x prefixIndex) KeyPrefixes() []byte                                      { return x.prefixes }
-func (prefixIndex) Version() uint32                                            { return 1 }
-func (prefixIndex) Init(*blockchain.IndexReader)                               {}
-func (prefixIndex) ConnectBlock(*badger.Txn, *blockchain.BlockUpdate) error    { return nil }
-func (prefixIndex) DisconnectBlock(*badger.Txn, *blockchain.BlockUpdate) error { return nil }
+func (x prefixIndex) Name() string                                                        { return x.name }
+func (x prefixIndex) KeyPrefixes() []byte                                                 { return x.prefixes }
+func (prefixIndex) Version() uint32                                                       { return 1 }
+func (prefixIndex) Init(*blockchain.IndexReader)                                          {}
+func (prefixIndex) ConnectBlock(*blockchain.IndexBatch, *blockchain.BlockUpdate) error    { return nil }
+func (prefixIndex) DisconnectBlock(*blockchain.IndexBatch, *blockchain.BlockUpdate) error { return nil }
 
 // Open refuses indexes whose records would mix with the chain's or each
 // other's (--reindex deletes an index by its prefixes, and a shared marker

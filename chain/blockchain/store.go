@@ -201,36 +201,49 @@ func openBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 
 // The index database's sizes. Its records are small and all in the LSM
 // tree, and nothing waits on its reads but RPC queries, so its caches are
-// smaller than the chain's. A memtable of 64 MiB still takes the largest
-// transaction an index writes, one MaxBlockSize block (~50,000 records of
-// the address index; Badger takes up to 15% of a memtable, ~100,000).
+// smaller than the chain's. A memtable of 64 MiB takes a Badger transaction
+// of ~104,000 records (15% of it), the largest an index batch writes (see
+// indexBatchRecords).
 const (
 	indexMemTableSize  = 64 << 20
-	indexBlockCache    = 16 << 20
 	indexIndexCache    = 8 << 20
 	indexNumMemtables  = 2
 	indexValueLogBytes = 64 << 20
+	// indexBatchMemory is what the indexes' batches being written take: up
+	// to ~104,000 records of the address index and ~37,000 of the
+	// transaction index, each record held twice (the batch, then Badger's
+	// transaction) at ~170 bytes a copy.
+	indexBatchMemory = 48 << 20
 )
 
 // IndexStoreMemory is the memory the index database takes when an index is
 // on, for a node's soft memory limit: its memtables, each allocated at 1.3
 // times its size (Badger's slack for the largest transaction), one more
 // being written out to a table while an index catches up, the table built
-// from it, and its caches. (Counting only the memtables and caches, a
-// catching-up index database measured up to twice the figure.)
-const IndexStoreMemory = (indexNumMemtables+1)*indexMemTableSize*13/10 + indexMemTableSize + indexBlockCache + indexIndexCache
+// from it, its index cache, and the batches being written. (Counting only
+// the memtables and caches, a catching-up index database measured up to
+// twice the figure.)
+const IndexStoreMemory = (indexNumMemtables+1)*indexMemTableSize*13/10 + indexMemTableSize + indexIndexCache + indexBatchMemory
 
 // openIndexBadger opens the index database, which holds the indexes'
 // records and markers apart from the chain's, so that the indexes' writes,
 // most of the keys a syncing node writes, never queue in the chain
-// database's single write goroutine in front of a block's commit.
+// database's single write goroutine in front of a block's commit. Its
+// tables are not compressed, as the chain's are not: its records are mostly
+// hashes, which do not compress, and compressing and decompressing the
+// tables was a fifth of its compactions' work; so its blocks are read in
+// place from the memory-mapped tables, with no block cache. Level 0 takes
+// five memtables before it is merged into the level below: every table of
+// the index's random keys overlaps all of that level, which each merge
+// rewrites, so larger merges rewrite it less often.
 func openIndexBadger(dir string, log *slog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		WithMemTableSize(indexMemTableSize).
 		WithNumMemtables(indexNumMemtables).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8).
-		WithBlockCacheSize(indexBlockCache).
+		WithNumLevelZeroTables(5).
+		WithNumLevelZeroTablesStall(10).
+		WithCompression(options.None).
+		WithBlockCacheSize(0).
 		WithIndexCacheSize(indexIndexCache).
 		WithValueThreshold(4 << 10).
 		WithValueLogFileSize(indexValueLogBytes).

@@ -63,7 +63,7 @@ func addrUtxoValue(value uint64, height int32) []byte {
 // ConnectBlock implements blockchain.Indexer. It goes in block order, so an
 // output created and spent within the block is added by its creator and
 // dropped by its spender.
-func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (*AddrIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	pos := 0
 	for i, tx := range u.Block.Txs {
 		txid := &u.TxIDs[i]
@@ -74,9 +74,7 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 			for _, in := range tx.Inputs {
 				prev := &u.Spent[pos]
 				pos++
-				if err := txn.Delete(addrUtxoKey(&prev.PubKeyHash, in.PrevOut)); err != nil {
-					return err
-				}
+				b.Delete(addrUtxoKey(&prev.PubKeyHash, in.PrevOut))
 				if _, ok := received[prev.PubKeyHash]; !ok {
 					received[prev.PubKeyHash] = 0
 				}
@@ -85,15 +83,11 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 		for idx := range tx.Outputs {
 			out := &tx.Outputs[idx]
 			op := chain.OutPoint{TxID: *txid, Index: uint32(idx)}
-			if err := txn.Set(addrUtxoKey(&out.PubKeyHash, op), addrUtxoValue(out.Value, u.Height)); err != nil {
-				return err
-			}
+			b.Set(addrUtxoKey(&out.PubKeyHash, op), addrUtxoValue(out.Value, u.Height))
 			received[out.PubKeyHash] += out.Value
 		}
 		for pkh, value := range received {
-			if err := txn.Set(addrTxKey(&pkh, u.Height, txid), binary.LittleEndian.AppendUint64(nil, value)); err != nil {
-				return err
-			}
+			b.Set(addrTxKey(&pkh, u.Height, txid), binary.LittleEndian.AppendUint64(nil, value))
 		}
 	}
 	return nil
@@ -102,18 +96,15 @@ func (*AddrIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error
 // DisconnectBlock implements blockchain.Indexer. It goes last transaction
 // first, so an output created and spent within the block is restored by its
 // spender's undo and then dropped by its creator's.
-func (*AddrIndex) DisconnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (*AddrIndex) DisconnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	pos := len(u.Spent)
 	for i := len(u.Block.Txs) - 1; i >= 0; i-- {
 		tx, txid := u.Block.Txs[i], &u.TxIDs[i]
 		for idx := range tx.Outputs {
 			pkh := &tx.Outputs[idx].PubKeyHash
 			op := chain.OutPoint{TxID: *txid, Index: uint32(idx)}
-			for _, k := range [][]byte{addrUtxoKey(pkh, op), addrTxKey(pkh, u.Height, txid)} {
-				if err := txn.Delete(k); err != nil {
-					return err
-				}
-			}
+			b.Delete(addrUtxoKey(pkh, op))
+			b.Delete(addrTxKey(pkh, u.Height, txid))
 		}
 		if i == 0 {
 			break
@@ -121,12 +112,8 @@ func (*AddrIndex) DisconnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) er
 		pos -= len(tx.Inputs)
 		for j, in := range tx.Inputs {
 			prev := &u.Spent[pos+j]
-			if err := txn.Set(addrUtxoKey(&prev.PubKeyHash, in.PrevOut), addrUtxoValue(prev.Value, prev.Height)); err != nil {
-				return err
-			}
-			if err := txn.Delete(addrTxKey(&prev.PubKeyHash, u.Height, txid)); err != nil {
-				return err
-			}
+			b.Set(addrUtxoKey(&prev.PubKeyHash, in.PrevOut), addrUtxoValue(prev.Value, prev.Height))
+			b.Delete(addrTxKey(&prev.PubKeyHash, u.Height, txid))
 		}
 	}
 	return nil

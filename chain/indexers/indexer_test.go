@@ -233,11 +233,11 @@ type heldTxIndex struct {
 	released chan struct{}
 }
 
-func (x *heldTxIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (x *heldTxIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	if x.held.Load() {
 		<-x.released
 	}
-	return x.TxIndex.ConnectBlock(txn, u)
+	return x.TxIndex.ConnectBlock(b, u)
 }
 
 // A query waits for a synced index to reach the tip it saw, and is answered

@@ -51,22 +51,17 @@ func (x *TxIndex) Init(r *blockchain.IndexReader) { x.r = r }
 func txKey(txid *chain.Hash) []byte { return append([]byte{prefixTx}, txid[:]...) }
 
 // ConnectBlock implements blockchain.Indexer.
-func (*TxIndex) ConnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (*TxIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	for i := range u.TxIDs {
-		loc := binary.LittleEndian.AppendUint32(append(make([]byte, 0, txLocationSize), u.Hash[:]...), uint32(i))
-		if err := txn.Set(txKey(&u.TxIDs[i]), loc); err != nil {
-			return err
-		}
+		b.Set(txKey(&u.TxIDs[i]), binary.LittleEndian.AppendUint32(append(make([]byte, 0, txLocationSize), u.Hash[:]...), uint32(i)))
 	}
 	return nil
 }
 
 // DisconnectBlock implements blockchain.Indexer.
-func (*TxIndex) DisconnectBlock(txn *badger.Txn, u *blockchain.BlockUpdate) error {
+func (*TxIndex) DisconnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	for i := range u.TxIDs {
-		if err := txn.Delete(txKey(&u.TxIDs[i])); err != nil {
-			return err
-		}
+		b.Delete(txKey(&u.TxIDs[i]))
 	}
 	return nil
 }

@@ -1,0 +1,288 @@
+package blockchain_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
+)
+
+// batchWatchIndex is an address index that records the batch each block
+// went in, stops in a block's ConnectBlock until the test releases it, and
+// fails a block when told: the test decides where the index is behind.
+type batchWatchIndex struct {
+	*indexers.AddrIndex
+	mu      sync.Mutex
+	batches map[chain.Hash]*blockchain.IndexBatch
+	holdAt  chain.Hash
+	entered chan struct{} // receives when ConnectBlock stops at holdAt
+	release chan struct{}
+	stop    chan struct{} // closed when the test ends, failed or not
+	failAt  chain.Hash
+	failed  chan struct{} // receives when ConnectBlock fails failAt
+}
+
+var errFailAt = errors.New("failing on purpose")
+
+func newBatchWatchIndex() *batchWatchIndex {
+	return &batchWatchIndex{AddrIndex: indexers.NewAddrIndex(), batches: make(map[chain.Hash]*blockchain.IndexBatch),
+		entered: make(chan struct{}), release: make(chan struct{}), stop: make(chan struct{}), failed: make(chan struct{}, 1)}
+}
+
+func (x *batchWatchIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
+	x.mu.Lock()
+	x.batches[u.Hash] = b
+	hold, fail := u.Hash == x.holdAt, u.Hash == x.failAt
+	x.mu.Unlock()
+	if hold {
+		select {
+		case x.entered <- struct{}{}:
+			<-x.release
+		case <-x.stop:
+		}
+	}
+	if fail {
+		select {
+		case x.failed <- struct{}{}:
+		case <-x.stop:
+		}
+		return errFailAt
+	}
+	return x.AddrIndex.ConnectBlock(b, u)
+}
+
+// hold makes the index stop when it applies block h.
+func (x *batchWatchIndex) hold(h chain.Hash) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.holdAt = h
+}
+
+func (x *batchWatchIndex) failOn(h chain.Hash) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.failAt = h
+}
+
+func (x *batchWatchIndex) batch(h chain.Hash) *blockchain.IndexBatch {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.batches[h]
+}
+
+// sameBatch fails the test unless the blocks went into the index in one
+// batch.
+func (x *batchWatchIndex) sameBatch(t *testing.T, blocks ...*chain.Block) {
+	t.Helper()
+	for _, b := range blocks[1:] {
+		if x.batch(b.Hash()) == nil || x.batch(b.Hash()) != x.batch(blocks[0].Hash()) {
+			t.Fatalf("block %d went into the index in a batch of its own, not with block %d", blockHeight(b), blockHeight(blocks[0]))
+		}
+	}
+}
+
+// openBatchWatched opens the chain in dir with a batchWatchIndex; close
+// says whether the test's end closes it.
+func openBatchWatched(t *testing.T, dir string, closeAtEnd bool) (*blockchain.Chain, *batchWatchIndex) {
+	t.Helper()
+	ix := newBatchWatchIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: dir, Logger: quietLog, Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closeAtEnd {
+		t.Cleanup(func() { c.Close() })
+	}
+	// Runs before the Close: a test that fails with the index held lets
+	// it go.
+	t.Cleanup(func() { close(ix.stop) })
+	return c, ix
+}
+
+// addrUtxoKey is the address index's key of an unspent output.
+func addrUtxoKey(pkh [chain.PubKeyHashSize]byte, op chain.OutPoint) []byte {
+	k := append(append([]byte{'a'}, pkh[:]...), op.TxID[:]...)
+	return binary.BigEndian.AppendUint32(k, op.Index)
+}
+
+func requireUtxos(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, want ...chain.OutPoint) {
+	t.Helper()
+	utxos, err := ix.Utxos(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []chain.OutPoint
+	for _, u := range utxos {
+		got = append(got, u.OutPoint)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("unspent outputs of %x: %v, want %v", pkh, got, want)
+	}
+}
+
+func requireHistory(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, want ...chain.Hash) {
+	t.Helper()
+	txs, err := ix.TxIDs(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []chain.Hash
+	for _, tx := range txs {
+		got = append(got, tx.TxID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("history of %x: %v, want %v", pkh, got, want)
+	}
+}
+
+// An index behind the chain applies the blocks it missed in one batch, and
+// an output created and spent within the batch is never written: no record,
+// no tombstone; one spent in a later batch leaves its tombstone.
+func TestIndexBehindAppliesBlocksInOneBatch(t *testing.T) {
+	c, ix := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+
+	a := g.NextBlock(base[100].Hash())
+	ix.hold(a.Hash())
+	mustProcess(t, c, a)
+	<-ix.entered
+	key := g.NewKey()
+	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
+	b1 := g.NextBlock(a.Hash(), pay)
+	spend := g.SpendAll(chain.OutPoint{TxID: pay.TxID()}, 100)
+	b2 := g.NextBlock(b1.Hash(), spend)
+	mustProcess(t, c, b1, b2)
+	close(ix.release)
+	chaintest.WaitIndexes(t, c)
+
+	ix.sameBatch(t, b1, b2)
+	if ix.batch(a.Hash()) == ix.batch(b1.Hash()) {
+		t.Fatal("the blocks connected while the index applied the one before went into its batch")
+	}
+	requireUtxos(t, ix.AddrIndex, key)
+	requireHistory(t, ix.AddrIndex, key, pay.TxID(), spend.TxID())
+	if n, err := blockchain.IndexKeyVersions(c, addrUtxoKey(key, chain.OutPoint{TxID: pay.TxID()})); err != nil || n != 0 {
+		t.Fatalf("an output created and spent within a batch left %d versions in the index database (%v)", n, err)
+	}
+	// The coinbase it spends was indexed long before: its record is deleted.
+	if n, err := blockchain.IndexKeyVersions(c, addrUtxoKey(g.PKH, g.Coinbase(base[1].Hash()))); err != nil || n != 2 {
+		t.Fatalf("an output spent in a later batch has %d versions in the index database (%v), want its record and tombstone", n, err)
+	}
+}
+
+// A batch that fails half way writes nothing, marker included: the index
+// goes on after a restart from the block before the batch, and then holds
+// the batch's blocks.
+func TestIndexBatchFailingHalfWayWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	c, ix := openBatchWatched(t, dir, false)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+
+	a := g.NextBlock(base[100].Hash())
+	ix.hold(a.Hash())
+	mustProcess(t, c, a)
+	<-ix.entered
+	key := g.NewKey()
+	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
+	b1 := g.NextBlock(a.Hash(), pay)
+	b2 := g.NextBlock(b1.Hash())
+	mustProcess(t, c, b1, b2)
+	ix.failOn(b2.Hash())
+	close(ix.release)
+	<-ix.failed
+	ix.sameBatch(t, b1, b2)
+	if err := c.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+
+	idb := openRawStore(t, filepath.Join(dir, "indexes"))
+	err := idb.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte("mindex/" + indexers.AddrIndexName))
+		if err != nil {
+			return err
+		}
+		marker, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if want := a.Hash(); !bytes.HasPrefix(marker, want[:]) {
+			t.Errorf("marker %x after the failed batch, want block %s before it", marker, want)
+		}
+		if _, err := txn.Get(addrUtxoKey(key, chain.OutPoint{TxID: pay.TxID()})); !errors.Is(err, badger.ErrKeyNotFound) {
+			t.Errorf("a record of the failed batch: %v", err)
+		}
+		return nil
+	})
+	idb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c, _, addrIndex := openIndexed(t, dir)
+	chaintest.WaitIndexes(t, c)
+	requireUtxos(t, addrIndex, key, chain.OutPoint{TxID: pay.TxID()})
+	requireHistory(t, addrIndex, key, pay.TxID())
+}
+
+// A batch built from blocks the chain leaves while the index applies them
+// is written, then taken back block by block, and the new branch applied in
+// a batch: the index ends as the new main chain has it.
+func TestIndexBatchAcrossAReorg(t *testing.T) {
+	c, ix := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+
+	a := g.NextBlock(base[100].Hash())
+	ix.hold(a.Hash())
+	mustProcess(t, c, a)
+	<-ix.entered
+	key, other := g.NewKey(), g.NewKey()
+	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
+	b1 := g.NextBlock(a.Hash(), pay)
+	spend := g.SpendAll(chain.OutPoint{TxID: pay.TxID()}, 100)
+	b2 := g.NextBlock(b1.Hash(), spend)
+	mustProcess(t, c, b1, b2)
+	// The index stops in the batch of b1 and b2 while the chain leaves them.
+	ix.hold(b1.Hash())
+	ix.release <- struct{}{}
+	<-ix.entered
+	payOther := g.SpendTo([]chain.OutPoint{g.Coinbase(base[2].Hash())}, chain.TxOut{Value: 2000, PubKeyHash: other})
+	d := []*chain.Block{g.NextBlock(a.Hash(), payOther)}
+	d = append(d, g.Chain(d[0].Hash(), 2)...)
+	mustProcess(t, c, d...)
+	requireTip(t, c, d[2])
+	close(ix.release)
+	chaintest.WaitIndexes(t, c)
+
+	ix.sameBatch(t, b1, b2)
+	ix.sameBatch(t, d...)
+	requireUtxos(t, ix.AddrIndex, key)
+	requireHistory(t, ix.AddrIndex, key)
+	requireUtxos(t, ix.AddrIndex, other, chain.OutPoint{TxID: payOther.TxID()})
+	requireHistory(t, ix.AddrIndex, other, payOther.TxID())
+	utxos, err := ix.Utxos(g.PKH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unspent := func(op chain.OutPoint) bool {
+		return slices.ContainsFunc(utxos, func(u indexers.AddressUtxo) bool { return u.OutPoint == op })
+	}
+	if !unspent(g.Coinbase(base[1].Hash())) || unspent(g.Coinbase(base[2].Hash())) {
+		t.Fatal("the coinbases the branches spent are not as the main chain has them")
+	}
+}
