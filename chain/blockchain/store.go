@@ -210,10 +210,11 @@ const (
 	indexNumMemtables  = 2
 	indexValueLogBytes = 64 << 20
 	// indexBatchMemory is what the indexes' batches being written take: up
-	// to ~104,000 records of the address index and ~37,000 of the
-	// transaction index, each record held twice (the batch, then Badger's
-	// transaction) at ~170 bytes a copy.
-	indexBatchMemory = 48 << 20
+	// to ~102,000 records of the address index and ~37,000 of the
+	// transaction index (indexBatchRecords and a largest block), each held
+	// twice, in the batch's map and in Badger's transaction: ~400 bytes a
+	// record with the maps' slots and Badger's entries.
+	indexBatchMemory = 56 << 20
 )
 
 // IndexStoreMemory is the memory the index database takes when an index is
