@@ -156,14 +156,14 @@ func TestIndexBehindAppliesBlocksInOneBatch(t *testing.T) {
 
 	a := g.NextBlock(base[100].Hash())
 	ix.hold(a.Hash())
-	mustProcess(t, c, a)
+	chaintest.MustProcess(t, c, a)
 	<-ix.entered
 	key := g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
 	spend := g.SpendAll(chain.OutPoint{TxID: pay.TxID()}, 100)
 	b2 := g.NextBlock(b1.Hash(), spend)
-	mustProcess(t, c, b1, b2)
+	chaintest.MustProcess(t, c, b1, b2)
 	close(ix.release)
 	chaintest.WaitIndexes(t, c)
 
@@ -194,13 +194,13 @@ func TestIndexBatchFailingHalfWayWritesNothing(t *testing.T) {
 
 	a := g.NextBlock(base[100].Hash())
 	ix.hold(a.Hash())
-	mustProcess(t, c, a)
+	chaintest.MustProcess(t, c, a)
 	<-ix.entered
 	key := g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
 	b2 := g.NextBlock(b1.Hash())
-	mustProcess(t, c, b1, b2)
+	chaintest.MustProcess(t, c, b1, b2)
 	ix.failOn(b2.Hash())
 	close(ix.release)
 	<-ix.failed
@@ -249,14 +249,14 @@ func TestIndexBatchAcrossAReorg(t *testing.T) {
 
 	a := g.NextBlock(base[100].Hash())
 	ix.hold(a.Hash())
-	mustProcess(t, c, a)
+	chaintest.MustProcess(t, c, a)
 	<-ix.entered
 	key, other := g.NewKey(), g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
 	spend := g.SpendAll(chain.OutPoint{TxID: pay.TxID()}, 100)
 	b2 := g.NextBlock(b1.Hash(), spend)
-	mustProcess(t, c, b1, b2)
+	chaintest.MustProcess(t, c, b1, b2)
 	// The index stops in the batch of b1 and b2 while the chain leaves them.
 	ix.hold(b1.Hash())
 	ix.release <- struct{}{}
@@ -264,7 +264,7 @@ func TestIndexBatchAcrossAReorg(t *testing.T) {
 	payOther := g.SpendTo([]chain.OutPoint{g.Coinbase(base[2].Hash())}, chain.TxOut{Value: 2000, PubKeyHash: other})
 	d := []*chain.Block{g.NextBlock(a.Hash(), payOther)}
 	d = append(d, g.Chain(d[0].Hash(), 2)...)
-	mustProcess(t, c, d...)
+	chaintest.MustProcess(t, c, d...)
 	requireTip(t, c, d[2])
 	close(ix.release)
 	chaintest.WaitIndexes(t, c)
