@@ -115,34 +115,34 @@ func addrUtxoKey(pkh [chain.PubKeyHashSize]byte, op chain.OutPoint) []byte {
 	return binary.BigEndian.AppendUint32(k, op.Index)
 }
 
-func requireUtxos(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, want ...chain.OutPoint) {
+// requireAddr fails the test unless the address index lists for pkh the
+// unspent outputs and the history given (nil for none).
+func requireAddr(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, utxos []chain.OutPoint, history []chain.Hash) {
 	t.Helper()
-	utxos, err := ix.Utxos(pkh)
+	gotUtxos, err := ix.Utxos(pkh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []chain.OutPoint
-	for _, u := range utxos {
-		got = append(got, u.OutPoint)
+	gotHistory, err := ix.TxIDs(pkh)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("unspent outputs of %x: %v, want %v", pkh, got, want)
+	ops := func(u indexers.AddressUtxo) chain.OutPoint { return u.OutPoint }
+	txids := func(tx indexers.AddressTx) chain.Hash { return tx.TxID }
+	if got := mapSlice(gotUtxos, ops); !slices.Equal(got, utxos) {
+		t.Errorf("unspent outputs of %x: %v, want %v", pkh, got, utxos)
+	}
+	if got := mapSlice(gotHistory, txids); !slices.Equal(got, history) {
+		t.Errorf("history of %x: %v, want %v", pkh, got, history)
 	}
 }
 
-func requireHistory(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, want ...chain.Hash) {
-	t.Helper()
-	txs, err := ix.TxIDs(pkh)
-	if err != nil {
-		t.Fatal(err)
+func mapSlice[T, U any](s []T, f func(T) U) []U {
+	var out []U
+	for _, v := range s {
+		out = append(out, f(v))
 	}
-	var got []chain.Hash
-	for _, tx := range txs {
-		got = append(got, tx.TxID)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("history of %x: %v, want %v", pkh, got, want)
-	}
+	return out
 }
 
 // An index behind the chain applies the blocks it missed in one batch, and
@@ -171,8 +171,7 @@ func TestIndexBehindAppliesBlocksInOneBatch(t *testing.T) {
 	if ix.batch(a.Hash()) == ix.batch(b1.Hash()) {
 		t.Fatal("the blocks connected while the index applied the one before went into its batch")
 	}
-	requireUtxos(t, ix.AddrIndex, key)
-	requireHistory(t, ix.AddrIndex, key, pay.TxID(), spend.TxID())
+	requireAddr(t, ix.AddrIndex, key, nil, []chain.Hash{pay.TxID(), spend.TxID()})
 	if n, err := blockchain.IndexKeyVersions(c, addrUtxoKey(key, chain.OutPoint{TxID: pay.TxID()})); err != nil || n != 0 {
 		t.Fatalf("an output created and spent within a batch left %d versions in the index database (%v)", n, err)
 	}
@@ -234,8 +233,7 @@ func TestIndexBatchFailingHalfWayWritesNothing(t *testing.T) {
 
 	c, _, addrIndex := openIndexed(t, dir)
 	chaintest.WaitIndexes(t, c)
-	requireUtxos(t, addrIndex, key, chain.OutPoint{TxID: pay.TxID()})
-	requireHistory(t, addrIndex, key, pay.TxID())
+	requireAddr(t, addrIndex, key, []chain.OutPoint{{TxID: pay.TxID()}}, []chain.Hash{pay.TxID()})
 }
 
 // A batch built from blocks the chain leaves while the index applies them
@@ -271,10 +269,8 @@ func TestIndexBatchAcrossAReorg(t *testing.T) {
 
 	ix.sameBatch(t, b1, b2)
 	ix.sameBatch(t, d...)
-	requireUtxos(t, ix.AddrIndex, key)
-	requireHistory(t, ix.AddrIndex, key)
-	requireUtxos(t, ix.AddrIndex, other, chain.OutPoint{TxID: payOther.TxID()})
-	requireHistory(t, ix.AddrIndex, other, payOther.TxID())
+	requireAddr(t, ix.AddrIndex, key, nil, nil)
+	requireAddr(t, ix.AddrIndex, other, []chain.OutPoint{{TxID: payOther.TxID()}}, []chain.Hash{payOther.TxID()})
 	utxos, err := ix.Utxos(g.PKH)
 	if err != nil {
 		t.Fatal(err)
