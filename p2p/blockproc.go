@@ -139,13 +139,16 @@ type waiter struct {
 const stallRecheck = time.Second
 
 // nextArrival waits for w's delivery's next block; false once its reader is
-// done. The read deadline is per block, so a peer sending each just before
-// it would hold the processor, and every peer's blocks queued behind, for
-// MaxBlocksPerRequest deadlines a request. So, as Core drops the peer that
-// stalls its download window, a peer whose blocks the processor has waited
-// the block stall timeout for in all, while another peer's blocks wait
-// behind, is dropped (not banned: a slow link is no offence) and its blocks
-// are asked of others; the timeout doubles. Only the waiting counts, not the
+// done. As Core drops the peer that stalls its download window, a peer whose
+// next block the processor has waited the block stall timeout for, while
+// another peer's blocks wait behind, is dropped (not banned: a slow link is
+// no offence) and its blocks are asked of others; the timeout doubles. The
+// timeout is of each block, as Core's: over a whole answer, 16 blocks of up
+// to 1 MB, 2 s would drop an honest peer on any link slower than 64 Mbit/s.
+// The read deadline is per block too, so a peer sending each just before it
+// would hold the processor, and every peer's blocks queued behind, for
+// MaxBlocksPerRequest deadlines a request: one waited for StallTimeout over
+// its whole answer is dropped as well. Only the waiting counts, not the
 // chain's work on the blocks.
 func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	select {
@@ -156,9 +159,9 @@ func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	start := time.Now()
 	defer func() { w.waited += time.Since(start) }()
 	n.mu.Lock()
-	stall := n.sync.blockStall
+	stall := min(n.sync.blockStall, max(n.sync.maxBlockStall-w.waited, 0))
 	n.mu.Unlock()
-	timer := time.NewTimer(max(stall-w.waited, 0))
+	timer := time.NewTimer(stall)
 	defer timer.Stop()
 	for {
 		select {

@@ -371,3 +371,54 @@ func heldBlocks(n *Node) int {
 	}
 	return held
 }
+
+// An honest peer on a slower link sends each block of its answers well
+// inside the block stall timeout, but its whole answer takes longer than
+// that: the processor's wait is for each block (Core's stall is of one
+// block), so the peer is not dropped while another peer's blocks wait
+// behind, and the timeout is not raised.
+func TestSyncSteadyPeerNotDropped(t *testing.T) {
+	t.Parallel()
+	blocks := mainBlocks(3 * MaxBlocksPerRequest)
+	honest := newTestNode(t, nil)
+	honest.process(blocks...)
+	steady := newAttacker(t, honest.chain)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	answerSyncWithBlocks(steady, func(s network.Stream, hashes []chain.Hash) {
+		for _, h := range hashes {
+			// 16 blocks a request: 4 s, twice the block stall timeout.
+			select {
+			case <-release:
+				return
+			case <-time.After(blockStallTimeout / 8):
+			}
+			raw, _ := honest.chain.RawBlock(h)
+			if writeFrame(s, msgBlock, raw) != nil {
+				return
+			}
+		}
+	})
+	var dropped atomic.Int32
+	steady.host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(network.Network, network.Conn) { dropped.Add(1) },
+	})
+
+	v := newTestNode(t, nil)
+	connect := func(p *Node) {
+		if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: p.ID(), Addrs: p.host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(steady)
+	waitFor(t, 20*time.Second, "blocks asked of the steady peer", func() bool {
+		v.node.mu.Lock()
+		defer v.node.mu.Unlock()
+		return v.node.sync.queuedBlocks > 0
+	})
+	connect(honest.node)
+	waitTip(t, 30*time.Second, blocks[len(blocks)-1], v)
+	if n := dropped.Load(); n != 0 {
+		t.Errorf("the steady peer was dropped %d times", n)
+	}
+}

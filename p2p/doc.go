@@ -50,9 +50,10 @@
 // still learns of it. When a peer has more work, the node fetches headers
 // from the peer claiming the most work, stores them with chain.AcceptHeaders,
 // and fetches the bodies from every peer that has them, at most 128 blocks
-// past its tip, dropping peers that stall (one whose blocks hold up the
+// past its tip, dropping peers that stall (one whose next block holds up the
 // others' after 2 s, a timeout that doubles with each such drop and shrinks
-// with each block connected, as Core's). The bodies are read off the
+// with each block connected, as Core's, or whose whole answer holds them up
+// for StallTimeout). The bodies are read off the
 // streams as they come and decoded and handed to the chain by one
 // processor, in the order they were asked for (parents first), while the
 // next are read; at most 128, of at most SyncQueueBytes (32 MiB) encoded,

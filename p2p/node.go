@@ -86,8 +86,9 @@ type Config struct {
 	// request (a status, a headers message, each block of a getblocks answer)
 	// before it is dropped as stalled and its blocks are asked of others;
 	// and the longest sync's block processor waits for it, over a whole
-	// getblocks answer, while other peers' blocks wait behind. That wait
-	// adapts below it, as Core's block stalling timeout: it starts at 2 s
+	// getblocks answer, while other peers' blocks wait behind. Its wait for
+	// each block of the answer adapts below that, as Core's block stalling
+	// timeout: it starts at 2 s
 	// (StallTimeout if less), doubles each time a peer is dropped for it,
 	// lest a slow link of ours drop one peer after another, and shrinks by
 	// 15% with each block connected. Zero gives 30 s.

@@ -368,7 +368,7 @@ type syncState struct {
 	bytesFreed  chan struct{}
 	// processing is the delivery the processor is on, nil between two.
 	processing *delivery
-	// blockStall is how long the processor waits for a peer's blocks
+	// blockStall is how long the processor waits for a peer's next block
 	// while others' wait behind (nextArrival), between blockStallFloor
 	// and maxBlockStall.
 	blockStall, blockStallFloor, maxBlockStall time.Duration
