@@ -223,3 +223,75 @@ func TestSyncWithVersion1Peer(t *testing.T) {
 		t.Error("the new node banned or dropped the old one")
 	}
 }
+
+// A peer may open at most 8 sync streams to the node at once, on whichever
+// versions: the resource manager's limit is of each protocol ID, and the
+// two versions would otherwise give each peer 16 requests waiting to be
+// read and answered, twice what it had before version 2.
+func TestSyncStreamsBoundAcrossVersions(t *testing.T) {
+	t.Parallel()
+	v := newTestNode(t, nil)
+	op := newOldPeer(t)
+	ctx := context.Background()
+	if err := op.host.Connect(ctx, peer.AddrInfo{ID: v.node.ID(), Addrs: v.node.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	var held []network.Stream
+	t.Cleanup(func() {
+		for _, s := range held {
+			_ = s.Reset()
+		}
+	})
+	for range 8 {
+		s, err := op.host.NewStream(ctx, v.node.ID(), v.node.protos[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first byte of a two-byte frame length, and no more.
+		if _, err := s.Write([]byte{0x80}); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, s)
+	}
+	waitFor(t, 10*time.Second, "eight sync streams served", func() bool {
+		var streams int
+		_ = v.node.host.Network().ResourceManager().ViewService(syncService, func(s network.ServiceScope) error {
+			streams = s.Stat().NumStreamsInbound
+			return nil
+		})
+		return streams == 8
+	})
+
+	s, err := op.host.NewStream(ctx, v.node.ID(), op.proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := writeFrame(s, msgStatus, encodeOldStatus(op.status())); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.CloseWrite()
+	if _, _, err := readFrame(bufio.NewReader(s), msgStatus); err == nil {
+		t.Fatal("a ninth sync stream, on /sync/1, was answered")
+	}
+	if v.node.IsBanned(op.host.ID()) {
+		t.Fatal("the peer was banned for a stream over the limit")
+	}
+	// Streams given back, the peer is answered again.
+	for _, s := range held {
+		_ = s.Reset()
+	}
+	held = nil
+	waitFor(t, 10*time.Second, "the held streams given back", func() bool {
+		var streams int
+		_ = v.node.host.Network().ResourceManager().ViewService(syncService, func(s network.ServiceScope) error {
+			streams = s.Stat().NumStreamsInbound
+			return nil
+		})
+		return streams == 0
+	})
+	if got := op.ask(v.node.ID(), msgStatus, encodeOldStatus(op.status()), 1, msgStatus); len(got) != 1 {
+		t.Fatalf("%d statuses", len(got))
+	}
+}

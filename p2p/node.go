@@ -307,9 +307,10 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 // default limits scaled to 1 GiB of memory and 1024 file descriptors, each
 // peer held to 64 streams and 64 MiB (room for a few 2 MB blocks in flight on
 // sync and gossip at once), and at most 8 concurrent sync streams each way
-// per peer and sync protocol version (a syncing peer needs 4 at most, on one
-// version; a peer opening streams on both still gets no more answers, since
-// the request limiter is per peer).
+// per peer (a syncing peer needs 4 at most): per version of the sync
+// protocol, as the streams are negotiated, and over all versions, as the sync
+// service takes them (handleStream), lest a peer have twice as many by
+// opening streams on both.
 func newResourceManager(protos []protocol.ID) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -322,6 +323,9 @@ func newResourceManager(protos []protocol.ID) (network.ResourceManager, error) {
 			Memory:          64 << 20,
 		},
 		ProtocolPeer: make(map[protocol.ID]rcmgr.ResourceLimits),
+		ServicePeer: map[string]rcmgr.ResourceLimits{
+			syncService: {Streams: 16, StreamsInbound: 8, StreamsOutbound: 8},
+		},
 	}
 	for _, proto := range protos {
 		partial.ProtocolPeer[proto] = rcmgr.ResourceLimits{Streams: 16, StreamsInbound: 8, StreamsOutbound: 8}

@@ -86,6 +86,10 @@ func isNotSupported(err error) bool {
 	return errors.Is(err, msmux.ErrNotSupported[protocol.ID]{})
 }
 
+// syncService is the resource manager's service of the streams the node
+// serves on any version of the sync protocol.
+const syncService = "quarry.sync"
+
 // syncProtocols are the sync protocol's IDs on a network, the newest version
 // first. A node serves them all; opening a stream it offers them in this
 // order, and libp2p takes the first the peer speaks: a node built before
@@ -114,6 +118,12 @@ func (n *Node) handleStream(s network.Stream) {
 	}
 	defer n.wg.Done()
 	p := s.Conn().RemotePeer()
+	// Over the per-peer limit of the sync service (newResourceManager).
+	if err := s.Scope().SetService(syncService); err != nil {
+		n.log.Debug("sync stream refused", "peer", p, "err", err)
+		_ = s.Reset()
+		return
+	}
 	if err := n.serve(s, p, n.syncVersionOf(s.Protocol())); err != nil {
 		_ = s.Reset()
 		if isMisbehaviour(err) {
