@@ -422,3 +422,41 @@ func TestSyncSteadyPeerNotDropped(t *testing.T) {
 		t.Errorf("the steady peer was dropped %d times", n)
 	}
 }
+
+// A block whose header is the one asked for and whose body does not decode
+// passes the reader's check (the hash is of the header) and fails in the
+// processor, which now decodes: its sender is banned all the same, and
+// only it, and the block is fetched from the honest peer.
+func TestSyncUndecodableBodyBansSender(t *testing.T) {
+	t.Parallel()
+	blocks := mainBlocks(2 * MaxBlocksPerRequest)
+	honest := newTestNode(t, nil)
+	honest.process(blocks...)
+	att := newAttacker(t, honest.chain)
+	answerSyncWithBlocks(att, func(s network.Stream, hashes []chain.Hash) {
+		for _, h := range hashes {
+			raw, _ := honest.chain.RawBlock(h)
+			// The header, then a transaction count of 2^63.
+			bad := append(raw[:chain.HeaderSize:chain.HeaderSize], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
+			if writeFrame(s, msgBlock, bad) != nil {
+				return
+			}
+		}
+	})
+
+	v := newTestNode(t, nil)
+	if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
+	if v.chain.Best().Height != 0 {
+		t.Fatalf("the chain took %d blocks from the attacker", v.chain.Best().Height)
+	}
+	if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: honest.node.ID(), Addrs: honest.node.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitTip(t, 20*time.Second, blocks[len(blocks)-1], v)
+	if v.node.IsBanned(honest.node.ID()) {
+		t.Error("the honest peer was banned")
+	}
+}
