@@ -31,6 +31,8 @@ type delivery struct {
 	// arrived has room for every item, so the reader never waits for the
 	// processor; the reader closes it when the answer ends.
 	arrived chan arrival
+	// complete: the whole answer was read, n.mu held.
+	complete bool
 }
 
 type arrival struct {
@@ -141,15 +143,18 @@ const stallRecheck = time.Second
 // nextArrival waits for w's delivery's next block; false once its reader is
 // done. As Core drops the peer that stalls its download window, a peer whose
 // next block the processor has waited the block stall timeout for, while
-// another peer's blocks wait behind, is dropped (not banned: a slow link is
-// no offence) and its blocks are asked of others; the timeout doubles. The
-// timeout is of each block, as Core's: over a whole answer, 16 blocks of up
-// to 1 MB, 2 s would drop an honest peer on any link slower than 64 Mbit/s.
-// The read deadline is per block too, so a peer sending each just before it
-// would hold the processor, and every peer's blocks queued behind, for
-// MaxBlocksPerRequest deadlines a request: one waited for StallTimeout over
-// its whole answer is dropped as well. Only the waiting counts, not the
-// chain's work on the blocks.
+// another peer's blocks wait behind and the download cannot move on without
+// it (downloadStalled), is dropped (not banned: a slow link is no offence) and its
+// blocks are asked of others; the timeout doubles. As Core's, the timeout
+// is of one block and only with the window full: over a whole answer, 16
+// blocks of up to 1 MB, 2 s would drop an honest peer on any link slower
+// than 64 Mbit/s, and with room to ask others for more, the download is not
+// stalled. The read deadline is per block, so a peer sending each just
+// before it would hold the processor, and every peer's blocks queued
+// behind, for MaxBlocksPerRequest deadlines a request: one waited for
+// StallTimeout over its whole answer, while another peer's blocks wait
+// behind, is dropped too, full queue or not. Only the waiting counts, not
+// the chain's work on the blocks.
 func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	select {
 	case a, ok := <-w.d.arrived:
@@ -159,9 +164,9 @@ func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 	start := time.Now()
 	defer func() { w.waited += time.Since(start) }()
 	n.mu.Lock()
-	stall := min(n.sync.blockStall, max(n.sync.maxBlockStall-w.waited, 0))
+	stall, whole := n.sync.blockStall, n.sync.maxBlockStall
 	n.mu.Unlock()
-	timer := time.NewTimer(stall)
+	timer := time.NewTimer(min(stall, max(whole-w.waited, 0)))
 	defer timer.Stop()
 	for {
 		select {
@@ -169,7 +174,8 @@ func (n *Node) nextArrival(w *waiter) (arrival, bool) {
 			return a, ok
 		case <-timer.C:
 		}
-		if !w.dropped && n.othersQueuedBehind(w.d.peer) {
+		over := w.waited+time.Since(start) >= whole
+		if !w.dropped && n.othersQueuedBehind(w.d.peer) && (over || n.downloadStalled(w.d.peer)) {
 			w.dropped = true
 			n.log.Info("dropping peer stalling the block processor", "peer", w.d.peer, "waited", w.waited+time.Since(start))
 			n.closePeer(w.d.peer)
@@ -186,6 +192,25 @@ func (n *Node) othersQueuedBehind(p peer.ID) bool {
 	defer n.mu.Unlock()
 	for _, d := range n.sync.deliveries {
 		if d.peer != p {
+			return true
+		}
+	}
+	return false
+}
+
+// downloadStalled reports whether the download waits on p's delivery, the
+// processor's: schedule can ask for no more blocks, by their number or their
+// bytes (Core's full download window), or another peer's whole answer is in
+// and waits behind it, that peer unable to be asked for more until the
+// processor takes it.
+func (n *Node) downloadStalled(p peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sync.queuedBlocks >= maxQueuedBlocks || n.sync.queuedBytes >= n.sync.maxBytes {
+		return true
+	}
+	for _, d := range n.sync.deliveries {
+		if d.peer != p && d.complete {
 			return true
 		}
 	}

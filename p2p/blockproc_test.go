@@ -376,31 +376,66 @@ func heldBlocks(n *Node) int {
 // inside the block stall timeout, but its whole answer takes longer than
 // that: the processor's wait is for each block (Core's stall is of one
 // block), so the peer is not dropped while another peer's blocks wait
-// behind, and the timeout is not raised.
+// behind.
 func TestSyncSteadyPeerNotDropped(t *testing.T) {
 	t.Parallel()
+	// 16 blocks a request: 4 s, twice the block stall timeout.
+	steady := func(int) time.Duration { return blockStallTimeout / 8 }
+	if n := slowPeerDrops(t, steady, func(int) time.Duration { return 0 }); n != 0 {
+		t.Errorf("the steady peer was dropped %d times", n)
+	}
+}
+
+// When our own link is slow, every peer is: a block that takes longer than
+// the block stall timeout to come, while the other peer's answer is still
+// coming too and the queue has room for more requests, does not stall the
+// download (Core's stall is of a full download window), and its peer is not
+// dropped.
+func TestSyncSlowLinkPeerNotDropped(t *testing.T) {
+	t.Parallel()
+	first := func(i int) time.Duration {
+		if i == 0 {
+			return blockStallTimeout * 3 / 2
+		}
+		return 0
+	}
+	// 16 blocks a request: 4.8 s, the first not in before the slow one.
+	paced := func(int) time.Duration { return blockStallTimeout * 3 / 20 }
+	if n := slowPeerDrops(t, first, paced); n != 0 {
+		t.Errorf("the slow peer was dropped %d times", n)
+	}
+}
+
+// slowPeerDrops syncs 48 blocks, the first requests from a peer sending
+// the i-th block of each answer after slow(i), the rest from one sending
+// it after other(i), and returns how many times the first was dropped.
+func slowPeerDrops(t *testing.T, slow, other func(i int) time.Duration) int32 {
+	t.Helper()
 	blocks := mainBlocks(3 * MaxBlocksPerRequest)
-	honest := newTestNode(t, nil)
-	honest.process(blocks...)
-	steady := newAttacker(t, honest.chain)
+	src := chaintest.OpenChain(t, chain.RegtestParams)
+	chaintest.MustProcess(t, src, blocks...)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	answerSyncWithBlocks(steady, func(s network.Stream, hashes []chain.Hash) {
-		for _, h := range hashes {
-			// 16 blocks a request: 4 s, twice the block stall timeout.
-			select {
-			case <-release:
-				return
-			case <-time.After(blockStallTimeout / 8):
+	serving := func(delay func(int) time.Duration) *Node {
+		att := newAttacker(t, src)
+		answerSyncWithBlocks(att, func(s network.Stream, hashes []chain.Hash) {
+			for i, h := range hashes {
+				select {
+				case <-release:
+					return
+				case <-time.After(delay(i)):
+				}
+				raw, _ := src.RawBlock(h)
+				if writeFrame(s, msgBlock, raw) != nil {
+					return
+				}
 			}
-			raw, _ := honest.chain.RawBlock(h)
-			if writeFrame(s, msgBlock, raw) != nil {
-				return
-			}
-		}
-	})
+		})
+		return att
+	}
+	first, second := serving(slow), serving(other)
 	var dropped atomic.Int32
-	steady.host.Network().Notify(&network.NotifyBundle{
+	first.host.Network().Notify(&network.NotifyBundle{
 		DisconnectedF: func(network.Network, network.Conn) { dropped.Add(1) },
 	})
 
@@ -410,17 +445,15 @@ func TestSyncSteadyPeerNotDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	connect(steady)
-	waitFor(t, 20*time.Second, "blocks asked of the steady peer", func() bool {
+	connect(first)
+	waitFor(t, 20*time.Second, "blocks asked of the first peer", func() bool {
 		v.node.mu.Lock()
 		defer v.node.mu.Unlock()
 		return v.node.sync.queuedBlocks > 0
 	})
-	connect(honest.node)
+	connect(second)
 	waitTip(t, 30*time.Second, blocks[len(blocks)-1], v)
-	if n := dropped.Load(); n != 0 {
-		t.Errorf("the steady peer was dropped %d times", n)
-	}
+	return dropped.Load()
 }
 
 // A block whose header is the one asked for and whose body does not decode
@@ -459,4 +492,35 @@ func TestSyncUndecodableBodyBansSender(t *testing.T) {
 	if v.node.IsBanned(honest.node.ID()) {
 		t.Error("the honest peer was banned")
 	}
+}
+
+// A peer that sends nothing of its answer, while another peer's whole
+// answer is in and waits behind it, stalls the download even with room in
+// the queue: the others cannot ask for more until the processor takes their
+// blocks. It is dropped after the block stall timeout, not StallTimeout.
+func TestSyncStallerDroppedWhileOthersWait(t *testing.T) {
+	t.Parallel()
+	blocks := mainBlocks(3 * MaxBlocksPerRequest)
+	honest := newTestNode(t, nil)
+	honest.process(blocks...)
+	staller := newAttacker(t, honest.chain)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	answerSyncWithBlocks(staller, func(network.Stream, []chain.Hash) { <-release })
+
+	v := newTestNode(t, nil)
+	connect := func(p *Node) {
+		if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: p.ID(), Addrs: p.host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(staller)
+	waitFor(t, 20*time.Second, "blocks asked of the staller", func() bool {
+		v.node.mu.Lock()
+		defer v.node.mu.Unlock()
+		return v.node.sync.queuedBlocks > 0
+	})
+	connect(honest.node)
+	// StallTimeout is 30 s: the block stall timeout, 2 s, drops the staller.
+	waitTip(t, 15*time.Second, blocks[len(blocks)-1], v)
 }

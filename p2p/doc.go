@@ -51,10 +51,10 @@
 // from the peer claiming the most work, stores them with chain.AcceptHeaders,
 // and fetches the bodies from every peer that has them, at most 128 blocks
 // past its tip, dropping peers that stall (one whose next block holds up the
-// others' after 2 s, a timeout that doubles with each such drop and shrinks
-// with each block connected, as Core's, or whose whole answer holds them up
-// for StallTimeout). The bodies are read off the
-// streams as they come and decoded and handed to the chain by one
+// download, the queue full or another peer's whole answer waiting behind it,
+// after 2 s, a timeout that doubles with each such drop and shrinks with each
+// block connected, as Core's; or whose whole answer holds the others' up for
+// StallTimeout). The bodies are read off the streams as they come and decoded and handed to the chain by one
 // processor, in the order they were asked for (parents first), while the
 // next are read; at most 128, of at most SyncQueueBytes (32 MiB) encoded,
 // wait for it, whatever the number of peers and the size of their blocks,

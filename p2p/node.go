@@ -87,8 +87,9 @@ type Config struct {
 	// before it is dropped as stalled and its blocks are asked of others;
 	// and the longest sync's block processor waits for it, over a whole
 	// getblocks answer, while other peers' blocks wait behind. Its wait for
-	// each block of the answer adapts below that, as Core's block stalling
-	// timeout: it starts at 2 s
+	// each block of the answer, once the download waits on it (the queue
+	// full, or another peer's whole answer behind it), adapts below that, as
+	// Core's block stalling timeout: it starts at 2 s
 	// (StallTimeout if less), doubles each time a peer is dropped for it,
 	// lest a slow link of ours drop one peer after another, and shrinks by
 	// 15% with each block connected. Zero gives 30 s.

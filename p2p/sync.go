@@ -811,6 +811,11 @@ func (n *Node) fetchBlocks(d *delivery) {
 		}
 		return nil
 	})
+	if err == nil {
+		n.mu.Lock()
+		d.complete = true
+		n.mu.Unlock()
+	}
 	if err != nil {
 		n.mu.Lock()
 		// Whatever went wrong, do not ask this peer again at once.
