@@ -253,14 +253,7 @@ func TestSyncStreamsBoundAcrossVersions(t *testing.T) {
 		}
 		held = append(held, s)
 	}
-	waitFor(t, 10*time.Second, "eight sync streams served", func() bool {
-		var streams int
-		_ = v.node.host.Network().ResourceManager().ViewService(syncService, func(s network.ServiceScope) error {
-			streams = s.Stat().NumStreamsInbound
-			return nil
-		})
-		return streams == 8
-	})
+	waitFor(t, 10*time.Second, "eight sync streams served", func() bool { return servedSyncStreams(v.node) == 8 })
 
 	s, err := op.host.NewStream(ctx, v.node.ID(), op.proto)
 	if err != nil {
@@ -283,15 +276,18 @@ func TestSyncStreamsBoundAcrossVersions(t *testing.T) {
 		_ = s.Reset()
 	}
 	held = nil
-	waitFor(t, 10*time.Second, "the held streams given back", func() bool {
-		var streams int
-		_ = v.node.host.Network().ResourceManager().ViewService(syncService, func(s network.ServiceScope) error {
-			streams = s.Stat().NumStreamsInbound
-			return nil
-		})
-		return streams == 0
-	})
+	waitFor(t, 10*time.Second, "the held streams given back", func() bool { return servedSyncStreams(v.node) == 0 })
 	if got := op.ask(v.node.ID(), msgStatus, encodeOldStatus(op.status()), 1, msgStatus); len(got) != 1 {
 		t.Fatalf("%d statuses", len(got))
 	}
+}
+
+// servedSyncStreams counts the sync streams n serves.
+func servedSyncStreams(n *Node) int {
+	var streams int
+	_ = n.host.Network().ResourceManager().ViewService(syncService, func(s network.ServiceScope) error {
+		streams = s.Stat().NumStreamsInbound
+		return nil
+	})
+	return streams
 }
