@@ -147,3 +147,22 @@ func IndexKeyVersions(c *Chain, key []byte) (int, error) {
 	})
 	return n, err
 }
+
+// IndexRecords returns the index database's live records, markers included,
+// keyed by their keys.
+func IndexRecords(c *Chain) (map[string]string, error) {
+	out := make(map[string]string)
+	err := c.idb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.DefaultIteratorOptions)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[string(it.Item().KeyCopy(nil))] = string(v)
+		}
+		return nil
+	})
+	return out, err
+}
