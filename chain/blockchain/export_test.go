@@ -166,3 +166,10 @@ func IndexRecords(c *Chain) (map[string]string, error) {
 	})
 	return out, err
 }
+
+// IndexBatchRecords is how many records an index batch holds before it
+// takes no more blocks.
+const IndexBatchRecords = indexBatchRecords
+
+// Len is how many records b writes.
+func (b *IndexBatch) Len() int { return len(b.writes) }

@@ -282,3 +282,53 @@ func TestIndexBatchAcrossAReorg(t *testing.T) {
 		t.Fatal("the coinbases the branches spent are not as the main chain has them")
 	}
 }
+
+// The largest batch an index writes, one just short of indexBatchRecords
+// records and then a largest block of outputs each paying an address of its
+// own (two records an output), fits in one transaction of the index
+// database; and the block is taken back again in one.
+func TestLargestIndexBatchCommits(t *testing.T) {
+	c, ix := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+
+	a := g.NextBlock(base[100].Hash())
+	ix.hold(a.Hash())
+	chaintest.MustProcess(t, c, a)
+	<-ix.entered
+	var next uint32
+	payEach := func(n int) []chain.TxOut {
+		outs := make([]chain.TxOut, n)
+		for i := range outs {
+			next++
+			outs[i].Value = 1000
+			binary.BigEndian.PutUint32(outs[i].PubKeyHash[:], next)
+		}
+		return outs
+	}
+	// Two records a coinbase, two for the spend of an indexed coinbase.
+	fill := g.SpendTo([]chain.OutPoint{g.Coinbase(base[0].Hash())}, payEach((blockchain.IndexBatchRecords-6)/2)...)
+	x := g.NextBlock(a.Hash(), fill)
+	n := (chain.MaxBlockSize - 400) / (8 + chain.PubKeyHashSize)
+	big := g.NextBlock(x.Hash(), g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, payEach(n)...))
+	if size := big.SerializeSize(); size > chain.MaxBlockSize {
+		t.Fatalf("block of %d bytes, over the limit", size)
+	}
+	chaintest.MustProcess(t, c, x, big)
+	close(ix.release)
+	chaintest.WaitIndexes(t, c)
+
+	ix.sameBatch(t, x, big)
+	if got := ix.batch(big.Hash()).Len(); got < 100_000 {
+		t.Fatalf("the batch wrote %d records, want the largest, over 100,000", got)
+	}
+	last := big.Txs[1].Outputs[n-1]
+	requireAddr(t, ix.AddrIndex, last.PubKeyHash, []chain.OutPoint{{TxID: big.Txs[1].TxID(), Index: uint32(n - 1)}}, []chain.Hash{big.Txs[1].TxID()})
+
+	fork := g.Chain(base[100].Hash(), 4)
+	chaintest.MustProcess(t, c, fork...)
+	requireTip(t, c, fork[3])
+	chaintest.WaitIndexes(t, c)
+	requireAddr(t, ix.AddrIndex, last.PubKeyHash, nil, nil)
+}
