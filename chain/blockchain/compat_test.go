@@ -8,6 +8,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 )
 
@@ -31,20 +32,13 @@ func TestOpensStoreWithCompressedTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	wb := old.NewWriteBatch()
-	err = old.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if err := wb.Set(it.Item().KeyCopy(nil), v); err != nil {
-				return err
-			}
+	records, err := blockchain.StoreRecords(old)
+	for k, v := range records {
+		if err != nil {
+			break
 		}
-		return nil
-	})
+		err = wb.Set([]byte(k), []byte(v))
+	}
 	if err == nil {
 		err = wb.Flush()
 	}

@@ -150,9 +150,12 @@ func IndexKeyVersions(c *Chain, key []byte) (int, error) {
 
 // IndexRecords returns the index database's live records, markers included,
 // keyed by their keys.
-func IndexRecords(c *Chain) (map[string]string, error) {
+func IndexRecords(c *Chain) (map[string]string, error) { return StoreRecords(c.idb) }
+
+// StoreRecords returns the live records of db, keyed by their keys.
+func StoreRecords(db *badger.DB) (map[string]string, error) {
 	out := make(map[string]string)
-	err := c.idb.View(func(txn *badger.Txn) error {
+	err := db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.DefaultIteratorOptions)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

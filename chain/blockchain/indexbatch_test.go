@@ -109,15 +109,32 @@ func openBatchWatched(t *testing.T, dir string, closeAtEnd bool) (*blockchain.Ch
 	return c, ix
 }
 
+// heldAfterBase opens the chain in dir as openBatchWatched does, processes
+// a mature base, which the index applies, and then a block a, which the
+// index stops in: the blocks the test processes next wait for it, for a
+// batch of their own once the test releases it.
+func heldAfterBase(t *testing.T, dir string, closeAtEnd bool) (c *blockchain.Chain, ix *batchWatchIndex, g *chaintest.Generator, base []*chain.Block, a *chain.Block) {
+	t.Helper()
+	c, ix = openBatchWatched(t, dir, closeAtEnd)
+	g = chaintest.New(chain.RegtestParams)
+	base = matureBase(t, c, g)
+	chaintest.WaitIndexes(t, c)
+	a = g.NextBlock(base[100].Hash())
+	ix.hold(a.Hash())
+	chaintest.MustProcess(t, c, a)
+	<-ix.entered
+	return c, ix, g, base, a
+}
+
 // addrUtxoKey is the address index's key of an unspent output.
 func addrUtxoKey(pkh [chain.PubKeyHashSize]byte, op chain.OutPoint) []byte {
 	k := append(append([]byte{'a'}, pkh[:]...), op.TxID[:]...)
 	return binary.BigEndian.AppendUint32(k, op.Index)
 }
 
-// requireAddr fails the test unless the address index lists for pkh the
-// unspent outputs and the history given (nil for none).
-func requireAddr(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, utxos []chain.OutPoint, history []chain.Hash) {
+// addrAnswers returns what the address index lists for pkh: its unspent
+// outputs and its history.
+func addrAnswers(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte) (utxos []chain.OutPoint, history []chain.Hash) {
 	t.Helper()
 	gotUtxos, err := ix.Utxos(pkh)
 	if err != nil {
@@ -127,13 +144,20 @@ func requireAddr(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := func(u indexers.AddressUtxo) chain.OutPoint { return u.OutPoint }
-	txids := func(tx indexers.AddressTx) chain.Hash { return tx.TxID }
-	if got := mapSlice(gotUtxos, ops); !slices.Equal(got, utxos) {
-		t.Errorf("unspent outputs of %x: %v, want %v", pkh, got, utxos)
+	return mapSlice(gotUtxos, func(u indexers.AddressUtxo) chain.OutPoint { return u.OutPoint }),
+		mapSlice(gotHistory, func(tx indexers.AddressTx) chain.Hash { return tx.TxID })
+}
+
+// requireAddr fails the test unless the address index lists for pkh the
+// unspent outputs and the history given (nil for none).
+func requireAddr(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, utxos []chain.OutPoint, history []chain.Hash) {
+	t.Helper()
+	gotUtxos, gotHistory := addrAnswers(t, ix, pkh)
+	if !slices.Equal(gotUtxos, utxos) {
+		t.Errorf("unspent outputs of %x: %v, want %v", pkh, gotUtxos, utxos)
 	}
-	if got := mapSlice(gotHistory, txids); !slices.Equal(got, history) {
-		t.Errorf("history of %x: %v, want %v", pkh, got, history)
+	if !slices.Equal(gotHistory, history) {
+		t.Errorf("history of %x: %v, want %v", pkh, gotHistory, history)
 	}
 }
 
@@ -149,15 +173,7 @@ func mapSlice[T, U any](s []T, f func(T) U) []U {
 // an output created and spent within the batch is never written: no record,
 // no tombstone; one spent in a later batch leaves its tombstone.
 func TestIndexBehindAppliesBlocksInOneBatch(t *testing.T) {
-	c, ix := openBatchWatched(t, t.TempDir(), true)
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
-
-	a := g.NextBlock(base[100].Hash())
-	ix.hold(a.Hash())
-	chaintest.MustProcess(t, c, a)
-	<-ix.entered
+	c, ix, g, base, a := heldAfterBase(t, t.TempDir(), true)
 	key := g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
@@ -186,15 +202,7 @@ func TestIndexBehindAppliesBlocksInOneBatch(t *testing.T) {
 // the batch's blocks.
 func TestIndexBatchFailingHalfWayWritesNothing(t *testing.T) {
 	dir := t.TempDir()
-	c, ix := openBatchWatched(t, dir, false)
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
-
-	a := g.NextBlock(base[100].Hash())
-	ix.hold(a.Hash())
-	chaintest.MustProcess(t, c, a)
-	<-ix.entered
+	c, ix, g, base, a := heldAfterBase(t, dir, false)
 	key := g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
@@ -240,15 +248,7 @@ func TestIndexBatchFailingHalfWayWritesNothing(t *testing.T) {
 // is written, then taken back block by block, and the new branch applied in
 // a batch: the index ends as the new main chain has it.
 func TestIndexBatchAcrossAReorg(t *testing.T) {
-	c, ix := openBatchWatched(t, t.TempDir(), true)
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
-
-	a := g.NextBlock(base[100].Hash())
-	ix.hold(a.Hash())
-	chaintest.MustProcess(t, c, a)
-	<-ix.entered
+	c, ix, g, base, a := heldAfterBase(t, t.TempDir(), true)
 	key, other := g.NewKey(), g.NewKey()
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[1].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key})
 	b1 := g.NextBlock(a.Hash(), pay)
@@ -288,15 +288,7 @@ func TestIndexBatchAcrossAReorg(t *testing.T) {
 // own (two records an output), fits in one transaction of the index
 // database; and the block is taken back again in one.
 func TestLargestIndexBatchCommits(t *testing.T) {
-	c, ix := openBatchWatched(t, t.TempDir(), true)
-	g := chaintest.New(chain.RegtestParams)
-	base := matureBase(t, c, g)
-	chaintest.WaitIndexes(t, c)
-
-	a := g.NextBlock(base[100].Hash())
-	ix.hold(a.Hash())
-	chaintest.MustProcess(t, c, a)
-	<-ix.entered
+	c, ix, g, base, a := heldAfterBase(t, t.TempDir(), true)
 	var next uint32
 	payEach := func(n int) []chain.TxOut {
 		outs := make([]chain.TxOut, n)

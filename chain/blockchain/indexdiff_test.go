@@ -203,22 +203,14 @@ func TestAddrIndexBatchesMatchBlockByBlock(t *testing.T) {
 				}
 			}
 			for name, ix := range map[string]*indexers.AddrIndex{"live": live, "held": held.AddrIndex, "built from scratch": fresh} {
-				gotUtxos, err := ix.Utxos(pkh)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotHistory, err := ix.TxIDs(pkh)
-				if err != nil {
-					t.Fatal(err)
-				}
+				gotUtxos, ids := addrAnswers(t, ix, pkh)
 				got := make(map[chain.OutPoint]bool)
-				for _, u := range gotUtxos {
-					got[u.OutPoint] = true
+				for _, op := range gotUtxos {
+					got[op] = true
 				}
 				if !maps.Equal(got, unspent) {
 					t.Errorf("seed %d: index %s lists %d unspent outputs of %x, the main chain has %d", seed, name, len(got), pkh, len(unspent))
 				}
-				ids := mapSlice(gotHistory, func(tx indexers.AddressTx) chain.Hash { return tx.TxID })
 				if !sameSet(ids, history) {
 					t.Errorf("seed %d: index %s lists a history of %d transactions for %x, the main chain has %d", seed, name, len(ids), pkh, len(history))
 				}
