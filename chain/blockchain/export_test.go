@@ -39,6 +39,15 @@ func SetIndexSyncWait(d time.Duration) (restore func()) {
 	return func() { indexSyncWait = old }
 }
 
+// SetIndexGatherDelay sets how long an index at the tip waits for more
+// blocks while the chain catches up; the returned function restores it.
+// Call it before Open and restore it after Close.
+func SetIndexGatherDelay(d time.Duration) (restore func()) {
+	old := indexGatherDelay
+	indexGatherDelay = d
+	return func() { indexGatherDelay = old }
+}
+
 // IndexNearTip is how many blocks behind the tip an index counts as synced.
 const IndexNearTip = indexNearTip
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -323,4 +324,41 @@ func TestLargestIndexBatchCommits(t *testing.T) {
 	requireTip(t, c, fork[3])
 	chaintest.WaitIndexes(t, c)
 	requireAddr(t, ix.AddrIndex, last.PubKeyHash, nil, nil)
+}
+
+// While the chain catches up, an index at the tip waits for the blocks that
+// follow a new one and applies them in one batch.
+func TestIndexGathersBlocksWhileCatchingUp(t *testing.T) {
+	t.Cleanup(blockchain.SetIndexGatherDelay(2 * time.Second))
+	c, ix := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, 2)
+	chaintest.MustProcess(t, c, blocks[0])
+	// Time enough for an index that did not wait to apply the first block
+	// alone; the second still comes within the wait.
+	time.Sleep(300 * time.Millisecond)
+	chaintest.MustProcess(t, c, blocks[1])
+	if c.CaughtUp() {
+		t.Fatal("a chain of blocks dated at the regtest genesis counts as caught up")
+	}
+	chaintest.WaitIndexes(t, c)
+	ix.sameBatch(t, blocks...)
+}
+
+// Once the chain has caught up, an index follows each block at once.
+func TestIndexFollowsAtOnceWhenCaughtUp(t *testing.T) {
+	t.Cleanup(blockchain.SetIndexGatherDelay(time.Hour))
+	c, _ := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	now := uint32(time.Now().Unix())
+	parent := chain.RegtestParams.GenesisHash
+	for i := range uint32(3) {
+		b := g.BuildBlock(parent, func(b *chain.Block) { b.Header.Time = now + i })
+		chaintest.MustProcess(t, c, b)
+		parent = b.Hash()
+	}
+	if !c.CaughtUp() {
+		t.Fatal("a chain whose tip is dated now has not caught up")
+	}
+	chaintest.WaitIndexes(t, c) // fails after 20 s: it would wait an hour
 }

@@ -452,9 +452,26 @@ func (f *indexFollower) run(ctx context.Context) {
 			case <-ctx.Done():
 			case <-f.wake:
 			}
+			if !f.c.CaughtUp() {
+				// Let the blocks that follow arrive first and go in one
+				// batch, see indexGatherDelay.
+				select {
+				case <-ctx.Done():
+				case <-time.After(indexGatherDelay):
+				}
+			}
 		}
 	}
 }
+
+// indexGatherDelay is how long an index at the tip waits after a new block,
+// while the node is still catching up with the network, before it follows:
+// a syncing node connects hundreds of blocks a second, and blocks that come
+// together go in one batch, which writes nothing for the outputs they both
+// create and spend (most outputs are spent within a few blocks) and commits
+// once. Once caught up, an index follows each block at once. Queries wait
+// for an index near the tip (indexSyncWait) far longer than this.
+var indexGatherDelay = 100 * time.Millisecond
 
 func (f *indexFollower) bestNode() *blockNode {
 	f.mu.Lock()
