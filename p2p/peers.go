@@ -77,9 +77,12 @@ type peerState struct {
 	headersStrikes   int
 	headersRestUntil time.Time
 	// toldHeight is the height in the last status sent to the peer, the
-	// tip it knows of ours: a limited node blames the peer only for asking
-	// below the window of that tip (statusFor, checkLimitedWindow).
-	toldHeight int32
+	// tip it knows of ours, and toldVersion the protocol version it went in
+	// (from version 2 it carried our services): a limited node blames the
+	// peer only for asking below the window of that tip, and only if told
+	// it is limited (statusFor, checkLimitedWindow).
+	toldHeight  int32
+	toldVersion syncVersion
 }
 
 // peerLocked returns p's state, creating it; n.mu must be held.
@@ -181,16 +184,17 @@ func (n *Node) ourStatus() statusMsg {
 		Services: n.LocalServices()}
 }
 
-// statusFor is ourStatus, to be sent to p: it records the height told.
-func (n *Node) statusFor(p peer.ID) statusMsg {
+// statusFor is ourStatus, encoded to be sent to p in version v of the sync
+// protocol: it records the height and the version told.
+func (n *Node) statusFor(p peer.ID, v syncVersion) []byte {
 	st := n.ourStatus()
 	n.mu.Lock()
 	// Only a known peer: a status exchange may end after it left.
 	if ps := n.peers[p]; ps != nil {
-		ps.toldHeight = st.Height
+		ps.toldHeight, ps.toldVersion = st.Height, v
 	}
 	n.mu.Unlock()
-	return st
+	return st.encode(v)
 }
 
 // gotStatus records a peer's status, told in version v of the sync

@@ -208,29 +208,35 @@ func TestBlockSourceOrderPrefersFullPeers(t *testing.T) {
 // A peer asking a pruned node for a block in the window of the tip the
 // node last told it, which the node has since moved past, did nothing
 // wrong: the block is withheld (notfound), the peer is not dropped. Asking
-// below the told window still drops it, unless the peer speaks version 1
-// of the sync protocol: it cannot know the node is pruned, and every block
-// below the window is withheld.
+// below the told window still drops it, whichever protocol version it asks
+// in, unless the status it was told went in version 1 of the sync protocol:
+// it cannot know the node is pruned, and every block below the window is
+// withheld.
 func TestLimitedWindowFollowsToldTip(t *testing.T) {
 	blocks := mainBlocks(306)
 	pruned := newPrunedTestNode(t, nil)
 	pruned.process(blocks...)
 	p := randomPeer(t)
-	pruned.node.mu.Lock()
-	pruned.node.peerLocked(p).toldHeight = 300
-	pruned.node.mu.Unlock()
+	tell := func(v syncVersion) {
+		pruned.node.mu.Lock()
+		ps := pruned.node.peerLocked(p)
+		ps.toldHeight, ps.toldVersion = 300, v
+		pruned.node.mu.Unlock()
+	}
+	tell(syncV2)
 	// Height 15 is the lowest a peer told 300 asks for (Core's 288 less
 	// two); 16 the lowest the tip at 306 serves.
-	withheld, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[14].Hash(), blocks[15].Hash()}, syncV2)
+	withheld, err := pruned.node.checkLimitedWindow(p, []chain.Hash{blocks[14].Hash(), blocks[15].Hash()})
 	if err != nil || len(withheld) != 2 || !withheld[0] || withheld[1] {
 		t.Fatalf("heights 15 and 16 after telling 300, tip 306: withheld %v, %v; want the first withheld, no error", withheld, err)
 	}
 	deep := []chain.Hash{blocks[8].Hash(), blocks[15].Hash()}
-	if _, err := pruned.node.checkLimitedWindow(p, deep, syncV2); !errors.Is(err, errBeyondLimitedWindow) {
+	if _, err := pruned.node.checkLimitedWindow(p, deep); !errors.Is(err, errBeyondLimitedWindow) {
 		t.Fatalf("height 9 after telling 300: %v, want %v", err, errBeyondLimitedWindow)
 	}
-	withheld, err = pruned.node.checkLimitedWindow(p, deep, syncV1)
+	tell(syncV1)
+	withheld, err = pruned.node.checkLimitedWindow(p, deep)
 	if err != nil || len(withheld) != 2 || !withheld[0] || withheld[1] {
-		t.Fatalf("heights 9 and 16 on version 1: withheld %v, %v; want the first withheld, no error", withheld, err)
+		t.Fatalf("heights 9 and 16 after a version 1 status: withheld %v, %v; want the first withheld, no error", withheld, err)
 	}
 }

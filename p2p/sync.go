@@ -182,8 +182,7 @@ func (n *Node) serve(s network.Stream, p peer.ID, v syncVersion) error {
 	w := bufio.NewWriter(s)
 	switch t {
 	case msgStatus:
-		ours := n.statusFor(p)
-		if err := writeFrame(w, msgStatus, ours.encode(v)); err != nil {
+		if err := writeFrame(w, msgStatus, n.statusFor(p, v)); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {
@@ -204,7 +203,7 @@ func (n *Node) serve(s network.Stream, p peer.ID, v syncVersion) error {
 			return err
 		}
 	case msgGetBlocks:
-		withheld, err := n.checkLimitedWindow(p, hashes, v)
+		withheld, err := n.checkLimitedWindow(p, hashes)
 		if err != nil {
 			n.closePeer(p)
 			return err
@@ -241,25 +240,27 @@ var errBeyondLimitedWindow = errors.New("block request below the NETWORK_LIMITED
 // notfound, stored or not): our tip moved past the peer's view since the
 // last status, most of all while we catch up ourselves, and dropping an
 // honest peer for that would cut two syncing nodes apart at every status.
-// A peer asking on version 1 of the protocol never learnt that we serve only
-// our last blocks (its status has no services): it is not dropped, and every
-// block below the window is withheld.
-func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash, v syncVersion) (withheld []bool, err error) {
+// A peer last told our status in version 1 of the protocol never learnt that
+// we serve only our last blocks (that status has no services), whichever
+// version it asks in: it is not dropped, and every block below the window is
+// withheld.
+func (n *Node) checkLimitedWindow(p peer.ID, hashes []chain.Hash) (withheld []bool, err error) {
 	if !n.LocalServices().limited() {
 		return nil, nil
 	}
 	tip := n.chain.Best().Height
 	var told int32
+	var toldServices bool
 	n.mu.Lock()
 	if ps := n.peers[p]; ps != nil {
-		told = ps.toldHeight
+		told, toldServices = ps.toldHeight, ps.toldVersion >= syncV2
 	}
 	n.mu.Unlock()
 	for i, h := range hashes {
 		info, err := n.chain.BlockInfo(h)
 		switch {
 		case err != nil:
-		case v >= syncV2 && told-info.Height > NetworkLimitedBlocks+limitedRace:
+		case toldServices && told-info.Height > NetworkLimitedBlocks+limitedRace:
 			return nil, fmt.Errorf("%w: block %s at height %d, tip at %d (told %d); disconnecting", errBeyondLimitedWindow, h, info.Height, tip, told)
 		case tip-info.Height > NetworkLimitedBlocks+limitedRace:
 			if withheld == nil {
@@ -328,10 +329,9 @@ var errStalled = errors.New("peer stalled")
 // getStatus exchanges statuses with p; it returns p's and the protocol
 // version it was told in.
 func (n *Node) getStatus(p peer.ID) (statusMsg, syncVersion, error) {
-	ours := n.statusFor(p)
 	var st statusMsg
 	var spoken syncVersion
-	err := n.request(p, msgStatus, ours.encode, n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader, v syncVersion) error {
+	err := n.request(p, msgStatus, func(v syncVersion) []byte { return n.statusFor(p, v) }, n.cfg.StallTimeout, func(_ network.Stream, r *bufio.Reader, v syncVersion) error {
 		spoken = v
 		_, payload, err := readFrame(r, msgStatus)
 		if err != nil {

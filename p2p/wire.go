@@ -354,11 +354,7 @@ func blockMsgHash(b []byte) (chain.Hash, error) {
 	if len(b) < chain.HeaderSize {
 		return chain.Hash{}, protocolErrorf("block of %d bytes is shorter than its header", len(b))
 	}
-	h, err := chain.DecodeHeader(b[:chain.HeaderSize])
-	if err != nil {
-		return chain.Hash{}, protocolErrorf("block header: %v", err)
-	}
-	return h.Hash(), nil
+	return chain.DoubleSHA256(b[:chain.HeaderSize]), nil
 }
 
 // decodeBlockMsg reads a block message: the block's consensus encoding.
