@@ -104,6 +104,11 @@ func (x *TxIndex) Find(txid chain.Hash) (*chain.Tx, TxLocation, error) {
 		if info, err = c.BlockInfo(loc.Block); err != nil {
 			return nil, loc, err
 		}
+		if !info.MainChain {
+			// A reorganisation since the index was ready: its block left
+			// the main chain, and the index has yet to take it back.
+			return nil, loc, fmt.Errorf("transaction %s: %w", txid, blockchain.ErrNotFound)
+		}
 	}
 	b, err := c.BlockByHash(loc.Block)
 	if err != nil {
