@@ -96,6 +96,7 @@ func (n *Node) process(d *delivery) {
 		switch fault, broke := chain.BlockFault(err); {
 		case err == nil:
 			last = b
+			n.relaxBlockStall()
 		case broke && fault == chain.FaultTime:
 			n.skipPeer(a.item, d.peer, d.ps)
 		default:
@@ -276,7 +277,9 @@ func (n *Node) raiseBlockStall() {
 }
 
 // relaxBlockStall takes the block stall timeout a step back towards its
-// floor, as each block connected shows the download moving.
+// floor, as each block the processor hands to the chain shows the download
+// moving (blocks from gossip or the miner say nothing of it, and need not
+// take the node's lock).
 func (n *Node) relaxBlockStall() {
 	n.mu.Lock()
 	defer n.mu.Unlock()

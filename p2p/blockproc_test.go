@@ -295,6 +295,9 @@ func TestSyncQueueBytesBounded(t *testing.T) {
 	const room = 4
 	v.node.mu.Lock()
 	v.node.sync.maxBytes = room*size + size/2
+	// Raised, as after an earlier drop: the blocks the chain takes bring it
+	// back down.
+	v.node.sync.blockStall = 2 * blockStallTimeout
 	v.node.mu.Unlock()
 	for _, att := range attackers {
 		if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {

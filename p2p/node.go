@@ -346,12 +346,7 @@ func (n *Node) Start() error {
 		return errors.New("p2p: node already started or closed")
 	}
 	n.started = true
-	n.unsubscribe = n.cfg.Chain.Subscribe(func(e blockchain.Event) {
-		n.wakeValidators()
-		if e.Kind == blockchain.BlockConnected {
-			n.relaxBlockStall()
-		}
-	})
+	n.unsubscribe = n.cfg.Chain.Subscribe(func(blockchain.Event) { n.wakeValidators() })
 	n.lifeMu.Unlock()
 
 	n.log.Info("p2p node started", "peer_id", n.host.ID(), "addrs", n.LocalAddrs())
