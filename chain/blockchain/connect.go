@@ -250,16 +250,11 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 	if limit := c.params.Subsidy(n.height) + fees; claimed > limit {
 		return nil, nil, chain.NewRuleError(chain.ErrBadCoinbaseValue, fmt.Sprintf("coinbase claims %d, more than subsidy and fees of %d", claimed, limit))
 	}
-	// In block order, as the outputs were created: the cache's map does not
-	// care, but a flush's writes are sorted anyway.
+	// In no order: the cache's map does not care, and a flush sorts its
+	// writes.
 	changes.created = make([]createdOutput, 0, len(view.created))
-	for i, tx := range b.Txs {
-		for idx := range tx.Outputs {
-			op := chain.OutPoint{TxID: txids[i], Index: uint32(idx)}
-			if e, ok := view.created[op]; ok {
-				changes.created = append(changes.created, createdOutput{op, *e})
-			}
-		}
+	for op, e := range view.created {
+		changes.created = append(changes.created, createdOutput{op, *e})
 	}
 	return changes, undo, nil
 }
