@@ -204,7 +204,7 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 		defer close(done)
 		batches = c.prefetch(b, position, first.upTo, done, &wg)
 	}
-	undo := chain.AppendCompactSize(make([]byte, 0, 9+inputs*utxoRecordSize), uint64(inputs))
+	undo := newUndo(inputs)
 	changes := &blockChanges{spent: make([]chain.OutPoint, 0, inputs)}
 	var fees uint64
 	view.fetched = first.found

@@ -124,11 +124,17 @@ func decodeHeaderRecord(b []byte) (headerRecord, error) {
 }
 
 func encodeUndo(spent []chain.UtxoEntry) []byte {
-	b := chain.AppendCompactSize(make([]byte, 0, 9+len(spent)*utxoRecordSize), uint64(len(spent)))
+	b := newUndo(len(spent))
 	for i := range spent {
 		b = appendUtxo(b, &spent[i])
 	}
 	return b
+}
+
+// newUndo starts the undo data of n spent outputs, their records to be
+// appended with appendUtxo.
+func newUndo(n int) []byte {
+	return chain.AppendCompactSize(make([]byte, 0, 9+n*utxoRecordSize), uint64(n))
 }
 
 func decodeUndo(b []byte) ([]chain.UtxoEntry, error) {
