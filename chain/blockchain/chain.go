@@ -152,6 +152,9 @@ type Chain struct {
 	indexOrder  []string
 	stopIndexes func()
 	indexWG     sync.WaitGroup
+	// recent hands the followers the blocks just connected; nil when every
+	// index is off.
+	recent *recentBlocks
 }
 
 // Open opens or creates the chain in cfg.Dir, checks the last connected blocks
@@ -320,6 +323,9 @@ func (c *Chain) Subscribe(fn func(Event)) (cancel func()) {
 func (c *Chain) deliver(events []Event) {
 	if len(events) == 0 {
 		return
+	}
+	if c.recent != nil {
+		c.recent.add(events)
 	}
 	c.wakeIndexes()
 	c.subMu.Lock()

@@ -213,6 +213,9 @@ func (c *Chain) openIndexes(indexers []Indexer) error {
 		ix.Init(&IndexReader{c: c, name: ix.Name()})
 		c.indexes[ix.Name()] = &indexFollower{c: c, ix: ix, wake: make(chan struct{}, 1), best: best, moved: make(chan struct{})}
 	}
+	if len(c.indexes) > 0 {
+		c.recent = newRecentBlocks()
+	}
 	return nil
 }
 
@@ -536,15 +539,19 @@ func (f *indexFollower) step() (bool, error) {
 // apply adds the block n to b with the index's ConnectBlock or
 // DisconnectBlock.
 func (f *indexFollower) apply(b *IndexBatch, n *blockNode, fn func(*IndexBatch, *BlockUpdate) error) error {
-	blk, err := f.c.loadBlock(n.hash)
-	if err != nil {
-		return err
+	blk, txids, ok := f.c.recent.get(n.hash)
+	if !ok {
+		var err error
+		if blk, err = f.c.loadBlock(n.hash); err != nil {
+			return err
+		}
+		txids = blk.TxIDs()
 	}
 	spent, err := f.c.loadUndo(n, blk)
 	if err != nil {
 		return err
 	}
-	u := &BlockUpdate{Block: blk, TxIDs: blk.TxIDs(), Hash: n.hash, Height: n.height, Spent: spent}
+	u := &BlockUpdate{Block: blk, TxIDs: txids, Hash: n.hash, Height: n.height, Spent: spent}
 	if err := fn(b, u); err != nil {
 		return fmt.Errorf("block %s: %w", n.hash, err)
 	}
@@ -576,7 +583,19 @@ func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) 
 	close(f.moved)
 	f.moved = make(chan struct{})
 	f.mu.Unlock()
+	f.c.recent.applied(f.c.lowestIndexHeight())
 	return true, nil
+}
+
+// lowestIndexHeight is the height of the index furthest down.
+func (c *Chain) lowestIndexHeight() int32 {
+	lowest := int32(-1)
+	for _, f := range c.indexes {
+		if h := f.bestNode().height; lowest < 0 || h < lowest {
+			lowest = h
+		}
+	}
+	return lowest
 }
 
 // indexReady returns nil when the index holds the main chain up to the tip

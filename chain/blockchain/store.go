@@ -223,14 +223,15 @@ const (
 	indexBatchMemory = 56 << 20
 )
 
-// IndexStoreMemory is the memory the index database takes when an index is
-// on, for a node's soft memory limit: its memtables, each allocated at 1.3
-// times its size (Badger's slack for the largest transaction), one more
-// being written out to a table while an index catches up, the table built
-// from it, its index cache, and the batches being written. (Counting only
-// the memtables and caches, a catching-up index database measured up to
-// twice the figure.)
-const IndexStoreMemory = (indexNumMemtables+1)*indexMemTableSize*13/10 + indexMemTableSize + indexIndexCache + indexBatchMemory
+// IndexStoreMemory is the memory the index database, and the blocks kept
+// for the indexes, take when an index is on, for a node's soft memory
+// limit: its memtables, each allocated at 1.3 times its size (Badger's
+// slack for the largest transaction), one more being written out to a
+// table while an index catches up, the table built from it, its index
+// cache, and the batches being written. (Counting only the memtables and
+// caches, a catching-up index database measured up to twice the figure.)
+// The blocks kept (recentBlocks) count twice their encoded size, decoded.
+const IndexStoreMemory = (indexNumMemtables+1)*indexMemTableSize*13/10 + indexMemTableSize + indexIndexCache + indexBatchMemory + 2*recentBlocksBytes
 
 // openIndexBadger opens the index database, which holds the indexes'
 // records and markers apart from the chain's, so that the indexes' writes,
