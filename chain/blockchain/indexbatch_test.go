@@ -345,6 +345,31 @@ func TestIndexGathersBlocksWhileCatchingUp(t *testing.T) {
 	ix.sameBatch(t, blocks...)
 }
 
+// While the chain catches up, an index that has just applied every block
+// there was also waits before its next batch: the blocks connected while it
+// applied one go in the next with those that follow them, not in a batch of
+// their own.
+func TestIndexGathersAfterABatchWhileCatchingUp(t *testing.T) {
+	t.Cleanup(blockchain.SetIndexGatherDelay(2 * time.Second))
+	c, ix := openBatchWatched(t, t.TempDir(), true)
+	g := chaintest.New(chain.RegtestParams)
+	blocks := g.Chain(chain.RegtestParams.GenesisHash, 3)
+	ix.hold(blocks[0].Hash())
+	chaintest.MustProcess(t, c, blocks[0])
+	<-ix.entered
+	chaintest.MustProcess(t, c, blocks[1])
+	ix.release <- struct{}{}
+	// Time enough for an index that did not wait to apply the second block
+	// alone; the third still comes within the wait.
+	time.Sleep(300 * time.Millisecond)
+	chaintest.MustProcess(t, c, blocks[2])
+	chaintest.WaitIndexes(t, c)
+	if ix.batch(blocks[0].Hash()) == ix.batch(blocks[1].Hash()) {
+		t.Fatal("the block connected while the index applied the first went into the first's batch")
+	}
+	ix.sameBatch(t, blocks[1:]...)
+}
+
 // Once the chain has caught up, an index follows each block at once.
 func TestIndexFollowsAtOnceWhenCaughtUp(t *testing.T) {
 	t.Cleanup(blockchain.SetIndexGatherDelay(time.Hour))

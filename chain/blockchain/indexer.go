@@ -437,7 +437,7 @@ func (f *indexFollower) run(ctx context.Context) {
 	log := f.c.log.With("index", f.ix.Name())
 	logged := false
 	for ctx.Err() == nil {
-		moved, err := f.step()
+		moved, more, err := f.step()
 		switch {
 		case err != nil:
 			log.Error("index cannot follow the chain; retrying", "err", err)
@@ -445,8 +445,10 @@ func (f *indexFollower) run(ctx context.Context) {
 			case <-ctx.Done():
 			case <-time.After(5 * time.Second):
 			}
-		case moved:
-		default:
+			continue
+		case more:
+			continue
+		case !moved:
 			if !logged {
 				log.Info("index is synced", "height", f.bestNode().height)
 				logged = true
@@ -455,25 +457,28 @@ func (f *indexFollower) run(ctx context.Context) {
 			case <-ctx.Done():
 			case <-f.wake:
 			}
-			if !f.c.CaughtUp() {
-				// Let the blocks that follow arrive first and go in one
-				// batch, see indexGatherDelay.
-				select {
-				case <-ctx.Done():
-				case <-time.After(indexGatherDelay):
-				}
+		}
+		if !f.c.CaughtUp() {
+			// Let the blocks that follow arrive first and go in one
+			// batch, see indexGatherDelay.
+			select {
+			case <-ctx.Done():
+			case <-time.After(indexGatherDelay):
 			}
 		}
 	}
 }
 
-// indexGatherDelay is how long an index at the tip waits after a new block,
-// while the node is still catching up with the network, before it follows:
-// a syncing node connects hundreds of blocks a second, and blocks that come
-// together go in one batch, which writes nothing for the outputs they both
-// create and spend (most outputs are spent within a few blocks) and commits
-// once. Once caught up, an index follows each block at once. Queries wait
-// for an index near the tip (indexSyncWait) far longer than this.
+// indexGatherDelay is how long an index that applied every block there was,
+// or is at the tip and sees a new block, waits while the node is still
+// catching up with the network before it follows: a syncing node connects
+// hundreds of blocks a second, and blocks that come together go in one
+// batch, which writes nothing for the outputs they both create and spend
+// (most outputs are spent within a few blocks) and commits once. An index
+// that followed at once after a batch would apply the few blocks connected
+// meanwhile in one of their own, and so on, in ever smaller batches. Once
+// caught up, an index follows each block at once. Queries wait for an
+// index near the tip (indexSyncWait) far longer than this.
 var indexGatherDelay = 100 * time.Millisecond
 
 func (f *indexFollower) bestNode() *blockNode {
@@ -498,8 +503,9 @@ const (
 
 // step takes back the index's last block if that left the main chain, or
 // else adds the next main-chain blocks, as many as one batch takes. It
-// reports whether the index moved.
-func (f *indexFollower) step() (bool, error) {
+// reports whether the index moved, and whether it has more to do at once: a
+// block to take back, or blocks that did not fit in the batch.
+func (f *indexFollower) step() (moved, more bool, err error) {
 	best := f.bestNode()
 	c := f.c
 	c.mu.RLock()
@@ -513,12 +519,13 @@ func (f *indexFollower) step() (bool, error) {
 	if !onMain {
 		b := newIndexBatch(false)
 		if err := f.apply(b, best, f.ix.DisconnectBlock); err != nil {
-			return false, err
+			return false, false, err
 		}
-		return f.commit(b, best.parent)
+		moved, err := f.commit(b, best.parent)
+		return moved, moved, err
 	}
 	if len(next) == 0 {
-		return false, nil
+		return false, false, nil
 	}
 	// The blocks were the main chain's when read: if it has left them
 	// since, the next step takes them back.
@@ -526,14 +533,16 @@ func (f *indexFollower) step() (bool, error) {
 	var newBest *blockNode
 	for _, n := range next {
 		if newBest != nil && len(b.writes) >= indexBatchRecords {
+			more = true
 			break
 		}
 		if err := f.apply(b, n, f.ix.ConnectBlock); err != nil {
-			return false, err
+			return false, false, err
 		}
 		newBest = n
 	}
-	return f.commit(b, newBest)
+	moved, err = f.commit(b, newBest)
+	return moved, moved && (more || len(next) == indexBatchBlocks), err
 }
 
 // apply adds the block n to b with the index's ConnectBlock or
