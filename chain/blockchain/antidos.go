@@ -127,7 +127,7 @@ func (c *Chain) lowWorkBlock(h *chain.Header, parent *blockNode) bool {
 func (c *Chain) ProcessUnrequestedBlock(b *chain.Block) (ProcessResult, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	res, events, err := c.processBlock(b, false)
+	out, events := c.processBlocks([]*chain.Block{b}, false)
 	c.deliver(events)
-	return res, err
+	return out[0].ProcessResult, out[0].Err
 }

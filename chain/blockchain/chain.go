@@ -247,7 +247,7 @@ func (c *Chain) open(cfg *Config) error {
 	}
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	events, err := c.activateBestChain(nil, nil, nil, nil)
+	events, _, err := c.activateBestChain(nil)
 	c.deliver(events)
 	if err != nil {
 		return err

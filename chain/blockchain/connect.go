@@ -51,14 +51,14 @@ type fetchedBatch struct {
 // whose signatures are cached connects on two cores. position maps the ids
 // of b's transactions to their positions. It stops at the first error or
 // when done is closed; the caller waits for it on wg.
-func (c *Chain) prefetch(b *chain.Block, position map[chain.Hash]int, from int, done <-chan struct{}, wg *sync.WaitGroup) <-chan fetchedBatch {
+func (c *Chain) prefetch(b *chain.Block, position map[chain.Hash]int, layer *runLayer, from int, done <-chan struct{}, wg *sync.WaitGroup) <-chan fetchedBatch {
 	out := make(chan fetchedBatch, 4)
 	wg.Go(func() {
 		defer close(out)
 		var ops []chain.OutPoint
 		for from < len(b.Txs) {
 			var batch fetchedBatch
-			batch, ops = c.fetchBatch(b, position, from, ops[:0])
+			batch, ops = c.fetchBatch(b, position, layer, from, ops[:0])
 			select {
 			case out <- batch:
 			case <-done:
@@ -84,19 +84,26 @@ func txPositions(txids []chain.Hash) map[chain.Hash]int {
 
 // fetchBatch fetches the outputs spent by b's transactions from from on, for
 // prefetchInputs inputs or a little more (a transaction's inputs are not
-// split), but those an earlier transaction of the block creates; ops is
-// where it lists them, returned for the next batch to reuse.
-func (c *Chain) fetchBatch(b *chain.Block, position map[chain.Hash]int, from int, ops []chain.OutPoint) (fetchedBatch, []chain.OutPoint) {
+// split), but those an earlier transaction of the block creates, in layer
+// or else in the cache; ops is where it lists those it looks for in the
+// cache, returned for the next batch to reuse.
+func (c *Chain) fetchBatch(b *chain.Block, position map[chain.Hash]int, layer *runLayer, from int, ops []chain.OutPoint) (fetchedBatch, []chain.OutPoint) {
+	batch := fetchedBatch{found: make(map[chain.OutPoint]*chain.UtxoEntry)}
 	to := from
-	for ; to < len(b.Txs) && len(ops) < prefetchInputs; to++ {
+	for ; to < len(b.Txs) && len(ops)+len(batch.found) < prefetchInputs; to++ {
 		for j := range b.Txs[to].Inputs {
 			op := b.Txs[to].Inputs[j].PrevOut
-			if p, ok := position[op.TxID]; !ok || p >= to {
+			if p, ok := position[op.TxID]; ok && p < to {
+				continue
+			}
+			if e, ok := layer.lookup(op); ok {
+				batch.found[op] = e
+			} else {
 				ops = append(ops, op)
 			}
 		}
 	}
-	batch := fetchedBatch{upTo: to, found: make(map[chain.OutPoint]*chain.UtxoEntry, len(ops))}
+	batch.upTo = to
 	batch.err = c.utxos.fetchMany(ops, batch.found)
 	return batch, ops
 }
@@ -106,81 +113,217 @@ func (c *Chain) fetchBatch(b *chain.Block, position map[chain.Hash]int, from int
 // fail.
 var testHookCommit func(what string, txn *badger.Txn) error
 
-// connectBlock checks the block against the UTXO set at its parent, which must
-// be the tip; txids are its transactions' ids, and stored, if not nil, waits
-// for the block's own store to end (the commit waits for it, and so does a
-// failure: a header record written after it must not be overwritten by it).
-// Once every rule holds it writes
-// the block's undo data, the height index and the new tip in one Badger
-// transaction, and applies the block to the UTXO cache; the indexes follow in
-// the background. A rule failure is returned as a *RuleError and changes
-// nothing; so does a failed commit, whose cache changes are rolled back.
+// maxRunBlocks bounds the blocks connected as one run: the run's layer of
+// changes not yet committed, and the checked blocks waiting for their
+// signatures, stay small whatever the length of the branch connected.
+const maxRunBlocks = 64
+
+// runBlock is a block of a run to connect: its node, its body, its
+// transactions' ids, and, if not nil, a wait for its own store to end (its
+// commit waits for it, and so does its failure: a header record written
+// after it must not be overwritten by it).
+type runBlock struct {
+	n      *blockNode
+	b      *chain.Block
+	txids  []chain.Hash
+	stored func() error
+}
+
+// checkedBlock is a block of a run whose rules but its signatures hold: its
+// changes to the UTXO set, its encoded undo data, and its signatures, nil
+// when assumevalid vouches for them. err, if not nil, is the failure of the
+// block's sequential checks, and the run's last item.
+type checkedBlock struct {
+	rb      *runBlock
+	changes *blockChanges
+	undo    []byte
+	sigs    *blockSigs
+	err     error
+}
+
+// runLayer is what the blocks of a run checked so far change in the UTXO
+// set, private to the run's sequential checks: the blocks before the one
+// checked may not be committed yet, and no reader may see their changes
+// before they are (Core's layered CCoinsViewCache).
+type runLayer struct {
+	created map[chain.OutPoint]*chain.UtxoEntry
+	spent   map[chain.OutPoint]struct{}
+}
+
+// lookup finds op in the layer: the output, nil if spent, and whether the
+// layer knows op at all.
+func (l *runLayer) lookup(op chain.OutPoint) (*chain.UtxoEntry, bool) {
+	if l == nil {
+		return nil, false
+	}
+	if _, gone := l.spent[op]; gone {
+		return nil, true
+	}
+	e, ok := l.created[op]
+	return e, ok
+}
+
+func (l *runLayer) apply(ch *blockChanges) {
+	for _, op := range ch.spent {
+		delete(l.created, op)
+		l.spent[op] = struct{}{}
+	}
+	for i := range ch.created {
+		c := &ch.created[i]
+		delete(l.spent, c.op)
+		l.created[c.op] = &c.entry
+	}
+}
+
+// connectRun connects path, blocks each extending the one before, the first
+// extending the tip, body giving each block's body. It returns the blocks
+// connected, in order, and the failure of the block after them, if any: a
+// *RuleError if that block broke a rule (the blocks after it are not
+// connected), else the failure that stopped the run, the block after them
+// unconnected and nothing of it left in the cache.
 //
-// Signatures are checked on all cores while this goroutine goes on with the
-// sequential work: each transaction is handed to the verifiers as soon as its
-// inputs are found, and the undo data is encoded and the cache's changes
-// collected while the last signatures are checked. No Badger write
-// transaction is open meanwhile; the commit and the cache's update run
-// together once every signature verified.
-func (c *Chain) connectBlock(n *blockNode, b *chain.Block, txids []chain.Hash, stored func() error) (err error) {
-	if stored != nil {
-		defer func() {
-			if serr := stored(); serr != nil && err == nil {
-				err = fmt.Errorf("store: %w", serr)
+// The blocks go through a pipeline, so the cores never wait for a block's
+// boundary: a goroutine applies the rules that need the UTXO set to each
+// block in turn, against the UTXO cache and the changes of the run's blocks
+// before it (runLayer), and hands each transaction to one pool of verifiers
+// for the whole run as soon as its spent outputs are known; meanwhile this
+// goroutine commits each block, in order, once its signatures verified:
+// its undo data, the height index and the new tip in one Badger
+// transaction, then its changes to the UTXO cache (applyCommitted), then
+// the main chain in memory. So each block's commit is atomic as it was
+// when blocks were connected one by one, and readers see only committed
+// blocks.
+func (c *Chain) connectRun(path []*blockNode, body func(*blockNode) (*runBlock, error)) ([]*runBlock, error) {
+	pool := c.startSigPool()
+	checked := make(chan checkedBlock, len(path))
+	stop := make(chan struct{})
+	var seq sync.WaitGroup
+	seq.Go(func() {
+		defer close(checked)
+		c.checkRun(path, body, pool, checked, stop)
+	})
+	connected, err := c.commitRun(checked)
+	// The run stopped early: what is still checked or queued is dropped.
+	close(stop)
+	pool.stopped.Store(true)
+	seq.Wait()
+	pool.close()
+	return connected, err
+}
+
+// checkRun applies the sequential checks to path's blocks in order, sending
+// each checked block on checked, until a block fails or stop is closed.
+func (c *Chain) checkRun(path []*blockNode, body func(*blockNode) (*runBlock, error), pool *sigPool, checked chan<- checkedBlock, stop <-chan struct{}) {
+	layer := &runLayer{created: make(map[chain.OutPoint]*chain.UtxoEntry), spent: make(map[chain.OutPoint]struct{})}
+	for _, n := range path {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		rb, err := body(n)
+		if err != nil {
+			checked <- checkedBlock{rb: &runBlock{n: n}, err: err}
+			return
+		}
+		cb := checkedBlock{rb: rb}
+		if !c.skipSignatures(n) {
+			cb.sigs = pool.block(rb.b, rb.txids)
+		}
+		cb.changes, cb.undo, cb.err = c.checkInputs(n, rb.b, rb.txids, layer, cb.sigs)
+		if cb.err != nil {
+			if _, broke := chain.BlockFault(cb.err); !broke {
+				cb.err = fmt.Errorf("connect block %s: %w", n.hash, cb.err)
 			}
-		}()
+			if cb.sigs != nil {
+				cb.sigs.failed.Store(true)
+			}
+			checked <- cb
+			return
+		}
+		layer.apply(cb.changes)
+		checked <- cb
 	}
-	// sigs stays nil when assumevalid vouches for the block's signatures.
-	var sigs *blockVerifier
-	if !c.skipSignatures(n) {
-		sigs = c.startVerifier(b, txids)
-		defer sigs.stop()
-	}
-	changes, undo, err := c.checkInputs(n, b, txids, sigs)
-	if err != nil {
-		return err
-	}
-	if sigs != nil {
-		if err := sigs.wait(); err != nil {
-			return err
+}
+
+// commitRun commits the checked blocks in order, each once its signatures
+// verified, and returns those committed and the failure that stopped it.
+func (c *Chain) commitRun(checked <-chan checkedBlock) ([]*runBlock, error) {
+	var connected []*runBlock
+	for cb := range checked {
+		err := cb.err
+		if err == nil && cb.sigs != nil {
+			err = cb.sigs.wait()
+		}
+		if err == nil {
+			err = c.commitBlock(cb)
+		} else if cb.rb.stored != nil {
+			// The block is marked invalid next, in a record its store,
+			// committing later, would overwrite; the store's own failure
+			// is the accept's to report.
+			_ = cb.rb.stored()
+		}
+		if err != nil {
+			return connected, err
+		}
+		n := cb.rb.n
+		c.mu.Lock()
+		n.status |= statusValid
+		c.mainChain = append(c.mainChain, n)
+		c.mu.Unlock()
+		connected = append(connected, cb.rb)
+		if err := c.maybeFlush(); err != nil {
+			return connected, err
 		}
 	}
+	return connected, nil
+}
+
+// commitBlock writes a checked block's undo data, the height index and the
+// new tip in one Badger transaction, after the block's own store, and
+// applies the block to the UTXO cache; the indexes follow in the
+// background. A failed commit changes nothing: the cache's changes are
+// rolled back.
+func (c *Chain) commitBlock(cb checkedBlock) error {
+	n := cb.rb.n
 	txn := c.db.NewTransaction(true)
 	defer txn.Discard()
-	if err := txn.Set(key(prefixUndo, n.hash[:]), undo); err != nil {
-		return err
+	if err := txn.Set(key(prefixUndo, n.hash[:]), cb.undo); err != nil {
+		return fmt.Errorf("connect block %s: %w", n.hash, err)
 	}
 	if err := writeTip(txn, n, statusValid); err != nil {
-		return err
+		return fmt.Errorf("connect block %s: %w", n.hash, err)
 	}
-	if stored != nil {
-		if err := stored(); err != nil {
-			return fmt.Errorf("store: %w", err)
+	if cb.rb.stored != nil {
+		if err := cb.rb.stored(); err != nil {
+			return fmt.Errorf("connect block %s: store: %w", n.hash, err)
 		}
 	}
 	// The cache takes the block's changes while Badger commits; they are
 	// taken back if the commit fails, so the cache never runs ahead of the
 	// stored tip. Readers wait for the outcome: the mempool must not accept
 	// a transaction spending an output that is then taken back.
-	if err := c.utxos.applyCommitted(changes, func(committed chan<- error) {
+	if err := c.utxos.applyCommitted(cb.changes, func(committed chan<- error) {
 		if testHookCommit != nil {
 			go func() { committed <- testHookCommit("connect", txn) }()
 		} else {
 			txn.CommitWith(func(err error) { committed <- err })
 		}
 	}); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("connect block %s: commit: %w", n.hash, err)
 	}
-	c.prune.stored.Add(int64(len(undo)))
+	c.prune.stored.Add(int64(len(cb.undo)))
 	c.utxos.best = n.hash
 	return nil
 }
 
 // checkInputs applies the rules that need the UTXO set to the block's
-// transactions in order, handing each to sigs (if not nil) once its spent
-// outputs are known. It returns the block's changes to the UTXO set and its
-// encoded undo data (the spent outputs, in input order).
-func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, sigs *blockVerifier) (*blockChanges, []byte, error) {
+// transactions in order, against the UTXO cache and layer (the changes of
+// the run's blocks before it, nil if none), handing each transaction to sigs
+// (if not nil) once its spent outputs are known. It returns the block's
+// changes to the UTXO set and its encoded undo data (the spent outputs, in
+// input order).
+func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, layer *runLayer, sigs *blockSigs) (*blockChanges, []byte, error) {
 	var inputs, outputs int
 	for _, tx := range b.Txs {
 		inputs += len(tx.Inputs)
@@ -192,7 +335,7 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 	// a goroutine would add its start and a handoff to the critical path of
 	// a small block, which needs no other batch.
 	position := txPositions(txids)
-	first, _ := c.fetchBatch(b, position, 1, nil)
+	first, _ := c.fetchBatch(b, position, layer, 1, nil)
 	if first.err != nil {
 		return nil, nil, first.err
 	}
@@ -202,7 +345,7 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		defer close(done)
-		batches = c.prefetch(b, position, first.upTo, done, &wg)
+		batches = c.prefetch(b, position, layer, first.upTo, done, &wg)
 	}
 	undo := newUndo(inputs)
 	changes := &blockChanges{spent: make([]chain.OutPoint, 0, inputs)}
@@ -259,79 +402,97 @@ func (c *Chain) checkInputs(n *blockNode, b *chain.Block, txids []chain.Hash, si
 	return changes, undo, nil
 }
 
-// blockVerifier checks the signatures of a block's transactions on all cores,
-// taking them as the caller finds their spent outputs.
-type blockVerifier struct {
-	block *chain.Block
-	txids []chain.Hash
+// sigPool checks signatures on all cores for a run of blocks, taking each
+// transaction as the run's checks find its spent outputs.
+type sigPool struct {
 	cache *chain.SigCache
 	jobs  chan sigJob
 	wg    sync.WaitGroup
-	// failed is set at the first failure, and by stop: what is queued then
-	// is not checked.
-	failed atomic.Bool
-	mu     sync.Mutex
-	errIdx int // index of the first failing transaction, or -1
-	err    error
-	closed bool
+	// stopped: the run ended early, what is queued is not checked.
+	stopped atomic.Bool
 }
 
 type sigJob struct {
+	blk   *blockSigs
 	index int
 	prev  []chain.UtxoEntry
 }
 
-func (c *Chain) startVerifier(b *chain.Block, txids []chain.Hash) *blockVerifier {
-	v := &blockVerifier{block: b, txids: txids, cache: c.sigCache, jobs: make(chan sigJob, len(b.Txs)), errIdx: -1}
-	for range min(runtime.GOMAXPROCS(0), max(len(b.Txs)-1, 1)) {
-		v.wg.Go(func() {
-			for job := range v.jobs {
-				if v.failed.Load() {
-					continue
+// sigQueue is how many transactions may wait for the verifiers: enough for
+// the sequential checks to run a block or two ahead of them.
+const sigQueue = 1024
+
+func (c *Chain) startSigPool() *sigPool {
+	p := &sigPool{cache: c.sigCache, jobs: make(chan sigJob, sigQueue)}
+	for range runtime.GOMAXPROCS(0) {
+		p.wg.Go(func() {
+			for job := range p.jobs {
+				blk := job.blk
+				if !p.stopped.Load() && !blk.failed.Load() {
+					if err := chain.VerifyTxSignatures(blk.block.Txs[job.index], job.prev, p.cache); err != nil {
+						blk.fail(job.index, err)
+					}
 				}
-				if err := chain.VerifyTxSignatures(v.block.Txs[job.index], job.prev, v.cache); err != nil {
-					v.fail(job.index, err)
-				}
+				blk.pending.Done()
 			}
 		})
 	}
-	return v
+	return p
 }
 
-func (v *blockVerifier) check(i int, prev []chain.UtxoEntry) { v.jobs <- sigJob{i, prev} }
+// close ends the workers once the queue is drained; nothing may be queued
+// after.
+func (p *sigPool) close() {
+	close(p.jobs)
+	p.wg.Wait()
+}
 
-func (v *blockVerifier) fail(i int, err error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.failed.Store(true)
-	if v.errIdx < 0 || i < v.errIdx {
-		v.errIdx, v.err = i, err
+// block returns the signature checks of block b, whose transactions have
+// txids, queued on p.
+func (p *sigPool) block(b *chain.Block, txids []chain.Hash) *blockSigs {
+	return &blockSigs{pool: p, block: b, txids: txids, errIdx: -1}
+}
+
+// blockSigs are the signature checks of one block of a run.
+type blockSigs struct {
+	pool    *sigPool
+	block   *chain.Block
+	txids   []chain.Hash
+	pending sync.WaitGroup
+	// failed is set at the first failure, or when the block fails another
+	// rule: what is queued then is not checked.
+	failed atomic.Bool
+	mu     sync.Mutex
+	errIdx int // index of the first failing transaction, or -1
+	err    error
+}
+
+// check queues transaction i, whose spent outputs are prev.
+func (s *blockSigs) check(i int, prev []chain.UtxoEntry) {
+	s.pending.Add(1)
+	s.pool.jobs <- sigJob{s, i, prev}
+}
+
+func (s *blockSigs) fail(i int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed.Store(true)
+	if s.errIdx < 0 || i < s.errIdx {
+		s.errIdx, s.err = i, err
 	}
 }
 
-// wait returns once every queued transaction is checked, with the failure of
-// the first transaction (in block order) that failed.
-func (v *blockVerifier) wait() error {
-	v.close()
-	if v.err != nil {
-		return fmt.Errorf("transaction %s: %w", v.txids[v.errIdx], v.err)
+// wait returns once every transaction queued is checked, with the failure of
+// the first transaction (in block order) that failed; every transaction must
+// be queued.
+func (s *blockSigs) wait() error {
+	s.pending.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return fmt.Errorf("transaction %s: %w", s.txids[s.errIdx], s.err)
 	}
 	return nil
-}
-
-// stop ends the workers, skipping what is still queued: the block failed
-// another rule. It may be called after wait, and more than once.
-func (v *blockVerifier) stop() {
-	v.failed.Store(true)
-	v.close()
-}
-
-func (v *blockVerifier) close() {
-	if !v.closed {
-		v.closed = true
-		close(v.jobs)
-	}
-	v.wg.Wait()
 }
 
 // writeTip records n as the tip and as main chain at its height, with status

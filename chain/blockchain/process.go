@@ -20,14 +20,83 @@ import (
 func (c *Chain) ProcessBlock(b *chain.Block) (ProcessResult, error) {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
-	res, events, err := c.processBlock(b, true)
+	out, events := c.processBlocks([]*chain.Block{b}, true)
 	c.deliver(events)
-	return res, err
+	return out[0].ProcessResult, out[0].Err
 }
 
-// processBlock processes b; an unrequested block with less work than the tip
-// is dropped (see ProcessUnrequestedBlock), and so is such an orphan of it.
-func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []Event, error) {
+// BlockOutcome is what ProcessBlocks did with one of its blocks: the result
+// and the error ProcessBlock would have returned for it.
+type BlockOutcome struct {
+	ProcessResult
+	Err error
+}
+
+// ProcessBlocks processes blocks as ProcessBlock would one by one, in order,
+// and returns an outcome for each, but makes the best chain the main chain
+// once, after every block is stored: the blocks that extend the tip in a
+// row are then connected as one run (see connectRun), so the checks of a
+// block need not wait for the commit of the one before. It is meant for
+// blocks that each extend the one before, as sync brings them. A block that
+// breaks a rule in the connect leaves its descendants of the batch stored
+// and failed by ancestry (ErrInvalidAncestor), as the whole batch was
+// stored before any connect; the blocks before it stay connected.
+func (c *Chain) ProcessBlocks(blocks []*chain.Block) []BlockOutcome {
+	c.processMu.Lock()
+	defer c.processMu.Unlock()
+	out, events := c.processBlocks(blocks, true)
+	c.deliver(events)
+	return out
+}
+
+// processBlocks processes blocks; an unrequested block with less work than
+// the tip is dropped (see ProcessUnrequestedBlock), and so is such an orphan
+// of it.
+func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOutcome, []Event) {
+	out := make([]BlockOutcome, len(blocks))
+	accepted := make(map[*blockNode]*runBlock, len(blocks))
+	byBlock := make([]*runBlock, len(blocks))
+	for i, b := range blocks {
+		byBlock[i], out[i].ProcessResult, out[i].Err = c.preAccept(b, requested)
+		if byBlock[i] != nil {
+			accepted[byBlock[i].n] = byBlock[i]
+		}
+	}
+	var events []Event
+	var failures map[*blockNode]error
+	var activateErr error
+	if len(accepted) > 0 {
+		events, failures, activateErr = c.activateBestChain(accepted)
+	}
+	for i, rb := range byBlock {
+		if rb == nil {
+			continue
+		}
+		err := failures[rb.n]
+		if err == nil {
+			err = activateErr
+		}
+		if err == nil {
+			err = c.outcomeError(rb.n)
+		}
+		out[i].Err = c.finishAccept(rb, err)
+	}
+	for i, rb := range byBlock {
+		if rb == nil || out[i].Err != nil {
+			continue
+		}
+		events = append(events, c.acceptOrphans(rb.n)...)
+		c.mu.RLock()
+		out[i].MainChain = c.isMain(rb.n)
+		c.mu.RUnlock()
+	}
+	return out, events
+}
+
+// preAccept checks b's sanity and its place in the chain and, unless it is
+// an orphan or dropped, starts storing it (see storeAccepted) and returns
+// it ready to connect.
+func (c *Chain) preAccept(b *chain.Block, requested bool) (*runBlock, ProcessResult, error) {
 	hash := b.Hash()
 	res := ProcessResult{Hash: hash}
 	c.mu.RLock()
@@ -36,15 +105,15 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 	c.mu.RUnlock()
 	switch {
 	case n != nil && n.status.invalid():
-		return res, nil, chain.NewRuleError(chain.ErrKnownInvalid, fmt.Sprintf("block %s is known to be invalid", hash))
+		return nil, res, chain.NewRuleError(chain.ErrKnownInvalid, fmt.Sprintf("block %s is known to be invalid", hash))
 	case n != nil && n.status&statusHaveData != 0, orphan:
-		return res, nil, chain.NewRuleError(chain.ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
+		return nil, res, chain.NewRuleError(chain.ErrDuplicateBlock, fmt.Sprintf("block %s is already known", hash))
 	}
 	txids, err := chain.CheckBlockSanity(b, c.params)
 	if err != nil {
 		// Not remembered as invalid: a body mutated in transit (say, a bad
 		// merkle root) can come with an honest header.
-		return res, nil, err
+		return nil, res, err
 	}
 
 	c.mu.Lock()
@@ -54,20 +123,22 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 		c.mu.Unlock()
 		res.Orphan = true
 		c.log.Debug("orphan block", "hash", hash, "parent", b.Header.PrevBlock)
-		return res, nil, nil
+		return nil, res, nil
 	}
 	c.mu.Unlock()
 	if !requested && c.lowWorkBlock(&b.Header, parent) {
 		res.LowWork = true
-		return res, nil, nil
+		return nil, res, nil
 	}
+	rb, err := c.storeAccepted(b, hash, parent, txids)
+	return rb, res, err
+}
 
-	events, err := c.acceptBlock(b, hash, parent, txids)
-	if err != nil {
-		return res, events, err
-	}
-	// Orphans waiting for this block (and for their own children) can go now.
-	for queue := []chain.Hash{hash}; len(queue) > 0; queue = queue[1:] {
+// acceptOrphans accepts the orphans waiting for block h, and for their own
+// children, now that h is stored.
+func (c *Chain) acceptOrphans(h *blockNode) []Event {
+	var events []Event
+	for queue := []chain.Hash{h.hash}; len(queue) > 0; queue = queue[1:] {
 		c.mu.Lock()
 		children := c.orphans.takeChildren(queue[0])
 		c.mu.Unlock()
@@ -86,10 +157,7 @@ func (c *Chain) processBlock(b *chain.Block, requested bool) (ProcessResult, []E
 			queue = append(queue, childHash)
 		}
 	}
-	c.mu.RLock()
-	res.MainChain = c.isMain(c.index[hash])
-	c.mu.RUnlock()
-	return res, events, nil
+	return events
 }
 
 func (c *Chain) node(h chain.Hash) *blockNode {
@@ -101,6 +169,40 @@ func (c *Chain) node(h chain.Hash) *blockNode {
 // acceptBlock checks a sane block, whose transactions have txids, against its
 // known parent, stores it and activates the best chain.
 func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, txids []chain.Hash) ([]Event, error) {
+	rb, err := c.storeAccepted(b, hash, parent, txids)
+	if err != nil {
+		return nil, err
+	}
+	events, failures, err := c.activateBestChain(map[*blockNode]*runBlock{rb.n: rb})
+	if err == nil {
+		err = failures[rb.n]
+	}
+	if err == nil {
+		err = c.outcomeError(rb.n)
+	}
+	return events, c.finishAccept(rb, err)
+}
+
+// outcomeError is the error of block n, which the activation that followed
+// its store did not connect for a rule of its own: it extends an invalid
+// block, or a branch a pruned node cannot follow; nil otherwise.
+func (c *Chain) outcomeError(n *blockNode) error {
+	c.mu.RLock()
+	invalid, beyond := n.status.invalid(), n.beyondPrune
+	c.mu.RUnlock()
+	switch {
+	case invalid:
+		return chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", n.hash))
+	case beyond:
+		return c.beyondPruneError(n)
+	}
+	return nil
+}
+
+// storeAccepted checks a sane block, whose transactions have txids, against
+// its known parent and starts storing it; the block is then a candidate for
+// the main chain, and finishAccept must follow the activation.
+func (c *Chain) storeAccepted(b *chain.Block, hash chain.Hash, parent *blockNode, txids []chain.Hash) (*runBlock, error) {
 	if parent.status.invalid() {
 		c.mu.Lock()
 		n := c.index[hash]
@@ -150,17 +252,23 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, 
 	header := encodeHeaderRecord(&rec)
 	stored := make(chan error, 1)
 	go func() { stored <- c.storeBlock(hash, b, header) }()
-	waitStored := sync.OnceValue(func() error { return <-stored })
 	c.mu.Lock()
 	n.status |= statusHaveData
 	c.markDataChain(n)
 	c.mu.Unlock()
-	events, err := c.activateBestChain(n, b, txids, waitStored)
-	if serr := waitStored(); serr != nil {
+	return &runBlock{n: n, b: b, txids: txids, stored: sync.OnceValue(func() error { return <-stored })}, nil
+}
+
+// finishAccept waits for the store of rb, accepted by storeAccepted, once
+// the activation after it ended with err for it, and returns err with the
+// store's failure.
+func (c *Chain) finishAccept(rb *runBlock, err error) error {
+	n := rb.n
+	if serr := rb.stored(); serr != nil {
 		c.mu.Lock()
 		c.unmarkData(n)
 		c.mu.Unlock()
-		return events, errors.Join(err, fmt.Errorf("store block %s: %w", hash, serr))
+		return errors.Join(err, fmt.Errorf("store block %s: %w", n.hash, serr))
 	}
 	// An ancestor that broke a rule while the block was being stored marked
 	// it invalid in a record the store, committing later, overwrote.
@@ -169,10 +277,10 @@ func (c *Chain) acceptBlock(b *chain.Block, hash chain.Hash, parent *blockNode, 
 	c.mu.RUnlock()
 	if invalid {
 		if perr := c.persistStatus(n); perr != nil {
-			return events, errors.Join(err, perr)
+			return errors.Join(err, perr)
 		}
 	}
-	return events, err
+	return err
 }
 
 // storeBlock writes block b and its header record.
@@ -294,14 +402,25 @@ func (c *Chain) persistStatus(nodes ...*blockNode) error {
 // activateBestChain reorganises to the valid candidate with the most work. A
 // block of the new branch that breaks a rule is marked invalid with its
 // descendants, and the search starts over, which brings the chain back to the
-// best valid branch (often the one it left). If the block the caller is
-// processing, report, turns out invalid, that is the error returned; its body,
-// reportBlock, and its txids, reportTxIDs, are used as they are rather than
-// read back from the store and hashed again; reportStored, if not nil, waits
-// for the store of its body and returns the store's error.
-func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, reportTxIDs []chain.Hash, reportStored func() error) ([]Event, error) {
+// best valid branch (often the one it left). known holds the blocks the
+// caller is processing, whose bodies and txids are used as they are rather
+// than read back from the store and hashed again, and whose stores each
+// connect waits for. It returns the main chain's changes, the rule failure
+// of each block of known that broke a rule, and any other failure, which
+// stops it.
+func (c *Chain) activateBestChain(known map[*blockNode]*runBlock) ([]Event, map[*blockNode]error, error) {
 	var events []Event
-	var reported error
+	failures := make(map[*blockNode]error)
+	body := func(n *blockNode) (*runBlock, error) {
+		if rb := known[n]; rb != nil {
+			return rb, nil
+		}
+		b, err := c.loadBlock(n.hash)
+		if err != nil {
+			return nil, err
+		}
+		return &runBlock{n: n, b: b, txids: b.TxIDs()}, nil
+	}
 	for {
 		c.mu.RLock()
 		best, tip := c.bestCandidate(), c.tip()
@@ -310,13 +429,7 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, r
 			c.mu.Lock()
 			c.pruneCandidates()
 			c.mu.Unlock()
-			if report != nil && reported == nil && report.status.invalid() {
-				reported = chain.NewRuleError(chain.ErrInvalidAncestor, fmt.Sprintf("block %s extends an invalid block", report.hash))
-			}
-			if report != nil && reported == nil && report.beyondPrune {
-				reported = c.beyondPruneError(report)
-			}
-			return events, reported
+			return events, failures, nil
 		}
 		fork := forkPoint(tip, best)
 		// Checked before anything is disconnected: a reorganisation that
@@ -328,57 +441,47 @@ func (c *Chain) activateBestChain(report *blockNode, reportBlock *chain.Block, r
 		for n := tip; n != fork; n = n.parent {
 			b, err := c.loadBlock(n.hash)
 			if err != nil {
-				return events, err
+				return events, failures, err
 			}
 			txids := b.TxIDs()
 			if err := c.disconnectBlock(n, b, txids); err != nil {
-				return events, fmt.Errorf("disconnect block %s: %w", n.hash, err)
+				return events, failures, fmt.Errorf("disconnect block %s: %w", n.hash, err)
 			}
 			c.mu.Lock()
 			c.mainChain = c.mainChain[:n.height]
 			c.mu.Unlock()
 			events = append(events, Event{Kind: BlockDisconnected, Block: b, TxIDs: txids, Hash: n.hash, Height: n.height})
 			if err := c.maybeFlush(); err != nil {
-				return events, err
+				return events, failures, err
 			}
 		}
-		path := make([]*blockNode, 0, best.height-fork.height)
+		path := make([]*blockNode, best.height-fork.height)
 		for n := best; n != fork; n = n.parent {
-			path = append(path, n)
+			path[n.height-fork.height-1] = n
 		}
-		for i := len(path) - 1; i >= 0; i-- {
-			n := path[i]
-			b, txids, stored := reportBlock, reportTxIDs, reportStored
-			if n != report {
-				stored = nil
-				var err error
-				if b, err = c.loadBlock(n.hash); err != nil {
-					return events, err
-				}
-				txids = b.TxIDs()
+		for len(path) > 0 {
+			run := path[:min(len(path), maxRunBlocks)]
+			path = path[len(run):]
+			connected, err := c.connectRun(run, body)
+			for _, rb := range connected {
+				events = append(events, Event{Kind: BlockConnected, Block: rb.b, TxIDs: rb.txids, Hash: rb.n.hash, Height: rb.n.height})
 			}
-			if err := c.connectBlock(n, b, txids, stored); err != nil {
-				var re *chain.RuleError
-				if !errors.As(err, &re) {
-					return events, fmt.Errorf("connect block %s: %w", n.hash, err)
-				}
-				c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
-				if perr := c.markInvalid(n); perr != nil {
-					return events, perr
-				}
-				if n == report {
-					reported = err
-				}
-				break
+			if err == nil {
+				continue
 			}
-			c.mu.Lock()
-			n.status |= statusValid
-			c.mainChain = append(c.mainChain, n)
-			c.mu.Unlock()
-			events = append(events, Event{Kind: BlockConnected, Block: b, TxIDs: txids, Hash: n.hash, Height: n.height})
-			if err := c.maybeFlush(); err != nil {
-				return events, err
+			var re *chain.RuleError
+			if !errors.As(err, &re) {
+				return events, failures, err
 			}
+			n := run[len(connected)]
+			c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
+			if perr := c.markInvalid(n); perr != nil {
+				return events, failures, perr
+			}
+			if known[n] != nil {
+				failures[n] = err
+			}
+			break
 		}
 	}
 }

@@ -134,7 +134,10 @@ func (u *utxoCache) lookup(op chain.OutPoint) (*chain.UtxoEntry, error) {
 // transaction, not one of each per output: a block's inputs are fetched in
 // batches. The writer alone changes the newest layer and starts flushes, and
 // the layer being flushed does not change, so an output in no layer has the
-// disk's value and may be read after the lock is released.
+// disk's value and may be read after the lock is released. The writer may
+// commit blocks while a run's later blocks are checked (connectRun), but
+// the outputs those commits change are in the run's own layer, never looked
+// up here.
 func (u *utxoCache) fetchMany(ops []chain.OutPoint, found map[chain.OutPoint]*chain.UtxoEntry) error {
 	var misses []chain.OutPoint
 	u.mu.RLock()
