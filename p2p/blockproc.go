@@ -71,10 +71,11 @@ func (n *Node) processLoop() {
 }
 
 // process hands d's blocks to the chain as they arrive, until its reader is
-// done. A block that breaks a rule is the serving peer's fault; the rest of
-// its delivery is dropped, and so are the blocks still queued of a peer
-// banned meanwhile (here or by its reader, its gossip): they would cost the
-// chain their checks and be stored on disk, on a hostile peer's word.
+// done: each time, every block of d already read (see processArrivals). A
+// block that breaks a rule is the serving peer's fault; the rest of its
+// delivery is dropped, and so are the blocks still queued of a peer banned
+// meanwhile (here or by its reader, its gossip): they would cost the chain
+// their checks and be stored on disk, on a hostile peer's word.
 func (n *Node) process(d *delivery) {
 	var failed error
 	var last *chain.Block
@@ -84,23 +85,16 @@ func (n *Node) process(d *delivery) {
 		if !ok {
 			break
 		}
+		batch := takeArrived(d, append(make([]arrival, 0, len(d.items)), a))
 		if failed != nil || n.ctx.Err() != nil || n.IsBanned(d.peer) {
-			n.releaseQueue(len(a.raw))
+			for _, a := range batch {
+				n.releaseQueue(len(a.raw))
+			}
 			continue
 		}
-		b, err := decodeBlockMsg(a.raw)
-		if err == nil {
-			err = n.processSynced(b)
-		}
-		n.releaseQueue(len(a.raw))
-		switch fault, broke := chain.BlockFault(err); {
-		case err == nil:
-			last = b
-			n.relaxBlockStall()
-		case broke && fault == chain.FaultTime:
-			n.skipPeer(a.item, d.peer, d.ps)
-		default:
-			failed = err
+		var connected *chain.Block
+		if connected, failed = n.processArrivals(d, batch); connected != nil {
+			last = connected
 		}
 	}
 	n.mu.Lock()
@@ -126,6 +120,76 @@ func (n *Node) process(d *delivery) {
 	if last != nil && n.chain.Best().Hash == last.Hash() && !n.IsInitialBlockDownload() {
 		if err := n.PublishBlock(last); err != nil {
 			n.log.Debug("announce synced tip", "hash", last.Hash(), "err", err)
+		}
+	}
+}
+
+// processArrivals decodes batch, blocks of d in order, and hands each run
+// of them extending the one before to the chain as one batch
+// (ProcessBlocks), so the chain's checks of a block need not wait for the
+// commit of the one before. A block beside the next in the chain (another
+// branch) goes alone: in a batch with the next, of more work, it would not
+// be connected at all, and a peer that sent it false not found out. It
+// returns the last block the chain took and the failure of the first block
+// that broke a rule or did not decode; the blocks after that one are
+// dropped, but those of its batch, handed to the chain with it (as a node
+// storing a whole answer before connecting it would, Core's).
+func (n *Node) processArrivals(d *delivery, batch []arrival) (last *chain.Block, failed error) {
+	blocks := make([]*chain.Block, 0, len(batch))
+	var decodeErr error
+	for _, a := range batch {
+		b, err := decodeBlockMsg(a.raw)
+		if err != nil {
+			decodeErr = err
+			break
+		}
+		blocks = append(blocks, b)
+	}
+	for start := 0; start < len(batch); {
+		if failed != nil || start == len(blocks) {
+			if failed == nil {
+				failed = decodeErr
+			}
+			for _, a := range batch[start:] {
+				n.releaseQueue(len(a.raw))
+			}
+			break
+		}
+		end := start + 1
+		for end < len(blocks) && blocks[end].Header.PrevBlock == blocks[end-1].Hash() {
+			end++
+		}
+		for i, err := range n.processSynced(blocks[start:end]...) {
+			a := batch[start+i]
+			n.releaseQueue(len(a.raw))
+			switch fault, broke := chain.BlockFault(err); {
+			case failed != nil:
+			case err == nil:
+				last = blocks[start+i]
+				n.relaxBlockStall()
+			case broke && fault == chain.FaultTime:
+				n.skipPeer(a.item, d.peer, d.ps)
+			default:
+				failed = err
+			}
+		}
+		start = end
+	}
+	return last, failed
+}
+
+// takeArrived appends to batch the blocks of d already read, without
+// waiting for more.
+func takeArrived(d *delivery, batch []arrival) []arrival {
+	for {
+		select {
+		case a, ok := <-d.arrived:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, a)
+		default:
+			return batch
 		}
 	}
 }

@@ -183,7 +183,7 @@ func prunedWithBranch(t *testing.T) ([]*chain.Block, *testNode, *syncLog, []*cha
 // peer's answer and paused the peer, one block a round trip.
 func TestSyncedBlockBeyondPruneNoFailure(t *testing.T) {
 	blocks, pruned, _, branch := prunedWithBranch(t)
-	if err := pruned.node.processSynced(branch[295]); err != nil {
+	if err := pruned.node.processSynced(branch[295])[0]; err != nil {
 		t.Fatalf("synced block of the refused branch: %v, want no failure", err)
 	}
 	if !pruned.chain.HaveBlock(branch[295].Hash()) || pruned.chain.Best().Hash != blocks[299].Hash() {

@@ -845,12 +845,26 @@ func (n *Node) skipPeer(it *wantItem, p peer.ID, ps *peerState) {
 	n.mu.Unlock()
 }
 
-// processSynced hands a block from sync to the chain. A block that breaks a
-// rule is the serving peer's fault, as chain's rule table says; one it may
-// pass later (dated too far ahead) comes back as it is, for the caller to
-// skip that peer's copy.
-func (n *Node) processSynced(b *chain.Block) error {
-	_, err := n.chain.ProcessBlock(b)
+// processSynced hands blocks from sync, each extending the one before, to
+// the chain as one batch, and returns the outcome of each. A block that
+// breaks a rule is the serving peer's fault, as chain's rule table says; one
+// it may pass later (dated too far ahead) comes back as it is, for the
+// caller to skip that peer's copy.
+func (n *Node) processSynced(blocks ...*chain.Block) []error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	outcomes := n.chain.ProcessBlocks(blocks)
+	errs := make([]error, len(blocks))
+	for i, o := range outcomes {
+		errs[i] = syncedError(blocks[i], o.Err)
+	}
+	return errs
+}
+
+// syncedError is what err, the chain's outcome for block b from sync, says
+// of its peer.
+func syncedError(b *chain.Block, err error) error {
 	switch fault, broke := chain.BlockFault(err); {
 	case err == nil, broke && fault == chain.FaultPolicy:
 		// Gossip may have brought the block meanwhile.

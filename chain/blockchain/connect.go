@@ -2,6 +2,7 @@ package blockchain
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -236,7 +237,7 @@ func (c *Chain) checkRun(path []*blockNode, body func(*blockNode) (*runBlock, er
 				cb.err = fmt.Errorf("connect block %s: %w", n.hash, cb.err)
 			}
 			if cb.sigs != nil {
-				cb.sigs.failed.Store(true)
+				cb.sigs.abandon()
 			}
 			checked <- cb
 			return
@@ -428,7 +429,7 @@ func (c *Chain) startSigPool() *sigPool {
 		p.wg.Go(func() {
 			for job := range p.jobs {
 				blk := job.blk
-				if !p.stopped.Load() && !blk.failed.Load() {
+				if !p.stopped.Load() && !blk.skip(job.index) {
 					if err := chain.VerifyTxSignatures(blk.block.Txs[job.index], job.prev, p.cache); err != nil {
 						blk.fail(job.index, err)
 					}
@@ -450,7 +451,9 @@ func (p *sigPool) close() {
 // block returns the signature checks of block b, whose transactions have
 // txids, queued on p.
 func (p *sigPool) block(b *chain.Block, txids []chain.Hash) *blockSigs {
-	return &blockSigs{pool: p, block: b, txids: txids, errIdx: -1}
+	s := &blockSigs{pool: p, block: b, txids: txids}
+	s.first.Store(math.MaxInt64)
+	return s
 }
 
 // blockSigs are the signature checks of one block of a run.
@@ -459,12 +462,14 @@ type blockSigs struct {
 	block   *chain.Block
 	txids   []chain.Hash
 	pending sync.WaitGroup
-	// failed is set at the first failure, or when the block fails another
-	// rule: what is queued then is not checked.
-	failed atomic.Bool
-	mu     sync.Mutex
-	errIdx int // index of the first failing transaction, or -1
-	err    error
+	// first is the index of the first transaction known to fail, or of none
+	// (math.MaxInt64), or -1 once the block failed another rule: the
+	// transactions after it are not checked, those before still are, so the
+	// failure reported is the first in block order whatever the order the
+	// verifiers took them in.
+	first atomic.Int64
+	mu    sync.Mutex
+	err   error // of transaction first
 }
 
 // check queues transaction i, whose spent outputs are prev.
@@ -473,14 +478,20 @@ func (s *blockSigs) check(i int, prev []chain.UtxoEntry) {
 	s.pool.jobs <- sigJob{s, i, prev}
 }
 
+// skip says whether transaction i need not be checked.
+func (s *blockSigs) skip(i int) bool { return int64(i) > s.first.Load() }
+
 func (s *blockSigs) fail(i int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failed.Store(true)
-	if s.errIdx < 0 || i < s.errIdx {
-		s.errIdx, s.err = i, err
+	if int64(i) < s.first.Load() {
+		s.first.Store(int64(i))
+		s.err = err
 	}
 }
+
+// abandon skips what is still queued: the block failed another rule.
+func (s *blockSigs) abandon() { s.first.Store(-1) }
 
 // wait returns once every transaction queued is checked, with the failure of
 // the first transaction (in block order) that failed; every transaction must
@@ -490,7 +501,7 @@ func (s *blockSigs) wait() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
-		return fmt.Errorf("transaction %s: %w", s.txids[s.errIdx], s.err)
+		return fmt.Errorf("transaction %s: %w", s.txids[s.first.Load()], s.err)
 	}
 	return nil
 }

@@ -68,12 +68,20 @@ func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOut
 	if len(accepted) > 0 {
 		events, failures, activateErr = c.activateBestChain(accepted)
 	}
+	// A failure other than a rule's is each unconnected block's, or the
+	// last block's if it left none unconnected, so it is never lost.
+	last := -1
+	for i, rb := range byBlock {
+		if rb != nil {
+			last = i
+		}
+	}
 	for i, rb := range byBlock {
 		if rb == nil {
 			continue
 		}
 		err := failures[rb.n]
-		if err == nil {
+		if err == nil && activateErr != nil && (i == last || !c.onMainChain(rb.n)) {
 			err = activateErr
 		}
 		if err == nil {
@@ -86,11 +94,15 @@ func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOut
 			continue
 		}
 		events = append(events, c.acceptOrphans(rb.n)...)
-		c.mu.RLock()
-		out[i].MainChain = c.isMain(rb.n)
-		c.mu.RUnlock()
+		out[i].MainChain = c.onMainChain(rb.n)
 	}
 	return out, events
+}
+
+func (c *Chain) onMainChain(n *blockNode) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.isMain(n)
 }
 
 // preAccept checks b's sanity and its place in the chain and, unless it is
