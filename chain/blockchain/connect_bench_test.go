@@ -365,7 +365,10 @@ func procStatus(b *testing.B, field string) int64 {
 // right after), their ratio, and the milliseconds a block takes to connect
 // and its signatures to verify, and the share of the cores' time the
 // connect used (cpu-use; what it falls short of the verify's, verify-cpu-use,
-// the cores it left idle waiting). QUARRY_BENCH_SMALL_BLOCKS and
+// the cores it left idle waiting). The blocks go one ProcessBlock each
+// ("single") or in ProcessBlocks batches of p2p.MaxBlocksPerRequest, 16, as
+// sync hands them over ("runs16"), which connects each batch as one
+// pipelined run. QUARRY_BENCH_SMALL_BLOCKS and
 // QUARRY_BENCH_SMALL_TXS set the chain's size (2,000 blocks, 40,000
 // transactions by default).
 func BenchmarkConnectSmallBlocks(b *testing.B) {
@@ -381,10 +384,22 @@ func BenchmarkConnectSmallBlocks(b *testing.B) {
 	for _, blk := range built {
 		carried += len(blk.Txs) - 1
 	}
-	for _, run := range []struct {
+	type variant struct {
 		name     string
 		indexers func() []blockchain.Indexer
-	}{{"indexes", nodeIndexes}, {"bare", func() []blockchain.Indexer { return nil }}} {
+		batch    int
+	}
+	var variants []variant
+	for _, ix := range []variant{{"indexes", nodeIndexes, 0}, {"bare", func() []blockchain.Indexer { return nil }, 0}} {
+		for _, batch := range []int{1, 16} {
+			name := "single"
+			if batch > 1 {
+				name = fmt.Sprintf("runs%d", batch)
+			}
+			variants = append(variants, variant{ix.name + "/" + name, ix.indexers, batch})
+		}
+	}
+	for _, run := range variants {
 		b.Run(run.name, func(b *testing.B) {
 			var connect, verified time.Duration
 			var cpu, verifyCPU time.Duration
@@ -409,7 +424,13 @@ func BenchmarkConnectSmallBlocks(b *testing.B) {
 					}
 					cpuBefore, _ := chaintest.ProcessCPU()
 					start := time.Now()
-					chaintest.MustProcess(b, c, built...)
+					for from := 0; from < len(built); from += run.batch {
+						for i, o := range c.ProcessBlocks(built[from:min(from+run.batch, len(built))]) {
+							if o.Err != nil || !o.MainChain {
+								b.Fatalf("process block %d: %+v", from+i, o)
+							}
+						}
+					}
 					connect += time.Since(start)
 					cpuAfter, ok := chaintest.ProcessCPU()
 					cpu, cpuKnown = cpu+cpuAfter-cpuBefore, ok
