@@ -154,9 +154,6 @@ type runLayer struct {
 // lookup finds op in the layer: the output, nil if spent, and whether the
 // layer knows op at all.
 func (l *runLayer) lookup(op chain.OutPoint) (*chain.UtxoEntry, bool) {
-	if l == nil {
-		return nil, false
-	}
 	if _, gone := l.spent[op]; gone {
 		return nil, true
 	}
@@ -320,7 +317,7 @@ func (c *Chain) commitBlock(cb checkedBlock) error {
 
 // checkInputs applies the rules that need the UTXO set to the block's
 // transactions in order, against the UTXO cache and layer (the changes of
-// the run's blocks before it, nil if none), handing each transaction to sigs
+// the run's blocks before it), handing each transaction to sigs
 // (if not nil) once its spent outputs are known. It returns the block's
 // changes to the UTXO set and its encoded undo data (the spent outputs, in
 // input order).
