@@ -70,38 +70,91 @@ func (n *Node) processLoop() {
 	}
 }
 
+// processed is a delivery the processor is on: what it waited for it, the
+// last of its blocks the chain took, and the failure that ends it.
+type processed struct {
+	d      *delivery
+	w      waiter
+	last   *chain.Block
+	failed error
+}
+
 // process hands d's blocks to the chain as they arrive, until its reader is
-// done: each time, every block of d already read (see processArrivals). A
-// block that breaks a rule is the serving peer's fault; the rest of its
-// delivery is dropped, and so are the blocks still queued of a peer banned
-// meanwhile (here or by its reader, its gossip): they would cost the chain
-// their checks and be stored on disk, on a hostile peer's word.
+// done: each time, every block of d already read (see processArrivals).
+// Once d's answer is all read, the blocks already read of the next
+// delivery, if from the same peer, go in the same batch, so that the chain
+// connects them in one run with d's last. A block that breaks a rule is the
+// serving peer's fault; the rest of its delivery is dropped, and so are the
+// blocks still queued of a peer banned meanwhile (here or by its reader,
+// its gossip): they would cost the chain their checks and be stored on
+// disk, on a hostile peer's word.
 func (n *Node) process(d *delivery) {
-	var failed error
-	var last *chain.Block
-	w := waiter{d: d}
+	cur := &processed{d: d, w: waiter{d: d}}
 	for {
-		a, ok := n.nextArrival(&w)
+		a, ok := n.nextArrival(&cur.w)
 		if !ok {
-			break
+			n.finish(cur)
+			return
 		}
-		batch := takeArrived(d, append(make([]arrival, 0, len(d.items)), a))
-		if failed != nil || n.ctx.Err() != nil || n.IsBanned(d.peer) {
+		batch, done := takeArrived(cur.d, append(make([]arrival, 0, 2*len(cur.d.items)), a))
+		owners := make([]*processed, len(batch))
+		for i := range owners {
+			owners[i] = cur
+		}
+		var next *processed
+		if done && cur.failed == nil {
+			if d2 := n.takeFollowing(cur.d); d2 != nil {
+				next = &processed{d: d2, w: waiter{d: d2}}
+				before := len(batch)
+				batch, _ = takeArrived(d2, batch)
+				for range batch[before:] {
+					owners = append(owners, next)
+				}
+			}
+		}
+		if cur.failed != nil || n.ctx.Err() != nil || n.IsBanned(cur.d.peer) {
 			for _, a := range batch {
 				n.releaseQueue(len(a.raw))
 			}
-			continue
+		} else {
+			n.processArrivals(batch, owners)
 		}
-		var connected *chain.Block
-		if connected, failed = n.processArrivals(d, batch); connected != nil {
-			last = connected
+		if next != nil {
+			// cur's reader is done and its blocks all taken.
+			n.finish(cur)
+			cur = next
 		}
 	}
+}
+
+// takeFollowing takes the delivery queued next for the processor if it is
+// p's and some of its blocks are read, and makes it the one processed.
+func (n *Node) takeFollowing(d *delivery) *delivery {
 	n.mu.Lock()
-	n.sync.processing = nil
+	defer n.mu.Unlock()
+	q := &n.sync
+	if len(q.deliveries) == 0 || q.deliveries[0].peer != d.peer || len(q.deliveries[0].arrived) == 0 {
+		return nil
+	}
+	next := q.deliveries[0]
+	q.deliveries = q.deliveries[1:]
+	q.processing = next
+	n.wakeQueueLocked()
+	return next
+}
+
+// finish ends the processing of p's delivery, whose blocks are all taken:
+// its items and its place in the queue are given back, and its peer, if it
+// failed, dealt with.
+func (n *Node) finish(p *processed) {
+	d := p.d
+	n.mu.Lock()
+	if n.sync.processing == d {
+		n.sync.processing = nil
+	}
 	d.ps.blocksInFlight--
 	n.sync.queuedBlocks -= len(d.items)
-	if failed != nil {
+	if p.failed != nil {
 		d.ps.pauseUntil = time.Now().Add(failurePause)
 	}
 	for _, it := range d.items {
@@ -111,30 +164,31 @@ func (n *Node) process(d *delivery) {
 	}
 	n.mu.Unlock()
 	kick(n.kickSync)
-	if failed != nil {
-		n.peerFailed(d.peer, failed)
+	if p.failed != nil {
+		n.peerFailed(d.peer, p.failed)
 		return
 	}
 	// A node that caught up by sync passes its new tip on, as it would a
 	// block it mined: peers that missed the gossip learn of it.
-	if last != nil && n.chain.Best().Hash == last.Hash() && !n.IsInitialBlockDownload() {
+	if last := p.last; last != nil && n.chain.Best().Hash == last.Hash() && !n.IsInitialBlockDownload() {
 		if err := n.PublishBlock(last); err != nil {
 			n.log.Debug("announce synced tip", "hash", last.Hash(), "err", err)
 		}
 	}
 }
 
-// processArrivals decodes batch, blocks of d in order, and hands each run
-// of them extending the one before to the chain as one batch
-// (ProcessBlocks), so the chain's checks of a block need not wait for the
-// commit of the one before. A block beside the next in the chain (another
-// branch) goes alone: in a batch with the next, of more work, it would not
-// be connected at all, and a peer that sent it false not found out. It
-// returns the last block the chain took and the failure of the first block
-// that broke a rule or did not decode; the blocks after that one are
-// dropped, but those of its batch, handed to the chain with it (as a node
-// storing a whole answer before connecting it would, Core's).
-func (n *Node) processArrivals(d *delivery, batch []arrival) (last *chain.Block, failed error) {
+// processArrivals decodes batch, blocks in order each of the delivery of
+// its owner (at most two deliveries, of one peer), and hands each run of
+// them extending the one before to the chain as one batch (ProcessBlocks),
+// so the chain's checks of a block need not wait for the commit of the one
+// before. A block beside the next in the chain (another branch) goes alone:
+// in a batch with the next, of more work, it would not be connected at all,
+// and a peer that sent it false not found out. Each owner gets the last of
+// its blocks the chain took and the failure of the first block that broke a
+// rule or did not decode; the blocks after that one are dropped, but those
+// of its batch, handed to the chain with it (as a node storing a whole
+// answer before connecting it would, Core's).
+func (n *Node) processArrivals(batch []arrival, owners []*processed) {
 	blocks := make([]*chain.Block, 0, len(batch))
 	var decodeErr error
 	for _, a := range batch {
@@ -145,51 +199,52 @@ func (n *Node) processArrivals(d *delivery, batch []arrival) (last *chain.Block,
 		}
 		blocks = append(blocks, b)
 	}
+	var failed error
 	for start := 0; start < len(batch); {
 		if failed != nil || start == len(blocks) {
 			if failed == nil {
 				failed = decodeErr
+				owners[start].failed = failed
 			}
 			for _, a := range batch[start:] {
 				n.releaseQueue(len(a.raw))
 			}
-			break
+			return
 		}
 		end := start + 1
 		for end < len(blocks) && blocks[end].Header.PrevBlock == blocks[end-1].Hash() {
 			end++
 		}
 		for i, err := range n.processSynced(blocks[start:end]...) {
-			a := batch[start+i]
+			a, o := batch[start+i], owners[start+i]
 			n.releaseQueue(len(a.raw))
 			switch fault, broke := chain.BlockFault(err); {
 			case failed != nil:
 			case err == nil:
-				last = blocks[start+i]
+				o.last = blocks[start+i]
 				n.relaxBlockStall()
 			case broke && fault == chain.FaultTime:
-				n.skipPeer(a.item, d.peer, d.ps)
+				n.skipPeer(a.item, o.d.peer, o.d.ps)
 			default:
-				failed = err
+				failed, o.failed = err, err
 			}
 		}
 		start = end
 	}
-	return last, failed
 }
 
 // takeArrived appends to batch the blocks of d already read, without
-// waiting for more.
-func takeArrived(d *delivery, batch []arrival) []arrival {
+// waiting for more; done says d's reader is done and every block taken.
+func takeArrived(d *delivery, batch []arrival) (_ []arrival, done bool) {
 	for {
 		select {
 		case a, ok := <-d.arrived:
 			if !ok {
-				return batch
+				return batch, true
 			}
 			batch = append(batch, a)
 		default:
-			return batch
+			return batch, false
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,38 +202,45 @@ func TestSyncBannedPeerQueuedBlocksDropped(t *testing.T) {
 	}
 }
 
-// The blocks of one answer go to the chain together, and a false fifth block
-// among them still bans its sender: the four before it are connected, those
-// after it are not.
+// The blocks of an answer go to the chain together, with those of the
+// peer's next answer already read, and a false block among them still bans
+// its sender: the blocks before it are connected, those after it are not.
+// The false block is the fifth of the first answer, or the third of the
+// second.
 func TestSyncFalseBlockInAnswerBans(t *testing.T) {
 	t.Parallel()
-	g, base, _ := spendingChain()
-	var ahead []*chain.Block
-	parent := base[100].Hash()
-	for i := range 8 {
-		tx := g.SpendAll(g.Coinbase(base[i].Hash()), 1000)
-		if i == 4 {
-			tx.Inputs[0].Witness = g.SpendAll(g.Coinbase(base[i].Hash()), 2000).Inputs[0].Witness
-		}
-		ahead = append(ahead, g.NextBlock(parent, tx))
-		parent = ahead[i].Hash()
-	}
-	att := servingAttacker(t, base, ahead, parent, nil)
+	for _, bad := range []int{4, MaxBlocksPerRequest + 2} {
+		t.Run(strconv.Itoa(bad), func(t *testing.T) {
+			t.Parallel()
+			g, base, _ := spendingChain()
+			var ahead []*chain.Block
+			parent := base[100].Hash()
+			for i := range bad + 4 {
+				tx := g.SpendAll(g.Coinbase(base[i].Hash()), 1000)
+				if i == bad {
+					tx.Inputs[0].Witness = g.SpendAll(g.Coinbase(base[i].Hash()), 2000).Inputs[0].Witness
+				}
+				ahead = append(ahead, g.NextBlock(parent, tx))
+				parent = ahead[i].Hash()
+			}
+			att := servingAttacker(t, base, ahead, parent, nil)
 
-	v := newTestNode(t, nil)
-	v.process(base...)
-	if err := v.node.acceptHeaders(headersOf(ahead)); err != nil {
-		t.Fatal(err)
-	}
-	if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
-	waitTip(t, 20*time.Second, ahead[3], v)
-	for _, b := range ahead[4:] {
-		if !v.chain.IsKnownInvalid(b.Hash()) {
-			t.Errorf("block %s, the false one or after it, is not known invalid", b.Hash())
-		}
+			v := newTestNode(t, nil)
+			v.process(base...)
+			if err := v.node.acceptHeaders(headersOf(ahead)); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.node.host.Connect(context.Background(), peer.AddrInfo{ID: att.ID(), Addrs: att.host.Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 20*time.Second, "the attacker banned", func() bool { return v.node.IsBanned(att.ID()) })
+			waitTip(t, 20*time.Second, ahead[bad-1], v)
+			for _, b := range ahead[bad:] {
+				if !v.chain.IsKnownInvalid(b.Hash()) {
+					t.Errorf("block %s, the false one or after it, is not known invalid", b.Hash())
+				}
+			}
+		})
 	}
 }
 
