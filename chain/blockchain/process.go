@@ -40,7 +40,11 @@ type BlockOutcome struct {
 // blocks that each extend the one before, as sync brings them. A block that
 // breaks a rule in the connect leaves its descendants of the batch stored
 // and failed by ancestry (ErrInvalidAncestor), as the whole batch was
-// stored before any connect; the blocks before it stay connected.
+// stored before any connect; the blocks before it stay connected. A
+// failure other than a rule's in the connect (the store's, say) is the
+// outcome of every block it left unconnected, or of the last block if none.
+// The blocks are requested ones, as ProcessBlock's: none is dropped for its
+// low work.
 func (c *Chain) ProcessBlocks(blocks []*chain.Block) []BlockOutcome {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
