@@ -44,7 +44,9 @@ type BlockOutcome struct {
 // failure other than a rule's in the connect (the store's, say) is the
 // outcome of every block it left unconnected, or of the last block if none.
 // The blocks are requested ones, as ProcessBlock's: none is dropped for its
-// low work.
+// low work. Each block is stored on a goroutine of its own and the whole
+// batch is held until its connect ends, so the caller bounds the batch (sync
+// hands at most two answers, 32 blocks).
 func (c *Chain) ProcessBlocks(blocks []*chain.Block) []BlockOutcome {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
