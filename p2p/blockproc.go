@@ -211,8 +211,10 @@ func (n *Node) processArrivals(batch []arrival, owners []*processed) {
 			}
 			return
 		}
+		// The reader checked each block's hash against the item asked for,
+		// so the runs are found without hashing the headers again.
 		end := start + 1
-		for end < len(blocks) && blocks[end].Header.PrevBlock == blocks[end-1].Hash() {
+		for end < len(blocks) && blocks[end].Header.PrevBlock == batch[end-1].item.hash {
 			end++
 		}
 		for i, err := range n.processSynced(blocks[start:end]...) {
