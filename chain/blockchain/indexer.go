@@ -69,6 +69,9 @@ type IndexBatch struct {
 }
 
 type indexWrite struct {
+	// key is the caller's, so the commit does not copy the map's string
+	// key back into a slice for every record.
+	key     []byte
 	value   []byte
 	deleted bool
 	// fresh: the index database does not hold the record.
@@ -79,19 +82,20 @@ func newIndexBatch(connecting bool) *IndexBatch {
 	return &IndexBatch{writes: make(map[string]indexWrite), connecting: connecting}
 }
 
-// Set writes the record k; b keeps v, which the caller must not change.
+// Set writes the record k; b keeps k and v, which the caller must not
+// change.
 func (b *IndexBatch) Set(k, v []byte) {
 	old, ok := b.writes[string(k)]
-	b.writes[string(k)] = indexWrite{value: v, fresh: b.connecting && (!ok || old.fresh)}
+	b.writes[string(k)] = indexWrite{key: k, value: v, fresh: b.connecting && (!ok || old.fresh)}
 }
 
-// Delete deletes the record k.
+// Delete deletes the record k; b keeps k, which the caller must not change.
 func (b *IndexBatch) Delete(k []byte) {
 	if old, ok := b.writes[string(k)]; ok && old.fresh {
 		delete(b.writes, string(k))
 		return
 	}
-	b.writes[string(k)] = indexWrite{deleted: true}
+	b.writes[string(k)] = indexWrite{key: k, deleted: true}
 }
 
 // BlockUpdate is a block an index applies or takes back.
@@ -571,12 +575,12 @@ func (f *indexFollower) apply(b *IndexBatch, n *blockNode, fn func(*IndexBatch, 
 // reports whether it did.
 func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) {
 	err := f.c.idb.Update(func(txn *badger.Txn) error {
-		for k, w := range b.writes {
+		for _, w := range b.writes {
 			var err error
 			if w.deleted {
-				err = txn.Delete([]byte(k))
+				err = txn.Delete(w.key)
 			} else {
-				err = txn.Set([]byte(k), w.value)
+				err = txn.Set(w.key, w.value)
 			}
 			if err != nil {
 				return err
