@@ -185,3 +185,40 @@ const IndexBatchRecords = indexBatchRecords
 
 // Len is how many records b writes.
 func (b *IndexBatch) Len() int { return len(b.writes) }
+
+// IndexWriter applies blocks to indexes and writes them to an index
+// database of its own as the followers do, for the benchmarks.
+type IndexWriter struct {
+	idb *badger.DB
+	ixs []Indexer
+}
+
+// OpenIndexWriter opens an index database in dir, as the chain opens its.
+func OpenIndexWriter(dir string, ixs ...Indexer) (*IndexWriter, error) {
+	idb, err := openIndexBadger(dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return &IndexWriter{idb: idb, ixs: ixs}, nil
+}
+
+// Connect applies blocks, a row of the main chain, to each index in one
+// batch, which it then writes.
+func (w *IndexWriter) Connect(blocks []*BlockUpdate) error {
+	for _, ix := range w.ixs {
+		b := newIndexBatch(true)
+		for _, u := range blocks {
+			if err := ix.ConnectBlock(b, u); err != nil {
+				return err
+			}
+		}
+		last := blocks[len(blocks)-1]
+		if err := writeIndexBatch(w.idb, b, indexMarkerKey(ix.Name()), indexMarker(&blockNode{hash: last.Hash}, ix.Version())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the index database.
+func (w *IndexWriter) Close() error { return w.idb.Close() }

@@ -574,7 +574,22 @@ func (f *indexFollower) apply(b *IndexBatch, n *blockNode, fn func(*IndexBatch, 
 // commit writes b and the index's marker, newBest, in one transaction, and
 // reports whether it did.
 func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) {
-	err := f.c.idb.Update(func(txn *badger.Txn) error {
+	if err := writeIndexBatch(f.c.idb, b, indexMarkerKey(f.ix.Name()), indexMarker(newBest, f.ix.Version())); err != nil {
+		return false, fmt.Errorf("write the index up to block %s: %w", newBest.hash, err)
+	}
+	f.mu.Lock()
+	f.best = newBest
+	close(f.moved)
+	f.moved = make(chan struct{})
+	f.mu.Unlock()
+	f.c.recent.applied(f.c.lowestIndexHeight())
+	return true, nil
+}
+
+// writeIndexBatch writes b and the index's marker in one transaction of
+// the index database idb.
+func writeIndexBatch(idb *badger.DB, b *IndexBatch, markerKey, marker []byte) error {
+	return idb.Update(func(txn *badger.Txn) error {
 		for _, w := range b.writes {
 			var err error
 			if w.deleted {
@@ -586,18 +601,8 @@ func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) 
 				return err
 			}
 		}
-		return txn.Set(indexMarkerKey(f.ix.Name()), indexMarker(newBest, f.ix.Version()))
+		return txn.Set(markerKey, marker)
 	})
-	if err != nil {
-		return false, fmt.Errorf("write the index up to block %s: %w", newBest.hash, err)
-	}
-	f.mu.Lock()
-	f.best = newBest
-	close(f.moved)
-	f.moved = make(chan struct{})
-	f.mu.Unlock()
-	f.c.recent.applied(f.c.lowestIndexHeight())
-	return true, nil
 }
 
 // lowestIndexHeight is the height of the index furthest down.
