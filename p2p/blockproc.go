@@ -16,8 +16,9 @@ import (
 // reach the chain parent first: a block that came before its parent would be
 // stored, and read back and decoded again to connect.
 //
-// A request counts against its peer's maxBlockRequestsPerPeer, and its
-// blocks against maxQueuedBlocks, until they are processed, and the blocks
+// A request counts against its peer's maxBlockRequestsPerPeer while its
+// answer is being read (Core's blocks in transit), its blocks against
+// maxQueuedBlocks until they are processed, and the blocks
 // read against SyncQueueBytes, which bounds the blocks held in memory
 // whatever the number of peers and the size of their blocks; its items stay
 // assigned to the peer until then, so they are not asked of anyone else.
@@ -33,6 +34,9 @@ type delivery struct {
 	arrived chan arrival
 	// complete: the whole answer was read, n.mu held.
 	complete bool
+	// released: the request no longer counts against its peer's
+	// maxBlockRequestsPerPeer (answerReadLocked), n.mu held.
+	released bool
 }
 
 type arrival struct {
@@ -79,15 +83,21 @@ type processed struct {
 	failed error
 }
 
+// maxBatchBlocks bounds the blocks the processor hands the chain as one
+// batch: the blocks of a batch are held, decoded, until its connect ends.
+// Four answers: the chain connects them as one run, and pays for a run's
+// start and end once for 64 blocks rather than for every answer.
+const maxBatchBlocks = 4 * MaxBlocksPerRequest
+
 // process hands d's blocks to the chain as they arrive, until its reader is
 // done: each time, every block of d already read (see processArrivals).
-// Once d's answer is all read, the blocks already read of the next
-// delivery, if from the same peer, go in the same batch, so that the chain
-// connects them in one run with d's last. A block that breaks a rule is the
-// serving peer's fault; the rest of its delivery is dropped, and so are the
-// blocks still queued of a peer banned meanwhile (here or by its reader,
-// its gossip): they would cost the chain their checks and be stored on
-// disk, on a hostile peer's word.
+// Once d's answer is all read, the blocks already read of the deliveries
+// queued next, while they are of the same peer, go in the same batch, up to
+// maxBatchBlocks, so that the chain connects them in one run with d's last.
+// A block that breaks a rule is the serving peer's fault; the rest of its
+// delivery is dropped, and so are the blocks still queued of a peer banned
+// meanwhile (here or by its reader, its gossip): they would cost the chain
+// their checks and be stored on disk, on a hostile peer's word.
 func (n *Node) process(d *delivery) {
 	cur := &processed{d: d, w: waiter{d: d}}
 	for {
@@ -96,20 +106,24 @@ func (n *Node) process(d *delivery) {
 			n.finish(cur)
 			return
 		}
-		batch, done := takeArrived(cur.d, append(make([]arrival, 0, 2*len(cur.d.items)), a))
+		batch, done := takeArrived(cur.d, append(make([]arrival, 0, maxBatchBlocks), a))
 		owners := make([]*processed, len(batch))
 		for i := range owners {
 			owners[i] = cur
 		}
-		var next *processed
-		if done && cur.failed == nil {
-			if d2 := n.takeFollowing(cur.d); d2 != nil {
-				next = &processed{d: d2, w: waiter{d: d2}}
-				before := len(batch)
-				batch, _ = takeArrived(d2, batch)
-				for range batch[before:] {
-					owners = append(owners, next)
-				}
+		// The deliveries taken after cur, each all taken but the last.
+		var taken []*processed
+		for last := cur; done && cur.failed == nil && len(batch) < maxBatchBlocks; {
+			d2 := n.takeFollowing(last.d)
+			if d2 == nil {
+				break
+			}
+			last = &processed{d: d2, w: waiter{d: d2}}
+			taken = append(taken, last)
+			before := len(batch)
+			batch, done = takeArrived(d2, batch)
+			for range batch[before:] {
+				owners = append(owners, last)
 			}
 		}
 		if cur.failed != nil || n.ctx.Err() != nil || n.IsBanned(cur.d.peer) {
@@ -119,11 +133,29 @@ func (n *Node) process(d *delivery) {
 		} else {
 			n.processArrivals(batch, owners)
 		}
-		if next != nil {
-			// cur's reader is done and its blocks all taken.
+		if len(taken) > 0 {
+			// cur's reader is done and its blocks all taken, and so are
+			// those of every delivery taken but the last.
 			n.finish(cur)
-			cur = next
+			for _, p := range taken[:len(taken)-1] {
+				n.finish(p)
+			}
+			cur = taken[len(taken)-1]
 		}
+	}
+}
+
+// answerReadLocked gives back d's request to its peer's
+// maxBlockRequestsPerPeer, once its answer is read or failed: the peer is
+// asked for more while the chain connects what it sent, so that the next
+// blocks are read by the time the chain is done with these, and the
+// processor has more than two answers to hand over as one batch; the
+// blocks read still count against maxQueuedBlocks and SyncQueueBytes. n.mu
+// must be held.
+func (n *Node) answerReadLocked(d *delivery) {
+	if !d.released {
+		d.released = true
+		d.ps.blocksInFlight--
 	}
 }
 
@@ -152,7 +184,7 @@ func (n *Node) finish(p *processed) {
 	if n.sync.processing == d {
 		n.sync.processing = nil
 	}
-	d.ps.blocksInFlight--
+	n.answerReadLocked(d)
 	n.sync.queuedBlocks -= len(d.items)
 	if p.failed != nil {
 		d.ps.pauseUntil = time.Now().Add(failurePause)
@@ -178,7 +210,7 @@ func (n *Node) finish(p *processed) {
 }
 
 // processArrivals decodes batch, blocks in order each of the delivery of
-// its owner (at most two deliveries, of one peer), and hands each run of
+// its owner (deliveries of one peer), and hands each run of
 // them extending the one before to the chain as one batch (ProcessBlocks),
 // so the chain's checks of a block need not wait for the commit of the one
 // before. A block beside the next in the chain (another branch) goes alone:

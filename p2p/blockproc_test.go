@@ -203,13 +203,13 @@ func TestSyncBannedPeerQueuedBlocksDropped(t *testing.T) {
 }
 
 // The blocks of an answer go to the chain together, with those of the
-// peer's next answer already read, and a false block among them still bans
-// its sender: the blocks before it are connected, those after it are not.
-// The false block is the fifth of the first answer, or the third of the
-// second.
+// peer's next answers already read (up to maxBatchBlocks), and a false block
+// among them still bans its sender: the blocks before it are connected,
+// those after it are not. The false block is the fifth of the first answer,
+// the third of the second, or the third of the fourth.
 func TestSyncFalseBlockInAnswerBans(t *testing.T) {
 	t.Parallel()
-	for _, bad := range []int{4, MaxBlocksPerRequest + 2} {
+	for _, bad := range []int{4, MaxBlocksPerRequest + 2, 3*MaxBlocksPerRequest + 2} {
 		t.Run(strconv.Itoa(bad), func(t *testing.T) {
 			t.Parallel()
 			g, base, _ := spendingChain()

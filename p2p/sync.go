@@ -28,13 +28,13 @@ const (
 	writeTimeout       = 30 * time.Second
 	// downloadWindow is how far past the tip block bodies are fetched; each
 	// peer gets at most maxBlockRequestsPerPeer requests of
-	// MaxBlocksPerRequest blocks at a time.
+	// MaxBlocksPerRequest blocks whose answers are still being read.
 	downloadWindow          = 128
 	maxBlockRequestsPerPeer = 2
 	// maxQueuedBlocks bounds the blocks asked for and not yet handed to the
 	// chain, over all peers: the processor holds them decoded in memory,
 	// and the window alone does not bound them when it spans several
-	// branches, so without it each new peer would add two more requests.
+	// branches, so without it each new peer would add more requests.
 	maxQueuedBlocks = downloadWindow
 	// maxHeadersAhead pauses header sync while the best header is that far
 	// past the tip, which bounds the download queue.
@@ -811,16 +811,16 @@ func (n *Node) fetchBlocks(d *delivery) {
 		}
 		return nil
 	})
-	if err == nil {
-		n.mu.Lock()
-		d.complete = true
-		n.mu.Unlock()
-	}
+	n.mu.Lock()
+	d.complete = err == nil
+	n.answerReadLocked(d)
 	if err != nil {
-		n.mu.Lock()
 		// Whatever went wrong, do not ask this peer again at once.
 		ps.pauseUntil = time.Now().Add(failurePause)
-		n.mu.Unlock()
+	}
+	n.mu.Unlock()
+	kick(n.kickSync)
+	if err != nil {
 		n.peerFailed(p, err)
 	}
 }

@@ -179,51 +179,101 @@ func (l *runLayer) apply(ch *blockChanges) {
 // *RuleError if that block broke a rule (the blocks after it are not
 // connected), else the failure that stopped the run, the block after them
 // unconnected and nothing of it left in the cache.
+func (c *Chain) connectRun(path []*blockNode, body func(*blockNode) (*runBlock, error)) ([]*runBlock, error) {
+	r := c.startRun(len(path))
+	for _, n := range path {
+		r.add(func() (*runBlock, error) {
+			rb, err := body(n)
+			if err != nil {
+				return &runBlock{n: n}, err
+			}
+			return rb, nil
+		})
+	}
+	return r.wait()
+}
+
+// A run is a pipelined connect under way: it takes blocks, each extending
+// the one before, the first extending the tip, as they are added, and
+// connects each as soon as it can, so a caller can still be storing the
+// run's later blocks while it connects the first ones.
 //
 // The blocks go through a pipeline, so the cores never wait for a block's
 // boundary: a goroutine applies the rules that need the UTXO set to each
 // block in turn, against the UTXO cache and the changes of the run's blocks
 // before it (runLayer), and hands each transaction to one pool of verifiers
-// for the whole run as soon as its spent outputs are known; meanwhile this
-// goroutine commits each block, in order, once its signatures verified:
-// its undo data, the height index and the new tip in one Badger
-// transaction, then its changes to the UTXO cache (applyCommitted), then
-// the main chain in memory. So each block's commit is atomic as it was
-// when blocks were connected one by one, and readers see only committed
-// blocks.
-func (c *Chain) connectRun(path []*blockNode, body func(*blockNode) (*runBlock, error)) ([]*runBlock, error) {
-	pool := c.startSigPool()
-	checked := make(chan checkedBlock, len(path))
-	stop := make(chan struct{})
-	var seq sync.WaitGroup
-	seq.Go(func() {
-		defer close(checked)
-		c.checkRun(path, body, pool, checked, stop)
-	})
-	connected, err := c.commitRun(checked)
-	// The run stopped early: what is still checked or queued is dropped.
-	close(stop)
-	pool.stopped.Store(true)
-	seq.Wait()
-	pool.close()
-	return connected, err
+// for the whole run as soon as its spent outputs are known; meanwhile
+// another commits each block, in order, once its signatures verified: its
+// undo data, the height index and the new tip in one Badger transaction,
+// then its changes to the UTXO cache (applyCommitted), then the main chain
+// in memory. So each block's commit is atomic as it was when blocks were
+// connected one by one, and readers see only committed blocks.
+type run struct {
+	// bodies are the run's blocks to come, each read by the checks when
+	// they reach it.
+	bodies    chan func() (*runBlock, error)
+	pool      *sigPool
+	stop      chan struct{}
+	checks    sync.WaitGroup
+	committed chan struct{}
+	// connected and err are commitRun's outcome, set once committed is
+	// closed.
+	connected []*runBlock
+	err       error
 }
 
-// checkRun applies the sequential checks to path's blocks in order, sending
-// each checked block on checked, until a block fails or stop is closed.
-func (c *Chain) checkRun(path []*blockNode, body func(*blockNode) (*runBlock, error), pool *sigPool, checked chan<- checkedBlock, stop <-chan struct{}) {
+// startRun starts a run of at most size blocks; the caller adds them and
+// then waits for it. The run's channels hold all size blocks, so adding
+// never waits for the checks, nor the checks for the commits.
+func (c *Chain) startRun(size int) *run {
+	r := &run{bodies: make(chan func() (*runBlock, error), size), pool: c.startSigPool(), stop: make(chan struct{}), committed: make(chan struct{})}
+	checked := make(chan checkedBlock, size)
+	r.checks.Go(func() {
+		defer close(checked)
+		c.checkRun(r.bodies, r.pool, checked, r.stop)
+	})
+	go func() {
+		defer close(r.committed)
+		r.connected, r.err = c.commitRun(checked)
+	}()
+	return r
+}
+
+// add gives the run its next block, which body returns when the checks
+// reach it, or fails to return (with the block's node).
+func (r *run) add(body func() (*runBlock, error)) { r.bodies <- body }
+
+// wait ends the run once the blocks added are connected, or one failed,
+// and returns the blocks connected and the failure that stopped the run (see
+// connectRun).
+func (r *run) wait() ([]*runBlock, error) {
+	close(r.bodies)
+	<-r.committed
+	// The run stopped early: what is still checked or queued is dropped.
+	close(r.stop)
+	r.pool.stopped.Store(true)
+	r.checks.Wait()
+	r.pool.close()
+	return r.connected, r.err
+}
+
+// checkRun applies the sequential checks to the blocks of bodies in order,
+// sending each checked block on checked, until a block fails, bodies is
+// closed or stop is.
+func (c *Chain) checkRun(bodies <-chan func() (*runBlock, error), pool *sigPool, checked chan<- checkedBlock, stop <-chan struct{}) {
 	layer := &runLayer{created: make(map[chain.OutPoint]*chain.UtxoEntry), spent: make(map[chain.OutPoint]struct{})}
-	for _, n := range path {
+	for body := range bodies {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		rb, err := body(n)
+		rb, err := body()
 		if err != nil {
-			checked <- checkedBlock{rb: &runBlock{n: n}, err: err}
+			checked <- checkedBlock{rb: rb, err: err}
 			return
 		}
+		n := rb.n
 		cb := checkedBlock{rb: rb}
 		if !c.skipSignatures(n) {
 			cb.sigs = pool.block(rb.b, rb.txids)
@@ -506,9 +556,7 @@ func (s *blockSigs) wait() error {
 // writeTip records n as the tip and as main chain at its height, with status
 // bits added to its header record.
 func writeTip(txn *badger.Txn, n *blockNode, add blockStatus) error {
-	rec := *n
-	rec.status |= add
-	if err := txn.Set(key(prefixHeader, n.hash[:]), encodeHeaderRecord(&rec)); err != nil {
+	if err := txn.Set(key(prefixHeader, n.hash[:]), encodeHeaderStatus(n, n.status|add)); err != nil {
 		return err
 	}
 	if err := txn.Set(heightKey(n.height), n.hash[:]); err != nil {

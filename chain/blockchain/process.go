@@ -3,6 +3,7 @@ package blockchain
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -62,17 +63,21 @@ func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOut
 	out := make([]BlockOutcome, len(blocks))
 	accepted := make(map[*blockNode]*runBlock, len(blocks))
 	byBlock := make([]*runBlock, len(blocks))
+	early := c.startEarlyRun(blocks, requested)
 	for i, b := range blocks {
 		byBlock[i], out[i].ProcessResult, out[i].Err = c.preAccept(b, requested)
-		if byBlock[i] != nil {
-			accepted[byBlock[i].n] = byBlock[i]
+		if rb := byBlock[i]; rb != nil {
+			accepted[rb.n] = rb
+			early.offer(rb)
 		}
 	}
-	var events []Event
-	var failures map[*blockNode]error
-	var activateErr error
-	if len(accepted) > 0 {
-		events, failures, activateErr = c.activateBestChain(accepted)
+	events, failures, activateErr := early.finish(accepted)
+	if activateErr == nil && len(accepted) > 0 {
+		var more []Event
+		var moreFailures map[*blockNode]error
+		more, moreFailures, activateErr = c.activateBestChain(accepted)
+		events = append(events, more...)
+		maps.Copy(failures, moreFailures)
 	}
 	// A failure other than a rule's is each unconnected block's, or the
 	// last block's if it left none unconnected, so it is never lost.
@@ -221,7 +226,11 @@ func (c *Chain) outcomeError(n *blockNode) error {
 // its known parent and starts storing it; the block is then a candidate for
 // the main chain, and finishAccept must follow the activation.
 func (c *Chain) storeAccepted(b *chain.Block, hash chain.Hash, parent *blockNode, txids []chain.Hash) (*runBlock, error) {
-	if parent.status.invalid() {
+	// Read under the lock: an early run may be committing the parent.
+	c.mu.RLock()
+	parentInvalid := parent.status.invalid()
+	c.mu.RUnlock()
+	if parentInvalid {
 		c.mu.Lock()
 		n := c.index[hash]
 		if n == nil {
@@ -481,27 +490,44 @@ func (c *Chain) activateBestChain(known map[*blockNode]*runBlock) ([]Event, map[
 			run := path[:min(len(path), maxRunBlocks)]
 			path = path[len(run):]
 			connected, err := c.connectRun(run, body)
-			for _, rb := range connected {
-				events = append(events, Event{Kind: BlockConnected, Block: rb.b, TxIDs: rb.txids, Hash: rb.n.hash, Height: rb.n.height})
-			}
+			events = appendConnected(events, connected)
 			if err == nil {
 				continue
 			}
-			var re *chain.RuleError
-			if !errors.As(err, &re) {
+			if err := c.runFailed(run[len(connected)], err, known, failures); err != nil {
 				return events, failures, err
-			}
-			n := run[len(connected)]
-			c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
-			if perr := c.markInvalid(n); perr != nil {
-				return events, failures, perr
-			}
-			if known[n] != nil {
-				failures[n] = err
 			}
 			break
 		}
 	}
+}
+
+// appendConnected appends to events the connect event of each block of a
+// run connected.
+func appendConnected(events []Event, connected []*runBlock) []Event {
+	for _, rb := range connected {
+		events = append(events, Event{Kind: BlockConnected, Block: rb.b, TxIDs: rb.txids, Hash: rb.n.hash, Height: rb.n.height})
+	}
+	return events
+}
+
+// runFailed deals with err, which stopped a run at block n: a rule's marks
+// n invalid with its descendants, and is n's failure in failures if n is of
+// known, the blocks being processed; any other failure is returned, for it
+// stops the activation.
+func (c *Chain) runFailed(n *blockNode, err error, known map[*blockNode]*runBlock, failures map[*blockNode]error) error {
+	var re *chain.RuleError
+	if !errors.As(err, &re) {
+		return err
+	}
+	c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
+	if perr := c.markInvalid(n); perr != nil {
+		return perr
+	}
+	if known[n] != nil {
+		failures[n] = err
+	}
+	return nil
 }
 
 // markInvalid marks n as failed and its descendants as failed by ancestry, in

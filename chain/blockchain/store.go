@@ -89,12 +89,17 @@ func decodeUtxo(b []byte) (chain.UtxoEntry, error) {
 }
 
 // The header record keeps what the in-memory index needs to be rebuilt at start.
-func encodeHeaderRecord(n *blockNode) []byte {
+func encodeHeaderRecord(n *blockNode) []byte { return encodeHeaderStatus(n, n.status) }
+
+// encodeHeaderStatus encodes n's header record with status as its status.
+// It reads none of n's links, which the blocks being stored beside a run
+// (earlyRun) change while the run commits n.
+func encodeHeaderStatus(n *blockNode, status blockStatus) []byte {
 	b := make([]byte, 0, headerRecordLen)
 	h := n.header.Encode()
 	b = append(b, h[:]...)
 	b = binary.LittleEndian.AppendUint32(b, uint32(n.height))
-	b = append(b, byte(n.status))
+	b = append(b, byte(status))
 	var work [32]byte
 	n.chainWork.FillBytes(work[:])
 	return append(b, work[:]...)

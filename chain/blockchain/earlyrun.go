@@ -1,0 +1,82 @@
+package blockchain
+
+import "github.com/quarrychain/quarry/chain"
+
+// An earlyRun connects the blocks of a ProcessBlocks batch that extend the
+// tip one after another while the batch's later blocks are still being
+// checked for sanity and stored: without it, the verifiers would wait for
+// the whole batch's sanity checks (hashing every transaction) before its
+// first signature, at every batch sync hands over. It takes only what
+// activateBestChain would connect first anyway, so the outcome is the same:
+// the batch must be a chain extending the tip, the tip the best candidate
+// before it, and each block it takes must be, once stored, the best
+// candidate, extending the block taken before; from the first block that is
+// not, it takes no more, and the activation after the batch deals with the
+// rest as it would have.
+type earlyRun struct {
+	c *Chain
+	r *run // nil: the batch connects the usual way only
+	// fed are the blocks given to r, in order; last is the tip they
+	// extend, the last of them once one is.
+	fed     []*blockNode
+	last    *blockNode
+	stopped bool
+}
+
+// startEarlyRun starts an early run for blocks, if they can have one: they
+// are requested (an unrequested block may be dropped for its low work,
+// which only the activation would tell), more than one (a lone block gains
+// nothing), and a chain extending the tip, which is the best candidate.
+func (c *Chain) startEarlyRun(blocks []*chain.Block, requested bool) *earlyRun {
+	e := &earlyRun{c: c}
+	if !requested || len(blocks) < 2 {
+		return e
+	}
+	for i := 1; i < len(blocks); i++ {
+		if blocks[i].Header.PrevBlock != blocks[i-1].Hash() {
+			return e
+		}
+	}
+	c.mu.Lock()
+	tip, best := c.tip(), c.bestCandidate()
+	c.mu.Unlock()
+	if best != tip || blocks[0].Header.PrevBlock != tip.hash {
+		return e
+	}
+	e.r, e.last = c.startRun(min(len(blocks), maxRunBlocks)), tip
+	return e
+}
+
+// offer gives the run rb, just stored, if it extends the run's last block
+// and is the best candidate; else the run takes no more.
+func (e *earlyRun) offer(rb *runBlock) {
+	if e.r == nil || e.stopped {
+		return
+	}
+	e.c.mu.Lock()
+	best := e.c.bestCandidate()
+	e.c.mu.Unlock()
+	if rb.n.parent != e.last || best != rb.n || len(e.fed) == maxRunBlocks {
+		e.stopped = true
+		return
+	}
+	e.r.add(func() (*runBlock, error) { return rb, nil })
+	e.fed, e.last = append(e.fed, rb.n), rb.n
+}
+
+// finish waits for the run to connect what it took and returns, as
+// activateBestChain does, the main chain's changes, the rule failure of
+// the block of known (the batch) that broke a rule, and any other failure,
+// which must stop the activation.
+func (e *earlyRun) finish(known map[*blockNode]*runBlock) ([]Event, map[*blockNode]error, error) {
+	failures := make(map[*blockNode]error)
+	if e.r == nil {
+		return nil, failures, nil
+	}
+	connected, err := e.r.wait()
+	events := appendConnected(nil, connected)
+	if err != nil {
+		err = e.c.runFailed(e.fed[len(connected)], err, known, failures)
+	}
+	return events, failures, err
+}

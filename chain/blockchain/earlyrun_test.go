@@ -1,0 +1,82 @@
+package blockchain_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+)
+
+// A batch whose block k fails its sanity checks (a body that does not match
+// its header's merkle root) while the blocks before it are being connected:
+// those are connected, k fails and is not remembered as invalid (its header
+// may be honest), and the blocks after it wait as orphans, as they would
+// one by one; k's true body then connects them all.
+func TestProcessBlocksSanityFailureMidBatch(t *testing.T) {
+	const k = 3
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	run, _, _ := pipelineRun(g, base, nil, nil)
+	mutated := *run[k]
+	mutated.Txs = append([]*chain.Tx{}, run[k].Txs[:len(run[k].Txs)-1]...)
+	batch := append(append(append([]*chain.Block{}, run[:k]...), &mutated), run[k+1:]...)
+
+	out := c.ProcessBlocks(batch)
+	for j, o := range out {
+		switch {
+		case j < k && (o.Err != nil || !o.MainChain):
+			t.Fatalf("block %d before the failing one: %+v", j, o)
+		case j == k && !errors.Is(o.Err, chain.ErrBadMerkleRoot):
+			t.Fatalf("block %d: %v, want %v", j, o.Err, chain.ErrBadMerkleRoot)
+		case j > k && (o.Err != nil || !o.Orphan):
+			t.Fatalf("block %d after the failing one: %+v, want an orphan", j, o)
+		}
+	}
+	if c.IsKnownInvalid(run[k].Hash()) {
+		t.Fatal("a block whose body failed its sanity checks is remembered as invalid")
+	}
+	requireSameState(t, c, append(base, run[:k]...))
+
+	if _, err := c.ProcessBlock(run[k]); err != nil {
+		t.Fatalf("the true block %d: %v", k, err)
+	}
+	requireSameState(t, c, append(base, run...))
+}
+
+// A batch that does not extend the tip as a chain of its own connects as
+// it did before blocks were connected while a batch is stored: one whose
+// first block forks below the tip, and one with a sibling of its first
+// block in the middle, reorganise onto the branch of most work once the
+// whole batch is stored.
+func TestProcessBlocksNotExtendingTip(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	// A branch from base's parent of two blocks more than base's last.
+	fork := g.Chain(base[len(base)-2].Hash(), 2)
+	out := c.ProcessBlocks(fork)
+	requireOutcomes(t, out, true, true)
+	requireSameState(t, c, append(append([]*chain.Block{}, base[:len(base)-1]...), fork...))
+
+	// On the new tip: a block, then its sibling and the sibling's child.
+	tip := fork[len(fork)-1].Hash()
+	first := g.Chain(tip, 1)
+	sibling := g.Chain(tip, 2)
+	out = c.ProcessBlocks(append(first, sibling...))
+	requireOutcomes(t, out, false, true, true)
+	requireSameState(t, c, append(append(append([]*chain.Block{}, base[:len(base)-1]...), fork...), sibling...))
+}
+
+// requireOutcomes checks that every outcome is without error and on the
+// main chain as mainChain says.
+func requireOutcomes(t *testing.T, out []blockchain.BlockOutcome, mainChain ...bool) {
+	t.Helper()
+	for i, o := range out {
+		if o.Err != nil || o.MainChain != mainChain[i] {
+			t.Fatalf("block %d: %+v, want main chain %v", i, o, mainChain[i])
+		}
+	}
+}
