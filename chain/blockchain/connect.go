@@ -180,7 +180,7 @@ func (l *runLayer) apply(ch *blockChanges) {
 // connected), else the failure that stopped the run, the block after them
 // unconnected and nothing of it left in the cache.
 func (c *Chain) connectRun(path []*blockNode, body func(*blockNode) (*runBlock, error)) ([]*runBlock, error) {
-	r := c.startRun(len(path))
+	r := c.startRun(len(path), nil)
 	for _, n := range path {
 		r.add(func() (*runBlock, error) {
 			rb, err := body(n)
@@ -224,8 +224,10 @@ type run struct {
 
 // startRun starts a run of at most size blocks; the caller adds them and
 // then waits for it. The run's channels hold all size blocks, so adding
-// never waits for the checks, nor the checks for the commits.
-func (c *Chain) startRun(size int) *run {
+// never waits for the checks, nor the checks for the commits. committed, if
+// not nil, is called with each block once it is committed, in order, on
+// the goroutine that commits.
+func (c *Chain) startRun(size int, committed func(*runBlock)) *run {
 	r := &run{bodies: make(chan func() (*runBlock, error), size), pool: c.startSigPool(), stop: make(chan struct{}), committed: make(chan struct{})}
 	checked := make(chan checkedBlock, size)
 	r.checks.Go(func() {
@@ -234,7 +236,7 @@ func (c *Chain) startRun(size int) *run {
 	})
 	go func() {
 		defer close(r.committed)
-		r.connected, r.err = c.commitRun(checked)
+		r.connected, r.err = c.commitRun(checked, committed)
 	}()
 	return r
 }
@@ -295,8 +297,9 @@ func (c *Chain) checkRun(bodies <-chan func() (*runBlock, error), pool *sigPool,
 }
 
 // commitRun commits the checked blocks in order, each once its signatures
-// verified, and returns those committed and the failure that stopped it.
-func (c *Chain) commitRun(checked <-chan checkedBlock) ([]*runBlock, error) {
+// verified, calling committed (if not nil) with each, and returns those
+// committed and the failure that stopped it.
+func (c *Chain) commitRun(checked <-chan checkedBlock, committed func(*runBlock)) ([]*runBlock, error) {
 	var connected []*runBlock
 	for cb := range checked {
 		err := cb.err
@@ -320,6 +323,9 @@ func (c *Chain) commitRun(checked <-chan checkedBlock) ([]*runBlock, error) {
 		c.mainChain = append(c.mainChain, n)
 		c.mu.Unlock()
 		connected = append(connected, cb.rb)
+		if committed != nil {
+			committed(cb.rb)
+		}
 		if err := c.maybeFlush(); err != nil {
 			return connected, err
 		}

@@ -366,9 +366,9 @@ func procStatus(b *testing.B, field string) int64 {
 // and its signatures to verify, and the share of the cores' time the
 // connect used (cpu-use; what it falls short of the verify's, verify-cpu-use,
 // the cores it left idle waiting). The blocks go one ProcessBlock each
-// ("single") or in ProcessBlocks batches of p2p.MaxBlocksPerRequest, 16, as
-// sync hands them over ("runs16"), which connects each batch as one
-// pipelined run. QUARRY_BENCH_SMALL_BLOCKS and
+// ("single"), in ProcessBlocks batches of p2p.MaxBlocksPerRequest, 16 (one
+// answer, "runs16"), or of 64, the most sync hands over at once (four
+// answers, "runs64"); each batch connects as one pipelined run. QUARRY_BENCH_SMALL_BLOCKS and
 // QUARRY_BENCH_SMALL_TXS set the chain's size (2,000 blocks, 40,000
 // transactions by default).
 func BenchmarkConnectSmallBlocks(b *testing.B) {
@@ -391,7 +391,7 @@ func BenchmarkConnectSmallBlocks(b *testing.B) {
 	}
 	var variants []variant
 	for _, ix := range []variant{{"indexes", nodeIndexes, 0}, {"bare", func() []blockchain.Indexer { return nil }, 0}} {
-		for _, batch := range []int{1, 16} {
+		for _, batch := range []int{1, 16, 64} {
 			name := "single"
 			if batch > 1 {
 				name = fmt.Sprintf("runs%d", batch)

@@ -43,7 +43,14 @@ func (c *Chain) startEarlyRun(blocks []*chain.Block, requested bool) *earlyRun {
 	if best != tip || blocks[0].Header.PrevBlock != tip.hash {
 		return e
 	}
-	e.r, e.last = c.startRun(min(len(blocks), maxRunBlocks)), tip
+	// Each block's event goes out as it commits, not with the batch's once
+	// the batch is connected: the subscribers' work on it (the mempool's,
+	// the fee estimator's, the explorer's, the indexes' wake) is then done
+	// while the verifiers work on the blocks after it, not while they wait
+	// for the next batch. Readers see the chain at that block or past it,
+	// as they would after the batch.
+	deliver := func(rb *runBlock) { c.deliver(appendConnected(nil, []*runBlock{rb})) }
+	e.r, e.last = c.startRun(min(len(blocks), maxRunBlocks), deliver), tip
 	return e
 }
 
@@ -64,19 +71,18 @@ func (e *earlyRun) offer(rb *runBlock) {
 	e.fed, e.last = append(e.fed, rb.n), rb.n
 }
 
-// finish waits for the run to connect what it took and returns, as
-// activateBestChain does, the main chain's changes, the rule failure of
+// finish waits for the run to connect what it took, whose events it
+// delivered, and returns, as activateBestChain does, the rule failure of
 // the block of known (the batch) that broke a rule, and any other failure,
 // which must stop the activation.
-func (e *earlyRun) finish(known map[*blockNode]*runBlock) ([]Event, map[*blockNode]error, error) {
+func (e *earlyRun) finish(known map[*blockNode]*runBlock) (map[*blockNode]error, error) {
 	failures := make(map[*blockNode]error)
 	if e.r == nil {
-		return nil, failures, nil
+		return failures, nil
 	}
 	connected, err := e.r.wait()
-	events := appendConnected(nil, connected)
 	if err != nil {
 		err = e.c.runFailed(e.fed[len(connected)], err, known, failures)
 	}
-	return events, failures, err
+	return failures, err
 }

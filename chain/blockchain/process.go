@@ -38,7 +38,10 @@ type BlockOutcome struct {
 // once, after every block is stored: the blocks that extend the tip in a
 // row are then connected as one run (see connectRun), so the checks of a
 // block need not wait for the commit of the one before. It is meant for
-// blocks that each extend the one before, as sync brings them. A block that
+// blocks that each extend the one before, as sync brings them: such a
+// batch has its blocks connected while its later ones are still being
+// checked and stored (earlyRun), and the event of each delivered as it
+// commits. A block that
 // breaks a rule in the connect leaves its descendants of the batch stored
 // and failed by ancestry (ErrInvalidAncestor), as the whole batch was
 // stored before any connect; the blocks before it stay connected. A
@@ -71,13 +74,12 @@ func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOut
 			early.offer(rb)
 		}
 	}
-	events, failures, activateErr := early.finish(accepted)
+	failures, activateErr := early.finish(accepted)
+	var events []Event
 	if activateErr == nil && len(accepted) > 0 {
-		var more []Event
-		var moreFailures map[*blockNode]error
-		more, moreFailures, activateErr = c.activateBestChain(accepted)
-		events = append(events, more...)
-		maps.Copy(failures, moreFailures)
+		var more map[*blockNode]error
+		events, more, activateErr = c.activateBestChain(accepted)
+		maps.Copy(failures, more)
 	}
 	// A failure other than a rule's is each unconnected block's, or the
 	// last block's if it left none unconnected, so it is never lost.
