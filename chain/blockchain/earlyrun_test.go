@@ -80,3 +80,35 @@ func requireOutcomes(t *testing.T, out []blockchain.BlockOutcome, mainChain ...b
 		}
 	}
 }
+
+// A batch extending the tip delivers each block's connect event once, in
+// order, as the block commits: a subscriber then finds the chain at that
+// block or past it, never behind, and every event has been delivered when
+// ProcessBlocks returns.
+func TestProcessBlocksEventsAsBlocksCommit(t *testing.T) {
+	c := openChain(t, t.TempDir())
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	run, _, _ := pipelineRun(g, base, nil, nil)
+	var events []blockchain.Event
+	var behind []int32
+	cancel := c.Subscribe(func(ev blockchain.Event) {
+		events = append(events, ev)
+		if c.Best().Height < ev.Height {
+			behind = append(behind, ev.Height)
+		}
+	})
+	defer cancel()
+	requireOutcomes(t, c.ProcessBlocks(run), true, true, true, true, true, true)
+	if len(behind) > 0 {
+		t.Fatalf("events of heights %v delivered before the chain reached them", behind)
+	}
+	if len(events) != len(run) {
+		t.Fatalf("%d events for %d blocks", len(events), len(run))
+	}
+	for i, ev := range events {
+		if ev.Kind != blockchain.BlockConnected || ev.Hash != run[i].Hash() || ev.Height != blockHeight(run[i]) {
+			t.Fatalf("event %d: %v of %s at %d, want block %s connected at %d", i, ev.Kind, ev.Hash, ev.Height, run[i].Hash(), blockHeight(run[i]))
+		}
+	}
+}
