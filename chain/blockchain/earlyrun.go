@@ -1,6 +1,10 @@
 package blockchain
 
-import "github.com/quarrychain/quarry/chain"
+import (
+	"sync"
+
+	"github.com/quarrychain/quarry/chain"
+)
 
 // An earlyRun connects the blocks of a ProcessBlocks batch that extend the
 // tip one after another while the batch's later blocks are still being
@@ -21,6 +25,10 @@ type earlyRun struct {
 	fed     []*blockNode
 	last    *blockNode
 	stopped bool
+	// committed takes each block once it commits to the goroutine that
+	// delivers its event (delivering).
+	committed  chan *runBlock
+	delivering sync.WaitGroup
 }
 
 // startEarlyRun starts an early run for blocks, if they can have one: they
@@ -48,9 +56,17 @@ func (c *Chain) startEarlyRun(blocks []*chain.Block, requested bool) *earlyRun {
 	// the fee estimator's, the explorer's, the indexes' wake) is then done
 	// while the verifiers work on the blocks after it, not while they wait
 	// for the next batch. Readers see the chain at that block or past it,
-	// as they would after the batch.
-	deliver := func(rb *runBlock) { c.deliver(appendConnected(nil, []*runBlock{rb})) }
-	e.r, e.last = c.startRun(min(len(blocks), maxRunBlocks), deliver), tip
+	// as they would after the batch. A goroutine of its own delivers them,
+	// so that the commits do not wait for the subscribers either (a run
+	// under assumevalid is bound by its commits).
+	size := min(len(blocks), maxRunBlocks)
+	e.committed = make(chan *runBlock, size)
+	e.delivering.Go(func() {
+		for rb := range e.committed {
+			c.deliver(appendConnected(nil, []*runBlock{rb}))
+		}
+	})
+	e.r, e.last = c.startRun(size, func(rb *runBlock) { e.committed <- rb }), tip
 	return e
 }
 
@@ -71,8 +87,8 @@ func (e *earlyRun) offer(rb *runBlock) {
 	e.fed, e.last = append(e.fed, rb.n), rb.n
 }
 
-// finish waits for the run to connect what it took, whose events it
-// delivered, and returns, as activateBestChain does, the rule failure of
+// finish waits for the run to connect what it took and for the events of
+// the blocks connected to be delivered, and returns, as activateBestChain does, the rule failure of
 // the block of known (the batch) that broke a rule, and any other failure,
 // which must stop the activation.
 func (e *earlyRun) finish(known map[*blockNode]*runBlock) (map[*blockNode]error, error) {
@@ -81,6 +97,8 @@ func (e *earlyRun) finish(known map[*blockNode]*runBlock) (map[*blockNode]error,
 		return failures, nil
 	}
 	connected, err := e.r.wait()
+	close(e.committed)
+	e.delivering.Wait()
 	if err != nil {
 		err = e.c.runFailed(e.fed[len(connected)], err, known, failures)
 	}
