@@ -100,7 +100,7 @@ func (e *earlyRun) finish(known map[*blockNode]*runBlock) (map[*blockNode]error,
 	close(e.committed)
 	e.delivering.Wait()
 	if err != nil {
-		err = e.c.runFailed(e.fed[len(connected)], err, known, failures)
+		err = e.c.runFailed(e.fed, len(connected), err, known, failures)
 	}
 	return failures, err
 }

@@ -112,3 +112,34 @@ func TestProcessBlocksEventsAsBlocksCommit(t *testing.T) {
 		}
 	}
 }
+
+// A failure that comes after a block committed (the UTXO cache's flush, or
+// the pruning, at the block's end) stops the run with every block fed to it
+// connected: it is returned as the last block's error, not a panic looking
+// for the block after the last, in a batch extending the tip as in a lone
+// block's activation.
+func TestProcessBlocksFlushFailureAfterLastBlock(t *testing.T) {
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: quietLog, DBCacheBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	run, _, _ := pipelineRun(g, base, nil, nil)
+	crash := errors.New("disk full mid-flush")
+	blockchain.SetFlushStopHook(func() error { return crash })
+	defer blockchain.SetFlushStopHook(nil)
+
+	// The first block's flush fails in the background; the second's
+	// reports it, once the second is committed.
+	out := c.ProcessBlocks(run[:2])
+	if !errors.Is(out[1].Err, crash) {
+		t.Fatalf("batch: %+v, want the flush's failure on its last block", out)
+	}
+	requireTip(t, c, run[1])
+	if _, err := c.ProcessBlock(run[2]); !errors.Is(err, crash) {
+		t.Fatalf("lone block: %v, want the flush's failure", err)
+	}
+	requireTip(t, c, run[2])
+}

@@ -496,7 +496,7 @@ func (c *Chain) activateBestChain(known map[*blockNode]*runBlock) ([]Event, map[
 			if err == nil {
 				continue
 			}
-			if err := c.runFailed(run[len(connected)], err, known, failures); err != nil {
+			if err := c.runFailed(run, len(connected), err, known, failures); err != nil {
 				return events, failures, err
 			}
 			break
@@ -513,15 +513,18 @@ func appendConnected(events []Event, connected []*runBlock) []Event {
 	return events
 }
 
-// runFailed deals with err, which stopped a run at block n: a rule's marks
-// n invalid with its descendants, and is n's failure in failures if n is of
-// known, the blocks being processed; any other failure is returned, for it
-// stops the activation.
-func (c *Chain) runFailed(n *blockNode, err error, known map[*blockNode]*runBlock, failures map[*blockNode]error) error {
+// runFailed deals with err, which stopped a run of path's blocks after
+// connected of them: a rule's marks the block that broke it invalid with its
+// descendants, and is its failure in failures if it is of known, the blocks
+// being processed; any other failure is returned, for it stops the
+// activation. Such a failure may come after the last block committed (the
+// flush or the pruning at its end), when there is no block after them.
+func (c *Chain) runFailed(path []*blockNode, connected int, err error, known map[*blockNode]*runBlock, failures map[*blockNode]error) error {
 	var re *chain.RuleError
 	if !errors.As(err, &re) {
 		return err
 	}
+	n := path[connected]
 	c.log.Warn("invalid block", "hash", n.hash, "height", n.height, "err", err)
 	if perr := c.markInvalid(n); perr != nil {
 		return perr
