@@ -127,6 +127,10 @@ func TestProcessBlocksFlushFailureAfterLastBlock(t *testing.T) {
 	g := chaintest.New(chain.RegtestParams)
 	base := matureBase(t, c, g)
 	run, _, _ := pipelineRun(g, base, nil, nil)
+	// No flush of base's may still be under way to meet the hook.
+	if err := c.FlushChainState(); err != nil {
+		t.Fatal(err)
+	}
 	crash := errors.New("disk full mid-flush")
 	blockchain.SetFlushStopHook(func() error { return crash })
 	defer blockchain.SetFlushStopHook(nil)
