@@ -355,8 +355,10 @@ func (n *Node) othersQueuedBehind(p peer.ID) bool {
 // downloadStalled reports whether the download waits on p's delivery, the
 // processor's: schedule can ask for no more blocks, by their number or their
 // bytes (Core's full download window), or another peer's whole answer is in
-// and waits behind it, that peer unable to be asked for more until the
-// processor takes it.
+// and waits behind it: the chain could be connecting those blocks, and the
+// queue only fills up behind them, for that peer is asked for more as soon
+// as its answer is read (so this drops p before Core would, once the window
+// is full).
 func (n *Node) downloadStalled(p peer.ID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()

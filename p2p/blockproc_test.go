@@ -543,8 +543,8 @@ func TestSyncUndecodableBodyBansSender(t *testing.T) {
 
 // A peer that sends nothing of its answer, while another peer's whole
 // answer is in and waits behind it, stalls the download even with room in
-// the queue: the others cannot ask for more until the processor takes their
-// blocks. It is dropped after the block stall timeout (2 s), well before
+// the queue: the blocks in wait on it, and the queue only fills up behind
+// them. It is dropped after the block stall timeout (2 s), well before
 // StallTimeout (30 s).
 func TestSyncStallerDroppedWhileOthersWait(t *testing.T) {
 	t.Parallel()

@@ -50,7 +50,7 @@ type BlockOutcome struct {
 // The blocks are requested ones, as ProcessBlock's: none is dropped for its
 // low work. Each block is stored on a goroutine of its own and the whole
 // batch is held until its connect ends, so the caller bounds the batch (sync
-// hands at most two answers, 32 blocks).
+// hands at most four answers, 64 blocks).
 func (c *Chain) ProcessBlocks(blocks []*chain.Block) []BlockOutcome {
 	c.processMu.Lock()
 	defer c.processMu.Unlock()
