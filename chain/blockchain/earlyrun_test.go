@@ -147,3 +147,44 @@ func TestProcessBlocksFlushFailureAfterLastBlock(t *testing.T) {
 	}
 	requireTip(t, c, run[2])
 }
+
+// A batch extending the tip whose block k breaks a rule in the connect
+// delivers the events of the blocks before k, once each and in order, and
+// none of k or after; k and its descendants stay known invalid across a
+// restart, though their stores may have committed after they were marked.
+func TestProcessBlocksRuleFailureEventsAndRestart(t *testing.T) {
+	const k = 3
+	dir := t.TempDir()
+	c := openChain(t, dir)
+	g := chaintest.New(chain.RegtestParams)
+	base := matureBase(t, c, g)
+	run, _, _ := pipelineRun(g, base, nil, func(j int, spends []*chain.Tx) *chain.Tx {
+		if j != k {
+			return nil
+		}
+		return badSignatureTx(g, chain.OutPoint{TxID: spends[j-1].TxID()})
+	})
+	var events []blockchain.Event
+	cancel := c.Subscribe(func(ev blockchain.Event) { events = append(events, ev) })
+	out := c.ProcessBlocks(run)
+	cancel()
+	requireRunOutcome(t, c, run, out, k, chain.ErrBadSignature)
+	if len(events) != k {
+		t.Fatalf("%d events, want %d", len(events), k)
+	}
+	for i, ev := range events {
+		if ev.Kind != blockchain.BlockConnected || ev.Hash != run[i].Hash() {
+			t.Fatalf("event %d: %v of %s, want block %s connected", i, ev.Kind, ev.Hash, run[i].Hash())
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openChain(t, dir)
+	requireTip(t, c, run[k-1])
+	for j := k; j < len(run); j++ {
+		if !c.IsKnownInvalid(run[j].Hash()) {
+			t.Fatalf("block %d not known invalid after a restart", j)
+		}
+	}
+}
