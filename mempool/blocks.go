@@ -18,8 +18,9 @@ func (p *Pool) onChainEvent(ev blockchain.Event) {
 		return
 	}
 	p.gen++
-	// The chain delivers events once it has finished processing, so the
-	// tip and the UTXO set read now may be ahead of this event, never behind:
+	// The chain delivers a block's event once the block committed, while
+	// it may be committing the next ones, so the tip and the UTXO set read
+	// now may be ahead of this event, never behind:
 	// what is checked against them now, the events still to come clean up.
 	p.tip = p.chain.Best()
 	if ev.Kind == blockchain.BlockDisconnected {
