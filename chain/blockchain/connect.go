@@ -214,6 +214,7 @@ type run struct {
 	bodies    chan func() (*runBlock, error)
 	pool      *sigPool
 	stop      chan struct{}
+	halt      sync.Once
 	checks    sync.WaitGroup
 	committed chan struct{}
 	// connected and err are commitRun's outcome, set once committed is
@@ -237,8 +238,22 @@ func (c *Chain) startRun(size int, committed func(*runBlock)) *run {
 	go func() {
 		defer close(r.committed)
 		r.connected, r.err = c.commitRun(checked, committed)
+		if r.err != nil {
+			// An early run is still fed while its batch is stored: the
+			// blocks after a failure are not checked, nor their
+			// signatures verified, on a hostile peer's word.
+			r.stopChecks()
+		}
 	}()
 	return r
+}
+
+// stopChecks drops what is still checked or queued.
+func (r *run) stopChecks() {
+	r.halt.Do(func() {
+		close(r.stop)
+		r.pool.stopped.Store(true)
+	})
 }
 
 // add gives the run its next block, which body returns when the checks
@@ -252,8 +267,7 @@ func (r *run) wait() ([]*runBlock, error) {
 	close(r.bodies)
 	<-r.committed
 	// The run stopped early: what is still checked or queued is dropped.
-	close(r.stop)
-	r.pool.stopped.Store(true)
+	r.stopChecks()
 	r.checks.Wait()
 	r.pool.close()
 	return r.connected, r.err
