@@ -63,9 +63,11 @@ const (
 // SyncQueueBytes bounds the blocks read off sync streams and not yet handed
 // to the chain, by their encoded size, as maxQueuedBlocks bounds their
 // number: 128 blocks of up to 1 MB each, from peers that may be hostile,
-// would be 128 MB. They are held encoded, and decoded one at a time as the
-// chain takes them, so the bytes counted are the bytes held (a block's
-// decoded form can be many times its encoding, at a peer's choice). 32 MiB
+// would be 128 MB. They are held encoded, and decoded only by the batch the
+// processor hands the chain (one peer's answers, at most 64 blocks, all
+// counted here until taken), so the bytes counted bound the bytes held (a
+// block's decoded form can be many times its encoding, at a peer's choice,
+// and is held only for the blocks the chain is taking). 32 MiB
 // is 32 full blocks ahead of the chain, seconds of its work; the queue
 // exceeds it by at most two blocks (reserveQueue). The node's soft memory
 // limit counts it (cmd/node).
