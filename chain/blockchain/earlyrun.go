@@ -31,17 +31,17 @@ type earlyRun struct {
 	delivering sync.WaitGroup
 }
 
-// startEarlyRun starts an early run for blocks, if they can have one: they
-// are requested (an unrequested block may be dropped for its low work,
+// startEarlyRun starts an early run for blocks, of the given hashes, if they
+// can have one: they are requested (an unrequested block may be dropped for its low work,
 // which only the activation would tell), more than one (a lone block gains
 // nothing), and a chain extending the tip, which is the best candidate.
-func (c *Chain) startEarlyRun(blocks []*chain.Block, requested bool) *earlyRun {
+func (c *Chain) startEarlyRun(blocks []*chain.Block, hashes []chain.Hash, requested bool) *earlyRun {
 	e := &earlyRun{c: c}
 	if !requested || len(blocks) < 2 {
 		return e
 	}
 	for i := 1; i < len(blocks); i++ {
-		if blocks[i].Header.PrevBlock != blocks[i-1].Hash() {
+		if blocks[i].Header.PrevBlock != hashes[i-1] {
 			return e
 		}
 	}
@@ -88,9 +88,9 @@ func (e *earlyRun) offer(rb *runBlock) {
 }
 
 // finish waits for the run to connect what it took and for the events of
-// the blocks connected to be delivered, and returns, as activateBestChain does, the rule failure of
-// the block of known (the batch) that broke a rule, and any other failure,
-// which must stop the activation.
+// the blocks connected to be delivered. It returns, as activateBestChain
+// does, the rule failure of the block of known (the batch) that broke a
+// rule, and any other failure, which must stop the activation.
 func (e *earlyRun) finish(known map[*blockNode]*runBlock) (map[*blockNode]error, error) {
 	failures := make(map[*blockNode]error)
 	if e.r == nil {

@@ -66,9 +66,13 @@ func (c *Chain) processBlocks(blocks []*chain.Block, requested bool) ([]BlockOut
 	out := make([]BlockOutcome, len(blocks))
 	accepted := make(map[*blockNode]*runBlock, len(blocks))
 	byBlock := make([]*runBlock, len(blocks))
-	early := c.startEarlyRun(blocks, requested)
+	hashes := make([]chain.Hash, len(blocks))
 	for i, b := range blocks {
-		byBlock[i], out[i].ProcessResult, out[i].Err = c.preAccept(b, requested)
+		hashes[i] = b.Hash()
+	}
+	early := c.startEarlyRun(blocks, hashes, requested)
+	for i, b := range blocks {
+		byBlock[i], out[i].ProcessResult, out[i].Err = c.preAccept(b, hashes[i], requested)
 		if rb := byBlock[i]; rb != nil {
 			accepted[rb.n] = rb
 			early.offer(rb)
@@ -121,8 +125,7 @@ func (c *Chain) onMainChain(n *blockNode) bool {
 // preAccept checks b's sanity and its place in the chain and, unless it is
 // an orphan or dropped, starts storing it (see storeAccepted) and returns
 // it ready to connect.
-func (c *Chain) preAccept(b *chain.Block, requested bool) (*runBlock, ProcessResult, error) {
-	hash := b.Hash()
+func (c *Chain) preAccept(b *chain.Block, hash chain.Hash, requested bool) (*runBlock, ProcessResult, error) {
 	res := ProcessResult{Hash: hash}
 	c.mu.RLock()
 	n := c.index[hash]
