@@ -15,8 +15,8 @@ func BenchmarkEstimateSmartFee(b *testing.B) {
 }
 
 // BenchmarkBlockConnected: an empty block, which every block of an initial
-// sync is to the estimator (its mempool is empty): what a block costs it
-// whatever it holds, decaying every average once.
+// sync is to the estimator (its mempool is empty). The averages' decay is
+// deferred to the next read, so a run of them costs next to nothing.
 func BenchmarkBlockConnected(b *testing.B) {
 	e := New()
 	simulate(e, 1100)

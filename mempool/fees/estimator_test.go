@@ -209,3 +209,33 @@ func TestUnconfirmedTotals(t *testing.T) {
 		}
 	}
 }
+
+// TestDeferredDecay: decays deferred over a run of blocks and applied as one
+// factor give what decaying at every block gives, for a count made before
+// the run and one made within it.
+func TestDeferredDecay(t *testing.T) {
+	s := New().stats[Medium]
+	const rate = 20_000
+	b := bucketIndex(s.buckets, rate)
+	s.record(1, rate)
+	for i := range 300 {
+		s.updateMovingAverages()
+		if i == 150 {
+			s.record(1, rate) // settles the first 151 decays
+		}
+	}
+	if s.pendingDecays != 149 {
+		t.Fatalf("%d decays pending, want 149", s.pendingDecays)
+	}
+	s.settle()
+	want := math.Pow(s.decay, 300) + math.Pow(s.decay, 149)
+	if got := s.txCtAvg[b]; !near(got, want) {
+		t.Fatalf("decayed count %v, want %v", got, want)
+	}
+	if got := s.feerateAvg[b]; !near(got, rate*want) {
+		t.Fatalf("decayed fee-rate sum %v, want %v", got, rate*want)
+	}
+	if s.pendingDecays != 0 {
+		t.Fatalf("%d decays pending after settling", s.pendingDecays)
+	}
+}

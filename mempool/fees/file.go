@@ -53,6 +53,7 @@ func (e *Estimator) Encode() []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(e.buckets)))
 	b = appendFloats(b, e.buckets)
 	for _, s := range e.stats {
+		s.settle()
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.decay))
 		b = binary.LittleEndian.AppendUint32(b, uint32(s.scale))
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.confAvg)))

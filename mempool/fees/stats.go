@@ -1,5 +1,7 @@
 package fees
 
+import "math"
+
 // confirmStats tracks, for one horizon, how many blocks transactions took to
 // confirm, by fee-rate bucket, as Core's TxConfirmStats: moving averages
 // that decay each block, counted in periods of scale blocks.
@@ -15,6 +17,12 @@ type confirmStats struct {
 	// failAvg[p][b] those that left the mempool unconfirmed after p+1.
 	confAvg [][]float64
 	failAvg [][]float64
+	// pendingDecays counts the blocks whose decay the averages above do not
+	// show yet. Decaying is deferred until an average is read or counted
+	// into, so that a run of blocks that confirm nothing the estimator
+	// watched (all of initial sync) costs one multiplication per average
+	// instead of one per block.
+	pendingDecays int
 	// unconfTxs[h % maxConfirms][b] counts transactions of bucket b that
 	// entered at height h and are still unconfirmed; oldUnconfTxs those that
 	// entered more than maxConfirms blocks ago.
@@ -78,6 +86,7 @@ func (s *confirmStats) record(blocksToConfirm int, rate float64) {
 	}
 	periods := (blocksToConfirm + s.scale - 1) / s.scale
 	b := bucketIndex(s.buckets, rate)
+	s.settle()
 	for p := periods; p <= len(s.confAvg); p++ {
 		s.confAvg[p-1][b]++
 	}
@@ -85,16 +94,23 @@ func (s *confirmStats) record(blocksToConfirm int, rate float64) {
 	s.feerateAvg[b] += rate
 }
 
-// updateMovingAverages decays every average once, for a new block. It goes
-// row by row, each row contiguous in memory: it runs for every block
-// connected, on the chain's path to the next one.
-func (s *confirmStats) updateMovingAverages() {
-	for p := range s.confAvg {
-		scaleAll(s.confAvg[p], s.decay)
-		scaleAll(s.failAvg[p], s.decay)
+// updateMovingAverages decays every average once, for a new block.
+func (s *confirmStats) updateMovingAverages() { s.pendingDecays++ }
+
+// settle applies the pending decays, as one factor. It goes row by row, each
+// row contiguous in memory.
+func (s *confirmStats) settle() {
+	if s.pendingDecays == 0 {
+		return
 	}
-	scaleAll(s.feerateAvg, s.decay)
-	scaleAll(s.txCtAvg, s.decay)
+	f := math.Pow(s.decay, float64(s.pendingDecays))
+	s.pendingDecays = 0
+	for p := range s.confAvg {
+		scaleAll(s.confAvg[p], f)
+		scaleAll(s.failAvg[p], f)
+	}
+	scaleAll(s.feerateAvg, f)
+	scaleAll(s.txCtAvg, f)
 }
 
 func scaleAll(xs []float64, f float64) {
@@ -132,6 +148,7 @@ func (s *confirmStats) removeTx(entryHeight, best int32, b int, inBlock bool) {
 		}
 	}
 	if !inBlock && blocksAgo >= s.scale {
+		s.settle()
 		periodsAgo := blocksAgo / s.scale
 		for p := 0; p < periodsAgo && p < len(s.failAvg); p++ {
 			s.failAvg[p][b]++
@@ -163,6 +180,7 @@ type Result struct {
 // the transactions confirmed within confTarget blocks, or -1: Core's
 // EstimateMedianVal.
 func (s *confirmStats) estimateMedianVal(confTarget int, sufficientTxVal, successBreakPoint float64, height int32, result *Result) float64 {
+	s.settle()
 	var nConf, totalNum, extraNum, failNum float64
 	periodTarget := (confTarget + s.scale - 1) / s.scale
 	maxBucket := len(s.buckets) - 1
