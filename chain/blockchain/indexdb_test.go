@@ -116,7 +116,7 @@ func TestIndexDatabaseHoldsTheIndexes(t *testing.T) {
 			}
 		}
 		idx := storeKeys(t, indexDir)
-		for _, k := range []string{"mindex/txindex", "mindex/addrindex", "t", "a", "x"} {
+		for _, k := range []string{"mindex/txindex", "mindex/addrindex", "t", "p"} {
 			if idx[k] == 0 {
 				t.Errorf("index DB at %s: no %q records in it: %v", indexDir, k, idx)
 			}

@@ -495,9 +495,8 @@ func (f *indexFollower) bestNode() *blockNode {
 // Badger transaction, and adds none once the batch holds indexBatchRecords
 // records: a Badger transaction of the index database may hold up to
 // ~104,000 records (15% of a memtable, Badger's limit), and one block
-// writes at most ~72,000 (a MaxBlockSize block of 28-byte outputs, each to
-// a key hash of its own: an address-index record and a history record
-// each).
+// writes at most ~36,000 (a MaxBlockSize block of 28-byte outputs, each to
+// a key hash of its own: an address-index record each).
 // indexBatchBlocks keeps a batch of small blocks, each loaded from the chain
 // database, short, so that the marker of an index catching up moves often.
 const (

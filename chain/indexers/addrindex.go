@@ -2,7 +2,9 @@ package indexers
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -12,12 +14,27 @@ import (
 
 // Address index records.
 const (
-	prefixAddrUtxo = 'a' // key hash, outpoint (txid, big-endian index) -> value, height
-	prefixAddrTx   = 'x' // key hash, height (big-endian), txid -> value received (u64)
+	// prefixAddrHistory: key hash, height (big-endian), position of the
+	// transaction in its block (big-endian) -> addrHistory. Keys sort in
+	// chain order, oldest first, so a spender's record follows its
+	// creator's.
+	prefixAddrHistory = 'p'
+	// The version 1 records, retired: a key hash's unspent outputs and its
+	// transactions. They are still listed in KeyPrefixes so that a node
+	// whose index database holds them deletes them when it rebuilds the
+	// index in version 2; nothing writes or reads them.
+	prefixAddrUtxoV1 = 'a'
+	prefixAddrTxV1   = 'x'
 )
 
-// AddrIndex keeps, per public key hash, its unspent outputs and the
-// transactions that paid to or spent from it, as bitcore's address index. A
+// addrHistoryKeySize: prefix, key hash, height, position.
+const addrHistoryKeySize = 1 + chain.PubKeyHashSize + 4 + 4
+
+// AddrIndex keeps, per public key hash, the transactions that paid to or
+// spent from it, as electrs and esplora do: one record per key hash and
+// transaction, listing the outputs the transaction paid to the key hash and
+// the outpoints it spent from it. The unspent outputs are what the records
+// paid less what they spent, read from the whole history of the key hash. A
 // nil *AddrIndex, or one not given to blockchain.Open, is the index turned
 // off: its queries fail with a disabled *blockchain.IndexError.
 type AddrIndex struct {
@@ -32,89 +49,297 @@ func (*AddrIndex) Name() string { return AddrIndexName }
 
 var _ blockchain.Indexer = (*AddrIndex)(nil)
 
-// KeyPrefixes implements blockchain.Indexer.
-func (*AddrIndex) KeyPrefixes() []byte { return []byte{prefixAddrUtxo, prefixAddrTx} }
+// KeyPrefixes implements blockchain.Indexer: the records' prefix, and the
+// retired prefixes of version 1, which a rebuild must delete too.
+func (*AddrIndex) KeyPrefixes() []byte {
+	return []byte{prefixAddrHistory, prefixAddrUtxoV1, prefixAddrTxV1}
+}
 
-// Version implements blockchain.Indexer. Version 1 records with each
-// transaction of a key hash what the transaction paid to it, so an
-// address's total received is a sum over its history, needing neither the
-// transactions nor the transaction index.
-func (*AddrIndex) Version() uint32 { return 1 }
+// Version implements blockchain.Indexer. Version 2 writes one record per
+// key hash and transaction, and no record per output: a third of the
+// records of version 1 (an unspent record per output, a delete per input, a
+// history record per key hash and transaction), for a slower unspent
+// outputs query, which reads the key hash's whole history.
+func (*AddrIndex) Version() uint32 { return 2 }
 
 // Init implements blockchain.Indexer.
 func (x *AddrIndex) Init(r *blockchain.IndexReader) { x.r = r }
 
-func addrUtxoKey(pkh *[chain.PubKeyHashSize]byte, op chain.OutPoint) []byte {
-	k := make([]byte, 0, 1+chain.PubKeyHashSize+chain.HashSize+4)
-	k = append(append(append(k, prefixAddrUtxo), pkh[:]...), op.TxID[:]...)
-	return binary.BigEndian.AppendUint32(k, op.Index)
+func addrHistoryKey(pkh *[chain.PubKeyHashSize]byte, height int32, pos int) []byte {
+	k := make([]byte, 0, addrHistoryKeySize)
+	k = binary.BigEndian.AppendUint32(append(append(k, prefixAddrHistory), pkh[:]...), uint32(height))
+	return binary.BigEndian.AppendUint32(k, uint32(pos))
 }
 
-func addrTxKey(pkh *[chain.PubKeyHashSize]byte, height int32, txid *chain.Hash) []byte {
-	k := make([]byte, 0, 1+chain.PubKeyHashSize+4+chain.HashSize)
-	k = binary.BigEndian.AppendUint32(append(append(k, prefixAddrTx), pkh[:]...), uint32(height))
-	return append(k, txid[:]...)
+// paidOutput is an output a transaction paid to a key hash.
+type paidOutput struct {
+	index uint32
+	value uint64
 }
 
-func addrUtxoValue(value uint64, height int32) []byte {
-	return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint64(make([]byte, 0, 12), value), uint32(height))
+// addrHistory is a record of the address index: what one transaction paid
+// to and spent from one key hash. Its encoding:
+//
+//	txid (32 bytes)
+//	uvarint count, then per output paid, in output order: uvarint index, uvarint value
+//	uvarint count, then per outpoint spent, in input order: txid (32 bytes), uvarint index
+//
+// The transaction's received amount is the sum of the values paid.
+type addrHistory struct {
+	txid  chain.Hash
+	paid  []paidOutput
+	spent []chain.OutPoint
 }
 
-// ConnectBlock implements blockchain.Indexer. It goes in block order, so an
-// output created and spent within the block is added by its creator and
-// dropped by its spender.
-func (*AddrIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
-	pos := 0
-	for i, tx := range u.Block.Txs {
-		txid := &u.TxIDs[i]
-		// received is what tx paid each key hash it touches, spenders
-		// included (with 0 unless also paid), written once per key hash.
-		received := make(map[[chain.PubKeyHashSize]byte]uint64)
-		if i > 0 {
-			for _, in := range tx.Inputs {
-				prev := &u.Spent[pos]
-				pos++
-				b.Delete(addrUtxoKey(&prev.PubKeyHash, in.PrevOut))
-				if _, ok := received[prev.PubKeyHash]; !ok {
-					received[prev.PubKeyHash] = 0
-				}
-			}
+func (h *addrHistory) received() uint64 {
+	var sum uint64
+	for _, p := range h.paid {
+		sum += p.value
+	}
+	return sum
+}
+
+func appendAddrHistory(dst []byte, h *addrHistory) []byte {
+	dst = binary.AppendUvarint(append(dst, h.txid[:]...), uint64(len(h.paid)))
+	for _, p := range h.paid {
+		dst = binary.AppendUvarint(binary.AppendUvarint(dst, uint64(p.index)), p.value)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(h.spent)))
+	for _, op := range h.spent {
+		dst = binary.AppendUvarint(append(dst, op.TxID[:]...), uint64(op.Index))
+	}
+	return dst
+}
+
+// errAddrHistoryDamaged is the error of a record that does not decode.
+var errAddrHistoryDamaged = errors.New("address index record is damaged")
+
+// historyReader decodes an addrHistory, the first error sticking.
+type historyReader struct {
+	b   []byte
+	err error
+}
+
+func (r *historyReader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", errAddrHistoryDamaged, fmt.Sprintf(format, args...))
+	}
+	r.b = nil
+}
+
+// uvarint reads a uvarint of at most max in its shortest encoding, so that
+// a record that decodes encodes to the same bytes.
+func (r *historyReader) uvarint(what string, max uint64) uint64 {
+	n, size := binary.Uvarint(r.b)
+	switch {
+	case size <= 0:
+		r.fail("%s is cut short or overflows", what)
+		return 0
+	case size > 1 && r.b[size-1] == 0:
+		r.fail("%s is not in its shortest encoding", what)
+		return 0
+	case n > max:
+		r.fail("%s %d is over %d", what, n, max)
+		return 0
+	}
+	r.b = r.b[size:]
+	return n
+}
+
+func (r *historyReader) hash(dst *chain.Hash) {
+	if len(r.b) < chain.HashSize {
+		r.fail("txid is cut short")
+		return
+	}
+	copy(dst[:], r.b)
+	r.b = r.b[chain.HashSize:]
+}
+
+// count reads a list's length, bounded by the bytes left at minSize bytes
+// an entry, so that a damaged count cannot make a large allocation.
+func (r *historyReader) count(what string, minSize int) int {
+	return int(r.uvarint(what, uint64(len(r.b)/minSize)))
+}
+
+// decodeAddrHistory decodes v into h, reusing h's slices. A record that
+// does not decode (cut short, trailing bytes, an output paid twice or out
+// of order, values over MaxMoney, neither paying nor spending) is an error
+// wrapping errAddrHistoryDamaged.
+func decodeAddrHistory(v []byte, h *addrHistory) error {
+	r := historyReader{b: v}
+	r.hash(&h.txid)
+	h.paid, h.spent = h.paid[:0], h.spent[:0]
+	var total uint64
+	for range r.count("count of outputs paid", 2) {
+		p := paidOutput{index: uint32(r.uvarint("output index", 1<<32-1)), value: r.uvarint("output value", chain.MaxMoney)}
+		if len(h.paid) > 0 && p.index <= h.paid[len(h.paid)-1].index {
+			r.fail("output %d paid after output %d", p.index, h.paid[len(h.paid)-1].index)
 		}
-		for idx := range tx.Outputs {
-			out := &tx.Outputs[idx]
-			op := chain.OutPoint{TxID: *txid, Index: uint32(idx)}
-			b.Set(addrUtxoKey(&out.PubKeyHash, op), addrUtxoValue(out.Value, u.Height))
-			received[out.PubKeyHash] += out.Value
+		// Each value is at most MaxMoney, so the sum cannot wrap before the check.
+		if total += p.value; total > chain.MaxMoney {
+			r.fail("outputs paid total %d, over the maximum", total)
 		}
-		for pkh, value := range received {
-			b.Set(addrTxKey(&pkh, u.Height, txid), binary.LittleEndian.AppendUint64(nil, value))
+		if r.err != nil {
+			break
 		}
+		h.paid = append(h.paid, p)
+	}
+	for range r.count("count of outpoints spent", chain.HashSize+1) {
+		var op chain.OutPoint
+		r.hash(&op.TxID)
+		op.Index = uint32(r.uvarint("outpoint index", 1<<32-1))
+		if r.err != nil {
+			break
+		}
+		h.spent = append(h.spent, op)
+	}
+	switch {
+	case r.err != nil:
+		return r.err
+	case len(r.b) > 0:
+		return fmt.Errorf("%w: %d bytes after the record", errAddrHistoryDamaged, len(r.b))
+	case len(h.paid) == 0 && len(h.spent) == 0:
+		return fmt.Errorf("%w: it neither pays nor spends", errAddrHistoryDamaged)
 	}
 	return nil
 }
 
-// DisconnectBlock implements blockchain.Indexer. It goes last transaction
-// first, so an output created and spent within the block is restored by its
-// spender's undo and then dropped by its creator's.
+// historyWriter builds a block's records, its scratch reused from one
+// transaction to the next.
+type historyWriter struct {
+	touched []addrTouch
+	slots   map[[chain.PubKeyHashSize]byte]int
+	// outSlot and inSlot are the touched key hash of each output and input.
+	outSlot, inSlot []int
+	paid            []paidOutput
+	spent           []chain.OutPoint
+}
+
+// addrTouch is a key hash a transaction pays or spends from, with the
+// number of its outputs paid and outpoints spent.
+type addrTouch struct {
+	pkh         *[chain.PubKeyHashSize]byte
+	paid, spent int
+}
+
+// touchedLinearMax is the number of key hashes a transaction touches up to
+// which they are found by a look at each: most touch one to three. Past it
+// a map finds them, so a transaction of thousands of outputs costs no
+// quadratic time.
+const touchedLinearMax = 8
+
+func (w *historyWriter) slot(pkh *[chain.PubKeyHashSize]byte) int {
+	if len(w.touched) <= touchedLinearMax {
+		for k := range w.touched {
+			if *w.touched[k].pkh == *pkh {
+				return k
+			}
+		}
+		if len(w.touched) == touchedLinearMax {
+			if w.slots == nil {
+				w.slots = make(map[[chain.PubKeyHashSize]byte]int)
+			}
+			clear(w.slots)
+			for k := range w.touched {
+				w.slots[*w.touched[k].pkh] = k
+			}
+		}
+	} else if k, ok := w.slots[*pkh]; ok {
+		return k
+	}
+	k := len(w.touched)
+	w.touched = append(w.touched, addrTouch{pkh: pkh})
+	if len(w.touched) > touchedLinearMax {
+		w.slots[*pkh] = k
+	}
+	return k
+}
+
+// write sets the records of the transaction at position pos of u, one per
+// key hash it pays or spends from.
+func (w *historyWriter) write(b *blockchain.IndexBatch, u *blockchain.BlockUpdate, pos int, spent []chain.UtxoEntry) {
+	tx := u.Block.Txs[pos]
+	w.touched, w.outSlot, w.inSlot = w.touched[:0], w.outSlot[:0], w.inSlot[:0]
+	for j := range spent {
+		k := w.slot(&spent[j].PubKeyHash)
+		w.touched[k].spent++
+		w.inSlot = append(w.inSlot, k)
+	}
+	for idx := range tx.Outputs {
+		k := w.slot(&tx.Outputs[idx].PubKeyHash)
+		w.touched[k].paid++
+		w.outSlot = append(w.outSlot, k)
+	}
+	// A counting sort groups the outputs paid in w.paid and the outpoints
+	// spent in w.spent by key hash, in the order the key hashes were met:
+	// each touched's counts become where its groups start, and then, as
+	// they fill, where they end.
+	var paidLen, spentLen int
+	for k := range w.touched {
+		t := &w.touched[k]
+		t.paid, paidLen = paidLen, paidLen+t.paid
+		t.spent, spentLen = spentLen, spentLen+t.spent
+	}
+	w.paid, w.spent = growTo(w.paid, paidLen), growTo(w.spent, spentLen)
+	for idx, k := range w.outSlot {
+		w.paid[w.touched[k].paid] = paidOutput{index: uint32(idx), value: tx.Outputs[idx].Value}
+		w.touched[k].paid++
+	}
+	for j, k := range w.inSlot {
+		w.spent[w.touched[k].spent] = tx.Inputs[j].PrevOut
+		w.touched[k].spent++
+	}
+	var paidStart, spentStart int
+	for k := range w.touched {
+		t := &w.touched[k]
+		h := addrHistory{txid: u.TxIDs[pos], paid: w.paid[paidStart:t.paid], spent: w.spent[spentStart:t.spent]}
+		paidStart, spentStart = t.paid, t.spent
+		v := appendAddrHistory(make([]byte, 0, chain.HashSize+2+len(h.paid)*10+len(h.spent)*(chain.HashSize+3)), &h)
+		b.Set(addrHistoryKey(t.pkh, u.Height, pos), v)
+	}
+}
+
+func growTo[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// ConnectBlock implements blockchain.Indexer: a record per key hash and
+// transaction, the coinbase's included.
+func (*AddrIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
+	var w historyWriter
+	spent := u.Spent
+	for i, tx := range u.Block.Txs {
+		var ins []chain.UtxoEntry
+		if i > 0 {
+			ins, spent = spent[:len(tx.Inputs)], spent[len(tx.Inputs):]
+		}
+		w.write(b, u, i, ins)
+	}
+	return nil
+}
+
+// DisconnectBlock implements blockchain.Indexer: it deletes the block's
+// records. That is all: an output the block spent is unspent again because
+// the record of its spender, which listed it, is gone, and an output the
+// block created goes with its creator's record.
 func (*AddrIndex) DisconnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
-	pos := len(u.Spent)
-	for i := len(u.Block.Txs) - 1; i >= 0; i-- {
-		tx, txid := u.Block.Txs[i], &u.TxIDs[i]
+	spent := u.Spent
+	for i, tx := range u.Block.Txs {
+		// A key hash paid or spent from twice is deleted twice, which the
+		// batch writes once.
 		for idx := range tx.Outputs {
-			pkh := &tx.Outputs[idx].PubKeyHash
-			op := chain.OutPoint{TxID: *txid, Index: uint32(idx)}
-			b.Delete(addrUtxoKey(pkh, op))
-			b.Delete(addrTxKey(pkh, u.Height, txid))
+			b.Delete(addrHistoryKey(&tx.Outputs[idx].PubKeyHash, u.Height, i))
 		}
 		if i == 0 {
-			break
+			continue
 		}
-		pos -= len(tx.Inputs)
-		for j, in := range tx.Inputs {
-			prev := &u.Spent[pos+j]
-			b.Set(addrUtxoKey(&prev.PubKeyHash, in.PrevOut), addrUtxoValue(prev.Value, prev.Height))
-			b.Delete(addrTxKey(&prev.PubKeyHash, u.Height, txid))
+		for j := range tx.Inputs {
+			b.Delete(addrHistoryKey(&spent[j].PubKeyHash, u.Height, i))
 		}
+		spent = spent[len(tx.Inputs):]
 	}
 	return nil
 }
@@ -126,38 +351,6 @@ type AddressUtxo struct {
 	Height   int32
 }
 
-// Utxos lists the unspent outputs paying to pkh; a *blockchain.IndexError
-// if the index is off or still catching up.
-func (x *AddrIndex) Utxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error) {
-	if err := x.ready(); err != nil {
-		return nil, err
-	}
-	var out []AddressUtxo
-	prefix := append([]byte{prefixAddrUtxo}, pkh[:]...)
-	err := x.r.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[len(prefix):]
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if len(k) != chain.HashSize+4 || len(v) != 12 {
-				return fmt.Errorf("address index entry is damaged")
-			}
-			var u AddressUtxo
-			copy(u.OutPoint.TxID[:], k)
-			u.OutPoint.Index = binary.BigEndian.Uint32(k[chain.HashSize:])
-			u.Value = binary.LittleEndian.Uint64(v)
-			u.Height = int32(binary.LittleEndian.Uint32(v[8:]))
-			out = append(out, u)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // AddressTx is a main-chain transaction that paid to or spent from a key hash.
 type AddressTx struct {
 	TxID   chain.Hash
@@ -166,37 +359,92 @@ type AddressTx struct {
 	Received uint64
 }
 
-// TxIDs lists the transactions touching pkh, oldest first; a
-// *blockchain.IndexError if the index is off or still catching up.
+// Utxos lists the unspent outputs paying to pkh in chain order, oldest
+// first (by height, position of the transaction in its block, output
+// index); a *blockchain.IndexError if the index is off or still catching
+// up. It reads the whole history of pkh.
+func (x *AddrIndex) Utxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error) {
+	utxos, _, err := x.scan(pkh, true, false)
+	return utxos, err
+}
+
+// TxIDs lists the transactions touching pkh in chain order, oldest first;
+// a *blockchain.IndexError if the index is off or still catching up.
 func (x *AddrIndex) TxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
+	_, txs, err := x.scan(pkh, false, true)
+	return txs, err
+}
+
+// UtxosAndTxIDs is Utxos and TxIDs both, from one read of pkh's history,
+// for a caller that needs both (a balance with what was received).
+func (x *AddrIndex) UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, []AddressTx, error) {
+	return x.scan(pkh, true, true)
+}
+
+// scan reads pkh's history once, oldest first. An output's spender always
+// sorts after its creator (a later block, or later in the same block), so
+// an outpoint spent is one already listed as paid.
+func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool) ([]AddressUtxo, []AddressTx, error) {
 	if err := x.ready(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []AddressTx
-	prefix := append([]byte{prefixAddrTx}, pkh[:]...)
+	var utxos []AddressUtxo
+	var txs []AddressTx
+	// unspent: the outputs paid and not spent yet.
+	unspent := make(map[chain.OutPoint]struct{})
+	var spentCount int
+	prefix := append([]byte{prefixAddrHistory}, pkh[:]...)
 	err := x.r.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		// Values are small and held in the LSM tree: read in place, with no
+		// prefetch goroutine per record. Forward: Badger's memtables have
+		// no back links, and a reverse scan, which could keep only the
+		// spends not matched yet, took twice the time.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
+		var h addrHistory
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()[len(prefix):]
-			var t AddressTx
-			err := it.Item().Value(func(v []byte) error {
-				if len(k) != 4+chain.HashSize || len(v) != 8 {
-					return fmt.Errorf("address index entry is damaged")
-				}
-				t.Received = binary.LittleEndian.Uint64(v)
-				return nil
-			})
-			if err != nil {
-				return err
+			k := it.Item().Key()
+			if len(k) != addrHistoryKeySize {
+				return fmt.Errorf("%w: key %x", errAddrHistoryDamaged, k)
 			}
-			t.Height = int32(binary.BigEndian.Uint32(k))
-			copy(t.TxID[:], k[4:])
-			out = append(out, t)
+			height := int32(binary.BigEndian.Uint32(k[len(prefix):]))
+			if err := it.Item().Value(func(v []byte) error { return decodeAddrHistory(v, &h) }); err != nil {
+				return fmt.Errorf("address index record %x: %w", k, err)
+			}
+			if wantTxs {
+				txs = append(txs, AddressTx{TxID: h.txid, Height: height, Received: h.received()})
+			}
+			if !wantUtxos {
+				continue
+			}
+			for _, p := range h.paid {
+				op := chain.OutPoint{TxID: h.txid, Index: p.index}
+				unspent[op] = struct{}{}
+				utxos = append(utxos, AddressUtxo{OutPoint: op, Value: p.value, Height: height})
+			}
+			for _, op := range h.spent {
+				// Every outpoint spent was paid by an earlier record of a
+				// sound index (genesis's outputs, which the index does not
+				// hold, are not spendable); one that was not is not listed
+				// either way.
+				if _, ok := unspent[op]; ok {
+					delete(unspent, op)
+					spentCount++
+				}
+			}
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if spentCount > 0 {
+		utxos = slices.DeleteFunc(utxos, func(u AddressUtxo) bool {
+			_, ok := unspent[u.OutPoint]
+			return !ok
+		})
+	}
+	return utxos, txs, nil
 }
 
 func (x *AddrIndex) ready() error {

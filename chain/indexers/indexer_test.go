@@ -2,6 +2,7 @@ package indexers_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -107,10 +108,10 @@ func TestIndexesFollowTheChain(t *testing.T) {
 	}
 }
 
-// An address index built before its records carried what each transaction
-// received (version 0: a marker of the block hash alone, empty values) is
-// dropped and rebuilt when the node starts, and then answers with amounts; so
-// is one whose marker is damaged, with an error in the log naming it.
+// An address index of version 1 (an unspent record per output under 'a', a
+// history record per key hash and transaction under 'x') is dropped when the
+// node starts, its records of both kinds deleted, and rebuilt in version 2;
+// so is one whose marker is damaged, with an error in the log naming it.
 func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 	dir := t.TempDir()
 	var logged bytes.Buffer
@@ -131,9 +132,10 @@ func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 	c.Close()
 
 	marker := []byte("mindex/addrindex")
+	indexDir := filepath.Join(dir, "indexes")
 	rewrite := func(edit func(txn *badger.Txn) error) {
 		t.Helper()
-		db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "indexes")).WithLogger(nil))
+		db, err := badger.Open(badger.DefaultOptions(indexDir).WithLogger(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,28 +144,70 @@ func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The index as version 1 left it: its marker of version 1, its records
+	// under 'a' and 'x' and none of version 2's.
 	rewrite(func(txn *badger.Txn) error {
 		item, err := txn.Get(marker)
 		if err != nil {
 			return err
 		}
 		v, _ := item.ValueCopy(nil)
-		if err := txn.Set(marker, v[:chain.HashSize]); err != nil {
+		if err := txn.Set(marker, binary.LittleEndian.AppendUint32(v[:chain.HashSize:chain.HashSize], 1)); err != nil {
 			return err
 		}
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'x'}})
-		defer it.Close()
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{'p'}})
 		var keys [][]byte
 		for it.Rewind(); it.Valid(); it.Next() {
 			keys = append(keys, it.Item().KeyCopy(nil))
 		}
+		it.Close()
+		if len(keys) == 0 {
+			return errors.New("no version 2 records to replace")
+		}
 		for _, k := range keys {
-			if err := txn.Set(k, nil); err != nil {
+			if err := txn.Delete(k); err != nil {
 				return err
+			}
+		}
+		for h, b := range blocks {
+			for _, tx := range b.Txs {
+				id := tx.TxID()
+				for i, out := range tx.Outputs {
+					k := binary.BigEndian.AppendUint32(append(append([]byte{'a'}, out.PubKeyHash[:]...), id[:]...), uint32(i))
+					if err := txn.Set(k, make([]byte, 12)); err != nil {
+						return err
+					}
+					k = append(binary.BigEndian.AppendUint32(append([]byte{'x'}, out.PubKeyHash[:]...), uint32(h+1)), id[:]...)
+					if err := txn.Set(k, binary.LittleEndian.AppendUint64(nil, out.Value)); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
 	})
+	requireNoV1Records := func() {
+		t.Helper()
+		db, err := badger.Open(badger.DefaultOptions(indexDir).WithLogger(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		err = db.View(func(txn *badger.Txn) error {
+			for _, p := range []byte{'a', 'x'} {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{p}})
+				it.Rewind()
+				if it.Valid() {
+					t.Errorf("a record of version 1 outlived the rebuild: %x", it.Item().Key())
+				}
+				it.Close()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	var want uint64
 	for _, b := range blocks {
@@ -196,6 +240,10 @@ func TestIndexOfAnotherVersionIsRebuilt(t *testing.T) {
 		}
 	}
 	requireRebuilt("a change of version")
+	requireNoV1Records()
+	if !strings.Contains(logged.String(), "index records are of another version") {
+		t.Fatalf("the log does not tell of the change of version:\n%s", logged.String())
+	}
 
 	rewrite(func(txn *badger.Txn) error { return txn.Set(marker, []byte{1, 2, 3}) })
 	requireRebuilt("damage to its marker")

@@ -110,16 +110,12 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 			}
 			var res AddressBalanceResult
 			for _, a := range addrs {
-				utxos, err := m.AddrIndex.Utxos(a.pkh)
+				utxos, history, err := m.AddrIndex.UtxosAndTxIDs(a.pkh)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}
 				for _, u := range utxos {
 					res.Balance += u.Value
-				}
-				history, err := m.AddrIndex.TxIDs(a.pkh)
-				if err != nil {
-					return nil, fmt.Errorf("read address index: %w", err)
 				}
 				for _, h := range history {
 					res.Received += h.Received

@@ -31,8 +31,9 @@ type TxIndex interface {
 // AddrIndex lists what paid to or spent from an address;
 // *indexers.AddrIndex satisfies it.
 type AddrIndex interface {
-	Utxos(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressUtxo, error)
-	TxIDs(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressTx, error)
+	// UtxosAndTxIDs lists the address's unspent outputs and transactions,
+	// each oldest first.
+	UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressUtxo, []indexers.AddressTx, error)
 }
 
 // Mempool is what the web interface reads of the mempool; *mempool.Pool

@@ -155,17 +155,14 @@ func (s *Server) address(addr string) (*addressData, error) {
 		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
 	}
 	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
-		utxos, err := s.cfg.AddrIndex.Utxos(pkh)
-		if err != nil {
-			return nil, 0, fmt.Errorf("address index: %w", err)
-		}
-		txs, err := s.cfg.AddrIndex.TxIDs(pkh)
+		utxos, txs, err := s.cfg.AddrIndex.UtxosAndTxIDs(pkh)
 		if err != nil {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
 		d := &addressData{Address: addr, Utxos: utxos, Txs: txs}
-		slices.SortFunc(d.Utxos, func(a, b indexers.AddressUtxo) int { return cmp.Compare(b.Height, a.Height) })
-		slices.Reverse(d.Txs) // the index lists oldest first
+		// The index lists both oldest first.
+		slices.Reverse(d.Utxos)
+		slices.Reverse(d.Txs)
 		for _, u := range utxos {
 			d.Balance += u.Value
 		}

@@ -1,0 +1,131 @@
+package indexers_test
+
+import (
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/quarrychain/quarry/chain"
+	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/chaintest"
+	"github.com/quarrychain/quarry/chain/indexers"
+)
+
+// requireAddress fails the test unless the address index lists for pkh the
+// unspent outputs and history given, in that order, from each query.
+func requireAddress(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, utxos []indexers.AddressUtxo, txs []indexers.AddressTx) {
+	t.Helper()
+	gotUtxos, err := ix.Utxos(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotTxs, err := ix.TxIDs(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bothUtxos, bothTxs, err := ix.UtxosAndTxIDs(pkh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(gotUtxos, utxos) || !slices.Equal(bothUtxos, utxos) {
+		t.Errorf("unspent outputs of %x: %+v, and with the history %+v; want %+v", pkh, gotUtxos, bothUtxos, utxos)
+	}
+	if !slices.Equal(gotTxs, txs) || !slices.Equal(bothTxs, txs) {
+		t.Errorf("history of %x: %+v, and with the outputs %+v; want %+v", pkh, gotTxs, bothTxs, txs)
+	}
+}
+
+// The address index lists in chain order what an address was paid and
+// spent: an output spent in the block that created it (its spender's record
+// follows its creator's by position), an address paying itself its change
+// (received counts the change alone), a transaction only spending from it
+// (received 0); and a reorganisation that takes the spend away lists the
+// outputs it spent as unspent again.
+func TestAddrIndexSpendsChangeAndReorgs(t *testing.T) {
+	ix := indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := chaintest.New(chain.RegtestParams)
+	base := g.Chain(chain.RegtestParams.GenesisHash, 101)
+	chaintest.MustProcess(t, c, base...)
+	key, other := g.NewKey(), g.NewKey()
+
+	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[0].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key}, chain.TxOut{Value: 2000, PubKeyHash: key})
+	// The generator signs for outputs of blocks it made: a block of pay
+	// alone, never processed, lets it sign pay's spend in pay's block.
+	g.NextBlock(base[100].Hash(), pay)
+	change := g.SpendTo([]chain.OutPoint{{TxID: pay.TxID()}}, chain.TxOut{Value: 300, PubKeyHash: other}, chain.TxOut{Value: 600, PubKeyHash: key})
+	b1 := g.NextBlock(base[100].Hash(), pay, change)
+	chaintest.MustProcess(t, c, b1)
+	chaintest.WaitIndexes(t, c)
+	h1 := g.Height(b1.Hash())
+	keyUtxos := []indexers.AddressUtxo{
+		{OutPoint: chain.OutPoint{TxID: pay.TxID(), Index: 1}, Value: 2000, Height: h1},
+		{OutPoint: chain.OutPoint{TxID: change.TxID(), Index: 1}, Value: 600, Height: h1},
+	}
+	keyTxs := []indexers.AddressTx{{TxID: pay.TxID(), Height: h1, Received: 3000}, {TxID: change.TxID(), Height: h1, Received: 600}}
+	otherUtxos := []indexers.AddressUtxo{{OutPoint: chain.OutPoint{TxID: change.TxID()}, Value: 300, Height: h1}}
+	otherTxs := []indexers.AddressTx{{TxID: change.TxID(), Height: h1, Received: 300}}
+	requireAddress(t, ix, key, keyUtxos, keyTxs)
+	requireAddress(t, ix, other, otherUtxos, otherTxs)
+
+	sweep := g.SpendTo([]chain.OutPoint{keyUtxos[0].OutPoint, keyUtxos[1].OutPoint}, chain.TxOut{Value: 2500, PubKeyHash: other})
+	b2 := g.NextBlock(b1.Hash(), sweep)
+	chaintest.MustProcess(t, c, b2)
+	chaintest.WaitIndexes(t, c)
+	h2 := g.Height(b2.Hash())
+	requireAddress(t, ix, key, nil, append(slices.Clone(keyTxs), indexers.AddressTx{TxID: sweep.TxID(), Height: h2}))
+	requireAddress(t, ix, other,
+		append(slices.Clone(otherUtxos), indexers.AddressUtxo{OutPoint: chain.OutPoint{TxID: sweep.TxID()}, Value: 2500, Height: h2}),
+		append(slices.Clone(otherTxs), indexers.AddressTx{TxID: sweep.TxID(), Height: h2, Received: 2500}))
+
+	fork := g.Chain(b1.Hash(), 2)
+	chaintest.MustProcess(t, c, fork...)
+	if c.Best().Hash != fork[1].Hash() {
+		t.Fatalf("tip %s, want the fork's %s", c.Best().Hash, fork[1].Hash())
+	}
+	chaintest.WaitIndexes(t, c)
+	requireAddress(t, ix, key, keyUtxos, keyTxs)
+	requireAddress(t, ix, other, otherUtxos, otherTxs)
+}
+
+// A transaction paying more key hashes than are looked up one by one
+// (touchedLinearMax) lists each key hash's outputs in its record alone.
+func TestAddrIndexTransactionOfManyKeys(t *testing.T) {
+	ix := indexers.NewAddrIndex()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := chaintest.New(chain.RegtestParams)
+	base := g.Chain(chain.RegtestParams.GenesisHash, 101)
+	chaintest.MustProcess(t, c, base...)
+	keys := make([][chain.PubKeyHashSize]byte, 12)
+	outs := make([]chain.TxOut, 3*len(keys))
+	for i := range keys {
+		keys[i] = g.NewKey()
+	}
+	for i := range outs {
+		outs[i] = chain.TxOut{Value: uint64(1000 + i), PubKeyHash: keys[i%len(keys)]}
+	}
+	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[0].Hash())}, outs...)
+	b := g.NextBlock(base[100].Hash(), pay)
+	chaintest.MustProcess(t, c, b)
+	chaintest.WaitIndexes(t, c)
+	h := g.Height(b.Hash())
+	for i, key := range keys {
+		var utxos []indexers.AddressUtxo
+		var received uint64
+		for j := i; j < len(outs); j += len(keys) {
+			utxos = append(utxos, indexers.AddressUtxo{OutPoint: chain.OutPoint{TxID: pay.TxID(), Index: uint32(j)}, Value: outs[j].Value, Height: h})
+			received += outs[j].Value
+		}
+		requireAddress(t, ix, key, utxos, []indexers.AddressTx{{TxID: pay.TxID(), Height: h, Received: received}})
+	}
+}
