@@ -1,11 +1,9 @@
 package indexers_test
 
 import (
-	"log/slog"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
-	"github.com/quarrychain/quarry/chain/blockchain"
 	"github.com/quarrychain/quarry/chain/chaintest"
 	"github.com/quarrychain/quarry/chain/indexers"
 )
@@ -14,23 +12,14 @@ import (
 // with a long history, which reads the whole history of the address: 5,000
 // transactions of an address paying itself along 50 chains (50 outputs
 // unspent), and 5,000 transactions each paying an address once (5,000
-// unspent). It uses the index's exported API alone, so the same file
-// measures another version of the index.
+// unspent).
 func BenchmarkAddrIndexUtxos(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a chain of 10,000 transactions")
 	}
 	const chains, blocks = 50, 100
 	ix := indexers.NewAddrIndex()
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		Indexers: []blockchain.Indexer{ix}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	g := chaintest.New(chain.RegtestParams)
-	base := g.Chain(chain.RegtestParams.GenesisHash, 101)
-	chaintest.MustProcess(b, c, base...)
+	c, g, base := openOnBase(b, ix, 101)
 	self, payer, payee := g.NewKey(), g.NewKey(), g.NewKey()
 	outs := make([]chain.TxOut, 2*chains)
 	for i := range outs {

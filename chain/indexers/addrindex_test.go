@@ -11,6 +11,24 @@ import (
 	"github.com/quarrychain/quarry/chain/indexers"
 )
 
+// openOnBase opens a chain in a new directory with the index ix alone, and
+// processes a base of n blocks, which the index applies; the chain closes
+// when the test ends.
+func openOnBase(tb testing.TB, ix blockchain.Indexer, n int) (*blockchain.Chain, *chaintest.Generator, []*chain.Block) {
+	tb.Helper()
+	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: tb.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Indexers: []blockchain.Indexer{ix}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	g := chaintest.New(chain.RegtestParams)
+	base := g.Chain(chain.RegtestParams.GenesisHash, n)
+	chaintest.MustProcess(tb, c, base...)
+	chaintest.WaitIndexes(tb, c)
+	return c, g, base
+}
+
 // requireAddress fails the test unless the address index lists for pkh the
 // unspent outputs and history given, in that order, from each query.
 func requireAddress(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashSize]byte, utxos []indexers.AddressUtxo, txs []indexers.AddressTx) {
@@ -43,15 +61,7 @@ func requireAddress(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashS
 // outputs it spent as unspent again.
 func TestAddrIndexSpendsChangeAndReorgs(t *testing.T) {
 	ix := indexers.NewAddrIndex()
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		Indexers: []blockchain.Indexer{ix}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	g := chaintest.New(chain.RegtestParams)
-	base := g.Chain(chain.RegtestParams.GenesisHash, 101)
-	chaintest.MustProcess(t, c, base...)
+	c, g, base := openOnBase(t, ix, 101)
 	key, other := g.NewKey(), g.NewKey()
 
 	pay := g.SpendTo([]chain.OutPoint{g.Coinbase(base[0].Hash())}, chain.TxOut{Value: 1000, PubKeyHash: key}, chain.TxOut{Value: 2000, PubKeyHash: key})
@@ -97,15 +107,7 @@ func TestAddrIndexSpendsChangeAndReorgs(t *testing.T) {
 // (touchedLinearMax) lists each key hash's outputs in its record alone.
 func TestAddrIndexTransactionOfManyKeys(t *testing.T) {
 	ix := indexers.NewAddrIndex()
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		Indexers: []blockchain.Indexer{ix}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	g := chaintest.New(chain.RegtestParams)
-	base := g.Chain(chain.RegtestParams.GenesisHash, 101)
-	chaintest.MustProcess(t, c, base...)
+	c, g, base := openOnBase(t, ix, 101)
 	keys := make([][chain.PubKeyHashSize]byte, 12)
 	outs := make([]chain.TxOut, 3*len(keys))
 	for i := range keys {

@@ -295,16 +295,7 @@ func (x *heldTxIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.Block
 // being built".
 func TestQueryAcrossReorgAnswers(t *testing.T) {
 	ix := &heldTxIndex{TxIndex: indexers.NewTxIndex(), released: make(chan struct{})}
-	c, err := blockchain.Open(blockchain.Config{Params: chain.RegtestParams, Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
-		Indexers: []blockchain.Indexer{ix}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	g := chaintest.New(chain.RegtestParams)
-	base := g.Chain(chain.RegtestParams.GenesisHash, 5)
-	chaintest.MustProcess(t, c, base...)
-	chaintest.WaitIndexes(t, c)
+	c, g, base := openOnBase(t, ix, 5)
 
 	// The index is busy with the next block while the tip moves to a block
 	// the query sees, then to a heavier branch without it.
