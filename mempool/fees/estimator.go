@@ -289,7 +289,12 @@ func (e *Estimator) EstimateRawFee(target int, threshold float64, h Horizon) (ra
 }
 
 // HighestTarget is the longest target horizon h tracks.
-func (e *Estimator) HighestTarget(h Horizon) int { return e.stats[h].maxConfirms() }
+func (e *Estimator) HighestTarget(h Horizon) int {
+	// Under the lock: a load replaces the horizons.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats[h].maxConfirms()
+}
 
 // finite reports whether every value is a finite, non-negative number: what
 // a loaded file must hold.

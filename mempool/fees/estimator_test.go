@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -237,5 +239,148 @@ func TestDeferredDecay(t *testing.T) {
 	}
 	if s.pendingDecays != 0 {
 		t.Fatalf("%d decays pending after settling", s.pendingDecays)
+	}
+}
+
+// eagerly decays every average at every block, as Core does; the stream of
+// events is applied to it and to an estimator left to defer its decays.
+type eagerly struct{ *Estimator }
+
+func (e eagerly) BlockConnected(height int32, txids []chain.Hash) {
+	e.Estimator.BlockConnected(height, txids)
+	for _, s := range e.stats {
+		s.settle()
+	}
+}
+
+// TestDeferredDecayMatchesPerBlock: over a long random run of transactions
+// confirmed, left unmined, and runs of empty blocks, with estimates asked
+// and the history saved and loaded between them, the deferred decay answers
+// what Core's decay at every block answers, and holds the same averages,
+// within float noise; the decays pending at a load are not applied to the
+// history loaded.
+func TestDeferredDecayMatchesPerBlock(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	deferred, core := New(), eagerly{New()}
+	waiting := map[int32][]chain.Hash{}
+	var mempool []chain.Hash
+	n, loads, answered := 0, 0, 0
+	for h := int32(1); h <= 3000; h++ {
+		if rng.IntN(50) == 0 {
+			// A run of blocks the estimator watched nothing confirm in.
+			for range rng.IntN(300) {
+				deferred.BlockConnected(h, nil)
+				core.BlockConnected(h, nil)
+				h++
+			}
+		}
+		deferred.BlockConnected(h, waiting[h])
+		core.BlockConnected(h, waiting[h])
+		delete(waiting, h)
+		for range rng.IntN(30) {
+			n++
+			size := 150 + rng.IntN(1000)
+			fee := uint64(size) * uint64(1+rng.IntN(200))
+			deferred.TxAdded(txid(n), h, fee, size, true)
+			core.TxAdded(txid(n), h, fee, size, true)
+			if rng.IntN(10) == 0 {
+				mempool = append(mempool, txid(n))
+				continue
+			}
+			at := h + 1 + int32(rng.ExpFloat64()*float64(fee)/float64(size)/20)
+			waiting[at] = append(waiting[at], txid(n))
+		}
+		if len(mempool) > 0 && rng.IntN(5) == 0 {
+			i := rng.IntN(len(mempool))
+			deferred.TxRemoved(mempool[i])
+			core.TxRemoved(mempool[i])
+			mempool = slices.Delete(mempool, i, i+1)
+		}
+		if rng.IntN(20) == 0 {
+			target, conservative := 1+rng.IntN(MaxTarget), rng.IntN(2) == 0
+			got, gotTarget, gotOK := deferred.EstimateSmartFee(target, conservative)
+			want, wantTarget, wantOK := core.EstimateSmartFee(target, conservative)
+			if gotOK != wantOK || gotTarget != wantTarget || gotOK && !near(got, want) {
+				t.Fatalf("height %d, target %d: %v for %d blocks (ok %v) deferred, %v for %d (ok %v) decayed at every block",
+					h, target, got, gotTarget, gotOK, want, wantTarget, wantOK)
+			}
+			if gotOK {
+				answered++
+			}
+			horizon := Horizon(rng.IntN(3))
+			target = 1 + rng.IntN(deferred.HighestTarget(horizon))
+			gotRaw, _ := deferred.EstimateRawFee(target, successPct, horizon)
+			wantRaw, _ := core.EstimateRawFee(target, successPct, horizon)
+			if (gotRaw < 0) != (wantRaw < 0) || wantRaw >= 0 && !near(gotRaw, wantRaw) {
+				t.Fatalf("height %d, %v horizon, target %d: raw %v deferred, %v decayed at every block", h, horizon, target, gotRaw, wantRaw)
+			}
+		}
+		if rng.IntN(500) == 0 {
+			loads++
+			// An estimator with decays of its own pending loads the
+			// history: they are not applied to it.
+			loaded := New()
+			for b := range int32(50) {
+				loaded.BlockConnected(b+1, nil)
+			}
+			saved := deferred.Encode()
+			if err := loaded.Decode(saved); err != nil {
+				t.Fatal(err)
+			}
+			if string(loaded.Encode()) != string(saved) {
+				t.Fatalf("height %d: a history loaded over pending decays encodes differently", h)
+			}
+			requireSameAverages(t, loaded, core.Estimator)
+		}
+	}
+	if loads == 0 || answered == 0 {
+		t.Fatalf("the run loaded %d histories and estimated %d times: nothing compared", loads, answered)
+	}
+	requireSameAverages(t, deferred, core.Estimator)
+}
+
+// requireSameAverages fails unless a and b hold the same averages within
+// float noise, settling them first.
+func requireSameAverages(t *testing.T, a, b *Estimator) {
+	t.Helper()
+	for i := range a.stats {
+		sa, sb := a.stats[i], b.stats[i]
+		sa.settle()
+		sb.settle()
+		rows := func(s *confirmStats) [][]float64 {
+			return append(append([][]float64{s.txCtAvg, s.feerateAvg}, s.confAvg...), s.failAvg...)
+		}
+		ra, rb := rows(sa), rows(sb)
+		for r := range ra {
+			for c := range ra[r] {
+				if x, y := ra[r][c], rb[r][c]; math.Abs(x-y) > 1e-9*math.Max(math.Abs(x), math.Abs(y)) {
+					t.Fatalf("horizon %v, row %d, bucket %d: %v deferred, %v decayed at every block", Horizon(i), r, c, x, y)
+				}
+			}
+		}
+	}
+}
+
+// The estimator is safe for concurrent use: HighestTarget as a history is
+// loaded, which replaces the horizons (a race the race detector sees).
+func TestHighestTargetWhileLoading(t *testing.T) {
+	e := New()
+	simulate(e, 40)
+	saved := e.Encode()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			if err := e.Decode(saved); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { <-done }()
+	for range 100 {
+		if got := e.HighestTarget(Long); got != MaxTarget {
+			t.Fatalf("long horizon's highest target %d, want %d", got, MaxTarget)
+		}
 	}
 }
