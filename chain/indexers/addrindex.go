@@ -393,9 +393,19 @@ func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool
 	}
 	var utxos []AddressUtxo
 	var txs []AddressTx
-	// unspent: the outputs paid and not spent yet.
+	// unspent: the outputs paid and not spent yet. utxos lists them in
+	// chain order with spentCount outputs spent since, dropped once they
+	// are half of it: an address paying itself again and again holds the
+	// few outputs it has, not every output of its history.
 	unspent := make(map[chain.OutPoint]struct{})
 	var spentCount int
+	dropSpent := func() {
+		utxos = slices.DeleteFunc(utxos, func(u AddressUtxo) bool {
+			_, ok := unspent[u.OutPoint]
+			return !ok
+		})
+		spentCount = 0
+	}
 	prefix := append([]byte{prefixAddrHistory}, pkh[:]...)
 	err := x.r.View(func(txn *badger.Txn) error {
 		// Values are small and held in the LSM tree: read in place, with no
@@ -435,6 +445,9 @@ func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool
 					spentCount++
 				}
 			}
+			if 2*spentCount > len(utxos) {
+				dropSpent()
+			}
 		}
 		return nil
 	})
@@ -442,10 +455,7 @@ func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool
 		return nil, nil, err
 	}
 	if spentCount > 0 {
-		utxos = slices.DeleteFunc(utxos, func(u AddressUtxo) bool {
-			_, ok := unspent[u.OutPoint]
-			return !ok
-		})
+		dropSpent()
 	}
 	return utxos, txs, nil
 }
