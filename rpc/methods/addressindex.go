@@ -200,11 +200,12 @@ bound the list when both are given; a single address string or an array of addre
 					all = append(all, t)
 				}
 			}
-			// Two addresses of one query can share a transaction; it is listed once.
+			// Two addresses of one query can share a transaction; it is listed
+			// once, whatever it paid each.
 			slices.SortFunc(all, func(a, b indexers.AddressTx) int {
 				return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.TxID.String(), b.TxID.String()))
 			})
-			all = slices.Compact(all)
+			all = slices.CompactFunc(all, func(a, b indexers.AddressTx) bool { return a.TxID == b.TxID })
 			out := make([]chain.Hash, len(all))
 			for i, t := range all {
 				out[i] = t.TxID

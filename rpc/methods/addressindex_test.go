@@ -145,3 +145,24 @@ func TestAddressIndexMethods(t *testing.T) {
 			rpc.CodeInvalidParameter, `Invalid parameter 'addresses': json: unknown field "start"`)
 	})
 }
+
+// A transaction that pays two addresses of one getaddresstxids query, each
+// its own amount, is listed once, as bitcore lists it.
+func TestAddressTxIDsListsASharedTransactionOnce(t *testing.T) {
+	f := newChainFixture(t, 101)
+	other := f.gen.NewKey()
+	pay := f.gen.SpendTo([]chain.OutPoint{f.gen.Coinbase(f.main[1].Hash())},
+		chain.TxOut{Value: chain.Coin, PubKeyHash: f.gen.PKH}, chain.TxOut{Value: 2 * chain.Coin, PubKeyHash: other})
+	b := f.gen.NextBlock(f.main[101].Hash(), pay)
+	if _, err := f.chain.ProcessBlock(b); err != nil {
+		t.Fatal(err)
+	}
+	want := []chain.Hash{b.Txs[0].TxID(), pay.TxID()}
+	slices.SortFunc(want, func(a, b chain.Hash) int { return strings.Compare(a.String(), b.String()) })
+	addrs := []string{chain.RegtestParams.EncodeAddress(f.gen.PKH), chain.RegtestParams.EncodeAddress(other)}
+	var got []chain.Hash
+	f.call(t, "getaddresstxids", []any{map[string]any{"addresses": addrs, "start": 102, "end": 102}}, &got)
+	if !slices.Equal(got, want) {
+		t.Errorf("getaddresstxids of both addresses at height 102 = %v, want %v", got, want)
+	}
+}
