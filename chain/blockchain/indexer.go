@@ -64,9 +64,18 @@ type Indexer interface {
 // index database's compactions to carry.
 type IndexBatch struct {
 	writes map[string]indexWrite
+	// bytes is what the writes count against a Badger transaction's
+	// limit, at most (writeBytes each).
+	bytes int
 	// connecting: the batch connects blocks, whose Sets are of new records.
 	connecting bool
 }
+
+// writeBytes is what a write of key k and value v counts against a Badger
+// transaction's limit, at most: Badger counts the key, the value (only a
+// pointer for one in the value log), two bytes of meta and the eight of the
+// version it appends to the key.
+func writeBytes(k, v []byte) int { return len(k) + len(v) + 12 }
 
 type indexWrite struct {
 	// key is the caller's, so the commit does not copy the map's string
@@ -86,16 +95,25 @@ func newIndexBatch(connecting bool) *IndexBatch {
 // change.
 func (b *IndexBatch) Set(k, v []byte) {
 	old, ok := b.writes[string(k)]
+	if ok {
+		b.bytes -= writeBytes(old.key, old.value)
+	}
 	b.writes[string(k)] = indexWrite{key: k, value: v, fresh: b.connecting && (!ok || old.fresh)}
+	b.bytes += writeBytes(k, v)
 }
 
 // Delete deletes the record k; b keeps k, which the caller must not change.
 func (b *IndexBatch) Delete(k []byte) {
-	if old, ok := b.writes[string(k)]; ok && old.fresh {
+	old, ok := b.writes[string(k)]
+	if ok {
+		b.bytes -= writeBytes(old.key, old.value)
+	}
+	if ok && old.fresh {
 		delete(b.writes, string(k))
 		return
 	}
 	b.writes[string(k)] = indexWrite{key: k, deleted: true}
+	b.bytes += writeBytes(k, nil)
 }
 
 // BlockUpdate is a block an index applies or takes back.
@@ -493,15 +511,21 @@ func (f *indexFollower) bestNode() *blockNode {
 
 // An index behind the chain applies up to indexBatchBlocks blocks in one
 // Badger transaction, and adds none once the batch holds indexBatchRecords
-// records: a Badger transaction of the index database may hold up to
-// ~104,000 records (15% of a memtable, Badger's limit), and one block
-// writes at most ~36,000 (a MaxBlockSize block of 28-byte outputs, each to
-// a key hash of its own: an address-index record each).
+// records or indexBatchBytes bytes: a Badger transaction of the index
+// database may hold up to ~104,000 records and ~10 MB (15% of a memtable,
+// Badger's limits), and one block writes at most ~36,000 records and ~3.1
+// MB (a MaxBlockSize block of 28-byte outputs, each to a key hash of its
+// own: an address-index record of at most ~86 bytes each). The bytes need
+// their own bound since the address index's records are of any size: a
+// block of transactions each spending a hundred outputs of one key hash
+// writes a record of ~4 KB a transaction, and 144 such blocks ~35 MB in a
+// few thousand records.
 // indexBatchBlocks keeps a batch of small blocks, each loaded from the chain
 // database, short, so that the marker of an index catching up moves often.
 const (
 	indexBatchBlocks  = 144
 	indexBatchRecords = 30_000
+	indexBatchBytes   = 4 << 20
 )
 
 // step takes back the index's last block if that left the main chain, or
@@ -535,7 +559,7 @@ func (f *indexFollower) step() (moved, more bool, err error) {
 	b := newIndexBatch(true)
 	var newBest *blockNode
 	for _, n := range next {
-		if newBest != nil && len(b.writes) >= indexBatchRecords {
+		if newBest != nil && (len(b.writes) >= indexBatchRecords || b.bytes >= indexBatchBytes) {
 			more = true
 			break
 		}

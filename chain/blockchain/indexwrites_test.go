@@ -23,3 +23,34 @@ func TestIndexBatchDropsRecordsSetAndDeleted(t *testing.T) {
 		t.Fatalf("disconnecting batch writes %+v, want a tombstone", b.writes)
 	}
 }
+
+// A batch's byte count is what its writes, as they end up, cost: a record
+// set again counts its last value, one set and deleted while connecting
+// nothing, a tombstone its key.
+func TestIndexBatchCountsItsBytes(t *testing.T) {
+	requireBytes := func(b *IndexBatch) {
+		t.Helper()
+		want := 0
+		for _, w := range b.writes {
+			want += writeBytes(w.key, w.value)
+		}
+		if b.bytes != want {
+			t.Fatalf("batch counts %d bytes, its writes %d", b.bytes, want)
+		}
+	}
+	for _, connecting := range []bool{true, false} {
+		b := newIndexBatch(connecting)
+		b.Set([]byte("k1"), make([]byte, 100))
+		b.Set([]byte("k1"), make([]byte, 30))
+		b.Set([]byte("k2"), make([]byte, 5000))
+		requireBytes(b)
+		b.Delete([]byte("k2"))
+		b.Delete([]byte("k3"))
+		requireBytes(b)
+		b.Set([]byte("k3"), make([]byte, 7))
+		requireBytes(b)
+		if b.bytes == 0 {
+			t.Fatal("a batch of writes counts no bytes")
+		}
+	}
+}
