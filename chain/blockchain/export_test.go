@@ -206,7 +206,7 @@ func OpenIndexWriter(dir string, ixs ...Indexer) (*IndexWriter, error) {
 // batch, which it then writes.
 func (w *IndexWriter) Connect(blocks []*BlockUpdate) error {
 	for _, ix := range w.ixs {
-		b := newIndexBatch(true)
+		b := new(IndexBatch)
 		for _, u := range blocks {
 			if err := ix.ConnectBlock(b, u); err != nil {
 				return err

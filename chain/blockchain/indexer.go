@@ -59,16 +59,14 @@ type Indexer interface {
 
 // IndexBatch is what one Badger transaction of an index writes: one block
 // or, for an index behind the chain, several in a row, with the index's
-// marker. An output created and spent within a batch is never written, as
-// the UTXO cache's fresh entries are not: no record, no tombstone for the
-// index database's compactions to carry.
+// marker. A record written twice takes its last write, as in a Badger
+// transaction.
 type IndexBatch struct {
-	writes map[string]indexWrite
+	writes []indexWrite
 	// bytes is what the writes count against a Badger transaction's
-	// limit, at most (writeBytes each).
+	// limit, at most (writeBytes each). Badger counts a record written
+	// twice twice, and so does the batch.
 	bytes int
-	// connecting: the batch connects blocks, whose Sets are of new records.
-	connecting bool
 }
 
 // writeBytes is what a write of key k and value v counts against a Badger
@@ -78,41 +76,21 @@ type IndexBatch struct {
 func writeBytes(k, v []byte) int { return len(k) + len(v) + 12 }
 
 type indexWrite struct {
-	// key is the caller's, so the commit does not copy the map's string
-	// key back into a slice for every record.
 	key     []byte
 	value   []byte
 	deleted bool
-	// fresh: the index database does not hold the record.
-	fresh bool
-}
-
-func newIndexBatch(connecting bool) *IndexBatch {
-	return &IndexBatch{writes: make(map[string]indexWrite), connecting: connecting}
 }
 
 // Set writes the record k; b keeps k and v, which the caller must not
 // change.
 func (b *IndexBatch) Set(k, v []byte) {
-	old, ok := b.writes[string(k)]
-	if ok {
-		b.bytes -= writeBytes(old.key, old.value)
-	}
-	b.writes[string(k)] = indexWrite{key: k, value: v, fresh: b.connecting && (!ok || old.fresh)}
+	b.writes = append(b.writes, indexWrite{key: k, value: v})
 	b.bytes += writeBytes(k, v)
 }
 
 // Delete deletes the record k; b keeps k, which the caller must not change.
 func (b *IndexBatch) Delete(k []byte) {
-	old, ok := b.writes[string(k)]
-	if ok {
-		b.bytes -= writeBytes(old.key, old.value)
-	}
-	if ok && old.fresh {
-		delete(b.writes, string(k))
-		return
-	}
-	b.writes[string(k)] = indexWrite{key: k, deleted: true}
+	b.writes = append(b.writes, indexWrite{key: k, deleted: true})
 	b.bytes += writeBytes(k, nil)
 }
 
@@ -495,8 +473,7 @@ func (f *indexFollower) run(ctx context.Context) {
 // or is at the tip and sees a new block, waits while the node is still
 // catching up with the network before it follows: a syncing node connects
 // hundreds of blocks a second, and blocks that come together go in one
-// batch, which writes nothing for the outputs they both create and spend
-// (most outputs are spent within a few blocks) and commits once. An index
+// batch, which commits once. An index
 // that followed at once after a batch would apply the few blocks connected
 // meanwhile in one of their own, and so on, in ever smaller batches. Once
 // caught up, an index follows each block at once. Queries wait for an
@@ -544,7 +521,7 @@ func (f *indexFollower) step() (moved, more bool, err error) {
 	}
 	c.mu.RUnlock()
 	if !onMain {
-		b := newIndexBatch(false)
+		b := new(IndexBatch)
 		if err := f.apply(b, best, f.ix.DisconnectBlock); err != nil {
 			return false, false, err
 		}
@@ -556,7 +533,7 @@ func (f *indexFollower) step() (moved, more bool, err error) {
 	}
 	// The blocks were the main chain's when read: if it has left them
 	// since, the next step takes them back.
-	b := newIndexBatch(true)
+	b := new(IndexBatch)
 	var newBest *blockNode
 	for _, n := range next {
 		if newBest != nil && (len(b.writes) >= indexBatchRecords || b.bytes >= indexBatchBytes) {
@@ -610,10 +587,11 @@ func (f *indexFollower) commit(b *IndexBatch, newBest *blockNode) (bool, error) 
 }
 
 // writeIndexBatch writes b and the index's marker in one transaction of
-// the index database idb. The order of the writes does not matter: Badger's
-// commit hands its memtable the records from a map, in no order, and at a
-// syncing node's batch sizes (a few thousand records into a memtable of
-// hundreds of thousands) a sorted insert was measured no cheaper anyway.
+// the index database idb, in the batch's order, so that a record's last
+// write is the one kept. Badger's commit hands its memtable the records
+// from a map, in no order; at a syncing node's batch sizes (a few thousand
+// records into a memtable of hundreds of thousands) a sorted insert was
+// measured no cheaper anyway.
 func writeIndexBatch(idb *badger.DB, b *IndexBatch, markerKey, marker []byte) error {
 	return idb.Update(func(txn *badger.Txn) error {
 		for _, w := range b.writes {

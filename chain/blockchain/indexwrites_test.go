@@ -1,56 +1,61 @@
 package blockchain
 
-import "testing"
+import (
+	"bytes"
+	"errors"
+	"testing"
 
-// A record a connecting batch sets and then deletes (an output created and
-// spent within the batch, for an index keeping such records) is neither
-// written nor deleted; a record the index database may hold is deleted
-// with a tombstone, and so is one set by a batch taking blocks back, which
-// restores records the database held before.
-func TestIndexBatchDropsRecordsSetAndDeleted(t *testing.T) {
-	k, held := []byte("kfresh"), []byte("kheld")
-	b := newIndexBatch(true)
-	b.Set(k, []byte{1})
-	b.Delete(k)
-	b.Delete(held)
-	if _, ok := b.writes[string(k)]; ok || len(b.writes) != 1 || !b.writes[string(held)].deleted {
-		t.Fatalf("connecting batch writes %+v, want the held record's tombstone alone", b.writes)
+	"github.com/dgraph-io/badger/v4"
+)
+
+// A record a batch writes twice ends as its last write says: set again, its
+// last value; set and then deleted, gone. The marker is written with them.
+func TestIndexBatchLastWriteWins(t *testing.T) {
+	idb, err := badger.Open(badger.DefaultOptions("").WithInMemory(true).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
 	}
-	b = newIndexBatch(false)
-	b.Set(k, []byte{1})
-	b.Delete(k)
-	if w, ok := b.writes[string(k)]; !ok || !w.deleted {
-		t.Fatalf("disconnecting batch writes %+v, want a tombstone", b.writes)
+	defer idb.Close()
+	var b IndexBatch
+	b.Set([]byte("k1"), []byte("first"))
+	b.Set([]byte("k1"), []byte("last"))
+	b.Set([]byte("k2"), []byte("set"))
+	b.Delete([]byte("k2"))
+	if err := writeIndexBatch(idb, &b, []byte("marker"), []byte("m")); err != nil {
+		t.Fatal(err)
+	}
+	err = idb.View(func(txn *badger.Txn) error {
+		for k, want := range map[string][]byte{"k1": []byte("last"), "k2": nil, "marker": []byte("m")} {
+			item, err := txn.Get([]byte(k))
+			if want == nil {
+				if !errors.Is(err, badger.ErrKeyNotFound) {
+					t.Errorf("record %s: %v, want it deleted", k, err)
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if v, err := item.ValueCopy(nil); err != nil || !bytes.Equal(v, want) {
+				t.Errorf("record %s = %q (%v), want %q", k, v, err, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
-// A batch's byte count is what its writes, as they end up, cost: a record
-// set again counts its last value, one set and deleted while connecting
-// nothing, a tombstone its key.
+// A batch's byte count is what Badger counts its writes at: every write,
+// one set again and one deleted included, a tombstone its key.
 func TestIndexBatchCountsItsBytes(t *testing.T) {
-	requireBytes := func(b *IndexBatch) {
-		t.Helper()
-		want := 0
-		for _, w := range b.writes {
-			want += writeBytes(w.key, w.value)
-		}
-		if b.bytes != want {
-			t.Fatalf("batch counts %d bytes, its writes %d", b.bytes, want)
-		}
-	}
-	for _, connecting := range []bool{true, false} {
-		b := newIndexBatch(connecting)
-		b.Set([]byte("k1"), make([]byte, 100))
-		b.Set([]byte("k1"), make([]byte, 30))
-		b.Set([]byte("k2"), make([]byte, 5000))
-		requireBytes(b)
-		b.Delete([]byte("k2"))
-		b.Delete([]byte("k3"))
-		requireBytes(b)
-		b.Set([]byte("k3"), make([]byte, 7))
-		requireBytes(b)
-		if b.bytes == 0 {
-			t.Fatal("a batch of writes counts no bytes")
-		}
+	var b IndexBatch
+	b.Set([]byte("k1"), make([]byte, 100))
+	b.Set([]byte("k1"), make([]byte, 30))
+	b.Set([]byte("k2"), make([]byte, 5000))
+	b.Delete([]byte("k2"))
+	if want := (2 + 100 + 12) + (2 + 30 + 12) + (2 + 5000 + 12) + (2 + 12); b.bytes != want {
+		t.Fatalf("batch counts %d bytes, want %d", b.bytes, want)
 	}
 }
