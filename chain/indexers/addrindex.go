@@ -210,19 +210,16 @@ func decodeAddrHistory(v []byte, h *addrHistory) error {
 // historyWriter builds a block's records, its scratch reused from one
 // transaction to the next.
 type historyWriter struct {
+	// touched are the key hashes the transaction pays or spends from, in
+	// the order met, each with its record.
 	touched []addrTouch
 	slots   map[[chain.PubKeyHashSize]byte]int
-	// outSlot and inSlot are the touched key hash of each output and input.
-	outSlot, inSlot []int
-	paid            []paidOutput
-	spent           []chain.OutPoint
 }
 
-// addrTouch is a key hash a transaction pays or spends from, with the
-// number of its outputs paid and outpoints spent.
+// addrTouch is a key hash a transaction pays or spends from, and its record.
 type addrTouch struct {
-	pkh         *[chain.PubKeyHashSize]byte
-	paid, spent int
+	pkh *[chain.PubKeyHashSize]byte
+	h   addrHistory
 }
 
 // touchedLinearMax is the number of key hashes a transaction touches up to
@@ -231,11 +228,13 @@ type addrTouch struct {
 // quadratic time.
 const touchedLinearMax = 8
 
-func (w *historyWriter) slot(pkh *[chain.PubKeyHashSize]byte) int {
+// record returns pkh's record of the transaction, started empty when pkh
+// is met first.
+func (w *historyWriter) record(pkh *[chain.PubKeyHashSize]byte) *addrHistory {
 	if len(w.touched) <= touchedLinearMax {
 		for k := range w.touched {
 			if *w.touched[k].pkh == *pkh {
-				return k
+				return &w.touched[k].h
 			}
 		}
 		if len(w.touched) == touchedLinearMax {
@@ -248,65 +247,44 @@ func (w *historyWriter) slot(pkh *[chain.PubKeyHashSize]byte) int {
 			}
 		}
 	} else if k, ok := w.slots[*pkh]; ok {
-		return k
+		return &w.touched[k].h
 	}
 	k := len(w.touched)
-	w.touched = append(w.touched, addrTouch{pkh: pkh})
+	if k < cap(w.touched) {
+		// Reuse the slot's lists of an earlier transaction.
+		w.touched = w.touched[:k+1]
+		t := &w.touched[k]
+		t.pkh, t.h.paid, t.h.spent = pkh, t.h.paid[:0], t.h.spent[:0]
+	} else {
+		w.touched = append(w.touched, addrTouch{pkh: pkh})
+	}
 	if len(w.touched) > touchedLinearMax {
 		w.slots[*pkh] = k
 	}
-	return k
+	return &w.touched[k].h
 }
 
 // write sets the records of the transaction at position pos of u, one per
-// key hash it pays or spends from.
+// key hash it pays or spends from: the outputs paid in output order, the
+// outpoints spent in input order.
 func (w *historyWriter) write(b *blockchain.IndexBatch, u *blockchain.BlockUpdate, pos int, spent []chain.UtxoEntry) {
 	tx := u.Block.Txs[pos]
-	w.touched, w.outSlot, w.inSlot = w.touched[:0], w.outSlot[:0], w.inSlot[:0]
+	w.touched = w.touched[:0]
 	for j := range spent {
-		k := w.slot(&spent[j].PubKeyHash)
-		w.touched[k].spent++
-		w.inSlot = append(w.inSlot, k)
+		h := w.record(&spent[j].PubKeyHash)
+		h.spent = append(h.spent, tx.Inputs[j].PrevOut)
 	}
 	for idx := range tx.Outputs {
-		k := w.slot(&tx.Outputs[idx].PubKeyHash)
-		w.touched[k].paid++
-		w.outSlot = append(w.outSlot, k)
+		out := &tx.Outputs[idx]
+		h := w.record(&out.PubKeyHash)
+		h.paid = append(h.paid, paidOutput{index: uint32(idx), value: out.Value})
 	}
-	// A counting sort groups the outputs paid in w.paid and the outpoints
-	// spent in w.spent by key hash, in the order the key hashes were met:
-	// each touched's counts become where its groups start, and then, as
-	// they fill, where they end.
-	var paidLen, spentLen int
 	for k := range w.touched {
 		t := &w.touched[k]
-		t.paid, paidLen = paidLen, paidLen+t.paid
-		t.spent, spentLen = spentLen, spentLen+t.spent
-	}
-	w.paid, w.spent = growTo(w.paid, paidLen), growTo(w.spent, spentLen)
-	for idx, k := range w.outSlot {
-		w.paid[w.touched[k].paid] = paidOutput{index: uint32(idx), value: tx.Outputs[idx].Value}
-		w.touched[k].paid++
-	}
-	for j, k := range w.inSlot {
-		w.spent[w.touched[k].spent] = tx.Inputs[j].PrevOut
-		w.touched[k].spent++
-	}
-	var paidStart, spentStart int
-	for k := range w.touched {
-		t := &w.touched[k]
-		h := addrHistory{txid: u.TxIDs[pos], paid: w.paid[paidStart:t.paid], spent: w.spent[spentStart:t.spent]}
-		paidStart, spentStart = t.paid, t.spent
-		v := appendAddrHistory(make([]byte, 0, chain.HashSize+2+len(h.paid)*10+len(h.spent)*(chain.HashSize+3)), &h)
+		t.h.txid = u.TxIDs[pos]
+		v := appendAddrHistory(make([]byte, 0, chain.HashSize+2+len(t.h.paid)*10+len(t.h.spent)*(chain.HashSize+3)), &t.h)
 		b.Set(addrHistoryKey(t.pkh, u.Height, pos), v)
 	}
-}
-
-func growTo[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }
 
 // ConnectBlock implements blockchain.Indexer: a record per key hash and
