@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -110,5 +111,21 @@ func TestHashString(t *testing.T) {
 	}
 	if _, err := ParseHash(string(bytes.Repeat([]byte("g"), 64))); err == nil {
 		t.Error("non-hex hash accepted")
+	}
+}
+
+// Hash.Compare orders hashes as their printed forms order: the sort of
+// txids an RPC answer lists, without printing each at every comparison.
+func TestHashCompareOrdersAsString(t *testing.T) {
+	hashes := []Hash{{}, {1}, {0, 1}, {31: 1}, {31: 1, 0: 2}, {31: 0xff}, {0xff}}
+	for i := range 64 {
+		hashes = append(hashes, DoubleSHA256([]byte{byte(i)}))
+	}
+	for _, a := range hashes {
+		for _, b := range hashes {
+			if got, want := a.Compare(b), strings.Compare(a.String(), b.String()); got != want {
+				t.Fatalf("%s.Compare(%s) = %d, want %d", a, b, got, want)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -20,6 +21,17 @@ func (h Hash) String() string {
 		r[HashSize-1-i] = h[i]
 	}
 	return hex.EncodeToString(r[:])
+}
+
+// Compare orders h and o as their Strings order, without printing them:
+// -1 if h comes first, 0 if they are equal, +1 if o does.
+func (h Hash) Compare(o Hash) int {
+	for i := HashSize - 1; i >= 0; i-- {
+		if h[i] != o[i] {
+			return cmp.Compare(h[i], o[i])
+		}
+	}
+	return 0
 }
 
 // IsZero reports whether every byte of h is zero.

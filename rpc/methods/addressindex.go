@@ -160,7 +160,7 @@ func (m *chainMethods) getaddressutxos() rpc.Method {
 				}
 			}
 			slices.SortFunc(out, func(a, b AddressUtxoResult) int {
-				return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.TxID.String(), b.TxID.String()),
+				return cmp.Or(cmp.Compare(a.Height, b.Height), a.TxID.Compare(b.TxID),
 					cmp.Compare(a.OutputIndex, b.OutputIndex))
 			})
 			return out, nil
@@ -203,7 +203,7 @@ bound the list when both are given; a single address string or an array of addre
 			// Two addresses of one query can share a transaction; it is listed
 			// once, whatever it paid each.
 			slices.SortFunc(all, func(a, b indexers.AddressTx) int {
-				return cmp.Or(cmp.Compare(a.Height, b.Height), cmp.Compare(a.TxID.String(), b.TxID.String()))
+				return cmp.Or(cmp.Compare(a.Height, b.Height), a.TxID.Compare(b.TxID))
 			})
 			all = slices.CompactFunc(all, func(a, b indexers.AddressTx) bool { return a.TxID == b.TxID })
 			out := make([]chain.Hash, len(all))

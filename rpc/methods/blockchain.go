@@ -456,7 +456,7 @@ func (m *chainMethods) getchaintips() rpc.Method {
 			}
 			// Highest first, as Core lists them; the hash makes the order stable.
 			slices.SortFunc(out, func(a, b ChainTipResult) int {
-				return cmp.Or(cmp.Compare(b.Height, a.Height), cmp.Compare(a.Hash.String(), b.Hash.String()))
+				return cmp.Or(cmp.Compare(b.Height, a.Height), a.Hash.Compare(b.Hash))
 			})
 			return out, nil
 		},
