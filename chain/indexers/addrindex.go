@@ -345,27 +345,34 @@ type AddressTx struct {
 // index); a *blockchain.IndexError if the index is off or still catching
 // up. It reads the whole history of pkh.
 func (x *AddrIndex) Utxos(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, error) {
-	utxos, _, err := x.scan(pkh, true, false)
+	utxos, _, err := x.scan(pkh, true, false, 0)
 	return utxos, err
 }
 
 // TxIDs lists the transactions touching pkh in chain order, oldest first;
 // a *blockchain.IndexError if the index is off or still catching up.
 func (x *AddrIndex) TxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressTx, error) {
-	_, txs, err := x.scan(pkh, false, true)
+	_, txs, err := x.scan(pkh, false, true, 0)
 	return txs, err
 }
 
+// ErrHistoryTooLong is the error of a query that bounds the transactions
+// it reads, for a key hash with more.
+var ErrHistoryTooLong = errors.New("the address has more transactions than the query reads")
+
 // UtxosAndTxIDs is Utxos and TxIDs both, from one read of pkh's history,
-// for a caller that needs both (a balance with what was received).
-func (x *AddrIndex) UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte) ([]AddressUtxo, []AddressTx, error) {
-	return x.scan(pkh, true, true)
+// for a caller that needs both (a balance with what was received). With
+// maxTxs > 0 it reads at most maxTxs transactions: a longer history is an
+// error matching ErrHistoryTooLong, and what was read is dropped.
+func (x *AddrIndex) UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte, maxTxs int) ([]AddressUtxo, []AddressTx, error) {
+	return x.scan(pkh, true, true, maxTxs)
 }
 
-// scan reads pkh's history once, oldest first. An output's spender always
-// sorts after its creator (a later block, or later in the same block), so
-// an outpoint spent is one already listed as paid.
-func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool) ([]AddressUtxo, []AddressTx, error) {
+// scan reads pkh's history once, oldest first, up to maxTxs records if
+// that is over 0. An output's spender always sorts after its creator (a
+// later block, or later in the same block), so an outpoint spent is one
+// already listed as paid.
+func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool, maxTxs int) ([]AddressUtxo, []AddressTx, error) {
 	if err := x.ready(); err != nil {
 		return nil, nil, err
 	}
@@ -393,7 +400,11 @@ func (x *AddrIndex) scan(pkh [chain.PubKeyHashSize]byte, wantUtxos, wantTxs bool
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		var h addrHistory
+		read := 0
 		for it.Rewind(); it.Valid(); it.Next() {
+			if read++; maxTxs > 0 && read > maxTxs {
+				return fmt.Errorf("%w: over %d", ErrHistoryTooLong, maxTxs)
+			}
 			k := it.Item().Key()
 			if len(k) != addrHistoryKeySize {
 				return fmt.Errorf("%w: key %x", errAddrHistoryDamaged, k)

@@ -41,7 +41,7 @@ func requireAddress(t *testing.T, ix *indexers.AddrIndex, pkh [chain.PubKeyHashS
 	if err != nil {
 		t.Fatal(err)
 	}
-	bothUtxos, bothTxs, err := ix.UtxosAndTxIDs(pkh)
+	bothUtxos, bothTxs, err := ix.UtxosAndTxIDs(pkh, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (m *chainMethods) getaddressbalance() rpc.Method {
 			}
 			var res AddressBalanceResult
 			for _, a := range addrs {
-				utxos, history, err := m.AddrIndex.UtxosAndTxIDs(a.pkh)
+				utxos, history, err := m.AddrIndex.UtxosAndTxIDs(a.pkh, 0)
 				if err != nil {
 					return nil, fmt.Errorf("read address index: %w", err)
 				}

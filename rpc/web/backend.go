@@ -32,8 +32,9 @@ type TxIndex interface {
 // *indexers.AddrIndex satisfies it.
 type AddrIndex interface {
 	// UtxosAndTxIDs lists the address's unspent outputs and transactions,
-	// each oldest first.
-	UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte) ([]indexers.AddressUtxo, []indexers.AddressTx, error)
+	// each oldest first, reading at most maxTxs transactions (an error
+	// matching indexers.ErrHistoryTooLong for more).
+	UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte, maxTxs int) ([]indexers.AddressUtxo, []indexers.AddressTx, error)
 }
 
 // Mempool is what the web interface reads of the mempool; *mempool.Pool

@@ -155,7 +155,7 @@ func (s *Server) address(addr string) (*addressData, error) {
 		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
 	}
 	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
-		utxos, txs, err := s.cfg.AddrIndex.UtxosAndTxIDs(pkh)
+		utxos, txs, err := s.cfg.AddrIndex.UtxosAndTxIDs(pkh, s.cfg.MaxAddressTxs)
 		if err != nil {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}

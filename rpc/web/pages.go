@@ -150,6 +150,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, pages pageSet, p
 	case errors.As(err, &ie):
 		status, name = http.StatusServiceUnavailable, "notfound"
 		p = page{Title: "Index not available", Body: "The node's " + ie.Error() + "."}
+	case errors.Is(err, indexers.ErrHistoryTooLong):
+		status, name = http.StatusBadRequest, "notfound"
+		p = page{Title: "Too many transactions", Body: fmt.Sprintf("This address has more than %d transactions, more than the explorer lists. "+
+			"The node's RPC lists them all: getaddresstxids, getaddressutxos, getaddressbalance.", s.cfg.MaxAddressTxs)}
 	case err != nil:
 		if r.Context().Err() == nil {
 			s.log.Warn("web page", "path", r.URL.Path, "err", err)

@@ -156,6 +156,37 @@ func TestAddressPaging(t *testing.T) {
 	}
 }
 
+// An address with more transactions than MaxAddressTxs is refused, page
+// and REST both, pointing to the RPC, before its whole history is read; one
+// with as many is listed.
+func TestAddressOverTheHistoryLimitRefused(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.srv.cfg
+	cfg.MaxAddressTxs = 2 // f.other has two confirmed transactions, the miner over a hundred
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	busy, quiet := f.params.EncodeAddress(f.gen.PKH), f.params.EncodeAddress(f.other)
+	for path, want := range map[string]string{
+		"/address/" + busy:                "more than 2 transactions, more than the explorer lists",
+		"/rest/address/" + busy + ".json": "more than 2 transactions, more than REST lists",
+	} {
+		if code, body := get(path); code != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %.300s; want 400 saying %q", path, code, body, want)
+		}
+	}
+	if code, body := get("/rest/address/" + quiet + ".json"); code != 200 || !strings.Contains(body, `"tx_count":2`) {
+		t.Errorf("address at the limit: %d %.300s", code, body)
+	}
+}
+
 // failingTxIndex is a transaction index that fails, as a damaged database
 // would, naming a file of the node.
 type failingTxIndex struct{}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quarrychain/quarry/chain"
 	"github.com/quarrychain/quarry/chain/blockchain"
+	"github.com/quarrychain/quarry/chain/indexers"
 	"github.com/quarrychain/quarry/rpc"
 	"github.com/quarrychain/quarry/rpc/methods"
 )
@@ -372,6 +373,10 @@ func (s *Server) restAddress(ctx context.Context, w http.ResponseWriter, req res
 	d, err := s.address(req.param)
 	if errors.Is(err, errBadAddress) {
 		return badRequest("Invalid address: %s", sanitize(req.param))
+	}
+	if errors.Is(err, indexers.ErrHistoryTooLong) {
+		return badRequest("Address %s has more than %d transactions, more than REST lists; the RPC's getaddresstxids lists them",
+			sanitize(req.param), s.cfg.MaxAddressTxs)
 	}
 	if rerr := indexUnavailable(err); rerr != nil {
 		return rerr

@@ -41,6 +41,11 @@ type Config struct {
 	// MaxRequests bounds the requests but event streams worked on at once;
 	// more wait for a turn until their deadline. 0 means 4 per CPU.
 	MaxRequests int
+	// MaxAddressTxs bounds the transactions of an address the explorer
+	// lists, as electrs' txid limit does: an address's page reads its whole
+	// history, and a visitor may ask for one with millions. A longer
+	// history is refused, pointing to the RPC. 0 means 100,000.
+	MaxAddressTxs int
 }
 
 // Server serves the explorer, REST and the event stream.
@@ -87,6 +92,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxEventClientsPerAddress == 0 {
 		cfg.MaxEventClientsPerAddress = 32
+	}
+	if cfg.MaxAddressTxs == 0 {
+		cfg.MaxAddressTxs = 100_000
 	}
 	if cfg.MaxRequests == 0 {
 		cfg.MaxRequests = 4 * runtime.NumCPU()
