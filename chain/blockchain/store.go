@@ -223,8 +223,8 @@ const (
 	// indexBatchMemory is what the indexes' batches being written take: up
 	// to ~102,000 records of the address index and ~37,000 of the
 	// transaction index (indexBatchRecords and a largest block), each held
-	// twice, in the batch's map and in Badger's transaction: ~400 bytes a
-	// record with the maps' slots and Badger's entries.
+	// twice, in the batch's list and in Badger's transaction: ~400 bytes a
+	// record with Badger's map slots and entries, at most.
 	indexBatchMemory = 56 << 20
 )
 

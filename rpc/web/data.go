@@ -143,6 +143,10 @@ type addressData struct {
 	Balance uint64 // confirmed, immature coinbase outputs included
 	Utxos   []indexers.AddressUtxo
 	Txs     []indexers.AddressTx
+	// tooLong is the refusal of a history over MaxAddressTxs, kept as an
+	// answer is: asking again reads nothing until the tip moves, where an
+	// uncached refusal would read MaxAddressTxs records at every request.
+	tooLong error
 }
 
 var errBadAddress = errors.New("not an address of this network")
@@ -154,8 +158,11 @@ func (s *Server) address(addr string) (*addressData, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadAddress, err)
 	}
-	return cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
+	d, err := cachedCost(s.cache, "addr:"+addr, 0, func() (*addressData, int, error) {
 		utxos, txs, err := s.cfg.AddrIndex.UtxosAndTxIDs(pkh, s.cfg.MaxAddressTxs)
+		if errors.Is(err, indexers.ErrHistoryTooLong) {
+			return &addressData{Address: addr, tooLong: fmt.Errorf("address index: %w", err)}, 1, nil
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("address index: %w", err)
 		}
@@ -168,6 +175,10 @@ func (s *Server) address(addr string) (*addressData, error) {
 		}
 		return d, len(utxos) + len(txs), nil
 	})
+	if err == nil && d.tooLong != nil {
+		return nil, d.tooLong
+	}
+	return d, err
 }
 
 // pageOf returns the page'th slice of size items of list, and whether more follow.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quarrychain/quarry/chain"
@@ -184,6 +185,48 @@ func TestAddressOverTheHistoryLimitRefused(t *testing.T) {
 	}
 	if code, body := get("/rest/address/" + quiet + ".json"); code != 200 || !strings.Contains(body, `"tx_count":2`) {
 		t.Errorf("address at the limit: %d %.300s", code, body)
+	}
+}
+
+// countingAddrIndex counts the reads of each key hash's history.
+type countingAddrIndex struct {
+	AddrIndex
+	mu    sync.Mutex
+	reads map[[chain.PubKeyHashSize]byte]int
+}
+
+func (x *countingAddrIndex) UtxosAndTxIDs(pkh [chain.PubKeyHashSize]byte, maxTxs int) ([]indexers.AddressUtxo, []indexers.AddressTx, error) {
+	x.mu.Lock()
+	x.reads[pkh]++
+	x.mu.Unlock()
+	return x.AddrIndex.UtxosAndTxIDs(pkh, maxTxs)
+}
+
+// An address over MaxAddressTxs is refused from the cache until the tip
+// moves, as a listed one is answered from it: a visitor asking again and
+// again for a busy address does not make each turn read MaxAddressTxs
+// records anew.
+func TestAddressOverTheHistoryLimitRefusedFromTheCache(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.srv.cfg
+	cfg.MaxAddressTxs = 2
+	counting := &countingAddrIndex{AddrIndex: cfg.AddrIndex, reads: make(map[[chain.PubKeyHashSize]byte]int)}
+	cfg.AddrIndex = counting
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop(context.Background()) })
+	busy := f.params.EncodeAddress(f.gen.PKH)
+	for _, path := range []string{"/address/" + busy, "/rest/address/" + busy + ".json", "/address/" + busy + "?page=1"} {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s: %d %.300s; want 400", path, rec.Code, rec.Body.String())
+		}
+	}
+	if n := counting.reads[f.gen.PKH]; n != 1 {
+		t.Fatalf("the busy address's history was read %d times at one tip, want once", n)
 	}
 }
 
