@@ -309,8 +309,9 @@ func (*AddrIndex) ConnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpda
 func (*AddrIndex) DisconnectBlock(b *blockchain.IndexBatch, u *blockchain.BlockUpdate) error {
 	spent := u.Spent
 	for i, tx := range u.Block.Txs {
-		// A key hash paid or spent from twice is deleted twice, which the
-		// batch writes once.
+		// A key hash paid or spent from twice is deleted twice: the batch
+		// keeps both writes, Badger one tombstone. One delete an output or
+		// input, a block's are as many as its largest connect could write.
 		for idx := range tx.Outputs {
 			b.Delete(addrHistoryKey(&tx.Outputs[idx].PubKeyHash, u.Height, i))
 		}
